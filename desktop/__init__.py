@@ -1,0 +1,1 @@
+"""Parley: a local ChatGPT for the desktop."""
