@@ -11,6 +11,8 @@ The window opens it as ``SettingsDialog(settings, parent)`` and may pass:
   for the user) when it could not, and the old location then stays in use. Without it the
   location is shown but cannot be changed here.
 * ``model_names()``: the installed models, offered for the default model.
+* ``loaded_values``: the values the running model was loaded with (``model.device`` …), so the
+  reload notice also shows for changes made in an earlier visit; default: the values now.
 
 and connects ``clear_history_requested`` (emitted after the user confirmed) to the store.
 """
@@ -19,10 +21,10 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import (
     QAccessible,
     QAccessibleAnnouncementEvent,
@@ -98,7 +100,8 @@ class _Field:
         self.error_label = _role_label(ROLE_ERROR)
         self.notice_label = _role_label(ROLE_NOTICE)
         self.notice_label.setText(RELOAD_NOTICE)
-        self.initial: Value = settings.get(option.key)
+        # What the running model was loaded with; a reload option that differs shows the notice.
+        self.loaded: Value = settings.get(option.key)
         _describe(editor, option.label, option.description)
         self.container = QWidget()
         layout = QVBoxLayout(self.container)
@@ -165,7 +168,7 @@ class _Field:
         return self.error_label.text() if self.error_label.isVisibleTo(self.container) else ""
 
     def update_notice(self) -> None:
-        changed = self.settings.get(self.option.key) != self.initial
+        changed = self.settings.get(self.option.key) != self.loaded
         self.notice_label.setVisible(self.option.needs_reload and changed)
 
 
@@ -186,12 +189,24 @@ class _CheckField(_Field):
 RangeCheck = Callable[["QSpinBox | QDoubleSpinBox", str, QValidator.State], None]
 
 
+def _fit_width(spin: QSpinBox | QDoubleSpinBox) -> None:
+    """One width for every number field, wide enough for the longest value, so they line up;
+    recomputed when the text size changes."""
+    spin.setMinimumWidth(spin.fontMetrics().horizontalAdvance("0" * 14) + 32)
+
+
 class _SpinBox(QSpinBox):
     """A spin box that reports typed text it refuses, so the field can say why."""
 
     def __init__(self, range_check: RangeCheck) -> None:
         super().__init__()
         self._range_check = range_check
+        _fit_width(self)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            _fit_width(self)
 
     def validate(self, text: str, pos: int) -> tuple[QValidator.State, str, int]:
         result = super().validate(text, pos)
@@ -205,6 +220,12 @@ class _DoubleSpinBox(QDoubleSpinBox):
     def __init__(self, range_check: RangeCheck) -> None:
         super().__init__()
         self._range_check = range_check
+        _fit_width(self)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            _fit_width(self)
 
     def validate(self, text: str, pos: int) -> tuple[QValidator.State, str, int]:
         result = super().validate(text, pos)
@@ -239,8 +260,6 @@ class _NumberField(_Field):
         # Apply when typing is finished (Enter, focus out) or on arrow steps, not per keystroke.
         spin.setKeyboardTracking(False)
         spin.setAccelerated(True)
-        # One width for every number field, wide enough for the longest value, so they line up.
-        spin.setMinimumWidth(spin.fontMetrics().horizontalAdvance("0" * 14) + 32)
         spin.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.spin = spin
         super().__init__(option, settings, spin)
@@ -487,6 +506,7 @@ class SettingsDialog(QDialog):
         *,
         move_history: MoveHistory | None = None,
         model_names: ModelNames | None = None,
+        loaded_values: Mapping[str, Value] | None = None,
     ) -> None:
         super().__init__(parent)
         self.settings = settings
@@ -516,6 +536,10 @@ class SettingsDialog(QDialog):
             self.pages[section.name] = page
             self.stack.addWidget(page)
             focus_chain.extend(chain)
+        for key, value in (loaded_values or {}).items():
+            if key in self.fields:
+                self.fields[key].loaded = value
+                self.fields[key].update_notice()
         width = self.section_list.sizeHintForColumn(0) + 2 * self.section_list.frameWidth() + 24
         self.section_list.setFixedWidth(max(140, width))
         self.section_list.currentRowChanged.connect(self.stack.setCurrentIndex)

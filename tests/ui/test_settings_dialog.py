@@ -254,6 +254,27 @@ def test_reload_notice_appears_for_reload_options_only(
     assert not dialog.fields["sampling.top_k"].notice_label.isVisible()
 
 
+def test_reload_notice_compares_with_what_the_model_was_loaded_with(
+    qtbot: QtBot, settings: Settings
+) -> None:
+    settings.set("model.threads", 8)  # changed in an earlier visit, model not reloaded since
+    dlg = SettingsDialog(settings, loaded_values={"model.threads": 0})
+    qtbot.addWidget(dlg)
+    field = dlg.fields["model.threads"]
+    assert field.notice_label.isVisibleTo(dlg)
+    spin(dlg, "model.threads").setValue(0)
+    assert not field.notice_label.isVisibleTo(dlg)
+
+
+def test_number_fields_grow_with_the_text_size(qtbot: QtBot, dialog: SettingsDialog) -> None:
+    editor = spin(dialog, "sampling.top_k")
+    before = editor.minimumWidth()
+    font = editor.font()
+    font.setPointSize(font.pointSize() * 2)
+    dialog.setFont(font)
+    assert editor.minimumWidth() > before * 1.5
+
+
 def test_reset_section(qtbot: QtBot, dialog: SettingsDialog, settings: Settings) -> None:
     spin(dialog, "sampling.temperature").setValue(2.0)
     spin(dialog, "generation.max_new_tokens").setValue(50)
