@@ -122,7 +122,10 @@ def settings_path() -> Path:
 
 
 class Settings:
-    """Values for every declared option. Use :meth:`load` to read the user's file."""
+    """Values for every declared option. Use :meth:`load` to read the user's file.
+
+    Not thread-safe: the app uses it from the GUI thread; workers get plain values (for example
+    ``sampling_kwargs()``) when a request is queued."""
 
     def __init__(
         self,

@@ -137,7 +137,7 @@ class _Field:
         self.update_notice()
 
     def apply(self, value: object) -> bool:
-        """Hand ``value`` to the settings; on refusal show why and put the stored value back."""
+        """Hand ``value`` to the settings; on refusal show why (the settings keep their value)."""
         try:
             self.settings.set(self.option.key, value)
         except SettingError as exc:
