@@ -62,6 +62,15 @@ _QWEN2 = (
     r"|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
 
+# Mistral's tekken splits words at lower->upper case changes with Unicode case classes; llama.cpp
+# approximates "upper" as "a letter other than a-z" and "lower" as "a letter other than A-Z".
+# Its approximation is what llama.cpp tokenizes with, so it is what we reproduce.
+_TEKKEN = (
+    r"[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+"
+    r"|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*"
+    r"|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+
 
 @dataclass(frozen=True)
 class _PreTokenizer:
@@ -97,12 +106,15 @@ _PRE_TOKENIZERS: dict[str, _PreTokenizer] = {
     "llama-v3": _LLAMA3_PRE,
     "llama-bpe": _LLAMA3_PRE,
     "falcon3": _LLAMA3_PRE,
+    "pixtral": _LLAMA3_PRE,
     "dbrx": _PreTokenizer((_LLAMA3,)),
     "smaug-bpe": _PreTokenizer((_LLAMA3,)),
     # Qwen 2
     "qwen2": _QWEN2_PRE,
     "deepseek-r1-qwen": _QWEN2_PRE,
     "stablelm2": _PreTokenizer((_QWEN2,)),
+    # Mistral Nemo and later
+    "tekken": _PreTokenizer((_TEKKEN,), ignore_merges=True, add_bos=True, clean_spaces=False),
 }
 
 
@@ -259,8 +271,9 @@ def _tokens(meta: Mapping[str, Any]) -> list[str]:
         raise ConversionError(f"The GGUF has no vocabulary (missing key {_KEY_TOKENS}).")
     if not isinstance(raw, Sequence) or not raw:
         raise ConversionError(f"The GGUF vocabulary ({_KEY_TOKENS}) is empty or not a list.")
-    # llama.cpp renames empty tokens the same way, so their ids stay in place.
-    return [str(t) if t else f"[EMPTY_{i}]" for i, t in enumerate(raw)]
+    # llama.cpp reads token texts as C strings (cut at the first NUL) and renames empty ones.
+    texts = [str(t).split("\x00", 1)[0] for t in raw]
+    return [t if t else f"[EMPTY_{i}]" for i, t in enumerate(texts)]
 
 
 def _token_types(meta: Mapping[str, Any], n_tokens: int) -> list[int]:

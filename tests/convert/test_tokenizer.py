@@ -21,6 +21,7 @@ from typing import Any
 import gguf
 import pytest
 from tokenizers import Tokenizer
+from tokenizers.decoders import DecodeStream
 
 from desktop.convert.errors import ConversionError, UnsupportedModelError
 from desktop.convert.tokenizer import TokenizerFiles, build_tokenizer_files
@@ -101,6 +102,25 @@ def test_tiny_vocab_decodes_to_the_exact_text_without_byte_level_characters(text
     assert decoded == text
     assert "Ġ" not in decoded
     assert "Ċ" not in decoded
+
+
+def test_streamed_decoding_never_splits_a_character() -> None:
+    tok = load(build_tokenizer_files(tiny_meta()))
+    text = "héllo 👨\u200d👩\u200d👧 wörld\n"
+    stream = DecodeStream(skip_special_tokens=True)
+    pieces = [piece for i in encode(tok, text) if (piece := stream.step(tok, i)) is not None]
+    assert "".join(pieces) == text
+    assert all("\ufffd" not in piece for piece in pieces)
+
+
+def test_token_texts_are_cut_at_nul_like_llama_cpp_reads_them() -> None:
+    meta = tiny_meta()
+    meta["tokenizer.ggml.tokens"] = [*meta["tokenizer.ggml.tokens"], "\x00", "ab\x00cd"]
+    meta["tokenizer.ggml.token_type"] = [*meta["tokenizer.ggml.token_type"], 1, 1]
+    tok = load(build_tokenizer_files(meta))
+    n = len(meta["tokenizer.ggml.tokens"])
+    assert tok.id_to_token(n - 2) == f"[EMPTY_{n - 2}]"
+    assert tok.id_to_token(n - 1) == "ab"
 
 
 def test_control_tokens_are_recognized_inside_text_and_skippable() -> None:
@@ -204,7 +224,7 @@ def test_sentencepiece_vocab_prefixes_a_space_and_falls_back_to_bytes() -> None:
         (lambda m: m.pop("tokenizer.ggml.tokens"), ConversionError, "tokenizer.ggml.tokens"),
         (lambda m: m.pop("tokenizer.ggml.merges"), ConversionError, "tokenizer.ggml.merges"),
         (lambda m: m.update({"tokenizer.ggml.model": "bert"}), UnsupportedModelError, "'bert'"),
-        (lambda m: m.update({"tokenizer.ggml.pre": "tekken"}), UnsupportedModelError, "'tekken'"),
+        (lambda m: m.update({"tokenizer.ggml.pre": "gpt-4o"}), UnsupportedModelError, "'gpt-4o'"),
         (
             lambda m: m.update({"tokenizer.ggml.token_type": [1, 1]}),
             ConversionError,
@@ -304,8 +324,20 @@ FUZZ_ALPHABET = [
     "'s", "'T", "'ll", "'RE", "  ", "\u00a0", "\u3000", "\u2028", "\u0085", "\x0b", "é",
     "e\u0301", "ß", "日本", "한", "ب", "ह", "ि", "्", "ไ", "😀", "👨\u200d👩", "🏽", "🇫🇷",
     "\u200b", "\ufeff", "٣", "１", "Ⅻ", "½", "²", "𝔘", "ǅ", "ſ", "K", "<|im_start|>",
-    "<|im_end|>", "<|endoftext|>", "\ufffd", "1234", "000", "zzqx", " zzqx",
+    "<|im_end|>", "<|endoftext|>", "\ufffd", "1234", "000", "zzqx", " zzqx", "HTTPServer",
+    "camelCase", "Σσ", "\x00",
 ]  # fmt: skip
+
+
+def random_char(rng: random.Random) -> str:
+    """ASCII, ASCII whitespace, or any code point up to plane 2, assigned or not."""
+    roll = rng.random()
+    if roll < 0.3:
+        return chr(rng.randint(0x20, 0x7E))
+    if roll < 0.4:
+        return rng.choice(" \t\n\r\x0b\x0c")
+    code = rng.randint(0x80, 0x2FFFF - 0x800)
+    return chr(code if code < 0xD800 else code + 0x800)  # skip the surrogates
 
 
 @pytest.mark.starter
@@ -323,6 +355,7 @@ def test_ids_equal_llama_cpp_live(
     texts = CORPUS + [
         "".join(rng.choice(FUZZ_ALPHABET) for _ in range(rng.randint(1, 30))) for _ in range(300)
     ]
+    texts += ["".join(random_char(rng) for _ in range(rng.randint(1, 20))) for _ in range(200)]
     for add in (False, True):
         expected = [llm.tokenize(t.encode(), add_bos=add, special=True) for t in texts]
         bad = mismatches(tok, texts, expected, add)

@@ -72,6 +72,7 @@ CORPUS: list[str] = [
     '<html><body class="main">Hi &amp; bye</body></html>',
     "https://example.com/path?query=1&b=two#frag",
     "snake_case camelCase PascalCase kebab-case SCREAMING_CASE",
+    "HTTPServer getURLForID iPhone XMLHttpRequest ÉcoleNormale ǅungla ΣοφίαΚαι",
     "!!!???...,,,;;;:::",
     "a" * 300,
     "The quick brown fox jumps over the lazy dog. " * 4,
@@ -148,7 +149,8 @@ def sentencepiece_from_byte_level(meta: Mapping[str, Any], n_pieces: int = 20000
 
     Layout like Llama 2 / TinyLlama: <unk>, <s>, </s>, the 256 byte tokens, then the first
     ``n_pieces`` byte-level tokens that decode to valid UTF-8, with spaces as U+2581 and
-    scores falling with the rank. Chat markers are appended as control tokens.
+    scores falling with the rank, then their single characters. Chat markers are appended as
+    control tokens.
     """
     decoder = _byte_decoder()
     tokens: list[str] = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
@@ -170,6 +172,13 @@ def sentencepiece_from_byte_level(meta: Mapping[str, Any], n_pieces: int = 20000
             continue
         seen.add(piece)
         tokens.append(piece)
+        types.append(1)
+        scores.append(-float(kept))
+        kept += 1
+    # SentencePiece keeps every character of its pieces as a piece of its own (at the end, with
+    # the lowest scores); without them no BPE merge could start from that character.
+    for char in sorted({c for piece in tokens[259:] for c in piece} - seen):
+        tokens.append(char)
         types.append(1)
         scores.append(-float(kept))
         kept += 1
@@ -201,6 +210,7 @@ VARIANTS = {
     "default": lambda meta: with_pre(meta, "default"),
     "starcoder": lambda meta: with_pre(meta, "starcoder"),
     "dbrx": lambda meta: with_pre(meta, "dbrx"),
+    "tekken": lambda meta: with_pre(meta, "tekken"),
     "spm": sentencepiece_from_byte_level,
 }
 
