@@ -15,7 +15,11 @@ parsed. Two tokenizer models are handled:
 
 Special tokens follow llama.cpp too: control, user-defined and unknown token types, plus the
 control-looking tokens llama.cpp promotes by their text (``<|im_end|>``, ``<|endoftext|>``, ...),
-are matched in raw text before anything else.
+are matched in raw text before anything else (llama.cpp's ``special=True``).
+
+Known differences, none seen on real vocabularies: llama.cpp breaks SentencePiece score ties
+between overlapping pairs by position, BPE ranks by split; the per-model strip attributes
+llama.cpp hard-codes by model name (Phi-3) are not reproduced.
 """
 
 from __future__ import annotations
