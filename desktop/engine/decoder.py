@@ -58,8 +58,14 @@ def _kv_names(session: ort.InferenceSession) -> list[tuple[str, str, str, str]]:
     layers = []
     i = 0
     while f"past_key_values.{i}.key" in names:
-        layers.append((f"past_key_values.{i}.key", f"past_key_values.{i}.value",
-                       f"present.{i}.key", f"present.{i}.value"))  # fmt: skip
+        layers.append(
+            (
+                f"past_key_values.{i}.key",
+                f"past_key_values.{i}.value",
+                f"present.{i}.key",
+                f"present.{i}.value",
+            )
+        )
         i += 1
     return layers
 
@@ -131,9 +137,14 @@ class SharedKVDecoder:
             self._step_ids[0, 0] = new[0]
             if not self._step_bound:
                 self._binding.bind_cpu_input("input_ids", self._step_ids)
-                self._binding.bind_output("logits", "cpu", 0, np.float32,
-                                          self._logits_buf.shape,
-                                          self._logits_buf.ctypes.data)  # fmt: skip
+                self._binding.bind_output(
+                    "logits",
+                    "cpu",
+                    0,
+                    np.float32,
+                    self._logits_buf.shape,
+                    self._logits_buf.ctypes.data,
+                )
                 self._step_bound = True
         else:
             self._bind_ids(np.asarray([new], dtype=np.int64))
@@ -141,23 +152,37 @@ class SharedKVDecoder:
             if self._all_logits:
                 self._binding.bind_output("logits", "cpu")
             else:
-                self._binding.bind_output("logits", "cpu", 0, np.float32,
-                                          self._logits_buf.shape,
-                                          self._logits_buf.ctypes.data)  # fmt: skip
+                self._binding.bind_output(
+                    "logits",
+                    "cpu",
+                    0,
+                    np.float32,
+                    self._logits_buf.shape,
+                    self._logits_buf.ctypes.data,
+                )
         self._cached = list(ids[:start])  # the cache is undefined past start while running
         self.session.run_with_iobinding(self._binding)
         self._cached = list(ids)
         if self._all_logits and not single:
             out: F32 = self._binding.get_outputs()[0].numpy()
-            return out[0, -1]
-        return self._logits_buf[0, -1]
+            row: F32 = out[0, -1]
+            return row
+        last: F32 = self._logits_buf[0, -1]
+        return last
 
 
 class ConcatKVDecoder:
     """Standard decoder exports: KV grows by concatenation; simple and slower."""
 
-    def __init__(self, session: ort.InferenceSession, *, kv_heads: int, head_dim: int,
-                 max_length: int, vocab_size: int) -> None:  # fmt: skip
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        *,
+        kv_heads: int,
+        head_dim: int,
+        max_length: int,
+        vocab_size: int,
+    ) -> None:
         self.session = session
         self.max_length = max_length
         self.vocab_size = vocab_size
@@ -186,8 +211,9 @@ class ConcatKVDecoder:
             feed["attention_mask"] = np.ones((1, len(ids)), np.int64)
         if "position_ids" in self._inputs:
             feed["position_ids"] = np.arange(start, len(ids), dtype=np.int64)[None]
-        for (pk, pv, _, _), k, v in zip(self._layers, self._past[0::2], self._past[1::2],
-                                        strict=True):  # fmt: skip
+        for (pk, pv, _, _), k, v in zip(
+            self._layers, self._past[0::2], self._past[1::2], strict=True
+        ):
             feed[pk], feed[pv] = k, v
         outs = self.session.run(None, feed)
         self._past = list(outs[1:])
