@@ -46,7 +46,8 @@ def group_for_sidebar(
     """Group conversations under date headings by their last activity, pinned ones first.
     Order within a group is kept as given (the store lists most recent first).
     ``now`` defaults to the current local time; an aware ``now`` picks the time zone."""
-    now = (now or datetime.now()).astimezone()
+    if now is None or now.tzinfo is None:
+        now = (now or datetime.now()).astimezone()  # the system's local time zone
     today = now.date()
     tz = now.tzinfo
     pinned: list[ConversationSummary] = []
