@@ -198,7 +198,7 @@ def test_duplicate_copies_every_branch(store: Store) -> None:
     assert store.get_conversation(conversation.id).title == "Original"
 
 
-class _ImportFailed(Exception):
+class _ImportFailedError(Exception):
     pass
 
 
@@ -206,19 +206,19 @@ def _import_half(store: Store) -> None:
     with store.transaction():
         conversation = store.create_conversation("half imported")
         store.add_message(conversation.id, None, "user", "one")
-        raise _ImportFailed
+        raise _ImportFailedError
 
 
 def test_a_failed_transaction_leaves_nothing_behind(store: Store) -> None:
     before = store.list_conversations()
-    with pytest.raises(_ImportFailed):
+    with pytest.raises(_ImportFailedError):
         _import_half(store)
     assert store.list_conversations() == before
     assert store.search("half imported") == []
     # A failure inside an outer transaction only undoes the inner part.
     with store.transaction():
         outer = store.create_conversation("outer")
-        with pytest.raises(_ImportFailed):
+        with pytest.raises(_ImportFailedError):
             _import_half(store)
     assert [c.title for c in store.list_conversations()] == ["outer"]
     assert store.list_conversations()[0].id == outer.id
