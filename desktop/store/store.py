@@ -65,7 +65,7 @@ _CONVERSATION_COLUMNS = (
     "id, uid, title, created_at, updated_at, pinned, folder_id, system_prompt, overrides, "
     "current_leaf_id, deleted_at"
 )
-_SUMMARY_COLUMNS = "id, title, created_at, updated_at, pinned, folder_id"
+_SUMMARY_COLUMNS = "id, title, updated_at, pinned, folder_id"
 _MESSAGE_COLUMNS = (
     "id, uid, conversation_id, parent_id, role, content, status, model, params, stats, "
     "created_at, updated_at"
@@ -116,7 +116,7 @@ def _conversation(row: tuple[Any, ...]) -> Conversation:
 
 
 def _summary(row: tuple[Any, ...]) -> ConversationSummary:
-    return ConversationSummary(row[0], row[1], _dt(row[2]), _dt(row[3]), bool(row[4]), row[5])
+    return ConversationSummary(row[0], row[1], row[2], bool(row[3]), row[4])
 
 
 def _message(row: tuple[Any, ...]) -> Message:
@@ -312,12 +312,14 @@ class Store:
             yield db
         except BaseException:
             self._depth -= 1
-            if self._depth == 0:
-                if db.in_transaction:
+            # After SQLITE_FULL, IOERR or BUSY, SQLite may already have rolled back the
+            # whole transaction: then there is nothing left to undo here.
+            if db.in_transaction:
+                if self._depth == 0:
                     db.execute("ROLLBACK")
-            else:
-                db.execute(f"ROLLBACK TO {name}")
-                db.execute(f"RELEASE {name}")
+                else:
+                    db.execute(f"ROLLBACK TO {name}")
+                    db.execute(f"RELEASE {name}")
             raise
         self._depth -= 1
         if self._depth == 0:

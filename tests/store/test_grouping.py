@@ -12,7 +12,7 @@ NOW = datetime(2026, 3, 15, 1, 0, tzinfo=PLUS_TWO)
 
 
 def _summary(ident: int, updated: datetime, pinned: bool = False) -> ConversationSummary:
-    return ConversationSummary(ident, f"c{ident}", updated, updated, pinned, None)
+    return ConversationSummary(ident, f"c{ident}", updated.timestamp(), pinned, None)
 
 
 def _layout(groups: list) -> list[tuple[str, str, list[int]]]:  # type: ignore[type-arg]

@@ -25,7 +25,8 @@ CREATE TABLE conversations (
             delete_token TEXT
         )
 ;
-CREATE INDEX conversations_sidebar ON conversations (pinned DESC, updated_at DESC)
+CREATE INDEX conversations_sidebar
+            ON conversations (pinned DESC, updated_at DESC, title, folder_id)
             WHERE deleted_at IS NULL
 ;
 CREATE INDEX conversations_folder ON conversations (folder_id)
@@ -57,7 +58,7 @@ CREATE INDEX messages_children ON messages (parent_id, created_at)
 CREATE INDEX messages_streaming ON messages (id) WHERE status = 'streaming'
 ;
 CREATE VIRTUAL TABLE messages_fts USING fts5 (
-            content, content = 'messages', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3')
+            content, content = 'messages', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3 4')
 ;
 CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
             INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
@@ -75,7 +76,7 @@ CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN
         END
 ;
 CREATE VIRTUAL TABLE titles_fts USING fts5 (
-            title, content = 'conversations', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3')
+            title, content = 'conversations', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3 4')
 ;
 CREATE TRIGGER titles_fts_insert AFTER INSERT ON conversations BEGIN
             INSERT INTO titles_fts (rowid, title) VALUES (new.id, new.title);
