@@ -61,7 +61,7 @@ def _v1_history(db: sqlite3.Connection) -> None:
         # The sidebar: live conversations, pinned first, most recently active first. It
         # covers the listing's columns, so listing never reads the table itself.
         """CREATE INDEX conversations_sidebar
-            ON conversations (pinned DESC, updated_at DESC, title, folder_id)
+            ON conversations (pinned DESC, updated_at DESC, title, folder_id, deleted_at)
             WHERE deleted_at IS NULL""",
         "CREATE INDEX conversations_folder ON conversations (folder_id)",
         "CREATE INDEX conversations_leaf ON conversations (current_leaf_id)",

@@ -26,7 +26,7 @@ CREATE TABLE conversations (
         )
 ;
 CREATE INDEX conversations_sidebar
-            ON conversations (pinned DESC, updated_at DESC, title, folder_id)
+            ON conversations (pinned DESC, updated_at DESC, title, folder_id, deleted_at)
             WHERE deleted_at IS NULL
 ;
 CREATE INDEX conversations_folder ON conversations (folder_id)
