@@ -4,14 +4,19 @@ The schema version is SQLite's ``PRAGMA user_version``. ``MIGRATIONS[i]`` upgrad
 from version ``i`` to ``i + 1``; each step runs in its own transaction together with the new
 ``user_version``, so a crash leaves the database at the old or the new version, never between.
 
-Steps are append-only: once released, a step is never edited (tests/store/data/history_v1.sql
-freezes what step 1 creates). To change the schema, append a function, e.g. for feedback::
+Steps are append-only: once released, a step is never edited. To change the schema:
 
-    def _v2_feedback(db: sqlite3.Connection) -> None:
-        db.execute("CREATE TABLE feedback (id INTEGER PRIMARY KEY, "
-                   "message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE, ...)")
+1. write a function and add it at the end of ``MIGRATIONS``, e.g. for feedback (issue 4)::
 
-    MIGRATIONS.append(_v2_feedback)   # or list it in MIGRATIONS below
+       def _v2_feedback(db: sqlite3.Connection) -> None:
+           db.execute("CREATE TABLE feedback (id INTEGER PRIMARY KEY, message_id INTEGER "
+                      "NOT NULL REFERENCES messages(id) ON DELETE CASCADE, ...)")
+
+       MIGRATIONS: list[Migration] = [_v1_history, _v2_feedback]
+
+2. freeze its schema and some data as ``tests/store/data/history_v2.sql`` (like
+   ``history_v1.sql``): tests check that every step still creates its frozen schema and
+   that every earlier version upgrades with its data.
 
 Steps must not COMMIT themselves and must use ``db.execute`` (``executescript`` commits).
 """
