@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from desktop.config.checks import check_endpoint
+from desktop.config.feedback import check_endpoint
 from desktop.feedback.outbox import Outbox
 from desktop.feedback.records import OutboxItem
 
