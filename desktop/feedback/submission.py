@@ -12,7 +12,6 @@ from desktop.feedback.payloads import ContextMode, comparison_payload, feedback_
 from desktop.feedback.records import ComparisonRecord, FeedbackRecord, OutboxItem
 from desktop.feedback.repository import FeedbackStore
 from desktop.feedback.submit import HttpSubmitter, OutboxSender, RetryPolicy
-from desktop.feedback.tokens import TokenStore
 
 
 @dataclass(frozen=True)
@@ -59,22 +58,21 @@ def queue(
 def sender_for(
     outbox: Outbox,
     config: SubmissionConfig,
-    tokens: TokenStore,
+    token: str | None,
     *,
     timeout_s: float = 15.0,
     policy: RetryPolicy | None = None,
 ) -> tuple[OutboxSender, str]:
-    """A sender for the configured endpoint, and why nothing can be sent ("" when it can)."""
+    """A sender for the configured endpoint with its API token (from :meth:`TokenStore.get`),
+    and why nothing can be sent ("" when it can)."""
     waiting = ""
     submitter: HttpSubmitter | None = None
     if not config.enabled:
         waiting = "Submission is turned off in the settings."
     elif not config.endpoint:
         waiting = "No endpoint address is set."
+    elif token is None:
+        waiting = "Waiting for an API token for this endpoint."
     else:
-        token = tokens.get(config.endpoint)
-        if token is None:
-            waiting = "Waiting for an API token for this endpoint."
-        else:
-            submitter = HttpSubmitter(config.endpoint, token, timeout_s=timeout_s)
+        submitter = HttpSubmitter(config.endpoint, token, timeout_s=timeout_s)
     return OutboxSender(outbox, submitter, policy=policy), waiting

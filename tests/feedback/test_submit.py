@@ -326,7 +326,7 @@ def test_without_a_token_items_wait_and_say_why(
     (item_id,) = rate_and_queue(feedback, chat, endpoint.url)
     config = SubmissionConfig(enabled=True, endpoint=endpoint.url, auto_send=True)
     tokens = TokenStore(MemoryKeyring())
-    outbox_sender, waiting = sender_for(feedback.outbox, config, tokens)
+    outbox_sender, waiting = sender_for(feedback.outbox, config, tokens.get(endpoint.url))
     assert waiting == "Waiting for an API token for this endpoint."
     report = outbox_sender.send_due(waiting_reason=waiting)
     assert report.waiting_reason == waiting
@@ -334,7 +334,7 @@ def test_without_a_token_items_wait_and_say_why(
     assert (item.state, item.attempts, item.last_error) == ("pending", 0, waiting)
     assert endpoint.requests == []
     tokens.set(endpoint.url, TOKEN)
-    outbox_sender, waiting = sender_for(feedback.outbox, config, tokens)
+    outbox_sender, waiting = sender_for(feedback.outbox, config, tokens.get(endpoint.url))
     assert waiting == ""
     assert outbox_sender.send_due().sent == 1
 
