@@ -12,8 +12,9 @@ import datetime as dt
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from desktop.engine.types import (
     ChatMessage,
@@ -122,7 +123,19 @@ class MemMessage:
     role: str
     content: str
     status: str = "complete"
-    meta: dict[str, object] = field(default_factory=dict)
+    stats: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class MemSiblings:
+    index: int
+    ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class MemEntry:
+    message: MemMessage
+    siblings: MemSiblings
 
 
 @dataclass
@@ -130,143 +143,221 @@ class MemConversation:
     id: int
     title: str
     updated_at: dt.datetime
+    system_prompt: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
     pinned: bool = False
-    folder: str | None = None
-    settings: dict[str, object] = field(default_factory=dict)
-    leaf_id: int | None = None
-    deleted: bool = False
+    folder_id: int | None = None
+    current_leaf_id: int | None = None
+    deleted: str | None = None
+
+
+@dataclass(frozen=True)
+class MemFolder:
+    id: int
+    name: str
 
 
 @dataclass(frozen=True)
 class MemHit:
     conversation_id: int
+    conversation_title: str
     message_id: int | None
-    title: str
     snippet: str
+    highlights: tuple[tuple[int, int], ...]
 
 
 class MemoryHistory:
-    """The ``History`` protocol over dicts: a tree of messages per conversation, with the
-    current leaf, siblings, soft delete and a naive substring search."""
+    """The ``History`` protocol (the store's method names) over dicts: a message tree per
+    conversation with its current leaf, soft delete with undo tokens, substring search."""
 
     def __init__(self) -> None:
         self.conversations: dict[int, MemConversation] = {}
         self.messages: dict[int, MemMessage] = {}
+        self.folders: dict[int, MemFolder] = {}
         self.partials: list[tuple[int, str]] = []  # every append_partial call, for tests
-        self._next = 1
+        self._next = 0
+        self._clock = dt.datetime(2025, 1, 1, 12, 0)
 
     def _id(self) -> int:
         self._next += 1
         return self._next
 
     def _touch(self, conversation_id: int) -> None:
-        self.conversations[conversation_id].updated_at = dt.datetime.now()
+        # strictly increasing, so "most recent first" is deterministic within one test
+        self._clock = max(self._clock + dt.timedelta(seconds=1), dt.datetime.now())
+        self.conversations[conversation_id].updated_at = self._clock
 
-    def create_conversation(self, title: str, settings: dict[str, object] | None = None) -> int:
+    # conversations
+    def create_conversation(
+        self,
+        title: str = "New chat",
+        *,
+        system_prompt: str | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> MemConversation:
         cid = self._id()
         self.conversations[cid] = MemConversation(
-            cid, title, dt.datetime.now(), settings=dict(settings or {})
+            cid, title, dt.datetime.now(), system_prompt, dict(overrides or {})
         )
-        return cid
+        self._touch(cid)
+        return self.conversations[cid]
 
-    def conversation(self, conversation_id: int) -> MemConversation:
+    def get_conversation(self, conversation_id: int) -> MemConversation:
         return self.conversations[conversation_id]
 
     def list_conversations(self) -> list[MemConversation]:
-        alive = [c for c in self.conversations.values() if not c.deleted]
-        return sorted(alive, key=lambda c: c.updated_at, reverse=True)
+        alive = [c for c in self.conversations.values() if c.deleted is None]
+        return sorted(alive, key=lambda c: (not c.pinned, -c.updated_at.timestamp()))
 
-    def rename(self, conversation_id: int, title: str) -> None:
+    def list_folders(self) -> list[MemFolder]:
+        return list(self.folders.values())
+
+    def create_folder(self, name: str) -> MemFolder:
+        folder = MemFolder(self._id(), name)
+        self.folders[folder.id] = folder
+        return folder
+
+    def rename_conversation(self, conversation_id: int, title: str) -> None:
         self.conversations[conversation_id].title = title
 
     def set_pinned(self, conversation_id: int, pinned: bool) -> None:
         self.conversations[conversation_id].pinned = pinned
 
-    def set_folder(self, conversation_id: int, folder: str | None) -> None:
-        self.conversations[conversation_id].folder = folder
+    def move_to_folder(self, conversation_id: int, folder_id: int | None) -> None:
+        self.conversations[conversation_id].folder_id = folder_id
 
-    def set_settings(self, conversation_id: int, settings: dict[str, object]) -> None:
-        self.conversations[conversation_id].settings = dict(settings)
+    def set_system_prompt(self, conversation_id: int, system_prompt: str | None) -> None:
+        self.conversations[conversation_id].system_prompt = system_prompt
 
-    def delete(self, conversation_id: int) -> None:
-        self.conversations[conversation_id].deleted = True
+    def set_overrides(self, conversation_id: int, overrides: Mapping[str, Any]) -> None:
+        self.conversations[conversation_id].overrides = dict(overrides)
 
-    def undelete(self, conversation_id: int) -> None:
-        self.conversations[conversation_id].deleted = False
+    def delete_conversations(self, *conversation_ids: int) -> str:
+        token = f"t{self._id()}"
+        for cid in conversation_ids:
+            self.conversations[cid].deleted = token
+        return token
 
-    def duplicate(self, conversation_id: int) -> int:
+    def undo_delete(self, token: str) -> int:
+        back = [c for c in self.conversations.values() if c.deleted == token]
+        for c in back:
+            c.deleted = None
+        return len(back)
+
+    def duplicate_conversation(self, conversation_id: int) -> MemConversation:
         src = self.conversations[conversation_id]
-        cid = self.create_conversation(f"{src.title} (copy)", src.settings)
+        copy = self.create_conversation(
+            f"{src.title} (copy)", system_prompt=src.system_prompt, overrides=src.overrides
+        )
         parent: int | None = None
         for m in self.current_path(conversation_id):
-            parent = self.add_message(cid, parent, m.role, m.content)
-        return cid
+            parent = self.add_message(copy.id, parent, m.role, m.content).id
+        return copy
 
     def search(self, query: str, limit: int = 50) -> list[MemHit]:
-        q = query.casefold()
+        q = query.casefold().strip()
         hits: list[MemHit] = []
+        if not q:
+            return hits
         for c in self.list_conversations():
             if q in c.title.casefold():
-                hits.append(MemHit(c.id, None, c.title, c.title))
-                continue
+                i = c.title.casefold().index(q)
+                hits.append(MemHit(c.id, c.title, None, c.title, ((i, i + len(q)),)))
             for m in self.messages.values():
                 if m.conversation_id == c.id and q in m.content.casefold():
                     i = m.content.casefold().index(q)
-                    word = m.content[i : i + len(q)]
-                    snippet = f"…{m.content[max(0, i - 20) : i]}[{word}]{m.content[i + len(q) :][:20]}…"
-                    hits.append(MemHit(c.id, m.id, c.title, snippet))
-                    break
+                    lo = max(0, i - 20)
+                    snippet = m.content[lo : i + len(q) + 20]
+                    hits.append(MemHit(c.id, c.title, m.id, snippet, ((i - lo, i - lo + len(q)),)))
         return hits[:limit]
+
+    # the tree
+    def get_message(self, message_id: int) -> MemMessage:
+        return self.messages[message_id]
 
     def current_path(self, conversation_id: int) -> list[MemMessage]:
         path: list[MemMessage] = []
-        node = self.conversations[conversation_id].leaf_id
+        node = self.conversations[conversation_id].current_leaf_id
         while node is not None:
             path.append(self.messages[node])
             node = self.messages[node].parent_id
         return path[::-1]
 
-    def add_message(
-        self, conversation_id: int, parent_id: int | None, role: str, content: str
-    ) -> int:
-        mid = self._id()
-        self.messages[mid] = MemMessage(mid, conversation_id, parent_id, role, content)
-        self.conversations[conversation_id].leaf_id = mid
-        self._touch(conversation_id)
-        return mid
+    def thread(self, conversation_id: int) -> list[MemEntry]:
+        return [MemEntry(m, self.siblings(m.id)) for m in self.current_path(conversation_id)]
 
-    def siblings(self, message_id: int) -> list[int]:
+    def add_message(
+        self,
+        conversation_id: int,
+        parent_id: int | None,
+        role: Any,
+        content: str,
+        *,
+        status: str = "complete",
+    ) -> MemMessage:
+        mid = self._id()
+        self.messages[mid] = MemMessage(mid, conversation_id, parent_id, role, content, status)
+        self.conversations[conversation_id].current_leaf_id = mid
+        self._touch(conversation_id)
+        return self.messages[mid]
+
+    def edit_user_message(self, message_id: int, new_text: str) -> MemMessage:
+        old = self.messages[message_id]
+        assert old.role == "user"
+        return self.add_message(old.conversation_id, old.parent_id, "user", new_text)
+
+    def siblings(self, message_id: int) -> MemSiblings:
         m = self.messages[message_id]
-        return [
+        ids = tuple(
             o.id
             for o in self.messages.values()
             if o.conversation_id == m.conversation_id and o.parent_id == m.parent_id
-        ]
+        )
+        return MemSiblings(ids.index(message_id), ids)
 
-    def select(self, message_id: int) -> None:
-        m = self.messages[message_id]
+    def switch_branch(self, message_id: int) -> int:
         leaf = message_id
         while True:
             children = [o.id for o in self.messages.values() if o.parent_id == leaf]
             if not children:
                 break
             leaf = children[-1]
-        self.conversations[m.conversation_id].leaf_id = leaf
+        self.conversations[self.messages[message_id].conversation_id].current_leaf_id = leaf
+        return leaf
 
-    def begin_stream(self, conversation_id: int, parent_id: int) -> int:
-        mid = self.add_message(conversation_id, parent_id, "assistant", "")
-        self.messages[mid].status = "streaming"
-        return mid
+    # streaming
+    def begin_assistant(
+        self,
+        conversation_id: int,
+        parent_id: int | None,
+        model: str,
+        params: Mapping[str, Any] | None = None,
+    ) -> MemMessage:
+        return self.add_message(conversation_id, parent_id, "assistant", "", status="streaming")
 
-    def append_partial(self, message_id: int, content: str) -> None:
-        self.partials.append((message_id, content))
-        self.messages[message_id].content = content
+    def regenerate(
+        self, assistant_message_id: int, model: str, params: Mapping[str, Any] | None = None
+    ) -> MemMessage:
+        old = self.messages[assistant_message_id]
+        return self.begin_assistant(old.conversation_id, old.parent_id, model, params)
 
-    def finish_stream(
-        self, message_id: int, content: str, status: str, meta: dict[str, object]
-    ) -> None:
+    def append_partial(self, message_id: int, text_so_far: str) -> None:
+        self.partials.append((message_id, text_so_far))
+        self.messages[message_id].content = text_so_far
+
+    def finish(
+        self,
+        message_id: int,
+        status: Any,
+        stats: Mapping[str, Any] | None = None,
+        content: str | None = None,
+    ) -> MemMessage:
         m = self.messages[message_id]
-        m.content, m.status, m.meta = content, status, dict(meta)
+        assert m.status == "streaming", f"message {message_id} is {m.status}"
+        m.status = status
+        m.stats = dict(stats) if stats is not None else m.stats
+        m.content = content if content is not None else m.content
+        return m
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from desktop.engine.types import ChatMessage, Finished, GenerationStats, SamplingParams
 from desktop.services.engine_host import EngineHost, GenerationRequest
-from desktop.services.history import History, MessageRecord
+from desktop.services.history import History, MessageLike, ThreadEntryLike
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class ChatDefaults:
     """What a new chat starts with (from the settings)."""
 
     system_prompt: str = ""
-    sampling: SamplingParams = SamplingParams()
+    sampling: SamplingParams = dataclasses.field(default_factory=SamplingParams)
 
 
 _STATUS_OF_REASON = {"stop": "complete", "length": "complete", "cancelled": "stopped",
@@ -77,13 +77,19 @@ class ChatSession(QObject):
         self._streaming_id: int | None = None
         self._text = ""
         self._dirty = False
-        self._meta: dict[str, Any] = {}
+        self._extra: dict[str, Any] = {}
         self._flush = QTimer(self)
         self._flush.setInterval(FLUSH_INTERVAL_MS)
         self._flush.timeout.connect(self._flush_partial)
 
     # -- reading --------------------------------------------------------------------------
-    def path(self) -> list[MessageRecord]:
+    def entries(self) -> list[ThreadEntryLike]:
+        """The branch shown, each message with its alternatives (for the <n/m> switcher)."""
+        if self.conversation_id is None:
+            return []
+        return list(self._history.thread(self.conversation_id))
+
+    def path(self) -> list[MessageLike]:
         if self.conversation_id is None:
             return []
         return list(self._history.current_path(self.conversation_id))
@@ -91,12 +97,12 @@ class ChatSession(QObject):
     def title(self) -> str:
         if self.conversation_id is None:
             return "New chat"
-        return self._history.conversation(self.conversation_id).title or "Untitled"
+        return self._history.get_conversation(self.conversation_id).title or "Untitled"
 
     def sibling_position(self, message_id: int) -> tuple[int, int]:
         """(1-based index, count) of this message among its alternatives."""
-        siblings = list(self._history.siblings(message_id))
-        return siblings.index(message_id) + 1, len(siblings)
+        siblings = self._history.siblings(message_id)
+        return siblings.index + 1, len(siblings.ids)
 
     @property
     def streaming_id(self) -> int | None:
@@ -106,31 +112,33 @@ class ChatSession(QObject):
     def streaming_text(self) -> str:
         return self._text
 
-    def chat_settings(self) -> dict[str, Any]:
+    def system_prompt(self) -> str:
+        if self.conversation_id is not None:
+            prompt = self._history.get_conversation(self.conversation_id).system_prompt
+            if prompt is not None:
+                return prompt
+        return self._defaults().system_prompt
+
+    def overrides(self) -> dict[str, Any]:
         if self.conversation_id is None:
             return {}
-        return dict(self._history.conversation(self.conversation_id).settings)
-
-    def system_prompt(self) -> str:
-        prompt = self.chat_settings().get("system_prompt")
-        return prompt if isinstance(prompt, str) else self._defaults().system_prompt
+        raw = self._history.get_conversation(self.conversation_id).overrides
+        return {k: v for k, v in raw.items() if k in OVERRIDABLE}
 
     def sampling_params(self) -> SamplingParams:
-        overrides = self.chat_settings().get("sampling") or {}
-        known = {k: v for k, v in overrides.items() if k in OVERRIDABLE}
-        return dataclasses.replace(self._defaults().sampling, **known)
+        return dataclasses.replace(self._defaults().sampling, **self.overrides())
 
-    def set_chat_settings(self, system_prompt: str | None, sampling: dict[str, Any]) -> None:
-        """Per-chat overrides; ``None`` keeps the default system prompt. Raises ValueError
-        (with the reason) for sampling values out of bounds."""
-        params = dataclasses.replace(self._defaults().sampling, **sampling)
-        params.validate()
-        settings: dict[str, Any] = {"sampling": dict(sampling)}
-        if system_prompt is not None:
-            settings["system_prompt"] = system_prompt
+    def set_chat_settings(self, system_prompt: str | None, overrides: dict[str, Any]) -> None:
+        """Per-chat system prompt (``None``: the default) and sampling overrides. Raises
+        ValueError with the reason for a value out of bounds; nothing is stored then."""
+        unknown = set(overrides) - set(OVERRIDABLE)
+        if unknown:
+            raise ValueError(f"unknown sampling option(s): {', '.join(sorted(unknown))}")
+        dataclasses.replace(self._defaults().sampling, **overrides).validate()
         self._ensure_conversation("New chat")
         assert self.conversation_id is not None
-        self._history.set_settings(self.conversation_id, settings)
+        self._history.set_system_prompt(self.conversation_id, system_prompt)
+        self._history.set_overrides(self.conversation_id, overrides)
 
     # -- actions --------------------------------------------------------------------------
     def send(self, text: str) -> bool:
@@ -142,28 +150,31 @@ class ChatSession(QObject):
         assert self.conversation_id is not None
         path = self.path()
         parent = path[-1].id if path else None
-        user_id = self._history.add_message(self.conversation_id, parent, "user", text)
+        self._history.add_message(self.conversation_id, parent, "user", text)
         if created:
             self.title_changed.emit(self.title())
-        self._start_answer(user_id)
+        self._start_answer(None)
         return True
 
     def regenerate(self, assistant_id: int | None = None) -> bool:
-        """A new answer to the same prompt, as a sibling of ``assistant_id`` (default: last)."""
+        """A new answer to the same prompt, as a sibling of ``assistant_id`` (default: the
+        last answer shown). The old answer stays as an alternative."""
         if self.state != "idle":
             return False
         path = self.path()
-        target = next((m for m in path if m.id == assistant_id), None) if assistant_id else None
-        if target is None:
+        if assistant_id is None:
             target = next((m for m in reversed(path) if m.role == "assistant"), None)
-        if target is None or target.parent_id is None:
+        else:
+            target = next((m for m in path if m.id == assistant_id), None)
+        if target is None or target.role != "assistant":
             return False
-        self._start_answer(target.parent_id)
+        self._start_answer(target)
         return True
 
     # An interrupted answer is answered again as a new version; the partial text stays as
-    # the earlier alternative (‹1/2›). The engine has no "continue this assistant turn" call.
-    continue_interrupted = regenerate
+    # the earlier alternative (<1/2>): the engine has no "continue this assistant turn" call.
+    def continue_interrupted(self, assistant_id: int) -> bool:
+        return self.regenerate(assistant_id)
 
     def edit(self, user_id: int, text: str) -> bool:
         """Resend an edited user message as a sibling of the original, then answer it."""
@@ -173,21 +184,19 @@ class ChatSession(QObject):
         original = next((m for m in self.path() if m.id == user_id), None)
         if original is None or original.role != "user":
             return False
-        new_id = self._history.add_message(
-            self.conversation_id, original.parent_id, "user", text
-        )
-        self._start_answer(new_id)
+        self._history.edit_user_message(user_id, text)
+        self._start_answer(None)
         return True
 
     def switch(self, message_id: int, step: int) -> bool:
         """Show the previous (-1) or next (+1) alternative of ``message_id``."""
         if self.state != "idle":
             return False
-        siblings = list(self._history.siblings(message_id))
-        index = siblings.index(message_id) + step
-        if not 0 <= index < len(siblings):
+        siblings = self._history.siblings(message_id)
+        index = siblings.index + step
+        if not 0 <= index < len(siblings.ids):
             return False
-        self._history.select(siblings[index])
+        self._history.switch_branch(siblings.ids[index])
         self.path_changed.emit()
         return True
 
@@ -206,17 +215,11 @@ class ChatSession(QObject):
     def _ensure_conversation(self, title: str) -> bool:
         if self.conversation_id is not None:
             return False
-        defaults = self._defaults()
-        settings: dict[str, Any] = {}
-        if defaults.system_prompt:
-            settings["system_prompt"] = defaults.system_prompt
-        self.conversation_id = self._history.create_conversation(title, settings)
+        prompt = self._defaults().system_prompt or None
+        self.conversation_id = self._history.create_conversation(title, system_prompt=prompt).id
         return True
 
-    def _messages_for(self, parent_id: int) -> list[ChatMessage]:
-        path = self.path()
-        ids = [m.id for m in path]
-        upto = path[: ids.index(parent_id) + 1] if parent_id in ids else path
+    def _messages_for(self, upto: list[MessageLike]) -> list[ChatMessage]:
         messages: list[ChatMessage] = []
         system = self.system_prompt()
         if system:
@@ -228,15 +231,27 @@ class ChatSession(QObject):
                 messages.append(ChatMessage("assistant", m.content))
         return messages
 
-    def _start_answer(self, parent_id: int) -> None:
+    def _start_answer(self, replacing: MessageLike | None) -> None:
+        """Answer the current leaf (a user message), or answer again the prompt of
+        ``replacing`` (an assistant message) as its new sibling."""
         assert self.conversation_id is not None
-        self._history.select(parent_id)
-        messages = self._messages_for(parent_id)
-        self._streaming_id = self._history.begin_stream(self.conversation_id, parent_id)
-        self._text, self._dirty, self._meta = "", False, {}
+        path = self.path()
+        if replacing is not None:
+            path = path[: [m.id for m in path].index(replacing.id)]
+        messages = self._messages_for(path)
+        params = self.sampling_params()
+        model = self._host.info.name if self._host.info is not None else ""
+        recorded = dataclasses.asdict(params)
+        if replacing is not None:
+            message = self._history.regenerate(replacing.id, model, recorded)
+        else:
+            parent = path[-1].id if path else None
+            message = self._history.begin_assistant(self.conversation_id, parent, model, recorded)
+        self._streaming_id = message.id
+        self._text, self._dirty, self._extra = "", False, {}
         self._set_state("waiting")
         self.path_changed.emit()
-        request = self._host.submit(messages, self.sampling_params())
+        request = self._host.submit(messages, params)
         self._request = request
         request.started.connect(self._on_started)
         request.delta.connect(self._on_delta)
@@ -264,7 +279,7 @@ class ChatSession(QObject):
     def _on_trimmed(self, dropped: int) -> None:
         if self._streaming_id is None:
             return
-        self._meta["context_trimmed"] = dropped
+        self._extra["context_trimmed"] = dropped
         self.trimmed.emit(self._streaming_id, dropped)
 
     def _flush_partial(self) -> None:
@@ -282,12 +297,12 @@ class ChatSession(QObject):
         if message_id is None:
             return
         status = _STATUS_OF_REASON.get(finished.reason, "error")
-        meta = dict(self._meta)
-        meta["finish_reason"] = finished.reason
-        meta["stats"] = dataclasses.asdict(finished.stats)
+        stats: dict[str, Any] = dataclasses.asdict(finished.stats)
+        stats.update(self._extra)
+        stats["finish_reason"] = finished.reason
         if finished.error:
-            meta["error"] = finished.error
-        self._history.finish_stream(message_id, self._text, status, meta)
+            stats["error"] = finished.error
+        self._history.finish(message_id, status, stats, self._text)
         self._streaming_id = None
         self._set_state("idle")
         if finished.error:
@@ -300,9 +315,9 @@ def _title_from(text: str) -> str:
     return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
 
 
-def stats_from_meta(meta: dict[str, Any]) -> GenerationStats | None:
-    raw = meta.get("stats")
-    if not isinstance(raw, dict):
+def stats_of(raw: Mapping[str, Any] | None) -> GenerationStats | None:
+    """The engine's statistics as stored with an answer (``None`` when there are none)."""
+    if not raw:
         return None
     fields = {f.name for f in dataclasses.fields(GenerationStats)}
     return GenerationStats(**{k: v for k, v in raw.items() if k in fields})

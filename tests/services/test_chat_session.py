@@ -66,7 +66,9 @@ def test_send_stores_the_prompt_and_the_streamed_answer(
         ("system", "Be brief."),
         ("user", "What is Parley?"),
     ]
-    assert session.path()[-1].meta["stats"]["generated_tokens"] == 2
+    stats = session.path()[-1].stats
+    assert stats is not None
+    assert stats["generated_tokens"] == 2
 
 
 def test_the_answer_is_streaming_in_the_store_before_the_first_token(
@@ -96,7 +98,7 @@ def test_partial_text_is_flushed_while_streaming(
     message_id = answer(qtbot, session, lambda: session.send("long please"))
     flushed = [text for mid, text in history.partials if mid == message_id]
     assert len(flushed) >= 1
-    assert all(" w" * 60 != t and (" w" * 60).startswith(t) for t in flushed)
+    assert all(t != " w" * 60 and (" w" * 60).startswith(t) for t in flushed)
 
 
 def test_stop_keeps_the_partial_answer_as_stopped(
@@ -112,7 +114,7 @@ def test_stop_keeps_the_partial_answer_as_stopped(
         qtbot.waitUntil(lambda: len(received) >= 2, timeout=5000)
         session.stop()
     assert blocker.args[1] == "stopped"
-    role, text, status = contents(session)[-1]
+    _role, text, status = contents(session)[-1]
     assert status == "stopped"
     assert 0 < len(text) < len(" tok" * 500)
     assert text == "".join(received)
@@ -134,7 +136,10 @@ def test_regenerate_and_edit_make_branches_that_can_be_switched(
     user_id = session.path()[0].id
     answer(qtbot, session, lambda: session.edit(user_id, "better question"))
     path = contents(session)
-    assert path == [("user", "better question", "complete"), ("assistant", "third answer", "complete")]
+    assert path == [
+        ("user", "better question", "complete"),
+        ("assistant", "third answer", "complete"),
+    ]
     new_user = session.path()[0].id
     assert session.sibling_position(new_user) == (2, 2)
     assert session.switch(new_user, -1)
@@ -153,7 +158,9 @@ def test_context_trim_is_recorded_on_the_answer(
     session.trimmed.connect(lambda mid, n: trims.append((mid, n)))
     message_id = answer(qtbot, session, lambda: session.send("hi"))
     assert trims == [(message_id, 4)]
-    assert session.path()[-1].meta["context_trimmed"] == 4
+    stats = session.path()[-1].stats
+    assert stats is not None
+    assert stats["context_trimmed"] == 4
 
 
 def test_engine_error_marks_the_answer(
@@ -173,6 +180,8 @@ def test_chat_overrides_reach_the_engine_and_bad_values_are_refused(
 ) -> None:
     session = make_session(history, host, prompt="default prompt")
     session.set_chat_settings("You are a pirate.", {"max_new_tokens": 1})
+    with pytest.raises(ValueError, match="unknown"):
+        session.set_chat_settings(None, {"bogus": 1})
     answer(qtbot, session, lambda: session.send("hi"))
     assert engine.calls[-1][0].content == "You are a pirate."
     assert contents(session)[-1][1] == "first"  # one token only

@@ -51,7 +51,8 @@ def test_streams_on_the_worker_thread_and_finishes(qtbot: QtBot, host: EngineHos
     assert isinstance(finished, Finished)
     assert finished.reason == "stop"
     assert "".join(chunks) == "one two three four"
-    assert seen_threads and seen_threads[0] is not threading.main_thread()
+    assert seen_threads
+    assert seen_threads[0] is not threading.main_thread()
 
 
 def test_cancel_is_honoured_within_one_token(qtbot: QtBot, host: EngineHost) -> None:
