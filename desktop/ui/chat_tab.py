@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -44,7 +45,7 @@ class Composer(QPlainTextEdit):
         self.setMaximumHeight(160)
         self.setMinimumHeight(56)
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         key, mods = event.key(), event.modifiers()
         if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             ctrl = bool(mods & Qt.KeyboardModifier.ControlModifier)
@@ -113,7 +114,7 @@ class ChatSettingsDialog(QDialog):
                 box = QSpinBox()
                 box.setRange(int(lo), int(hi))
                 box.setSingleStep(int(step))
-            accessible(box, label, f"{label} for this chat ({lo}–{hi})")
+            accessible(box, label, f"{label} for this chat ({lo} to {hi})")
             value = getattr(params, key)
             box.setValue(value if value is not None else 0)
             check.setChecked(key in overrides)
@@ -140,7 +141,9 @@ class ChatSettingsDialog(QDialog):
 
     def values(self) -> tuple[str | None, dict[str, Any]]:
         prompt = self.prompt.toPlainText() if self.custom_prompt.isChecked() else None
-        overrides = {key: box.value() for key, (check, box) in self.boxes.items() if check.isChecked()}
+        overrides = {
+            key: box.value() for key, (check, box) in self.boxes.items() if check.isChecked()
+        }
         return prompt, overrides
 
     def accept(self) -> None:
@@ -226,7 +229,6 @@ class ChatTab(QWidget):
         session.title_changed.connect(self.title_changed)
         session.error.connect(self.notify)
         self.reload()
-        self.setFocusProxy(self.composer)
 
     # -- actions ----------------------------------------------------------------------------
     def send(self) -> None:
@@ -249,8 +251,7 @@ class ChatTab(QWidget):
         self._editing = message_id
         self.composer.setPlainText(message.content)
         self.banner.setText(
-            "Editing a message: Enter sends it as a new version (the old one is kept), "
-            "Esc cancels."
+            "Editing a message: Enter sends it as a new version (the old one is kept), Esc cancels."
         )
         self.banner.show()
         self.composer.setFocus()
@@ -296,10 +297,25 @@ class ChatTab(QWidget):
                     trim = (min(dropped, len(entries) - 1), dropped)
                     break
         self.view.set_entries(entries, trim, self.session.streaming_id)
+        self._order_focus()
         if self.session.streaming_id is not None:
             widget = self.view.widgets.get(self.session.streaming_id)
             if widget is not None:
                 widget.set_waiting(self.session.state == "waiting")
+
+    def _order_focus(self) -> None:
+        """Tab goes through the messages first, then the input and its buttons (the messages
+        are created after the input, so Qt's default order would be the other way round)."""
+        widgets = self.view.message_widgets()
+        if not widgets:
+            return
+        chain: list[QWidget] = []
+        for w in widgets:
+            chain += [w, w.prev_button, w.next_button, w.body, w.tail, w.copy_button,
+                      w.edit_button, w.regen_button, w.continue_button]  # fmt: skip
+        chain += [self.composer, self.send_button, self.stop_button, self.settings_button]
+        for a, b in itertools.pairwise(chain):
+            QWidget.setTabOrder(a, b)
 
     def _on_state(self, state: str) -> None:
         busy = state != "idle"

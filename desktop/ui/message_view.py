@@ -8,13 +8,14 @@ message on every token is quadratic and stalls the GUI on long answers.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QGuiApplication, QPalette, QResizeEvent
+from PySide6.QtGui import QGuiApplication, QKeyEvent, QPalette, QResizeEvent
 from PySide6.QtWidgets import (
     QApplication,
     QFrame,
@@ -28,7 +29,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.ui.markdown import COPY_SCHEME, DARK, LIGHT, Palette, Rendered, renderer_for, split_stable
+from desktop.ui.markdown import (
+    COPY_SCHEME,
+    DARK,
+    LIGHT,
+    Palette,
+    Rendered,
+    renderer_for,
+    split_stable,
+)
 
 REPAINT_MS = 40
 ROLE_NAMES = {"user": "You", "assistant": "Assistant", "system": "System"}
@@ -72,7 +81,6 @@ class RichText(QTextBrowser):
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.viewport().setAutoFillBackground(False)
-        self.setStyleSheet("QTextBrowser { background: transparent; }")
         self.document().setDocumentMargin(2)
         self.document().documentLayout().documentSizeChanged.connect(self._fit)
         self.anchorClicked.connect(self.link_activated)
@@ -83,7 +91,7 @@ class RichText(QTextBrowser):
         self.code_blocks = code_blocks
         self.setHtml(html)
 
-    def resizeEvent(self, event: QResizeEvent) -> None:
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
         super().resizeEvent(event)
         self.document().setTextWidth(self.viewport().width())
         self._fit()
@@ -95,7 +103,8 @@ class RichText(QTextBrowser):
 
 
 class MessageWidget(QFrame):
-    """One message: header (who, ‹n/m› switcher, status), body, actions."""
+    """One message: header (who, the <n/m> version switcher, status), body, actions.
+    Alt+Left / Alt+Right switch versions when the message has the focus."""
 
     copy_text = Signal(str)
     edit_requested = Signal(int)
@@ -138,11 +147,13 @@ class MessageWidget(QFrame):
         self.who = QLabel(f"<b>{speaker}</b>")
         accessible(self.who, f"{speaker}", f"Written by: {speaker}")
         header.addWidget(self.who)
-        self.prev_button = self._tool("‹", "Previous version", "Show the previous version (Alt+Left)")
+        self.prev_button = self._tool(
+            "\u2039", "Previous version", "Show the previous version (Alt+Left)"
+        )
         self.prev_button.clicked.connect(lambda: self.switch_requested.emit(self.message_id, -1))
         self.position_label = QLabel()
         accessible(self.position_label, "Version", "Which version of this turn is shown")
-        self.next_button = self._tool("›", "Next version", "Show the next version (Alt+Right)")
+        self.next_button = self._tool("\u203a", "Next version", "Show the next version (Alt+Right)")
         self.next_button.clicked.connect(lambda: self.switch_requested.emit(self.message_id, 1))
         for w in (self.prev_button, self.position_label, self.next_button):
             header.addWidget(w)
@@ -167,7 +178,9 @@ class MessageWidget(QFrame):
         self.copy_button = self._tool("Copy", "Copy message", "Copy this message as Markdown")
         self.copy_button.clicked.connect(lambda: self.copy_text.emit(self.text))
         actions.addWidget(self.copy_button)
-        self.edit_button = self._tool("Edit", "Edit message", "Edit and resend; the old version is kept")
+        self.edit_button = self._tool(
+            "Edit", "Edit message", "Edit and resend; the old version is kept"
+        )
         self.edit_button.clicked.connect(lambda: self.edit_requested.emit(self.message_id))
         self.regen_button = self._tool(
             "Regenerate", "Regenerate answer", "Answer again; the old answer is kept as a version"
@@ -203,6 +216,16 @@ class MessageWidget(QFrame):
             self._repaint_stream()
         else:
             self._render_full()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.modifiers() & Qt.KeyboardModifier.AltModifier and event.key() in (
+            Qt.Key.Key_Left,
+            Qt.Key.Key_Right,
+        ):
+            step = -1 if event.key() == Qt.Key.Key_Left else 1
+            self.switch_requested.emit(self.message_id, step)
+            return
+        super().keyPressEvent(event)
 
     def _tool(self, text: str, name: str, tip: str) -> QToolButton:
         button = QToolButton(self)
@@ -395,7 +418,7 @@ class ConversationView(QScrollArea):
 
     def _update_tab_order(self) -> None:
         widgets = [w for w in self._order if isinstance(w, MessageWidget)]
-        for a, b in zip(widgets, widgets[1:], strict=False):
+        for a, b in itertools.pairwise(widgets):
             QWidget.setTabOrder(a, b)
 
     def message_widgets(self) -> list[MessageWidget]:
@@ -416,4 +439,3 @@ class ConversationView(QScrollArea):
 
 def copy_to_clipboard(text: str) -> None:
     QGuiApplication.clipboard().setText(text)
-

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from pytestqt.qtbot import QtBot
@@ -9,6 +10,8 @@ from pytestqt.qtbot import QtBot
 from desktop.engine.types import SamplingParams
 from desktop.services.chat_session import ChatDefaults, ChatSession
 from desktop.services.engine_host import EngineHost
+from desktop.services.history import History
+from desktop.store import Store
 from tests.fakes import FakeEngine, MemoryHistory
 
 
@@ -26,12 +29,18 @@ def host(qtbot: QtBot, engine: FakeEngine) -> Iterator[EngineHost]:
     assert h.shutdown()
 
 
-@pytest.fixture
-def history() -> MemoryHistory:
-    return MemoryHistory()
+@pytest.fixture(params=["sqlite", "memory"])
+def history(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[History]:
+    """The real SQLite store, and the in-memory double the widget tests may use."""
+    if request.param == "memory":
+        yield MemoryHistory()
+        return
+    store = Store.open(tmp_path / "history.sqlite3")
+    yield store
+    store.close()
 
 
-def make_session(history: MemoryHistory, host: EngineHost, prompt: str = "") -> ChatSession:
+def make_session(history: History, host: EngineHost, prompt: str = "") -> ChatSession:
     return ChatSession(history, host, lambda: ChatDefaults(prompt, SamplingParams(seed=1)))
 
 
@@ -49,7 +58,7 @@ def contents(session: ChatSession) -> list[tuple[str, str, str]]:
 
 
 def test_send_stores_the_prompt_and_the_streamed_answer(
-    qtbot: QtBot, host: EngineHost, history: MemoryHistory, engine: FakeEngine
+    qtbot: QtBot, host: EngineHost, history: History, engine: FakeEngine
 ) -> None:
     session = make_session(history, host, prompt="Be brief.")
     states: list[str] = []
@@ -72,7 +81,7 @@ def test_send_stores_the_prompt_and_the_streamed_answer(
 
 
 def test_the_answer_is_streaming_in_the_store_before_the_first_token(
-    qtbot: QtBot, history: MemoryHistory, engine: FakeEngine
+    qtbot: QtBot, history: History, engine: FakeEngine
 ) -> None:
     gate = threading.Event()
     engine.gate = gate
@@ -90,19 +99,26 @@ def test_the_answer_is_streaming_in_the_store_before_the_first_token(
 
 
 def test_partial_text_is_flushed_while_streaming(
-    qtbot: QtBot, host: EngineHost, history: MemoryHistory, engine: FakeEngine
+    qtbot: QtBot, host: EngineHost, history: History, engine: FakeEngine
 ) -> None:
     engine.replies = [" w" * 60]
     engine.delay_s = 0.02  # 1.2 s in all: at least two flushes
     session = make_session(history, host)
-    message_id = answer(qtbot, session, lambda: session.send("long please"))
-    flushed = [text for mid, text in history.partials if mid == message_id]
+    flushed: list[str] = []
+    original = history.append_partial
+
+    def spy(message_id: int, text: str) -> None:
+        flushed.append(text)
+        original(message_id, text)
+
+    history.append_partial = spy  # type: ignore[method-assign]
+    answer(qtbot, session, lambda: session.send("long please"))
     assert len(flushed) >= 1
     assert all(t != " w" * 60 and (" w" * 60).startswith(t) for t in flushed)
 
 
 def test_stop_keeps_the_partial_answer_as_stopped(
-    qtbot: QtBot, host: EngineHost, history: MemoryHistory, engine: FakeEngine
+    qtbot: QtBot, host: EngineHost, history: History, engine: FakeEngine
 ) -> None:
     engine.replies = [" tok" * 500]
     engine.delay_s = 0.005
@@ -121,7 +137,7 @@ def test_stop_keeps_the_partial_answer_as_stopped(
 
 
 def test_regenerate_and_edit_make_branches_that_can_be_switched(
-    qtbot: QtBot, host: EngineHost, history: MemoryHistory
+    qtbot: QtBot, host: EngineHost, history: History
 ) -> None:
     session = make_session(history, host)
     first = answer(qtbot, session, lambda: session.send("question"))
@@ -150,7 +166,7 @@ def test_regenerate_and_edit_make_branches_that_can_be_switched(
 
 
 def test_context_trim_is_recorded_on_the_answer(
-    qtbot: QtBot, host: EngineHost, history: MemoryHistory, engine: FakeEngine
+    qtbot: QtBot, host: EngineHost, history: History, engine: FakeEngine
 ) -> None:
     engine.trim = 4
     session = make_session(history, host)
@@ -164,7 +180,7 @@ def test_context_trim_is_recorded_on_the_answer(
 
 
 def test_engine_error_marks_the_answer(
-    qtbot: QtBot, host: EngineHost, history: MemoryHistory, engine: FakeEngine
+    qtbot: QtBot, host: EngineHost, history: History, engine: FakeEngine
 ) -> None:
     engine.fail_with = "the model ran out of memory"
     session = make_session(history, host)
@@ -176,7 +192,7 @@ def test_engine_error_marks_the_answer(
 
 
 def test_chat_overrides_reach_the_engine_and_bad_values_are_refused(
-    qtbot: QtBot, host: EngineHost, history: MemoryHistory, engine: FakeEngine
+    qtbot: QtBot, host: EngineHost, history: History, engine: FakeEngine
 ) -> None:
     session = make_session(history, host, prompt="default prompt")
     session.set_chat_settings("You are a pirate.", {"max_new_tokens": 1})
@@ -190,7 +206,7 @@ def test_chat_overrides_reach_the_engine_and_bad_values_are_refused(
 
 
 def test_a_second_send_while_busy_is_refused(
-    qtbot: QtBot, host: EngineHost, history: MemoryHistory, engine: FakeEngine
+    qtbot: QtBot, host: EngineHost, history: History, engine: FakeEngine
 ) -> None:
     engine.delay_s = 0.01
     session = make_session(history, host)
