@@ -3,14 +3,12 @@ history and models are never read or written."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 
 @pytest.fixture(autouse=True)
-def _isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PARLEY_DATA_DIR", str(tmp_path / "parley-data"))
     monkeypatch.setenv("PARLEY_CACHE_DIR", str(tmp_path / "parley-cache"))
-    yield

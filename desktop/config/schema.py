@@ -1,0 +1,441 @@
+"""The settings schema: every option Parley has, declared once.
+
+Each :class:`Option` names its key, the settings page it lives on, its type, default, bounds or
+choices, a label and a description (the tooltip), and whether a change only takes effect after the
+model is reloaded. The settings file, validation, the settings panel and ``parley`` commands are all
+built from this one table; adding an option means adding one entry to :data:`OPTIONS`.
+
+No Qt here: the panel in ``desktop/ui/settings_dialog.py`` reads this module, never the reverse.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from desktop.config.paths import data_dir
+
+OptionType = Literal["bool", "int", "float", "str", "choice", "path", "text"]
+Value = bool | int | float | str
+
+# QSpinBox holds a C int; a seed above this could not be shown or typed in the panel.
+INT32_MAX = 2**31 - 1
+
+
+class SettingError(ValueError):
+    """A value was refused. ``reason`` is one line meant for the user, e.g. "must be between 0
+    and 5"; ``str(error)`` prefixes the key."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"{key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Section:
+    """One page of the settings panel."""
+
+    name: str
+    title: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Option:
+    key: str
+    section: str
+    type: OptionType
+    default: Value | Callable[[], Value]
+    label: str
+    description: str
+    minimum: float | None = None
+    maximum: float | None = None
+    min_exclusive: bool = False
+    max_exclusive: bool = False
+    choices: tuple[Choice, ...] = ()
+    # Text shown instead of the minimum, which then has a special meaning ("0" threads = automatic).
+    special_minimum: str | None = None
+    step: float = 1.0
+    decimals: int = 2
+    needs_reload: bool = False
+    # Extra check for str/text/path values: returns a reason when the value is not acceptable.
+    check: Callable[[str], str | None] | None = field(default=None, compare=False)
+    unit: str = ""
+    # Shown in an empty text field (what an empty value means).
+    placeholder: str = ""
+
+    def default_value(self) -> Value:
+        """The default, computed now for options whose default depends on the environment."""
+        return self.default() if callable(self.default) else self.default
+
+    def validate(self, value: object) -> Value:
+        """Return ``value`` in this option's canonical type, or raise :class:`SettingError`."""
+        checked = self._coerce(value)
+        if self.type in ("int", "float"):
+            assert isinstance(checked, int | float)
+            self._check_bounds(checked)
+        elif self.type == "choice" and checked not in {c.value for c in self.choices}:
+            names = ", ".join(c.value for c in self.choices)
+            raise SettingError(self.key, f"must be one of {names}")
+        if self.check is not None and isinstance(checked, str):
+            reason = self.check(checked)
+            if reason is not None:
+                raise SettingError(self.key, reason)
+        return checked
+
+    def from_text(self, text: str) -> Value:
+        """Parse a value typed as text (command line), then validate it."""
+        raw: object = text
+        stripped = text.strip()
+        if self.type == "bool":
+            lowered = stripped.lower()
+            if lowered in ("true", "yes", "on", "1"):
+                raw = True
+            elif lowered in ("false", "no", "off", "0"):
+                raw = False
+            else:
+                raise SettingError(self.key, "must be true or false")
+        elif self.type == "int":
+            try:
+                raw = int(stripped)
+            except ValueError:
+                raise SettingError(self.key, "must be a whole number") from None
+        elif self.type == "float":
+            try:
+                raw = float(stripped)
+            except ValueError:
+                raise SettingError(self.key, "must be a number") from None
+        return self.validate(raw)
+
+    def describe_bounds(self) -> str:
+        """The allowed range as the user reads it, e.g. "greater than 0 and at most 1"."""
+        lo, hi = self.minimum, self.maximum
+        low = (
+            None
+            if lo is None
+            else f"{'greater than' if self.min_exclusive else 'at least'} {_fmt(lo)}"
+        )
+        high = (
+            None if hi is None else f"{'less than' if self.max_exclusive else 'at most'} {_fmt(hi)}"
+        )
+        if lo is not None and hi is not None and not self.min_exclusive and not self.max_exclusive:
+            text = f"between {_fmt(lo)} and {_fmt(hi)}"
+        else:
+            text = " and ".join(part for part in (low, high) if part) or "any number"
+        if self.special_minimum is not None and lo is not None:
+            text += f" ({_fmt(lo)} = {self.special_minimum.lower()})"
+        return text
+
+    def _coerce(self, value: object) -> Value:
+        # bool is a subclass of int in Python: refuse it explicitly for numeric options.
+        if self.type == "bool":
+            if not isinstance(value, bool):
+                raise SettingError(self.key, "must be true or false")
+            return value
+        if self.type == "int":
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise SettingError(self.key, "must be a whole number")
+            if isinstance(value, float):
+                if not value.is_integer():
+                    raise SettingError(self.key, "must be a whole number")
+                return int(value)
+            return value
+        if self.type == "float":
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise SettingError(self.key, "must be a number")
+            number = float(value)
+            if not math.isfinite(number):
+                raise SettingError(self.key, "must be a finite number")
+            return number
+        if not isinstance(value, str):
+            raise SettingError(self.key, "must be text")
+        if self.type == "path":
+            if not value.strip():
+                raise SettingError(self.key, "must name a folder")
+            path = Path(value).expanduser()
+            if not path.is_absolute():
+                raise SettingError(self.key, "must be an absolute path")
+            return os.path.normpath(path)
+        if self.type == "str" and ("\n" in value or "\r" in value):
+            raise SettingError(self.key, "must be a single line")
+        return value
+
+    def _check_bounds(self, number: float) -> None:
+        lo, hi = self.minimum, self.maximum
+        too_low = lo is not None and (number <= lo if self.min_exclusive else number < lo)
+        too_high = hi is not None and (number >= hi if self.max_exclusive else number > hi)
+        if too_low or too_high:
+            raise SettingError(self.key, f"must be {self.describe_bounds()}")
+
+
+def _fmt(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else f"{number:g}"
+
+
+def _default_history_location() -> str:
+    return str(data_dir())
+
+
+SECTIONS: tuple[Section, ...] = (
+    Section("model", "Model", "Which model answers and where it runs."),
+    Section(
+        "generation",
+        "Generation",
+        "Defaults for new chats: how the next word is chosen and how long answers may be.",
+    ),
+    Section("chat", "Chat", "The default system prompt and how messages are sent."),
+    Section("appearance", "Appearance", "Theme and text size."),
+    Section("history", "History", "Where conversations are stored."),
+)
+
+OPTIONS: tuple[Option, ...] = (
+    # --- model -----------------------------------------------------------------------------
+    Option(
+        key="model.default",
+        section="model",
+        type="str",
+        default="",
+        label="Default model",
+        description="The installed model that new chats use. Empty: the first installed model.",
+        placeholder="First installed model",
+        needs_reload=True,
+    ),
+    Option(
+        key="model.device",
+        section="model",
+        type="choice",
+        default="auto",
+        choices=(
+            Choice("auto", "Automatic"),
+            Choice("cuda", "CUDA (NVIDIA GPU)"),
+            Choice("directml", "DirectML (Windows GPU)"),
+            Choice("cpu", "CPU"),
+        ),
+        label="Device",
+        description=(
+            "Where the model runs. Automatic tries CUDA, then DirectML, then the CPU; "
+            "the status bar shows what is really used and why."
+        ),
+        needs_reload=True,
+    ),
+    Option(
+        key="model.threads",
+        section="model",
+        type="int",
+        default=0,
+        minimum=0,
+        maximum=256,
+        special_minimum="Automatic",
+        label="CPU threads",
+        description="How many CPU threads the model may use. 0 picks a number for this machine.",
+        needs_reload=True,
+    ),
+    # --- generation ------------------------------------------------------------------------
+    Option(
+        key="sampling.temperature",
+        section="generation",
+        type="float",
+        default=0.7,
+        minimum=0.0,
+        maximum=5.0,
+        step=0.05,
+        decimals=2,
+        label="Temperature",
+        description=(
+            "Randomness of the answer. 0 always picks the most likely word (greedy); "
+            "higher values give more varied text."
+        ),
+    ),
+    Option(
+        key="sampling.top_k",
+        section="generation",
+        type="int",
+        default=40,
+        minimum=0,
+        maximum=1000,
+        special_minimum="Off",
+        label="Top-k",
+        description="Choose only among the k most likely words. 0 turns this limit off.",
+    ),
+    Option(
+        key="sampling.top_p",
+        section="generation",
+        type="float",
+        default=0.95,
+        minimum=0.0,
+        maximum=1.0,
+        min_exclusive=True,
+        step=0.01,
+        decimals=3,
+        label="Top-p",
+        description=(
+            "Choose among the most likely words whose probabilities add up to p. 1 turns this off."
+        ),
+    ),
+    Option(
+        key="sampling.min_p",
+        section="generation",
+        type="float",
+        default=0.05,
+        minimum=0.0,
+        maximum=1.0,
+        max_exclusive=True,
+        step=0.01,
+        decimals=3,
+        label="Min-p",
+        description=(
+            "Drop words less likely than this fraction of the most likely word. 0 turns this off."
+        ),
+    ),
+    Option(
+        key="sampling.repetition_penalty",
+        section="generation",
+        type="float",
+        default=1.1,
+        minimum=0.5,
+        maximum=3.0,
+        step=0.05,
+        decimals=2,
+        label="Repetition penalty",
+        description="Values above 1 make the model less likely to repeat itself. 1 turns this off.",
+    ),
+    Option(
+        key="sampling.seed",
+        section="generation",
+        type="int",
+        default=-1,
+        minimum=-1,
+        maximum=INT32_MAX,
+        special_minimum="Random",
+        label="Seed",
+        description=(
+            "Start of the random number sequence. The same seed and prompt give the same answer; "
+            "-1 picks a new seed every time."
+        ),
+    ),
+    Option(
+        key="generation.max_new_tokens",
+        section="generation",
+        type="int",
+        default=1024,
+        minimum=1,
+        maximum=32768,
+        unit="tokens",
+        label="Maximum answer length",
+        description="The longest answer, in tokens (a token is about three quarters of a word).",
+    ),
+    Option(
+        key="context.policy",
+        section="generation",
+        type="choice",
+        default="drop_oldest",
+        choices=(
+            Choice("drop_oldest", "Leave out the oldest turns"),
+            Choice("stop", "Stop and tell me"),
+        ),
+        label="When the chat is too long",
+        description=(
+            "What happens when a conversation no longer fits the model's context window. "
+            "The system prompt is always kept; a marker shows where turns were left out."
+        ),
+    ),
+    # --- chat ------------------------------------------------------------------------------
+    Option(
+        key="chat.default_system_prompt",
+        section="chat",
+        type="text",
+        default="You are a helpful assistant.",
+        label="Default system prompt",
+        description=(
+            "Instructions given to the model at the start of every new chat. "
+            "Each chat can change its own."
+        ),
+    ),
+    Option(
+        key="input.send_key",
+        section="chat",
+        type="choice",
+        default="enter",
+        choices=(
+            Choice("enter", "Enter sends, Shift+Enter adds a line"),
+            Choice("ctrl_enter", "Ctrl+Enter sends, Enter adds a line"),
+        ),
+        label="Send with",
+        description="Which key sends a message from the input box.",
+    ),
+    # --- appearance ------------------------------------------------------------------------
+    Option(
+        key="appearance.theme",
+        section="appearance",
+        type="choice",
+        default="system",
+        choices=(
+            Choice("system", "Same as the system"),
+            Choice("light", "Light"),
+            Choice("dark", "Dark"),
+        ),
+        label="Theme",
+        description="Light or dark colours. Both meet the WCAG AA contrast level for text.",
+    ),
+    Option(
+        key="appearance.font_size",
+        section="appearance",
+        type="int",
+        default=10,
+        minimum=8,
+        maximum=32,
+        unit="pt",
+        label="Text size",
+        description="Size of all text in the window, in points.",
+    ),
+    # --- history ---------------------------------------------------------------------------
+    Option(
+        key="history.location",
+        section="history",
+        type="path",
+        default=_default_history_location,
+        label="History location",
+        description=(
+            "The folder that holds the conversation database. "
+            "Changing it moves the files to the new folder."
+        ),
+    ),
+)
+
+
+def schema_errors(sections: tuple[Section, ...], options: tuple[Option, ...]) -> list[str]:
+    """Mistakes in a schema declaration: duplicate keys, unknown sections, invalid defaults.
+    Empty for a sound schema (a test asserts this for the real one)."""
+    errors: list[str] = []
+    section_names = {s.name for s in sections}
+    seen: set[str] = set()
+    for option in options:
+        if option.key in seen:
+            errors.append(f"{option.key}: declared twice")
+        seen.add(option.key)
+        if option.section not in section_names:
+            errors.append(f"{option.key}: unknown section {option.section!r}")
+        if option.type == "choice" and not option.choices:
+            errors.append(f"{option.key}: a choice option needs choices")
+        if not option.label or not option.description:
+            errors.append(f"{option.key}: needs a label and a description")
+        try:
+            option.validate(option.default_value())
+        except SettingError as exc:
+            errors.append(f"{option.key}: default refused: {exc.reason}")
+    return errors
+
+
+def options_by_key(options: tuple[Option, ...]) -> Mapping[str, Option]:
+    return {option.key: option for option in options}
