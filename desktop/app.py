@@ -19,12 +19,15 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop.config.paths import data_dir, models_dir
-from desktop.engine.types import ChatEngine
+from desktop.config.settings import Settings
+from desktop.engine.types import ChatEngine, SamplingParams
 from desktop.services.chat_session import ChatDefaults
 from desktop.services.engine_host import EngineHost
 from desktop.services.notifications import Notifier, install_excepthooks
 from desktop.store import DatabaseCorrupt, DatabaseTooNew, KnownError, Store, group_for_sidebar
 from desktop.ui.main_window import MainWindow, ModelActions
+from desktop.ui.settings_dialog import SettingsDialog
+from desktop.ui.theme import ThemeController
 
 log = logging.getLogger("parley")
 
@@ -81,6 +84,21 @@ def installed_models() -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and (p / "parley.json").is_file())
 
 
+def default_model(settings: Settings) -> Path | None:
+    """The model set in the settings, else the first installed one."""
+    models = installed_models()
+    wanted = settings.get_str("model.default")
+    chosen = next((m for m in models if m.name == wanted), None)
+    return chosen or (models[0] if models else None)
+
+
+def chat_defaults(settings: Settings) -> ChatDefaults:
+    return ChatDefaults(
+        settings.get_str("chat.default_system_prompt"),
+        SamplingParams(**settings.sampling_kwargs()),
+    )
+
+
 def open_history(parent: Any = None) -> Store | None:
     """Open the history, or explain why not. A corrupt or too-new database is never reset
     silently: the user chooses, and the old file is kept."""
@@ -103,16 +121,38 @@ def open_history(parent: Any = None) -> Store | None:
 
 
 def build_window(
-    history: Store, host: EngineHost, notifier: Notifier, defaults: ChatDefaults
+    history: Store, host: EngineHost, notifier: Notifier, settings: Settings
 ) -> MainWindow:
-    return MainWindow(
+    def move_history(path: Path) -> None:
+        history.move_to(path)
+
+    def open_settings(parent: Any) -> None:
+        dialog = SettingsDialog(
+            settings,
+            parent,
+            move_history=move_history,
+            model_names=lambda: [m.name for m in installed_models()],
+        )
+        dialog.clear_history_requested.connect(history.clear_all)
+        dialog.clear_history_requested.connect(window.sidebar.refresh)
+        window.settings_dialog = dialog
+        dialog.open()
+
+    window = MainWindow(
         history,
         host,
-        lambda: defaults,
+        lambda: chat_defaults(settings),
         ModelActions(load=load_engine, install=install_starter, import_model=import_model),
         group_for_sidebar,
         notifier,
+        open_settings=open_settings,
     )
+    window.set_send_on_enter(settings.get_str("input.send_key") == "enter")
+    settings.subscribe(
+        lambda _change: window.set_send_on_enter(settings.get_str("input.send_key") == "enter"),
+        keys=["input.send_key"],
+    )
+    return window
 
 
 def run_app(argv: list[str] | None = None) -> int:
@@ -125,16 +165,21 @@ def run_app(argv: list[str] | None = None) -> int:
     _setup_logging()
     notifier = Notifier()
     hooks = install_excepthooks(notifier)
+    settings = Settings.load()
+    theme = ThemeController(app, settings)
     history = open_history()
     if history is None:
         hooks.uninstall()
+        theme.close()
         return 1
     host = EngineHost()
-    window = build_window(history, host, notifier, ChatDefaults())
+    window = build_window(history, host, notifier, settings)
     window.show()
-    models = installed_models()
-    if models:
-        window.load_model(models[0])
+    for notice in settings.notices:
+        window.notify(notice)
+    model = default_model(settings)
+    if model is not None:
+        window.load_model(model)
     else:
         window.show_welcome(True)
     interrupted = len(history.interrupted_on_open)
@@ -151,4 +196,5 @@ def run_app(argv: list[str] | None = None) -> int:
     finally:
         host.shutdown()
         history.close()
+        theme.close()
         hooks.uninstall()

@@ -42,7 +42,7 @@ class Composer(QPlainTextEdit):
         self.setPlaceholderText("Message Parley… (Enter sends, Shift+Enter for a new line)")
         self.setTabChangesFocus(True)
         accessible(self, "Message input", "Type your message; Enter sends, Shift+Enter new line")
-        self.setMaximumHeight(160)
+        self.setMaximumHeight(120)
         self.setMinimumHeight(56)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
@@ -204,6 +204,7 @@ class ChatTab(QWidget):
         )
         for b in (self.send_button, self.stop_button, self.settings_button):
             buttons.addWidget(b)
+        buttons.addStretch(1)
         row.addLayout(buttons)
         bottom_layout.addLayout(row)
         layout.addWidget(bottom)

@@ -76,6 +76,9 @@ class MainWindow(QMainWindow):
         self._details = ""
         self._undo_token: str | None = None
         self._spin = 0
+        self._send_on_enter = True
+        self.settings_dialog: QWidget | None = None  # the open settings dialog, if any
+        self.progress_dialog: ProgressDialog | None = None
 
         # centre: sidebar | (welcome page or tabs)
         self.sidebar = Sidebar(history, group, self)
@@ -200,6 +203,7 @@ class MainWindow(QMainWindow):
     def new_tab(self, conversation_id: int | None = None) -> ChatTab:
         session = ChatSession(self.history, self.host, self._defaults, conversation_id)
         tab = ChatTab(session)
+        tab.composer.send_on_enter = self._send_on_enter
         session.setParent(tab)
         index = self.tabs.addTab(tab, session.title())
         tab.state_changed.connect(lambda _s, t=tab: self._on_tab_state(t))
@@ -301,6 +305,12 @@ class MainWindow(QMainWindow):
         tab = self.current_tab()
         if tab is not None:
             tab.composer.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def set_send_on_enter(self, on: bool) -> None:
+        """The send key setting: Enter (Shift+Enter: new line) or Ctrl+Enter."""
+        self._send_on_enter = on
+        for tab in self.chat_tabs():
+            tab.composer.send_on_enter = on
 
     def toggle_sidebar(self) -> None:
         self.sidebar.setVisible(not self.sidebar.isVisible())
