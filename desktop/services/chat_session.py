@@ -94,6 +94,9 @@ class ChatSession(QObject):
             return []
         return list(self._history.current_path(self.conversation_id))
 
+    def message(self, message_id: int) -> MessageLike:
+        return self._history.get_message(message_id)
+
     def title(self) -> str:
         if self.conversation_id is None:
             return "New chat"

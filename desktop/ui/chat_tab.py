@@ -283,6 +283,15 @@ class ChatTab(QWidget):
     # -- session -> view ------------------------------------------------------------------
     def reload(self) -> None:
         entries = self.session.entries()
+        self.view.set_entries(entries, self._trim_position(entries), self.session.streaming_id)
+        self._order_focus()
+        if self.session.streaming_id is not None:
+            widget = self.view.widgets.get(self.session.streaming_id)
+            if widget is not None:
+                widget.set_waiting(self.session.state == "waiting")
+
+    def _trim_position(self, entries: list[Any]) -> tuple[int, int] | None:
+        """Where the context marker goes: (index of the first message still sent, dropped)."""
         trim = None
         if self._trim is not None:
             message_id, dropped = self._trim
@@ -297,12 +306,7 @@ class ChatTab(QWidget):
                     dropped = int(stats["context_trimmed"])
                     trim = (min(dropped, len(entries) - 1), dropped)
                     break
-        self.view.set_entries(entries, trim, self.session.streaming_id)
-        self._order_focus()
-        if self.session.streaming_id is not None:
-            widget = self.view.widgets.get(self.session.streaming_id)
-            if widget is not None:
-                widget.set_waiting(self.session.state == "waiting")
+        return trim
 
     def _order_focus(self) -> None:
         """Tab goes through the messages first, then the input and its buttons (the messages
@@ -312,8 +316,8 @@ class ChatTab(QWidget):
             return
         chain: list[QWidget] = []
         for w in widgets:
-            chain += [w, w.prev_button, w.next_button, w.body, w.tail, w.copy_button,
-                      w.edit_button, w.regen_button, w.continue_button]  # fmt: skip
+            chain += [w, w.prev_button, w.next_button, w.body, *w.chunks, w.tail,
+                      w.copy_button, w.edit_button, w.regen_button, w.continue_button]  # fmt: skip
         chain += [self.composer, self.send_button, self.stop_button, self.settings_button]
         for a, b in itertools.pairwise(chain):
             QWidget.setTabOrder(a, b)
@@ -351,5 +355,11 @@ class ChatTab(QWidget):
         self.reload()
 
     def _on_finished(self, message_id: int, status: str, stats: GenerationStats) -> None:
-        self.reload()
+        widget = self.view.widgets.get(message_id)
+        if widget is not None:
+            message = self.session.message(message_id)
+            widget.finish(status, message.stats, message.content)
+        entries = self.session.entries()
+        self.view.set_entries(entries, self._trim_position(entries), live_id=message_id)
+        self._order_focus()
         self.answer_stats.emit(stats)

@@ -40,6 +40,7 @@ from desktop.ui.markdown import (
 )
 
 REPAINT_MS = 40
+CHUNK_CHARS = 1500  # at most this much Markdown is rendered per event-loop turn
 ROLE_NAMES = {"user": "You", "assistant": "Assistant", "system": "System"}
 STATUS_TEXT = {
     "streaming": "writing…",
@@ -93,7 +94,9 @@ class RichText(QTextBrowser):
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
         super().resizeEvent(event)
-        self.document().setTextWidth(self.viewport().width())
+        width = self.viewport().width()
+        if width != self.document().textWidth():  # an equal width would still re-lay out all
+            self.document().setTextWidth(width)
         self._fit()
 
     def _fit(self, *_: object) -> None:
@@ -167,6 +170,13 @@ class MessageWidget(QFrame):
         accessible(self.body, f"{speaker} message text", "Message text (select to copy)")
         self.body.link_activated.connect(self._on_link)
         layout.addWidget(self.body)
+        # A streamed answer is shown as one RichText per finished chunk (rendered once, laid
+        # out once) plus the tail; appending to one document would re-lay out all of it.
+        self.chunks: list[RichText] = []
+        self._chunk_layout = QVBoxLayout()
+        self._chunk_layout.setSpacing(6)
+        self._chunk_layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self._chunk_layout)
         self.tail = RichText(self)
         accessible(self.tail, "Text being written", "The part of the answer being written")
         self.tail.link_activated.connect(self._on_link)
@@ -203,8 +213,9 @@ class MessageWidget(QFrame):
 
         # streaming state
         self._stable_len = 0
-        self._stable_html: list[str] = []
         self._stable_code: list[str] = []
+        self._finishing = False
+        self._final_stats: Mapping[str, Any] | None = None
         self._repaint_timer = QTimer(self)
         self._repaint_timer.setSingleShot(True)
         self._repaint_timer.setInterval(REPAINT_MS)
@@ -266,6 +277,18 @@ class MessageWidget(QFrame):
             self._apply_state(None)
 
     # -- rendering ------------------------------------------------------------------------
+    def plain_text(self) -> str:
+        """The text as shown (for tests and accessibility checks)."""
+        parts = [c.toPlainText() for c in self.chunks]
+        for view in (self.body, self.tail):
+            if view.isVisibleTo(self):
+                parts.append(view.toPlainText())
+        return "\n".join(p.strip() for p in parts if p.strip())
+
+    def code_blocks(self) -> list[str]:
+        views = [self.body, *self.chunks, self.tail]
+        return max((v.code_blocks for v in views), key=len)
+
     def _render_full(self) -> None:
         rendered = render_cached(self.text, self._palette) if self.role != "user" else None
         if rendered is None:
@@ -274,6 +297,10 @@ class MessageWidget(QFrame):
             self.body.setPlainText(self.text)
         else:
             self.body.set_rendered(rendered.html, rendered.code_blocks)
+        for chunk in self.chunks:
+            chunk.deleteLater()
+        self.chunks.clear()
+        self.body.show()
         self.tail.hide()
         self.render_count += 1
 
@@ -284,25 +311,64 @@ class MessageWidget(QFrame):
             self._repaint_timer.start()
 
     def _repaint_stream(self) -> None:
-        renderer = renderer_for(self._palette)
+        """Append finished blocks (at most CHUNK_CHARS per call, so a burst of text never
+        blocks the GUI for long) and re-render the unfinished tail."""
         stable = split_stable(self.text)
+        if self._finishing:
+            stable = len(self.text)  # the end: the tail is final too
         if stable > self._stable_len:
-            chunk = renderer.render(self.text[self._stable_len : stable], len(self._stable_code))
-            self._stable_html.append(chunk.html)
-            self._stable_code.extend(chunk.code_blocks)
-            self._stable_len = stable
-            self.body.set_rendered("".join(self._stable_html), list(self._stable_code))
-        tail = renderer.render(self.text[stable:], len(self._stable_code))
+            end = stable
+            if end - self._stable_len > CHUNK_CHARS:
+                cut = split_stable(self.text[: self._stable_len + CHUNK_CHARS])
+                end = cut if cut > self._stable_len else stable  # one huge block: whole
+            if self.text[self._stable_len : end].strip():
+                self._append_stable(end)
+            self._stable_len = end
+        if self._stable_len < stable:
+            self._repaint_timer.start(0)  # more to drain: continue after other events
+            return
+        if self._finishing:
+            self._finishing = False
+            self.tail.hide()
+            self.body.setVisible(not self.chunks)
+            self._apply_state(self._final_stats)
+            return
+        tail_text = self.text[stable:]
+        tail = renderer_for(self._palette).render(tail_text, len(self._stable_code))
         self.tail.set_rendered(tail.html, self._stable_code + tail.code_blocks)
-        self.tail.setVisible(bool(self.text[stable:].strip()))
-        self.body.setVisible(bool(self._stable_html) or not self.tail.isVisible())
+        self.tail.setVisible(bool(tail_text.strip()))
+        self.body.setVisible(not self.chunks and not self.tail.isVisible())
+        self._repaint_timer.setInterval(REPAINT_MS)
 
-    def finish(self, status: str, stats: Mapping[str, Any] | None) -> None:
-        self._repaint_timer.stop()
+    def _append_stable(self, end: int) -> None:
+        chunk = renderer_for(self._palette).render(
+            self.text[self._stable_len : end], len(self._stable_code)
+        )
+        self._stable_code.extend(chunk.code_blocks)
+        view = RichText(self)
+        speaker = ROLE_NAMES.get(self.role, self.role)
+        accessible(view, f"{speaker} message text", "Message text (select to copy)")
+        view.link_activated.connect(self._on_link)
+        view.set_rendered(chunk.html, list(self._stable_code))
+        self._chunk_layout.addWidget(view)
+        self.chunks.append(view)
+
+    def finish(self, status: str, stats: Mapping[str, Any] | None, text: str | None = None) -> None:
+        """The answer ended. A streamed answer only renders what is not on screen yet, in
+        slices: rendering the whole answer again would stall the GUI on long answers."""
         self.status = status
-        self.body.show()
-        self._render_full()
-        self._apply_state(stats)
+        if text is not None and text != self.text and not text.startswith(self.text):
+            self._repaint_timer.stop()
+            self.text = text
+            self._render_full()
+            self._apply_state(stats)
+            return
+        if text is not None:
+            self.text = text
+        self._finishing = True
+        self._final_stats = stats
+        self._repaint_timer.stop()
+        self._repaint_stream()
 
     def _on_link(self, url: QUrl) -> None:
         if url.scheme() == COPY_SCHEME:
