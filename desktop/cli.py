@@ -1,23 +1,327 @@
-"""``parley ...``: headless commands over the domain packages."""
+"""``parley ...``: headless commands over the domain packages.
+
+Every failure a user can cause ends in one line on stderr and a non-zero exit code.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from desktop.convert.errors import ConversionError
+from desktop.engine.types import ChatMessage, Finished, SamplingParams, TextDelta
+
+EXIT_ERROR = 1
+EXIT_CANCELLED = 130
+
+
+class CliError(Exception):
+    """One line for the user, exit code 1."""
+
+
+class ProgressBar:
+    """``stage  [#####.....]  42%`` on one stderr line (plain lines when not a terminal)."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self._stage = ""
+        self._last = -1
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        pct = int(fraction * 100)
+        if stage != self._stage:
+            if self._stage and self.tty:
+                self.stream.write("\n")
+            self._stage, self._last = stage, -1
+        if pct == self._last or (not self.tty and pct not in (0, 100) and pct % 25):
+            return
+        self._last = pct
+        bar = "#" * (pct // 4) + "." * (25 - pct // 4)
+        line = f"{stage:<9} [{bar}] {pct:3d}%"
+        self.stream.write(("\r" + line) if self.tty else line + "\n")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.tty and self._stage:
+            self.stream.write("\n")
+
+
+# -- models -------------------------------------------------------------------------------
+def _library() -> Any:
+    from desktop.convert.library import ModelLibrary
+
+    return ModelLibrary()
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    lib = _library()
+    action = args.action
+    if action == "list":
+        models = lib.list()
+        if not models:
+            print("No models installed. Run: parley models install starter")
+        for m in models:
+            mark = "*" if m.is_default else " "
+            print(f"{mark} {m.name:<32} {m.manifest.get('precision', '?'):<16} "
+                  f"{m.size_bytes / 1e6:7.1f} MB")  # fmt: skip
+        return 0
+    if action == "install":
+        if args.target != "starter":
+            raise CliError(f"unknown model '{args.target}' (available: starter)")
+        from desktop.convert.starter import STARTER_NAME, install_starter
+
+        if args.if_missing and STARTER_NAME in lib.names():
+            return 0
+        bar = ProgressBar()
+        model = install_starter(lib, progress=bar)
+        bar.done()
+        print(f"Installed {model.name} ({model.size_bytes / 1e6:.0f} MB) at {model.path}")
+        return 0
+    if action == "import":
+        bar = ProgressBar()
+        model = lib.import_path(Path(args.target), args.name, progress=bar)
+        bar.done()
+        print(f"Imported {model.name} at {model.path}")
+        return 0
+    if action == "info":
+        m = lib.get(args.target)
+        print(json.dumps({"name": m.name, "path": str(m.path), "default": m.is_default,
+                          "size_bytes": m.size_bytes, **m.manifest}, indent=2))  # fmt: skip
+        return 0
+    if action == "remove":
+        lib.remove(args.target)
+        print(f"Removed {args.target}")
+        return 0
+    if action == "default":
+        lib.set_default(args.target)
+        print(f"Default model: {args.target}")
+        return 0
+    raise CliError(f"unknown action '{action}'")
+
+
+# -- generation ---------------------------------------------------------------------------
+def _model_path(name: str | None) -> Path:
+    candidate = Path(name) if name else None
+    if candidate is not None and candidate.is_dir():
+        return candidate
+    lib = _library()
+    chosen = name or lib.default_name()
+    if chosen is None:
+        raise CliError("no model installed; run: parley models install starter")
+    return Path(lib.get(chosen).path)
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from desktop.engine.engine import load_engine
+
+    engine = load_engine(_model_path(args.model), args.device, args.threads)
+    if engine.info.fallback_reason:
+        print(f"note: {engine.info.fallback_reason}", file=sys.stderr)
+    return engine
+
+
+def _params(args: argparse.Namespace) -> SamplingParams:
+    greedy = args.temperature == 0
+    return SamplingParams(
+        temperature=args.temperature,
+        top_k=0 if greedy else args.top_k,
+        top_p=1.0 if greedy else args.top_p,
+        min_p=0.0 if greedy else args.min_p,
+        repetition_penalty=args.repetition_penalty,
+        seed=args.seed,
+        max_new_tokens=args.max_tokens,
+        stop=tuple(args.stop or ()),
+    )
+
+
+def _stream(events: Any, out: TextIO | None, cancel: threading.Event) -> dict[str, Any]:
+    text: list[str] = []
+    ids: list[int] = []
+    result: dict[str, Any] = {"dropped_messages": 0}
+    try:
+        for ev in events:
+            if isinstance(ev, TextDelta):
+                if ev.token_id >= 0:
+                    ids.append(ev.token_id)
+                text.append(ev.text)
+                if out is not None and ev.text:
+                    out.write(ev.text)
+                    out.flush()
+            elif isinstance(ev, Finished):
+                result.update(finish_reason=ev.reason, stats=ev.stats, error=ev.error)
+            else:
+                result["dropped_messages"] = ev.dropped_messages
+    except KeyboardInterrupt:
+        cancel.set()
+        for ev in events:  # let the engine finish its cancelled turn cleanly
+            if isinstance(ev, Finished):
+                result.update(finish_reason=ev.reason, stats=ev.stats, error=ev.error)
+    result["text"], result["token_ids"] = "".join(text), ids
+    return result
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    engine = _load(args)
+    params = _params(args)
+    cancel = threading.Event()
+    prompt_ids: list[int]
+    if args.raw:
+        prompt_ids = engine.encode_text(args.prompt)
+        events = engine.generate_ids(prompt_ids, params, cancel)
+    else:
+        messages = ([ChatMessage("system", args.system)] if args.system else []) + [
+            ChatMessage("user", args.prompt)
+        ]
+        prompt_ids = engine.encode_chat(messages)
+        events = engine.generate(messages, params, cancel)
+    result = _stream(events, None if args.json else sys.stdout, cancel)
+    stats = result.get("stats")
+    if args.json:
+        payload = {
+            "text": result["text"],
+            "token_ids": result["token_ids"],
+            "prompt_tokens": stats.prompt_tokens if stats else len(prompt_ids),
+            "finish_reason": result.get("finish_reason"),
+            "error": result.get("error"),
+            "stats": stats.__dict__ if stats else None,
+            "model": engine.info.name,
+        }
+        print(json.dumps(payload, ensure_ascii=False))
+    else:
+        print()
+        if result.get("error"):
+            print(f"parley: error: {result['error']}", file=sys.stderr)
+        if stats and args.verbose:
+            print(f"[{stats.generated_tokens} tokens, {stats.decode_tok_s:.1f} tok/s, "
+                  f"TTFT {stats.ttft_s * 1000:.0f} ms, {stats.provider}]", file=sys.stderr)  # fmt: skip
+    if result.get("finish_reason") == "error":
+        return EXIT_ERROR
+    return EXIT_CANCELLED if result.get("finish_reason") == "cancelled" else 0
+
+
+def cmd_chat(args: argparse.Namespace, stdin: TextIO = sys.stdin) -> int:
+    engine = _load(args)
+    params = _params(args)
+    history: list[ChatMessage] = [ChatMessage("system", args.system)] if args.system else []
+    print(f"Parley — {engine.info.name} on {engine.info.provider}. "
+          "Empty line or Ctrl-D quits; Ctrl-C stops an answer.")  # fmt: skip
+    while True:
+        try:
+            sys.stdout.write("\nyou> ")
+            sys.stdout.flush()
+            line = stdin.readline()
+        except KeyboardInterrupt:
+            print()
+            return 0
+        if not line or not line.strip():
+            print()
+            return 0
+        history.append(ChatMessage("user", line.strip()))
+        sys.stdout.write("parley> ")
+        cancel = threading.Event()
+        started = time.perf_counter()
+        result = _stream(engine.generate(history, params, cancel), sys.stdout, cancel)
+        print()
+        if result.get("dropped_messages"):
+            print(f"[{result['dropped_messages']} older messages left out of the context]")
+        if result.get("finish_reason") == "error":
+            print(f"parley: error: {result.get('error')}", file=sys.stderr)
+            history.pop()
+            continue
+        history.append(ChatMessage("assistant", result["text"]))
+        if args.verbose:
+            print(f"[{time.perf_counter() - started:.1f} s]", file=sys.stderr)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from desktop.benchmark import run_benchmark
+
+    run_benchmark(Path(args.json) if args.json else None, rounds=args.rounds,
+                  engines=args.engines, threads=args.threads)  # fmt: skip
+    return 0
+
+
+# -- parser -------------------------------------------------------------------------------
+def _generation_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="installed model name or a model folder (default: default)")
+    p.add_argument("--device", default="auto", choices=["auto", "cuda", "directml", "cpu"])
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0 = automatic)")
+    p.add_argument("--system", help="system prompt")
+    p.add_argument("--temperature", type=float, default=0.7, help="0 = greedy")
+    p.add_argument("--top-k", type=int, default=40)
+    p.add_argument("--top-p", type=float, default=0.95)
+    p.add_argument("--min-p", type=float, default=0.05)
+    p.add_argument("--repetition-penalty", type=float, default=1.1)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--max-tokens", type=int, default=512)
+    p.add_argument("--stop", action="append", help="stop string (repeatable)")
+    p.add_argument("-v", "--verbose", action="store_true", help="print speed statistics")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="parley", description="A local ChatGPT.")
-    parser.add_subparsers(dest="command")
+    sub = parser.add_subparsers(dest="command")
+
+    ask = sub.add_parser("ask", help="answer one prompt, streamed")
+    ask.add_argument("prompt")
+    _generation_args(ask)
+    ask.add_argument("--raw", action="store_true", help="no chat template")
+    ask.add_argument("--json", action="store_true", help="print one JSON object")
+    ask.set_defaults(func=cmd_ask)
+
+    chat = sub.add_parser("chat", help="a conversation in the terminal")
+    _generation_args(chat)
+    chat.set_defaults(func=cmd_chat)
+
+    models = sub.add_parser("models", help="list, install, import, remove models")
+    models.add_argument("action", choices=["list", "install", "import", "info", "remove",
+                                           "default"])  # fmt: skip
+    models.add_argument("target", nargs="?", help="'starter', a path, or a model name")
+    models.add_argument("--name", help="name for an imported model")
+    models.add_argument("--if-missing", action="store_true", help="install only if absent")
+    models.set_defaults(func=cmd_models)
+
+    bench = sub.add_parser("bench", help="compare engines on the starter model")
+    bench.add_argument("--json", help="write results to this JSON file")
+    bench.add_argument("--rounds", type=int, default=3)
+    bench.add_argument("--threads", type=int, default=2)
+    bench.add_argument("--engines", nargs="+", default=["parley", "llama.cpp",
+                                                        "onnxruntime-genai"])  # fmt: skip
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command is None:
-        build_parser().print_help()
+        parser.print_help()
         return 0
-    return 0
+    if args.command == "models" and args.action != "list" and not args.target:
+        parser.error(f"'models {args.action}' needs a target")
+    try:
+        code: int = args.func(args)
+        return code
+    except KeyboardInterrupt:
+        print("\nparley: cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
+    except (CliError, ConversionError, ValueError) as exc:
+        print(f"parley: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:
+        from desktop.engine.session import EngineLoadError
+
+        if isinstance(exc, EngineLoadError):
+            print(f"parley: error: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        raise
 
 
 if __name__ == "__main__":

@@ -1,0 +1,164 @@
+"""The installed models: one bundle folder each under ``models_dir()``, plus the default."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from desktop.config.paths import models_dir
+from desktop.convert.errors import ConversionError
+from desktop.convert.gguf_to_onnx import Progress, convert_gguf
+
+_DEFAULT_FILE = "default.json"
+_NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class InstalledModel:
+    name: str
+    path: Path
+    manifest: dict[str, Any]
+    is_default: bool
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
+
+
+def safe_name(text: str) -> str:
+    name = _NAME_RE.sub("-", text).strip("-.").lower()
+    return name or "model"
+
+
+class ModelLibrary:
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or models_dir()
+
+    def _manifest(self, path: Path) -> dict[str, Any]:
+        try:
+            data = json.loads((path / "parley.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            p.name for p in self.root.iterdir()
+            if p.is_dir() and not p.name.startswith(".") and (p / "tokenizer.json").exists()
+        )  # fmt: skip
+
+    def default_name(self) -> str | None:
+        try:
+            data = json.loads((self.root / _DEFAULT_FILE).read_text(encoding="utf-8"))
+            name = data.get("default") if isinstance(data, dict) else None
+        except (OSError, ValueError):
+            name = None
+        names = self.names()
+        if isinstance(name, str) and name in names:
+            return name
+        return names[0] if names else None
+
+    def set_default(self, name: str) -> None:
+        self.get(name)  # raises for an unknown name
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".{_DEFAULT_FILE}.tmp"
+        tmp.write_text(json.dumps({"default": name}) + "\n", encoding="utf-8")
+        os.replace(tmp, self.root / _DEFAULT_FILE)
+
+    def get(self, name: str) -> InstalledModel:
+        path = self.root / name
+        if name not in self.names():
+            known = ", ".join(self.names()) or "none installed"
+            raise ConversionError(f"no model named '{name}' (installed: {known})")
+        return InstalledModel(name, path, self._manifest(path), name == self.default_name())
+
+    def list(self) -> list[InstalledModel]:
+        default = self.default_name()
+        return [InstalledModel(n, self.root / n, self._manifest(self.root / n), n == default)
+                for n in self.names()]  # fmt: skip
+
+    def remove(self, name: str) -> None:
+        model = self.get(name)
+        # Rename first so a half-deleted folder never looks like a model.
+        trash = self.root / f".{name}.removing"
+        shutil.rmtree(trash, ignore_errors=True)
+        os.replace(model.path, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def clean_partials(self) -> None:
+        """Remove leftovers of interrupted conversions (hidden ``.*.partial-*`` folders)."""
+        if self.root.is_dir():
+            for p in self.root.glob(".*.partial-*"):
+                shutil.rmtree(p, ignore_errors=True)
+
+    def import_gguf(
+        self,
+        gguf: Path,
+        name: str | None = None,
+        *,
+        source: dict[str, Any] | None = None,
+        progress: Progress | None = None,
+        make_default: bool = False,
+    ) -> InstalledModel:
+        name = safe_name(name or gguf.stem)
+        if name in self.names():
+            raise ConversionError(f"a model named '{name}' is already installed")
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.clean_partials()
+        convert_gguf(gguf, self.root / name, name=name, source=source,
+                     progress=progress or _quiet)  # fmt: skip
+        if make_default or self.default_name() == name:
+            self.set_default(name)
+        return self.get(name)
+
+    def import_path(self, path: Path, name: str | None = None,
+                    progress: Progress | None = None) -> InstalledModel:  # fmt: skip
+        """Import a GGUF file or a model folder (copied; ``parley.json`` written if missing)."""
+        if path.is_file():
+            return self.import_gguf(path, name, progress=progress)
+        if path.is_dir():
+            return self._import_folder(path, name)
+        raise ConversionError(f"{path}: no such file or folder")
+
+    def _import_folder(self, folder: Path, name: str | None) -> InstalledModel:
+        from desktop.engine.bundle import open_bundle  # validates before copying
+
+        bundle = open_bundle(folder)
+        name = safe_name(name or folder.name)
+        if name in self.names():
+            raise ConversionError(f"a model named '{name}' is already installed")
+        for bad in ("*.bin", "*.pt", "*.pth", "*.pkl", "*.so", "*.dll", "*.dylib", "*.py"):
+            found = next(folder.glob(bad), None)
+            if found is not None:
+                raise ConversionError(
+                    f"{folder.name} contains {found.name}: pickled weights and code are never "
+                    "loaded (they can run arbitrary programs); export to ONNX/safetensors"
+                )
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".{name}.partial-copy"
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            shutil.copytree(folder, tmp)
+            if not (tmp / "parley.json").exists():
+                (tmp / "parley.json").write_text(json.dumps({
+                    "name": name, "family": bundle.kind, "graph": f"external-{bundle.kind}",
+                    "source": {"kind": bundle.kind, "file": str(folder)},
+                }, indent=2) + "\n", encoding="utf-8")  # fmt: skip
+            os.replace(tmp, self.root / name)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise ConversionError(f"could not copy {folder} into the library: {exc}") from exc
+        return self.get(name)
+
+
+def _quiet(stage: str, fraction: float) -> None:
+    pass
+
+

@@ -1,0 +1,196 @@
+"""One forward pass at a time over an ONNX decoder, with its KV cache.
+
+``SharedKVDecoder`` serves graphs with GroupQueryAttention (Parley's own bundles and
+onnxruntime-genai folders): every layer's past and present KV are the *same* preallocated
+buffer of the maximum length, bound once through IO binding, so a decode step copies nothing
+but one token id in and one row of logits out.
+
+``ConcatKVDecoder`` serves standard exports (optimum): ``position_ids``, ``attention_mask`` and
+KV tensors that grow by concatenation each step.
+
+Both keep the token ids whose keys and values are in the cache, so the next request can reuse
+the longest shared prefix (``Decoder.reusable``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+F32 = npt.NDArray[np.float32]
+
+
+class Decoder(Protocol):
+    max_length: int
+    vocab_size: int
+
+    @property
+    def cached(self) -> Sequence[int]: ...
+
+    def forward(self, ids: Sequence[int], start: int) -> F32:
+        """Feed ``ids[start:]`` after the first ``start`` cached tokens; return the logits of the
+        last position ([vocab], valid until the next call)."""
+        ...
+
+    def reset(self) -> None: ...
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def reusable(decoder: Decoder, ids: Sequence[int]) -> int:
+    """How many leading tokens of ``ids`` need not be recomputed. At least one token is always
+    fed so that there are logits to sample from."""
+    return min(common_prefix(decoder.cached, ids), len(ids) - 1)
+
+
+def _kv_names(session: ort.InferenceSession) -> list[tuple[str, str, str, str]]:
+    names = {i.name for i in session.get_inputs()}
+    layers = []
+    i = 0
+    while f"past_key_values.{i}.key" in names:
+        layers.append((f"past_key_values.{i}.key", f"past_key_values.{i}.value",
+                       f"present.{i}.key", f"present.{i}.value"))  # fmt: skip
+        i += 1
+    return layers
+
+
+class SharedKVDecoder:
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        *,
+        kv_heads: int,
+        head_dim: int,
+        max_length: int,
+        vocab_size: int,
+        device: str = "cpu",
+    ) -> None:
+        self.session = session
+        self.max_length = max_length
+        self.vocab_size = vocab_size
+        self._device = device
+        inputs = {i.name for i in session.get_inputs()}
+        self._uses_mask = "attention_mask" in inputs  # onnxruntime-genai graphs
+        self._all_logits = len(session.get_outputs()[0].shape) == 3 and (
+            session.get_outputs()[0].shape[1] != 1
+        )
+        self._cached: list[int] = []
+        self._binding = session.io_binding()
+        shape = (1, kv_heads, max_length, head_dim)
+        # np.zeros maps untouched pages lazily: memory grows with the tokens actually cached.
+        self._kv: list[ort.OrtValue] = []
+        for past_k, past_v, pres_k, pres_v in _kv_names(session):
+            for past, pres in ((past_k, pres_k), (past_v, pres_v)):
+                value = ort.OrtValue.ortvalue_from_numpy(np.zeros(shape, np.float32), device, 0)
+                self._kv.append(value)
+                self._binding.bind_ortvalue_input(past, value)
+                self._binding.bind_ortvalue_output(pres, value)
+        self._seqlens = np.zeros((1,), np.int32)
+        self._total = np.zeros((), np.int32)
+        self._step_ids = np.zeros((1, 1), np.int64)
+        self._logits_buf = np.zeros((1, 1, vocab_size), np.float32)
+        if not self._uses_mask:
+            self._binding.bind_cpu_input("seqlens_k", self._seqlens)
+            self._binding.bind_cpu_input("total_sequence_length", self._total)
+        self._step_bound = False
+
+    @property
+    def cached(self) -> Sequence[int]:
+        return self._cached
+
+    def reset(self) -> None:
+        self._cached = []
+
+    def _bind_ids(self, ids: npt.NDArray[np.int64]) -> None:
+        self._binding.bind_cpu_input("input_ids", ids)
+        if self._uses_mask:
+            total = int(self._total)
+            self._binding.bind_cpu_input("attention_mask", np.ones((1, total), np.int64))
+
+    def forward(self, ids: Sequence[int], start: int) -> F32:
+        if len(ids) > self.max_length:
+            raise ValueError(f"{len(ids)} tokens exceed the cache of {self.max_length}")
+        if start > common_prefix(self._cached, ids):
+            raise ValueError("start lies beyond the cached prefix")
+        new = ids[start:]
+        total = len(ids)
+        self._seqlens[0] = total - 1
+        self._total[...] = total
+        single = len(new) == 1 and not self._uses_mask and not self._all_logits
+        if single:
+            self._step_ids[0, 0] = new[0]
+            if not self._step_bound:
+                self._binding.bind_cpu_input("input_ids", self._step_ids)
+                self._binding.bind_output("logits", "cpu", 0, np.float32,
+                                          self._logits_buf.shape,
+                                          self._logits_buf.ctypes.data)  # fmt: skip
+                self._step_bound = True
+        else:
+            self._bind_ids(np.asarray([new], dtype=np.int64))
+            self._step_bound = False
+            if self._all_logits:
+                self._binding.bind_output("logits", "cpu")
+            else:
+                self._binding.bind_output("logits", "cpu", 0, np.float32,
+                                          self._logits_buf.shape,
+                                          self._logits_buf.ctypes.data)  # fmt: skip
+        self._cached = list(ids[:start])  # the cache is undefined past start while running
+        self.session.run_with_iobinding(self._binding)
+        self._cached = list(ids)
+        if self._all_logits and not single:
+            out: F32 = self._binding.get_outputs()[0].numpy()
+            return out[0, -1]
+        return self._logits_buf[0, -1]
+
+
+class ConcatKVDecoder:
+    """Standard decoder exports: KV grows by concatenation; simple and slower."""
+
+    def __init__(self, session: ort.InferenceSession, *, kv_heads: int, head_dim: int,
+                 max_length: int, vocab_size: int) -> None:  # fmt: skip
+        self.session = session
+        self.max_length = max_length
+        self.vocab_size = vocab_size
+        self._layers = _kv_names(session)
+        self._kv_heads, self._head_dim = kv_heads, head_dim
+        self._inputs = {i.name for i in session.get_inputs()}
+        self._cached: list[int] = []
+        self._past: list[Any] = []
+        self.reset()
+
+    @property
+    def cached(self) -> Sequence[int]:
+        return self._cached
+
+    def reset(self) -> None:
+        self._cached = []
+        empty = np.zeros((1, self._kv_heads, 0, self._head_dim), np.float32)
+        self._past = [empty] * (2 * len(self._layers))
+
+    def forward(self, ids: Sequence[int], start: int) -> F32:
+        if start < len(self._cached):  # roll the cache back to the shared prefix
+            self._past = [p[:, :, :start] for p in self._past]
+        new = np.asarray([ids[start:]], dtype=np.int64)
+        feed: dict[str, Any] = {"input_ids": new}
+        if "attention_mask" in self._inputs:
+            feed["attention_mask"] = np.ones((1, len(ids)), np.int64)
+        if "position_ids" in self._inputs:
+            feed["position_ids"] = np.arange(start, len(ids), dtype=np.int64)[None]
+        for (pk, pv, _, _), k, v in zip(self._layers, self._past[0::2], self._past[1::2],
+                                        strict=True):  # fmt: skip
+            feed[pk], feed[pv] = k, v
+        outs = self.session.run(None, feed)
+        self._past = list(outs[1:])
+        self._cached = list(ids)
+        logits: F32 = outs[0][0, -1]
+        return logits

@@ -1,0 +1,215 @@
+"""The chat engine: messages in, a stream of token events out.
+
+One ``generate`` call, top to bottom:
+  1. render the chat template and tokenize; drop the oldest turns if the window is exceeded;
+  2. reuse the KV cache for the prefix shared with the previous call, prefill the rest;
+  3. sample, stream text (UTF-8 safe, stop strings held back), repeat until a stop id, a stop
+     string, the token limit, the window's end, or the cancel event;
+  4. finish with the reason and statistics.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+from desktop.engine.bundle import Bundle, open_bundle
+from desktop.engine.decoder import ConcatKVDecoder, Decoder, SharedKVDecoder, reusable
+from desktop.engine.prompt import ChatTemplate, PromptError, fit_context, special_tokens
+from desktop.engine.providers import Device
+from desktop.engine.sampling import Sampler
+from desktop.engine.session import EngineLoadError, create_session
+from desktop.engine.textstream import TextStream
+from desktop.engine.types import (
+    ChatMessage,
+    ContextTrimmed,
+    Event,
+    Finished,
+    GenerationStats,
+    ModelInfo,
+    SamplingParams,
+    TextDelta,
+)
+
+DEFAULT_MAX_CONTEXT = 8192
+
+
+class Engine:
+    def __init__(
+        self, bundle: Bundle, decoder: Decoder, tokenizer: Tokenizer, info: ModelInfo
+    ) -> None:
+        self.bundle = bundle
+        self.decoder = decoder
+        self.tokenizer = tokenizer
+        self._info = info
+        self.template = ChatTemplate(bundle.chat_template, special_tokens(bundle.tokenizer_config))
+        self.stop_ids = frozenset(bundle.eos_token_ids)
+        self._lock = threading.Lock()
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    @property
+    def context_length(self) -> int:
+        return self.decoder.max_length
+
+    # -- prompt ---------------------------------------------------------------------------
+    def encode_text(self, text: str) -> list[int]:
+        ids: list[int] = self.tokenizer.encode(text, add_special_tokens=False).ids
+        bos = self.bundle.bos_token_id
+        if self.bundle.add_bos and bos is not None and (not ids or ids[0] != bos):
+            ids.insert(0, bos)
+        return ids
+
+    def encode_chat(self, messages: Sequence[ChatMessage]) -> list[int]:
+        return self.encode_text(self.template.render(messages))
+
+    # -- generation -----------------------------------------------------------------------
+    def generate(
+        self,
+        messages: Sequence[ChatMessage],
+        params: SamplingParams,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[Event]:
+        """Chat-templated generation. Never raises for bad input: ends with ``Finished``."""
+        started = time.perf_counter()
+        try:
+            params.validate()
+            room = max(1, min(params.max_new_tokens, self.context_length // 4))
+            fitted = fit_context(messages, self.encode_chat, self.context_length - room)
+        except (PromptError, ValueError) as exc:
+            yield Finished("error", GenerationStats(provider=self._info.provider), str(exc))
+            return
+        if fitted.dropped_messages:
+            yield ContextTrimmed(fitted.dropped_messages)
+        yield from self.generate_ids(fitted.ids, params, cancel, started=started)
+
+    def generate_ids(
+        self,
+        prompt: Sequence[int],
+        params: SamplingParams,
+        cancel: threading.Event | None = None,
+        *,
+        started: float | None = None,
+    ) -> Iterator[Event]:
+        """Generation from raw token ids (``parley ask --raw``, benchmarks)."""
+        started = time.perf_counter() if started is None else started
+        cancel = cancel or threading.Event()
+        provider = self._info.provider
+        ids = list(prompt)
+        if not ids:
+            yield Finished("error", GenerationStats(provider=provider), "the prompt is empty")
+            return
+        if len(ids) >= self.context_length:
+            yield Finished("error", GenerationStats(prompt_tokens=len(ids), provider=provider),
+                           f"the prompt ({len(ids)} tokens) fills the whole context window "
+                           f"({self.context_length})")  # fmt: skip
+            return
+        with self._lock:  # one generation at a time owns the KV cache
+            yield from self._run(ids, params, cancel, started)
+
+    def _run(
+        self, ids: list[int], params: SamplingParams, cancel: threading.Event, started: float
+    ) -> Iterator[Event]:
+        sampler = Sampler(params)
+        stream = TextStream(self.tokenizer, params.stop, ids[-4:])
+        n_prompt = len(ids)
+        reused = reusable(self.decoder, ids)
+        generated = 0
+        reason = "length"
+        ttft = prefill_s = 0.0
+        decode_started = 0.0
+        try:
+            logits = self.decoder.forward(ids, reused)
+            prefill_s = time.perf_counter() - started
+            while True:
+                if cancel.is_set():
+                    reason = "cancelled"
+                    break
+                token = sampler(logits, ids)
+                if generated == 0:
+                    ttft = time.perf_counter() - started
+                    decode_started = time.perf_counter()
+                if token in self.stop_ids:
+                    reason = "stop"
+                    break
+                ids.append(token)
+                generated += 1
+                text = stream.push(token)
+                yield TextDelta(token, text)
+                if stream.stopped:
+                    reason = "stop"
+                    break
+                if generated >= params.max_new_tokens or len(ids) >= self.context_length:
+                    reason = "length"
+                    break
+                if cancel.is_set():
+                    reason = "cancelled"
+                    break
+                logits = self.decoder.forward(ids, len(ids) - 1)
+        except Exception as exc:  # ORT raises RuntimeError subclasses; the stream must end
+            self.decoder.reset()
+            yield Finished("error", self._stats(n_prompt, reused, generated, ttft, prefill_s,
+                                                decode_started), f"inference failed: {exc}")  # fmt: skip
+            return
+        if not stream.stopped:
+            tail = stream.flush()
+            if tail:
+                yield TextDelta(-1, tail)
+        yield Finished(reason, self._stats(n_prompt, reused, generated, ttft, prefill_s,  # type: ignore[arg-type]
+                                           decode_started))  # fmt: skip
+
+    def _stats(self, n_prompt: int, reused: int, generated: int, ttft: float, prefill_s: float,
+               decode_started: float) -> GenerationStats:  # fmt: skip
+        decode_s = time.perf_counter() - decode_started if decode_started else 0.0
+        return GenerationStats(
+            prompt_tokens=n_prompt,
+            reused_prompt_tokens=reused,
+            generated_tokens=generated,
+            ttft_s=ttft,
+            prefill_tok_s=(n_prompt - reused) / prefill_s if prefill_s > 0 else 0.0,
+            decode_tok_s=(generated - 1) / decode_s if generated > 1 and decode_s > 0 else 0.0,
+            provider=self._info.provider,
+        )
+
+
+def load_engine(
+    path: Path, device: Device = "auto", threads: int = 0, max_context: int | None = None
+) -> Engine:
+    """Open a model folder and create its session. Raises ``EngineLoadError`` (one line)."""
+    from desktop.engine.bundle import BundleError
+
+    try:
+        bundle = open_bundle(path)
+    except BundleError as exc:
+        raise EngineLoadError(str(exc)) from exc
+    try:
+        tokenizer = Tokenizer.from_file(str(bundle.path / "tokenizer.json"))
+    except Exception as exc:  # the tokenizers library raises a plain Exception
+        raise EngineLoadError(f"{bundle.name}: tokenizer.json is unreadable: {exc}") from exc
+    result = create_session(bundle.model_file, device, threads)
+    limit = max_context or DEFAULT_MAX_CONTEXT
+    max_len = min(bundle.context_length, limit)
+    decoder: Decoder
+    if bundle.kind == "optimum":
+        decoder = ConcatKVDecoder(result.session, kv_heads=bundle.kv_heads,
+                                  head_dim=bundle.head_dim, max_length=max_len,
+                                  vocab_size=bundle.vocab_size)  # fmt: skip
+    else:
+        device_name = "cuda" if result.provider == "CUDAExecutionProvider" else "cpu"
+        decoder = SharedKVDecoder(result.session, kv_heads=bundle.kv_heads,
+                                  head_dim=bundle.head_dim, max_length=max_len,
+                                  vocab_size=bundle.vocab_size, device=device_name)  # fmt: skip
+    info = ModelInfo(
+        name=bundle.name,
+        context_length=max_len,
+        provider=result.provider,
+        fallback_reason=result.fallback_reason,
+        path=str(bundle.path),
+    )
+    return Engine(bundle, decoder, tokenizer, info)
