@@ -16,7 +16,7 @@ HIGHLIGHT_START = "\x02"
 HIGHLIGHT_END = "\x03"
 
 # A quoted phrase (the closing quote may be missing), or a run of non-space characters.
-_TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
+_TOKEN = re.compile(r'(-?)"([^"]*)("?)|(\S+)')
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,8 @@ class _Term:
     negated: bool
     prefix: bool
     phrase: bool
+    open_ended: bool = False
+    """A word, or a phrase whose closing quote has not been typed yet: still being typed."""
 
 
 def _has_word(text: str) -> bool:
@@ -35,15 +37,17 @@ def _has_word(text: str) -> bool:
 def _parse(query: str) -> list[_Term]:
     terms: list[_Term] = []
     for match in _TOKEN.finditer(query):
-        if match.group(3) is None:
-            terms.append(_Term(match.group(2), bool(match.group(1)), prefix=False, phrase=True))
+        if match.group(4) is None:
+            closed = match.group(3) == '"'
+            negated = bool(match.group(1))
+            terms.append(_Term(match.group(2), negated, False, phrase=True, open_ended=not closed))
             continue
-        word = match.group(3)
+        word = match.group(4)
         negated = word.startswith("-")
         word = word.lstrip("-")
         prefix = word.endswith("*")
         word = word.rstrip("*")
-        terms.append(_Term(word, negated, prefix, phrase=False))
+        terms.append(_Term(word, negated, prefix, phrase=False, open_ended=True))
     return [t for t in terms if _has_word(t.text)]
 
 
@@ -57,17 +61,17 @@ def build_match(query: str, min_auto_prefix: int = 2) -> str | None:
 
     All terms must match (AND); ``-word`` excludes; ``word*`` is a prefix; the last word is a
     prefix too while it is being typed (from ``min_auto_prefix`` characters on), so results
-    appear as the user types. Quoted phrases match exactly."""
+    appear as the user types. Quoted phrases match exactly once their closing quote is typed."""
     terms = _parse(query)
     positive = [t for t in terms if not t.negated]
     if not positive:
         return None
-    last = positive[-1]
+    last = terms[-1]  # the word being typed, if it is not an excluded one
     parts: list[str] = []
     for term in positive:
         prefix = term.prefix or (
             term is last
-            and not term.phrase
+            and term.open_ended
             and sum(ch.isalnum() for ch in term.text) >= min_auto_prefix
             and query.rstrip() == query  # a trailing space means the word is finished
         )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Any, Literal, NamedTuple
 
 Role = Literal["system", "user", "assistant", "tool"]
 Status = Literal["complete", "streaming", "stopped", "error", "interrupted"]
@@ -21,16 +21,20 @@ class Folder:
     created_at: datetime
 
 
-@dataclass(frozen=True)
-class ConversationSummary:
-    """One row of the sidebar: what a listing needs, nothing more."""
+class ConversationSummary(NamedTuple):
+    """One row of the sidebar: what a listing needs, nothing more. A named tuple, not a
+    dataclass: the sidebar builds 10,000 of them at once and these are 4x cheaper."""
 
     id: int
     title: str
-    created_at: datetime
-    updated_at: datetime
+    updated_ts: float
+    """The last activity (a message added or finished), Unix seconds: the sidebar's order."""
     pinned: bool
     folder_id: int | None
+
+    @property
+    def updated_at(self) -> datetime:
+        return datetime.fromtimestamp(self.updated_ts, tz=UTC)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
@@ -65,7 +65,7 @@ _CONVERSATION_COLUMNS = (
     "id, uid, title, created_at, updated_at, pinned, folder_id, system_prompt, overrides, "
     "current_leaf_id, deleted_at"
 )
-_SUMMARY_COLUMNS = "id, title, created_at, updated_at, pinned, folder_id"
+_SUMMARY_COLUMNS = "id, title, updated_at, pinned, folder_id"
 _MESSAGE_COLUMNS = (
     "id, uid, conversation_id, parent_id, role, content, status, model, params, stats, "
     "created_at, updated_at"
@@ -116,7 +116,7 @@ def _conversation(row: tuple[Any, ...]) -> Conversation:
 
 
 def _summary(row: tuple[Any, ...]) -> ConversationSummary:
-    return ConversationSummary(row[0], row[1], _dt(row[2]), _dt(row[3]), bool(row[4]), row[5])
+    return ConversationSummary(row[0], row[1], row[2], bool(row[3]), row[4])
 
 
 def _message(row: tuple[Any, ...]) -> Message:
@@ -312,12 +312,14 @@ class Store:
             yield db
         except BaseException:
             self._depth -= 1
-            if self._depth == 0:
-                if db.in_transaction:
+            # After SQLITE_FULL, IOERR or BUSY, SQLite may already have rolled back the
+            # whole transaction: then there is nothing left to undo here.
+            if db.in_transaction:
+                if self._depth == 0:
                     db.execute("ROLLBACK")
-            else:
-                db.execute(f"ROLLBACK TO {name}")
-                db.execute(f"RELEASE {name}")
+                else:
+                    db.execute(f"ROLLBACK TO {name}")
+                    db.execute(f"RELEASE {name}")
             raise
         self._depth -= 1
         if self._depth == 0:
@@ -597,6 +599,7 @@ class Store:
             raise ValueError(f"unknown role {role!r}")
         moment = _ts(created_at)
         with self._write() as db:
+            self.get_conversation(conversation_id)  # NotFoundError rather than a FK error
             if parent_id is not None:
                 parent = self.get_message(parent_id)
                 if parent.conversation_id != conversation_id:
@@ -885,13 +888,12 @@ class Store:
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
 
     @_guarded
-    def move_to(self, new_path: Path) -> Path:
-        """Move the history to ``new_path`` (a file, or a folder to put ``history.sqlite3``
-        in) and continue there. The copy is checked before the old files are removed; on any
-        failure the history stays where it was and :class:`DatabaseMoveError` says why."""
-        target = Path(new_path)
-        if target.is_dir():
-            target = target / DEFAULT_FILENAME
+    def move_to(self, folder: Path) -> Path:
+        """Move the history into ``folder`` (created if needed; the file keeps its name) and
+        continue there. Returns the new path. The copy is complete and opened before the old
+        files are removed; on failure the history stays where it was and
+        :class:`DatabaseMoveError` says why."""
+        target = Path(folder) / self._path.name
         if target.resolve() == self._path.resolve():
             return self._path
         if target.exists():
@@ -907,20 +909,21 @@ class Store:
                 f"Cannot move the history database {self._path}: another program is using it.",
                 self._path,
             )
+        partial = target.with_name(target.name + ".moving")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_name(target.name + ".moving")
             partial.unlink(missing_ok=True)
             destination = sqlite3.connect(str(partial))
             try:
-                self._db.backup(destination)
+                self._db.backup(destination)  # a consistent copy, even of a live database
             finally:
                 destination.close()
             os.replace(partial, target)
             moved = self._connect(target, self._busy_timeout)
         except (OSError, sqlite3.Error, StoreError) as error:
-            for leftover in (target.with_name(target.name + ".moving"), target):
-                leftover.unlink(missing_ok=True)
+            for leftover in (partial, target):
+                with suppress(OSError):
+                    leftover.unlink(missing_ok=True)
             raise DatabaseMoveError(
                 f"Cannot move the history to {target} ({error}); it stays at {self._path}.",
                 self._path,
@@ -932,11 +935,14 @@ class Store:
         except BaseException:
             moved.close()
             self._db, self._path = old_db, old_path
-            target.unlink(missing_ok=True)
+            with suppress(OSError):
+                target.unlink(missing_ok=True)
             raise
         old_db.close()
         for suffix in ("", "-wal", "-shm"):
-            old_path.with_name(old_path.name + suffix).unlink(missing_ok=True)
+            # The copy is safe; an old file another program still holds is only left over.
+            with suppress(OSError):
+                old_path.with_name(old_path.name + suffix).unlink(missing_ok=True)
         return target
 
     # ---------------------------------------------------------------- helpers
