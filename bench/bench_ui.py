@@ -46,7 +46,8 @@ print(f"{t1 - t0:.4f}")
 host.shutdown(); store.close()
 """
 
-WORDS = "the model answers with words code tables and some math like x^2 quickly".split()
+WORDS = ["the", "model", "answers", "with", "words", "code", "tables", "and", "some", "math",
+         "like", "x^2", "quickly"]  # fmt: skip
 
 
 def long_answer(tokens: int) -> str:
@@ -115,6 +116,7 @@ def streaming_stall(tokens: int, delay_s: float = 0.0) -> dict[str, Any]:
 
     heartbeat.timeout.connect(beat)
     done = QEventLoop()
+
     def check_done() -> None:
         # finished, and the widget has drained its last chunks onto the screen
         widget = tab.view.message_widgets()[-1]

@@ -6,7 +6,6 @@ without a subcommand.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import logging.handlers
 import sys
@@ -18,8 +17,12 @@ from typing import Any
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from desktop.config.paths import data_dir, models_dir
+from desktop.config.paths import data_dir
 from desktop.config.settings import Settings
+from desktop.convert import starter
+from desktop.convert.library import ModelLibrary
+from desktop.engine.engine import load_engine as open_engine
+from desktop.engine.providers import Device
 from desktop.engine.types import ChatEngine, SamplingParams
 from desktop.services.chat_session import ChatDefaults
 from desktop.services.engine_host import EngineHost
@@ -49,47 +52,36 @@ def _setup_logging() -> None:
     root.setLevel(logging.INFO)
 
 
-def _domain_function(module: str, name: str) -> Callable[..., Any]:
-    """A function of the engine/convert packages, looked up when first used, so the window
-    opens (and says what is missing) even in a build without the converter."""
-    try:
-        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
-    except (ImportError, AttributeError) as exc:
-        raise RuntimeError(f"{module}.{name} is not available in this build ({exc})") from exc
+_DEVICES: dict[str, Device] = {"auto": "auto", "cuda": "cuda", "directml": "directml",
+                               "cpu": "cpu"}  # fmt: skip
 
 
-def load_engine(folder: Path) -> ChatEngine:
-    engine: ChatEngine = _domain_function("desktop.engine", "load_engine")(folder)
-    return engine
+def load_engine(folder: Path, settings: Settings) -> ChatEngine:
+    device = _DEVICES[settings.get_str("model.device")]  # the schema allows only these
+    return open_engine(folder, device=device, threads=settings.get_int("model.threads"))
 
 
 def install_starter(progress: Progress, cancel: threading.Event) -> Path:
-    folder: Path = _domain_function("desktop.convert.starter", "install_starter")(progress, cancel)
-    return folder
+    return starter.install_starter(ModelLibrary(), progress, cancel).path
 
 
 def import_model(source: Path, progress: Progress, cancel: threading.Event) -> Path:
-    if source.is_dir():
-        return source
-    convert = _domain_function("desktop.convert.gguf_to_onnx", "convert_gguf")
-    folder: Path = convert(source, models_dir() / source.stem, progress=progress)
-    return folder
+    return ModelLibrary().import_path(source, progress=progress).path
 
 
 def installed_models() -> list[Path]:
-    """Model bundles in the models folder, by name."""
-    root = models_dir()
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and (p / "parley.json").is_file())
+    """Installed model bundles, by name."""
+    return [m.path for m in ModelLibrary().list()]
 
 
 def default_model(settings: Settings) -> Path | None:
-    """The model set in the settings, else the first installed one."""
-    models = installed_models()
-    wanted = settings.get_str("model.default")
-    chosen = next((m for m in models if m.name == wanted), None)
-    return chosen or (models[0] if models else None)
+    """The model named in the settings, else the library's default, else the first one."""
+    library = ModelLibrary()
+    models = {m.name: m.path for m in library.list()}
+    for name in (settings.get_str("model.default"), library.default_name()):
+        if name and name in models:
+            return models[name]
+    return next(iter(models.values()), None)
 
 
 def chat_defaults(settings: Settings) -> ChatDefaults:
@@ -142,7 +134,11 @@ def build_window(
         history,
         host,
         lambda: chat_defaults(settings),
-        ModelActions(load=load_engine, install=install_starter, import_model=import_model),
+        ModelActions(
+            load=lambda folder: load_engine(folder, settings),
+            install=install_starter,
+            import_model=import_model,
+        ),
         group_for_sidebar,
         notifier,
         open_settings=open_settings,

@@ -74,12 +74,9 @@ def test_default_model_prefers_the_setting_then_the_first_installed(tmp_path: Pa
     for name in ("b-model", "a-model", "not-a-bundle"):
         (models_dir() / name).mkdir(parents=True)
     for name in ("b-model", "a-model"):
-        (models_dir() / name / "parley.json").write_text("{}")
+        (models_dir() / name / "tokenizer.json").write_text("{}")
     assert app.default_model(settings) == models_dir() / "a-model"
     settings.set("model.default", "b-model")
     assert app.default_model(settings) == models_dir() / "b-model"
-
-
-def test_a_missing_engine_function_is_a_clear_error() -> None:
-    with pytest.raises(RuntimeError, match="not available in this build"):
-        app._domain_function("desktop.engine", "no_such_function")
+    settings.set("model.default", "gone")
+    assert app.default_model(settings) == models_dir() / "a-model"

@@ -86,7 +86,7 @@ def main() -> int:
         host = EngineHost()
         defaults = ChatDefaults("You are a helpful assistant.", SamplingParams())
         window = MainWindow(
-            store, host, lambda d=defaults: d, ModelActions(load=lambda _p: engine),
+            store, host, lambda d=defaults: d, ModelActions(load=lambda _p, e=engine: e),
             group_for_sidebar,
         )  # fmt: skip
         window.resize(1180, 860)
