@@ -98,9 +98,9 @@ def write_tiny_llama(folder: Path, spec: TinyHF = TinyHF()) -> Path:
         t[p + "self_attn.v_proj.weight"] = mat(spec.n_kv_heads * D, H)
         if spec.model_type == "qwen2":
             for n, rows in (("q", spec.n_heads), ("k", spec.n_kv_heads), ("v", spec.n_kv_heads)):
-                t[p + f"self_attn.{n}_proj.bias"] = (
-                    0.1 * rng.standard_normal(rows * D)
-                ).astype(np.float32)
+                t[p + f"self_attn.{n}_proj.bias"] = (0.1 * rng.standard_normal(rows * D)).astype(
+                    np.float32
+                )
         t[p + "self_attn.o_proj.weight"] = mat(H, spec.n_heads * D)
         t[p + "mlp.gate_proj.weight"] = mat(F, H)
         t[p + "mlp.up_proj.weight"] = mat(F, H)
@@ -110,7 +110,11 @@ def write_tiny_llama(folder: Path, spec: TinyHF = TinyHF()) -> Path:
         t["lm_head.weight"] = mat(V, H) * spec.embed_scale
     save_file({k: _cast(v, spec.dtype) for k, v in t.items()}, str(folder / "model.safetensors"))
     ids = write_tokenizer(folder)
-    arch = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM"}
+    arch = {
+        "llama": "LlamaForCausalLM",
+        "mistral": "MistralForCausalLM",
+        "qwen2": "Qwen2ForCausalLM",
+    }
     config: dict[str, Any] = {
         "architectures": [arch[spec.model_type]],
         "model_type": spec.model_type,

@@ -172,15 +172,16 @@ class ModelLibrary:
         self.root.mkdir(parents=True, exist_ok=True)
         self.clean_partials()
         dest = self.root / name
-        prec: st.Precision = precision  # type: ignore[assignment]  # checked above
         if st.is_llama_family(config):
             st.convert_safetensors(
-                folder, dest, precision=prec, name=name, progress=progress or _quiet
+                folder, dest, precision=precision, name=name, progress=progress or _quiet
             )
         else:
             from desktop.convert.optimum_export import export_checkpoint
 
-            export_checkpoint(folder, dest, precision=prec, name=name, progress=progress or _quiet)
+            export_checkpoint(
+                folder, dest, precision=precision, name=name, progress=progress or _quiet
+            )
         if make_default or self.default_name() == name:
             self.set_default(name)
         return self.get(name)

@@ -53,7 +53,10 @@ def optimum_available() -> str | None:
         import torch  # noqa: F401
         import transformers  # noqa: F401
     except ImportError as exc:
-        return f"optimum export needs the optional 'convert' extra ({exc.name} is missing): {INSTALL_HINT}"
+        return (
+            f"optimum export needs the optional 'convert' extra ({exc.name} is missing): "
+            + INSTALL_HINT
+        )
     return None
 
 
@@ -115,10 +118,14 @@ def gemm_to_matmul(model: onnx.ModelProto) -> int:
             model.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(w), weight))
         has_bias = len(node.input) > 2 and node.input[2] != ""
         mm_out = node.output[0] + "_matmul" if has_bias else node.output[0]
-        nodes.append(helper.make_node("MatMul", [node.input[0], weight], [mm_out], node.name + "_mm"))
+        nodes.append(
+            helper.make_node("MatMul", [node.input[0], weight], [mm_out], node.name + "_mm")
+        )
         if has_bias:
             nodes.append(
-                helper.make_node("Add", [mm_out, node.input[2]], [node.output[0]], node.name + "_bias")
+                helper.make_node(
+                    "Add", [mm_out, node.input[2]], [node.output[0]], node.name + "_bias"
+                )
             )
         rewritten += 1
     del model.graph.node[:]
@@ -218,8 +225,10 @@ def export_checkpoint(
             raise ConversionError(f"optimum wrote {model_file.name}, expected model.onnx")
         copy_tokenizer_files(folder, tmp)
         export_config = tmp / "export" / "config.json"
-        shutil.copyfile(export_config if export_config.is_file() else folder / "config.json",
-                        tmp / "config.json")
+        shutil.copyfile(
+            export_config if export_config.is_file() else folder / "config.json",
+            tmp / "config.json",
+        )
         if not (tmp / "generation_config.json").is_file():
             gen = tmp / "export" / "generation_config.json"
             if gen.is_file():

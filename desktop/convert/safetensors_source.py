@@ -11,9 +11,11 @@ them for llama.cpp's interleaved rotary; nothing here does).
 Quantization (``precision``):
 
 - ``int4``: linear layers 4-bit, block 32, asymmetric ``w = s * (q - zp)`` with integer zero
-  points (MatMulNBits reads them natively: no extra ops per token); the embedding table (also
-  the tied LM head) and an untied LM head 8-bit symmetric, as llama.cpp's Q4 files keep them.
-  Asymmetric was chosen over symmetric by measurement (bench/bench_byom.py on SmolLM2-135M).
+  points (MatMulNBits reads them natively: no extra ops per token); per tensor, float offsets
+  (``quantize_offset``, the Q4_1 form) replace them where they at least halve the squared
+  error, i.e. for weights that already lie on a 4-bit grid. The embedding table (also the tied
+  LM head) and an untied LM head stay 8-bit symmetric, as llama.cpp's Q4 files keep them.
+  Measured on SmolLM2-135M (bench/bench_byom.py): see the numbers there.
 - ``int8``: everything 8-bit symmetric, block 32 (the Q8_0 form).
 - ``fp32``: dense float weights.
 """
@@ -45,7 +47,7 @@ from desktop.convert.gguf_to_onnx import (
     _write_json,
 )
 from desktop.convert.graph import GRAPH_SIGNATURE, LayerWeights, build_graph
-from desktop.convert.quant import Linear, _pack_nibbles
+from desktop.convert.quant import Linear, _pack_nibbles, dequantize
 from desktop.convert.validate import validate_bundle
 
 F32 = npt.NDArray[np.float32]
@@ -56,6 +58,7 @@ BLOCK = 32
 # Measured on SmolLM2-135M-Instruct (bench/bench_byom.py): asymmetric 4-bit blocks keep clearly
 # more of the model than symmetric ones at the same size and speed.
 INT4_SYMMETRIC = False
+INT4_OFFSETS = True  # float offsets for tensors where they at least halve the error
 
 _MODEL_TYPES = {"llama", "mistral", "qwen2"}
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
@@ -154,6 +157,33 @@ def quantize(w: F32, bits: int, *, symmetric: bool, block: int = BLOCK) -> Linea
     )
 
 
+def quantize_offset(w: F32, block: int = BLOCK) -> Linear:
+    """4-bit blocks with a float minimum, ``w = s * q + m`` (llama.cpp's Q4_1 form), carried by
+    the graph as ``s * (q - 8)`` plus the correction ``blocksum(x) @ (m + 8 s)``. Exact for
+    weights that already lie on such a grid (a dequantized Q4_1 checkpoint); two extra small
+    MatMuls per projection."""
+    N, K = w.shape
+    wb = w.astype(np.float32).reshape(N, K // block, block)
+    lo, hi = wb.min(-1), wb.max(-1)
+    s = (hi - lo) / 15.0
+    inv = np.divide(1.0, s, out=np.zeros_like(s), where=s > 0)
+    q = np.clip(np.rint((wb - lo[..., None]) * inv[..., None]), 0, 15).astype(np.uint8)
+    corr = np.ascontiguousarray((lo + 8.0 * s).T, dtype=np.float32)
+    return Linear(N, K, 4, block, _pack_nibbles(q), s.astype(np.float32), corr)
+
+
+def _int4(w: F32) -> Linear:
+    """Integer zero points (fastest) unless float offsets at least halve the squared error,
+    which happens when the weights already sit on a 4-bit grid with float minimums."""
+    zp = quantize(w, 4, symmetric=INT4_SYMMETRIC)
+    if not INT4_OFFSETS or w.shape[1] % BLOCK:
+        return zp
+    off = quantize_offset(w)
+    err_zp = float(((dequantize(zp).T - w) ** 2).mean())
+    err_off = float(((dequantize(off).T - w) ** 2).mean())
+    return off if err_off < 0.5 * err_zp else zp
+
+
 def make_linear(w: F32, precision: Precision, *, role: str = "linear") -> Linear:
     """``role``: "linear" for the layers' projections, "embedding"/"lm_head" for the tables
     that stay 8-bit at int4."""
@@ -161,7 +191,7 @@ def make_linear(w: F32, precision: Precision, *, role: str = "linear") -> Linear
         return Linear(w.shape[0], w.shape[1], dense=np.ascontiguousarray(w.T, dtype=np.float32))
     if precision == "int8" or role != "linear":
         return quantize(w, 8, symmetric=True)
-    return quantize(w, 4, symmetric=INT4_SYMMETRIC)
+    return _int4(w)
 
 
 def describe(precision: Precision) -> dict[str, str]:
@@ -170,7 +200,10 @@ def describe(precision: Precision) -> dict[str, str]:
     if precision == "int8":
         return {"linear": "8-bit symmetric, block 32", "embedding": "8-bit symmetric, block 32"}
     kind = "symmetric" if INT4_SYMMETRIC else "asymmetric (integer zero points)"
-    return {"linear": f"4-bit {kind}, block 32", "embedding": "8-bit symmetric, block 32"}
+    return {
+        "linear": f"4-bit {kind}, block 32; float offsets where they halve the error",
+        "embedding": "8-bit symmetric, block 32",
+    }
 
 
 # -- the checkpoint ---------------------------------------------------------------------------
@@ -371,7 +404,8 @@ class SafetensorsSource:
             return np.concatenate([a * cos - b * sin, a * sin + b * cos], -1)
 
         def rms(x: F32, g: F32) -> F32:
-            return x / np.sqrt((x * x).mean(-1, keepdims=True) + s.rms_eps) * g
+            y: F32 = x / np.sqrt((x * x).mean(-1, keepdims=True) + s.rms_eps) * g
+            return y
 
         mask = np.triu(np.full((S, S), -np.inf, np.float32), 1)
         for i in range(s.n_layers):

@@ -193,7 +193,9 @@ def test_accuracy_report_and_manifest(tmp_path: Path) -> None:
         reports[precision] = acc
         # The stored numbers are what the bundle really does against the original weights.
         ids = load_engine(bundle, "cpu").encode_text("Hello there, general Kenobi")
-        mine = compare(ReferenceHF(folder).logits(ids).astype(np.float32), engine_logits(bundle, ids), "")
+        mine = compare(
+            ReferenceHF(folder).logits(ids).astype(np.float32), engine_logits(bundle, ids), ""
+        )
         assert mine.mean_kl < 10 * max(acc["mean_kl"], 1e-6)
     assert reports["fp32"]["top1_agreement"] == 1.0
     assert reports["fp32"]["mean_kl"] < 1e-4
@@ -213,7 +215,9 @@ def test_tokenizer_files_kept_as_they_are(tmp_path: Path) -> None:
     original = json.loads((folder / "tokenizer_config.json").read_text())
     assert tok_config["chat_template"] == original["chat_template"]
     engine = load_engine(bundle, "cpu")
-    events = list(engine.generate([ChatMessage("user", "hi")], dataclasses.replace(GREEDY, max_new_tokens=5)))
+    events = list(
+        engine.generate([ChatMessage("user", "hi")], dataclasses.replace(GREEDY, max_new_tokens=5))
+    )
     assert isinstance(events[-1], Finished)
     assert events[-1].reason in ("length", "stop")
     assert any(isinstance(e, TextDelta) for e in events) or events[-1].reason == "stop"
@@ -237,7 +241,7 @@ def test_rope_scaling_llama3_and_refusal_of_unknown_kinds(tmp_path: Path) -> Non
         ("high_freq_factor", 4.0),
         ("original_max_position_embeddings", 64),
     )
-    folder, bundle = _convert(tmp_path, TinyHF(rope_scaling=scaling), int8_activations=False)
+    _, bundle = _convert(tmp_path, TinyHF(rope_scaling=scaling), int8_activations=False)
     plain = write_tiny_llama(tmp_path / "plain", TinyHF())
     got, unscaled = engine_logits(bundle, IDS), ReferenceHF(plain).logits(IDS)
     # Same weights (same seed), different rotary: the scaled model must differ somewhere ...
@@ -334,14 +338,14 @@ def test_cancel_leaves_nothing_behind(tmp_path: Path, stage: str) -> None:
     folder = write_tiny_llama(tmp_path / "checkpoint", TinyHF())
     lib = ModelLibrary(tmp_path / "models")
 
-    class Cancelled(Exception):
+    class CancelledError(Exception):
         pass
 
     def cancel(s: str, fraction: float) -> None:
         if s == stage and fraction >= 0.5:
-            raise Cancelled
+            raise CancelledError
 
-    with pytest.raises(Cancelled):
+    with pytest.raises(CancelledError):
         lib.import_path(folder, progress=cancel)
     assert _library_files(lib) == []
     # A later import of the same folder works.
