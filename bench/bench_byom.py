@@ -6,7 +6,8 @@
    into a float32 Hugging Face checkpoint (Q/K rows un-permuted back to Hugging Face's
    rotate-half layout), with the tokenizer of the GGUF bundle.
 2. That checkpoint is imported at int4 (the default: integer zero points, float offsets where
-   they halve the error; and zero points only / symmetric only for comparison), int8 and fp32; the GGUF is converted by the GGUF path (exact Q4_1 carry-over).
+   they halve the error; and zero points only / symmetric only for comparison), int8 and
+   fp32; the GGUF is converted by the GGUF path (exact Q4_1 carry-over).
 3. Accuracy of every bundle against a numpy forward pass of the float checkpoint (the
    "fp32 reference of the same weights"): top-1 agreement and mean KL over a fixed text plus a
    chat answer. Decode tok/s: greedy, chat-templated prompt, 2 threads, variants interleaved

@@ -55,8 +55,10 @@ Precision = Literal["int4", "int8", "fp32"]
 PRECISIONS: tuple[Precision, ...] = ("int4", "int8", "fp32")
 
 BLOCK = 32
-# Measured on SmolLM2-135M-Instruct (bench/bench_byom.py): asymmetric 4-bit blocks keep clearly
-# more of the model than symmetric ones at the same size and speed.
+# Measured on SmolLM2-135M-Instruct's weights (bench/bench_byom.py, top-1 agreement / mean KL
+# against fp32 on 160 tokens): integer zero points 66.9% / 0.43, symmetric 63.1% / 0.41 (those
+# weights sit on Q4_1's grid, which neither can hold), with float offsets where they halve the
+# error 95.6% / 0.0047 (the GGUF path: 96.9% / 0.0042). Asymmetric wins on top-1.
 INT4_SYMMETRIC = False
 INT4_OFFSETS = True  # float offsets for tensors where they at least halve the error
 
