@@ -298,17 +298,25 @@ def test_finished_messages_are_not_rendered_again(qtbot: QtBot, window: MainWind
     assert first_answer.render_count == renders
 
 
-def test_code_blocks_have_a_copy_link(qtbot: QtBot, window: MainWindow, engine: FakeEngine) -> None:
-    engine.replies = ["Here:\n\n```python\nprint('hi')\n```\n\nand $x^2$."]
+def test_code_blocks_have_a_copy_button(
+    qtbot: QtBot, window: MainWindow, engine: FakeEngine
+) -> None:
+    engine.replies = [
+        "Here:\n\n```python\nprint('hi')\n```\n\n1. in a list:\n   ```\n   ls\n   ```\n\nand $x^2$."
+    ]
     tab = tab_of(window)
     send(qtbot, tab, "code please")
     widget = tab.view.message_widgets()[-1]
-    assert widget.code_blocks() == ["print('hi')"]
-    views = [widget.body, *widget.chunks]
-    view = next(v for v in views if "Copy code" in v.toHtml())
-    assert "x2" in widget.plain_text().replace(" ", "")
-    view.link_activated.emit(QUrl("copy-code:0"))
+    assert widget.code_blocks() == ["print('hi')", "ls"]
+    (code,) = widget.code_views()  # a top-level block gets its own view
+    assert code.lang == "python"
+    qtbot.mouseClick(code.copy_button, Qt.MouseButton.LeftButton)
     assert QGuiApplication.clipboard().text() == "print('hi')"
+    # a block inside a list stays in the rich text, with a link
+    view = next(p for p in widget.parts if hasattr(p, "toHtml") and "Copy code" in p.toHtml())
+    view.link_activated.emit(QUrl("copy-code:1"))
+    assert QGuiApplication.clipboard().text() == "ls"
+    assert "x2" in widget.plain_text().replace(" ", "")
     qtbot.mouseClick(widget.copy_button, Qt.MouseButton.LeftButton)
     assert QGuiApplication.clipboard().text() == engine.replies[0]
 
@@ -328,7 +336,7 @@ def test_font_size_scales_the_messages(qtbot: QtBot, window: MainWindow) -> None
     tab = tab_of(window)
     send(qtbot, tab, "hi")
     widget = tab.view.message_widgets()[-1]
-    body = (widget.chunks or [widget.body])[0]
+    body = widget.parts[0]
     before = body.font().pointSizeF()
     window.zoom(2)
     assert body.font().pointSizeF() == pytest.approx(before + 2)
