@@ -198,6 +198,7 @@ class Sidebar(QWidget):
         self.listing = ConversationListView()
         self.listing.setModel(self.model)
         self.listing.setUniformItemSizes(True)  # row heights are not measured row by row
+        self.listing.setSpacing(1)
         self.listing.setLayoutMode(QListView.LayoutMode.Batched)
         self.listing.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.listing.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
