@@ -12,9 +12,11 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractListModel,
+    QEvent,
     QModelIndex,
     QPersistentModelIndex,
     QPoint,
+    QSize,
     Qt,
     QTimer,
     Signal,
@@ -70,6 +72,8 @@ class ConversationListModel(QAbstractListModel):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._rows: list[str | SummaryLike] = []
+        # as wide as the view (long titles are elided, no sideways scrolling), one line tall
+        self.row_size = QSize(1, 20)
         self._row_of: dict[int, int] | None = None
         self._bold = QFont()
         self._bold.setBold(True)
@@ -109,6 +113,8 @@ class ConversationListModel(QAbstractListModel):
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
+        if role == Qt.ItemDataRole.SizeHintRole:
+            return self.row_size
         row = self._rows[index.row()]
         if isinstance(row, str):
             if role == Qt.ItemDataRole.DisplayRole:
@@ -151,6 +157,21 @@ class ConversationListView(QListView):
 
     delete_pressed = Signal()
     rename_pressed = Signal()
+
+    def setModel(self, model: Any) -> None:  # noqa: N802
+        super().setModel(model)
+        self._fit_rows()
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:  # the font size setting, zoom
+            self._fit_rows()
+
+    def _fit_rows(self) -> None:
+        model = self.model()
+        if isinstance(model, ConversationListModel):
+            model.row_size = QSize(1, self.fontMetrics().height() + 4)
+            self.doItemsLayout()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         if event.matches(QKeySequence.StandardKey.Delete) or event.key() == Qt.Key.Key_Delete:
@@ -198,7 +219,6 @@ class Sidebar(QWidget):
         self.listing = ConversationListView()
         self.listing.setModel(self.model)
         self.listing.setUniformItemSizes(True)  # row heights are not measured row by row
-        self.listing.setSpacing(1)
         self.listing.setLayoutMode(QListView.LayoutMode.Batched)
         self.listing.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.listing.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)

@@ -82,3 +82,13 @@ def test_f2_opens_the_editor_on_the_bare_title(qtbot: QtBot, store: Store) -> No
     editor = sidebar.listing.focusWidget()
     assert editor is not None
     assert editor.property("text") == "Pinned one"
+
+
+def test_long_titles_are_elided_not_scrolled_sideways(qtbot: QtBot, store: Store) -> None:
+    store.create_conversation("Write a Python function that reverses a string, and explain it")
+    sidebar = make(qtbot, store)
+    sidebar.resize(200, 300)
+    qtbot.waitUntil(lambda: sidebar.listing.viewport().width() < 200)
+    assert sidebar.listing.horizontalScrollBar().maximum() == 0
+    row = sidebar.listing.visualRect(sidebar.model.index(1, 0))
+    assert row.height() >= sidebar.listing.fontMetrics().height()
