@@ -354,6 +354,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--threads", type=int, default=2)
     bench.add_argument("--engines", nargs="+", default=["parley", "llama.cpp", "onnxruntime-genai"])
     bench.set_defaults(func=cmd_bench)
+
+    from desktop.cli_feedback import register as register_feedback
+
+    register_feedback(sub)
     return parser
 
 

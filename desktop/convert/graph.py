@@ -33,7 +33,7 @@ from desktop.convert.gguf_source import LlamaSpec
 from desktop.convert.quant import Linear
 
 MS = "com.microsoft"
-GRAPH_SIGNATURE = "parley-gqa-v1"
+GRAPH_SIGNATURE = "parley-gqa-v1"  # same I/O contract; packed QKV is internal
 
 
 @dataclass
@@ -163,17 +163,8 @@ def build_graph(
             qkv = b.linear(x, w.qkv[0], p + ".attn_qkv", accuracy_level)
             if w.qkv_bias is not None:
                 qkv = b.op("Add", [qkv, b.init(p + ".attn_qkv.bias", w.qkv_bias)])[0]
-            q, k, v = b.op(
-                "Split",
-                [
-                    qkv,
-                    b.init(
-                        p + ".qkv_split", np.array([spec.n_heads * D, kvH * D, kvH * D], np.int64)
-                    ),
-                ],
-                3,
-                axis=-1,
-            )
+            # Packed q|k|v goes to GroupQueryAttention as is: no Split op.
+            q, k, v = qkv, "", ""
         else:
             q, k, v = (
                 b.linear(x, lin, f"{p}.attn_{n}", accuracy_level)
