@@ -26,6 +26,7 @@ from desktop.engine.providers import Device
 from desktop.engine.types import ChatEngine, SamplingParams
 from desktop.services.chat_session import ChatDefaults
 from desktop.services.engine_host import EngineHost
+from desktop.services.feedback_service import FeedbackService
 from desktop.services.notifications import Notifier, install_excepthooks
 from desktop.store import DatabaseCorrupt, DatabaseTooNew, KnownError, Store, group_for_sidebar
 from desktop.ui.main_window import MainWindow, ModelActions
@@ -113,7 +114,11 @@ def open_history(parent: Any = None) -> Store | None:
 
 
 def build_window(
-    history: Store, host: EngineHost, notifier: Notifier, settings: Settings
+    history: Store,
+    host: EngineHost,
+    notifier: Notifier,
+    settings: Settings,
+    feedback: FeedbackService | None = None,
 ) -> MainWindow:
     def move_history(path: Path) -> None:
         history.move_to(path)
@@ -142,6 +147,7 @@ def build_window(
         group_for_sidebar,
         notifier,
         open_settings=open_settings,
+        feedback=feedback,
     )
     window.set_send_on_enter(settings.get_str("input.send_key") == "enter")
     settings.subscribe(
@@ -169,10 +175,13 @@ def run_app(argv: list[str] | None = None) -> int:
         theme.close()
         return 1
     host = EngineHost()
-    window = build_window(history, host, notifier, settings)
+    feedback = FeedbackService(history, settings)
+    window = build_window(history, host, notifier, settings, feedback)
     window.show()
-    for notice in settings.notices:
+    for notice in [*settings.notices, *feedback.filter_notices]:
         window.notify(notice)
+    if feedback.tokens.notice:
+        window.notify(feedback.tokens.notice)
     model = default_model(settings)
     if model is not None:
         window.load_model(model)
@@ -191,6 +200,7 @@ def run_app(argv: list[str] | None = None) -> int:
         return app.exec()
     finally:
         host.shutdown()
+        feedback.shutdown()
         history.close()
         theme.close()
         hooks.uninstall()

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_MS = 500
 TITLE_LENGTH = 48
+ALTERNATIVE_MIN_TEMP = 0.7
 
 # Per-chat overrides a user may set (the rest of SamplingParams stays at the defaults).
 OVERRIDABLE = ("temperature", "top_k", "top_p", "min_p", "repetition_penalty", "seed",
@@ -58,6 +59,7 @@ class ChatSession(QObject):
     answer_finished = Signal(int, str, object)
     title_changed = Signal(str)
     error = Signal(str)
+    input_blocked = Signal(int)  # the user message the content filter kept from the model
 
     def __init__(
         self,
@@ -78,6 +80,9 @@ class ChatSession(QObject):
         self._text = ""
         self._dirty = False
         self._extra: dict[str, Any] = {}
+        # The content filter on the user's input: (message id, text) -> True when the message
+        # must not go to the model. Set by the window when feedback is available.
+        self.input_filter: Callable[[int, str], bool] | None = None
         self._flush = QTimer(self)
         self._flush.setInterval(FLUSH_INTERVAL_MS)
         self._flush.timeout.connect(self._flush_partial)
@@ -153,15 +158,27 @@ class ChatSession(QObject):
         assert self.conversation_id is not None
         path = self.path()
         parent = path[-1].id if path else None
-        self._history.add_message(self.conversation_id, parent, "user", text)
+        user = self._history.add_message(self.conversation_id, parent, "user", text)
         if created:
             self.title_changed.emit(self.title())
+        if self._blocked(user.id, text):
+            return True
         self._start_answer(None)
         return True
 
-    def regenerate(self, assistant_id: int | None = None) -> bool:
+    def _blocked(self, user_id: int, text: str) -> bool:
+        """Ask the content filter about the user's message; a blocked one is kept in the
+        history (with its banner) but never sent to the model."""
+        if self.input_filter is None or not self.input_filter(user_id, text):
+            return False
+        self.path_changed.emit()
+        self.input_blocked.emit(user_id)
+        return True
+
+    def regenerate(self, assistant_id: int | None = None, *, seed: int | None = None) -> bool:
         """A new answer to the same prompt, as a sibling of ``assistant_id`` (default: the
-        last answer shown). The old answer stays as an alternative."""
+        last answer shown). The old answer stays as an alternative. ``seed`` overrides the
+        sampling seed for this answer only (alternatives for a comparison)."""
         if self.state != "idle":
             return False
         path = self.path()
@@ -171,7 +188,7 @@ class ChatSession(QObject):
             target = next((m for m in path if m.id == assistant_id), None)
         if target is None or target.role != "assistant":
             return False
-        self._start_answer(target)
+        self._start_answer(target, seed)
         return True
 
     # An interrupted answer is answered again as a new version; the partial text stays as
@@ -187,7 +204,9 @@ class ChatSession(QObject):
         original = next((m for m in self.path() if m.id == user_id), None)
         if original is None or original.role != "user":
             return False
-        self._history.edit_user_message(user_id, text)
+        edited = self._history.edit_user_message(user_id, text)
+        if self._blocked(edited.id, text):
+            return True
         self._start_answer(None)
         return True
 
@@ -234,7 +253,7 @@ class ChatSession(QObject):
                 messages.append(ChatMessage("assistant", m.content))
         return messages
 
-    def _start_answer(self, replacing: MessageLike | None) -> None:
+    def _start_answer(self, replacing: MessageLike | None, seed: int | None = None) -> None:
         """Answer the current leaf (a user message), or answer again the prompt of
         ``replacing`` (an assistant message) as its new sibling."""
         assert self.conversation_id is not None
@@ -243,6 +262,10 @@ class ChatSession(QObject):
             path = path[: [m.id for m in path].index(replacing.id)]
         messages = self._messages_for(path)
         params = self.sampling_params()
+        if seed is not None:  # an alternative: another seed, and never greedy (all the same)
+            params = dataclasses.replace(
+                params, seed=seed, temperature=max(params.temperature, ALTERNATIVE_MIN_TEMP)
+            )
         model = self._host.info.name if self._host.info is not None else ""
         recorded = dataclasses.asdict(params)
         if replacing is not None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import random
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -24,7 +25,18 @@ from PySide6.QtWidgets import (
 
 from desktop.engine.types import GenerationStats
 from desktop.services.chat_session import ChatSession
-from desktop.ui.message_view import ConversationView, accessible, copy_to_clipboard
+from desktop.services.feedback_service import FeedbackService
+from desktop.ui.compare_dialog import CompareDialog
+from desktop.ui.feedback_dialog import FeedbackDialog
+from desktop.ui.message_view import (
+    ConversationView,
+    MessageWidget,
+    accessible,
+    copy_to_clipboard,
+)
+from desktop.ui.moderation_banner import MissedFlagButton, ModerationBanner
+
+ALTERNATIVES = 2  # new answers written for a comparison (compared with the one shown: 3)
 
 
 class Composer(QPlainTextEdit):
@@ -168,9 +180,18 @@ class ChatTab(QWidget):
     answer_stats = Signal(object)
     notify = Signal(str)
 
-    def __init__(self, session: ChatSession, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        session: ChatSession,
+        parent: QWidget | None = None,
+        feedback: FeedbackService | None = None,
+    ) -> None:
         super().__init__(parent)
         self.session = session
+        self.feedback = feedback
+        self.feedback_dialog: FeedbackDialog | None = None
+        self.compare_dialog: CompareDialog | None = None
+        self._alternatives: dict[str, Any] | None = None
         self._editing: int | None = None
         self._trim: tuple[int, int] | None = None
         accessible(self, "Chat", "One conversation")
@@ -229,6 +250,14 @@ class ChatTab(QWidget):
         session.answer_finished.connect(self._on_finished)
         session.title_changed.connect(self.title_changed)
         session.error.connect(self.notify)
+        if feedback is not None:
+            self.view.decorate = self._decorate
+            session.input_filter = self._filter_input
+            session.answer_finished.connect(self._moderate_output)
+            session.answer_finished.connect(self._next_alternative)
+            feedback.feedback_changed.connect(self._on_feedback_changed)
+            self.view.thumbs_requested.connect(self.open_feedback)
+            self.view.alternatives_requested.connect(self.generate_alternatives)
         self.reload()
 
     # -- actions ----------------------------------------------------------------------------
@@ -284,6 +313,7 @@ class ChatTab(QWidget):
     def reload(self) -> None:
         entries = self.session.entries()
         self.view.set_entries(entries, self._trim_position(entries), self.session.streaming_id)
+        self._refresh_ratings()
         self._order_focus()
         if self.session.streaming_id is not None:
             widget = self.view.widgets.get(self.session.streaming_id)
@@ -317,7 +347,9 @@ class ChatTab(QWidget):
         chain: list[QWidget] = []
         for w in widgets:
             chain += [w, w.prev_button, w.next_button, *w.focus_chain(),
-                      w.copy_button, w.edit_button, w.regen_button, w.continue_button]  # fmt: skip
+                      w.copy_button, w.edit_button, w.regen_button, w.continue_button,
+                      w.alternatives_button, w.thumbs_up, w.thumbs_down]  # fmt: skip
+            chain += w.extra_actions
         chain += [self.composer, self.send_button, self.stop_button, self.settings_button]
         for a, b in itertools.pairwise(chain):
             QWidget.setTabOrder(a, b)
@@ -361,5 +393,138 @@ class ChatTab(QWidget):
             widget.finish(status, message.stats, message.content)
         entries = self.session.entries()
         self.view.set_entries(entries, self._trim_position(entries), live_id=message_id)
+        self._refresh_ratings()
         self._order_focus()
         self.answer_stats.emit(stats)
+
+    # -- feedback: ratings, content filter, comparisons -------------------------------------
+    def _decorate(self, widget: MessageWidget) -> None:
+        """Feedback controls on a message: thumbs and alternatives (answers), "should have
+        been flagged" (every message) and the content filter's banner."""
+        service = self.feedback
+        if service is None:
+            return
+        missed = MissedFlagButton()
+        mid = widget.message_id
+        missed.reported.connect(lambda category: service.report_false_negative(mid, category))
+        widget.enable_feedback([missed])
+        events = service.moderation_events(mid)
+        shown = [e for e in events if e.action != "allow"]
+        if shown:
+            banner = ModerationBanner(shown)
+            banner.wrongly_flagged.connect(service.report_false_positive)
+            widget.set_banner(banner)
+        else:
+            widget.set_banner(None)
+        hide = any(e.action == "block" and e.source == "output" for e in events)
+        widget.set_body_hidden(hide)
+
+    def _refresh_ratings(self) -> None:
+        if self.feedback is None or not self.view.widgets:
+            return
+        ratings = self.feedback.ratings_for(list(self.view.widgets))
+        for mid, widget in self.view.widgets.items():
+            widget.set_rating(ratings.get(mid, 0))
+
+    def _on_feedback_changed(self, message_id: int) -> None:
+        if message_id in self.view.widgets:
+            self._refresh_ratings()
+
+    def _filter_input(self, message_id: int, text: str) -> bool:
+        assert self.feedback is not None
+        result = self.feedback.moderate(message_id, text, "input")
+        if result.blocked:
+            self.notify.emit(
+                f"Your message was not sent to the model ({result.summary()}). It is kept in "
+                "the chat; if this is wrong, say so on its banner."
+            )
+        elif result.flagged:
+            self.notify.emit(f"Your message was {result.summary()}.")
+        return result.blocked
+
+    def _moderate_output(self, message_id: int, status: str, _stats: object) -> None:
+        if self.feedback is None or status == "error":
+            return
+        text = self.session.message(message_id).content
+        if not text.strip():
+            return
+        result = self.feedback.moderate(message_id, text, "output")
+        widget = self.view.widgets.get(message_id)
+        if result.flagged and widget is not None:
+            self._decorate(widget)
+            self._order_focus()
+            self.notify.emit(f"The answer was {result.summary()}.")
+
+    def open_feedback(self, message_id: int, rating: int) -> FeedbackDialog | None:
+        service = self.feedback
+        widget = self.view.widgets.get(message_id)
+        if service is None or widget is None:
+            return None
+        dialog = FeedbackDialog(
+            widget.text, rating, existing=service.rating_for(message_id), parent=self
+        )
+        dialog.saved.connect(lambda draft: service.rate(message_id, draft))
+        dialog.withdrawn.connect(lambda: service.withdraw_rating(message_id))
+        self.feedback_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def generate_alternatives(self, assistant_id: int) -> bool:
+        """Write ALTERNATIVES more answers to the same prompt (other seeds, one after the other
+        on the engine worker), then ask the user to rank them."""
+        if self.feedback is None or self.session.state != "idle" or self._alternatives:
+            self.notify.emit("Wait for the answer being written to finish first.")
+            return False
+        path = self.session.path()
+        ids = [m.id for m in path]
+        if assistant_id not in ids:
+            return False
+        index = ids.index(assistant_id)
+        prompt = next((m.content for m in reversed(path[:index]) if m.role == "user"), "")
+        self._alternatives = {"ids": [assistant_id], "left": ALTERNATIVES, "prompt": prompt}
+        self.notify.emit(f"Writing {ALTERNATIVES} alternative answers to compare…")
+        if not self.session.regenerate(assistant_id, seed=random.randrange(2**31)):
+            self._alternatives = None
+            return False
+        return True
+
+    def _next_alternative(self, message_id: int, status: str, _stats: object) -> None:
+        run = self._alternatives
+        if run is None:
+            return
+        if status != "complete":
+            self._alternatives = None
+            self.notify.emit("Alternatives stopped; nothing to compare.")
+            return
+        run["ids"].append(message_id)
+        run["left"] -= 1
+        if run["left"] > 0:
+            seed = random.randrange(2**31)
+            # after the other handlers of this answer ran (the view is up to date)
+            QTimer.singleShot(0, lambda: self.session.regenerate(message_id, seed=seed))
+            return
+        self._alternatives = None
+        QTimer.singleShot(0, lambda: self.open_compare(run["prompt"], run["ids"]))
+
+    def open_compare(self, prompt: str, ids: list[int]) -> CompareDialog | None:
+        service = self.feedback
+        if service is None:
+            return None
+        answers = [(mid, self.session.message(mid).content) for mid in ids]
+        dialog = CompareDialog(prompt, answers, parent=self)
+
+        def ranked(ranking: list[int]) -> None:
+            service.record_comparison(ids, ranking)
+            self.notify.emit("Ranking saved; the best answer is shown.")
+            self.reload()
+
+        def all_bad() -> None:
+            service.record_comparison(ids, None)
+            self.notify.emit("Saved: all these answers are bad.")
+            self.reload()
+
+        dialog.ranked.connect(ranked)
+        dialog.all_bad.connect(all_bad)
+        self.compare_dialog = dialog
+        dialog.open()
+        return dialog

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from desktop.engine.types import ChatEngine, GenerationStats, ModelInfo
 from desktop.services.chat_session import ChatDefaults, ChatSession
 from desktop.services.engine_host import EngineHost, Job
+from desktop.services.feedback_service import FeedbackService
 from desktop.services.history import History
 from desktop.services.notifications import Notifier
 from desktop.ui.chat_tab import SPINNER, ChatTab
@@ -50,7 +51,17 @@ class ModelActions:
     import_model: Callable[[Path, Progress, threading.Event], Path] | None = None
 
 
+EXPORTS = (
+    ("dpo", "preference pairs (DPO JSONL)"),
+    ("sft", "ideal answers (SFT JSONL)"),
+    ("ratings", "ratings (JSONL)"),
+    ("chatgpt", "ChatGPT message_feedback.json"),
+)
+
+
 class MainWindow(QMainWindow):
+    _export_done = Signal(str)
+
     def __init__(
         self,
         history: History,
@@ -61,6 +72,7 @@ class MainWindow(QMainWindow):
         notifier: Notifier | None = None,
         open_settings: Callable[[QWidget], None] | None = None,
         parent: QWidget | None = None,
+        feedback: FeedbackService | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Parley")
@@ -71,8 +83,12 @@ class MainWindow(QMainWindow):
         self._defaults = defaults
         self._models = models
         self._open_settings = open_settings
+        self.feedback = feedback
+        self.outbox_view: QWidget | None = None
+        self._exports: list[threading.Thread] = []
         self.notifier = notifier or Notifier(self)
         self.notifier.message.connect(self.notify)
+        self._export_done.connect(self.notify)
         self._details = ""
         self._undo_token: str | None = None
         self._spin = 0
@@ -112,6 +128,9 @@ class MainWindow(QMainWindow):
         host.model_loaded.connect(self._on_model_loaded)
         host.model_failed.connect(self._on_model_failed)
         host.queue_changed.connect(lambda _n: self._refresh_tab_labels())
+
+        if feedback is not None:
+            feedback.notice.connect(self.notify)
 
         self._spinner = QTimer(self)
         self._spinner.setInterval(100)
@@ -169,7 +188,10 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
-        self._menus = {name: bar.addMenu(name) for name in ("&File", "&View", "&Help")}
+        names = ("&File", "&View", "F&eedback", "&Help")
+        self._menus = {name: bar.addMenu(name) for name in names}
+        if self.feedback is None:
+            self._menus["F&eedback"].menuAction().setVisible(False)
         a = self._action
         a("&File", "&New chat", "Ctrl+T", self.new_tab, "Start a new chat")
         a("&File", "&Close chat", "Ctrl+W", lambda: self.close_tab(self.tabs.currentIndex()),
@@ -188,6 +210,13 @@ class MainWindow(QMainWindow):
         a("&View", "Zoom out", QKeySequence.StandardKey.ZoomOut, lambda: self.zoom(-1),
           "Smaller text")  # fmt: skip
         a("&View", "Reset zoom", "Ctrl+0", lambda: self.zoom(0), "Default text size")
+        if self.feedback is not None:
+            a("F&eedback", "&Outbox and submission…", None, self.show_outbox,
+              "What waits to be sent to your team's feedback endpoint, and why")  # fmt: skip
+            for fmt, label in EXPORTS:
+                a("F&eedback", f"Export {label}…", None,
+                  lambda f=fmt: self.choose_feedback_export(f),  # type: ignore[misc]
+                  f"Save your feedback as {label}")  # fmt: skip
         a("&Help", "&Keyboard shortcuts", "F1", self.show_shortcuts, "List every shortcut")
         self._base_font_pt = self.font().pointSizeF()
         assert {s for s, _ in SHORTCUTS}  # the help dialog lists what is bound here
@@ -204,7 +233,7 @@ class MainWindow(QMainWindow):
 
     def new_tab(self, conversation_id: int | None = None) -> ChatTab:
         session = ChatSession(self.history, self.host, self._defaults, conversation_id)
-        tab = ChatTab(session)
+        tab = ChatTab(session, feedback=self.feedback)
         tab.composer.send_on_enter = self._send_on_enter
         session.setParent(tab)
         index = self.tabs.addTab(tab, session.title())
@@ -330,6 +359,62 @@ class MainWindow(QMainWindow):
 
     def show_shortcuts(self) -> None:
         ShortcutsDialog(self).open()
+
+    # -- feedback ---------------------------------------------------------------------------
+    def show_outbox(self) -> QWidget | None:
+        if self.feedback is None:
+            return None
+        from desktop.ui.outbox_view import OutboxView
+
+        if self.outbox_view is None:
+            view = OutboxView(self.feedback, self)
+            view.setWindowFlag(Qt.WindowType.Window)
+            view.setWindowTitle("Feedback outbox")
+            self.outbox_view = view
+        self.outbox_view.show()
+        self.outbox_view.raise_()
+        return self.outbox_view
+
+    def choose_feedback_export(self, fmt: str) -> None:
+        suffix = "json" if fmt == "chatgpt" else "jsonl"
+        name = "message_feedback.json" if fmt == "chatgpt" else f"parley-{fmt}.jsonl"
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export feedback", name, f"{suffix.upper()} (*.{suffix})"
+        )
+        if path:
+            self.export_feedback(fmt, Path(path))
+
+    def export_feedback(self, fmt: str, path: Path) -> threading.Thread | None:
+        """Write the export on a plain thread with its own database connection; the result
+        comes back to the status bar."""
+        if self.feedback is None:
+            return None
+        from desktop.feedback.export import export
+        from desktop.feedback.repository import FeedbackStore
+        from desktop.store import KnownError, Store
+
+        db_path = self.feedback.store.path
+        done = self._export_done
+
+        def work() -> None:
+            try:
+                store = Store.open(db_path)
+                try:
+                    feedback = FeedbackStore(store)
+                    try:
+                        count = export(feedback, fmt, path)  # type: ignore[arg-type]
+                    finally:
+                        feedback.close()
+                finally:
+                    store.close()
+                done.emit(f"Exported {count} feedback record(s) to {path}.")
+            except (KnownError, OSError, ValueError) as exc:
+                done.emit(f"The feedback export failed: {exc}")
+
+        thread = threading.Thread(target=work, name="parley-feedback-export", daemon=True)
+        self._exports.append(thread)
+        thread.start()
+        return thread
 
     # -- notifications -------------------------------------------------------------------
     def notify(self, text: str, details: str = "") -> None:

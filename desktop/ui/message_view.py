@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -165,6 +165,8 @@ class MessageWidget(QFrame):
     regenerate_requested = Signal(int)
     continue_requested = Signal(int)
     switch_requested = Signal(int, int)
+    thumbs_requested = Signal(int, int)  # message id, +1 / -1
+    alternatives_requested = Signal(int)  # assistant message id
 
     def __init__(
         self,
@@ -218,6 +220,18 @@ class MessageWidget(QFrame):
         accessible(self.status_label, "Message status")
         header.addWidget(self.status_label)
         layout.addLayout(header)
+        # content-filter banner (set by the window when the message was flagged)
+        self._banner_slot = QVBoxLayout()
+        self._banner_slot.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self._banner_slot)
+        self.banner: QWidget | None = None
+        self.body_hidden = False
+        self.reveal_button = self._tool(
+            "Show the text anyway", "Show hidden text", "The content filter hid this text"
+        )
+        self.reveal_button.clicked.connect(lambda: self.set_body_hidden(False))
+        self.reveal_button.hide()
+        layout.addWidget(self.reveal_button)
 
         # The body: one widget per part (rich text, code block), each rendered and laid out
         # once; then, while streaming, the unfinished tail and the code block being written.
@@ -255,7 +269,26 @@ class MessageWidget(QFrame):
             "as an earlier version)",
         )
         self.continue_button.clicked.connect(lambda: self.continue_requested.emit(self.message_id))
-        for w in (self.edit_button, self.regen_button, self.continue_button):
+        self.alternatives_button = self._tool(
+            "Alternatives…",
+            "Generate alternatives",
+            "Write two more answers to this prompt and rank them (comparison feedback)",
+        )
+        self.alternatives_button.clicked.connect(
+            lambda: self.alternatives_requested.emit(self.message_id)
+        )
+        self.thumbs_up = self._tool("\U0001f44d", "Good answer", "Rate this answer as good")
+        self.thumbs_down = self._tool("\U0001f44e", "Bad answer", "Rate this answer as bad")
+        for button, rating in ((self.thumbs_up, 1), (self.thumbs_down, -1)):
+            button.setCheckable(True)
+            # a click opens the dialog; the checked look only follows what is stored
+            button.clicked.connect(lambda _c=False, r=rating: self._thumb(r))
+        self.feedback_enabled = False
+        self._rating = 0
+        self.extra_actions: list[QWidget] = []  # e.g. "Should have been flagged…"
+        self._actions_layout = actions
+        for w in (self.edit_button, self.regen_button, self.continue_button,
+                  self.alternatives_button, self.thumbs_up, self.thumbs_down):  # fmt: skip
             actions.addWidget(w)
         actions.addStretch(1)
         self.stats_label = QLabel()
@@ -273,7 +306,7 @@ class MessageWidget(QFrame):
         self._hidden: list[QWidget] = []  # parts made in this drain, not on screen yet
         self._revealed_at = 0.0
         self._finishing = False
-        self._final_stats: Mapping[str, Any] | None = None
+        self._final_stats: Mapping[str, Any] | None = stats
         self._repaint_timer = QTimer(self)
         self._repaint_timer.setSingleShot(True)
         self._repaint_timer.setInterval(REPAINT_MS)
@@ -319,6 +352,11 @@ class MessageWidget(QFrame):
         self.regen_button.setVisible(self.role == "assistant" and not busy)
         self.continue_button.setVisible(self.role == "assistant" and self.status == "interrupted")
         self.copy_button.setVisible(not busy)
+        rateable = self.feedback_enabled and self.role == "assistant" and not busy
+        for button in (self.thumbs_up, self.thumbs_down, self.alternatives_button):
+            button.setVisible(rateable)
+        for extra in self.extra_actions:
+            extra.setVisible(self.feedback_enabled and not busy)
         error = (stats or {}).get("error")
         if self.status == "error" and error:
             self.status_label.setText(f"failed: {error}")
@@ -328,6 +366,50 @@ class MessageWidget(QFrame):
             self.stats_label.setText(f"{tokens} tokens · {tok_s:.0f} tok/s")
         else:
             self.stats_label.setText("")
+
+    # -- feedback --------------------------------------------------------------------------
+    def _thumb(self, rating: int) -> None:
+        self.set_rating(self._rating)  # undo the toggle: the stored rating decides the look
+        self.thumbs_requested.emit(self.message_id, rating)
+
+    def set_rating(self, rating: int) -> None:
+        """Show the stored rating (+1, -1, 0: none)."""
+        self._rating = rating
+        self.thumbs_up.setChecked(rating > 0)
+        self.thumbs_down.setChecked(rating < 0)
+        self.thumbs_up.setAccessibleName("Good answer (rated)" if rating > 0 else "Good answer")
+        self.thumbs_down.setAccessibleName("Bad answer (rated)" if rating < 0 else "Bad answer")
+
+    def enable_feedback(self, extra: list[QWidget]) -> None:
+        """Show the thumbs and alternatives (assistant) and ``extra`` actions (every message)."""
+        self.feedback_enabled = True
+        for w in self.extra_actions:
+            w.deleteLater()
+        self.extra_actions = list(extra)
+        for w in extra:
+            w.setParent(self)
+            self._actions_layout.insertWidget(self._actions_layout.count() - 2, w)
+        self._apply_state(self._final_stats)
+
+    def set_banner(self, banner: QWidget | None) -> None:
+        """The content filter's banner above the text (``None``: none)."""
+        if self.banner is not None:
+            self.banner.hide()
+            self.banner.deleteLater()
+        self.banner = banner
+        if banner is not None:
+            banner.setParent(self)
+            self._banner_slot.addWidget(banner)
+
+    def set_body_hidden(self, hidden: bool) -> None:
+        """Hide the text behind the banner (a blocked answer); the user may still reveal it."""
+        self.body_hidden = hidden
+        for part in self.parts:
+            part.setVisible(not hidden)
+        if hidden:
+            self.tail.hide()
+        self.reveal_button.setVisible(hidden)
+        self.copy_button.setVisible(not hidden and self.status not in ("streaming", "waiting"))
 
     def set_waiting(self, waiting: bool) -> None:
         if self.status in ("streaming", "waiting"):
@@ -583,6 +665,8 @@ class ConversationView(QScrollArea):
     regenerate_requested = Signal(int)
     continue_requested = Signal(int)
     switch_requested = Signal(int, int)
+    thumbs_requested = Signal(int, int)  # message id, +1 / -1
+    alternatives_requested = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -602,6 +686,8 @@ class ConversationView(QScrollArea):
         self._keys: dict[int, tuple[object, ...]] = {}
         self._stick = True
         self._palette: Palette | None = None
+        # called for every new message widget (the window adds feedback controls)
+        self.decorate: Callable[[MessageWidget], None] | None = None
         bar = self.verticalScrollBar()
         bar.valueChanged.connect(self._remember_stick)
         bar.rangeChanged.connect(self._follow)
@@ -662,6 +748,10 @@ class ConversationView(QScrollArea):
         widget.regenerate_requested.connect(self.regenerate_requested)
         widget.continue_requested.connect(self.continue_requested)
         widget.switch_requested.connect(self.switch_requested)
+        widget.thumbs_requested.connect(self.thumbs_requested)
+        widget.alternatives_requested.connect(self.alternatives_requested)
+        if self.decorate is not None:
+            self.decorate(widget)
 
     def _update_tab_order(self) -> None:
         widgets = [w for w in self._order if isinstance(w, MessageWidget)]

@@ -1,0 +1,229 @@
+"""Feedback wired into the window: thumbs on answers, the content filter on input and output
+with its banner and reports, "Generate alternatives" into the compare dialog, export."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from keyring.backends import fail
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from desktop.config.settings import Settings
+from desktop.engine.types import SamplingParams
+from desktop.feedback import TokenStore
+from desktop.services.chat_session import ChatDefaults
+from desktop.services.engine_host import EngineHost
+from desktop.services.feedback_service import FeedbackService
+from desktop.store import Store, group_for_sidebar
+from desktop.ui.chat_tab import ALTERNATIVES, ChatTab
+from desktop.ui.main_window import MainWindow, ModelActions
+from desktop.ui.moderation_banner import ModerationBanner
+from tests.fakes import FakeEngine
+
+THREAT = "I will kill you tomorrow"
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings.load()
+
+
+@pytest.fixture
+def service(store: Store, settings: Settings) -> Iterator[FeedbackService]:
+    running = FeedbackService(store, settings, TokenStore(fail.Keyring()))
+    yield running
+    running.shutdown()
+
+
+@pytest.fixture
+def fb_window(
+    qtbot: QtBot, store: Store, engine: FakeEngine, service: FeedbackService
+) -> Iterator[MainWindow]:
+    host = EngineHost()
+    window = MainWindow(
+        store,
+        host,
+        lambda: ChatDefaults("", SamplingParams(seed=0)),
+        ModelActions(load=lambda _folder: engine),
+        group_for_sidebar,
+        feedback=service,
+    )
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(host.model_loaded, timeout=5000):
+        window.load_model(Path("fake-model"))
+    yield window
+    window.close()
+    assert host.shutdown()
+
+
+def current(window: MainWindow) -> ChatTab:
+    tab = window.current_tab()
+    assert tab is not None
+    return tab
+
+
+def ask(qtbot: QtBot, tab: ChatTab, text: str) -> None:
+    with qtbot.waitSignal(tab.session.answer_finished, timeout=5000):
+        assert tab.session.send(text)
+
+
+def test_thumbs_open_the_dialog_and_the_rating_shows_on_the_answer(
+    qtbot: QtBot, fb_window: MainWindow, service: FeedbackService
+) -> None:
+    tab = current(fb_window)
+    ask(qtbot, tab, "Hello?")
+    user, answer = tab.view.message_widgets()
+    assert answer.thumbs_up.isVisibleTo(fb_window)
+    assert answer.thumbs_down.isVisibleTo(fb_window)
+    assert not user.thumbs_up.isVisibleTo(fb_window)  # only answers are rated
+    assert [w.isVisibleTo(fb_window) for w in user.extra_actions] == [True]  # missed flag
+
+    qtbot.mouseClick(answer.thumbs_down, Qt.MouseButton.LeftButton)
+    assert not answer.thumbs_down.isChecked()  # nothing stored yet
+    dialog = tab.feedback_dialog
+    assert dialog is not None
+    assert dialog.isVisible()
+    assert dialog.rating == -1
+    assert dialog.response == "Hello there, human."
+    with qtbot.waitSignal(service.feedback_changed, timeout=2000):
+        qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    record = service.rating_for(answer.message_id)
+    assert record is not None
+    assert record.rating == -1
+    assert answer.thumbs_down.isChecked()
+    assert not answer.thumbs_up.isChecked()
+
+    # change it: the dialog opens with the stored feedback; withdraw clears the thumbs
+    qtbot.mouseClick(answer.thumbs_down, Qt.MouseButton.LeftButton)
+    again = tab.feedback_dialog
+    assert again is not None
+    assert again is not dialog
+    assert again.existing is not None
+    with qtbot.waitSignal(service.feedback_changed, timeout=2000):
+        qtbot.mouseClick(again.withdraw_button, Qt.MouseButton.LeftButton)
+    assert service.ratings_for([answer.message_id]) == {}
+    assert not answer.thumbs_down.isChecked()
+
+
+def test_a_blocked_input_never_reaches_the_model_and_shows_a_banner(
+    qtbot: QtBot, fb_window: MainWindow, settings: Settings, engine: FakeEngine
+) -> None:
+    settings.update({"filter.action.violence": "block"})
+    tab = current(fb_window)
+    notices: list[str] = []
+    tab.notify.connect(notices.append)
+    with qtbot.waitSignal(tab.session.input_blocked, timeout=2000):
+        assert tab.session.send(THREAT)
+    assert engine.calls == []
+    assert tab.session.state == "idle"
+    (user,) = tab.view.message_widgets()
+    assert isinstance(user.banner, ModerationBanner)
+    assert "violence" in user.banner.label.text()
+    assert "blocked" in user.banner.label.text()
+    assert not user.body_hidden  # the user's own words stay visible
+    assert any("not sent to the model" in n for n in notices)
+
+
+def test_a_blocked_answer_hides_behind_its_banner_and_can_be_reported(
+    qtbot: QtBot,
+    fb_window: MainWindow,
+    settings: Settings,
+    engine: FakeEngine,
+    service: FeedbackService,
+) -> None:
+    settings.update({"filter.action.violence": "block", "filter.check_input": False})
+    engine.replies = [THREAT]
+    tab = current(fb_window)
+    ask(qtbot, tab, "Say something")
+    answer = tab.view.message_widgets()[-1]
+    assert isinstance(answer.banner, ModerationBanner)
+    assert answer.body_hidden
+    assert answer.reveal_button.isVisibleTo(fb_window)
+    assert all(not p.isVisibleTo(fb_window) for p in answer.parts)
+    with qtbot.waitSignal(service.feedback_changed, timeout=2000) as changed:
+        qtbot.mouseClick(answer.banner.report, Qt.MouseButton.LeftButton)
+    assert changed.args == [answer.message_id]
+    assert not answer.banner.report.isEnabled()
+    qtbot.mouseClick(answer.reveal_button, Qt.MouseButton.LeftButton)
+    assert THREAT in answer.plain_text()
+    assert not answer.body_hidden
+
+    # it is hidden again when the chat is opened in another tab
+    other = fb_window.new_tab(tab.session.conversation_id)
+    assert other.view.widgets[answer.message_id].body_hidden
+
+
+def test_alternatives_are_generated_ranked_and_the_best_is_shown(
+    qtbot: QtBot, fb_window: MainWindow, engine: FakeEngine, service: FeedbackService
+) -> None:
+    engine.replies = ["First answer.", "Second answer.", "Third answer."]
+    tab = current(fb_window)
+    ask(qtbot, tab, "Tell me something")
+    first = tab.view.message_widgets()[-1]
+    assert first.alternatives_button.isVisibleTo(fb_window)
+    qtbot.mouseClick(first.alternatives_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tab.compare_dialog is not None, timeout=5000)
+    dialog = tab.compare_dialog
+    assert dialog is not None
+    assert dialog.isVisible()
+    assert len(engine.calls) == 1 + ALTERNATIVES
+    texts = [dialog.list.item(r).data(Qt.ItemDataRole.UserRole + 1) for r in range(3)]
+    assert texts == ["First answer.", "Second answer.", "Third answer."]
+    # different seeds, and never greedy
+    ids = dialog.ranking()
+    seeds = {tab.session.message(i).params["seed"] for i in ids[1:]}  # type: ignore[index]
+    assert len(seeds) == ALTERNATIVES
+    dialog.move_to(2, 0)  # the third answer is best
+    best = dialog.ranking()[0]
+    qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    shown = tab.view.message_widgets()[-1]
+    assert shown.message_id == best
+    assert shown.plain_text() == "Third answer."
+    assert shown.position == (3, 3)
+    comparisons = list(service.feedback.all_comparisons())
+    assert len(comparisons) == 1
+    assert comparisons[0].chosen_id == best
+
+
+def test_feedback_export_runs_off_the_gui_thread(
+    qtbot: QtBot, fb_window: MainWindow, service: FeedbackService, tmp_path: Path
+) -> None:
+    tab = current(fb_window)
+    ask(qtbot, tab, "Hello?")
+    answer = tab.view.message_widgets()[-1]
+    qtbot.mouseClick(answer.thumbs_up, Qt.MouseButton.LeftButton)
+    assert tab.feedback_dialog is not None
+    qtbot.mouseClick(tab.feedback_dialog.save_button, Qt.MouseButton.LeftButton)
+    target = tmp_path / "ratings.jsonl"
+    thread = fb_window.export_feedback("ratings", target)
+    assert thread is not None
+    qtbot.waitUntil(lambda: "Exported 1" in fb_window.notice.text(), timeout=5000)
+    thread.join(5)
+    rows = [json.loads(line) for line in target.read_text().splitlines()]
+    assert len(rows) == 1
+    assert rows[0]["rating"] == 1
+
+
+def test_the_outbox_opens_from_the_menu(fb_window: MainWindow) -> None:
+    titles = [a.text() for a in fb_window._menus["F&eedback"].actions()]
+    assert "&Outbox and submission…" in titles
+    assert any(t.startswith("Export preference pairs") for t in titles)
+    view = fb_window.show_outbox()
+    assert view is not None
+    assert view.isVisible()
+
+
+def test_without_feedback_the_window_has_no_feedback_controls(
+    qtbot: QtBot, make_window: Callable[..., MainWindow]
+) -> None:
+    window = make_window()
+    tab = current(window)
+    ask(qtbot, tab, "Hello?")
+    answer = tab.view.message_widgets()[-1]
+    assert not answer.thumbs_up.isVisibleTo(window)
+    assert not window._menus["F&eedback"].menuAction().isVisible()
