@@ -18,7 +18,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop.config.paths import data_dir
-from desktop.config.settings import Settings
+from desktop.config.settings import Settings, SettingsFileError
 from desktop.convert import starter
 from desktop.convert.library import ModelLibrary
 from desktop.engine.engine import load_engine as open_engine
@@ -66,8 +66,15 @@ def install_starter(progress: Progress, cancel: threading.Event) -> Path:
     return starter.install_starter(ModelLibrary(), progress, cancel).path
 
 
-def import_model(source: Path, progress: Progress, cancel: threading.Event) -> Path:
-    return ModelLibrary().import_path(source, progress=progress).path
+def import_model(
+    source: Path, progress: Progress, cancel: threading.Event, precision: str | None = None
+) -> Path:
+    def report(stage: str, fraction: float) -> None:
+        if cancel.is_set():  # the conversion stops at its next stage and leaves nothing behind
+            raise starter.CancelledError()
+        progress(stage, fraction)
+
+    return ModelLibrary().import_path(source, progress=report, precision=precision).path
 
 
 def installed_models() -> list[Path]:
@@ -83,6 +90,15 @@ def default_model(settings: Settings) -> Path | None:
         if name and name in models:
             return models[name]
     return next(iter(models.values()), None)
+
+
+def save_default(settings: Settings, name: str) -> None:
+    """The model manager's "set as default" also wins over an older choice in the settings."""
+    settings.update({"model.default": name})
+    try:
+        settings.save()
+    except SettingsFileError as exc:
+        log.warning("settings not saved: %s", exc)
 
 
 def chat_defaults(settings: Settings) -> ChatDefaults:
@@ -143,6 +159,8 @@ def build_window(
             load=lambda folder: load_engine(folder, settings),
             install=install_starter,
             import_model=import_model,
+            library=ModelLibrary,
+            on_default=lambda name: save_default(settings, name),
         ),
         group_for_sidebar,
         notifier,

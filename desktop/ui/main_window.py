@@ -21,6 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.convert.errors import ConversionError
+from desktop.convert.library import ModelLibrary
 from desktop.engine.types import ChatEngine, GenerationStats, ModelInfo
 from desktop.services.chat_session import ChatDefaults, ChatSession
 from desktop.services.engine_host import EngineHost, Job
@@ -29,6 +31,7 @@ from desktop.services.history import History
 from desktop.services.notifications import Notifier
 from desktop.ui.chat_tab import SPINNER, ChatTab
 from desktop.ui.message_view import accessible, palette_for, warm_up
+from desktop.ui.model_manager import ModelManagerDialog
 from desktop.ui.shortcuts import SHORTCUTS, ShortcutsDialog
 from desktop.ui.sidebar import Grouper, Sidebar
 from desktop.ui.welcome import ProgressDialog, WelcomePage
@@ -48,7 +51,11 @@ class ModelActions:
 
     load: Callable[[Path], ChatEngine]
     install: Callable[[Progress, threading.Event], Path] | None = None
-    import_model: Callable[[Path, Progress, threading.Event], Path] | None = None
+    # (source, progress, cancel, precision for a checkpoint folder or None) -> installed folder
+    import_model: Callable[[Path, Progress, threading.Event, str | None], Path] | None = None
+    # the model manager: the installed models, and what else a new default changes (settings)
+    library: Callable[[], ModelLibrary] | None = None
+    on_default: Callable[[str], None] | None = None
 
 
 EXPORTS = (
@@ -95,6 +102,8 @@ class MainWindow(QMainWindow):
         self._send_on_enter = True
         self.settings_dialog: QWidget | None = None  # the open settings dialog, if any
         self.progress_dialog: ProgressDialog | None = None
+        self.model_manager: ModelManagerDialog | None = None
+        self.model_folder: Path | None = None  # the model loaded (or being loaded)
 
         # centre: sidebar | (welcome page or tabs)
         self.sidebar = Sidebar(history, group, self)
@@ -197,6 +206,9 @@ class MainWindow(QMainWindow):
         a("&File", "&Close chat", "Ctrl+W", lambda: self.close_tab(self.tabs.currentIndex()),
           "Close the current chat tab")  # fmt: skip
         a("&File", "&Import a model…", None, self.choose_import, "Import a GGUF file or folder")
+        if self._models.library is not None:
+            a("&File", "&Models…", None, self.open_model_manager,
+              "Installed models: import, remove, choose the default")  # fmt: skip
         if self._open_settings is not None:
             open_settings = self._open_settings
             a("&File", "&Settings…", "Ctrl+,", lambda: open_settings(self), "Open the settings")
@@ -463,6 +475,7 @@ class MainWindow(QMainWindow):
 
     def load_model(self, folder: Path) -> Job:
         loader = self._models.load
+        self.model_folder = folder
         self.model_label.setText("Loading model…")
         return self.host.load(lambda: loader(folder))
 
@@ -482,7 +495,7 @@ class MainWindow(QMainWindow):
         if path:
             self.import_model(Path(path))
 
-    def import_model(self, source: Path) -> Job | None:
+    def import_model(self, source: Path, precision: str | None = None) -> Job | None:
         importer = self._models.import_model
         if importer is None:
             if source.is_dir():
@@ -490,17 +503,81 @@ class MainWindow(QMainWindow):
             self.notify("Importing GGUF files is not available in this build.")
             return None
         return self._run_model_job(
-            f"Importing {source.name}", lambda progress, cancel: importer(source, progress, cancel)
+            f"Importing {source.name}",
+            lambda progress, cancel: importer(source, progress, cancel, precision),
         )
 
     def _run_model_job(self, title: str, work: Callable[[Progress, threading.Event], Path]) -> Job:
         job = self.host.run_job(work)
         dialog = ProgressDialog(title, job, self)
         job.succeeded.connect(lambda folder: self.load_model(Path(folder)))
+        job.succeeded.connect(lambda _folder: self.refresh_model_manager())
         job.failed.connect(lambda message: self._model_problem(f"{title} failed: {message}"))
         job.cancelled.connect(lambda: self._model_problem(f"{title}: cancelled."))
         dialog.open()
         self.progress_dialog = dialog
+        return job
+
+    # -- model manager --------------------------------------------------------------------
+    def _in_use(self) -> str:
+        return self.model_folder.name if self.model_folder is not None else ""
+
+    def open_model_manager(self) -> ModelManagerDialog | None:
+        if self._models.library is None:
+            self.notify("The model manager is not available in this build.")
+            return None
+        if self.model_manager is None:
+            dialog = ModelManagerDialog(self._models.library().list(), self._in_use(), self)
+            dialog.import_requested.connect(
+                lambda path, precision: self.import_model(Path(path), precision or None)
+            )
+            dialog.remove_requested.connect(self.remove_model)
+            dialog.default_requested.connect(self.set_default_model)
+            self.model_manager = dialog
+        else:
+            self.refresh_model_manager()
+        self.model_manager.open()
+        return self.model_manager
+
+    def refresh_model_manager(self) -> None:
+        if self.model_manager is not None and self._models.library is not None:
+            self.model_manager.set_models(self._models.library().list(), self._in_use())
+
+    def remove_model(self, name: str) -> Job | None:
+        """Delete an installed model's files, on the engine worker (it may be large)."""
+        if self._models.library is None or name == self._in_use():
+            return None
+        library = self._models.library()
+
+        def work(progress: Progress, _cancel: threading.Event) -> str:
+            progress("Removing", 0.0)
+            library.remove(name)
+            return name
+
+        job = self.host.run_job(work)
+        dialog = ProgressDialog(f"Removing {name}", job, self)
+        job.succeeded.connect(lambda _n: self.notify(f"{name} was removed."))
+        job.succeeded.connect(lambda _n: self.refresh_model_manager())
+        job.failed.connect(lambda message: self.notify(f"Removing {name} failed: {message}"))
+        dialog.open()
+        self.progress_dialog = dialog
+        return job
+
+    def set_default_model(self, name: str) -> Job | None:
+        """Make ``name`` the default and load it (the engine is replaced on the worker)."""
+        if self._models.library is None:
+            return None
+        library = self._models.library()
+        try:
+            library.set_default(name)
+            folder = library.get(name).path
+        except (OSError, ConversionError) as exc:
+            self.notify(f"{name} could not be made the default: {exc}")
+            return None
+        if self._models.on_default is not None:
+            self._models.on_default(name)
+        job = self.load_model(folder)
+        self.refresh_model_manager()
         return job
 
     def _model_problem(self, message: str) -> None:

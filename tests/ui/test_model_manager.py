@@ -1,0 +1,183 @@
+"""The model manager in the window: a real ModelLibrary on a temporary folder, a fake engine."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+from pytestqt.qtbot import QtBot
+
+from desktop.convert.library import ModelLibrary
+from desktop.engine.types import SamplingParams
+from desktop.services.chat_session import ChatDefaults
+from desktop.services.engine_host import EngineHost
+from desktop.store import Store, group_for_sidebar
+from desktop.ui.main_window import MainWindow, ModelActions
+from desktop.ui.model_manager import COLUMNS, ModelManagerDialog
+from tests.fakes import FakeEngine
+
+Progress = Callable[[str, float], None]
+ACCURACY = {"reference": "tiny fp32", "top1_agreement": 0.975, "mean_kl": 0.0123, "max_kl": 0.2}
+
+
+def make_model(root: Path, name: str, precision: str, accuracy: bool = True) -> Path:
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "tokenizer.json").write_text("{}")
+    (folder / "model.onnx").write_bytes(b"\0" * 3_000_000)
+    manifest: dict[str, object] = {"name": name, "precision": precision}
+    if accuracy:
+        manifest["accuracy"] = ACCURACY
+    (folder / "parley.json").write_text(json.dumps(manifest))
+    return folder
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> ModelLibrary:
+    lib = ModelLibrary(tmp_path / "models")
+    make_model(lib.root, "alpha", "int4")
+    make_model(lib.root, "beta", "fp32", accuracy=False)
+    lib.set_default("alpha")
+    return lib
+
+
+class Recorder:
+    def __init__(self, library: ModelLibrary) -> None:
+        self.library = library
+        self.loaded: list[Path] = []
+        self.defaults: list[str] = []
+        self.imports: list[tuple[Path, str | None]] = []
+
+    def importer(
+        self, source: Path, progress: Progress, cancel: threading.Event, precision: str | None
+    ) -> Path:
+        self.imports.append((source, precision))
+        progress("Converting", 0.5)
+        return make_model(self.library.root, source.name, precision or "int4")
+
+
+@pytest.fixture
+def recorder(library: ModelLibrary) -> Recorder:
+    return Recorder(library)
+
+
+@pytest.fixture
+def mm_window(
+    qtbot: QtBot, store: Store, engine: FakeEngine, library: ModelLibrary, recorder: Recorder
+) -> Iterator[MainWindow]:
+    def load(folder: Path) -> FakeEngine:
+        recorder.loaded.append(folder)
+        return engine
+
+    host = EngineHost()
+    window = MainWindow(
+        store,
+        host,
+        lambda: ChatDefaults("", SamplingParams(seed=0)),
+        ModelActions(
+            load=load,
+            import_model=recorder.importer,
+            library=lambda: library,
+            on_default=recorder.defaults.append,
+        ),
+        group_for_sidebar,
+    )
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(host.model_loaded, timeout=5000):
+        window.load_model(library.get("alpha").path)
+    yield window
+    window.close()
+    assert host.shutdown()
+
+
+def rows(dialog: ModelManagerDialog) -> list[list[str]]:
+    table = dialog.table
+    return [
+        [table.item(r, c).text() for c in range(len(COLUMNS))] for r in range(table.rowCount())
+    ]
+
+
+def open_manager(window: MainWindow) -> ModelManagerDialog:
+    action = next(a for a in window._menus["&File"].actions() if a.text() == "&Models…")
+    action.trigger()
+    dialog = window.model_manager
+    assert dialog is not None
+    assert dialog.isVisible()
+    return dialog
+
+
+def test_the_manager_lists_models_with_precision_size_default_and_accuracy(
+    mm_window: MainWindow,
+) -> None:
+    dialog = open_manager(mm_window)
+    assert rows(dialog) == [
+        ["alpha  (in use)", "int4", "3 MB", "✓", "top-1 97.5% · KL 0.0123"],
+        ["beta", "fp32", "3 MB", "", "—"],
+    ]
+    assert "agrees at 97.5%" in dialog.table.item(0, 4).toolTip()
+    dialog.select("alpha")
+    assert not dialog.remove_button.isEnabled()  # the model in use stays
+    assert not dialog.default_button.isEnabled()  # already the default
+
+
+def test_set_default_reloads_the_engine_and_remembers_it(
+    qtbot: QtBot, mm_window: MainWindow, library: ModelLibrary, recorder: Recorder
+) -> None:
+    dialog = open_manager(mm_window)
+    dialog.select("beta")
+    assert dialog.default_button.isEnabled()
+    with qtbot.waitSignal(mm_window.host.model_loaded, timeout=5000):
+        dialog.default_button.click()
+    assert library.default_name() == "beta"
+    assert recorder.defaults == ["beta"]
+    assert recorder.loaded[-1] == library.get("beta").path
+    assert [r[3] for r in rows(dialog)] == ["", "✓"]
+    assert rows(dialog)[1][0] == "beta  (in use)"
+
+
+def test_remove_asks_first_and_deletes_on_the_worker(
+    qtbot: QtBot, mm_window: MainWindow, library: ModelLibrary
+) -> None:
+    dialog = open_manager(mm_window)
+    dialog.select("beta")
+    box = dialog.confirm_remove()
+    assert box is not None
+    assert "beta" in box.text()
+    box.button(QMessageBox.StandardButton.Cancel).click()
+    assert library.names() == ["alpha", "beta"]
+
+    box = dialog.confirm_remove()
+    assert box is not None
+    box.button(QMessageBox.StandardButton.Yes).click()
+    qtbot.waitUntil(lambda: library.names() == ["alpha"], timeout=5000)
+    qtbot.waitUntil(lambda: len(rows(dialog)) == 1, timeout=5000)
+    assert "beta was removed" in mm_window.notice.text()
+
+
+def test_import_of_a_checkpoint_folder_uses_the_chosen_precision(
+    qtbot: QtBot,
+    mm_window: MainWindow,
+    library: ModelLibrary,
+    recorder: Recorder,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = tmp_path / "my-llama"
+    source.mkdir()
+    dialog = open_manager(mm_window)
+    dialog.precision.setCurrentIndex(dialog.precision.findData("int8"))
+    monkeypatch.setattr(
+        "desktop.ui.model_manager.QFileDialog.getExistingDirectory",
+        lambda *_args, **_kw: str(source),
+    )
+    with qtbot.waitSignal(mm_window.host.model_loaded, timeout=5000):
+        dialog.import_folder_button.click()
+    assert recorder.imports == [(source, "int8")]
+    assert recorder.loaded[-1] == library.root / "my-llama"
+    qtbot.waitUntil(lambda: len(rows(dialog)) == 3, timeout=5000)
+    assert ["my-llama  (in use)", "int8"] == rows(dialog)[2][:2]
