@@ -226,9 +226,11 @@ class ModelManagerDialog(QDialog):
         )
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
         box.buttonClicked.connect(
-            lambda b: self.remove_requested.emit(name)
-            if box.standardButton(b) == QMessageBox.StandardButton.Yes
-            else None
+            lambda b: (
+                self.remove_requested.emit(name)
+                if box.standardButton(b) == QMessageBox.StandardButton.Yes
+                else None
+            )
         )
         self.confirm_box = box
         box.open()

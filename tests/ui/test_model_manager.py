@@ -97,9 +97,7 @@ def mm_window(
 
 def rows(dialog: ModelManagerDialog) -> list[list[str]]:
     table = dialog.table
-    return [
-        [table.item(r, c).text() for c in range(len(COLUMNS))] for r in range(table.rowCount())
-    ]
+    return [[table.item(r, c).text() for c in range(len(COLUMNS))] for r in range(table.rowCount())]
 
 
 def open_manager(window: MainWindow) -> ModelManagerDialog:
@@ -180,4 +178,4 @@ def test_import_of_a_checkpoint_folder_uses_the_chosen_precision(
     assert recorder.imports == [(source, "int8")]
     assert recorder.loaded[-1] == library.root / "my-llama"
     qtbot.waitUntil(lambda: len(rows(dialog)) == 3, timeout=5000)
-    assert ["my-llama  (in use)", "int8"] == rows(dialog)[2][:2]
+    assert rows(dialog)[2][:2] == ["my-llama  (in use)", "int8"]
