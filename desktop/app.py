@@ -28,10 +28,12 @@ from desktop.services.chat_session import ChatDefaults
 from desktop.services.engine_host import EngineHost
 from desktop.services.feedback_service import FeedbackService
 from desktop.services.notifications import Notifier, install_excepthooks
+from desktop.services.single_instance import InstanceServer, command_for, forward, server_name
 from desktop.store import DatabaseCorrupt, DatabaseTooNew, KnownError, Store, group_for_sidebar
 from desktop.ui.main_window import MainWindow, ModelActions
 from desktop.ui.settings_dialog import SettingsDialog
 from desktop.ui.theme import ThemeController
+from desktop.ui.tray import Tray, app_icon, tray_available
 
 log = logging.getLogger("parley")
 
@@ -175,6 +177,45 @@ def build_window(
     return window
 
 
+def install_tray(app: QApplication, window: MainWindow, settings: Settings) -> Tray | None:
+    """The tray icon where the desktop has a tray (and the setting is on); closing the window
+    then keeps Parley running. Elsewhere the window says so once and keeps every feature."""
+    if not settings.get_bool("quick_ask.tray"):
+        return None
+    if not tray_available():
+        QTimer.singleShot(
+            0,
+            lambda: window.notify(
+                "This desktop has no system tray: Quick ask is in the File menu, and "
+                "`parley --quick-ask` opens it from a shortcut."
+            ),
+        )
+        return None
+
+    def quit_app() -> None:
+        window.close_for_quit()
+        app.quit()
+
+    tray = Tray(window, window.open_quick_ask, window.new_tab, quit_app, parent=window)
+    window.host.model_loaded.connect(tray.set_model)
+    window.tray_notice.connect(lambda text: tray.message("Parley", text))
+    window.quit_requested.connect(quit_app)
+    window.keep_in_tray = True
+    app.setQuitOnLastWindowClosed(False)
+    tray.show()
+    return tray
+
+
+def on_command(window: MainWindow, command: str) -> None:
+    """What a second start asked for (see desktop.services.single_instance)."""
+    if command == "quick-ask":
+        window.open_quick_ask()
+    else:
+        window.showNormal()
+        window.raise_()
+        window.activateWindow()
+
+
 def run_app(argv: list[str] | None = None) -> int:
     """Start the desktop app; returns the exit code."""
     args = list(sys.argv if argv is None else argv)
@@ -182,6 +223,13 @@ def run_app(argv: list[str] | None = None) -> int:
     app = existing if isinstance(existing, QApplication) else QApplication(args)
     app.setApplicationName("Parley")
     app.setOrganizationName("Parley")
+    # One Parley per user: a second start hands its request to the running one and exits.
+    instance = server_name()
+    if forward(instance, command_for(args)):
+        return 0
+    server = InstanceServer(instance)
+    server.listen()
+    app.setWindowIcon(app_icon())
     _setup_logging()
     notifier = Notifier()
     hooks = install_excepthooks(notifier)
@@ -195,7 +243,11 @@ def run_app(argv: list[str] | None = None) -> int:
     host = EngineHost()
     feedback = FeedbackService(history, settings)
     window = build_window(history, host, notifier, settings, feedback)
+    tray = install_tray(app, window, settings)
+    server.command.connect(lambda command: on_command(window, command))
     window.show()
+    if "--quick-ask" in args:
+        QTimer.singleShot(0, window.open_quick_ask)
     for notice in [*settings.notices, *feedback.filter_notices]:
         window.notify(notice)
     if feedback.tokens.notice:
@@ -217,6 +269,9 @@ def run_app(argv: list[str] | None = None) -> int:
     try:
         return app.exec()
     finally:
+        server.close()
+        if tray is not None:
+            tray.hide()
         host.shutdown()
         feedback.shutdown()
         history.close()

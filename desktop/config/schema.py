@@ -201,6 +201,27 @@ _FILTER_ACTIONS = (
 )
 
 
+_MODIFIERS = {"ctrl", "alt", "shift", "meta", "super", "cmd", "option"}
+
+
+def _check_hotkey(text: str) -> str | None:
+    """``Ctrl+Alt+Space``: modifiers joined by ``+`` and one key; empty means none."""
+    if not text.strip():
+        return None
+    parts = [p.strip() for p in text.split("+")]
+    if any(not p for p in parts):
+        return "write it as modifiers and a key joined by +, e.g. Ctrl+Alt+Space"
+    *mods, key = parts
+    unknown = [m for m in mods if m.lower() not in _MODIFIERS]
+    if unknown:
+        return f"unknown modifier {unknown[0]!r} (use Ctrl, Alt, Shift or Meta)"
+    if not mods:
+        return "add at least one modifier (Ctrl, Alt, Shift or Meta) so typing is not taken"
+    if key.lower() in _MODIFIERS:
+        return "end with a key, e.g. Space"
+    return None
+
+
 def _filter_options() -> tuple[Option, ...]:
     """The content filter: what to check, one action and one rule list per category."""
     options = [
@@ -530,6 +551,35 @@ OPTIONS: tuple[Option, ...] = (
         ),
         label="Send with",
         description="Which key sends a message from the input box.",
+    ),
+    Option(
+        key="quick_ask.hotkey",
+        section="chat",
+        type="str",
+        default="Ctrl+Alt+Space",
+        label="Quick-ask shortcut",
+        description=(
+            "The key combination meant to open the quick-ask window from anywhere. Parley does "
+            "not register global shortcuts by itself yet (on Windows and X11 that needs a native "
+            "API it does not ship; Wayland does not let applications do it at all): bind the "
+            "command `parley --quick-ask` to this key in your desktop's keyboard-shortcut "
+            "settings (GNOME: Settings > Keyboard > Custom Shortcuts; KDE: Shortcuts > Custom; "
+            "Windows: a shortcut's Properties > Shortcut key). A running Parley then opens "
+            "Quick ask at once."
+        ),
+        check=_check_hotkey,
+    ),
+    Option(
+        key="quick_ask.tray",
+        section="chat",
+        type="bool",
+        default=True,
+        label="Keep Parley in the tray",
+        description=(
+            "Show a tray icon (Quick ask, New chat, Show/Hide, Quit); closing the window then "
+            "keeps Parley running in the tray. Where the desktop has no tray, everything stays "
+            "in the window."
+        ),
     ),
     # --- appearance ------------------------------------------------------------------------
     Option(

@@ -32,6 +32,7 @@ from desktop.services.notifications import Notifier
 from desktop.ui.chat_tab import SPINNER, ChatTab
 from desktop.ui.message_view import accessible, palette_for, warm_up
 from desktop.ui.model_manager import ModelManagerDialog
+from desktop.ui.quick_ask import QuickAskWindow
 from desktop.ui.shortcuts import SHORTCUTS, ShortcutsDialog
 from desktop.ui.sidebar import Grouper, Sidebar
 from desktop.ui.welcome import ProgressDialog, WelcomePage
@@ -68,6 +69,8 @@ EXPORTS = (
 
 class MainWindow(QMainWindow):
     _export_done = Signal(str)
+    quit_requested = Signal()  # File > Quit while the tray keeps Parley running
+    tray_notice = Signal(str)  # said once, when closing the window leaves Parley in the tray
 
     def __init__(
         self,
@@ -104,6 +107,10 @@ class MainWindow(QMainWindow):
         self.progress_dialog: ProgressDialog | None = None
         self.model_manager: ModelManagerDialog | None = None
         self.model_folder: Path | None = None  # the model loaded (or being loaded)
+        self.quick_ask: QuickAskWindow | None = None
+        self.keep_in_tray = False  # closing hides the window (the tray icon is there)
+        self._told_tray = False
+        self._quitting = False
 
         # centre: sidebar | (welcome page or tabs)
         self.sidebar = Sidebar(history, group, self)
@@ -212,7 +219,9 @@ class MainWindow(QMainWindow):
         if self._open_settings is not None:
             open_settings = self._open_settings
             a("&File", "&Settings…", "Ctrl+,", lambda: open_settings(self), "Open the settings")
-        a("&File", "&Quit", "Ctrl+Q", self.close, "Quit Parley")
+        a("&File", "&Quick ask…", None, self.open_quick_ask,
+          "A small window for one quick question (also: parley --quick-ask)")  # fmt: skip
+        a("&File", "&Quit", "Ctrl+Q", self.request_quit, "Quit Parley")
         a("&View", "&Search chats", "Ctrl+K", self.sidebar.focus_search, "Search all chats")
         a("&View", "Next chat", "Ctrl+Tab", lambda: self._cycle(1), "Next tab")
         a("&View", "Previous chat", "Ctrl+Shift+Tab", lambda: self._cycle(-1), "Previous tab")
@@ -614,8 +623,68 @@ class MainWindow(QMainWindow):
                 f"The last answer used {used} of the model's {window} tokens of context"
             )
 
+    # -- quick ask ----------------------------------------------------------------------------
+    def _quick_session(self) -> ChatSession:
+        session = ChatSession(self.history, self.host, self._defaults)
+        feedback = self.feedback
+        if feedback is not None:
+            session.input_filter = lambda mid, text: feedback.moderate(mid, text, "input").blocked
+        session.answer_finished.connect(lambda *_: self.sidebar.refresh())
+        session.title_changed.connect(lambda _t: self.sidebar.refresh())
+        return session
+
+    def _quick_output_check(self, message_id: int, text: str) -> str | None:
+        if self.feedback is None or not text.strip():
+            return None
+        result = self.feedback.moderate(message_id, text, "output")
+        return result.summary() if result.blocked else None
+
+    def open_quick_ask(self) -> QuickAskWindow:
+        if self.quick_ask is None:
+            quick = QuickAskWindow(self._quick_session)
+            quick.output_check = self._quick_output_check
+            quick.open_in_window.connect(self.continue_in_window)
+            self.quick_ask = quick
+        self.quick_ask.present()
+        return self.quick_ask
+
+    def continue_in_window(self, conversation_id: int) -> ChatTab:
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+        tab = self.open_conversation(conversation_id)
+        tab.reload()
+        return tab
+
     # -- lifetime -------------------------------------------------------------------------
+    def request_quit(self) -> None:
+        """File > Quit: with the tray, quitting is the app's business (it closes everything)."""
+        if self.keep_in_tray:
+            self.quit_requested.emit()
+        else:
+            self.close()
+
+    def close_for_quit(self) -> None:
+        self._quitting = True
+        if self.quick_ask is not None:
+            self.quick_ask._forget_session()
+            self.quick_ask.deleteLater()
+            self.quick_ask = None
+        self.close()
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if self.keep_in_tray and not self._quitting:
+            event.ignore()
+            self.hide()
+            if not self._told_tray:
+                self._told_tray = True
+                self.tray_notice.emit(
+                    "Parley keeps running in the tray. Use Quit in its menu (or Ctrl+Q) to "
+                    "close it."
+                )
+            return
+        if self.quick_ask is not None:
+            self.quick_ask._forget_session()
         for tab in self.chat_tabs():
             tab.session.close()
         super().closeEvent(event)

@@ -1,0 +1,169 @@
+"""Quick ask: a small always-on-top window with one input line; the answer streams below it.
+
+Every question is an ordinary conversation in the history (a ``ChatSession`` like a tab's), so
+"Open in window" simply opens that conversation as a chat tab. Esc hides the window; opening it
+again after an answer starts a new conversation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent, QKeyEvent
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.services.chat_session import ChatSession
+from desktop.ui.message_view import accessible
+
+
+class QuickAskWindow(QWidget):
+    """Signals: ``open_in_window(int)`` (the conversation to continue as a tab)."""
+
+    open_in_window = Signal(int)
+
+    def __init__(
+        self, make_session: Callable[[], ChatSession], parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent, Qt.WindowType.Tool | Qt.WindowType.WindowStaysOnTopHint)
+        self.setWindowTitle("Parley — Quick ask")
+        accessible(self, "Quick ask", "Ask Parley one question; Esc hides this window")
+        self.resize(560, 300)
+        self._make_session = make_session
+        # the content filter on answers: (message id, text) -> the banner text when blocked
+        self.output_check: Callable[[int, str], str | None] | None = None
+        self.session: ChatSession | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 10, 10, 10)
+        self.input = QLineEdit()
+        self.input.setPlaceholderText("Ask Parley… (Enter asks, Esc hides)")
+        accessible(self.input, "Question", "Type a question; Enter asks")
+        layout.addWidget(self.input)
+        self.answer = QTextBrowser()
+        self.answer.setOpenLinks(False)
+        accessible(self.answer, "Answer", "The answer, as it is written")
+        layout.addWidget(self.answer, 1)
+        row = QHBoxLayout()
+        self.status = QLabel()
+        accessible(self.status, "Quick-ask status")
+        row.addWidget(self.status, 1)
+        self.stop_button = QPushButton("Stop")
+        accessible(self.stop_button, "Stop answer", "Stop the answer being written")
+        self.stop_button.setEnabled(False)
+        self.open_button = QPushButton("Open in window")
+        accessible(self.open_button, "Open in window", "Continue this conversation as a chat tab")
+        self.open_button.setEnabled(False)
+        row.addWidget(self.stop_button)
+        row.addWidget(self.open_button)
+        layout.addLayout(row)
+        self.input.returnPressed.connect(self.ask)
+        self.stop_button.clicked.connect(self.stop)
+        self.open_button.clicked.connect(self._open_in_window)
+
+    # -- showing ------------------------------------------------------------------------
+    def present(self) -> None:
+        """Show, raised and focused; a finished quick ask makes room for a new one."""
+        if self.session is not None and self.session.state == "idle" and not self.isVisible():
+            self._forget_session()
+            self.answer.clear()
+            self.status.clear()
+            self.open_button.setEnabled(False)
+        self.show()
+        self.raise_()
+        self.activateWindow()
+        self.input.setFocus(Qt.FocusReason.ActiveWindowFocusReason)
+        self.input.selectAll()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.key() == Qt.Key.Key_Escape:
+            self.hide()
+            return
+        super().keyPressEvent(event)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.hide()  # the answer goes on; it is in the history either way
+        event.ignore()
+
+    # -- asking -------------------------------------------------------------------------
+    def ask(self) -> bool:
+        text = self.input.text().strip()
+        if not text:
+            return False
+        session = self.session
+        if session is None:
+            session = self._make_session()
+            session.setParent(self)
+            session.delta.connect(self._on_delta)
+            session.state_changed.connect(self._on_state)
+            session.answer_finished.connect(self._on_finished)
+            session.input_blocked.connect(self._on_blocked)
+            session.error.connect(self.status.setText)
+            self.session = session
+        if session.state != "idle":
+            self.status.setText("Wait for this answer, or press Stop.")
+            return False
+        if not session.send(text):
+            return False
+        self.input.clear()
+        self.answer.clear()
+        return True
+
+    def stop(self) -> None:
+        if self.session is not None:
+            self.session.stop()
+
+    def _on_delta(self, _message_id: int, text: str) -> None:
+        cursor = self.answer.textCursor()
+        cursor.movePosition(cursor.MoveOperation.End)
+        cursor.insertText(text)
+        self.answer.setTextCursor(cursor)
+        self.answer.ensureCursorVisible()
+
+    def _on_state(self, state: str) -> None:
+        self.stop_button.setEnabled(state != "idle")
+        has_chat = self.session is not None and self.session.conversation_id is not None
+        self.open_button.setEnabled(state == "idle" and has_chat)
+        self.status.setText(
+            {"waiting": "Waiting for the model…", "streaming": "Answering…"}.get(state, "")
+        )
+
+    def _on_finished(self, message_id: int, status: str, _stats: object) -> None:
+        if self.session is None:
+            return
+        text = self.session.message(message_id).content
+        blocked = self.output_check(message_id, text) if self.output_check else None
+        if blocked:
+            self.answer.setPlainText(f"⚠ {blocked}. Open it in the window to see it anyway.")
+            return
+        self.answer.setMarkdown(text)  # the whole answer once, formatted
+        self.status.setText({"stopped": "Stopped.", "error": "The answer failed."}.get(status, ""))
+
+    def _on_blocked(self, _message_id: int) -> None:
+        self.open_button.setEnabled(True)
+        self.status.setText("The content filter kept this question from the model.")
+
+    def answer_text(self) -> str:
+        return self.answer.toPlainText()
+
+    def _open_in_window(self) -> None:
+        if self.session is None or self.session.conversation_id is None:
+            return
+        conversation_id = self.session.conversation_id
+        if self.session.state == "idle":
+            self._forget_session()
+        self.hide()
+        self.open_in_window.emit(conversation_id)
+
+    def _forget_session(self) -> None:
+        if self.session is not None:
+            self.session.close()
+            self.session.deleteLater()
+            self.session = None

@@ -1,0 +1,168 @@
+"""Quick ask and the tray: the answer streams into the small window, is saved to history, and
+continues as a chat tab; closing the window with the tray active keeps Parley running."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from desktop import app
+from desktop.config.settings import Settings
+from desktop.store import Store
+from desktop.ui.main_window import MainWindow
+from desktop.ui.tray import Tray
+from tests.fakes import FakeEngine
+
+
+def test_quick_ask_streams_the_answer_and_saves_it_to_history(
+    qtbot: QtBot, make_window: Callable[..., MainWindow], engine: FakeEngine, store: Store
+) -> None:
+    engine.replies = [" ".join(f"w{i}" for i in range(30))]
+    engine.delay_s = 0.01
+    window = make_window()
+    quick = window.open_quick_ask()
+    assert quick.isVisible()
+    assert quick.windowFlags() & Qt.WindowType.WindowStaysOnTopHint
+    qtbot.keyClicks(quick.input, "What is quick?")
+    qtbot.keyClick(quick.input, Qt.Key.Key_Return)
+    assert quick.session is not None
+    # streams: part of the answer is there before the end
+    qtbot.waitUntil(lambda: "w3" in quick.answer_text(), timeout=5000)
+    assert "w29" not in quick.answer_text()
+    assert not quick.open_button.isEnabled()  # not while it is being written
+    with qtbot.waitSignal(quick.session.answer_finished, timeout=5000):
+        pass
+    assert quick.answer_text() == engine.replies[0]
+    assert quick.open_button.isEnabled()
+
+    conversation_id = quick.session.conversation_id
+    assert conversation_id is not None
+    saved = [m.content for m in store.current_path(conversation_id)]
+    assert saved == ["What is quick?", engine.replies[0]]
+    assert "What is quick?" in window.sidebar.titles()
+
+    # Open in window: the conversation continues as a tab
+    quick.open_button.click()
+    assert not quick.isVisible()
+    tab = window.current_tab()
+    assert tab is not None
+    assert tab.session.conversation_id == conversation_id
+    assert [w.plain_text() for w in tab.view.message_widgets()] == saved
+
+
+def test_esc_hides_and_a_new_quick_ask_starts_a_new_conversation(
+    qtbot: QtBot, make_window: Callable[..., MainWindow]
+) -> None:
+    window = make_window()
+    quick = window.open_quick_ask()
+    qtbot.keyClicks(quick.input, "first")
+    with qtbot.waitSignal(window.host.queue_changed, timeout=5000, raising=False):
+        qtbot.keyClick(quick.input, Qt.Key.Key_Return)
+    assert quick.session is not None
+    qtbot.waitUntil(lambda: quick.session is not None and quick.session.state == "idle")
+    first = quick.session.conversation_id
+    qtbot.keyClick(quick.input, Qt.Key.Key_Escape)
+    assert not quick.isVisible()
+    again = window.open_quick_ask()
+    assert again is quick
+    assert quick.answer_text() == ""
+    qtbot.keyClicks(quick.input, "second")
+    qtbot.keyClick(quick.input, Qt.Key.Key_Return)
+    assert quick.session is not None
+    qtbot.waitUntil(lambda: quick.session is not None and quick.session.state == "idle")
+    assert quick.session.conversation_id not in (None, first)
+
+
+def test_closing_the_window_with_the_tray_keeps_parley_running_and_says_so_once(
+    qtbot: QtBot, make_window: Callable[..., MainWindow]
+) -> None:
+    window = make_window()
+    quit_calls: list[bool] = []
+    tray = Tray(window, window.open_quick_ask, window.new_tab, lambda: quit_calls.append(True))
+    window.keep_in_tray = True
+    told: list[str] = []
+    window.tray_notice.connect(told.append)
+    window.close()
+    assert not window.isVisible()
+    assert len(told) == 1
+    assert "keeps running in the tray" in told[0]
+    tray.show_window()
+    assert window.isVisible()
+    window.close()
+    assert len(told) == 1  # once
+    # the tray's menu
+    texts = [a.text() for a in tray.menu.actions() if not a.isSeparator()]
+    assert texts == ["Quick ask…", "New chat", "Show/Hide window", "Model: none loaded", "Quit"]
+    tray.toggle_action.trigger()
+    assert window.isVisible()
+    tray.toggle_action.trigger()
+    assert not window.isVisible()
+    tray.quick_action.trigger()
+    assert window.quick_ask is not None
+    assert window.quick_ask.isVisible()
+    tray.quit_action.trigger()
+    assert quit_calls == [True]
+    # File > Quit with the tray: the app is asked to quit (it closes the window for real)
+    asked: list[bool] = []
+    window.quit_requested.connect(lambda: asked.append(True))
+    window.request_quit()
+    assert asked == [True]
+    window.close_for_quit()
+    assert not window.isVisible()
+
+
+def test_without_a_tray_the_window_says_where_the_features_are(
+    qtbot: QtBot,
+    make_window: Callable[..., MainWindow],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    window = make_window()
+    monkeypatch.setattr(app, "tray_available", lambda: False)
+    application = QApplication.instance()
+    assert isinstance(application, QApplication)
+    assert app.install_tray(application, window, Settings.load()) is None
+    assert not window.keep_in_tray
+    qtbot.waitUntil(lambda: "no system tray" in window.notice.text(), timeout=2000)
+    assert "parley --quick-ask" in window.notice.text()
+
+
+def test_with_a_tray_the_app_keeps_running_when_the_window_closes(
+    qtbot: QtBot,
+    make_window: Callable[..., MainWindow],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    window = make_window()
+    monkeypatch.setattr(app, "tray_available", lambda: True)
+    application = QApplication.instance()
+    assert isinstance(application, QApplication)
+    try:
+        tray = app.install_tray(application, window, Settings.load())
+        assert tray is not None
+        assert window.keep_in_tray
+        assert not application.quitOnLastWindowClosed()
+        assert tray.model_action.text() == "Model: none loaded"  # loaded before the tray
+        app.on_command(window, "quick-ask")
+        assert window.quick_ask is not None
+        assert window.quick_ask.isVisible()
+        window.hide()
+        app.on_command(window, "show")
+        assert window.isVisible()
+        tray.hide()
+    finally:
+        application.setQuitOnLastWindowClosed(True)
+
+
+def test_the_hotkey_setting_is_checked_and_explains_the_fallback() -> None:
+    settings = Settings.load()
+    assert settings.get_str("quick_ask.hotkey") == "Ctrl+Alt+Space"
+    option = settings.option("quick_ask.hotkey")
+    assert "parley --quick-ask" in option.description
+    for bad in ("Space", "Ctrl+", "Hyper+X", "Ctrl+Alt"):
+        with pytest.raises(ValueError, match=r"quick_ask\.hotkey"):
+            settings.set("quick_ask.hotkey", bad)
+    settings.set("quick_ask.hotkey", "Meta+Shift+P")
+    assert settings.get_str("quick_ask.hotkey") == "Meta+Shift+P"
