@@ -27,6 +27,7 @@ from desktop.engine.types import ChatEngine, SamplingParams
 from desktop.services.chat_session import ChatDefaults
 from desktop.services.engine_host import EngineHost
 from desktop.services.feedback_service import FeedbackService
+from desktop.services.hotkey import GlobalHotkey
 from desktop.services.notifications import Notifier, install_excepthooks
 from desktop.services.single_instance import InstanceServer, command_for, forward, server_name
 from desktop.store import DatabaseCorrupt, DatabaseTooNew, KnownError, Store, group_for_sidebar
@@ -137,6 +138,7 @@ def build_window(
     notifier: Notifier,
     settings: Settings,
     feedback: FeedbackService | None = None,
+    hotkey_note: Callable[[], str] | None = None,
 ) -> MainWindow:
     def move_history(path: Path) -> None:
         history.move_to(path)
@@ -150,6 +152,8 @@ def build_window(
         )
         dialog.clear_history_requested.connect(history.clear_all)
         dialog.clear_history_requested.connect(window.sidebar.refresh)
+        if hotkey_note is not None:
+            dialog.set_field_note("quick_ask.hotkey", hotkey_note())
         window.settings_dialog = dialog
         dialog.open()
 
@@ -206,6 +210,19 @@ def install_tray(app: QApplication, window: MainWindow, settings: Settings) -> T
     return tray
 
 
+def install_hotkey(hotkey: GlobalHotkey, settings: Settings) -> str:
+    """Register the quick-ask shortcut; returns the note for the settings panel."""
+    text = settings.get_str("quick_ask.hotkey").strip()
+    if not text:
+        hotkey.unregister()
+        return "No global shortcut is set."
+    problem = hotkey.register(text)
+    if problem is None:
+        return f"{text} opens Quick ask from anywhere."
+    log.info("quick-ask shortcut not registered: %s", problem)
+    return f"Not registered here — {problem}."
+
+
 def on_command(window: MainWindow, command: str) -> None:
     """What a second start asked for (see desktop.services.single_instance)."""
     if command == "quick-ask":
@@ -242,7 +259,17 @@ def run_app(argv: list[str] | None = None) -> int:
         return 1
     host = EngineHost()
     feedback = FeedbackService(history, settings)
-    window = build_window(history, host, notifier, settings, feedback)
+    hotkey = GlobalHotkey()
+    hotkey_state = ["not registered"]
+    window = build_window(
+        history, host, notifier, settings, feedback, hotkey_note=lambda: hotkey_state[0]
+    )
+    hotkey.activated.connect(window.open_quick_ask)
+    hotkey_state[0] = install_hotkey(hotkey, settings)
+    settings.subscribe(
+        lambda _c: hotkey_state.__setitem__(0, install_hotkey(hotkey, settings)),
+        keys=["quick_ask.hotkey"],
+    )
     tray = install_tray(app, window, settings)
     server.command.connect(lambda command: on_command(window, command))
     window.show()
@@ -269,6 +296,7 @@ def run_app(argv: list[str] | None = None) -> int:
     try:
         return app.exec()
     finally:
+        hotkey.close()
         server.close()
         if tray is not None:
             tray.hide()

@@ -559,13 +559,13 @@ OPTIONS: tuple[Option, ...] = (
         default="Ctrl+Alt+Space",
         label="Quick-ask shortcut",
         description=(
-            "The key combination meant to open the quick-ask window from anywhere. Parley does "
-            "not register global shortcuts by itself yet (on Windows and X11 that needs a native "
-            "API it does not ship; Wayland does not let applications do it at all): bind the "
-            "command `parley --quick-ask` to this key in your desktop's keyboard-shortcut "
-            "settings (GNOME: Settings > Keyboard > Custom Shortcuts; KDE: Shortcuts > Custom; "
-            "Windows: a shortcut's Properties > Shortcut key). A running Parley then opens "
-            "Quick ask at once."
+            "The key combination that opens the quick-ask window from anywhere. Parley "
+            "registers it itself on X11; Wayland does not let applications do that, and on "
+            "Windows and macOS Parley does not do it yet. There, bind the command "
+            "`parley --quick-ask` to this key in your desktop's keyboard-shortcut settings "
+            "(GNOME: Settings > Keyboard > Custom Shortcuts; KDE: Shortcuts > Custom; Windows: "
+            "a shortcut's Properties > Shortcut key): a running Parley opens Quick ask at once. "
+            "The note under the field says which applies here."
         ),
         check=_check_hotkey,
     ),

@@ -405,6 +405,8 @@ class ChatTab(QWidget):
         if service is None:
             return
         missed = MissedFlagButton()
+        missed.setText("Flag…")  # short: it is on every message (the full name is for readers)
+        missed.setAutoRaise(True)
         mid = widget.message_id
         missed.reported.connect(lambda category: service.report_false_negative(mid, category))
         widget.enable_feedback([missed])

@@ -277,8 +277,9 @@ class MessageWidget(QFrame):
         self.alternatives_button.clicked.connect(
             lambda: self.alternatives_requested.emit(self.message_id)
         )
-        self.thumbs_up = self._tool("\U0001f44d", "Good answer", "Rate this answer as good")
-        self.thumbs_down = self._tool("\U0001f44e", "Bad answer", "Rate this answer as bad")
+        # words, not emoji: many Linux desktops have no colour-emoji font
+        self.thumbs_up = self._tool("Good", "Good answer", "Rate this answer as good (thumbs up)")
+        self.thumbs_down = self._tool("Bad", "Bad answer", "Rate this answer as bad (thumbs down)")
         for button, rating in ((self.thumbs_up, 1), (self.thumbs_down, -1)):
             button.setCheckable(True)
             # a click opens the dialog; the checked look only follows what is stored

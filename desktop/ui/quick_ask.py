@@ -47,6 +47,12 @@ class QuickAskWindow(QWidget):
         self.input.setPlaceholderText("Ask Parley… (Enter asks, Esc hides)")
         accessible(self.input, "Question", "Type a question; Enter asks")
         layout.addWidget(self.input)
+        self.question = QLabel()
+        self.question.setTextFormat(Qt.TextFormat.PlainText)
+        self.question.setWordWrap(True)
+        accessible(self.question, "Question asked", "The question being answered")
+        self.question.hide()
+        layout.addWidget(self.question)
         self.answer = QTextBrowser()
         self.answer.setOpenLinks(False)
         accessible(self.answer, "Answer", "The answer, as it is written")
@@ -74,6 +80,7 @@ class QuickAskWindow(QWidget):
         if self.session is not None and self.session.state == "idle" and not self.isVisible():
             self._forget_session()
             self.answer.clear()
+            self.question.hide()
             self.status.clear()
             self.open_button.setEnabled(False)
         self.show()
@@ -114,6 +121,8 @@ class QuickAskWindow(QWidget):
             return False
         self.input.clear()
         self.answer.clear()
+        self.question.setText(f"You asked: {text}")
+        self.question.show()
         return True
 
     def stop(self) -> None:

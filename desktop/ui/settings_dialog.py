@@ -711,3 +711,18 @@ class SettingsDialog(QDialog):
             except SettingsFileError as exc:
                 QMessageBox.warning(self, "Settings not saved", str(exc))
         super().done(result)
+
+    def set_field_note(self, key: str, text: str) -> QLabel | None:
+        """A line under one option's field about how it works here (e.g. whether the global
+        shortcut could be registered on this desktop)."""
+        field = self.fields.get(key)
+        if field is None:
+            return None
+        label = _role_label(ROLE_NOTICE)
+        label.setText(text)
+        label.setWordWrap(True)
+        label.setAccessibleName(text)
+        layout = field.container.layout()
+        assert layout is not None
+        layout.addWidget(label)
+        return label

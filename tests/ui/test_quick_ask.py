@@ -4,10 +4,11 @@ continues as a chat tab; closing the window with the tray active keeps Parley ru
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLabel
 from pytestqt.qtbot import QtBot
 
 from desktop import app
@@ -30,6 +31,7 @@ def test_quick_ask_streams_the_answer_and_saves_it_to_history(
     qtbot.keyClicks(quick.input, "What is quick?")
     qtbot.keyClick(quick.input, Qt.Key.Key_Return)
     assert quick.session is not None
+    assert quick.question.text() == "You asked: What is quick?"
     # streams: part of the answer is there before the end
     qtbot.waitUntil(lambda: "w3" in quick.answer_text(), timeout=5000)
     assert "w29" not in quick.answer_text()
@@ -166,3 +168,38 @@ def test_the_hotkey_setting_is_checked_and_explains_the_fallback() -> None:
             settings.set("quick_ask.hotkey", bad)
     settings.set("quick_ask.hotkey", "Meta+Shift+P")
     assert settings.get_str("quick_ask.hotkey") == "Meta+Shift+P"
+
+
+def test_the_settings_say_whether_the_shortcut_works_here(
+    qtbot: QtBot, store: Store, tmp_path: Path
+) -> None:
+    from desktop.services.engine_host import EngineHost
+    from desktop.services.hotkey import GlobalHotkey
+    from desktop.services.notifications import Notifier
+    from desktop.ui.settings_dialog import SettingsDialog
+
+    settings = Settings(tmp_path / "settings.json")
+    hotkey = GlobalHotkey()
+    host = EngineHost()
+    try:
+        note = app.install_hotkey(hotkey, settings)  # offscreen: cannot be registered
+        assert note.startswith("Not registered here")
+        assert "parley --quick-ask" in note
+        window = app.build_window(store, host, Notifier(), settings, hotkey_note=lambda: note)
+        qtbot.addWidget(window)
+        action = next(a for a in window._menus["&File"].actions() if a.text() == "&Settings…")
+        action.trigger()
+        dialog = window.settings_dialog
+        assert isinstance(dialog, SettingsDialog)
+        texts = [
+            label.text()
+            for label in dialog.fields["quick_ask.hotkey"].container.findChildren(QLabel)
+        ]
+        assert note in texts
+        dialog.reject()
+        window.close()
+        settings.set("quick_ask.hotkey", "")
+        assert app.install_hotkey(hotkey, settings) == "No global shortcut is set."
+    finally:
+        hotkey.close()
+        assert host.shutdown()

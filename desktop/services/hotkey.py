@@ -1,0 +1,211 @@
+"""A global shortcut for quick ask, registered natively where the platform allows it.
+
+- X11: the key is grabbed on the root window through libX11 (ctypes, no extra package) on a
+  connection of our own, read with a QSocketNotifier on the GUI thread.
+- Wayland: applications may not grab keys; ``register`` says so.
+- Windows and macOS: not implemented yet; ``register`` says so.
+
+Everywhere the fallback is the same: bind ``parley --quick-ask`` in the desktop's own shortcut
+settings (a running Parley opens Quick ask at once, see desktop.services.single_instance).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import os
+import sys
+from typing import Any
+
+from PySide6.QtCore import QObject, QSocketNotifier, Signal
+from PySide6.QtGui import QGuiApplication
+
+log = logging.getLogger(__name__)
+
+FALLBACK = "bind `parley --quick-ask` to it in your desktop's keyboard-shortcut settings instead"
+
+# X11 modifier masks (X.h)
+_SHIFT, _LOCK, _CONTROL, _MOD1, _MOD2, _MOD4 = 1, 2, 4, 8, 16, 64
+_MODS = {"ctrl": _CONTROL, "control": _CONTROL, "alt": _MOD1, "option": _MOD1, "shift": _SHIFT,
+         "meta": _MOD4, "super": _MOD4, "cmd": _MOD4}  # fmt: skip
+_KEYSYMS = {"space": "space", "enter": "Return", "return": "Return", "tab": "Tab",
+            "esc": "Escape", "escape": "Escape", "backspace": "BackSpace"}  # fmt: skip
+_KEY_PRESS = 2
+_GRAB_MODE_ASYNC = 1
+
+
+def parse(text: str) -> tuple[int, str]:
+    """``Ctrl+Alt+Space`` -> (X11 modifier mask, keysym name). Raises ValueError."""
+    *mods, key = [p.strip() for p in text.split("+")]
+    mask = 0
+    for mod in mods:
+        if mod.lower() not in _MODS:
+            raise ValueError(f"unknown modifier {mod!r}")
+        mask |= _MODS[mod.lower()]
+    if not key:
+        raise ValueError("no key")
+    lowered = key.lower()
+    if lowered in _KEYSYMS:
+        return mask, _KEYSYMS[lowered]
+    if len(key) == 1:
+        return mask, key.lower()
+    return mask, key  # F1..F12 and other keysym names as written
+
+
+class _X11:
+    """The grab on a private Xlib connection."""
+
+    def __init__(self) -> None:
+        name = ctypes.util.find_library("X11")
+        if name is None:
+            raise OSError("libX11 is not installed")
+        x = ctypes.CDLL(name)
+        x.XOpenDisplay.restype = ctypes.c_void_p
+        x.XOpenDisplay.argtypes = [ctypes.c_char_p]
+        x.XDefaultRootWindow.restype = ctypes.c_ulong
+        x.XDefaultRootWindow.argtypes = [ctypes.c_void_p]
+        x.XStringToKeysym.restype = ctypes.c_ulong
+        x.XStringToKeysym.argtypes = [ctypes.c_char_p]
+        x.XKeysymToKeycode.restype = ctypes.c_ubyte
+        x.XKeysymToKeycode.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
+        x.XGrabKey.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint, ctypes.c_ulong,
+                               ctypes.c_int, ctypes.c_int, ctypes.c_int]  # fmt: skip
+        x.XUngrabKey.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint, ctypes.c_ulong]
+        x.XSync.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        x.XPending.argtypes = [ctypes.c_void_p]
+        x.XNextEvent.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        x.XConnectionNumber.argtypes = [ctypes.c_void_p]
+        x.XCloseDisplay.argtypes = [ctypes.c_void_p]
+        self.x = x
+        self.errors: list[int] = []
+        handler_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+
+        def on_error(_display: Any, _event: Any) -> int:
+            self.errors.append(1)
+            return 0  # the default handler would end the process (e.g. BadAccess)
+
+        self._handler = handler_type(on_error)  # kept alive as long as the connection
+        self._handler_type = handler_type
+        x.XSetErrorHandler.argtypes = [handler_type]
+        x.XSetErrorHandler.restype = handler_type
+        self.display = x.XOpenDisplay(None)
+        if not self.display:
+            raise OSError("cannot open the X display")
+        self.root = x.XDefaultRootWindow(self.display)
+        self.grabs: list[tuple[int, int]] = []
+
+    def grab(self, mask: int, keysym: str) -> str | None:
+        sym = self.x.XStringToKeysym(keysym.encode())
+        code = self.x.XKeysymToKeycode(self.display, sym) if sym else 0
+        if not code:
+            return f"the key {keysym!r} is not on this keyboard"
+        self.errors.clear()
+        # Xlib's error handler is process-wide: ours only while the grab is checked
+        previous = self.x.XSetErrorHandler(self._handler)
+        try:
+            for extra in (0, _LOCK, _MOD2, _LOCK | _MOD2):  # also with Caps / Num Lock on
+                self.x.XGrabKey(self.display, code, mask | extra, self.root, 0,
+                                _GRAB_MODE_ASYNC, _GRAB_MODE_ASYNC)  # fmt: skip
+                self.grabs.append((code, mask | extra))
+            self.x.XSync(self.display, 0)
+        finally:
+            self.x.XSetErrorHandler(previous)
+        if self.errors:
+            self.ungrab()
+            return "another application already uses this key combination"
+        return None
+
+    def ungrab(self) -> None:
+        for code, mods in self.grabs:
+            self.x.XUngrabKey(self.display, code, mods, self.root)
+        self.grabs.clear()
+        self.x.XSync(self.display, 0)
+
+    def fileno(self) -> int:
+        return int(self.x.XConnectionNumber(self.display))
+
+    def key_presses(self) -> int:
+        event = (ctypes.c_long * 24)()
+        presses = 0
+        while self.x.XPending(self.display):
+            self.x.XNextEvent(self.display, ctypes.byref(event))
+            if ctypes.cast(event, ctypes.POINTER(ctypes.c_int))[0] == _KEY_PRESS:
+                presses += 1
+        return presses
+
+    def close(self) -> None:
+        self.ungrab()
+        self.x.XCloseDisplay(self.display)
+
+
+def unsupported_reason() -> str | None:
+    """Why no global shortcut can be registered here (None: X11, it can)."""
+    if sys.platform == "win32":
+        return "global shortcuts are not registered on Windows yet"
+    if sys.platform == "darwin":
+        return "global shortcuts are not registered on macOS yet"
+    platform = QGuiApplication.platformName()
+    if platform == "wayland" or (platform != "xcb" and os.environ.get("WAYLAND_DISPLAY")):
+        return "Wayland does not let applications register global shortcuts"
+    if platform != "xcb":
+        return f"the '{platform}' display has no global shortcuts"
+    return None
+
+
+class GlobalHotkey(QObject):
+    """``activated`` fires when the registered key combination is pressed anywhere."""
+
+    activated = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._x11: _X11 | None = None
+        self._notifier: QSocketNotifier | None = None
+        self.shortcut = ""
+
+    def register(self, text: str) -> str | None:
+        """Grab ``text`` (e.g. ``Ctrl+Alt+Space``; empty: none). Returns None when it works,
+        else the reason (for the user), which ends with what to do instead."""
+        self.unregister()
+        if not text.strip():
+            return None
+        reason = unsupported_reason()
+        if reason is not None:
+            return f"{reason}: {FALLBACK}"
+        try:
+            mask, keysym = parse(text)
+        except ValueError as exc:
+            return f"{text}: {exc}"
+        try:
+            if self._x11 is None:
+                self._x11 = _X11()
+                self._notifier = QSocketNotifier(
+                    self._x11.fileno(), QSocketNotifier.Type.Read, self
+                )
+                self._notifier.activated.connect(self._read)
+        except OSError as exc:
+            return f"{exc}: {FALLBACK}"
+        problem = self._x11.grab(mask, keysym)
+        if problem is not None:
+            return f"{text}: {problem}; choose another or {FALLBACK}"
+        self.shortcut = text
+        return None
+
+    def _read(self) -> None:
+        if self._x11 is not None and self._x11.key_presses():
+            self.activated.emit()
+
+    def unregister(self) -> None:
+        if self._x11 is not None:
+            self._x11.ungrab()
+        self.shortcut = ""
+
+    def close(self) -> None:
+        if self._notifier is not None:
+            self._notifier.setEnabled(False)
+            self._notifier.deleteLater()
+            self._notifier = None
+        if self._x11 is not None:
+            self._x11.close()
+            self._x11 = None
