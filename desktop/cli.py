@@ -69,8 +69,10 @@ def cmd_models(args: argparse.Namespace) -> int:
             print("No models installed. Run: parley models install starter")
         for m in models:
             mark = "*" if m.is_default else " "
-            print(f"{mark} {m.name:<32} {m.manifest.get('precision', '?'):<16} "
-                  f"{m.size_bytes / 1e6:7.1f} MB")  # fmt: skip
+            print(
+                f"{mark} {m.name:<32} {m.manifest.get('precision', '?'):<16} "
+                f"{m.size_bytes / 1e6:7.1f} MB"
+            )
         return 0
     if action == "install":
         if args.target != "starter":
@@ -92,8 +94,18 @@ def cmd_models(args: argparse.Namespace) -> int:
         return 0
     if action == "info":
         m = lib.get(args.target)
-        print(json.dumps({"name": m.name, "path": str(m.path), "default": m.is_default,
-                          "size_bytes": m.size_bytes, **m.manifest}, indent=2))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "name": m.name,
+                    "path": str(m.path),
+                    "default": m.is_default,
+                    "size_bytes": m.size_bytes,
+                    **m.manifest,
+                },
+                indent=2,
+            )
+        )
         return 0
     if action == "remove":
         lib.remove(args.target)
@@ -125,6 +137,36 @@ def _load(args: argparse.Namespace) -> Any:
     if engine.info.fallback_reason:
         print(f"note: {engine.info.fallback_reason}", file=sys.stderr)
     return engine
+
+
+def _settings() -> Any:
+    from desktop.config.settings import Settings
+
+    return Settings.load()
+
+
+def _fill_defaults(args: argparse.Namespace) -> None:
+    """Options not given on the command line come from the app's settings, so the CLI and the
+    window answer alike."""
+    settings = _settings()
+    defaults = settings.sampling_kwargs()
+    for arg, key in (
+        ("temperature", "temperature"),
+        ("top_k", "top_k"),
+        ("top_p", "top_p"),
+        ("min_p", "min_p"),
+        ("repetition_penalty", "repetition_penalty"),
+        ("seed", "seed"),
+        ("max_tokens", "max_new_tokens"),
+    ):
+        if getattr(args, arg) is None:
+            setattr(args, arg, defaults[key])
+    if args.system is None and not getattr(args, "raw", False):
+        args.system = settings.get_str("chat.default_system_prompt") or None
+    if args.device is None:
+        args.device = settings.get_str("model.device")
+    if args.threads is None:
+        args.threads = settings.get_int("model.threads")
 
 
 def _params(args: argparse.Namespace) -> SamplingParams:
@@ -168,6 +210,7 @@ def _stream(events: Any, out: TextIO | None, cancel: threading.Event) -> dict[st
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    _fill_defaults(args)
     engine = _load(args)
     params = _params(args)
     cancel = threading.Event()
@@ -199,19 +242,26 @@ def cmd_ask(args: argparse.Namespace) -> int:
         if result.get("error"):
             print(f"parley: error: {result['error']}", file=sys.stderr)
         if stats and args.verbose:
-            print(f"[{stats.generated_tokens} tokens, {stats.decode_tok_s:.1f} tok/s, "
-                  f"TTFT {stats.ttft_s * 1000:.0f} ms, {stats.provider}]", file=sys.stderr)  # fmt: skip
+            print(
+                f"[{stats.generated_tokens} tokens, {stats.decode_tok_s:.1f} tok/s, "
+                f"TTFT {stats.ttft_s * 1000:.0f} ms, {stats.provider}]",
+                file=sys.stderr,
+            )
     if result.get("finish_reason") == "error":
         return EXIT_ERROR
     return EXIT_CANCELLED if result.get("finish_reason") == "cancelled" else 0
 
 
-def cmd_chat(args: argparse.Namespace, stdin: TextIO = sys.stdin) -> int:
+def cmd_chat(args: argparse.Namespace) -> int:
+    _fill_defaults(args)
+    stdin = sys.stdin
     engine = _load(args)
     params = _params(args)
     history: list[ChatMessage] = [ChatMessage("system", args.system)] if args.system else []
-    print(f"Parley — {engine.info.name} on {engine.info.provider}. "
-          "Empty line or Ctrl-D quits; Ctrl-C stops an answer.")  # fmt: skip
+    print(
+        f"Parley — {engine.info.name} on {engine.info.provider}. "
+        "Empty line or Ctrl-D quits; Ctrl-C stops an answer."
+    )
     while True:
         try:
             sys.stdout.write("\nyou> ")
@@ -243,24 +293,33 @@ def cmd_chat(args: argparse.Namespace, stdin: TextIO = sys.stdin) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from desktop.benchmark import run_benchmark
 
-    run_benchmark(Path(args.json) if args.json else None, rounds=args.rounds,
-                  engines=args.engines, threads=args.threads)  # fmt: skip
+    run_benchmark(
+        Path(args.json) if args.json else None,
+        rounds=args.rounds,
+        engines=args.engines,
+        threads=args.threads,
+    )
     return 0
 
 
 # -- parser -------------------------------------------------------------------------------
 def _generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="installed model name or a model folder (default: default)")
-    p.add_argument("--device", default="auto", choices=["auto", "cuda", "directml", "cpu"])
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0 = automatic)")
-    p.add_argument("--system", help="system prompt")
-    p.add_argument("--temperature", type=float, default=0.7, help="0 = greedy")
-    p.add_argument("--top-k", type=int, default=40)
-    p.add_argument("--top-p", type=float, default=0.95)
-    p.add_argument("--min-p", type=float, default=0.05)
-    p.add_argument("--repetition-penalty", type=float, default=1.1)
+    p.add_argument(
+        "--device",
+        choices=["auto", "cuda", "directml", "cpu"],
+        help="execution provider (default: settings, normally auto)",
+    )
+    p.add_argument("--threads", type=int, help="CPU threads (0 = automatic)")
+    p.add_argument("--system", help="system prompt (default: the one in settings; '' for none)")
+    # Sampling defaults come from the settings (desktop.config.schema).
+    p.add_argument("--temperature", type=float, help="0 = greedy")
+    p.add_argument("--top-k", type=int)
+    p.add_argument("--top-p", type=float)
+    p.add_argument("--min-p", type=float)
+    p.add_argument("--repetition-penalty", type=float)
     p.add_argument("--seed", type=int)
-    p.add_argument("--max-tokens", type=int, default=512)
+    p.add_argument("--max-tokens", type=int)
     p.add_argument("--stop", action="append", help="stop string (repeatable)")
     p.add_argument("-v", "--verbose", action="store_true", help="print speed statistics")
 
@@ -281,8 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat.set_defaults(func=cmd_chat)
 
     models = sub.add_parser("models", help="list, install, import, remove models")
-    models.add_argument("action", choices=["list", "install", "import", "info", "remove",
-                                           "default"])  # fmt: skip
+    models.add_argument(
+        "action", choices=["list", "install", "import", "info", "remove", "default"]
+    )
     models.add_argument("target", nargs="?", help="'starter', a path, or a model name")
     models.add_argument("--name", help="name for an imported model")
     models.add_argument("--if-missing", action="store_true", help="install only if absent")
@@ -292,10 +352,17 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", help="write results to this JSON file")
     bench.add_argument("--rounds", type=int, default=3)
     bench.add_argument("--threads", type=int, default=2)
-    bench.add_argument("--engines", nargs="+", default=["parley", "llama.cpp",
-                                                        "onnxruntime-genai"])  # fmt: skip
+    bench.add_argument("--engines", nargs="+", default=["parley", "llama.cpp", "onnxruntime-genai"])
     bench.set_defaults(func=cmd_bench)
     return parser
+
+
+def command_names() -> set[str]:
+    """The subcommands ``parley`` knows (everything else opens the window)."""
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    return set()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -69,7 +69,11 @@ class ReferenceLlama:
             k = x @ w[p + "attn_k.weight"].T
             v = x @ w[p + "attn_v.weight"].T
             if p + "attn_q.bias" in w:
-                q, k, v = q + w[p + "attn_q.bias"], k + w[p + "attn_k.bias"], v + w[p + "attn_v.bias"]
+                q, k, v = (
+                    q + w[p + "attn_q.bias"],
+                    k + w[p + "attn_k.bias"],
+                    v + w[p + "attn_v.bias"],
+                )
             q = self._rope(q.reshape(S, H, D), pos)
             k = self._rope(k.reshape(S, KV, D), pos)
             v = v.reshape(S, KV, D)

@@ -162,8 +162,13 @@ class GGUFSource:
         return np.asarray(raw.data, dtype=np.float32).reshape(-1)
 
 
-_BLOCK_BYTES = {"Q4_0": (32, 18), "Q4_1": (32, 20), "Q8_0": (32, 34), "Q4_K": (256, 144),
-                "Q6_K": (256, 210)}  # fmt: skip
+_BLOCK_BYTES = {
+    "Q4_0": (32, 18),
+    "Q4_1": (32, 20),
+    "Q8_0": (32, 34),
+    "Q4_K": (256, 144),
+    "Q6_K": (256, 210),
+}
 
 
 def _expected_nbytes(type_name: str, rows: int, cols: int) -> int | None:

@@ -68,7 +68,12 @@ def _sha256(path: Path, progress: Progress) -> str:
     return h.hexdigest()
 
 
-def build_model(src: GGUFSource, progress: Progress = _no_progress) -> onnx.ModelProto:
+def build_model(
+    src: GGUFSource, progress: Progress = _no_progress, *, int8_activations: bool = True
+) -> onnx.ModelProto:
+    """``int8_activations``: MatMulNBits quantizes activations to int8 per block, as llama.cpp
+    does (its fast CPU path); without it ONNX Runtime dequantizes weights on every call, exact
+    but an order of magnitude slower."""
     spec = src.spec
     embedding = pack_linear(src.tensor("token_embd.weight"))
     lm_head = embedding if spec.tied_embeddings else pack_linear(src.tensor("output.weight"))
@@ -82,9 +87,15 @@ def build_model(src: GGUFSource, progress: Progress = _no_progress) -> onnx.Mode
         return cache[i]
 
     return build_graph(
-        spec, embedding, layers, src.vector("output_norm.weight"), lm_head,
-        freq_factors=freq, progress=lambda i: progress("build", (i + 1) / spec.n_layers),
-    )  # fmt: skip
+        spec,
+        embedding,
+        layers,
+        src.vector("output_norm.weight"),
+        lm_head,
+        freq_factors=freq,
+        accuracy_level=4 if int8_activations else 0,
+        progress=lambda i: progress("build", (i + 1) / spec.n_layers),
+    )
 
 
 def _configs(spec: LlamaSpec, eos_ids: list[int], bos_id: int | None) -> dict[str, Any]:
@@ -114,6 +125,7 @@ def convert_gguf(
     name: str | None = None,
     source: dict[str, Any] | None = None,
     progress: Progress = _no_progress,
+    int8_activations: bool = True,
 ) -> Path:
     """Convert ``gguf_path`` into the bundle folder ``dest`` (which must not exist).
 
@@ -128,44 +140,59 @@ def convert_gguf(
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
     try:
-        model = build_model(src, progress)
+        model = build_model(src, progress, int8_activations=int8_activations)
         progress("write", 0.0)
         onnx.save_model(
-            model, str(tmp / "model.onnx"), save_as_external_data=True,
-            all_tensors_to_one_file=True, location="model.onnx.data", size_threshold=1024,
-        )  # fmt: skip
+            model,
+            str(tmp / "model.onnx"),
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location="model.onnx.data",
+            size_threshold=1024,
+        )
         del model
         progress("write", 1.0)
         (tmp / "tokenizer.json").write_text(tok.tokenizer_json, encoding="utf-8")
         _write_json(tmp / "tokenizer_config.json", tok.tokenizer_config)
         _write_json(tmp / "config.json", _configs(spec, tok.eos_token_ids, tok.bos_token_id))
-        _write_json(tmp / "generation_config.json", {
-            "bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_ids,
-            "do_sample": True, "temperature": 0.7, "top_p": 0.95,
-        })  # fmt: skip
+        _write_json(
+            tmp / "generation_config.json",
+            {
+                "bos_token_id": tok.bos_token_id,
+                "eos_token_id": tok.eos_token_ids,
+                "do_sample": True,
+                "temperature": 0.7,
+                "top_p": 0.95,
+            },
+        )
         src_info = dict(source or {})
         src_info.setdefault("kind", "gguf")
         src_info.setdefault("file", gguf_path.name)
         if "sha256" not in src_info:
             src_info["sha256"] = _sha256(gguf_path, progress)
         types = sorted({t.tensor_type.name for t in src._reader.tensors})
-        _write_json(tmp / "parley.json", {
-            "name": name or dest.name,
-            "display_name": spec.name,
-            "family": spec.arch,
-            "source": src_info,
-            "precision": "+".join(types),
-            "graph": GRAPH_SIGNATURE,
-            "converter_version": CONVERTER_VERSION,
-            "context_length": spec.context_length,
-            "license": src.meta.get("general.license", "unknown"),
-            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        })  # fmt: skip
+        _write_json(
+            tmp / "parley.json",
+            {
+                "name": name or dest.name,
+                "display_name": spec.name,
+                "family": spec.arch,
+                "source": src_info,
+                "precision": "+".join(types),
+                "graph": GRAPH_SIGNATURE,
+                "converter_version": CONVERTER_VERSION,
+                "context_length": spec.context_length,
+                "license": src.meta.get("general.license", "unknown"),
+                "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            },
+        )
         _match_umask(tmp)
         os.replace(tmp, dest)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise ConversionError(f"could not write the model to {dest.parent}: {exc.strerror or exc}")
+        raise ConversionError(
+            f"could not write the model to {dest.parent}: {exc.strerror or exc}"
+        ) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

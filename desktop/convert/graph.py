@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -32,7 +33,7 @@ from desktop.convert.gguf_source import LlamaSpec
 from desktop.convert.quant import Linear
 
 MS = "com.microsoft"
-GRAPH_SIGNATURE = "parley-gqa-v1"
+GRAPH_SIGNATURE = "parley-gqa-v1"  # same I/O contract; packed QKV is internal
 
 
 @dataclass
@@ -54,7 +55,7 @@ class _Builder:
         return name
 
     def op(
-        self, op_type: str, inputs: list[str], n_out: int = 1, domain: str = "", **attrs: object
+        self, op_type: str, inputs: list[str], n_out: int = 1, domain: str = "", **attrs: Any
     ) -> list[str]:
         base = self.name(op_type)
         outs = [f"{base}/out{i}" for i in range(n_out)]
@@ -72,13 +73,18 @@ class _Builder:
     def linear(self, x: str, lin: Linear, name: str, accuracy_level: int) -> str:
         if lin.dense is not None:
             return self.op("MatMul", [x, self.init(name + ".weight", lin.dense)])[0]
-        assert lin.packed is not None and lin.scales is not None
+        assert lin.packed is not None
+        assert lin.scales is not None
         y = self.op(
             "MatMulNBits",
             [x, self.init(name + ".qweight", lin.packed), self.init(name + ".scales", lin.scales)],
-            domain=MS, K=lin.K, N=lin.N, bits=lin.bits, block_size=lin.block_size,
+            domain=MS,
+            K=lin.K,
+            N=lin.N,
+            bits=lin.bits,
+            block_size=lin.block_size,
             accuracy_level=accuracy_level,
-        )[0]  # fmt: skip
+        )[0]
         if lin.correction is None:
             return y
         sums = self.op("MatMul", [x, self.block_sum_matrix(lin.K, lin.block_size)])[0]
@@ -97,8 +103,9 @@ class LayerWeights:
     down: Linear
 
 
-def rotary_cache(spec: LlamaSpec, max_len: int, freq_factors: npt.NDArray[np.float32] | None
-                 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:  # fmt: skip
+def rotary_cache(
+    spec: LlamaSpec, max_len: int, freq_factors: npt.NDArray[np.float32] | None
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     half = spec.head_dim // 2
     inv_freq = 1.0 / (spec.rope_theta ** (np.arange(0, half, dtype=np.float64) * 2 / spec.head_dim))
     if freq_factors is not None:
@@ -119,14 +126,16 @@ def build_graph(
     progress: Callable[[int], None] = lambda i: None,
 ) -> onnx.ModelProto:
     b = _Builder()
-    H, D, kvH = spec.hidden, spec.head_dim, spec.n_kv_heads
+    _H, D, kvH = spec.hidden, spec.head_dim, spec.n_kv_heads
     inputs = [
         helper.make_tensor_value_info("input_ids", TensorProto.INT64, [1, "sequence_length"]),
     ]
     outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 1, spec.vocab])]
 
     # Embedding lookup straight from the quantized table (shared with a tied LM head).
-    emb_data = b.init("token_embd.qweight", embedding.packed) if embedding.packed is not None else ""
+    emb_data = (
+        b.init("token_embd.qweight", embedding.packed) if embedding.packed is not None else ""
+    )
     if embedding.dense is not None:
         table = b.init("token_embd.weight", np.ascontiguousarray(embedding.dense.T))
         h = b.op("Gather", [table, "input_ids"])[0]
@@ -138,8 +147,13 @@ def build_graph(
     cos_name, sin_name = b.init("cos_cache", cos), b.init("sin_cache", sin)
     one = b.init("one_i64", np.array([1], np.int64))
 
-    x = b.op("SimplifiedLayerNormalization", [h, b.init("blk.0.attn_norm", layers(0).attn_norm)],
-             axis=-1, epsilon=spec.rms_eps, stash_type=1)[0]  # fmt: skip
+    x = b.op(
+        "SimplifiedLayerNormalization",
+        [h, b.init("blk.0.attn_norm", layers(0).attn_norm)],
+        axis=-1,
+        epsilon=spec.rms_eps,
+        stash_type=1,
+    )[0]
     residual = h
     for i in range(spec.n_layers):
         w = layers(i)
@@ -149,41 +163,65 @@ def build_graph(
             qkv = b.linear(x, w.qkv[0], p + ".attn_qkv", accuracy_level)
             if w.qkv_bias is not None:
                 qkv = b.op("Add", [qkv, b.init(p + ".attn_qkv.bias", w.qkv_bias)])[0]
-            q, k, v = b.op("Split", [qkv, b.init(p + ".qkv_split", np.array(
-                [spec.n_heads * D, kvH * D, kvH * D], np.int64))], 3, axis=-1)  # fmt: skip
+            # Packed q|k|v goes to GroupQueryAttention as is: no Split op.
+            q, k, v = qkv, "", ""
         else:
-            q, k, v = (b.linear(x, lin, f"{p}.attn_{n}", accuracy_level)
-                       for lin, n in zip(w.qkv, "qkv", strict=True))  # fmt: skip
+            q, k, v = (
+                b.linear(x, lin, f"{p}.attn_{n}", accuracy_level)
+                for lin, n in zip(w.qkv, "qkv", strict=True)
+            )
             if w.qkv_bias is not None:
                 parts = np.split(w.qkv_bias, [spec.n_heads * D, spec.n_heads * D + kvH * D])
-                q, k, v = (b.op("Add", [t, b.init(f"{p}.attn_{n}.bias", bias)])[0]
-                           for t, n, bias in zip((q, k, v), "qkv", parts, strict=True))  # fmt: skip
+                q, k, v = (
+                    b.op("Add", [t, b.init(f"{p}.attn_{n}.bias", bias)])[0]
+                    for t, n, bias in zip((q, k, v), "qkv", parts, strict=True)
+                )
         past_k, past_v = f"past_key_values.{i}.key", f"past_key_values.{i}.value"
         pres_k, pres_v = f"present.{i}.key", f"present.{i}.value"
         for name in (past_k, past_v):
-            inputs.append(helper.make_tensor_value_info(
-                name, TensorProto.FLOAT, [1, kvH, "max_sequence_length", D]))  # fmt: skip
+            inputs.append(
+                helper.make_tensor_value_info(
+                    name, TensorProto.FLOAT, [1, kvH, "max_sequence_length", D]
+                )
+            )
         for name in (pres_k, pres_v):
-            outputs.append(helper.make_tensor_value_info(
-                name, TensorProto.FLOAT, [1, kvH, "max_sequence_length", D]))  # fmt: skip
+            outputs.append(
+                helper.make_tensor_value_info(
+                    name, TensorProto.FLOAT, [1, kvH, "max_sequence_length", D]
+                )
+            )
         attn = b.name(p + ".attn")
-        b.nodes.append(helper.make_node(
-            "GroupQueryAttention",
-            [q, k, v, past_k, past_v, "seqlens_k", "total_sequence_length", cos_name, sin_name],
-            [attn, pres_k, pres_v], attn, domain=MS,
-            num_heads=spec.n_heads, kv_num_heads=kvH, do_rotary=1,
-            rotary_interleaved=int(spec.rope_interleaved), scale=float(1.0 / np.sqrt(D)),
-        ))  # fmt: skip
+        b.nodes.append(
+            helper.make_node(
+                "GroupQueryAttention",
+                [q, k, v, past_k, past_v, "seqlens_k", "total_sequence_length", cos_name, sin_name],
+                [attn, pres_k, pres_v],
+                attn,
+                domain=MS,
+                num_heads=spec.n_heads,
+                kv_num_heads=kvH,
+                do_rotary=1,
+                rotary_interleaved=int(spec.rope_interleaved),
+                scale=float(1.0 / np.sqrt(D)),
+            )
+        )
         o = b.linear(attn, w.o, p + ".attn_output", accuracy_level)
         x2, _, _, residual = b.op(
-            "SkipSimplifiedLayerNormalization", [o, residual, b.init(p + ".ffn_norm", w.ffn_norm)],
-            4, domain=MS, epsilon=spec.rms_eps,
-        )  # fmt: skip
+            "SkipSimplifiedLayerNormalization",
+            [o, residual, b.init(p + ".ffn_norm", w.ffn_norm)],
+            4,
+            domain=MS,
+            epsilon=spec.rms_eps,
+        )
         # Feed-forward (SwiGLU).
         if len(w.gate_up) == 1:
             gu = b.linear(x2, w.gate_up[0], p + ".ffn_gate_up", accuracy_level)
-            gate, up = b.op("Split", [gu, b.init(p + ".gu_split", np.array(
-                [spec.ffn, spec.ffn], np.int64))], 2, axis=-1)  # fmt: skip
+            gate, up = b.op(
+                "Split",
+                [gu, b.init(p + ".gu_split", np.array([spec.ffn, spec.ffn], np.int64))],
+                2,
+                axis=-1,
+            )
         else:
             gate = b.linear(x2, w.gate_up[0], p + ".ffn_gate", accuracy_level)
             up = b.linear(x2, w.gate_up[1], p + ".ffn_up", accuracy_level)
@@ -192,28 +230,45 @@ def build_graph(
         down = b.linear(act, w.down, p + ".ffn_down", accuracy_level)
         if i + 1 < spec.n_layers:
             next_norm = b.init(f"blk.{i + 1}.attn_norm", layers(i + 1).attn_norm)
-            x, _, _, residual = b.op("SkipSimplifiedLayerNormalization",
-                                     [down, residual, next_norm], 4, domain=MS,
-                                     epsilon=spec.rms_eps)  # fmt: skip
+            x, _, _, residual = b.op(
+                "SkipSimplifiedLayerNormalization",
+                [down, residual, next_norm],
+                4,
+                domain=MS,
+                epsilon=spec.rms_eps,
+            )
         else:
             x = down
         progress(i)
 
     # Final norm and LM head on the last position only.
-    starts, ends = b.init("last_start", np.array([-1], np.int64)), b.init(
-        "last_end", np.array([np.iinfo(np.int64).max], np.int64))  # fmt: skip
+    starts, ends = (
+        b.init("last_start", np.array([-1], np.int64)),
+        b.init("last_end", np.array([np.iinfo(np.int64).max], np.int64)),
+    )
     last_x = b.op("Slice", [x, starts, ends, one])[0]
     last_res = b.op("Slice", [residual, starts, ends, one])[0]
-    normed = b.op("SkipSimplifiedLayerNormalization",
-                  [last_x, last_res, b.init("output_norm", final_norm)], 1, domain=MS,
-                  epsilon=spec.rms_eps)[0]  # fmt: skip
+    normed = b.op(
+        "SkipSimplifiedLayerNormalization",
+        [last_x, last_res, b.init("output_norm", final_norm)],
+        1,
+        domain=MS,
+        epsilon=spec.rms_eps,
+    )[0]
     lm = lm_head
     if lm is embedding and embedding.packed is not None:
         # Tied weights: the LM head reads the same quantized table as the embedding.
         assert lm.scales is not None
-        logits = b.op("MatMulNBits", [normed, emb_data, b.init("lm_head.scales", lm.scales)],
-                      domain=MS, K=lm.K, N=lm.N, bits=lm.bits, block_size=lm.block_size,
-                      accuracy_level=accuracy_level)[0]  # fmt: skip
+        logits = b.op(
+            "MatMulNBits",
+            [normed, emb_data, b.init("lm_head.scales", lm.scales)],
+            domain=MS,
+            K=lm.K,
+            N=lm.N,
+            bits=lm.bits,
+            block_size=lm.block_size,
+            accuracy_level=accuracy_level,
+        )[0]
         if lm.correction is not None:
             sums = b.op("MatMul", [normed, b.block_sum_matrix(lm.K, lm.block_size)])[0]
             corr = b.op("MatMul", [sums, b.init("lm_head.offsets", lm.correction)])[0]
@@ -238,22 +293,49 @@ def build_graph(
 
 def _embedding_lookup(b: _Builder, spec: LlamaSpec, emb: Linear, data: str) -> str:
     """Gather rows of the quantized table and dequantize only those rows."""
-    assert emb.scales is not None and emb.packed is not None
+    assert emb.scales is not None
+    assert emb.packed is not None
     # Data stays [V, K/block, block] (the layout MatMulNBits needs for a tied LM head), so the
     # quantized axis is the last one and each of its "blocks" is one whole GGUF block.
     nb = emb.K // emb.block_size
     per_byte = 8 // emb.bits
     scales = b.init("token_embd.scales", emb.scales.reshape(emb.N, nb, 1))
-    blocks = b.op("GatherBlockQuantized", [data, "input_ids", scales], domain=MS, bits=emb.bits,
-                  block_size=emb.block_size, gather_axis=0, quantize_axis=2)[0]  # fmt: skip
+    blocks = b.op(
+        "GatherBlockQuantized",
+        [data, "input_ids", scales],
+        domain=MS,
+        bits=emb.bits,
+        block_size=emb.block_size,
+        gather_axis=0,
+        quantize_axis=2,
+    )[0]
     assert emb.packed.shape[-1] * per_byte == emb.block_size
     out = b.op("Reshape", [blocks, b.init("emb_shape", np.array([1, -1, emb.K], np.int64))])[0]
     if emb.correction is not None:
-        rows = b.op("Gather", [b.init("token_embd.offsets", np.ascontiguousarray(
-            emb.correction.T)), "input_ids"])[0]  # fmt: skip  [1, S, K/block]
+        rows = b.op(
+            "Gather",
+            [b.init("token_embd.offsets", np.ascontiguousarray(emb.correction.T)), "input_ids"],
+        )[0]  # fmt: skip  [1, S, K/block]
         # Each offset applies to every element of its block: repeat along K.
-        rep = b.op("Reshape", [rows, b.init("emb_off_shape", np.array([1, -1, emb.K // emb.block_size, 1], np.int64))])[0]
-        tiled = b.op("Expand", [rep, b.init("emb_off_expand", np.array([1, 1, emb.K // emb.block_size, emb.block_size], np.int64))])[0]
-        flat_off = b.op("Reshape", [tiled, b.init("emb_off_flat", np.array([1, -1, emb.K], np.int64))])[0]
+        rep = b.op(
+            "Reshape",
+            [
+                rows,
+                b.init("emb_off_shape", np.array([1, -1, emb.K // emb.block_size, 1], np.int64)),
+            ],
+        )[0]
+        tiled = b.op(
+            "Expand",
+            [
+                rep,
+                b.init(
+                    "emb_off_expand",
+                    np.array([1, 1, emb.K // emb.block_size, emb.block_size], np.int64),
+                ),
+            ],
+        )[0]
+        flat_off = b.op(
+            "Reshape", [tiled, b.init("emb_off_flat", np.array([1, -1, emb.K], np.int64))]
+        )[0]
         out = b.op("Add", [out, flat_off])[0]
     return out

@@ -50,9 +50,10 @@ class ModelLibrary:
         if not self.root.is_dir():
             return []
         return sorted(
-            p.name for p in self.root.iterdir()
+            p.name
+            for p in self.root.iterdir()
             if p.is_dir() and not p.name.startswith(".") and (p / "tokenizer.json").exists()
-        )  # fmt: skip
+        )
 
     def default_name(self) -> str | None:
         try:
@@ -81,8 +82,10 @@ class ModelLibrary:
 
     def list(self) -> list[InstalledModel]:
         default = self.default_name()
-        return [InstalledModel(n, self.root / n, self._manifest(self.root / n), n == default)
-                for n in self.names()]  # fmt: skip
+        return [
+            InstalledModel(n, self.root / n, self._manifest(self.root / n), n == default)
+            for n in self.names()
+        ]
 
     def remove(self, name: str) -> None:
         model = self.get(name)
@@ -112,14 +115,14 @@ class ModelLibrary:
             raise ConversionError(f"a model named '{name}' is already installed")
         self.root.mkdir(parents=True, exist_ok=True)
         self.clean_partials()
-        convert_gguf(gguf, self.root / name, name=name, source=source,
-                     progress=progress or _quiet)  # fmt: skip
+        convert_gguf(gguf, self.root / name, name=name, source=source, progress=progress or _quiet)
         if make_default or self.default_name() == name:
             self.set_default(name)
         return self.get(name)
 
-    def import_path(self, path: Path, name: str | None = None,
-                    progress: Progress | None = None) -> InstalledModel:  # fmt: skip
+    def import_path(
+        self, path: Path, name: str | None = None, progress: Progress | None = None
+    ) -> InstalledModel:
         """Import a GGUF file or a model folder (copied; ``parley.json`` written if missing)."""
         if path.is_file():
             return self.import_gguf(path, name, progress=progress)
@@ -147,10 +150,19 @@ class ModelLibrary:
         try:
             shutil.copytree(folder, tmp)
             if not (tmp / "parley.json").exists():
-                (tmp / "parley.json").write_text(json.dumps({
-                    "name": name, "family": bundle.kind, "graph": f"external-{bundle.kind}",
-                    "source": {"kind": bundle.kind, "file": str(folder)},
-                }, indent=2) + "\n", encoding="utf-8")  # fmt: skip
+                (tmp / "parley.json").write_text(
+                    json.dumps(
+                        {
+                            "name": name,
+                            "family": bundle.kind,
+                            "graph": f"external-{bundle.kind}",
+                            "source": {"kind": bundle.kind, "file": str(folder)},
+                        },
+                        indent=2,
+                    )
+                    + "\n",
+                    encoding="utf-8",
+                )
             os.replace(tmp, self.root / name)
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -160,5 +172,3 @@ class ModelLibrary:
 
 def _quiet(stage: str, fraction: float) -> None:
     pass
-
-

@@ -102,7 +102,7 @@ def pack_linear(raw: RawTensor) -> Linear:
 
 def _q4_k_scales(sc: U8) -> tuple[U8, U8]:
     """The 12 packed bytes of a Q4_K super-block -> 8 six-bit scales and 8 six-bit mins."""
-    scales = np.empty(sc.shape[:-1] + (8,), np.uint8)
+    scales = np.empty((*sc.shape[:-1], 8), np.uint8)
     mins = np.empty_like(scales)
     scales[..., :4] = sc[..., 0:4] & 63
     mins[..., :4] = sc[..., 4:8] & 63
@@ -121,8 +121,15 @@ def _pack_q4_k(raw: RawTensor) -> Linear:
     scale = (d[..., None] * sc).reshape(N, K // 32)
     offset = (-dmin[..., None] * mn).reshape(N, K // 32)
     corr = (offset + 8.0 * scale).T
-    return Linear(N, K, 4, 32, _pack_nibbles(q), scale.astype(np.float32),
-                  np.ascontiguousarray(corr, dtype=np.float32))  # fmt: skip
+    return Linear(
+        N,
+        K,
+        4,
+        32,
+        _pack_nibbles(q),
+        scale.astype(np.float32),
+        np.ascontiguousarray(corr, dtype=np.float32),
+    )
 
 
 def _pack_q6_k(raw: RawTensor) -> Linear:
@@ -133,8 +140,9 @@ def _pack_q6_k(raw: RawTensor) -> Linear:
     sc = b[..., 192:208].view(np.int8).astype(np.float32)
     d = _f16(b[..., 208:210])
     # Each half of 128 values: four runs of 32 built from ql's nibbles and qh's 2-bit pairs.
-    lo = np.concatenate([ql[..., :32] & 0x0F, ql[..., 32:] & 0x0F,
-                         ql[..., :32] >> 4, ql[..., 32:] >> 4], axis=-1)  # fmt: skip
+    lo = np.concatenate(
+        [ql[..., :32] & 0x0F, ql[..., 32:] & 0x0F, ql[..., :32] >> 4, ql[..., 32:] >> 4], axis=-1
+    )
     hi = np.concatenate([(qh >> 0) & 3, (qh >> 2) & 3, (qh >> 4) & 3, (qh >> 6) & 3], axis=-1)
     q = (lo | (hi << 4)).reshape(N, K // 16, 16)  # 0..63, w = d * sc * (q - 32)
     stored = (q.astype(np.int16) - 32 + 128).astype(np.uint8)
@@ -153,17 +161,28 @@ def fuse(parts: list[Linear]) -> Linear:
         values = [getattr(p, attr) for p in parts]
         return None if values[0] is None else np.concatenate(values, axis=axis)
 
-    return Linear(N, first.K, first.bits, first.block_size, cat("packed", 0), cat("scales", 0),
-                  cat("correction", 1), cat("dense", 1))  # fmt: skip
+    return Linear(
+        N,
+        first.K,
+        first.bits,
+        first.block_size,
+        cat("packed", 0),
+        cat("scales", 0),
+        cat("correction", 1),
+        cat("dense", 1),
+    )
 
 
 def dequantize(lin: Linear) -> F32:
     """``[K, N]`` float weights as the graph computes them (used by checks and benchmarks)."""
     if lin.dense is not None:
         return lin.dense
-    assert lin.packed is not None and lin.scales is not None
+    assert lin.packed is not None
+    assert lin.scales is not None
     if lin.bits == 4:
-        q = np.stack([lin.packed & 0x0F, lin.packed >> 4], axis=-1).reshape(lin.N, -1, lin.block_size)
+        q = np.stack([lin.packed & 0x0F, lin.packed >> 4], axis=-1).reshape(
+            lin.N, -1, lin.block_size
+        )
     else:
         q = lin.packed.reshape(lin.N, -1, lin.block_size)
     zp = float(2 ** (lin.bits - 1))

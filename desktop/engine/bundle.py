@@ -11,12 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from desktop.convert.errors import ConversionError
-
 Kind = Literal["parley", "genai", "optimum"]
 
 
-class BundleError(ConversionError):
+class BundleError(ValueError):
     """The folder is not a usable model (one line for the user)."""
 
 

@@ -29,6 +29,7 @@ from desktop.engine.types import (
     ContextTrimmed,
     Event,
     Finished,
+    FinishReason,
     GenerationStats,
     ModelInfo,
     SamplingParams,
@@ -106,9 +107,12 @@ class Engine:
             yield Finished("error", GenerationStats(provider=provider), "the prompt is empty")
             return
         if len(ids) >= self.context_length:
-            yield Finished("error", GenerationStats(prompt_tokens=len(ids), provider=provider),
-                           f"the prompt ({len(ids)} tokens) fills the whole context window "
-                           f"({self.context_length})")  # fmt: skip
+            yield Finished(
+                "error",
+                GenerationStats(prompt_tokens=len(ids), provider=provider),
+                f"the prompt ({len(ids)} tokens) fills the whole context window "
+                f"({self.context_length})",
+            )
             return
         with self._lock:  # one generation at a time owns the KV cache
             yield from self._run(ids, params, cancel, started)
@@ -121,7 +125,7 @@ class Engine:
         n_prompt = len(ids)
         reused = reusable(self.decoder, ids)
         generated = 0
-        reason = "length"
+        reason: FinishReason = "length"
         ttft = prefill_s = 0.0
         decode_started = 0.0
         try:
@@ -154,18 +158,37 @@ class Engine:
                 logits = self.decoder.forward(ids, len(ids) - 1)
         except Exception as exc:  # ORT raises RuntimeError subclasses; the stream must end
             self.decoder.reset()
-            yield Finished("error", self._stats(n_prompt, reused, generated, ttft, prefill_s,
-                                                decode_started), f"inference failed: {exc}")  # fmt: skip
+            yield Finished(
+                "error",
+                self._stats(n_prompt, reused, generated, ttft, prefill_s, decode_started),
+                f"inference failed: {exc}",
+            )
             return
         if not stream.stopped:
             tail = stream.flush()
             if tail:
                 yield TextDelta(-1, tail)
-        yield Finished(reason, self._stats(n_prompt, reused, generated, ttft, prefill_s,  # type: ignore[arg-type]
-                                           decode_started))  # fmt: skip
+        yield Finished(
+            reason,
+            self._stats(
+                n_prompt,
+                reused,
+                generated,
+                ttft,
+                prefill_s,
+                decode_started,
+            ),
+        )
 
-    def _stats(self, n_prompt: int, reused: int, generated: int, ttft: float, prefill_s: float,
-               decode_started: float) -> GenerationStats:  # fmt: skip
+    def _stats(
+        self,
+        n_prompt: int,
+        reused: int,
+        generated: int,
+        ttft: float,
+        prefill_s: float,
+        decode_started: float,
+    ) -> GenerationStats:
         decode_s = time.perf_counter() - decode_started if decode_started else 0.0
         return GenerationStats(
             prompt_tokens=n_prompt,
@@ -197,14 +220,23 @@ def load_engine(
     max_len = min(bundle.context_length, limit)
     decoder: Decoder
     if bundle.kind == "optimum":
-        decoder = ConcatKVDecoder(result.session, kv_heads=bundle.kv_heads,
-                                  head_dim=bundle.head_dim, max_length=max_len,
-                                  vocab_size=bundle.vocab_size)  # fmt: skip
+        decoder = ConcatKVDecoder(
+            result.session,
+            kv_heads=bundle.kv_heads,
+            head_dim=bundle.head_dim,
+            max_length=max_len,
+            vocab_size=bundle.vocab_size,
+        )
     else:
         device_name = "cuda" if result.provider == "CUDAExecutionProvider" else "cpu"
-        decoder = SharedKVDecoder(result.session, kv_heads=bundle.kv_heads,
-                                  head_dim=bundle.head_dim, max_length=max_len,
-                                  vocab_size=bundle.vocab_size, device=device_name)  # fmt: skip
+        decoder = SharedKVDecoder(
+            result.session,
+            kv_heads=bundle.kv_heads,
+            head_dim=bundle.head_dim,
+            max_length=max_len,
+            vocab_size=bundle.vocab_size,
+            device=device_name,
+        )
     info = ModelInfo(
         name=bundle.name,
         context_length=max_len,

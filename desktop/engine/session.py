@@ -73,9 +73,10 @@ def create_session(
     errors: list[str] = list(plan.skipped)
     for provider in plan.candidates:
         providers: list[str | tuple[str, dict[str, str]]] = [
-            (provider, provider_options(provider, cuda_graph=cuda_graph)) if provider != CPU
+            (provider, provider_options(provider, cuda_graph=cuda_graph))
+            if provider != CPU
             else CPU
-        ]  # fmt: skip
+        ]
         if provider != CPU:
             providers.append(CPU)
         try:

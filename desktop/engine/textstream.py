@@ -23,6 +23,8 @@ class TextStream:
 
     def push(self, token_id: int) -> str:
         """Feed one token; return the text that can be shown now (may be empty)."""
+        if self.stopped:
+            return ""
         piece = self._decode.step(self._tokenizer, token_id) or ""
         if not self._stop:
             self.text += piece

@@ -1,0 +1,121 @@
+"""Errors the user's environment causes (a locked, damaged or too new database, a full disk).
+
+Each is a :class:`KnownError` whose message is one clear line, shown as is by the CLI and UI.
+Anything else that SQLite raises is our bug and stays an ordinary exception.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import time
+from pathlib import Path
+
+
+class KnownError(Exception):
+    """The environment's fault, not Parley's: the message tells the user what happened."""
+
+
+class StoreError(KnownError):
+    """The history database cannot be used right now. ``path`` names it, ``backup`` names the
+    safety copy made before reporting the problem, when there is one."""
+
+    def __init__(self, message: str, path: Path, backup: Path | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.backup = backup
+
+
+class DatabaseLocked(StoreError):  # noqa: N818 (the names the UI and DESIGN use)
+    """Another program holds the database and did not let go within the busy timeout."""
+
+
+class DatabaseCorrupt(StoreError):  # noqa: N818 (the names the UI and DESIGN use)
+    """The file is not an SQLite database, or it is damaged. A backup copy was made."""
+
+
+class DatabaseTooNew(StoreError):  # noqa: N818 (the names the UI and DESIGN use)
+    """A newer Parley wrote this database. A backup copy was made; nothing was changed."""
+
+
+class DiskFull(StoreError):  # noqa: N818 (the names the UI and DESIGN use)
+    """The disk (or the database's size limit) is full; the last change was not saved."""
+
+
+class DatabaseUnavailable(StoreError):  # noqa: N818 (the names the UI and DESIGN use)
+    """The file cannot be opened, read or written (permissions, missing folder, I/O error)."""
+
+
+class DatabaseMoveError(StoreError):
+    """Moving the history to another place failed; the history stayed where it was."""
+
+
+# Primary result codes (the low byte of the extended code), see https://sqlite.org/rescode.html
+_BUSY, _LOCKED = 5, 6
+_CORRUPT, _NOTADB = 11, 26
+_FULL = 13
+_PERM, _READONLY, _IOERR, _CANTOPEN, _AUTH = 3, 8, 10, 14, 23
+
+
+def primary_code(error: sqlite3.Error) -> int | None:
+    code = getattr(error, "sqlite_errorcode", None)
+    return None if code is None else int(code) & 0xFF
+
+
+def is_corruption(error: sqlite3.Error) -> bool:
+    return primary_code(error) in (_CORRUPT, _NOTADB)
+
+
+def translate(error: sqlite3.Error, path: Path, backup: Path | None = None) -> StoreError | None:
+    """The :class:`StoreError` for an SQLite error the environment caused, else ``None``
+    (the caller re-raises the original: it is a bug). ``backup`` is the copy already made
+    for a corrupt database."""
+    code = primary_code(error)
+    if code in (_BUSY, _LOCKED):
+        return DatabaseLocked(
+            f"The history database {path} is in use by another program. "
+            "Close other copies of Parley and try again.",
+            path,
+        )
+    if code in (_CORRUPT, _NOTADB):
+        where = f" A copy of the damaged file was saved as {backup}." if backup else ""
+        return DatabaseCorrupt(
+            f"The history database {path} is damaged or is not a Parley history ({error}).{where}",
+            path,
+            backup,
+        )
+    if code == _FULL:
+        return DiskFull(
+            f"The disk holding the history database {path} is full; the last change was not "
+            "saved. Free some space and try again.",
+            path,
+        )
+    if code in (_PERM, _READONLY, _IOERR, _CANTOPEN, _AUTH):
+        return DatabaseUnavailable(
+            f"The history database {path} cannot be opened or written ({error}). "
+            "Check that the folder exists and that you may write to it.",
+            path,
+        )
+    return None
+
+
+def backup_copy(path: Path, label: str) -> Path:
+    """Copy the database file (and its write-ahead log, if any) next to it as
+    ``<name>.<label>-<UTC timestamp>`` and return the copy's path. Raw file copies: this is
+    for files SQLite may not be able to read."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = path.with_name(f"{path.name}.{label}-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.{label}-{stamp}-{n}")
+    shutil.copy2(path, target)
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        shutil.copy2(wal, target.with_name(target.name + "-wal"))
+    return target
+
+
+class NotFoundError(LookupError):
+    """No conversation, message or folder with that id (a stale id: the caller's bug or a
+    race with a purge; not something the user caused)."""

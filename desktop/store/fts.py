@@ -1,0 +1,114 @@
+"""From what a user types into the search field to an FTS5 query, and from FTS5 snippets
+to plain text with highlight ranges.
+
+Users type words, "quoted phrases", ``-excluded`` words and ``prefix*`` words, and they type
+them imperfectly (an unbalanced quote, a lone ``-``, ``AND``/``OR``/``NEAR`` as ordinary
+words, parentheses, colons). Every term is passed to FTS5 as a quoted string, so nothing the
+user types can be read as FTS5 syntax, and no input raises.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+HIGHLIGHT_START = "\x02"
+HIGHLIGHT_END = "\x03"
+
+# A quoted phrase (the closing quote may be missing), or a run of non-space characters.
+_TOKEN = re.compile(r'(-?)"([^"]*)("?)|(\S+)')
+
+
+@dataclass(frozen=True)
+class _Term:
+    text: str
+    negated: bool
+    prefix: bool
+    phrase: bool
+    open_ended: bool = False
+    """A word, or a phrase whose closing quote has not been typed yet: still being typed."""
+
+
+def _has_word(text: str) -> bool:
+    """True when the unicode61 tokenizer would find at least one token in ``text``."""
+    return any(ch.isalnum() for ch in text)
+
+
+def _parse(query: str) -> list[_Term]:
+    terms: list[_Term] = []
+    for match in _TOKEN.finditer(query):
+        if match.group(4) is None:
+            closed = match.group(3) == '"'
+            negated = bool(match.group(1))
+            terms.append(_Term(match.group(2), negated, False, phrase=True, open_ended=not closed))
+            continue
+        word = match.group(4)
+        negated = word.startswith("-")
+        word = word.lstrip("-")
+        prefix = word.endswith("*")
+        word = word.rstrip("*")
+        terms.append(_Term(word, negated, prefix, phrase=False, open_ended=True))
+    return [t for t in terms if _has_word(t.text)]
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def build_match(query: str, min_auto_prefix: int = 2) -> str | None:
+    """The FTS5 MATCH expression for a user's query, or ``None`` when it has nothing to look
+    for (empty, only punctuation, or only excluded words).
+
+    All terms must match (AND); ``-word`` excludes; ``word*`` is a prefix; the last word is a
+    prefix too while it is being typed (from ``min_auto_prefix`` characters on), so results
+    appear as the user types. Quoted phrases match exactly once their closing quote is typed."""
+    terms = _parse(query)
+    positive = [t for t in terms if not t.negated]
+    if not positive:
+        return None
+    last = terms[-1]  # the word being typed, if it is not an excluded one
+    parts: list[str] = []
+    for term in positive:
+        prefix = term.prefix or (
+            term is last
+            and term.open_ended
+            and sum(ch.isalnum() for ch in term.text) >= min_auto_prefix
+            and query.rstrip() == query  # a trailing space means the word is finished
+        )
+        parts.append(_quote(term.text) + ("*" if prefix else ""))
+    expression = "(" + " AND ".join(parts) + ")"
+    for term in terms:
+        if term.negated:
+            expression += " NOT " + _quote(term.text) + ("*" if term.prefix else "")
+    return expression
+
+
+def parse_snippet(marked: str) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """Split an FTS5 ``snippet()`` made with :data:`HIGHLIGHT_START`/:data:`HIGHLIGHT_END`
+    into plain text on one line and the ``(start, end)`` ranges to highlight."""
+    out: list[str] = []
+    spans: list[tuple[int, int]] = []
+    length = 0
+    start: int | None = None
+    pending_space = False
+    for ch in marked:
+        if ch == HIGHLIGHT_START:
+            if pending_space and out:
+                out.append(" ")
+                length += 1
+            pending_space = False
+            start = length
+        elif ch == HIGHLIGHT_END:
+            if start is not None and length > start:
+                spans.append((start, length))
+            start = None
+        elif ch.isspace():
+            pending_space = True
+        else:
+            if pending_space and out:
+                out.append(" ")
+                length += 1
+            pending_space = False
+            out.append(ch)
+            length += 1
+    return "".join(out), tuple(spans)

@@ -1,0 +1,222 @@
+"""The engine on real ONNX Runtime with tiny generated models."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from desktop.engine.engine import Engine, load_engine
+from desktop.engine.session import EngineLoadError
+from desktop.engine.types import (
+    GREEDY,
+    ChatMessage,
+    ContextTrimmed,
+    Event,
+    Finished,
+    SamplingParams,
+    TextDelta,
+)
+from tests.ggufs import TinySpec
+from tests.models import TinyModels
+from tests.reference import ReferenceLlama
+
+PROMPT = [1, 117, 115, 101, 114, 10, 72, 105, 33, 2, 10, 1, 97, 115, 115, 10]
+
+
+def greedy(n: int) -> SamplingParams:
+    return SamplingParams(**{**GREEDY.__dict__, "max_new_tokens": n})
+
+
+def run(events: object) -> tuple[list[int], str, Finished, list[Event]]:
+    ids: list[int] = []
+    text: list[str] = []
+    finished: Finished | None = None
+    seen: list[Event] = []
+    for ev in events:  # type: ignore[attr-defined]
+        seen.append(ev)
+        if isinstance(ev, TextDelta):
+            if ev.token_id >= 0:
+                ids.append(ev.token_id)
+            text.append(ev.text)
+        elif isinstance(ev, Finished):
+            finished = ev
+    assert finished is not None
+    assert isinstance(seen[-1], Finished)
+    return ids, "".join(text), finished, seen
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_models: TinyModels) -> tuple[Path, Engine]:
+    gguf, bundle = tiny_models.get(TinySpec(weight_type="Q4_1"))
+    return gguf, load_engine(bundle, "cpu", threads=1)
+
+
+def test_greedy_sequence_equals_reference(tiny: tuple[Path, Engine]) -> None:
+    gguf, engine = tiny
+    ref = ReferenceLlama(gguf)
+    expected: list[int] = []
+    seq = list(PROMPT)
+    for _ in range(12):
+        nxt = int(ref.logits(seq)[-1].argmax())
+        if nxt in engine.stop_ids:
+            break
+        expected.append(nxt)
+        seq.append(nxt)
+    ids, text, fin, _ = run(engine.generate_ids(PROMPT, greedy(12)))
+    assert ids == expected
+    assert fin.reason == ("length" if len(expected) == 12 else "stop")
+    assert text == engine.tokenizer.decode(ids)
+    assert fin.stats.prompt_tokens == len(PROMPT)
+    assert fin.stats.generated_tokens == len(ids)
+    assert fin.stats.provider == "CPUExecutionProvider"
+
+
+def test_prefix_reuse_gives_the_logits_of_a_fresh_run(tiny: tuple[Path, Engine]) -> None:
+    _, engine = tiny
+    first, _, _, _ = run(engine.generate_ids(PROMPT, greedy(6)))
+    follow_up = [*PROMPT, *first, 2, 10, 1, 117, 10, 104, 105, 2, 10, 1, 97, 10]
+    reused = engine.decoder.forward(follow_up, len(PROMPT) + len(first) - 1).copy()
+    engine.decoder.reset()
+    fresh = engine.decoder.forward(follow_up, 0).copy()
+    np.testing.assert_allclose(reused, fresh, rtol=0, atol=1e-5 * np.abs(fresh).max())
+    assert reused.argmax() == fresh.argmax()
+
+
+def test_follow_up_turn_reuses_the_cache(tiny: tuple[Path, Engine]) -> None:
+    _, engine = tiny
+    engine.decoder.reset()
+    a, _, fin_a, _ = run(engine.generate_ids(PROMPT, greedy(5)))
+    assert fin_a.stats.reused_prompt_tokens == 0
+    follow_up = [*PROMPT, *a, 2, 10, 1, 97, 10]
+    b, _, fin_b, _ = run(engine.generate_ids(follow_up, greedy(5)))
+    # everything but the last sampled token, whose keys were never computed
+    assert fin_b.stats.reused_prompt_tokens == len(PROMPT) + len(a) - 1
+    engine.decoder.reset()
+    fresh, _, _, _ = run(engine.generate_ids(follow_up, greedy(5)))
+    assert b == fresh
+
+
+def test_cancel_is_honoured_within_one_token(tiny: tuple[Path, Engine]) -> None:
+    _, engine = tiny
+    cancel = threading.Event()
+    deltas = 0
+    finished = None
+    for ev in engine.generate_ids(PROMPT, greedy(50), cancel):
+        if isinstance(ev, TextDelta) and ev.token_id >= 0:
+            deltas += 1
+            if deltas == 3:
+                cancel.set()
+        elif isinstance(ev, Finished):
+            finished = ev
+    assert finished is not None
+    assert finished.reason == "cancelled"
+    assert deltas == 3
+
+
+def test_stop_string_ends_the_answer_and_is_not_shown(tiny: tuple[Path, Engine]) -> None:
+    _, engine = tiny
+    _, text, _, _ = run(engine.generate_ids(PROMPT, greedy(24)))
+    assert len(text) >= 6
+    stop = text[3:5]
+    cut = text.index(stop)
+    _, stopped, fin, _ = run(
+        engine.generate_ids(PROMPT, SamplingParams(**{**greedy(24).__dict__, "stop": (stop,)}))
+    )
+    assert stopped == text[:cut]
+    assert fin.reason == "stop"
+
+
+def test_max_new_tokens_gives_length(tiny: tuple[Path, Engine]) -> None:
+    _, engine = tiny
+    ids, _, fin, _ = run(engine.generate_ids(PROMPT, greedy(2)))
+    assert len(ids) <= 2
+    if len(ids) == 2:
+        assert fin.reason == "length"
+
+
+def test_seeded_sampling_is_reproducible(tiny: tuple[Path, Engine]) -> None:
+    _, engine = tiny
+    params = SamplingParams(
+        temperature=5.0, top_k=0, top_p=1.0, min_p=0.0, seed=7, max_new_tokens=10
+    )
+    a, _, _, _ = run(engine.generate_ids(PROMPT, params))
+    b, _, _, _ = run(engine.generate_ids(PROMPT, params))
+    c, _, _, _ = run(engine.generate_ids(PROMPT, SamplingParams(**{**params.__dict__, "seed": 8})))
+    assert a == b
+    assert a != c
+
+
+def test_chat_messages_use_the_template(tiny: tuple[Path, Engine]) -> None:
+    _, engine = tiny
+    ids = engine.encode_chat([ChatMessage("user", "hi")])
+    assert engine.tokenizer.decode(ids, skip_special_tokens=False) == (
+        "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    )
+    _, _, fin, _ = run(engine.generate([ChatMessage("user", "hi")], greedy(4)))
+    assert fin.reason in ("length", "stop")
+
+
+def test_context_overflow_drops_oldest_turns_after_the_system_prompt(
+    tiny_models: TinyModels,
+) -> None:
+    _, bundle = tiny_models.get(TinySpec(weight_type="Q4_1"))
+    engine = load_engine(bundle, "cpu", threads=1, max_context=96)
+    long = "the " * 12
+    messages = [ChatMessage("system", "be brief")]
+    for i in range(4):
+        messages += [ChatMessage("user", f"{i} {long}"), ChatMessage("assistant", long)]
+    messages.append(ChatMessage("user", "last"))
+    _, _, fin, events = run(engine.generate(messages, greedy(8)))
+    trimmed = [e for e in events if isinstance(e, ContextTrimmed)]
+    assert len(trimmed) == 1
+    assert trimmed[0].dropped_messages >= 2
+    assert fin.reason in ("length", "stop")
+    assert fin.stats.prompt_tokens <= 96 - 8
+    # the system prompt survives, the oldest turns are gone
+    kept = engine.tokenizer.decode(
+        engine.encode_chat([messages[0], *messages[1 + trimmed[0].dropped_messages :]])
+    )
+    assert "be brief" in kept
+    assert "0 the" not in kept
+
+
+def test_a_single_message_too_long_for_the_window_is_an_error(tiny_models: TinyModels) -> None:
+    _, bundle = tiny_models.get(TinySpec(weight_type="Q4_1"))
+    engine = load_engine(bundle, "cpu", threads=1, max_context=64)
+    _, _, fin, _ = run(engine.generate([ChatMessage("user", "word " * 80)], greedy(4)))
+    assert fin.reason == "error"
+    assert fin.error is not None
+    assert "too long" in fin.error
+
+
+def test_invalid_parameters_end_as_an_error_event(tiny: tuple[Path, Engine]) -> None:
+    _, engine = tiny
+    _, _, fin, _ = run(engine.generate([ChatMessage("user", "x")], SamplingParams(top_p=0.0)))
+    assert fin.reason == "error"
+    assert fin.error is not None
+    assert "top_p" in fin.error
+
+
+def test_corrupt_model_file_is_one_clear_error(tiny_models: TinyModels, tmp_path: Path) -> None:
+    import shutil
+
+    _, bundle = tiny_models.get(TinySpec(weight_type="Q8_0"))
+    broken = tmp_path / "broken"
+    shutil.copytree(bundle, broken)
+    (broken / "model.onnx").write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(EngineLoadError, match="could not be loaded"):
+        load_engine(broken, "cpu")
+
+
+def test_missing_tokenizer_is_one_clear_error(tiny_models: TinyModels, tmp_path: Path) -> None:
+    import shutil
+
+    _, bundle = tiny_models.get(TinySpec(weight_type="Q8_0"))
+    broken = tmp_path / "broken"
+    shutil.copytree(bundle, broken)
+    (broken / "tokenizer.json").unlink()
+    with pytest.raises(EngineLoadError, match=r"no tokenizer\.json"):
+        load_engine(broken, "cpu")

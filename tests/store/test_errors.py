@@ -1,0 +1,185 @@
+"""A database that is locked, damaged, or on a full disk gives one clear KnownError, keeps
+a backup where one is promised, and is never reset behind the user's back."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from desktop.store import (
+    DatabaseCorrupt,
+    DatabaseLocked,
+    DatabaseUnavailable,
+    DiskFull,
+    KnownError,
+    Store,
+)
+from desktop.store.errors import translate
+from tests.store.conftest import raw
+
+
+def _history_with_data(path: Path, conversations: int = 40) -> None:
+    with Store.open(path) as store, store.transaction():
+        for i in range(conversations):
+            c = store.create_conversation(f"conversation {i}")
+            q = store.add_message(c.id, None, "user", f"question {i} " + "text " * 300)
+            store.add_message(c.id, q.id, "assistant", f"answer {i} " + "more " * 300)
+
+
+def _one_line(error: Exception) -> str:
+    message = str(error)
+    assert message
+    assert "\n" not in message
+    assert "Traceback" not in message
+    return message
+
+
+def _backups(path: Path) -> list[Path]:
+    return sorted(p for p in path.parent.iterdir() if ".corrupt-" in p.name)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [os.urandom(8192), b"not a database at all", b"SQLite format 3\x00" + os.urandom(4000)],
+    ids=["random bytes", "text", "damaged header"],
+)
+def test_a_file_that_is_not_a_database(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "history.sqlite3"
+    path.write_bytes(content)
+
+    with pytest.raises(DatabaseCorrupt) as caught:
+        Store.open(path)
+
+    error = caught.value
+    assert isinstance(error, KnownError)
+    assert error.backup is not None
+    assert error.backup.name.startswith("history.sqlite3.corrupt-")
+    assert error.backup.read_bytes() == content
+    assert str(error.backup) in _one_line(error)
+    assert path.read_bytes() == content  # never silently reset
+
+
+def test_a_truncated_database(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite3"
+    _history_with_data(path)
+    data = path.read_bytes()
+    assert len(data) > 100_000
+    path.write_bytes(data[: len(data) // 2])
+
+    with pytest.raises(DatabaseCorrupt) as caught:
+        Store.open(path)
+
+    assert caught.value.backup is not None
+    assert caught.value.backup.read_bytes() == data[: len(data) // 2]
+    assert _backups(path) == [caught.value.backup]
+    assert "damaged" in _one_line(caught.value)
+
+
+def test_start_over_sets_the_damaged_file_aside(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite3"
+    path.write_bytes(b"garbage" * 100)
+    with pytest.raises(DatabaseCorrupt):
+        Store.open(path)
+    store, moved = Store.start_over(path)
+    with store:
+        assert moved is not None
+        assert moved.read_bytes() == b"garbage" * 100
+        assert store.list_conversations() == []
+        store.create_conversation("fresh start")
+    with Store.open(path) as again:
+        assert [c.title for c in again.list_conversations()] == ["fresh start"]
+
+
+def test_a_database_locked_exclusively_before_it_was_ever_opened(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite3"
+    other = raw(path)
+    other.execute("PRAGMA locking_mode = EXCLUSIVE")
+    other.execute("BEGIN EXCLUSIVE")
+    other.execute("CREATE TABLE somebody_elses (x)")
+    try:
+        with pytest.raises(DatabaseLocked) as caught:
+            Store.open(path, busy_timeout=0.2)
+        assert "in use by another program" in _one_line(caught.value)
+        assert caught.value.backup is None
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert _backups(path) == []
+    with Store.open(path) as store:  # usable once the other program lets go
+        assert store.list_conversations() == []
+
+
+def test_a_history_locked_exclusively_by_another_program(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite3"
+    _history_with_data(path, conversations=2)
+    other = raw(path)
+    other.execute("PRAGMA locking_mode = EXCLUSIVE")
+    other.execute("BEGIN EXCLUSIVE")
+    other.execute("SELECT count(*) FROM messages").fetchone()
+    try:
+        with pytest.raises(DatabaseLocked):
+            Store.open(path, busy_timeout=0.2)
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    with Store.open(path) as store:
+        assert len(store.list_conversations()) == 2
+
+
+def test_a_write_while_another_program_holds_the_write_lock(store: Store) -> None:
+    c = store.create_conversation("kept")
+    other = raw(store.path)
+    other.execute("PRAGMA busy_timeout = 0")
+    other.execute("BEGIN IMMEDIATE")
+    store._db.execute("PRAGMA busy_timeout = 200")  # not 3 s: keep the test quick
+    try:
+        with pytest.raises(DatabaseLocked):
+            store.add_message(c.id, None, "user", "blocked")
+        assert [x.id for x in store.list_conversations()] == [c.id]  # reads still work
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    message = store.add_message(c.id, None, "user", "now it works")
+    assert store.current_path(c.id) == [message]
+
+
+def test_a_full_disk(store: Store) -> None:
+    c = store.create_conversation("before the disk filled up")
+    pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+    # SQLite reports a database that reached max_page_count exactly like a full disk.
+    store._db.execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(DiskFull) as caught:
+        store.add_message(c.id, None, "user", "x" * 200_000)
+    assert "full" in _one_line(caught.value)
+    assert store.current_path(c.id) == []  # the failed change left nothing half-written
+    store._db.execute("PRAGMA max_page_count = 1073741823")
+    store.add_message(c.id, None, "user", "after freeing space")
+    assert [m.content for m in store.current_path(c.id)] == ["after freeing space"]
+
+
+def test_a_folder_in_place_of_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite3"
+    path.mkdir()
+    with pytest.raises(DatabaseUnavailable) as caught:
+        Store.open(path)
+    assert str(path) in _one_line(caught.value)
+
+
+def test_a_file_in_place_of_the_folder(tmp_path: Path) -> None:
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    with pytest.raises(DatabaseUnavailable):
+        Store.open(tmp_path / "blocker" / "history.sqlite3")
+
+
+def test_programming_errors_are_not_known_errors(tmp_path: Path) -> None:
+    db = sqlite3.connect(":memory:")
+    with pytest.raises(sqlite3.OperationalError) as caught:
+        db.execute("SELECT * FROM no_such_table")
+    assert translate(caught.value, tmp_path / "x") is None
+    store = Store.open(tmp_path / "history.sqlite3")
+    store.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        store.list_conversations()  # using a closed store is a bug, not the user's problem

@@ -1,0 +1,185 @@
+"""Full-text search over titles and messages: accents folded, snippets with highlights,
+prefix matching while typing, and no error whatever the user types."""
+
+from __future__ import annotations
+
+import pytest
+
+from desktop.store import Store
+from desktop.store.fts import HIGHLIGHT_END, HIGHLIGHT_START, build_match, parse_snippet
+from tests.store.conftest import check_database
+
+
+@pytest.fixture
+def history(store: Store) -> dict[str, int]:
+    ids: dict[str, int] = {}
+    zurich = store.create_conversation("Weekend in Zürich")
+    q = store.add_message(zurich.id, None, "user", "Where do I get the best café crème?")
+    a = store.add_message(
+        zurich.id, q.id, "assistant", "Café Schober near the Bahnhofstrasse is a classic."
+    )
+    ids |= {"zurich": zurich.id, "zurich_q": q.id, "zurich_a": a.id}
+    code = store.create_conversation("Python help")
+    q = store.add_message(code.id, None, "user", "How do I reverse a list in Python?")
+    a = store.add_message(code.id, q.id, "assistant", "Use reversed(items) or items[::-1].")
+    ids |= {"code": code.id, "code_q": q.id, "code_a": a.id}
+    long = store.create_conversation("Essay")
+    text = " ".join(["filler"] * 200 + ["needle"] + ["filler"] * 200)
+    ids["essay_q"] = store.add_message(long.id, None, "user", text).id
+    ids["essay"] = long.id
+    return ids
+
+
+def _messages(store: Store, query: str) -> list[int | None]:
+    return [hit.message_id for hit in store.search(query) if hit.message_id is not None]
+
+
+def test_accents_and_case_are_folded_both_ways(store: Store, history: dict[str, int]) -> None:
+    assert _messages(store, "cafe ") == [history["zurich_a"], history["zurich_q"]]
+    assert _messages(store, "CAFÉ ") == [history["zurich_a"], history["zurich_q"]]
+    assert _messages(store, "creme") == [history["zurich_q"]]
+    titles = [h.conversation_id for h in store.search("zurich") if h.message_id is None]
+    assert titles == [history["zurich"]]
+
+
+def test_hits_carry_a_plain_snippet_with_highlights(store: Store, history: dict[str, int]) -> None:
+    (hit,) = store.search("bahnhofstrasse")
+    assert hit.conversation_id == history["zurich"]
+    assert hit.conversation_title == "Weekend in Zürich"
+    assert hit.message_id == history["zurich_a"]
+    assert hit.role == "assistant"
+    assert [hit.snippet[s:e] for s, e in hit.highlights] == ["Bahnhofstrasse"]
+    assert HIGHLIGHT_START not in hit.snippet
+    assert HIGHLIGHT_END not in hit.snippet
+
+
+def test_a_long_message_gives_a_short_snippet_around_the_match(
+    store: Store, history: dict[str, int]
+) -> None:
+    (hit,) = store.search("needle")
+    assert hit.message_id == history["essay_q"]
+    assert len(hit.snippet) < 200
+    assert hit.snippet.startswith("…")
+    assert hit.snippet.endswith("…")
+    assert [hit.snippet[s:e] for s, e in hit.highlights] == ["needle"]
+
+
+def test_title_hits_come_first(store: Store, history: dict[str, int]) -> None:
+    hits = store.search("python")
+    assert (hits[0].conversation_id, hits[0].message_id) == (history["code"], None)
+    assert [h.snippet[s:e] for h in hits[:1] for s, e in h.highlights] == ["Python"]
+    assert _messages(store, "python") == [history["code_q"]]
+
+
+def test_all_words_must_match(store: Store, history: dict[str, int]) -> None:
+    assert _messages(store, "reverse list") == [history["code_q"]]
+    assert _messages(store, "reverse café") == []
+
+
+def test_phrases_exclusions_and_prefixes(store: Store, history: dict[str, int]) -> None:
+    assert _messages(store, '"best café"') == [history["zurich_q"]]
+    assert _messages(store, '"café best"') == []
+    assert _messages(store, "café -schober") == [history["zurich_q"]]
+    assert _messages(store, "bahn") == [history["zurich_a"]]  # the word being typed
+    assert _messages(store, "bahn ") == []  # a finished word matches whole words only
+    assert _messages(store, "bahn* ") == [history["zurich_a"]]
+    assert _messages(store, '"best caf') == [history["zurich_q"]]  # phrase being typed
+    assert _messages(store, "-schober") == []  # nothing to look for
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "   ",
+        '"',
+        '""',
+        '"""',
+        "'",
+        "-",
+        "--",
+        "*",
+        "**",
+        "AND",
+        "OR",
+        "NOT",
+        "NEAR",
+        "NEAR(café crème)",
+        "café OR",
+        "(café",
+        "café)",
+        "café AND OR NOT",
+        "content:café",
+        "^café",
+        "{content}: café",
+        'café" OR "1"="1',
+        "café'; DROP TABLE messages; --",
+        "c++",
+        "items[::-1]",
+        "\x00",
+        "\x02café\x03",
+        "🙂 café",
+        "a" * 10_000,
+    ],
+)
+def test_any_input_is_safe(store: Store, history: dict[str, int], query: str) -> None:
+    hits = store.search(query)
+    assert isinstance(hits, list)
+    assert len(store.list_conversations()) == 3  # and nothing was harmed
+
+
+def test_operators_typed_by_the_user_are_plain_words(store: Store) -> None:
+    c = store.create_conversation("ops")
+    m = store.add_message(c.id, None, "user", "Do not stop near the door or the gate")
+    assert _messages(store, "not near or") == [m.id]
+    assert _messages(store, "c++ ") == []
+
+
+def test_build_match_quotes_every_term() -> None:
+    assert build_match("cafe") == '("cafe"*)'
+    assert build_match("cafe ") == '("cafe")'
+    assert build_match('NEAR(a b) -x "y z"') == '("NEAR(a" AND "b)" AND "y z") NOT "x"'
+    assert build_match('say "hi') == '("say" AND "hi"*)'
+    assert build_match('a"b') == '("a""b"*)'
+    assert build_match("x") == '("x")'  # one letter: no prefix, that would match half the index
+    assert build_match("-only -excluded") is None
+    assert build_match("?! ...") is None
+
+
+def test_parse_snippet() -> None:
+    marked = (
+        f"…the  {HIGHLIGHT_START}café{HIGHLIGHT_END}\n is {HIGHLIGHT_START}good{HIGHLIGHT_END}…"
+    )
+    text, spans = parse_snippet(marked)
+    assert text == "…the café is good…"
+    assert [text[s:e] for s, e in spans] == ["café", "good"]
+
+
+def test_search_follows_edits_deletes_and_streaming(store: Store) -> None:
+    c = store.create_conversation("Renamed later")
+    q = store.add_message(c.id, None, "user", "original wording")
+    answer = store.begin_assistant(c.id, q.id, "m")
+    store.append_partial(answer.id, "a partial zeppelin")
+    assert _messages(store, "zeppelin") == [answer.id]
+    store.finish(answer.id, "complete", content="a final airship")
+    assert _messages(store, "zeppelin") == []
+    assert _messages(store, "airship") == [answer.id]
+    store.rename_conversation(c.id, "Balloons")
+    assert [h.conversation_id for h in store.search("balloons")] == [c.id]
+    assert store.search("renamed") == []
+    copy = store.duplicate_conversation(c.id)
+    assert {h.conversation_id for h in store.search("airship")} == {c.id, copy.id}
+    store.purge(store.delete_conversations(c.id))
+    assert {h.conversation_id for h in store.search("airship")} == {copy.id}
+    check_database(store.path)
+
+
+def test_the_limit_is_respected(store: Store) -> None:
+    c = store.create_conversation("many")
+    parent = None
+    for i in range(30):
+        parent = store.add_message(c.id, parent, "user", f"word number {i}").id
+    assert len(store.search("word", limit=10)) == 10
+    hits = store.search("word", limit=5)
+    assert [h.message_id for h in hits] == [parent, parent - 1, parent - 2, parent - 3, parent - 4]
+    assert store.search("word", limit=0) == []

@@ -1,0 +1,114 @@
+"""``parley`` end to end, in-process, on a tiny generated model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from desktop.cli import main
+from tests.ggufs import TinySpec, write_tiny_gguf
+
+
+@pytest.fixture
+def installed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    gguf = write_tiny_gguf(tmp_path / "Tiny Model.gguf", TinySpec(weight_type="Q8_0"))
+    assert main(["models", "import", str(gguf)]) == 0
+    capsys.readouterr()
+    return "tiny-model"
+
+
+def test_import_list_info_default_remove(
+    installed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "* tiny-model" in out  # the first model becomes the default
+    assert main(["models", "info", installed]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["name"] == installed
+    assert info["default"] is True
+    assert main(["models", "remove", installed]) == 0
+    assert main(["models", "list"]) == 0
+    assert "No models installed" in capsys.readouterr().out
+
+
+def test_ask_json(installed: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["ask", "hello", "--json", "--temperature", "0", "--max-tokens", "5", "--system", ""]
+    )
+    assert code == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert set(payload) >= {"text", "token_ids", "prompt_tokens", "finish_reason", "stats"}
+    assert payload["finish_reason"] in ("stop", "length")
+    assert 0 < len(payload["token_ids"]) <= 5
+    assert payload["prompt_tokens"] > 0
+    assert payload["stats"]["provider"] == "CPUExecutionProvider"
+
+
+def test_ask_raw_streams_text(installed: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "the", "--raw", "--temperature", "0", "--max-tokens", "4"]) == 0
+    assert capsys.readouterr().out.endswith("\n")
+
+
+def test_chat_conversation(
+    installed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from desktop import cli
+
+    monkeypatch.setattr(cli.sys, "stdin", io.StringIO("hi\nmore\n\n"))
+    assert main(["chat", "--temperature", "0", "--max-tokens", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("parley> ") == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["ask", "hi"], "no model installed"),
+        (["models", "info", "nope"], "no model named 'nope'"),
+        (["models", "install", "gpt-5"], "unknown model 'gpt-5'"),
+    ],
+)
+def test_errors_are_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("parley: error: ")
+    assert message in err
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+
+
+def test_importing_garbage_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "x.gguf"
+    bad.write_bytes(b"not a model at all")
+    assert main(["models", "import", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "not a GGUF file" in err
+    assert "Traceback" not in err
+
+
+def test_cli_subprocess_has_no_traceback(tmp_path: Path) -> None:
+    """The installed entry point, as a user runs it."""
+    import os
+    import subprocess
+    import sys
+
+    bad = tmp_path / "x.gguf"
+    bad.write_bytes(b"GGUF\x03\x00\x00\x00truncated")
+    env = dict(os.environ, PARLEY_DATA_DIR=str(tmp_path / "data"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "desktop", "models", "import", str(bad)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("parley: error: ")
