@@ -609,13 +609,14 @@ def run_worker(
         # The first request after load pays one-off costs (allocations, first-touch pages);
         # it is reported as cold_ttft_s and the second, fresh-cache request is measured.
         started = time.perf_counter()
-        cold = _timed_stream(runner.stream(ids, n, fresh=True), len(ids), started, n)
+        warmup = min(n, 16)
+        cold = _timed_stream(runner.stream(ids, warmup, fresh=True), len(ids), started, warmup)
         started = time.perf_counter()
         warm = _timed_stream(runner.stream(ids, n, fresh=True), len(ids), started, n)
         result.update({k: v for k, v in warm.items() if k != "token_ids"})
         result["cold_ttft_s"] = cold["ttft_s"]
-        result["first_tokens"] = warm["token_ids"][:16]
-        result["same_tokens_twice"] = cold["token_ids"] == warm["token_ids"]
+        result["token_ids"] = warm["token_ids"]
+        result["same_tokens_twice"] = cold["token_ids"] == warm["token_ids"][:warmup]
     elif mode == "followup":
         prev, nxt = job["followup_prev"], job["followup_next"]
         started = time.perf_counter()
@@ -678,12 +679,24 @@ def _file_key(path: Path) -> str:
     ]
 
 
-def parley_bundle(gguf: Path, cache: Path, label: str) -> Path:
-    from desktop.convert.gguf_to_onnx import CONVERTER_VERSION, convert_gguf
+def _converter_key() -> str:
+    """Changes whenever the converter's code does, so a cached bundle is never stale."""
+    import desktop.convert
 
-    dest = cache / f"parley-{label}-{_file_key(gguf)}-v{CONVERTER_VERSION}"
+    h = hashlib.sha256()
+    for f in sorted(Path(desktop.convert.__file__).parent.glob("*.py")):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:8]
+
+
+def parley_bundle(gguf: Path, cache: Path, label: str) -> Path:
+    from desktop.convert.gguf_to_onnx import convert_gguf
+
+    dest = cache / f"parley-{label}-{_file_key(gguf)}-{_converter_key()}"
     if not dest.exists():
         _log(f"converting {gguf.name} with Parley's converter")
+        for old in cache.glob(f"parley-{label}-{_file_key(gguf)}-*"):
+            shutil.rmtree(old, ignore_errors=True)  # bundles of older converter code
         convert_gguf(gguf, dest)
     return dest
 
@@ -1040,10 +1053,19 @@ def assemble_result(
         if e in unavailable:
             engines_out[e] = {"rounds": 0, "error": unavailable[e]}
             continue
-        runs = [rd[e] for rd in speed_rounds if e in rd]
+        runs = [
+            {k: v for k, v in rd[e].items() if k != "token_ids"} for rd in speed_rounds if e in rd
+        ]
         row = summarise(runs)
         row.update(fid.get(e, {}))
-        row["per_round"] = [{k: v for k, v in r.items() if k != "first_tokens"} for r in runs]
+        tokens = [rd[e]["token_ids"] for rd in speed_rounds if "token_ids" in rd.get(e, {})]
+        ours = [
+            rd["parley"]["token_ids"] for rd in speed_rounds if "token_ids" in rd.get("parley", {})
+        ]
+        if tokens and ours and e != "parley":
+            # Same weights, greedy: how long the two answers stay identical.
+            row["greedy_tokens_same_as_parley"] = _common_prefix(tokens[-1], ours[-1])
+        row["per_round"] = runs
         engines_out[e] = row
     synth_names = [e for e in engines if any(e in rd for rd in synth_rounds)]
     result: dict[str, Any] = {
