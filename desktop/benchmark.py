@@ -286,8 +286,17 @@ def markdown_table(result: dict[str, Any]) -> str:
     lines = [f"# `parley bench` results ({result.get('machine', {}).get('date', '?')})", ""]
     m = result.get("machine", {})
     settings = result.get("settings", {})
+    loads = [
+        r["loadavg_1m"]
+        for row in result.get("engines", {}).values()
+        for r in row.get("per_round", [])
+        if isinstance(r.get("loadavg_1m"), int | float)
+    ]
+    load_text = ""
+    if loads:
+        load_text = f" 1-minute load average {min(loads):.1f}-{max(loads):.1f} during the run;"
     lines.append(
-        f"Machine: {m.get('cpu', '?')}, {m.get('cores', '?')} cores; "
+        f"Machine: {m.get('cpu', '?')}, {m.get('cores', '?')} cores;{load_text} "
         f"{settings.get('threads', '?')} threads; {settings.get('rounds', '?')} rounds "
         f"interleaved; medians. Model: {settings.get('model', '?')}, greedy, "
         f"{settings.get('prompt_tokens', '?')}-token chat prompt, "
@@ -999,6 +1008,7 @@ def _spawn(
         str(out),
     ]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    load_before = os.getloadavg()[0]
     try:
         proc = subprocess.run(
             cmd, capture_output=True, text=True, check=False, env=env, timeout=WORKER_TIMEOUT_S
@@ -1009,6 +1019,9 @@ def _spawn(
         lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
         return {"error": lines[-1] if lines else f"worker exited with {proc.returncode}"}
     data: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    # Other work on the machine slows every engine, busy-waiting thread pools most: keep the
+    # 1-minute load average next to each measurement.
+    data["loadavg_1m"] = max(load_before, os.getloadavg()[0])
     return data
 
 
