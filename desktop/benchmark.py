@@ -302,6 +302,14 @@ def markdown_table(result: dict[str, Any]) -> str:
         f"{settings.get('prompt_tokens', '?')}-token chat prompt, "
         f"{settings.get('new_tokens', '?')} new tokens."
     )
+    cores = m.get("cores")
+    if loads and isinstance(cores, int) and max(loads) > cores:
+        lines += [
+            "",
+            f"**Warning:** the load average ({max(loads):.1f}) exceeded the {cores} "
+            "cores: other work shared the CPU. Busy-waiting thread pools (llama.cpp) "
+            "suffer most, so ratios against them are inflated; rerun on an idle machine.",
+        ]
     lines.append("")
     header = "| engine | " + " | ".join(c[0] for c in _TABLE_COLUMNS) + " |"
     lines += [header, "|---" * (len(_TABLE_COLUMNS) + 1) + "|"]

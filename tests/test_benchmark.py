@@ -155,10 +155,20 @@ def test_markdown_table_shows_engines_targets_and_unavailable_reasons() -> None:
     assert "| decode vs llama.cpp | >= 1.5x | 1.6x | pass |" in md
     assert "| synthetic 1B decode vs llama.cpp | >= 1.2x | - | not measured |" in md
     assert "| decode_vs_llama.cpp | 1.60 |" in md
+    assert "Warning" not in md  # no load average recorded
+
     # every table row has as many cells as its header
     header = next(ln for ln in lines if ln.startswith("| engine |"))
     for ln in lines[lines.index(header) + 2 : lines.index(header) + 5]:
         assert ln.count("|") == header.count("|")
+
+
+def test_markdown_warns_when_the_machine_was_overloaded() -> None:
+    result = _result()
+    result["engines"]["parley"]["per_round"][0]["loadavg_1m"] = 5.5
+    md = b.markdown_table(result)
+    assert "load average 5.5-5.5 during the run" in md
+    assert "**Warning:** the load average (5.5) exceeded the 2 cores" in md
 
 
 def test_timed_stream_counts_tokens_and_stops_at_the_limit() -> None:
