@@ -3,7 +3,7 @@ history. Targets (issue 3): start <= 1.0 s without the model, longest stall <= 1
 <= 200 ms and search <= 50 ms with 10,000 conversations / 200,000 messages.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python bench/bench_ui.py [--conversations N]
-        [--messages-per M] [--tokens T] [--json out.json]
+        [--messages-per M] [--tokens T] [--code-lines L] [--json out.json]
 
 The answer is streamed by the fake engine at full speed (no delay per token): the worst case
 for the GUI thread. A 2 ms QTimer heartbeat measures how long the event loop was blocked.
@@ -79,7 +79,13 @@ def cold_start(runs: int) -> dict[str, float]:
     return {"process_wall_s": min(wall), "imports_to_shown_s": min(inproc)}
 
 
-def streaming_stall(tokens: int, delay_s: float = 0.0) -> dict[str, Any]:
+def long_code(lines: int) -> str:
+    """One code block of ``lines`` lines (re-rendering it per repaint would be quadratic)."""
+    body = "\n".join(f"def f{i}(x):  # line {i}\n    return x * {i}" for i in range(lines // 2))
+    return f"Here is the code:\n\n```python\n{body}\n```\n\nThat is all."
+
+
+def streaming_stall(tokens: int, delay_s: float = 0.0, reply: str | None = None) -> dict[str, Any]:
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -93,7 +99,7 @@ def streaming_stall(tokens: int, delay_s: float = 0.0) -> dict[str, Any]:
     app = QApplication.instance() or QApplication([])
     tmp = Path(tempfile.mkdtemp())
     store = Store.open(tmp / "h.sqlite3")
-    engine = FakeEngine(replies=[long_answer(tokens)], delay_s=delay_s)
+    engine = FakeEngine(replies=[reply or long_answer(tokens)], delay_s=delay_s)
     host = EngineHost()
     defaults = ChatDefaults("", SamplingParams(max_new_tokens=tokens * 2))
     window = MainWindow(store, host, lambda: defaults, ModelActions(load=lambda _p: engine),
@@ -107,12 +113,14 @@ def streaming_stall(tokens: int, delay_s: float = 0.0) -> dict[str, Any]:
     assert tab is not None
 
     gaps: list[float] = []
+    at: list[float] = []  # when each gap ended, ms since the prompt was sent
     clock = QElapsedTimer()
     heartbeat = QTimer()
     heartbeat.setInterval(2)
 
     def beat() -> None:
         gaps.append(clock.restart())
+        at.append((time.perf_counter() - t0) * 1000)
 
     heartbeat.timeout.connect(beat)
     done = QEventLoop()
@@ -122,6 +130,7 @@ def streaming_stall(tokens: int, delay_s: float = 0.0) -> dict[str, Any]:
         widget = tab.view.message_widgets()[-1]
         if tab.session.state == "idle" and not widget._finishing:
             gaps.append(clock.elapsed())  # the stretch after the last beat counts too
+            at.append((time.perf_counter() - t0) * 1000)
             done.quit()
         else:
             QTimer.singleShot(1, check_done)
@@ -140,6 +149,10 @@ def streaming_stall(tokens: int, delay_s: float = 0.0) -> dict[str, Any]:
     window.close()
     host.shutdown()
     store.close()
+    if os.environ.get("BENCH_TRACE"):
+        print("gaps (ended at ms, gap ms):", [(round(a), g) for a, g in zip(at, gaps, strict=True)])
+    worst = max(range(len(gaps)), key=gaps.__getitem__) if gaps else 0
+    worst_at = round(at[worst] - gaps[worst]) if gaps else None
     gaps.sort()
     return {
         "delay_per_token_ms": delay_s * 1000,
@@ -149,6 +162,7 @@ def streaming_stall(tokens: int, delay_s: float = 0.0) -> dict[str, Any]:
         "tok_per_s_through_gui": round(tokens / elapsed),
         "longest_stall_ms": gaps[-1] if gaps else None,
         "p99_gap_ms": gaps[int(len(gaps) * 0.99)] if gaps else None,
+        "longest_stall_starts_ms": worst_at,
         "heartbeats": len(gaps),
     }
 
@@ -214,6 +228,7 @@ def main() -> int:
     parser.add_argument("--conversations", type=int, default=10_000)
     parser.add_argument("--messages-per", type=int, default=20)
     parser.add_argument("--tokens", type=int, default=6000)
+    parser.add_argument("--code-lines", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -225,6 +240,11 @@ def main() -> int:
     print("streaming, full speed:", results["streaming_full_speed"], flush=True)
     results["streaming_1000_tok_s"] = streaming_stall(args.tokens // 2, delay_s=0.001)
     print("streaming, 1 ms/token:", results["streaming_1000_tok_s"], flush=True)
+    if args.code_lines:
+        code = long_code(args.code_lines)
+        tokens = len(code.split())
+        results["streaming_long_code_block"] = streaming_stall(tokens, reply=code)
+        print("streaming, one long code block:", results["streaming_long_code_block"], flush=True)
     if args.conversations:
         results["history"] = big_history(args.conversations, args.messages_per)
         print("history:", results["history"], flush=True)

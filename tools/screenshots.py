@@ -102,6 +102,7 @@ def main() -> int:
             wait(20)
         tab.composer.setPlainText("Can you also show monthly compounding?")
         wait(300)
+        tab.view.queue.drain()  # every code block coloured
         tab.view.scroll_to_end()
         wait(200)
         path = args.out / f"main-{theme}.png"
@@ -111,7 +112,7 @@ def main() -> int:
         host.shutdown()
         store.close()
     for path in written:
-        print(f"{path.relative_to(ROOT)}  {path.stat().st_size // 1024} KiB")
+        print(f"{path}  {path.stat().st_size // 1024} KiB")
     return 0
 
 

@@ -188,7 +188,11 @@ class SharedKVDecoder:
 
 
 class ConcatKVDecoder:
-    """Standard decoder exports: KV grows by concatenation; simple and slower."""
+    """Standard decoder exports (optimum): KV grows by concatenation; simple and slower.
+
+    Inputs are found by name (``attention_mask`` and ``position_ids`` are optional), outputs
+    are requested by name, and the cache's head count, head size and float type come from the
+    graph's own past inputs where it states them (the config's numbers otherwise)."""
 
     def __init__(
         self,
@@ -204,7 +208,18 @@ class ConcatKVDecoder:
         self.vocab_size = vocab_size
         self._layers = _kv_names(session)
         self._kv_heads, self._head_dim = kv_heads, head_dim
-        self._inputs = {i.name for i in session.get_inputs()}
+        self._kv_dtype: type[np.floating[Any]] = np.float32
+        inputs = {i.name: i for i in session.get_inputs()}
+        if self._layers:
+            past = inputs[self._layers[0][0]]
+            if len(past.shape) == 4 and isinstance(past.shape[1], int):
+                self._kv_heads = past.shape[1]
+            if len(past.shape) == 4 and isinstance(past.shape[3], int):
+                self._head_dim = past.shape[3]
+            if "float16" in past.type:
+                self._kv_dtype = np.float16
+        self._inputs = set(inputs)
+        self._outputs = ["logits"] + [name for layer in self._layers for name in layer[2:]]
         self._cached: list[int] = []
         self._past: list[Any] = []
         self.reset()
@@ -215,10 +230,14 @@ class ConcatKVDecoder:
 
     def reset(self) -> None:
         self._cached = []
-        empty = np.zeros((1, self._kv_heads, 0, self._head_dim), np.float32)
+        empty = np.zeros((1, self._kv_heads, 0, self._head_dim), self._kv_dtype)
         self._past = [empty] * (2 * len(self._layers))
 
     def forward(self, ids: Sequence[int], start: int) -> F32:
+        if len(ids) > self.max_length:
+            raise ValueError(f"{len(ids)} tokens exceed the cache of {self.max_length}")
+        if start > common_prefix(self._cached, ids):
+            raise ValueError("start lies beyond the cached prefix")
         if start < len(self._cached):  # roll the cache back to the shared prefix
             self._past = [p[:, :, :start] for p in self._past]
         new = np.asarray([ids[start:]], dtype=np.int64)
@@ -231,8 +250,9 @@ class ConcatKVDecoder:
             self._layers, self._past[0::2], self._past[1::2], strict=True
         ):
             feed[pk], feed[pv] = k, v
-        outs = self.session.run(None, feed)
+        self._cached = list(ids[:start])  # the cache holds only the prefix while running
+        outs = self.session.run(self._outputs, feed)
         self._past = list(outs[1:])
         self._cached = list(ids)
-        logits: F32 = outs[0][0, -1]
+        logits: F32 = np.asarray(outs[0][0, -1], dtype=np.float32)
         return logits

@@ -316,7 +316,7 @@ class ChatTab(QWidget):
             return
         chain: list[QWidget] = []
         for w in widgets:
-            chain += [w, w.prev_button, w.next_button, w.body, *w.chunks, w.tail,
+            chain += [w, w.prev_button, w.next_button, *w.focus_chain(),
                       w.copy_button, w.edit_button, w.regen_button, w.continue_button]  # fmt: skip
         chain += [self.composer, self.send_button, self.stop_button, self.settings_button]
         for a, b in itertools.pairwise(chain):

@@ -27,8 +27,7 @@ from desktop.services.engine_host import EngineHost, Job
 from desktop.services.history import History
 from desktop.services.notifications import Notifier
 from desktop.ui.chat_tab import SPINNER, ChatTab
-from desktop.ui.markdown import warm_up
-from desktop.ui.message_view import accessible, palette_for
+from desktop.ui.message_view import accessible, palette_for, warm_up
 from desktop.ui.shortcuts import SHORTCUTS, ShortcutsDialog
 from desktop.ui.sidebar import Grouper, Sidebar
 from desktop.ui.welcome import ProgressDialog, WelcomePage
@@ -119,7 +118,7 @@ class MainWindow(QMainWindow):
         self._spinner.timeout.connect(self._spin_tabs)
         self.new_tab()
         # after the window is on screen, before the first answer: imports Pygments lexers
-        QTimer.singleShot(0, lambda: warm_up(palette_for(self)))
+        QTimer.singleShot(0, lambda: warm_up(palette_for(self), self))
 
     # -- building -------------------------------------------------------------------------
     def _build_status_bar(self) -> None:

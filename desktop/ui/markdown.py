@@ -65,6 +65,24 @@ class Rendered:
     code_blocks: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Segment:
+    """A run of Markdown (``code`` is None) or one top-level fenced code block, with its
+    place ``[start, end)`` in the text it was cut from. Code blocks inside lists or quotes
+    stay in their Markdown run."""
+
+    start: int
+    end: int
+    code: str | None = None
+    lang: str = ""
+    closed: bool = True
+
+
+def fence_code(content: str) -> str:
+    """The code of a fence as shown and copied: its content without the final newline."""
+    return content[:-1] if content.endswith("\n") else content
+
+
 # -- LaTeX to readable text ---------------------------------------------------------------
 _SYMBOLS = {
     "alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "varepsilon": "ε",
@@ -253,6 +271,34 @@ class MarkdownRenderer:
         # markdown-it binds a rule to its renderer (first argument); ours are bound to self
         md.add_render_rule(name, lambda _renderer, *args: method(*args))
 
+    def segments(self, text: str) -> list[Segment]:
+        """Cut ``text`` at its top-level fenced code blocks (see ``Segment``)."""
+        lines = text.splitlines(keepends=True)
+        offsets = [0]
+        for line in lines:
+            offsets.append(offsets[-1] + len(line))
+        out: list[Segment] = []
+        pos = 0
+        for token in self._md.parse(text):
+            if token.type != "fence" or token.level != 0 or token.map is None:
+                continue
+            first, last = token.map
+            start, end = offsets[first], offsets[min(last, len(lines))]
+            if start > pos:
+                out.append(Segment(pos, start))
+            closer = lines[last - 1].strip() if last - first >= 2 else ""
+            closed = (
+                bool(closer)
+                and set(closer) == {token.markup[0]}
+                and (len(closer) >= len(token.markup))
+            )
+            lang = (token.info or "").strip().split(" ")[0]
+            out.append(Segment(start, end, fence_code(token.content), lang, closed))
+            pos = end
+        if pos < len(text):
+            out.append(Segment(pos, len(text)))
+        return out
+
     def render(self, text: str, first_code_index: int = 0) -> Rendered:
         env: dict[str, Any] = {"code_blocks": [], "first": first_code_index}
         body = self._md.render(text, env)
@@ -265,7 +311,7 @@ class MarkdownRenderer:
         lang = (token.info or "").strip().split(" ")[0] if token.type == "fence" else ""
         blocks: list[str] = env["code_blocks"]
         index = env["first"] + len(blocks)
-        blocks.append(code.rstrip("\n"))
+        blocks.append(fence_code(code))
         try:
             lexer = get_lexer_by_name(lang) if lang else TextLexer()
         except ClassNotFound:
@@ -344,12 +390,15 @@ def split_stable(text: str) -> int:
     """Length of the prefix of a growing Markdown text whose blocks are finished.
 
     A block is finished once a blank line follows it outside a code fence or a display-math
-    block; rendering the prefix on its own then gives the same HTML as it will have in the
-    whole. The rest (the tail) is still being written and is re-rendered on every repaint.
+    block, or once a code fence that starts in the first column is closed (nothing after it
+    can belong to it); rendering the prefix on its own then gives the same HTML as it will have
+    in the whole. The rest (the tail) is still being written and is re-rendered on every
+    repaint.
     """
     stable = 0
     pos = 0
     fence: str | None = None
+    fence_at_margin = False
     in_math = False
     for line in text.splitlines(keepends=True):
         pos += len(line)
@@ -364,12 +413,15 @@ def split_stable(text: str) -> int:
                 and len(m.group(1)) >= len(fence)
                 and (stripped == m.group(1))
             ):
+                if fence_at_margin and not line[0].isspace():
+                    stable = pos
                 fence = None
         elif in_math:
             if stripped.endswith("$$") or stripped.endswith("\\]"):
                 in_math = False
         elif m:
             fence = m.group(1)
+            fence_at_margin = not line[0].isspace()
         elif stripped in ("$$", "\\[") or (
             stripped.startswith("$$") and not stripped[2:].rstrip().endswith("$$")
         ):
@@ -377,3 +429,25 @@ def split_stable(text: str) -> int:
         elif not stripped:
             stable = pos
     return stable
+
+
+def open_fence(text: str) -> int | None:
+    """Where an unclosed fenced code block starts in ``text`` (the offset of its opening
+    line), when the text ends inside one; else None. Cheap: a line scan, no parse."""
+    pos = 0
+    fence: str | None = None
+    start = 0
+    for line in text.splitlines(keepends=True):
+        m = _FENCE.match(line)
+        if fence is None:
+            if m:
+                fence, start = m.group(1), pos
+        elif (
+            m
+            and m.group(1)[0] == fence[0]
+            and len(m.group(1)) >= len(fence)
+            and line.strip() == m.group(1)
+        ):
+            fence = None
+        pos += len(line)
+    return start if fence is not None else None

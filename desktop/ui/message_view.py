@@ -1,16 +1,23 @@
 """The conversation: one widget per message in a scroll area.
 
-Finished messages are rendered once (``render_cached``: the same text and palette give the same
-HTML). A streaming message is split in two: the finished blocks, re-rendered only when another
-block completes, and the unfinished tail, re-rendered on a 40 ms throttle. Re-rendering the whole
-message on every token is quadratic and stalls the GUI on long answers.
+A message is a column of parts: rich text for its Markdown runs and a ``CodeBlockView`` for each
+top-level code block (plain text, coloured in slices after it closes). Finished messages are
+rendered once (``render_cached``: the same text and palette give the same parts).
+
+A streaming message is the parts of its finished blocks, each rendered once when it completes,
+plus the unfinished tail, re-rendered on a 40 ms throttle. The work per event-loop turn is
+bounded (``TURN_BUDGET_S``): a burst of text is drained over several turns, and an open code
+block only gets its new lines appended. Re-rendering the whole message on every token is
+quadratic and stalls the GUI on long answers.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -29,18 +36,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.ui.code_view import CodeBlockView, SliceQueue
+from desktop.ui.code_view import warm_up as code_warm_up
 from desktop.ui.markdown import (
     COPY_SCHEME,
     DARK,
     LIGHT,
     Palette,
-    Rendered,
+    Segment,
+    fence_code,
+    open_fence,
     renderer_for,
     split_stable,
 )
+from desktop.ui.markdown import warm_up as markdown_warm_up
 
 REPAINT_MS = 40
-CHUNK_CHARS = 1500  # at most this much Markdown is rendered per event-loop turn
+CHUNK_CHARS = 600  # finished Markdown is rendered in pieces of about this size...
+TURN_BUDGET_S = 0.004  # ...as many as fit in this much time per event-loop turn
 ROLE_NAMES = {"user": "You", "assistant": "Assistant", "system": "System"}
 STATUS_TEXT = {
     "streaming": "writing…",
@@ -57,9 +70,52 @@ def palette_for(widget: QWidget | None = None) -> Palette:
     return DARK if qpal.color(QPalette.ColorRole.Window).lightness() < 128 else LIGHT
 
 
+@dataclass(frozen=True)
+class Part:
+    """One rendered part of a message: rich text (``html``) or a code block (``code``)."""
+
+    html: str | None = None
+    code: str | None = None
+    lang: str = ""
+    closed: bool = True
+    code_blocks: tuple[str, ...] = ()  # every code block of the part, in order
+
+
+def render_parts(text: str, palette: Palette, first_code_index: int = 0) -> list[Part]:
+    renderer = renderer_for(palette)
+    parts: list[Part] = []
+    index = first_code_index
+    for seg in renderer.segments(text):
+        if seg.code is not None:
+            parts.append(Part(code=seg.code, lang=seg.lang, closed=seg.closed,
+                              code_blocks=(seg.code,)))  # fmt: skip
+            index += 1
+        elif text[seg.start : seg.end].strip():
+            rendered = renderer.render(text[seg.start : seg.end], index)
+            parts.append(Part(html=rendered.html, code_blocks=tuple(rendered.code_blocks)))
+            index += len(rendered.code_blocks)
+    return parts
+
+
 @lru_cache(maxsize=1024)
-def render_cached(text: str, palette: Palette) -> Rendered:
-    return renderer_for(palette).render(text)
+def render_cached(text: str, palette: Palette) -> tuple[Part, ...]:
+    return tuple(render_parts(text, palette))
+
+
+_WARM_UP = "Warm *up*:\n\n```python\nx = 1\n```\n"
+
+
+def warm_up(palette: Palette, parent: QWidget) -> None:
+    """Load what the first answer would otherwise load mid-stream: the Markdown renderer,
+    Pygments lexers and style, and Qt's fonts and style for the message parts (~30 ms)."""
+    markdown_warm_up(palette)
+    code_warm_up(palette)
+    widget = MessageWidget(0, "assistant", _WARM_UP, "complete", (1, 1), None, palette, parent)
+    widget.hide()
+    widget.ensurePolished()
+    for child in widget.findChildren(QWidget):
+        child.ensurePolished()
+    widget.deleteLater()
 
 
 def accessible(widget: QWidget, name: str, tip: str | None = None) -> None:
@@ -70,7 +126,7 @@ def accessible(widget: QWidget, name: str, tip: str | None = None) -> None:
 
 class RichText(QTextBrowser):
     """Read-only rich text that is as tall as its content (the scroll area scrolls, not it).
-    Links ``copy-code:N`` copy code block N; others are reported by ``link_activated``."""
+    Links are reported by ``link_activated`` (``copy-code:N``: the message's code block N)."""
 
     link_activated = Signal(QUrl)
 
@@ -85,12 +141,7 @@ class RichText(QTextBrowser):
         self.document().setDocumentMargin(2)
         self.document().documentLayout().documentSizeChanged.connect(self._fit)
         self.anchorClicked.connect(self.link_activated)
-        self.code_blocks: list[str] = []
         self._fit()
-
-    def set_rendered(self, html: str, code_blocks: list[str]) -> None:
-        self.code_blocks = code_blocks
-        self.setHtml(html)
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
         super().resizeEvent(event)
@@ -125,6 +176,7 @@ class MessageWidget(QFrame):
         stats: Mapping[str, Any] | None,
         palette: Palette,
         parent: QWidget | None = None,
+        queue: SliceQueue | None = None,
     ) -> None:
         super().__init__(parent)
         self.message_id = message_id
@@ -133,12 +185,13 @@ class MessageWidget(QFrame):
         self.text = content
         self.position = position
         self._palette = palette
+        self._queue = queue or SliceQueue(self)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         if role == "user":
             self.setAutoFillBackground(True)
             self.setBackgroundRole(QPalette.ColorRole.AlternateBase)
-        speaker = ROLE_NAMES.get(role, role.title())
+        self._speaker = speaker = ROLE_NAMES.get(role, role.title())
         self.setAccessibleName(f"{speaker} message")
         self.setToolTip("")  # the body carries the text; the frame itself is a container
 
@@ -166,22 +219,21 @@ class MessageWidget(QFrame):
         header.addWidget(self.status_label)
         layout.addLayout(header)
 
-        self.body = RichText(self)
-        accessible(self.body, f"{speaker} message text", "Message text (select to copy)")
-        self.body.link_activated.connect(self._on_link)
-        layout.addWidget(self.body)
-        # A streamed answer is shown as one RichText per finished chunk (rendered once, laid
-        # out once) plus the tail; appending to one document would re-lay out all of it.
-        self.chunks: list[RichText] = []
-        self._chunk_layout = QVBoxLayout()
-        self._chunk_layout.setSpacing(6)
-        self._chunk_layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(self._chunk_layout)
+        # The body: one widget per part (rich text, code block), each rendered and laid out
+        # once; then, while streaming, the unfinished tail and the code block being written.
+        self.parts: list[RichText | CodeBlockView] = []
+        self._parts_layout = QVBoxLayout()
+        self._parts_layout.setSpacing(6)
+        self._parts_layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self._parts_layout)
         self.tail = RichText(self)
         accessible(self.tail, "Text being written", "The part of the answer being written")
         self.tail.link_activated.connect(self._on_link)
         self.tail.hide()
         layout.addWidget(self.tail)
+        self._open_slot = QVBoxLayout()
+        self._open_slot.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self._open_slot)
 
         actions = QHBoxLayout()
         actions.setSpacing(2)
@@ -212,8 +264,14 @@ class MessageWidget(QFrame):
         layout.addLayout(actions)
 
         # streaming state
-        self._stable_len = 0
-        self._stable_code: list[str] = []
+        self._stable_len = 0  # self.text[:_stable_len] is shown in self.parts, final
+        self._code: list[str] = []  # the code blocks of self.parts, in order
+        self._tail_src = ""
+        self._tail_code: list[str] = []
+        self._open: CodeBlockView | None = None  # the code block being written
+        self._open_start = -1  # where its opening fence is in self.text
+        self._hidden: list[QWidget] = []  # parts made in this drain, not on screen yet
+        self._revealed_at = 0.0
         self._finishing = False
         self._final_stats: Mapping[str, Any] | None = None
         self._repaint_timer = QTimer(self)
@@ -276,82 +334,204 @@ class MessageWidget(QFrame):
             self.status = "waiting" if waiting else "streaming"
             self._apply_state(None)
 
-    # -- rendering ------------------------------------------------------------------------
+    # -- reading back (tests, accessibility) ----------------------------------------------
     def plain_text(self) -> str:
-        """The text as shown (for tests and accessibility checks)."""
-        parts = [c.toPlainText() for c in self.chunks]
-        for view in (self.body, self.tail):
-            if view.isVisibleTo(self):
-                parts.append(view.toPlainText())
-        return "\n".join(p.strip() for p in parts if p.strip())
+        """The text as shown."""
+        views: list[RichText | CodeBlockView] = [*self.parts]
+        if self.tail.isVisibleTo(self):
+            views.append(self.tail)
+        if self._open is not None:
+            views.append(self._open)
+        texts = (v.code if isinstance(v, CodeBlockView) else v.toPlainText() for v in views)
+        return "\n".join(t.strip() for t in texts if t.strip())
 
     def code_blocks(self) -> list[str]:
-        views = [self.body, *self.chunks, self.tail]
-        return max((v.code_blocks for v in views), key=len)
+        """Every code block shown, in order (``copy-code:N`` links copy block N)."""
+        blocks = self._code + self._tail_code
+        return [*blocks, self._open.code] if self._open is not None else blocks
+
+    def code_views(self) -> list[CodeBlockView]:
+        views = [p for p in self.parts if isinstance(p, CodeBlockView)]
+        return [*views, self._open] if self._open is not None else views
+
+    def focus_chain(self) -> list[QWidget]:
+        """The focusable parts of the body, top to bottom (for the tab order)."""
+        chain: list[QWidget] = []
+        for part in [*self.parts, self.tail, *([self._open] if self._open else [])]:
+            chain += [part.copy_button, part.text] if isinstance(part, CodeBlockView) else [part]
+        return chain
+
+    # -- building parts -------------------------------------------------------------------
+    def _rich(self, html: str | None = None, plain: str | None = None) -> RichText:
+        view = RichText(self)
+        accessible(view, f"{self._speaker} message text", "Message text (select to copy)")
+        view.link_activated.connect(self._on_link)
+        if html is not None:
+            view.setHtml(html)
+        elif plain is not None:
+            view.setPlainText(plain)
+        return view
+
+    def _code_view(self, lang: str) -> CodeBlockView:
+        view = CodeBlockView(lang, self._palette, self._queue, self)
+        view.copy_text.connect(self.copy_text)
+        return view
+
+    def _add_part(self, view: RichText | CodeBlockView, hidden: bool = False) -> None:
+        if hidden:  # shown with the others at the next reveal: one layout and paint for all
+            view.hide()
+            self._hidden.append(view)
+        self._parts_layout.addWidget(view)
+        self.parts.append(view)
+
+    def _reveal(self) -> None:
+        if self._hidden:
+            self.tail.hide()  # it may show text that is in the new parts now
+            for view in self._hidden:
+                view.show()
+            self._hidden.clear()
+        self._revealed_at = time.perf_counter()
+
+    def _clear(self) -> None:
+        for view in self.parts:
+            view.hide()
+            view.deleteLater()
+        self.parts.clear()
+        self._hidden.clear()
+        self._code.clear()
+        self._drop_open()
+        self.tail.hide()
+        self._tail_src, self._tail_code = "", []
+
+    def _drop_open(self) -> None:
+        if self._open is not None:
+            self._open.hide()
+            self._open.deleteLater()
+            self._open, self._open_start = None, -1
 
     def _render_full(self) -> None:
-        rendered = render_cached(self.text, self._palette) if self.role != "user" else None
-        if rendered is None:
+        self._clear()
+        if self.role == "user":
             # what the user typed is shown as typed: no Markdown surprises in their own words
-            self.body.code_blocks = []
-            self.body.setPlainText(self.text)
+            self._add_part(self._rich(plain=self.text))
         else:
-            self.body.set_rendered(rendered.html, rendered.code_blocks)
-        for chunk in self.chunks:
-            chunk.deleteLater()
-        self.chunks.clear()
-        self.body.show()
-        self.tail.hide()
+            for part in render_cached(self.text, self._palette):
+                if part.code is not None:
+                    view = self._code_view(part.lang)
+                    view.set_code(part.code)
+                    view.close_block()
+                    self._add_part(view)
+                else:
+                    self._add_part(self._rich(html=part.html))
+                self._code.extend(part.code_blocks)
         self.render_count += 1
 
+    # -- streaming ------------------------------------------------------------------------
     def append(self, text: str) -> None:
         """New streamed text: repaint at most every REPAINT_MS."""
         self.text += text
         if not self._repaint_timer.isActive():
             self._repaint_timer.start()
 
+    def _next_cut(self, start: int, stable: int) -> int:
+        """The end of the finished blocks after ``start`` to render next: about CHUNK_CHARS
+        of them, or the one block after ``start`` when it is longer."""
+        size = CHUNK_CHARS
+        while start + size < stable:
+            cut = split_stable(self.text[start : start + size])
+            if cut > 0:
+                return start + cut
+            size *= 4
+        return stable
+
     def _repaint_stream(self) -> None:
-        """Append finished blocks (at most CHUNK_CHARS per call, so a burst of text never
-        blocks the GUI for long) and re-render the unfinished tail."""
-        stable = split_stable(self.text)
+        """Turn finished blocks into parts (as many as fit in TURN_BUDGET_S; the rest in the
+        next turns) and show the unfinished tail."""
+        began = time.perf_counter()
+        # the text before _stable_len never changes: only the rest needs a look
+        stable = self._stable_len + split_stable(self.text[self._stable_len :])
         if self._finishing:
             stable = len(self.text)  # the end: the tail is final too
-        if stable > self._stable_len:
-            end = stable
-            if end - self._stable_len > CHUNK_CHARS:
-                cut = split_stable(self.text[: self._stable_len + CHUNK_CHARS])
-                end = cut if cut > self._stable_len else stable  # one huge block: whole
-            if self.text[self._stable_len : end].strip():
-                self._append_stable(end)
-            self._stable_len = end
-        if self._stable_len < stable:
-            self._repaint_timer.start(0)  # more to drain: continue after other events
+        while self._stable_len < stable:
+            self._append_stable(self._next_cut(self._stable_len, stable))
+            if time.perf_counter() - began > TURN_BUDGET_S:
+                break
+        caught_up = self._stable_len >= stable
+        if caught_up or began - self._revealed_at >= REPAINT_MS / 1000:
+            self._reveal()
+        if not caught_up:
+            self._repaint_timer.start(0)  # more to do: continue after other events
             return
+        self._repaint_timer.setInterval(REPAINT_MS)
         if self._finishing:
             self._finishing = False
+            self._drop_open()
             self.tail.hide()
-            self.body.setVisible(not self.chunks)
+            self._tail_src, self._tail_code = "", []
             self._apply_state(self._final_stats)
             return
-        tail_text = self.text[stable:]
-        tail = renderer_for(self._palette).render(tail_text, len(self._stable_code))
-        self.tail.set_rendered(tail.html, self._stable_code + tail.code_blocks)
-        self.tail.setVisible(bool(tail_text.strip()))
-        self.body.setVisible(not self.chunks and not self.tail.isVisible())
-        self._repaint_timer.setInterval(REPAINT_MS)
+        self._show_tail(stable)
+
+    def _show_tail(self, stable: int) -> None:
+        tail = self.text[stable:]
+        markdown, code = tail, None
+        fence = open_fence(tail)
+        if fence is not None:
+            eol = tail.find("\n", fence)
+            heads = renderer_for(self._palette).segments(tail[: eol + 1]) if eol >= 0 else []
+            if heads and heads[-1].code is not None and heads[-1].start == fence:  # top level
+                markdown, code = tail[:fence], self._open_code(tail[eol + 1 :])
+                if self._open is None or self._open_start != stable + fence:
+                    self._drop_open()
+                    self._open = self._code_view(heads[-1].lang)
+                    self._open_start = stable + fence
+                    self._open_slot.addWidget(self._open)
+                self._open.set_code(code)
+        if code is None:
+            self._drop_open()
+        if markdown != self._tail_src:  # unchanged while a code block is being written
+            rendered = renderer_for(self._palette).render(markdown, len(self._code))
+            self.tail.setHtml(rendered.html)
+            self._tail_src, self._tail_code = markdown, rendered.code_blocks
+        self.tail.setVisible(bool(markdown.strip()))
+
+    @staticmethod
+    def _open_code(body: str) -> str:
+        """The code of an open block as shown: a last line that may become the closing fence
+        is held back (so that the text shown only ever grows)."""
+        last = body[body.rfind("\n") + 1 :]
+        if last.strip() and set(last.strip()) <= {"`", "~"}:
+            body = body[: len(body) - len(last)]
+        return fence_code(body)
 
     def _append_stable(self, end: int) -> None:
-        chunk = renderer_for(self._palette).render(
-            self.text[self._stable_len : end], len(self._stable_code)
-        )
-        self._stable_code.extend(chunk.code_blocks)
-        view = RichText(self)
-        speaker = ROLE_NAMES.get(self.role, self.role)
-        accessible(view, f"{speaker} message text", "Message text (select to copy)")
-        view.link_activated.connect(self._on_link)
-        view.set_rendered(chunk.html, list(self._stable_code))
-        self._chunk_layout.addWidget(view)
-        self.chunks.append(view)
+        base = self._stable_len
+        text = self.text[base:end]
+        renderer = renderer_for(self._palette)
+        for seg in renderer.segments(text):
+            if seg.code is not None:
+                self._append_code(base, seg)
+            elif text[seg.start : seg.end].strip():
+                rendered = renderer.render(text[seg.start : seg.end], len(self._code))
+                self._code.extend(rendered.code_blocks)
+                self._add_part(self._rich(html=rendered.html), hidden=True)
+        self._stable_len = end
+
+    def _append_code(self, base: int, seg: Segment) -> None:
+        assert seg.code is not None
+        if self._open is not None and self._open_start == base + seg.start:
+            view = self._open  # the block was shown while being written: keep it
+            self._open_slot.removeWidget(view)
+            self._open, self._open_start = None, -1
+            self._reveal()  # what comes before it is on screen too
+            hidden = False
+        else:
+            view = self._code_view(seg.lang)
+            hidden = True
+        view.set_code(seg.code)
+        view.close_block()
+        self._code.append(seg.code)
+        self._add_part(view, hidden)
 
     def finish(self, status: str, stats: Mapping[str, Any] | None, text: str | None = None) -> None:
         """The answer ended. A streamed answer only renders what is not on screen yet, in
@@ -372,8 +552,7 @@ class MessageWidget(QFrame):
 
     def _on_link(self, url: QUrl) -> None:
         if url.scheme() == COPY_SCHEME:
-            source = self.sender()
-            blocks = source.code_blocks if isinstance(source, RichText) else []
+            blocks = self.code_blocks()
             index = int(url.path() or -1)
             if 0 <= index < len(blocks):
                 self.copy_text.emit(blocks[index])
@@ -418,6 +597,7 @@ class ConversationView(QScrollArea):
         self._layout.addStretch(1)
         self.setWidget(self._content)
         self.widgets: dict[int, MessageWidget] = {}
+        self.queue = SliceQueue(self)  # colours the code blocks of every message, in slices
         self._order: list[QWidget] = []
         self._keys: dict[int, tuple[object, ...]] = {}
         self._stick = True
@@ -457,8 +637,9 @@ class ConversationView(QScrollArea):
             widget = self.widgets.get(m.id)
             if widget is None or (m.id != live_id and self._keys.get(m.id) != key):
                 widget = MessageWidget(
-                    m.id, m.role, m.content, m.status, position, stats, palette, self._content
-                )
+                    m.id, m.role, m.content, m.status, position, stats, palette, self._content,
+                    self.queue,
+                )  # fmt: skip
                 self._connect(widget)
             keep[m.id] = widget
             keys[m.id] = key

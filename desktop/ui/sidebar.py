@@ -1,24 +1,38 @@
-"""The conversation sidebar: date groups, pinned chats, folders, and full-text search."""
+"""The conversation sidebar: date groups, pinned chats, folders, and full-text search.
+
+The listing is a flat Qt item model over the store's summaries (headings are rows too), shown
+in a QListView with uniform row heights: opening the sidebar costs one store query and one
+pass to group, whatever the size of the history; Qt asks only for the rows on screen.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from PySide6.QtCore import QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QEvent,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QFont, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QInputDialog,
     QLineEdit,
+    QListView,
     QListWidget,
     QListWidgetItem,
     QMenu,
     QPushButton,
     QStackedWidget,
-    QTreeWidget,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -29,9 +43,12 @@ from desktop.ui.message_view import accessible
 ROLE_ID = Qt.ItemDataRole.UserRole
 ROLE_MESSAGE = Qt.ItemDataRole.UserRole + 1
 SEARCH_DELAY_MS = 150
+PIN_MARK = "📌 "
+FOLDER_MARK = "📁 "
 
 # the store's group_for_sidebar: (summaries, now) -> groups with .key, .label, .conversations
 Grouper = Callable[..., Sequence[Any]]
+Index = QModelIndex | QPersistentModelIndex
 
 
 def mark_snippet(snippet: str, highlights: Sequence[tuple[int, int]]) -> str:
@@ -42,6 +59,128 @@ def mark_snippet(snippet: str, highlights: Sequence[tuple[int, int]]) -> str:
         last = end
     out.append(snippet[last:])
     return "".join(out)
+
+
+class ConversationListModel(QAbstractListModel):
+    """Rows are headings (a ``str``) and conversations (a summary), in display order.
+
+    Editing a conversation's title asks for a rename (``rename_requested(id, title)``); the
+    sidebar stores it and refreshes the model."""
+
+    rename_requested = Signal(int, str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[str | SummaryLike] = []
+        # as wide as the view (long titles are elided, no sideways scrolling), one line tall
+        self.row_size = QSize(1, 20)
+        self._row_of: dict[int, int] | None = None
+        self._bold = QFont()
+        self._bold.setBold(True)
+
+    def set_rows(self, rows: list[str | SummaryLike]) -> None:
+        self.beginResetModel()
+        self._rows = rows
+        self._row_of = None
+        self.endResetModel()
+
+    def row_of(self, conversation_id: int) -> int | None:
+        if self._row_of is None:  # built on the first look-up, not on every refresh
+            self._row_of = {
+                row.id: i for i, row in enumerate(self._rows) if not isinstance(row, str)
+            }
+        return self._row_of.get(conversation_id)
+
+    def conversation_id(self, index: Index) -> int | None:
+        row = self._rows[index.row()] if index.isValid() else None
+        return None if row is None or isinstance(row, str) else row.id
+
+    def headings(self) -> list[str]:
+        return [row for row in self._rows if isinstance(row, str)]
+
+    def titles(self) -> list[str]:
+        """The conversations' texts as shown (with the pin mark), top to bottom."""
+        return [self._display(row) for row in self._rows if not isinstance(row, str)]
+
+    @staticmethod
+    def _display(row: SummaryLike) -> str:
+        return (PIN_MARK if row.pinned else "") + (row.title or "Untitled")
+
+    # -- QAbstractItemModel ---------------------------------------------------------------
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        if role == Qt.ItemDataRole.SizeHintRole:
+            return self.row_size
+        row = self._rows[index.row()]
+        if isinstance(row, str):
+            if role == Qt.ItemDataRole.DisplayRole:
+                return row
+            if role == Qt.ItemDataRole.FontRole:
+                return self._bold
+            if role == Qt.ItemDataRole.AccessibleTextRole:
+                return f"Group: {row}"
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(row)
+        if role == Qt.ItemDataRole.EditRole:
+            return row.title  # the bare title: the pin mark is not part of it
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return row.title or "Untitled"
+        if role == ROLE_ID:
+            return row.id
+        return None
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        if isinstance(self._rows[index.row()], str):
+            return Qt.ItemFlag.ItemIsEnabled
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEditable
+
+    def setData(self, index: Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:  # noqa: N802
+        conversation_id = self.conversation_id(index)
+        if conversation_id is None or role != Qt.ItemDataRole.EditRole:
+            return False
+        title = " ".join(str(value).split())
+        if not title:
+            return False
+        self.rename_requested.emit(conversation_id, title)
+        return True
+
+
+class ConversationListView(QListView):
+    """Delete and F2 act on the current chat (keys, not shortcuts: they belong to the list)."""
+
+    delete_pressed = Signal()
+    rename_pressed = Signal()
+
+    def setModel(self, model: Any) -> None:  # noqa: N802
+        super().setModel(model)
+        self._fit_rows()
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:  # the font size setting, zoom
+            self._fit_rows()
+
+    def _fit_rows(self) -> None:
+        model = self.model()
+        if isinstance(model, ConversationListModel):
+            model.row_size = QSize(1, self.fontMetrics().height() + 4)
+            self.doItemsLayout()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.matches(QKeySequence.StandardKey.Delete) or event.key() == Qt.Key.Key_Delete:
+            self.delete_pressed.emit()
+            return
+        if event.key() == Qt.Key.Key_F2 and self.state() != self.State.EditingState:
+            self.rename_pressed.emit()
+            return
+        super().keyPressEvent(event)
 
 
 class Sidebar(QWidget):
@@ -75,28 +214,30 @@ class Sidebar(QWidget):
         layout.addLayout(top)
 
         self.stack = QStackedWidget()
-        self.tree = QTreeWidget()
-        self.tree.setHeaderHidden(True)
-        self.tree.setRootIsDecorated(False)
-        self.tree.setIndentation(8)
-        self.tree.setUniformRowHeights(True)
-        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.tree.setEditTriggers(QAbstractItemView.EditTrigger.EditKeyPressed)
+        self.model = ConversationListModel(self)
+        self.model.rename_requested.connect(self.rename)
+        self.listing = ConversationListView()
+        self.listing.setModel(self.model)
+        self.listing.setUniformItemSizes(True)  # row heights are not measured row by row
+        self.listing.setLayoutMode(QListView.LayoutMode.Batched)
+        self.listing.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.listing.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.listing.setEditTriggers(QAbstractItemView.EditTrigger.EditKeyPressed)
+        self.listing.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         accessible(
-            self.tree,
+            self.listing,
             "Conversation list",
             "Enter opens; F2 renames; Delete deletes (with undo); menu key for more",
         )
-        self.tree.customContextMenuRequested.connect(self._context_menu)
-        self.tree.itemActivated.connect(self._activated)
-        self.tree.itemClicked.connect(self._activated)
-        self.tree.itemChanged.connect(self._renamed)
+        self.listing.customContextMenuRequested.connect(self._context_menu)
+        self.listing.activated.connect(self._activated)
+        self.listing.clicked.connect(self._activated)
         self.results = QListWidget()
         self.results.setWordWrap(True)
         accessible(self.results, "Search results", "Enter opens the chat at the match")
         self.results.itemActivated.connect(self._result_activated)
         self.results.itemClicked.connect(self._result_activated)
-        self.stack.addWidget(self.tree)
+        self.stack.addWidget(self.listing)
         self.stack.addWidget(self.results)
         layout.addWidget(self.stack, 1)
 
@@ -106,91 +247,69 @@ class Sidebar(QWidget):
         self._search_timer.timeout.connect(self.run_search)
         self.search.textChanged.connect(lambda _t: self._search_timer.start())
         self.search.returnPressed.connect(self._search_enter)
-        for key, slot in (
-            (QKeySequence.StandardKey.Delete, self.delete_current),
-            (QKeySequence(Qt.Key.Key_F2), self.rename_current),
-        ):
-            shortcut = QShortcut(key, self.tree)
-            shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
-            shortcut.activated.connect(slot)
+        self.listing.delete_pressed.connect(self.delete_current)
+        self.listing.rename_pressed.connect(self.rename_current)
         self.refresh()
 
     # -- listing --------------------------------------------------------------------------
     def refresh(self) -> None:
+        """Read the listing from the store again (one query, one grouping pass)."""
         current = self.current_id()
-        self.tree.blockSignals(True)
-        self.tree.clear()
         folders = {f.id: f.name for f in self._history.list_folders()}
-        summaries = list(self._history.list_conversations())
+        summaries = self._history.list_conversations()
         in_folder: dict[int, list[SummaryLike]] = {}
-        loose: list[SummaryLike] = []
-        for s in summaries:
-            if s.folder_id is not None and s.folder_id in folders and not s.pinned:
-                in_folder.setdefault(s.folder_id, []).append(s)
-            else:
-                loose.append(s)
+        loose: Sequence[SummaryLike] = summaries
+        if folders:  # chats in a folder are listed under it, not under their date
+            loose = []
+            for s in summaries:
+                if s.folder_id is not None and not s.pinned and s.folder_id in folders:
+                    in_folder.setdefault(s.folder_id, []).append(s)
+                else:
+                    loose.append(s)
         groups = list(self._group(loose, None))
-        pinned = [g for g in groups if getattr(g, "key", "") == "pinned"]
-        dated = [g for g in groups if getattr(g, "key", "") != "pinned"]
-        for g in pinned:
-            self._add_group(g.label, g.conversations)
+        rows: list[str | SummaryLike] = []
+        dated = []
+        for g in groups:
+            if getattr(g, "key", "") == "pinned":
+                rows.append(g.label)
+                rows += g.conversations
+            else:
+                dated.append(g)
         for folder_id, name in folders.items():
             if folder_id in in_folder:
-                self._add_group(f"📁 {name}", in_folder[folder_id])
+                rows.append(FOLDER_MARK + name)
+                rows += in_folder[folder_id]
         for g in dated:
-            self._add_group(g.label, g.conversations)
-        self.tree.expandAll()
-        self.tree.blockSignals(False)
+            rows.append(g.label)
+            rows += g.conversations
+        self.model.set_rows(rows)
         if current is not None:
             self.select(current)
 
-    def _add_group(self, label: str, conversations: Sequence[SummaryLike]) -> None:
-        heading = QTreeWidgetItem([label])
-        heading.setFlags(Qt.ItemFlag.ItemIsEnabled)
-        font = heading.font(0)
-        font.setBold(True)
-        heading.setFont(0, font)
-        self.tree.addTopLevelItem(heading)
-        for c in conversations:
-            title = c.title or "Untitled"
-            item = QTreeWidgetItem([("📌 " if c.pinned else "") + title])
-            item.setData(0, ROLE_ID, c.id)
-            item.setToolTip(0, title)
-            item.setFlags(
-                Qt.ItemFlag.ItemIsEnabled
-                | Qt.ItemFlag.ItemIsSelectable
-                | Qt.ItemFlag.ItemIsEditable
-            )
-            heading.addChild(item)
-
-    def _headings(self) -> list[QTreeWidgetItem]:
-        items = (self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount()))
-        return [item for item in items if item is not None]
-
-    def items(self) -> list[QTreeWidgetItem]:
-        children = (h.child(j) for h in self._headings() for j in range(h.childCount()))
-        return [item for item in children if item is not None]
-
     def headings(self) -> list[str]:
-        return [h.text(0) for h in self._headings()]
+        return self.model.headings()
+
+    def titles(self) -> list[str]:
+        """The conversations as listed (pinned ones with their mark), top to bottom."""
+        return self.model.titles()
+
+    def index_of(self, conversation_id: int) -> QModelIndex:
+        row = self.model.row_of(conversation_id)
+        return self.model.index(row, 0) if row is not None else QModelIndex()
 
     def current_id(self) -> int | None:
-        item = self.tree.currentItem()
-        value = item.data(0, ROLE_ID) if item is not None else None
-        return int(value) if value is not None else None
+        return self.model.conversation_id(self.listing.currentIndex())
 
     def select(self, conversation_id: int) -> None:
-        for item in self.items():
-            if item.data(0, ROLE_ID) == conversation_id:
-                self.tree.blockSignals(True)
-                self.tree.setCurrentItem(item)
-                self.tree.blockSignals(False)
-                return
+        index = self.index_of(conversation_id)
+        if index.isValid():
+            self.listing.setCurrentIndex(index)
+            self.listing.scrollTo(index)
 
-    def _activated(self, item: QTreeWidgetItem, _column: int = 0) -> None:
-        value = item.data(0, ROLE_ID)
-        if value is not None:
-            self.open_requested.emit(int(value), -1)
+    def _activated(self, index: QModelIndex) -> None:
+        conversation_id = self.model.conversation_id(index)
+        if conversation_id is not None:
+            self.open_requested.emit(conversation_id, -1)
 
     # -- search ---------------------------------------------------------------------------
     def focus_search(self) -> None:
@@ -201,7 +320,7 @@ class Sidebar(QWidget):
         self._search_timer.stop()
         query = self.search.text().strip()
         if not query:
-            self.stack.setCurrentWidget(self.tree)
+            self.stack.setCurrentWidget(self.listing)
             return
         self.results.clear()
         for hit in self._history.search(query):
@@ -236,9 +355,11 @@ class Sidebar(QWidget):
 
     # -- actions --------------------------------------------------------------------------
     def _context_menu(self, pos: QPoint) -> None:
-        conversation_id = self.current_id()
+        index = self.listing.indexAt(pos)
+        conversation_id = self.model.conversation_id(index)
         if conversation_id is None:
             return
+        self.listing.setCurrentIndex(index)
         menu = QMenu(self)
         pinned = self._history.get_conversation(conversation_id).pinned
         for text, slot in (
@@ -251,26 +372,12 @@ class Sidebar(QWidget):
         ):
             action = menu.addAction(text)
             action.triggered.connect(slot)
-        menu.popup(self.tree.viewport().mapToGlobal(pos))
+        menu.popup(self.listing.viewport().mapToGlobal(pos))
 
     def rename_current(self) -> None:
-        item = self.tree.currentItem()
-        if item is not None and item.data(0, ROLE_ID) is not None:
-            title = self._history.get_conversation(int(item.data(0, ROLE_ID))).title
-            self.tree.blockSignals(True)
-            item.setText(0, title)  # edit the bare title, without the pin mark
-            self.tree.blockSignals(False)
-            self.tree.editItem(item, 0)
-
-    def _renamed(self, item: QTreeWidgetItem, _column: int) -> None:
-        value = item.data(0, ROLE_ID)
-        if value is None:
-            return
-        title = " ".join(item.text(0).split())
-        if title:
-            self.rename(int(value), title)
-        else:
-            self.refresh()
+        index = self.listing.currentIndex()
+        if self.model.conversation_id(index) is not None:
+            self.listing.edit(index)
 
     def rename(self, conversation_id: int, title: str) -> None:
         self._history.rename_conversation(conversation_id, title)

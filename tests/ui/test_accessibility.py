@@ -89,7 +89,7 @@ def test_tab_moves_from_the_sidebar_to_the_messages_to_the_input(
             seen.append(focus)
         if focus is tab.composer:
             break
-    assert window.sidebar.tree in seen
+    assert window.sidebar.listing in seen
     assert any(w in seen for w in tab.view.message_widgets())
     assert seen[-1] is tab.composer
 

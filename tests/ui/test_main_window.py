@@ -69,7 +69,7 @@ def test_enter_sends_and_the_answer_streams_into_the_view(
     assert window.tabs.tabText(0) == "Say many words"
     assert "tok/s" in window.speed_label.text()
     assert window.context_label.text().startswith("context ")
-    assert window.sidebar.items()[0].text(0) == "Say many words"
+    assert window.sidebar.titles()[0] == "Say many words"
 
 
 def test_shift_enter_makes_a_new_line(qtbot: QtBot, window: MainWindow) -> None:
@@ -178,7 +178,7 @@ def test_search_finds_a_word_from_an_old_chat(
     store.add_message(old.id, None, "user", "Where should I see the aurora borealis?")
     store.create_conversation("Unrelated")
     window = make_window()
-    assert [i.text(0) for i in window.sidebar.items()] == ["Unrelated", "Holiday plans"]
+    assert window.sidebar.titles() == ["Unrelated", "Holiday plans"]
     window.sidebar.search.setText("borealis")
     qtbot.waitUntil(lambda: window.sidebar.stack.currentWidget() is window.sidebar.results)
     results = window.sidebar.results
@@ -215,17 +215,17 @@ def test_delete_with_undo_rename_pin_and_duplicate(
     sidebar = window.sidebar
     window.open_conversation(a.id)
     sidebar.delete(a.id)
-    assert [i.text(0) for i in sidebar.items()] == ["Beta"]
+    assert sidebar.titles() == ["Beta"]
     assert all(t.session.conversation_id != a.id for t in window.chat_tabs())
     assert window.undo_button.isVisible()
     qtbot.mouseClick(window.undo_button, Qt.MouseButton.LeftButton)
-    assert sorted(i.text(0) for i in sidebar.items()) == ["Alpha", "Beta"]
+    assert sorted(sidebar.titles()) == ["Alpha", "Beta"]
     assert not window.undo_button.isVisible()
 
     sidebar.rename(b.id, "Beta renamed")
     sidebar.set_pinned(b.id, True)
     assert sidebar.headings()[0] == "Pinned"
-    assert sidebar.items()[0].text(0) == "📌 Beta renamed"
+    assert sidebar.titles()[0] == "📌 Beta renamed"
     copy = sidebar.duplicate(a.id)
     assert store.get_conversation(copy).title.startswith("Alpha")
     assert [m.content for m in store.current_path(copy)] == ["alpha text"]
@@ -238,8 +238,14 @@ def test_rename_by_editing_the_item(
 ) -> None:
     c = store.create_conversation("Old name")
     window = make_window()
-    item = window.sidebar.items()[0]
-    item.setText(0, "New name")  # what the inline editor does on Enter
+    sidebar = window.sidebar
+    index = sidebar.index_of(c.id)
+    assert sidebar.model.data(index, Qt.ItemDataRole.EditRole) == "Old name"
+    # what the inline editor does on Enter
+    assert sidebar.model.setData(index, "  New   name ", Qt.ItemDataRole.EditRole)
+    assert store.get_conversation(c.id).title == "New name"
+    assert sidebar.titles() == ["New name"]
+    assert not sidebar.model.setData(sidebar.index_of(c.id), "   ", Qt.ItemDataRole.EditRole)
     assert store.get_conversation(c.id).title == "New name"
 
 
@@ -292,17 +298,25 @@ def test_finished_messages_are_not_rendered_again(qtbot: QtBot, window: MainWind
     assert first_answer.render_count == renders
 
 
-def test_code_blocks_have_a_copy_link(qtbot: QtBot, window: MainWindow, engine: FakeEngine) -> None:
-    engine.replies = ["Here:\n\n```python\nprint('hi')\n```\n\nand $x^2$."]
+def test_code_blocks_have_a_copy_button(
+    qtbot: QtBot, window: MainWindow, engine: FakeEngine
+) -> None:
+    engine.replies = [
+        "Here:\n\n```python\nprint('hi')\n```\n\n1. in a list:\n   ```\n   ls\n   ```\n\nand $x^2$."
+    ]
     tab = tab_of(window)
     send(qtbot, tab, "code please")
     widget = tab.view.message_widgets()[-1]
-    assert widget.code_blocks() == ["print('hi')"]
-    views = [widget.body, *widget.chunks]
-    view = next(v for v in views if "Copy code" in v.toHtml())
-    assert "x2" in widget.plain_text().replace(" ", "")
-    view.link_activated.emit(QUrl("copy-code:0"))
+    assert widget.code_blocks() == ["print('hi')", "ls"]
+    (code,) = widget.code_views()  # a top-level block gets its own view
+    assert code.lang == "python"
+    qtbot.mouseClick(code.copy_button, Qt.MouseButton.LeftButton)
     assert QGuiApplication.clipboard().text() == "print('hi')"
+    # a block inside a list stays in the rich text, with a link
+    view = next(p for p in widget.parts if hasattr(p, "toHtml") and "Copy code" in p.toHtml())
+    view.link_activated.emit(QUrl("copy-code:1"))
+    assert QGuiApplication.clipboard().text() == "ls"
+    assert "x2" in widget.plain_text().replace(" ", "")
     qtbot.mouseClick(widget.copy_button, Qt.MouseButton.LeftButton)
     assert QGuiApplication.clipboard().text() == engine.replies[0]
 
@@ -322,7 +336,7 @@ def test_font_size_scales_the_messages(qtbot: QtBot, window: MainWindow) -> None
     tab = tab_of(window)
     send(qtbot, tab, "hi")
     widget = tab.view.message_widgets()[-1]
-    body = (widget.chunks or [widget.body])[0]
+    body = widget.parts[0]
     before = body.font().pointSizeF()
     window.zoom(2)
     assert body.font().pointSizeF() == pytest.approx(before + 2)
