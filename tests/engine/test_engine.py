@@ -242,3 +242,12 @@ def test_kv_cache_grows_with_the_conversation_and_keeps_its_contents(
     decoder.reset()
     fresh = decoder.forward(ids[:n], 0)
     np.testing.assert_allclose(grown, fresh, rtol=0, atol=1e-4 * np.abs(fresh).max())
+
+
+def test_warm_up_leaves_no_cached_tokens(tiny_models: TinyModels) -> None:
+    _, bundle = tiny_models.get(TinySpec(weight_type="Q8_0"))
+    engine = load_engine(bundle, "cpu", threads=1)
+    engine.warm_up()
+    assert list(engine.decoder.cached) == []
+    _, _, fin, _ = run(engine.generate_ids(PROMPT, greedy(3)))
+    assert fin.stats.reused_prompt_tokens == 0
