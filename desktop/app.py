@@ -61,8 +61,11 @@ _DEVICES: dict[str, Device] = {"auto": "auto", "cuda": "cuda", "directml": "dire
 
 
 def load_engine(folder: Path, settings: Settings) -> ChatEngine:
+    """Runs on the engine worker: load, then warm up so the first answer starts at full speed."""
     device = _DEVICES[settings.get_str("model.device")]  # the schema allows only these
-    return open_engine(folder, device=device, threads=settings.get_int("model.threads"))
+    engine = open_engine(folder, device=device, threads=settings.get_int("model.threads"))
+    engine.warm_up()
+    return engine
 
 
 def install_starter(progress: Progress, cancel: threading.Event) -> Path:
