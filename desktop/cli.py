@@ -126,6 +126,11 @@ def _model_path(name: str | None) -> Path:
     lib = _library()
     chosen = name or lib.default_name()
     if chosen is None:
+        from desktop.config.bundled import bundled_model
+
+        bundled = bundled_model()  # the model shipped inside an installed app
+        if bundled is not None:
+            return bundled
         raise CliError("no model installed; run: parley models install starter")
     return Path(lib.get(chosen).path)
 
@@ -326,6 +331,11 @@ def _generation_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="parley", description="A local ChatGPT.")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="load the default (or bundled) model, answer one prompt, exit 0 or 1",
+    )
     sub = parser.add_subparsers(dest="command")
 
     ask = sub.add_parser("ask", help="answer one prompt, streamed")
@@ -354,12 +364,20 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--threads", type=int, default=2)
     bench.add_argument("--engines", nargs="+", default=["parley", "llama.cpp", "onnxruntime-genai"])
     bench.set_defaults(func=cmd_bench)
+
+    from desktop.cli_transcripts import add_commands
+
+    add_commands(sub)  # export, import
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.self_test:
+        from desktop.selftest import run
+
+        return run()
     if args.command is None:
         parser.print_help()
         return 0
