@@ -330,12 +330,16 @@ def _insert_messages(
     if count:
         leaf_uid = conversation.current_leaf_uid or _latest_leaf(conversation.messages)
         leaf = ids.get(leaf_uid) if leaf_uid is not None else None
-        db.execute(
-            "UPDATE conversations SET updated_at = max(updated_at, ?), "
-            "current_leaf_id = CASE WHEN ? OR current_leaf_id IS NULL THEN ? "
-            "ELSE current_leaf_id END WHERE id = ?",
-            (latest, int(new_conversation), leaf, conversation_id),
-        )
+        if new_conversation:  # as it was: its own times and branch on screen
+            db.execute(
+                "UPDATE conversations SET current_leaf_id = ? WHERE id = ?", (leaf, conversation_id)
+            )
+        else:  # new messages are new activity; the branch on screen stays unless none was
+            db.execute(
+                "UPDATE conversations SET updated_at = max(updated_at, ?), "
+                "current_leaf_id = coalesce(current_leaf_id, ?) WHERE id = ?",
+                (latest, leaf, conversation_id),
+            )
     return count
 
 

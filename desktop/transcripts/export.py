@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import time
+import uuid
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -129,16 +129,17 @@ def export_bytes(
 
 
 def write_atomically(target: Path, data: bytes) -> None:
+    """Write ``data`` to a new file beside ``target`` and rename it into place (created
+    with the usual permissions, unlike ``mkstemp``'s owner-only files)."""
+    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         try:
-            with os.fdopen(fd, "wb") as out:
+            with temporary.open("xb") as out:
                 out.write(data)
             os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        finally:
+            temporary.unlink(missing_ok=True)
     except OSError as error:
         raise TranscriptError(f"cannot write {target}: {error.strerror or error}") from error
 
