@@ -19,12 +19,15 @@ HOSTILE = (
     "Look: <script>alert(1)</script> and <img src=http://evil/x.png onerror=alert(2)> "
     '<a href="https://evil/">link</a> <iframe src="//evil/"></iframe> '
     '<link rel=stylesheet href="http://evil/s.css"> <style>@import url(http://evil/i.css)</style>'
-    "\n\n```html\n<script src=\"http://evil/code.js\"></script>\n```\n"
+    '\n\n```html\n<script src="http://evil/code.js"></script>\n```\n'
     "</div></main><script>alert(3)</script>"
 )
 
 
-def _conversation(content: str, title: str = "Hostile <script>alert(0)</script>") -> TreeConversation:
+TITLE = "Hostile <script>alert(0)</script>"
+
+
+def _conversation(content: str, title: str = TITLE) -> TreeConversation:
     return TreeConversation(
         uid="c",
         title=title,
@@ -32,9 +35,7 @@ def _conversation(content: str, title: str = "Hostile <script>alert(0)</script>"
         updated_at=1.7e9,
         messages=(
             TreeMessage("q", None, "user", content, created_at=1.7e9),
-            TreeMessage(
-                "a", "q", "assistant", content, model="<b>model</b>", created_at=1.7e9 + 1
-            ),
+            TreeMessage("a", "q", "assistant", content, model="<b>model</b>", created_at=1.7e9 + 1),
         ),
         system_prompt="<script>alert(4)</script>",
     )
@@ -83,7 +84,8 @@ def test_html_export_of_hostile_text_is_inert() -> None:
     assert parsed.urls == []  # no src/href at all, so nothing remote
     assert parsed.handlers == []
     assert parsed.csp == [CSP]
-    assert "script-src" not in CSP and "default-src 'none'" in CSP
+    assert "script-src" not in CSP
+    assert "default-src 'none'" in CSP
     assert parsed.tags.count("style") == 1  # only our stylesheet
     assert "http" not in "".join(parsed.style_text)
     # The text is all there, as text.
@@ -156,7 +158,7 @@ def test_pdf_needs_a_renderer(store: Store, filled: list[int]) -> None:
 @pytest.mark.parametrize(
     ("title", "expected"),
     [
-        ("a/b\\c:d*e?f\"g<h>i|j", "a b c d e f g h i j"),
+        ('a/b\\c:d*e?f"g<h>i|j', "a b c d e f g h i j"),
         ("CON", "chat CON"),
         ("...", "chat"),
         ("x" * 300, "x" * 80),

@@ -116,15 +116,14 @@ def test_parley_json_is_versioned_and_complete(
     assert {"decode_tok_s": 91.5, "generated_tokens": 31, "ttft_s": 0.077} in stats
 
 
-def test_chatgpt_export_has_chatgpt_shape(
-    store: Store, filled: list[int], tmp_path: Path
-) -> None:
+def test_chatgpt_export_has_chatgpt_shape(store: Store, filled: list[int], tmp_path: Path) -> None:
     target = export_conversations(store, filled[:1], "chatgpt-json", tmp_path)
     assert target.name == "conversations.json"
     [conversation] = json.loads(target.read_text(encoding="utf-8"))
     mapping = conversation["mapping"]
     roots = [k for k, node in mapping.items() if node["parent"] is None]
-    assert len(roots) == 1 and mapping[roots[0]]["message"] is None
+    assert len(roots) == 1
+    assert mapping[roots[0]]["message"] is None
     for key, node in mapping.items():
         for child in node["children"]:
             assert mapping[child]["parent"] == key

@@ -45,7 +45,8 @@ def test_pdf_is_valid_and_holds_the_text(qtbot: QtBot) -> None:
     assert pdf.rstrip().endswith(b"%%EOF")
     reader = PdfReader(io.BytesIO(pdf))
     assert len(reader.pages) >= 3  # the long answer is paged, not cut off
-    assert reader.metadata is not None and reader.metadata.title == "Quarterly <plan> review"
+    assert reader.metadata is not None
+    assert reader.metadata.title == "Quarterly <plan> review"
     words = _words(pdf)
     assert "Quarterly <plan> review" in words
     assert "Summarise <script>alert(1)</script>" in words  # shown as text
