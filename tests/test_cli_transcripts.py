@@ -22,8 +22,9 @@ def history() -> list[int]:
 
 
 def test_list_and_export_every_format(
-    history: list[int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    history: list[int], tmp_path: Path, capsys: pytest.CaptureFixture[str], qapp: object
 ) -> None:
+    """(``qapp``: the PDF export reuses the test session's application.)"""
     assert main(["export", "--list"]) == 0
     listing = capsys.readouterr().out
     assert "Résumé of <b>tricky</b> things ✓" in listing

@@ -11,6 +11,7 @@ from typing import Any, cast
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMarginsF, QUrl
 from PySide6.QtGui import QGuiApplication, QPageLayout, QPageSize, QPdfWriter, QTextDocument
+from PySide6.QtWidgets import QApplication
 
 MARGIN_MM = 16.0
 
@@ -49,10 +50,11 @@ def html_to_pdf(html: str, title: str = "") -> bytes:
 
 
 def offscreen_application() -> QGuiApplication:
-    """The running ``QGuiApplication``, or a new one on the offscreen platform (for a
-    command-line export: no window, no display needed). Keep the returned object alive for
+    """The running application, or a new one on the offscreen platform (for a command-line
+    export: no window, no display needed). A ``QApplication``, not just a GUI one, so that
+    widget code later in the same process still works. Keep the returned object alive for
     as long as PDFs are written."""
     existing = QGuiApplication.instance()
     if existing is not None:
         return cast(QGuiApplication, existing)
-    return QGuiApplication(["parley", "-platform", "offscreen"])
+    return QApplication(["parley", "-platform", "offscreen"])

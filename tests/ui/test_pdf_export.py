@@ -53,3 +53,24 @@ def test_pdf_is_valid_and_holds_the_text(qtbot: QtBot) -> None:
     # Highlighted code is laid out token by token; the extractor puts spaces between them.
     assert "print ( 'zebra crossing' )" in words
     assert "Paragraph number 119 of the answer." in words
+
+
+def test_command_line_application_is_offscreen_and_allows_widgets() -> None:
+    """Without a running app, the CLI's PDF export starts an offscreen QApplication."""
+    import subprocess
+    import sys
+
+    code = (
+        "from desktop.ui.pdf_export import offscreen_application, html_to_pdf\n"
+        "from PySide6.QtWidgets import QApplication, QLabel\n"
+        "app = offscreen_application()\n"
+        "assert isinstance(app, QApplication)\n"
+        "assert app.platformName() == 'offscreen', app.platformName()\n"
+        "QLabel('widgets still work')\n"
+        "assert html_to_pdf('<p>x</p>').startswith(b'%PDF-')\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "QT_QPA_PLATFORM"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr
