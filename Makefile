@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 FLAVOUR ?= cpu
 
-.PHONY: run test lint venv bench screenshots clean installer installer-smoke
+.PHONY: run chat test lint venv bench screenshots clean installer installer-smoke
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 run: venv
+	$(VENV)/bin/parley models install starter --if-missing
+	$(VENV)/bin/parley
+
+chat: venv
 	$(VENV)/bin/parley models install starter --if-missing
 	$(VENV)/bin/parley chat
 

@@ -1,5 +1,7 @@
 """``python -m desktop``: the same entry point as the ``parley`` script."""
 
-from desktop.cli import main
+import sys
 
-raise SystemExit(main())
+from desktop.main import main
+
+sys.exit(main())

@@ -88,9 +88,17 @@ def cmd_models(args: argparse.Namespace) -> int:
         return 0
     if action == "import":
         bar = ProgressBar()
-        model = lib.import_path(Path(args.target), args.name, progress=bar)
+        model = lib.import_path(
+            Path(args.target), args.name, progress=bar, precision=args.precision
+        )
         bar.done()
         print(f"Imported {model.name} at {model.path}")
+        acc = model.manifest.get("accuracy")
+        if isinstance(acc, dict):
+            print(
+                f"Accuracy vs {acc.get('reference')}: top-1 agreement "
+                f"{100 * float(acc.get('top1_agreement', 0)):.1f}%, mean KL {acc.get('mean_kl')}"
+            )
         return 0
     if action == "info":
         m = lib.get(args.target)
@@ -356,6 +364,11 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("target", nargs="?", help="'starter', a path, or a model name")
     models.add_argument("--name", help="name for an imported model")
     models.add_argument("--if-missing", action="store_true", help="install only if absent")
+    models.add_argument(
+        "--precision",
+        choices=["int4", "int8", "fp32"],
+        help="weights of an imported Hugging Face checkpoint (default int4)",
+    )
     models.set_defaults(func=cmd_models)
 
     bench = sub.add_parser("bench", help="compare engines on the starter model")
@@ -365,10 +378,20 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--engines", nargs="+", default=["parley", "llama.cpp", "onnxruntime-genai"])
     bench.set_defaults(func=cmd_bench)
 
+    from desktop.cli_feedback import register as register_feedback
     from desktop.cli_transcripts import add_commands
 
+    register_feedback(sub)
     add_commands(sub)  # export, import
     return parser
+
+
+def command_names() -> set[str]:
+    """The subcommands ``parley`` knows (everything else opens the window)."""
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    return set()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

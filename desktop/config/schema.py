@@ -17,6 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from desktop.config.feedback import (
+    CATEGORIES,
+    DEFAULT_RULES,
+    check_classifier_folder,
+    check_endpoint,
+    check_rules,
+)
 from desktop.config.paths import data_dir
 
 OptionType = Literal["bool", "int", "float", "str", "choice", "path", "text"]
@@ -187,6 +194,150 @@ def _default_history_location() -> str:
     return str(data_dir())
 
 
+_FILTER_ACTIONS = (
+    Choice("allow", "Allow"),
+    Choice("warn", "Warn (show a banner)"),
+    Choice("block", "Block"),
+)
+
+
+def _filter_options() -> tuple[Option, ...]:
+    """The content filter: what to check, one action and one rule list per category."""
+    options = [
+        Option(
+            key="filter.check_input",
+            section="content_filter",
+            type="bool",
+            default=True,
+            label="Check my messages",
+            description="Run the content filter on what you send before the model answers.",
+        ),
+        Option(
+            key="filter.check_output",
+            section="content_filter",
+            type="bool",
+            default=True,
+            label="Check the answers",
+            description="Run the content filter on the model's answers.",
+        ),
+    ]
+    for category in CATEGORIES:
+        options.append(
+            Option(
+                key=f"filter.action.{category.key}",
+                section="content_filter",
+                type="choice",
+                default=category.default_action,
+                choices=_FILTER_ACTIONS,
+                label=category.label,
+                description=(
+                    f"{category.description} Allow: no banner. Warn: a banner on the message. "
+                    "Block: your message is not sent, or the answer is hidden."
+                ),
+            )
+        )
+    for category in CATEGORIES:
+        options.append(
+            Option(
+                key=f"filter.rules.{category.key}",
+                section="content_filter",
+                type="text",
+                default=DEFAULT_RULES.get(category.key, ""),
+                check=check_rules,
+                label=f"Rules: {category.label.lower()}",
+                description=(
+                    f"Words and phrases that flag {category.label.lower()}, one per line "
+                    "(whole words; case and accents ignored). A line starting with re: is a "
+                    "regular expression; lines starting with # are comments."
+                ),
+            )
+        )
+    options += [
+        Option(
+            key="filter.classifier",
+            section="content_filter",
+            type="str",
+            default="",
+            check=check_classifier_folder,
+            placeholder="None: rules only",
+            label="Classifier model folder",
+            description=(
+                "A folder with a text classifier exported to ONNX (model.onnx, tokenizer.json, "
+                "config.json with id2label). Its labels named like the categories are used "
+                "together with the rules. Empty: rules only."
+            ),
+        ),
+        Option(
+            key="filter.classifier_threshold",
+            section="content_filter",
+            type="float",
+            default=0.5,
+            minimum=0.0,
+            maximum=1.0,
+            min_exclusive=True,
+            step=0.05,
+            decimals=2,
+            label="Classifier threshold",
+            description="The classifier flags a category when its score is at least this.",
+        ),
+    ]
+    return tuple(options)
+
+
+def _submission_options() -> tuple[Option, ...]:
+    """Sending feedback to a team's endpoint (off until the user turns it on). The API token
+    is not a setting: it lives in the system keychain."""
+    return (
+        Option(
+            key="submission.enabled",
+            section="feedback",
+            type="bool",
+            default=False,
+            label="Submit my feedback",
+            description=(
+                "Send ratings, comparisons and filter reports to the endpoint below. Off: "
+                "feedback stays on this computer (it can still be exported)."
+            ),
+        ),
+        Option(
+            key="submission.endpoint",
+            section="feedback",
+            type="str",
+            default="",
+            check=check_endpoint,
+            placeholder="https://feedback.example.com/v1/records",
+            label="Endpoint address",
+            description=(
+                "Where feedback is sent (HTTPS). The API token is kept in the system "
+                "keychain; set it in the outbox."
+            ),
+        ),
+        Option(
+            key="submission.context",
+            section="feedback",
+            type="choice",
+            default="conversation",
+            choices=(
+                Choice("conversation", "The conversation up to the answer"),
+                Choice("turn", "Only my last message and the answer"),
+            ),
+            label="Send along",
+            description="Which turns of the conversation go with each record.",
+        ),
+        Option(
+            key="submission.auto_send",
+            section="feedback",
+            type="bool",
+            default=False,
+            label="Send without asking",
+            description=(
+                "Off: every record waits in the outbox until you have seen exactly what will "
+                "be sent and approved it."
+            ),
+        ),
+    )
+
+
 SECTIONS: tuple[Section, ...] = (
     Section("model", "Model", "Which model answers and where it runs."),
     Section(
@@ -197,6 +348,12 @@ SECTIONS: tuple[Section, ...] = (
     Section("chat", "Chat", "The default system prompt and how messages are sent."),
     Section("appearance", "Appearance", "Theme and text size."),
     Section("history", "History", "Where conversations are stored."),
+    Section(
+        "content_filter",
+        "Content filter",
+        "What the local content filter looks for, and what happens when it finds it.",
+    ),
+    Section("feedback", "Feedback", "Sending your feedback to a team's endpoint (optional)."),
 )
 
 OPTIONS: tuple[Option, ...] = (
@@ -411,6 +568,9 @@ OPTIONS: tuple[Option, ...] = (
             "Changing it moves the files to the new folder."
         ),
     ),
+    # --- content filter and feedback submission --------------------------------------------
+    *_filter_options(),
+    *_submission_options(),
 )
 
 

@@ -33,7 +33,7 @@ from desktop.convert.gguf_source import LlamaSpec
 from desktop.convert.quant import Linear
 
 MS = "com.microsoft"
-GRAPH_SIGNATURE = "parley-gqa-v1"
+GRAPH_SIGNATURE = "parley-gqa-v1"  # same I/O contract; packed QKV is internal
 
 
 @dataclass
@@ -75,9 +75,16 @@ class _Builder:
             return self.op("MatMul", [x, self.init(name + ".weight", lin.dense)])[0]
         assert lin.packed is not None
         assert lin.scales is not None
+        inputs = [
+            x,
+            self.init(name + ".qweight", lin.packed),
+            self.init(name + ".scales", lin.scales),
+        ]
+        if lin.zero_points is not None:
+            inputs.append(self.init(name + ".zero_points", lin.zero_points))
         y = self.op(
             "MatMulNBits",
-            [x, self.init(name + ".qweight", lin.packed), self.init(name + ".scales", lin.scales)],
+            inputs,
             domain=MS,
             K=lin.K,
             N=lin.N,
@@ -163,17 +170,8 @@ def build_graph(
             qkv = b.linear(x, w.qkv[0], p + ".attn_qkv", accuracy_level)
             if w.qkv_bias is not None:
                 qkv = b.op("Add", [qkv, b.init(p + ".attn_qkv.bias", w.qkv_bias)])[0]
-            q, k, v = b.op(
-                "Split",
-                [
-                    qkv,
-                    b.init(
-                        p + ".qkv_split", np.array([spec.n_heads * D, kvH * D, kvH * D], np.int64)
-                    ),
-                ],
-                3,
-                axis=-1,
-            )
+            # Packed q|k|v goes to GroupQueryAttention as is: no Split op.
+            q, k, v = qkv, "", ""
         else:
             q, k, v = (
                 b.linear(x, lin, f"{p}.attn_{n}", accuracy_level)
@@ -268,9 +266,12 @@ def build_graph(
     if lm is embedding and embedding.packed is not None:
         # Tied weights: the LM head reads the same quantized table as the embedding.
         assert lm.scales is not None
+        head_inputs = [normed, emb_data, b.init("lm_head.scales", lm.scales)]
+        if lm.zero_points is not None:
+            head_inputs.append(b.init("lm_head.zero_points", lm.zero_points))
         logits = b.op(
             "MatMulNBits",
-            [normed, emb_data, b.init("lm_head.scales", lm.scales)],
+            head_inputs,
             domain=MS,
             K=lm.K,
             N=lm.N,
@@ -304,6 +305,7 @@ def _embedding_lookup(b: _Builder, spec: LlamaSpec, emb: Linear, data: str) -> s
     """Gather rows of the quantized table and dequantize only those rows."""
     assert emb.scales is not None
     assert emb.packed is not None
+    assert emb.zero_points is None, "quantized embeddings are symmetric (default zero point)"
     # Data stays [V, K/block, block] (the layout MatMulNBits needs for a tied LM head), so the
     # quantized axis is the last one and each of its "blocks" is one whole GGUF block.
     nb = emb.K // emb.block_size

@@ -121,14 +121,70 @@ class ModelLibrary:
         return self.get(name)
 
     def import_path(
-        self, path: Path, name: str | None = None, progress: Progress | None = None
+        self,
+        path: Path,
+        name: str | None = None,
+        progress: Progress | None = None,
+        *,
+        precision: str | None = None,
     ) -> InstalledModel:
-        """Import a GGUF file or a model folder (copied; ``parley.json`` written if missing)."""
+        """Import a GGUF file, a Hugging Face checkpoint folder (config.json + safetensors,
+        converted at ``precision``, int4 by default) or an ONNX model folder (copied;
+        ``parley.json`` written if missing)."""
         if path.is_file():
+            if precision is not None:
+                raise ConversionError(
+                    "--precision applies to Hugging Face checkpoints; a GGUF keeps its own "
+                    "quantization exactly"
+                )
             return self.import_gguf(path, name, progress=progress)
         if path.is_dir():
+            if is_checkpoint_folder(path):
+                return self.import_checkpoint(path, name, precision or "int4", progress)
+            if precision is not None:
+                raise ConversionError(
+                    f"{path.name} is already an ONNX model; --precision applies to checkpoints"
+                )
             return self._import_folder(path, name)
         raise ConversionError(f"{path}: no such file or folder")
+
+    def import_checkpoint(
+        self,
+        folder: Path,
+        name: str | None = None,
+        precision: str = "int4",
+        progress: Progress | None = None,
+        *,
+        make_default: bool = False,
+    ) -> InstalledModel:
+        """A Hugging Face checkpoint: the Llama family natively, anything else via optimum."""
+        from desktop.convert import safetensors_source as st
+
+        if precision not in st.PRECISIONS:
+            raise ConversionError(
+                f"precision '{precision}' is unknown (use {', '.join(st.PRECISIONS)})"
+            )
+        config = st.read_config(folder)
+        st.refuse_code_and_pickles(folder, config)
+        name = safe_name(name or folder.name)
+        if name in self.names():
+            raise ConversionError(f"a model named '{name}' is already installed")
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.clean_partials()
+        dest = self.root / name
+        if st.is_llama_family(config):
+            st.convert_safetensors(
+                folder, dest, precision=precision, name=name, progress=progress or _quiet
+            )
+        else:
+            from desktop.convert.optimum_export import export_checkpoint
+
+            export_checkpoint(
+                folder, dest, precision=precision, name=name, progress=progress or _quiet
+            )
+        if make_default or self.default_name() == name:
+            self.set_default(name)
+        return self.get(name)
 
     def _import_folder(self, folder: Path, name: str | None) -> InstalledModel:
         from desktop.engine.bundle import open_bundle  # validates before copying
@@ -172,3 +228,10 @@ class ModelLibrary:
 
 def _quiet(stage: str, fraction: float) -> None:
     pass
+
+
+def is_checkpoint_folder(folder: Path) -> bool:
+    """A Hugging Face checkpoint (to convert) rather than an ONNX model folder (to copy)."""
+    if next(folder.glob("*.onnx"), None) is not None or (folder / "genai_config.json").exists():
+        return False
+    return (folder / "config.json").is_file()

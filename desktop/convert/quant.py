@@ -12,6 +12,10 @@ integer zero point (default ``2**(bits-1)`` when none is given). GGUF types map 
 - Q4_K: sub-blocks of 32 with ``w = d*sc*q - dmin*mn``: the same form as Q4_1.
 - Q6_K: sub-blocks of 16 with ``w = d*sc*(q - 32)``: 8-bit, block 16, stored ``q - 32 + 128``.
 - F32/F16: a dense float matrix.
+
+Float checkpoints quantized by Parley (``safetensors_source``) may carry integer
+``zero_points`` instead (asymmetric blocks, ``w = scale * (q - zp)``), which MatMulNBits
+reads natively.
 """
 
 from __future__ import annotations
@@ -36,7 +40,10 @@ class Linear:
     """A weight matrix ``[N, K]`` (y = x @ W.T) ready for the graph builder.
 
     Quantized: ``packed`` [N, K/block, block*bits/8], ``scales`` [N, K/block], optional
-    ``correction`` [K/block, N] added as ``blocksum(x) @ correction``. Dense: ``dense`` [K, N].
+    ``correction`` [K/block, N] added as ``blocksum(x) @ correction``; optional
+    ``zero_points`` [N, ceil(K/block * bits / 8)] (4-bit: two per byte, even block in the low
+    nibble). Dense: ``dense`` [K, N]. K need not be a multiple of the block: the last block is
+    zero-padded in ``packed``.
     """
 
     N: int
@@ -47,11 +54,17 @@ class Linear:
     scales: F32 | None = None
     correction: F32 | None = None
     dense: F32 | None = None
+    zero_points: U8 | None = None
 
     @property
-    def signature(self) -> tuple[int, int, bool]:
+    def signature(self) -> tuple[int, int, bool, bool]:
         """Linears with equal signatures can be fused along N."""
-        return (self.bits, self.block_size, self.correction is not None)
+        return (
+            self.bits,
+            self.block_size,
+            self.correction is not None,
+            self.zero_points is not None,
+        )
 
 
 def _f16(raw: U8) -> F32:
@@ -170,6 +183,7 @@ def fuse(parts: list[Linear]) -> Linear:
         cat("scales", 0),
         cat("correction", 1),
         cat("dense", 1),
+        cat("zero_points", 0),
     )
 
 
@@ -185,8 +199,14 @@ def dequantize(lin: Linear) -> F32:
         )
     else:
         q = lin.packed.reshape(lin.N, -1, lin.block_size)
-    zp = float(2 ** (lin.bits - 1))
-    w = lin.scales[..., None] * (q.astype(np.float32) - zp)
+    zp: Any = float(2 ** (lin.bits - 1))
+    n_blocks = q.shape[1]
+    if lin.zero_points is not None:
+        z = lin.zero_points
+        if lin.bits == 4:
+            z = np.stack([z & 0x0F, z >> 4], axis=-1).reshape(lin.N, -1)
+        zp = z[:, :n_blocks, None].astype(np.float32)
+    w = lin.scales.reshape(lin.N, n_blocks)[..., None] * (q.astype(np.float32) - zp)
     if lin.correction is not None:
         w = w + lin.correction.T[..., None]
-    return np.ascontiguousarray(w.reshape(lin.N, lin.K).T)
+    return np.ascontiguousarray(w.reshape(lin.N, -1)[:, : lin.K].T)

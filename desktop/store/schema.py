@@ -123,7 +123,110 @@ def _v1_history(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
-MIGRATIONS: list[Migration] = [_v1_history]
+FEEDBACK_KINDS = ("rating", "false_positive", "false_negative")
+FILTER_ACTIONS = ("allow", "warn", "block")
+FILTER_SOURCES = ("input", "output")
+OUTBOX_KINDS = ("feedback", "comparison", "withdrawal")
+OUTBOX_STATES = ("review", "pending", "held", "sent")
+
+
+def _v2_feedback(db: sqlite3.Connection) -> None:
+    """Feedback on messages, comparisons of alternative answers, content-filter events and the
+    outbox of records waiting to be submitted (issue 4).
+
+    ``context`` columns hold a JSON snapshot of what produced the message (model, sampling
+    parameters, system prompt, the conversation turns before it), so a record still says what
+    was rated after the conversation's settings changed."""
+    kinds = ", ".join(f"'{k}'" for k in FEEDBACK_KINDS)
+    actions = ", ".join(f"'{a}'" for a in FILTER_ACTIONS)
+    sources = ", ".join(f"'{s}'" for s in FILTER_SOURCES)
+    outbox_kinds = ", ".join(f"'{k}'" for k in OUTBOX_KINDS)
+    states = ", ".join(f"'{s}'" for s in OUTBOX_STATES)
+    statements = [
+        f"""CREATE TABLE moderation_events (
+            id INTEGER PRIMARY KEY,
+            message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            source TEXT NOT NULL CHECK (source IN ({sources})),
+            filter TEXT NOT NULL,
+            category TEXT NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ({actions})),
+            score REAL NOT NULL,
+            evidence TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL
+        )""",
+        "CREATE INDEX moderation_events_message ON moderation_events (message_id)",
+        f"""CREATE TABLE feedback (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL UNIQUE,
+            message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL CHECK (kind IN ({kinds})),
+            rating INTEGER CHECK (rating IN (-1, 1)),
+            reasons TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(reasons)),
+            comment TEXT NOT NULL DEFAULT '',
+            ideal_answer TEXT,
+            category TEXT,
+            moderation_event_id INTEGER REFERENCES moderation_events(id) ON DELETE SET NULL,
+            context TEXT NOT NULL CHECK (json_valid(context)),
+            revision INTEGER NOT NULL DEFAULT 1,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            withdrawn_at REAL,
+            CHECK ((kind = 'rating') = (rating IS NOT NULL)),
+            CHECK (kind = 'rating' OR category IS NOT NULL)
+        )""",
+        # One rating per message (changed in place, withdrawn by marking it).
+        "CREATE UNIQUE INDEX feedback_one_rating ON feedback (message_id) WHERE kind = 'rating'",
+        "CREATE INDEX feedback_message ON feedback (message_id, kind)",
+        """CREATE TABLE comparisons (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL UNIQUE,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            parent_id INTEGER REFERENCES messages(id) ON DELETE CASCADE,
+            all_bad INTEGER NOT NULL DEFAULT 0 CHECK (all_bad IN (0, 1)),
+            chosen_id INTEGER REFERENCES messages(id) ON DELETE SET NULL,
+            comment TEXT NOT NULL DEFAULT '',
+            context TEXT NOT NULL CHECK (json_valid(context)),
+            revision INTEGER NOT NULL DEFAULT 1,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            withdrawn_at REAL
+        )""",
+        "CREATE INDEX comparisons_parent ON comparisons (parent_id)",
+        "CREATE INDEX comparisons_conversation ON comparisons (conversation_id)",
+        """CREATE TABLE comparison_items (
+            comparison_id INTEGER NOT NULL REFERENCES comparisons(id) ON DELETE CASCADE,
+            message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            rank INTEGER CHECK (rank IS NULL OR rank >= 1),
+            PRIMARY KEY (comparison_id, message_id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX comparison_items_message ON comparison_items (message_id)",
+        f"""CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            idempotency_key TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL CHECK (kind IN ({outbox_kinds})),
+            record_uid TEXT NOT NULL,
+            feedback_id INTEGER REFERENCES feedback(id) ON DELETE CASCADE,
+            comparison_id INTEGER REFERENCES comparisons(id) ON DELETE CASCADE,
+            payload TEXT NOT NULL CHECK (json_valid(payload)),
+            state TEXT NOT NULL DEFAULT 'review' CHECK (state IN ({states})),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL,
+            last_error TEXT,
+            last_status INTEGER,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            sent_at REAL
+        )""",
+        "CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending'",
+        "CREATE INDEX outbox_feedback ON outbox (feedback_id)",
+        "CREATE INDEX outbox_comparison ON outbox (comparison_id)",
+    ]
+    for statement in statements:
+        db.execute(statement)
+
+
+MIGRATIONS: list[Migration] = [_v1_history, _v2_feedback]
 
 
 def latest_version(steps: Sequence[Migration] = MIGRATIONS) -> int:

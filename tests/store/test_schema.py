@@ -95,24 +95,24 @@ def test_a_version_1_database_upgrades_with_its_data(tmp_path: Path) -> None:
         assert [h.message_id for h in store.search("gnocchi")] == [6]
 
 
-def _v2_example(db: sqlite3.Connection) -> None:
-    """What a later issue adds: a feedback table linked to messages."""
+def _next_example(db: sqlite3.Connection) -> None:
+    """What a later issue adds: a table linked to messages."""
     db.execute(
-        "CREATE TABLE feedback (id INTEGER PRIMARY KEY, "
+        "CREATE TABLE example_notes (id INTEGER PRIMARY KEY, "
         "message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE, "
-        "rating INTEGER NOT NULL)"
+        "note INTEGER NOT NULL)"
     )
-    db.execute("INSERT INTO feedback (message_id, rating) SELECT id, 0 FROM messages")
+    db.execute("INSERT INTO example_notes (message_id, note) SELECT id, 0 FROM messages")
 
 
 def test_appending_a_step_upgrades_existing_data(tmp_path: Path) -> None:
     path = tmp_path / "history.sqlite3"
     load_sql(path, DATA / "history_v1.sql")
     db = raw(path)
-    steps = [*MIGRATIONS, _v2_example]
+    steps = [*MIGRATIONS, _next_example]
     assert migrate(db, steps) == list(range(2, len(steps) + 1))
     assert schema_version(db) == len(steps)
-    assert db.execute("SELECT count(*) FROM feedback").fetchone()[0] == 6
+    assert db.execute("SELECT count(*) FROM example_notes").fetchone()[0] == 6
     assert db.execute("SELECT title FROM conversations WHERE id = 1").fetchone()[0] == (
         "Trip to Zürich"
     )
@@ -141,7 +141,7 @@ def test_a_database_from_a_newer_parley_is_refused_and_backed_up(tmp_path: Path)
     with Store.open(path) as store:
         store.create_conversation("written by the newer app")
     db = raw(path)
-    migrate(db, [*MIGRATIONS, _v2_example])
+    migrate(db, [*MIGRATIONS, _next_example])
     db.close()
     before = path.read_bytes()
 

@@ -1,0 +1,258 @@
+"""UI speed: cold start, GUI-thread stalls while an answer streams, sidebar and search on a big
+history. Targets (issue 3): start <= 1.0 s without the model, longest stall <= 16 ms, sidebar
+<= 200 ms and search <= 50 ms with 10,000 conversations / 200,000 messages.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python bench/bench_ui.py [--conversations N]
+        [--messages-per M] [--tokens T] [--code-lines L] [--json out.json]
+
+The answer is streamed by the fake engine at full speed (no delay per token): the worst case
+for the GUI thread. A 2 ms QTimer heartbeat measures how long the event loop was blocked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+_COLD_START = r"""
+import time, sys, os
+t0 = time.perf_counter()
+from PySide6.QtWidgets import QApplication
+from desktop.app import build_window
+from desktop.config.settings import Settings
+from desktop.services.engine_host import EngineHost
+from desktop.services.notifications import Notifier
+from desktop.store import Store
+app = QApplication([])
+store = Store.open()
+host = EngineHost()
+window = build_window(store, host, Notifier(), Settings.load())
+window.show()
+app.processEvents()
+t1 = time.perf_counter()
+print(f"{t1 - t0:.4f}")
+host.shutdown(); store.close()
+"""
+
+WORDS = ["the", "model", "answers", "with", "words", "code", "tables", "and", "some", "math",
+         "like", "x^2", "quickly"]  # fmt: skip
+
+
+def long_answer(tokens: int) -> str:
+    """Markdown of about ``tokens`` words: paragraphs, a code block every few paragraphs."""
+    rng = random.Random(0)
+    parts, count = [], 0
+    while count < tokens:
+        paragraph = " ".join(rng.choice(WORDS) for _ in range(60))
+        parts.append(paragraph)
+        count += 60
+        if len(parts) % 4 == 0:
+            parts.append("```python\n" + "\n".join(f"x{i} = {i} * 2" for i in range(12)) + "\n```")
+            count += 60
+    return "\n\n".join(parts)
+
+
+def cold_start(runs: int) -> dict[str, float]:
+    wall, inproc = [], []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            env = dict(os.environ, PARLEY_DATA_DIR=tmp, PARLEY_CACHE_DIR=tmp)
+            t0 = time.perf_counter()
+            out = subprocess.run(
+                [sys.executable, "-c", _COLD_START], cwd=ROOT, env=env, check=True,
+                capture_output=True, text=True,
+            )  # fmt: skip
+            wall.append(time.perf_counter() - t0)
+            inproc.append(float(out.stdout.strip().splitlines()[-1]))
+    return {"process_wall_s": min(wall), "imports_to_shown_s": min(inproc)}
+
+
+def long_code(lines: int) -> str:
+    """One code block of ``lines`` lines (re-rendering it per repaint would be quadratic)."""
+    body = "\n".join(f"def f{i}(x):  # line {i}\n    return x * {i}" for i in range(lines // 2))
+    return f"Here is the code:\n\n```python\n{body}\n```\n\nThat is all."
+
+
+def streaming_stall(tokens: int, delay_s: float = 0.0, reply: str | None = None) -> dict[str, Any]:
+    from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.engine.types import SamplingParams
+    from desktop.services.chat_session import ChatDefaults
+    from desktop.services.engine_host import EngineHost
+    from desktop.store import Store, group_for_sidebar
+    from desktop.ui.main_window import MainWindow, ModelActions
+    from tests.fakes import FakeEngine
+
+    app = QApplication.instance() or QApplication([])
+    tmp = Path(tempfile.mkdtemp())
+    store = Store.open(tmp / "h.sqlite3")
+    engine = FakeEngine(replies=[reply or long_answer(tokens)], delay_s=delay_s)
+    host = EngineHost()
+    defaults = ChatDefaults("", SamplingParams(max_new_tokens=tokens * 2))
+    window = MainWindow(store, host, lambda: defaults, ModelActions(load=lambda _p: engine),
+                        group_for_sidebar)  # fmt: skip
+    window.resize(1100, 800)
+    window.show()
+    window.load_model(Path("fake"))
+    while host.info is None:
+        app.processEvents()
+    tab = window.current_tab()
+    assert tab is not None
+
+    gaps: list[float] = []
+    at: list[float] = []  # when each gap ended, ms since the prompt was sent
+    clock = QElapsedTimer()
+    heartbeat = QTimer()
+    heartbeat.setInterval(2)
+
+    def beat() -> None:
+        gaps.append(clock.restart())
+        at.append((time.perf_counter() - t0) * 1000)
+
+    heartbeat.timeout.connect(beat)
+    done = QEventLoop()
+
+    def check_done() -> None:
+        # finished, and the widget has drained its last chunks onto the screen
+        widget = tab.view.message_widgets()[-1]
+        if tab.session.state == "idle" and not widget._finishing:
+            gaps.append(clock.elapsed())  # the stretch after the last beat counts too
+            at.append((time.perf_counter() - t0) * 1000)
+            done.quit()
+        else:
+            QTimer.singleShot(1, check_done)
+
+    tab.session.answer_finished.connect(lambda *_a: check_done())
+    clock.start()
+    heartbeat.start()
+    t0 = time.perf_counter()
+    tab.composer.setPlainText("Write a lot.")
+    tab.send()
+    done.exec()
+    elapsed = time.perf_counter() - t0
+    heartbeat.stop()
+    widget = tab.view.message_widgets()[-1]
+    chars = len(widget.text)
+    window.close()
+    host.shutdown()
+    store.close()
+    if os.environ.get("BENCH_TRACE"):
+        print("gaps (ended at ms, gap ms):", [(round(a), g) for a, g in zip(at, gaps, strict=True)])
+    worst = max(range(len(gaps)), key=gaps.__getitem__) if gaps else 0
+    worst_at = round(at[worst] - gaps[worst]) if gaps else None
+    gaps.sort()
+    return {
+        "delay_per_token_ms": delay_s * 1000,
+        "tokens": tokens,
+        "chars": chars,
+        "stream_s": round(elapsed, 3),
+        "tok_per_s_through_gui": round(tokens / elapsed),
+        "longest_stall_ms": gaps[-1] if gaps else None,
+        "p99_gap_ms": gaps[int(len(gaps) * 0.99)] if gaps else None,
+        "longest_stall_starts_ms": worst_at,
+        "heartbeats": len(gaps),
+    }
+
+
+def big_history(conversations: int, per: int) -> dict[str, Any]:
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.store import Store, group_for_sidebar
+    from desktop.ui.sidebar import Sidebar
+
+    app = QApplication.instance() or QApplication([])
+    tmp = Path(tempfile.mkdtemp())
+    store = Store.open(tmp / "big.sqlite3")
+    rng = random.Random(1)
+    t0 = time.perf_counter()
+    with store.transaction():
+        for c in range(conversations):
+            conv = store.create_conversation(f"Chat {c} about {rng.choice(WORDS)}")
+            parent = None
+            for m in range(per):
+                text = " ".join(rng.choice(WORDS) for _ in range(25))
+                if c == conversations // 2 and m == 3:
+                    text += " zanzibar"
+                role = "user" if m % 2 == 0 else "assistant"
+                parent = store.add_message(conv.id, parent, role, text).id
+    fill_s = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    sidebar = Sidebar(store, group_for_sidebar)
+    sidebar.resize(280, 800)
+    sidebar.show()
+    app.processEvents()
+    sidebar_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sidebar.refresh()
+    app.processEvents()
+    refresh_s = time.perf_counter() - t0
+
+    timings = {}
+    for query in ("zanzibar", "model answers", "tables"):
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            sidebar.search.setText(query)
+            sidebar.run_search()
+            app.processEvents()
+            best = min(best, time.perf_counter() - t0)
+        timings[query] = {"s": round(best, 4), "results": sidebar.results.count()}
+    sidebar.close()
+    store.close()
+    return {
+        "conversations": conversations,
+        "messages": conversations * per,
+        "fill_s": round(fill_s, 1),
+        "sidebar_open_s": round(sidebar_s, 4),
+        "sidebar_refresh_s": round(refresh_s, 4),
+        "search": timings,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--conversations", type=int, default=10_000)
+    parser.add_argument("--messages-per", type=int, default=20)
+    parser.add_argument("--tokens", type=int, default=6000)
+    parser.add_argument("--code-lines", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    os.environ["PARLEY_DATA_DIR"] = tempfile.mkdtemp()
+    os.environ["PARLEY_CACHE_DIR"] = tempfile.mkdtemp()
+    results: dict[str, Any] = {"cold_start": cold_start(args.runs)}
+    print("cold start:", results["cold_start"], flush=True)
+    results["streaming_full_speed"] = streaming_stall(args.tokens)
+    print("streaming, full speed:", results["streaming_full_speed"], flush=True)
+    results["streaming_1000_tok_s"] = streaming_stall(args.tokens // 2, delay_s=0.001)
+    print("streaming, 1 ms/token:", results["streaming_1000_tok_s"], flush=True)
+    if args.code_lines:
+        code = long_code(args.code_lines)
+        tokens = len(code.split())
+        results["streaming_long_code_block"] = streaming_stall(tokens, reply=code)
+        print("streaming, one long code block:", results["streaming_long_code_block"], flush=True)
+    if args.conversations:
+        results["history"] = big_history(args.conversations, args.messages_per)
+        print("history:", results["history"], flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

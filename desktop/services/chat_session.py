@@ -1,0 +1,326 @@
+"""ChatSession: one open conversation (one tab) between the history store and the engine.
+
+Order of one answer (DESIGN.md "Data flow"): the user message is stored and committed, an
+assistant message is begun as ``streaming`` before the first token, the partial text is flushed
+to the store every ~0.5 s, and the answer ends as ``complete`` / ``stopped`` / ``error`` with its
+statistics. Regenerate and edit add siblings in the message tree, so no branch is ever lost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from desktop.engine.types import ChatMessage, Finished, GenerationStats, SamplingParams
+from desktop.services.engine_host import EngineHost, GenerationRequest
+from desktop.services.history import History, MessageLike, ThreadEntryLike
+
+log = logging.getLogger(__name__)
+
+FLUSH_INTERVAL_MS = 500
+TITLE_LENGTH = 48
+
+# Per-chat overrides a user may set (the rest of SamplingParams stays at the defaults).
+OVERRIDABLE = ("temperature", "top_k", "top_p", "min_p", "repetition_penalty", "seed",
+               "max_new_tokens")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ChatDefaults:
+    """What a new chat starts with (from the settings)."""
+
+    system_prompt: str = ""
+    sampling: SamplingParams = dataclasses.field(default_factory=SamplingParams)
+
+
+_STATUS_OF_REASON = {"stop": "complete", "length": "complete", "cancelled": "stopped",
+                     "error": "error"}  # fmt: skip
+
+
+class ChatSession(QObject):
+    """State: ``idle`` -> ``waiting`` (queued on the worker) -> ``streaming`` -> ``idle``.
+
+    Signals: ``path_changed`` (the shown branch changed; views reload ``path()``),
+    ``state_changed(str)``, ``delta(int, str)`` (message id, new text),
+    ``trimmed(int, int)`` (message id, dropped messages), ``answer_finished(int, str, object)``
+    (message id, status, GenerationStats), ``title_changed(str)``, ``error(str)``.
+    """
+
+    path_changed = Signal()
+    state_changed = Signal(str)
+    delta = Signal(int, str)
+    trimmed = Signal(int, int)
+    answer_finished = Signal(int, str, object)
+    title_changed = Signal(str)
+    error = Signal(str)
+
+    def __init__(
+        self,
+        history: History,
+        host: EngineHost,
+        defaults: Callable[[], ChatDefaults],
+        conversation_id: int | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._history = history
+        self._host = host
+        self._defaults = defaults
+        self.conversation_id = conversation_id
+        self.state = "idle"
+        self._request: GenerationRequest | None = None
+        self._streaming_id: int | None = None
+        self._text = ""
+        self._dirty = False
+        self._extra: dict[str, Any] = {}
+        self._flush = QTimer(self)
+        self._flush.setInterval(FLUSH_INTERVAL_MS)
+        self._flush.timeout.connect(self._flush_partial)
+
+    # -- reading --------------------------------------------------------------------------
+    def entries(self) -> list[ThreadEntryLike]:
+        """The branch shown, each message with its alternatives (for the <n/m> switcher)."""
+        if self.conversation_id is None:
+            return []
+        return list(self._history.thread(self.conversation_id))
+
+    def path(self) -> list[MessageLike]:
+        if self.conversation_id is None:
+            return []
+        return list(self._history.current_path(self.conversation_id))
+
+    def message(self, message_id: int) -> MessageLike:
+        return self._history.get_message(message_id)
+
+    def title(self) -> str:
+        if self.conversation_id is None:
+            return "New chat"
+        return self._history.get_conversation(self.conversation_id).title or "Untitled"
+
+    def sibling_position(self, message_id: int) -> tuple[int, int]:
+        """(1-based index, count) of this message among its alternatives."""
+        siblings = self._history.siblings(message_id)
+        return siblings.index + 1, len(siblings.ids)
+
+    @property
+    def streaming_id(self) -> int | None:
+        return self._streaming_id
+
+    @property
+    def streaming_text(self) -> str:
+        return self._text
+
+    def system_prompt(self) -> str:
+        if self.conversation_id is not None:
+            prompt = self._history.get_conversation(self.conversation_id).system_prompt
+            if prompt is not None:
+                return prompt
+        return self._defaults().system_prompt
+
+    def overrides(self) -> dict[str, Any]:
+        if self.conversation_id is None:
+            return {}
+        raw = self._history.get_conversation(self.conversation_id).overrides
+        return {k: v for k, v in raw.items() if k in OVERRIDABLE}
+
+    def sampling_params(self) -> SamplingParams:
+        return dataclasses.replace(self._defaults().sampling, **self.overrides())
+
+    def set_chat_settings(self, system_prompt: str | None, overrides: dict[str, Any]) -> None:
+        """Per-chat system prompt (``None``: the default) and sampling overrides. Raises
+        ValueError with the reason for a value out of bounds; nothing is stored then."""
+        unknown = set(overrides) - set(OVERRIDABLE)
+        if unknown:
+            raise ValueError(f"unknown sampling option(s): {', '.join(sorted(unknown))}")
+        dataclasses.replace(self._defaults().sampling, **overrides).validate()
+        self._ensure_conversation("New chat")
+        assert self.conversation_id is not None
+        self._history.set_system_prompt(self.conversation_id, system_prompt)
+        self._history.set_overrides(self.conversation_id, overrides)
+
+    # -- actions --------------------------------------------------------------------------
+    def send(self, text: str) -> bool:
+        """Store the user's message after the current leaf and ask for an answer."""
+        text = text.strip()
+        if not text or self.state != "idle":
+            return False
+        created = self._ensure_conversation(_title_from(text))
+        assert self.conversation_id is not None
+        path = self.path()
+        parent = path[-1].id if path else None
+        self._history.add_message(self.conversation_id, parent, "user", text)
+        if created:
+            self.title_changed.emit(self.title())
+        self._start_answer(None)
+        return True
+
+    def regenerate(self, assistant_id: int | None = None) -> bool:
+        """A new answer to the same prompt, as a sibling of ``assistant_id`` (default: the
+        last answer shown). The old answer stays as an alternative."""
+        if self.state != "idle":
+            return False
+        path = self.path()
+        if assistant_id is None:
+            target = next((m for m in reversed(path) if m.role == "assistant"), None)
+        else:
+            target = next((m for m in path if m.id == assistant_id), None)
+        if target is None or target.role != "assistant":
+            return False
+        self._start_answer(target)
+        return True
+
+    # An interrupted answer is answered again as a new version; the partial text stays as
+    # the earlier alternative (<1/2>): the engine has no "continue this assistant turn" call.
+    def continue_interrupted(self, assistant_id: int) -> bool:
+        return self.regenerate(assistant_id)
+
+    def edit(self, user_id: int, text: str) -> bool:
+        """Resend an edited user message as a sibling of the original, then answer it."""
+        text = text.strip()
+        if not text or self.state != "idle" or self.conversation_id is None:
+            return False
+        original = next((m for m in self.path() if m.id == user_id), None)
+        if original is None or original.role != "user":
+            return False
+        self._history.edit_user_message(user_id, text)
+        self._start_answer(None)
+        return True
+
+    def switch(self, message_id: int, step: int) -> bool:
+        """Show the previous (-1) or next (+1) alternative of ``message_id``."""
+        if self.state != "idle":
+            return False
+        siblings = self._history.siblings(message_id)
+        index = siblings.index + step
+        if not 0 <= index < len(siblings.ids):
+            return False
+        self._history.switch_branch(siblings.ids[index])
+        self.path_changed.emit()
+        return True
+
+    def stop(self) -> None:
+        if self._request is not None:
+            self._request.cancel()
+
+    def close(self) -> None:
+        """The tab closes: stop the answer and store what arrived so far."""
+        if self._request is not None and self._streaming_id is not None:
+            self._request.cancel()
+            self._request = None
+            self._end(Finished("cancelled"))
+
+    # -- internals ------------------------------------------------------------------------
+    def _ensure_conversation(self, title: str) -> bool:
+        if self.conversation_id is not None:
+            return False
+        prompt = self._defaults().system_prompt or None
+        self.conversation_id = self._history.create_conversation(title, system_prompt=prompt).id
+        return True
+
+    def _messages_for(self, upto: list[MessageLike]) -> list[ChatMessage]:
+        messages: list[ChatMessage] = []
+        system = self.system_prompt()
+        if system:
+            messages.append(ChatMessage("system", system))
+        for m in upto:
+            if m.role == "user":
+                messages.append(ChatMessage("user", m.content))
+            elif m.role == "assistant" and m.content and m.status != "error":
+                messages.append(ChatMessage("assistant", m.content))
+        return messages
+
+    def _start_answer(self, replacing: MessageLike | None) -> None:
+        """Answer the current leaf (a user message), or answer again the prompt of
+        ``replacing`` (an assistant message) as its new sibling."""
+        assert self.conversation_id is not None
+        path = self.path()
+        if replacing is not None:
+            path = path[: [m.id for m in path].index(replacing.id)]
+        messages = self._messages_for(path)
+        params = self.sampling_params()
+        model = self._host.info.name if self._host.info is not None else ""
+        recorded = dataclasses.asdict(params)
+        if replacing is not None:
+            message = self._history.regenerate(replacing.id, model, recorded)
+        else:
+            parent = path[-1].id if path else None
+            message = self._history.begin_assistant(self.conversation_id, parent, model, recorded)
+        self._streaming_id = message.id
+        self._text, self._dirty, self._extra = "", False, {}
+        self._set_state("waiting")
+        self.path_changed.emit()
+        request = self._host.submit(messages, params)
+        self._request = request
+        request.started.connect(self._on_started)
+        request.delta.connect(self._on_delta)
+        request.trimmed.connect(self._on_trimmed)
+        request.finished.connect(self._on_finished)
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self.state_changed.emit(state)
+
+    def _on_started(self) -> None:
+        if self._streaming_id is None:
+            return
+        self._set_state("streaming")
+        self._flush.start()
+
+    def _on_delta(self, text: str) -> None:
+        if self._streaming_id is None:
+            return
+        self._text += text
+        self._dirty = True
+        self.delta.emit(self._streaming_id, text)
+
+    def _on_trimmed(self, dropped: int) -> None:
+        if self._streaming_id is None:
+            return
+        self._extra["context_trimmed"] = dropped
+        self.trimmed.emit(self._streaming_id, dropped)
+
+    def _flush_partial(self) -> None:
+        if self._dirty and self._streaming_id is not None:
+            self._history.append_partial(self._streaming_id, self._text)
+            self._dirty = False
+
+    def _on_finished(self, finished: Finished) -> None:
+        self._request = None
+        self._end(finished)
+
+    def _end(self, finished: Finished) -> None:
+        self._flush.stop()
+        message_id = self._streaming_id
+        if message_id is None:
+            return
+        status = _STATUS_OF_REASON.get(finished.reason, "error")
+        stats: dict[str, Any] = dataclasses.asdict(finished.stats)
+        stats.update(self._extra)
+        stats["finish_reason"] = finished.reason
+        if finished.error:
+            stats["error"] = finished.error
+        self._history.finish(message_id, status, stats, self._text)
+        self._streaming_id = None
+        self._set_state("idle")
+        if finished.error:
+            self.error.emit(finished.error)
+        self.answer_finished.emit(message_id, status, finished.stats)
+
+
+def _title_from(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
+
+
+def stats_of(raw: Mapping[str, Any] | None) -> GenerationStats | None:
+    """The engine's statistics as stored with an answer (``None`` when there are none)."""
+    if not raw:
+        return None
+    fields = {f.name for f in dataclasses.fields(GenerationStats)}
+    return GenerationStats(**{k: v for k, v in raw.items() if k in fields})

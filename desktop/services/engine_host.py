@@ -1,0 +1,318 @@
+"""EngineHost: one long-lived worker thread that owns the engine.
+
+The engine is plain Python (no Qt): ``generate`` returns an iterator of events and takes a
+``threading.Event`` for cancel. This module is the thin adapter in between, in the spirit of
+superqt's ``GeneratorWorker``: the iterator runs on the worker thread and every event reaches the
+GUI thread as a queued signal. Requests from several tabs queue on the one worker (a model runs
+one answer at a time); a request that waits says so, and can be cancelled before it starts.
+
+Model loading and long jobs (installing the starter model) run on the same worker, so that the
+engine is only ever touched from one thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from desktop.engine.types import (
+    ChatEngine,
+    ChatMessage,
+    ContextTrimmed,
+    Finished,
+    ModelInfo,
+    SamplingParams,
+    TextDelta,
+)
+
+log = logging.getLogger(__name__)
+
+# Text deltas are coalesced on the worker for this long before they cross to the GUI thread:
+# at full speed an engine yields thousands of tokens a second and one queued signal per token
+# would flood the GUI event loop. 8 ms stays well under one frame.
+_COALESCE_S = 0.008
+
+Progress = Callable[[str, float], None]
+JobFn = Callable[[Progress, threading.Event], object]
+
+
+class GenerationRequest(QObject):
+    """One answer being generated, as seen from the GUI thread.
+
+    ``started`` fires when the worker picks the request up (until then it is waiting in the
+    queue), then ``delta``/``trimmed`` as the engine streams, and always exactly one ``finished``
+    with the engine's ``Finished`` event.
+    """
+
+    started = Signal()
+    delta = Signal(str)
+    trimmed = Signal(int)
+    finished = Signal(object)
+
+    def __init__(self, request_id: int, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.request_id = request_id
+        self.cancel_event = threading.Event()
+        self.is_started = False
+        self.is_finished = False
+
+    def cancel(self) -> None:
+        """Ask the engine to stop; it does within one token (or before starting)."""
+        self.cancel_event.set()
+
+
+class Job(QObject):
+    """A long task on the worker (install, import, load). Exactly one of ``succeeded``,
+    ``failed`` or ``cancelled`` fires at the end."""
+
+    progress = Signal(str, float)
+    succeeded = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+
+    def __init__(self, job_id: int, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.job_id = job_id
+        self.cancel_event = threading.Event()
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+
+class _Worker(QObject):
+    """Lives on the worker thread. Every slot runs there; every signal is queued to the GUI."""
+
+    req_started = Signal(int)
+    req_delta = Signal(int, str)
+    req_trimmed = Signal(int, int)
+    req_finished = Signal(int, object)
+    job_progress = Signal(int, str, float)
+    job_done = Signal(int, str, object)  # (id, "ok" | "failed" | "cancelled", result or message)
+    engine_ready = Signal(object)  # ModelInfo
+    engine_failed = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.engine: ChatEngine | None = None
+
+    @Slot(int, object, object, object)
+    def generate(
+        self,
+        request_id: int,
+        messages: Sequence[ChatMessage],
+        params: SamplingParams,
+        cancel: threading.Event,
+    ) -> None:
+        if cancel.is_set():
+            self.req_finished.emit(request_id, Finished("cancelled"))
+            return
+        if self.engine is None:
+            self.req_finished.emit(request_id, Finished("error", error="No model is loaded."))
+            return
+        self.req_started.emit(request_id)
+        pending = ""
+        last_emit = 0.0
+        finished: Finished | None = None
+        try:
+            for event in self.engine.generate(messages, params, cancel):
+                if isinstance(event, TextDelta):
+                    pending += event.text
+                    now = time.perf_counter()
+                    if pending and now - last_emit >= _COALESCE_S:
+                        self.req_delta.emit(request_id, pending)
+                        pending, last_emit = "", now
+                elif isinstance(event, ContextTrimmed):
+                    self.req_trimmed.emit(request_id, event.dropped_messages)
+                elif isinstance(event, Finished):
+                    finished = event
+                    break
+        except Exception as exc:  # the engine promises not to raise; if it does, it is our bug:
+            log.exception("engine raised during generate")  # log it and end the answer
+            finished = Finished("error", error=f"Internal error: {exc}")
+        if pending:
+            self.req_delta.emit(request_id, pending)
+        if finished is None:
+            finished = Finished("error", error="The engine stopped without finishing.")
+        self.req_finished.emit(request_id, finished)
+
+    @Slot(int, object, object, bool)
+    def run_job(
+        self, job_id: int, fn: JobFn, cancel: threading.Event, installs_engine: bool
+    ) -> None:
+        def progress(stage: str, fraction: float) -> None:
+            self.job_progress.emit(job_id, stage, float(fraction))
+
+        try:
+            result = fn(progress, cancel)
+        except Exception as exc:  # a job's failure is shown to the user as one message
+            if cancel.is_set():
+                self.job_done.emit(job_id, "cancelled", None)
+                return
+            log.warning("job %d failed", job_id, exc_info=True)
+            message = str(exc) or type(exc).__name__
+            if installs_engine:
+                self.engine_failed.emit(message)
+            self.job_done.emit(job_id, "failed", message)
+            return
+        if cancel.is_set():
+            self.job_done.emit(job_id, "cancelled", None)
+            return
+        if installs_engine:
+            self.engine = result  # type: ignore[assignment]  # the loader returns a ChatEngine
+            info = self.engine.info if self.engine is not None else None
+            self.engine_ready.emit(info)
+            self.job_done.emit(job_id, "ok", info)
+            return
+        self.job_done.emit(job_id, "ok", result)
+
+    @Slot()
+    def release(self) -> None:
+        engine, self.engine = self.engine, None
+        close = getattr(engine, "close", None)
+        if callable(close):
+            close()
+
+
+class EngineHost(QObject):
+    """The GUI thread's handle on the engine worker.
+
+    ``model_loaded(ModelInfo)`` / ``model_failed(str)`` report loading, ``busy_changed(bool)``
+    whether the worker is working on an answer, ``queue_changed(int)`` how many answers wait.
+    """
+
+    model_loaded = Signal(object)
+    model_failed = Signal(str)
+    queue_changed = Signal(int)
+
+    _generate = Signal(int, object, object, object)
+    _run_job = Signal(int, object, object, bool)
+    _release = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._ids = itertools.count(1)
+        self._requests: dict[int, GenerationRequest] = {}
+        self._jobs: dict[int, Job] = {}
+        self.info: ModelInfo | None = None
+        self._thread = QThread()
+        self._thread.setObjectName("parley-engine")
+        self._worker = _Worker()
+        self._worker.moveToThread(self._thread)
+        self._thread.finished.connect(self._worker.deleteLater)
+        self._generate.connect(self._worker.generate)
+        self._run_job.connect(self._worker.run_job)
+        self._release.connect(self._worker.release)
+        self._worker.req_started.connect(self._on_started)
+        self._worker.req_delta.connect(self._on_delta)
+        self._worker.req_trimmed.connect(self._on_trimmed)
+        self._worker.req_finished.connect(self._on_finished)
+        self._worker.job_progress.connect(self._on_job_progress)
+        self._worker.job_done.connect(self._on_job_done)
+        self._worker.engine_ready.connect(self._on_engine_ready)
+        self._worker.engine_failed.connect(self.model_failed)
+        self._thread.start()
+
+    # -- requests -------------------------------------------------------------------------
+    def submit(self, messages: Sequence[ChatMessage], params: SamplingParams) -> GenerationRequest:
+        """Queue one answer. The returned request reports on the GUI thread."""
+        request = GenerationRequest(next(self._ids), self)
+        self._requests[request.request_id] = request
+        self._generate.emit(request.request_id, list(messages), params, request.cancel_event)
+        self.queue_changed.emit(self.waiting_count())
+        return request
+
+    def waiting_count(self) -> int:
+        return sum(1 for r in self._requests.values() if not r.is_started)
+
+    def is_busy(self) -> bool:
+        return bool(self._requests)
+
+    # -- jobs -----------------------------------------------------------------------------
+    def run_job(self, fn: JobFn) -> Job:
+        """Run ``fn(progress, cancel)`` on the worker, after any queued answers."""
+        return self._start_job(fn, installs_engine=False)
+
+    def load(self, loader: Callable[[], ChatEngine]) -> Job:
+        """Load (or replace) the engine on the worker thread. The old engine is released."""
+
+        def load_fn(progress: Progress, cancel: threading.Event) -> object:
+            progress("Loading the model", 0.0)
+            return loader()
+
+        self._release.emit()
+        self.info = None
+        return self._start_job(load_fn, installs_engine=True)
+
+    def _start_job(self, fn: JobFn, *, installs_engine: bool) -> Job:
+        job = Job(next(self._ids), self)
+        self._jobs[job.job_id] = job
+        self._run_job.emit(job.job_id, fn, job.cancel_event, installs_engine)
+        return job
+
+    # -- lifetime -------------------------------------------------------------------------
+    def shutdown(self, timeout_ms: int = 5000) -> bool:
+        """Cancel everything, release the engine and stop the worker thread. Returns whether
+        the thread ended within the timeout."""
+        for request in self._requests.values():
+            request.cancel()
+        for job in self._jobs.values():
+            job.cancel()
+        if not self._thread.isRunning():
+            return True
+        self._release.emit()
+        self._thread.quit()
+        return self._thread.wait(timeout_ms)
+
+    # -- worker -> GUI --------------------------------------------------------------------
+    def _on_started(self, request_id: int) -> None:
+        request = self._requests.get(request_id)
+        if request is not None:
+            request.is_started = True
+            self.queue_changed.emit(self.waiting_count())
+            request.started.emit()
+
+    def _on_delta(self, request_id: int, text: str) -> None:
+        request = self._requests.get(request_id)
+        if request is not None:
+            request.delta.emit(text)
+
+    def _on_trimmed(self, request_id: int, dropped: int) -> None:
+        request = self._requests.get(request_id)
+        if request is not None:
+            request.trimmed.emit(dropped)
+
+    def _on_finished(self, request_id: int, finished: Finished) -> None:
+        request = self._requests.pop(request_id, None)
+        if request is None:
+            return
+        request.is_finished = True
+        self.queue_changed.emit(self.waiting_count())
+        request.finished.emit(finished)
+        request.deleteLater()
+
+    def _on_job_progress(self, job_id: int, stage: str, fraction: float) -> None:
+        job = self._jobs.get(job_id)
+        if job is not None:
+            job.progress.emit(stage, fraction)
+
+    def _on_job_done(self, job_id: int, outcome: str, payload: Any) -> None:
+        job = self._jobs.pop(job_id, None)
+        if job is None:
+            return
+        if outcome == "ok":
+            job.succeeded.emit(payload)
+        elif outcome == "failed":
+            job.failed.emit(str(payload))
+        else:
+            job.cancelled.emit()
+        job.deleteLater()
+
+    def _on_engine_ready(self, info: ModelInfo) -> None:
+        self.info = info
+        self.model_loaded.emit(info)

@@ -1,0 +1,285 @@
+"""The Qt side of feedback: one object the window talks to for ratings, comparisons, the content
+filter and submission.
+
+Everything that touches the database for the window runs on the GUI thread (short queries, like
+the store). HTTP never does: sending runs on one worker ``QThread`` with its own database
+connection, started when items are due (a timer wakes it for the next retry) and reporting back
+with a queued ``send_finished`` signal.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+
+from desktop.config.settings import Settings, SettingsChange
+from desktop.feedback.content_filter import moderator_from_settings
+from desktop.feedback.db import Database
+from desktop.feedback.outbox import Outbox
+from desktop.feedback.records import (
+    ComparisonRecord,
+    FeedbackDraft,
+    FeedbackRecord,
+    ModerationEvent,
+    ModerationResult,
+    OutboxItem,
+    Source,
+)
+from desktop.feedback.repository import FeedbackStore
+from desktop.feedback.submission import SubmissionConfig, queue, sender_for
+from desktop.feedback.submit import RetryPolicy, SendReport
+from desktop.feedback.tokens import TokenStore
+from desktop.store import KnownError, Store
+
+# The longest the timer sleeps before looking at the outbox again (items queued by another
+# Parley, a clock change).
+MAX_WAKE_S = 600.0
+
+
+class _SendWorker(QObject):
+    """Runs one pass over the outbox on the worker thread."""
+
+    finished = Signal(object)  # SendReport
+
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__()
+        self._stop = stop
+
+    @Slot(object)
+    def run(self, job: Callable[[Callable[[], bool]], SendReport]) -> None:
+        try:
+            report = job(self._stop.is_set)
+        except KnownError as error:  # the database is locked or gone: say so, retry later
+            report = SendReport(waiting_reason=str(error))
+        self.finished.emit(report)
+
+
+class FeedbackService(QObject):
+    outbox_changed = Signal()
+    send_finished = Signal(object)  # SendReport
+    feedback_changed = Signal(int)  # message id whose rating or reports changed
+    notice = Signal(str)  # one sentence for the status bar / notification area
+
+    _run = Signal(object)
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        tokens: TokenStore | None = None,
+        *,
+        timeout_s: float = 15.0,
+        policy: RetryPolicy | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.settings = settings
+        self.tokens = tokens if tokens is not None else TokenStore()
+        self.feedback = FeedbackStore(store)
+        self.timeout_s = timeout_s
+        self.policy = policy
+        self.moderator, self.filter_notices = moderator_from_settings(settings)
+        self._unsubscribe = settings.subscribe(self._on_settings_changed)
+        self._busy = False
+        self._again = False
+        self._stop = threading.Event()
+        self._thread = QThread()
+        self._thread.setObjectName("parley-feedback-submit")
+        self._worker = _SendWorker(self._stop)
+        self._worker.moveToThread(self._thread)
+        self._run.connect(self._worker.run)
+        self._worker.finished.connect(self._on_finished)
+        self._thread.start()
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.request_send)
+        self._schedule()
+
+    # ---------------------------------------------------------------- ratings
+
+    def rating_for(self, message_id: int) -> FeedbackRecord | None:
+        return self.feedback.rating_for(message_id)
+
+    def ratings_for(self, message_ids: Sequence[int]) -> dict[int, int]:
+        return self.feedback.ratings_for(message_ids)
+
+    def rate(self, message_id: int, draft: FeedbackDraft) -> FeedbackRecord:
+        record = self.feedback.rate(message_id, draft)
+        self._queue(record)
+        self.feedback_changed.emit(message_id)
+        return record
+
+    def withdraw_rating(self, message_id: int) -> None:
+        record = self.feedback.rating_for(message_id)
+        if record is not None:
+            self.feedback.withdraw(record.id)
+            self.feedback_changed.emit(message_id)
+            self._outbox_touched()
+
+    # ---------------------------------------------------------------- comparisons
+
+    def record_comparison(
+        self, message_ids: Sequence[int], ranking: Sequence[int] | None
+    ) -> ComparisonRecord:
+        """Store the ranking (``None``: all bad); the best answer becomes the branch shown."""
+        record = self.feedback.record_comparison(message_ids, ranking)
+        self._queue(record)
+        return record
+
+    # ---------------------------------------------------------------- content filter
+
+    def moderate(self, message_id: int, text: str, source: Source) -> ModerationResult:
+        """Check a message's text and remember what was found on it."""
+        result = self.moderator.check(text, source)
+        if result.flags:
+            self.feedback.record_moderation(message_id, result)
+        return result
+
+    def moderation_events(self, message_id: int) -> list[ModerationEvent]:
+        return self.feedback.moderation_events(message_id)
+
+    def report_false_positive(self, event_id: int) -> FeedbackRecord:
+        record = self.feedback.report_false_positive(event_id)
+        self._queue(record)
+        self.feedback_changed.emit(record.message_id)
+        return record
+
+    def report_false_negative(self, message_id: int, category: str) -> FeedbackRecord:
+        record = self.feedback.report_false_negative(message_id, category)
+        self._queue(record)
+        self.feedback_changed.emit(message_id)
+        return record
+
+    # ---------------------------------------------------------------- outbox
+
+    def config(self) -> SubmissionConfig:
+        return SubmissionConfig.from_settings(self.settings)
+
+    def outbox_items(self) -> list[OutboxItem]:
+        return self.feedback.outbox.items()
+
+    def outbox_counts(self) -> dict[str, int]:
+        return self.feedback.outbox.counts()
+
+    def waiting_reason(self) -> str:
+        config = self.config()
+        token = self.tokens.get(config.endpoint) if config.endpoint else None
+        return sender_for(self.feedback.outbox, config, token)[1]
+
+    def approve(self, item_ids: Sequence[int]) -> None:
+        self.feedback.outbox.approve(item_ids)
+        self._outbox_touched(send=True)
+
+    def retry_now(self, item_ids: Sequence[int]) -> None:
+        self.feedback.outbox.retry_now(item_ids)
+        self._outbox_touched(send=True)
+
+    def remove_from_outbox(self, item_ids: Sequence[int]) -> None:
+        self.feedback.outbox.remove(item_ids)
+        self._outbox_touched()
+
+    def set_token(self, token: str) -> None:
+        endpoint = self.config().endpoint
+        self.tokens.set(endpoint, token)
+        if self.tokens.notice:
+            self.notice.emit(self.tokens.notice)
+        # A new token is the fix for items held because the old one was refused.
+        held = [
+            i.id for i in self.outbox_items() if i.state == "held" and i.last_status in (401, 403)
+        ]
+        self.feedback.outbox.retry_now(held)
+        self._outbox_touched(send=True)
+
+    def forget_token(self) -> None:
+        self.tokens.forget(self.config().endpoint)
+        self._outbox_touched()
+
+    # ---------------------------------------------------------------- sending
+
+    @Slot()
+    def request_send(self) -> None:
+        """Send what is due, on the worker thread (at most one pass at a time)."""
+        if self._stop.is_set():
+            return
+        if self._busy:
+            self._again = True
+            return
+        config = self.config()
+        due = self.feedback.outbox.next_due()
+        if not config.active or due is None or due > time.time():
+            self._schedule()  # nothing to do now: wake up when the next item is due
+            return
+        path = self.store.path
+        token = self.tokens.get(config.endpoint)
+        timeout_s, policy = self.timeout_s, self.policy
+
+        def job(cancelled: Callable[[], bool]) -> SendReport:
+            # Runs on the worker thread: its own connection, closed at the end of the pass.
+            database = Database(Path(path))
+            try:
+                sender, waiting = sender_for(
+                    Outbox.on(database), config, token, timeout_s=timeout_s, policy=policy
+                )
+                return sender.send_due(cancelled, waiting)
+            finally:
+                database.close()
+
+        self._busy = True
+        self._run.emit(job)
+
+    def _on_finished(self, report: SendReport) -> None:
+        self._busy = False
+        self.send_finished.emit(report)
+        self.outbox_changed.emit()
+        if report.token_refused:
+            self.notice.emit("The feedback endpoint refused the API token; set a new one.")
+        if self._again:
+            self._again = False
+            self.request_send()
+        else:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        if self._stop.is_set():
+            return
+        due = self.feedback.outbox.next_due()
+        if due is None or not self.config().active:
+            self._timer.stop()
+            return
+        wait_s = min(MAX_WAKE_S, max(0.0, due - time.time()))
+        self._timer.start(int(wait_s * 1000))
+
+    # ---------------------------------------------------------------- helpers
+
+    def _queue(self, record: FeedbackRecord | ComparisonRecord) -> None:
+        if queue(self.feedback, record, self.config()) is not None:
+            self._outbox_touched(send=True)
+
+    def _outbox_touched(self, send: bool = False) -> None:
+        self.outbox_changed.emit()
+        if send:
+            self.request_send()
+
+    def _on_settings_changed(self, change: SettingsChange) -> None:
+        if any(k.startswith("filter.") for k in change.keys):
+            self.moderator, self.filter_notices = moderator_from_settings(self.settings)
+            for text in self.filter_notices:
+                self.notice.emit(text)
+        if any(k.startswith("submission.") for k in change.keys):
+            self._outbox_touched(send=True)
+
+    def shutdown(self) -> None:
+        """Stop the worker (an HTTP request in flight ends at its timeout) and close."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._timer.stop()
+        self._unsubscribe()
+        self._thread.quit()
+        self._thread.wait()
+        self.feedback.close()

@@ -1,0 +1,365 @@
+"""One chat tab: the conversation view, the input box and the per-chat settings."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.engine.types import GenerationStats
+from desktop.services.chat_session import ChatSession
+from desktop.ui.message_view import ConversationView, accessible, copy_to_clipboard
+
+
+class Composer(QPlainTextEdit):
+    """Multi-line input. Enter sends (Shift+Enter: new line), Up in an empty box edits the
+    last prompt, Esc stops the answer or leaves editing. With ``send_on_enter`` off,
+    Ctrl+Enter sends and Enter makes a new line."""
+
+    send_requested = Signal()
+    edit_last_requested = Signal()
+    escape_pressed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.send_on_enter = True
+        self.setPlaceholderText("Message Parley… (Enter sends, Shift+Enter for a new line)")
+        self.setTabChangesFocus(True)
+        accessible(self, "Message input", "Type your message; Enter sends, Shift+Enter new line")
+        self.setMaximumHeight(120)
+        self.setMinimumHeight(56)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        key, mods = event.key(), event.modifiers()
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            ctrl = bool(mods & Qt.KeyboardModifier.ControlModifier)
+            shift = bool(mods & Qt.KeyboardModifier.ShiftModifier)
+            if (self.send_on_enter and not shift and not ctrl) or (not self.send_on_enter and ctrl):
+                self.send_requested.emit()
+                return
+            self.insertPlainText("\n")
+            return
+        if key == Qt.Key.Key_Up and not self.toPlainText():
+            self.edit_last_requested.emit()
+            return
+        if key == Qt.Key.Key_Escape:
+            self.escape_pressed.emit()
+            return
+        super().keyPressEvent(event)
+
+
+class ChatSettingsDialog(QDialog):
+    """Per-chat system prompt and sampling overrides (each override has a checkbox: off means
+    "use the default from the settings")."""
+
+    FIELDS: tuple[tuple[str, str, float, float, float, int], ...] = (
+        # key, label, minimum, maximum, step, decimals (0: integer)
+        ("temperature", "Temperature", 0.0, 5.0, 0.05, 2),
+        ("top_p", "Top p", 0.01, 1.0, 0.01, 2),
+        ("top_k", "Top k", 0, 1000, 1, 0),
+        ("min_p", "Min p", 0.0, 0.99, 0.01, 2),
+        ("repetition_penalty", "Repetition penalty", 0.5, 3.0, 0.05, 2),
+        ("max_new_tokens", "Max answer length (tokens)", 1, 32768, 16, 0),
+        ("seed", "Seed", 0, 2**31 - 1, 1, 0),
+    )
+
+    def __init__(self, session: ChatSession, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Chat settings")
+        accessible(self, "Chat settings", "System prompt and sampling for this chat only")
+        self._session = session
+        layout = QVBoxLayout(self)
+        form = QFormLayout()
+        self.custom_prompt = QCheckBox("Own system prompt")
+        accessible(self.custom_prompt, "Use an own system prompt", "Off: the default prompt")
+        self.prompt = QPlainTextEdit(session.system_prompt())
+        accessible(self.prompt, "System prompt", "Instructions the model sees before the chat")
+        has_own = session.conversation_id is not None and (
+            session.system_prompt() != session._defaults().system_prompt
+        )
+        self.custom_prompt.setChecked(has_own)
+        self.prompt.setEnabled(has_own)
+        self.custom_prompt.toggled.connect(self.prompt.setEnabled)
+        form.addRow(self.custom_prompt)
+        form.addRow(self.prompt)
+        params = session.sampling_params()
+        overrides = session.overrides()
+        self.boxes: dict[str, tuple[QCheckBox, QDoubleSpinBox | QSpinBox]] = {}
+        for key, label, lo, hi, step, decimals in self.FIELDS:
+            check = QCheckBox(label)
+            accessible(check, f"Override {label.lower()}", f"Off: the default {label.lower()}")
+            box: QDoubleSpinBox | QSpinBox
+            if decimals:
+                box = QDoubleSpinBox()
+                box.setDecimals(decimals)
+                box.setRange(lo, hi)
+                box.setSingleStep(step)
+            else:
+                box = QSpinBox()
+                box.setRange(int(lo), int(hi))
+                box.setSingleStep(int(step))
+            accessible(box, label, f"{label} for this chat ({lo} to {hi})")
+            value = getattr(params, key)
+            box.setValue(value if value is not None else 0)
+            check.setChecked(key in overrides)
+            box.setEnabled(key in overrides)
+            check.toggled.connect(box.setEnabled)
+            row = QHBoxLayout()
+            row.addWidget(check)
+            row.addWidget(box)
+            form.addRow(row)
+            self.boxes[key] = (check, box)
+        layout.addLayout(form)
+        self.error_label = QLabel()
+        self.error_label.setWordWrap(True)
+        accessible(self.error_label, "Validation message")
+        layout.addWidget(self.error_label)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        for button in buttons.buttons():
+            accessible(button, button.text().replace("&", ""))
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+    def values(self) -> tuple[str | None, dict[str, Any]]:
+        prompt = self.prompt.toPlainText() if self.custom_prompt.isChecked() else None
+        overrides = {
+            key: box.value() for key, (check, box) in self.boxes.items() if check.isChecked()
+        }
+        return prompt, overrides
+
+    def accept(self) -> None:
+        prompt, overrides = self.values()
+        try:
+            self._session.set_chat_settings(prompt, overrides)
+        except ValueError as exc:
+            self.error_label.setText(str(exc))  # refused in place, with the reason
+            return
+        super().accept()
+
+
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+class ChatTab(QWidget):
+    """Signals: ``state_changed(str)`` (idle/waiting/streaming), ``title_changed(str)``,
+    ``answer_stats(object)`` (GenerationStats of a finished answer)."""
+
+    state_changed = Signal(str)
+    title_changed = Signal(str)
+    answer_stats = Signal(object)
+    notify = Signal(str)
+
+    def __init__(self, session: ChatSession, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self._editing: int | None = None
+        self._trim: tuple[int, int] | None = None
+        accessible(self, "Chat", "One conversation")
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self.view = ConversationView(self)
+        layout.addWidget(self.view, 1)
+
+        bottom = QWidget(self)
+        bottom_layout = QVBoxLayout(bottom)
+        bottom_layout.setContentsMargins(8, 4, 8, 8)
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        accessible(self.banner, "Input status", "What the input box is doing")
+        self.banner.hide()
+        bottom_layout.addWidget(self.banner)
+        row = QHBoxLayout()
+        self.composer = Composer(bottom)
+        row.addWidget(self.composer, 1)
+        buttons = QVBoxLayout()
+        self.send_button = QPushButton("Send")
+        accessible(self.send_button, "Send message", "Send the message (Enter)")
+        self.stop_button = QPushButton("Stop")
+        accessible(self.stop_button, "Stop answer", "Stop the answer being written (Esc)")
+        self.stop_button.setEnabled(False)
+        self.settings_button = QPushButton("Chat settings…")
+        accessible(
+            self.settings_button, "Chat settings", "System prompt and sampling for this chat"
+        )
+        for b in (self.send_button, self.stop_button, self.settings_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        row.addLayout(buttons)
+        bottom_layout.addLayout(row)
+        layout.addWidget(bottom)
+
+        self.composer.send_requested.connect(self.send)
+        self.composer.edit_last_requested.connect(self.edit_last)
+        self.composer.escape_pressed.connect(self.escape)
+        self.send_button.clicked.connect(self.send)
+        self.stop_button.clicked.connect(session.stop)
+        self.settings_button.clicked.connect(self.open_chat_settings)
+
+        self.view.copy_text.connect(self._copy)
+        self.view.edit_requested.connect(self.begin_edit)
+        self.view.regenerate_requested.connect(self.session.regenerate)
+        self.view.continue_requested.connect(self.session.continue_interrupted)
+        self.view.switch_requested.connect(self.session.switch)
+
+        session.path_changed.connect(self.reload)
+        session.state_changed.connect(self._on_state)
+        session.delta.connect(self._on_delta)
+        session.trimmed.connect(self._on_trimmed)
+        session.answer_finished.connect(self._on_finished)
+        session.title_changed.connect(self.title_changed)
+        session.error.connect(self.notify)
+        self.reload()
+
+    # -- actions ----------------------------------------------------------------------------
+    def send(self) -> None:
+        text = self.composer.toPlainText()
+        if not text.strip():
+            return
+        if self._editing is not None:
+            ok = self.session.edit(self._editing, text)
+        else:
+            ok = self.session.send(text)
+        if ok:
+            self.composer.clear()
+            self._end_edit()
+            self.view.scroll_to_end()
+
+    def begin_edit(self, message_id: int) -> None:
+        message = next((m for m in self.session.path() if m.id == message_id), None)
+        if message is None or message.role != "user" or self.session.state != "idle":
+            return
+        self._editing = message_id
+        self.composer.setPlainText(message.content)
+        self.banner.setText(
+            "Editing a message: Enter sends it as a new version (the old one is kept), Esc cancels."
+        )
+        self.banner.show()
+        self.composer.setFocus()
+
+    def edit_last(self) -> None:
+        last = next((m for m in reversed(self.session.path()) if m.role == "user"), None)
+        if last is not None:
+            self.begin_edit(last.id)
+
+    def escape(self) -> None:
+        if self.session.state != "idle":
+            self.session.stop()
+        elif self._editing is not None:
+            self.composer.clear()
+            self._end_edit()
+
+    def _end_edit(self) -> None:
+        self._editing = None
+        self._update_banner()
+
+    def open_chat_settings(self) -> None:
+        ChatSettingsDialog(self.session, self).open()
+
+    def _copy(self, text: str) -> None:
+        copy_to_clipboard(text)
+        self.notify.emit("Copied to the clipboard.")
+
+    # -- session -> view ------------------------------------------------------------------
+    def reload(self) -> None:
+        entries = self.session.entries()
+        self.view.set_entries(entries, self._trim_position(entries), self.session.streaming_id)
+        self._order_focus()
+        if self.session.streaming_id is not None:
+            widget = self.view.widgets.get(self.session.streaming_id)
+            if widget is not None:
+                widget.set_waiting(self.session.state == "waiting")
+
+    def _trim_position(self, entries: list[Any]) -> tuple[int, int] | None:
+        """Where the context marker goes: (index of the first message still sent, dropped)."""
+        trim = None
+        if self._trim is not None:
+            message_id, dropped = self._trim
+            ids = [e.message.id for e in entries]
+            if message_id in ids:
+                # the first `dropped` messages sent for that answer were left out
+                trim = (min(dropped, ids.index(message_id)), dropped)
+        else:
+            for e in reversed(entries):
+                stats = e.message.stats or {}
+                if e.message.role == "assistant" and stats.get("context_trimmed"):
+                    dropped = int(stats["context_trimmed"])
+                    trim = (min(dropped, len(entries) - 1), dropped)
+                    break
+        return trim
+
+    def _order_focus(self) -> None:
+        """Tab goes through the messages first, then the input and its buttons (the messages
+        are created after the input, so Qt's default order would be the other way round)."""
+        widgets = self.view.message_widgets()
+        if not widgets:
+            return
+        chain: list[QWidget] = []
+        for w in widgets:
+            chain += [w, w.prev_button, w.next_button, *w.focus_chain(),
+                      w.copy_button, w.edit_button, w.regen_button, w.continue_button]  # fmt: skip
+        chain += [self.composer, self.send_button, self.stop_button, self.settings_button]
+        for a, b in itertools.pairwise(chain):
+            QWidget.setTabOrder(a, b)
+
+    def _on_state(self, state: str) -> None:
+        busy = state != "idle"
+        self.stop_button.setEnabled(busy)
+        self.send_button.setEnabled(not busy)
+        widget = (
+            self.view.widgets.get(self.session.streaming_id)
+            if self.session.streaming_id is not None
+            else None
+        )
+        if widget is not None:
+            widget.set_waiting(state == "waiting")
+        self._update_banner()
+        self.state_changed.emit(state)
+
+    def _update_banner(self) -> None:
+        if self._editing is not None:
+            return
+        if self.session.state == "waiting":
+            self.banner.setText("Waiting: the model is answering in another tab.")
+            self.banner.show()
+        else:
+            self.banner.hide()
+
+    def _on_delta(self, message_id: int, text: str) -> None:
+        widget = self.view.widgets.get(message_id)
+        if widget is not None:
+            widget.append(text)
+
+    def _on_trimmed(self, message_id: int, dropped: int) -> None:
+        self._trim = (message_id, dropped)
+        self.reload()
+
+    def _on_finished(self, message_id: int, status: str, stats: GenerationStats) -> None:
+        widget = self.view.widgets.get(message_id)
+        if widget is not None:
+            message = self.session.message(message_id)
+            widget.finish(status, message.stats, message.content)
+        entries = self.session.entries()
+        self.view.set_entries(entries, self._trim_position(entries), live_id=message_id)
+        self._order_focus()
+        self.answer_stats.emit(stats)

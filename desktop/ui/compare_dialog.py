@@ -1,0 +1,191 @@
+"""Rank 2 to 4 alternative answers to the same prompt, best first, or call them all bad.
+
+Ranking works by dragging the answers in the list, or from the keyboard: select an answer and
+press a number (1 to n) to put it in that place, or Alt+Up / Alt+Down to move it one place. The
+full text of the selected answer shows beside the list.
+
+The window opens it as ``CompareDialog(prompt_text, [(message_id, text), ...], parent=...)``
+and connects ``ranked(list[int])`` (ids best first) and ``all_bad()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.ui.feedback_dialog import describe
+
+PREVIEW_CHARS = 90
+ID_ROLE = Qt.ItemDataRole.UserRole
+TEXT_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def _first_line(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= PREVIEW_CHARS else line[: PREVIEW_CHARS - 1] + "…"
+
+
+class CompareDialog(QDialog):
+    ranked = Signal(list)  # message ids, best first
+    all_bad = Signal()
+
+    def __init__(
+        self,
+        prompt: str,
+        alternatives: Sequence[tuple[int, str]],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        if not 2 <= len(alternatives) <= 4:
+            raise ValueError("compare 2 to 4 answers")
+        self.setWindowTitle("Compare answers")
+        self.setAccessibleName("Compare answers")
+        self.resize(760, 420)
+        self.result_ranking: list[int] | None = None
+        self.result_all_bad = False
+        n = len(alternatives)
+
+        layout = QVBoxLayout(self)
+        asked = QLabel(f"You asked: {_first_line(prompt)}")
+        asked.setTextFormat(Qt.TextFormat.PlainText)
+        asked.setToolTip(prompt)
+        layout.addWidget(asked)
+        self.instructions = QLabel(
+            f"Put the best answer first: drag the answers, or select one and press 1 to {n} to "
+            "give it that place (Alt+Up / Alt+Down move it one place)."
+        )
+        self.instructions.setWordWrap(True)
+        layout.addWidget(self.instructions)
+
+        row = QHBoxLayout()
+        self.list = QListWidget()
+        self.list.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
+        self.list.setDefaultDropAction(Qt.DropAction.MoveAction)
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.list.setWordWrap(True)
+        self.list.setMinimumWidth(300)
+        describe(
+            self.list,
+            "Answers, best first",
+            f"Drag to reorder, or press 1 to {n} to move the selected answer to that place.",
+        )
+        for message_id, text in alternatives:
+            item = QListWidgetItem()
+            item.setData(ID_ROLE, message_id)
+            item.setData(TEXT_ROLE, text)
+            item.setToolTip(text)
+            self.list.addItem(item)
+        self.list.installEventFilter(self)
+        self.list.model().rowsMoved.connect(self._renumber)
+        self.list.currentRowChanged.connect(self._show_current)
+        row.addWidget(self.list, 2)
+
+        self.preview = QPlainTextEdit()
+        self.preview.setReadOnly(True)
+        self.preview.setTabChangesFocus(True)
+        describe(self.preview, "Selected answer", "The full text of the selected answer.")
+        row.addWidget(self.preview, 3)
+        layout.addLayout(row, 1)
+
+        buttons = QDialogButtonBox()
+        self.save_button = buttons.addButton(
+            "&Save ranking", QDialogButtonBox.ButtonRole.AcceptRole
+        )
+        self.save_button.setDefault(True)
+        describe(
+            self.save_button,
+            "Save ranking",
+            "Save this order; the first answer becomes the one shown in the chat.",
+        )
+        self.bad_button = buttons.addButton("&All bad", QDialogButtonBox.ButtonRole.ActionRole)
+        self.bad_button.setAutoDefault(False)
+        describe(self.bad_button, "All bad", "None of these answers is acceptable.")
+        cancel = buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        cancel.setAutoDefault(False)
+        describe(cancel, "Cancel", "Close without saving a comparison (Esc).")
+        self.save_button.clicked.connect(self._save)
+        self.bad_button.clicked.connect(self._all_bad)
+        cancel.clicked.connect(self.reject)
+        layout.addWidget(buttons)
+
+        self._renumber()
+        self.list.setCurrentRow(0)
+        self.list.setFocus()
+
+    # ---------------------------------------------------------------- ranking
+
+    def ranking(self) -> list[int]:
+        """Message ids in the order shown, best first."""
+        return [int(self.list.item(row).data(ID_ROLE)) for row in range(self.list.count())]
+
+    def move_to(self, row: int, place: int) -> None:
+        """Move the answer at ``row`` to ``place`` (0-based) and keep it selected."""
+        place = max(0, min(place, self.list.count() - 1))
+        if row == place or not 0 <= row < self.list.count():
+            return
+        item = self.list.takeItem(row)
+        self.list.insertItem(place, item)
+        self.list.setCurrentRow(place)
+        self._renumber()
+
+    def _renumber(self, *_: object) -> None:
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            text = str(item.data(TEXT_ROLE))
+            item.setText(f"{row + 1}.  {_first_line(text)}")
+            place = "best" if row == 0 else f"place {row + 1}"
+            item.setData(Qt.ItemDataRole.AccessibleTextRole, f"{place}: {_first_line(text)}")
+
+    def _show_current(self, row: int) -> None:
+        item = self.list.item(row) if row >= 0 else None
+        self.preview.setPlainText("" if item is None else str(item.data(TEXT_ROLE)))
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        if watched is self.list and event.type() == QEvent.Type.KeyPress:
+            assert isinstance(event, QKeyEvent)
+            if self._key(event):
+                return True
+        return super().eventFilter(watched, event)
+
+    def _key(self, event: QKeyEvent) -> bool:
+        row = self.list.currentRow()
+        key = event.key()
+        alt = bool(event.modifiers() & Qt.KeyboardModifier.AltModifier)
+        if Qt.Key.Key_1 <= key <= Qt.Key.Key_9 and not alt:
+            place = key - Qt.Key.Key_1
+            if place < self.list.count():
+                self.move_to(row, place)
+                return True
+        if alt and key == Qt.Key.Key_Up:
+            self.move_to(row, row - 1)
+            return True
+        if alt and key == Qt.Key.Key_Down:
+            self.move_to(row, row + 1)
+            return True
+        return False
+
+    # ---------------------------------------------------------------- results
+
+    def _save(self) -> None:
+        self.result_ranking = self.ranking()
+        self.ranked.emit(self.result_ranking)
+        self.accept()
+
+    def _all_bad(self) -> None:
+        self.result_all_bad = True
+        self.all_bad.emit()
+        self.accept()

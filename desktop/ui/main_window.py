@@ -1,0 +1,459 @@
+"""The main window: sidebar, chat tabs, status bar, welcome page, menus and shortcuts."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QStackedWidget,
+    QTabWidget,
+    QToolButton,
+    QWidget,
+)
+
+from desktop.engine.types import ChatEngine, GenerationStats, ModelInfo
+from desktop.services.chat_session import ChatDefaults, ChatSession
+from desktop.services.engine_host import EngineHost, Job
+from desktop.services.history import History
+from desktop.services.notifications import Notifier
+from desktop.ui.chat_tab import SPINNER, ChatTab
+from desktop.ui.message_view import accessible, palette_for, warm_up
+from desktop.ui.shortcuts import SHORTCUTS, ShortcutsDialog
+from desktop.ui.sidebar import Grouper, Sidebar
+from desktop.ui.welcome import ProgressDialog, WelcomePage
+
+Progress = Callable[[str, float], None]
+NOTICE_MS = 8000
+UNDO_MS = 10000
+MIN_FONT_PT, MAX_FONT_PT = 7.0, 32.0
+
+
+@dataclass(frozen=True)
+class ModelActions:
+    """How the window gets a model; the composition root passes the real functions, tests pass
+    fakes. ``install`` downloads, verifies and converts the starter model and returns its
+    folder; ``import_model`` turns a GGUF file or a model folder into an installed bundle;
+    ``load`` opens a bundle (both run on the engine worker)."""
+
+    load: Callable[[Path], ChatEngine]
+    install: Callable[[Progress, threading.Event], Path] | None = None
+    import_model: Callable[[Path, Progress, threading.Event], Path] | None = None
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self,
+        history: History,
+        host: EngineHost,
+        defaults: Callable[[], ChatDefaults],
+        models: ModelActions,
+        group: Grouper,
+        notifier: Notifier | None = None,
+        open_settings: Callable[[QWidget], None] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Parley")
+        self.resize(1100, 760)
+        accessible(self, "Parley", "Parley: a local chat assistant")
+        self.history = history
+        self.host = host
+        self._defaults = defaults
+        self._models = models
+        self._open_settings = open_settings
+        self.notifier = notifier or Notifier(self)
+        self.notifier.message.connect(self.notify)
+        self._details = ""
+        self._undo_token: str | None = None
+        self._spin = 0
+        self._send_on_enter = True
+        self.settings_dialog: QWidget | None = None  # the open settings dialog, if any
+        self.progress_dialog: ProgressDialog | None = None
+
+        # centre: sidebar | (welcome page or tabs)
+        self.sidebar = Sidebar(history, group, self)
+        self.tabs = QTabWidget()
+        self.tabs.setMovable(True)
+        self.tabs.setTabsClosable(True)
+        self.tabs.setDocumentMode(True)
+        accessible(self.tabs, "Chat tabs", "Open chats (Ctrl+Tab: next, Ctrl+W: close)")
+        self.welcome = WelcomePage()
+        self.centre = QStackedWidget()
+        self.centre.addWidget(self.tabs)
+        self.centre.addWidget(self.welcome)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.sidebar)
+        self.splitter.addWidget(self.centre)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([260, 840])
+        self.setCentralWidget(self.splitter)
+
+        self._build_status_bar()
+        self._build_menus()
+
+        self.sidebar.open_requested.connect(self.open_conversation)
+        self.sidebar.new_chat_requested.connect(self.new_tab)
+        self.sidebar.deleted.connect(self._on_deleted)
+        self.sidebar.changed.connect(self._retitle_tabs)
+        self.tabs.tabCloseRequested.connect(self.close_tab)
+        self.tabs.currentChanged.connect(self._on_current_tab)
+        self.welcome.install_requested.connect(self.install_starter)
+        self.welcome.import_requested.connect(self.choose_import)
+        host.model_loaded.connect(self._on_model_loaded)
+        host.model_failed.connect(self._on_model_failed)
+        host.queue_changed.connect(lambda _n: self._refresh_tab_labels())
+
+        self._spinner = QTimer(self)
+        self._spinner.setInterval(100)
+        self._spinner.timeout.connect(self._spin_tabs)
+        self.new_tab()
+        # after the window is on screen, before the first answer: imports Pygments lexers
+        QTimer.singleShot(0, lambda: warm_up(palette_for(self), self))
+
+    # -- building -------------------------------------------------------------------------
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.notice = QLabel()
+        accessible(self.notice, "Notification", "The latest message from Parley")
+        self.details_button = QToolButton()
+        self.details_button.setText("Details…")
+        accessible(self.details_button, "Error details", "Show the details of the last error")
+        self.details_button.clicked.connect(self.show_details)
+        self.details_button.hide()
+        self.undo_button = QToolButton()
+        self.undo_button.setText("Undo")
+        accessible(self.undo_button, "Undo delete", "Bring the deleted chat back")
+        self.undo_button.clicked.connect(self.undo_delete)
+        self.undo_button.hide()
+        self.model_label = QLabel("No model")
+        accessible(self.model_label, "Model", "The model that answers")
+        self.provider_label = QLabel()
+        accessible(self.provider_label, "Device", "Where the model runs (execution provider)")
+        self.speed_label = QLabel()
+        accessible(self.speed_label, "Speed", "Tokens per second of the last answer")
+        self.context_label = QLabel()
+        accessible(self.context_label, "Context", "Tokens used by the last answer vs the window")
+        bar.addWidget(self.notice, 1)
+        bar.addWidget(self.details_button)
+        bar.addWidget(self.undo_button)
+        for w in (self.model_label, self.provider_label, self.speed_label, self.context_label):
+            bar.addPermanentWidget(w)
+        self._notice_timer = QTimer(self)
+        self._notice_timer.setSingleShot(True)
+        self._notice_timer.timeout.connect(self._clear_notice)
+        self._undo_timer = QTimer(self)
+        self._undo_timer.setSingleShot(True)
+        self._undo_timer.setInterval(UNDO_MS)
+        self._undo_timer.timeout.connect(self._expire_undo)
+
+    def _action(self, menu_name: str, text: str, keys: str | QKeySequence.StandardKey | None,
+                slot: Callable[[], object], tip: str) -> QAction:  # fmt: skip
+        action = QAction(text, self)
+        if keys is not None:
+            action.setShortcut(QKeySequence(keys))
+        action.setToolTip(tip)
+        action.setStatusTip(tip)
+        action.triggered.connect(lambda _checked=False: slot())
+        self._menus[menu_name].addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        self._menus = {name: bar.addMenu(name) for name in ("&File", "&View", "&Help")}
+        a = self._action
+        a("&File", "&New chat", "Ctrl+T", self.new_tab, "Start a new chat")
+        a("&File", "&Close chat", "Ctrl+W", lambda: self.close_tab(self.tabs.currentIndex()),
+          "Close the current chat tab")  # fmt: skip
+        a("&File", "&Import a model…", None, self.choose_import, "Import a GGUF file or folder")
+        if self._open_settings is not None:
+            open_settings = self._open_settings
+            a("&File", "&Settings…", "Ctrl+,", lambda: open_settings(self), "Open the settings")
+        a("&File", "&Quit", "Ctrl+Q", self.close, "Quit Parley")
+        a("&View", "&Search chats", "Ctrl+K", self.sidebar.focus_search, "Search all chats")
+        a("&View", "Next chat", "Ctrl+Tab", lambda: self._cycle(1), "Next tab")
+        a("&View", "Previous chat", "Ctrl+Shift+Tab", lambda: self._cycle(-1), "Previous tab")
+        a("&View", "Focus input", "Ctrl+L", self.focus_input, "Move to the message input")
+        a("&View", "Toggle sidebar", "Ctrl+Shift+B", self.toggle_sidebar, "Show/hide chats")
+        a("&View", "Zoom in", QKeySequence.StandardKey.ZoomIn, lambda: self.zoom(1), "Larger text")
+        a("&View", "Zoom out", QKeySequence.StandardKey.ZoomOut, lambda: self.zoom(-1),
+          "Smaller text")  # fmt: skip
+        a("&View", "Reset zoom", "Ctrl+0", lambda: self.zoom(0), "Default text size")
+        a("&Help", "&Keyboard shortcuts", "F1", self.show_shortcuts, "List every shortcut")
+        self._base_font_pt = self.font().pointSizeF()
+        assert {s for s, _ in SHORTCUTS}  # the help dialog lists what is bound here
+
+    # -- tabs -----------------------------------------------------------------------------
+    def chat_tabs(self) -> list[ChatTab]:
+        return [
+            w for i in range(self.tabs.count()) if isinstance(w := self.tabs.widget(i), ChatTab)
+        ]
+
+    def current_tab(self) -> ChatTab | None:
+        widget = self.tabs.currentWidget()
+        return widget if isinstance(widget, ChatTab) else None
+
+    def new_tab(self, conversation_id: int | None = None) -> ChatTab:
+        session = ChatSession(self.history, self.host, self._defaults, conversation_id)
+        tab = ChatTab(session)
+        tab.composer.send_on_enter = self._send_on_enter
+        session.setParent(tab)
+        index = self.tabs.addTab(tab, session.title())
+        tab.state_changed.connect(lambda _s, t=tab: self._on_tab_state(t))
+        tab.title_changed.connect(lambda _t, t=tab: self._on_title(t))
+        tab.answer_stats.connect(self._show_stats)
+        tab.notify.connect(self.notify)
+        self.tabs.setCurrentIndex(index)
+        self._refresh_tab_labels()
+        tab.composer.setFocus()
+        return tab
+
+    def open_conversation(self, conversation_id: int, message_id: int = -1) -> ChatTab:
+        """Show a conversation: its tab if open, else a new tab (or the current empty one).
+        ``message_id`` (a search hit) selects the branch that contains it."""
+        if message_id >= 0:
+            for t in self.chat_tabs():
+                if t.session.conversation_id == conversation_id and t.session.state != "idle":
+                    break  # do not switch branches under an answer being written
+            else:
+                self.history.switch_branch(message_id)
+        for tab in self.chat_tabs():
+            if tab.session.conversation_id == conversation_id:
+                self.tabs.setCurrentWidget(tab)
+                if message_id >= 0:
+                    tab.reload()
+                return tab
+        current = self.current_tab()
+        if (
+            current is not None
+            and current.session.conversation_id is None
+            and (current.session.state == "idle")
+        ):
+            self.tabs.removeTab(self.tabs.indexOf(current))
+            current.deleteLater()
+        return self.new_tab(conversation_id)
+
+    def close_tab(self, index: int) -> None:
+        widget = self.tabs.widget(index)
+        if not isinstance(widget, ChatTab):
+            return
+        widget.session.close()
+        self.tabs.removeTab(index)
+        widget.deleteLater()
+        self.sidebar.refresh()
+        if self.tabs.count() == 0:
+            self.new_tab()
+
+    def _cycle(self, step: int) -> None:
+        if self.tabs.count():
+            self.tabs.setCurrentIndex((self.tabs.currentIndex() + step) % self.tabs.count())
+
+    def _on_current_tab(self, _index: int) -> None:
+        tab = self.current_tab()
+        if tab is not None and tab.session.conversation_id is not None:
+            self.sidebar.select(tab.session.conversation_id)
+
+    def _on_title(self, tab: ChatTab) -> None:
+        self._refresh_tab_labels()
+        self.sidebar.refresh()
+        if tab.session.conversation_id is not None:
+            self.sidebar.select(tab.session.conversation_id)
+
+    def _retitle_tabs(self, _conversation_id: int) -> None:
+        self._refresh_tab_labels()
+
+    def _on_tab_state(self, tab: ChatTab) -> None:
+        busy = any(t.session.state != "idle" for t in self.chat_tabs())
+        if busy and not self._spinner.isActive():
+            self._spinner.start()
+        elif not busy:
+            self._spinner.stop()
+        if tab.session.state == "idle":
+            self.sidebar.refresh()
+        self._refresh_tab_labels()
+
+    def _spin_tabs(self) -> None:
+        self._spin = (self._spin + 1) % len(SPINNER)
+        self._refresh_tab_labels()
+
+    def _refresh_tab_labels(self) -> None:
+        for i in range(self.tabs.count()):
+            tab = self.tabs.widget(i)
+            if not isinstance(tab, ChatTab):
+                continue
+            title = tab.session.title()
+            short = title if len(title) <= 24 else title[:23] + "…"
+            state = tab.session.state
+            if state == "streaming":
+                text, tip = f"{SPINNER[self._spin]} {short}", f"{title} — answering…"
+            elif state == "waiting":
+                text, tip = f"… {short}", f"{title} — waiting for the model (another tab is first)"
+            else:
+                text, tip = short, title
+            self.tabs.setTabText(i, text)
+            self.tabs.setTabToolTip(i, tip)
+
+    # -- focus, zoom, dialogs ---------------------------------------------------------------
+    def focus_input(self) -> None:
+        tab = self.current_tab()
+        if tab is not None:
+            tab.composer.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def set_send_on_enter(self, on: bool) -> None:
+        """The send key setting: Enter (Shift+Enter: new line) or Ctrl+Enter."""
+        self._send_on_enter = on
+        for tab in self.chat_tabs():
+            tab.composer.send_on_enter = on
+
+    def toggle_sidebar(self) -> None:
+        self.sidebar.setVisible(not self.sidebar.isVisible())
+
+    def set_font_size(self, points: float) -> None:
+        """Scale all text (the settings' font size and the zoom shortcuts)."""
+        points = max(MIN_FONT_PT, min(MAX_FONT_PT, points))
+        font = self.font()
+        font.setPointSizeF(points)
+        self.setFont(font)
+
+    def zoom(self, step: int) -> None:
+        size = self._base_font_pt if step == 0 else self.font().pointSizeF() + step
+        self.set_font_size(size)
+
+    def show_shortcuts(self) -> None:
+        ShortcutsDialog(self).open()
+
+    # -- notifications -------------------------------------------------------------------
+    def notify(self, text: str, details: str = "") -> None:
+        """The one place messages for the user end up (errors included)."""
+        self.notice.setText(text)
+        self.notice.setToolTip(text)
+        self._details = details
+        self.details_button.setVisible(bool(details))
+        self._notice_timer.start(NOTICE_MS if not details else NOTICE_MS * 4)
+
+    def _clear_notice(self) -> None:
+        self.notice.clear()
+        self.details_button.hide()
+
+    def show_details(self) -> None:
+        box = QMessageBox(QMessageBox.Icon.Warning, "Error details", self.notice.text(),
+                          QMessageBox.StandardButton.Close, self)  # fmt: skip
+        box.setDetailedText(self._details)
+        box.open()
+
+    # -- delete with undo -----------------------------------------------------------------
+    def _on_deleted(self, conversation_id: int, token: str) -> None:
+        for tab in self.chat_tabs():
+            if tab.session.conversation_id == conversation_id:
+                self.close_tab(self.tabs.indexOf(tab))
+        self._undo_token = token
+        self.notify("Chat deleted.")
+        self.undo_button.show()
+        self._undo_timer.start()
+
+    def undo_delete(self) -> None:
+        if self._undo_token is not None:
+            self.sidebar.undo_delete(self._undo_token)
+            self.notify("Chat restored.")
+        self._expire_undo()
+
+    def _expire_undo(self) -> None:
+        self._undo_token = None
+        self.undo_button.hide()
+
+    # -- model ----------------------------------------------------------------------------
+    def show_welcome(self, on: bool) -> None:
+        self.centre.setCurrentWidget(self.welcome if on else self.tabs)
+        if on:
+            self.welcome.setFocus()
+
+    def load_model(self, folder: Path) -> Job:
+        loader = self._models.load
+        self.model_label.setText("Loading model…")
+        return self.host.load(lambda: loader(folder))
+
+    def install_starter(self) -> Job | None:
+        install = self._models.install
+        if install is None:
+            self.notify("Installing the starter model is not available in this build.")
+            return None
+        return self._run_model_job("Installing the starter model", install)
+
+    def choose_import(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Import a model", "", "GGUF models (*.gguf);;All files (*)"
+        )
+        if not path:
+            path = QFileDialog.getExistingDirectory(self, "Or choose a model folder")
+        if path:
+            self.import_model(Path(path))
+
+    def import_model(self, source: Path) -> Job | None:
+        importer = self._models.import_model
+        if importer is None:
+            if source.is_dir():
+                return self.load_model(source)
+            self.notify("Importing GGUF files is not available in this build.")
+            return None
+        return self._run_model_job(
+            f"Importing {source.name}", lambda progress, cancel: importer(source, progress, cancel)
+        )
+
+    def _run_model_job(self, title: str, work: Callable[[Progress, threading.Event], Path]) -> Job:
+        job = self.host.run_job(work)
+        dialog = ProgressDialog(title, job, self)
+        job.succeeded.connect(lambda folder: self.load_model(Path(folder)))
+        job.failed.connect(lambda message: self._model_problem(f"{title} failed: {message}"))
+        job.cancelled.connect(lambda: self._model_problem(f"{title}: cancelled."))
+        dialog.open()
+        self.progress_dialog = dialog
+        return job
+
+    def _model_problem(self, message: str) -> None:
+        self.welcome.status.setText(message)
+        self.notify(message)
+
+    def _on_model_loaded(self, info: ModelInfo) -> None:
+        self.model_label.setText(info.name)
+        self.model_label.setToolTip(f"{info.name}\n{info.path}".strip())
+        provider = info.provider.removesuffix("ExecutionProvider") or "?"
+        if info.fallback_reason:
+            self.provider_label.setText(f"{provider} (fallback)")
+            self.provider_label.setToolTip(f"Running on {provider}: {info.fallback_reason}")
+        else:
+            self.provider_label.setText(provider)
+            self.provider_label.setToolTip(f"Running on {provider}")
+        self.context_label.setText(f"window {info.context_length}")
+        self.welcome.status.clear()
+        self.show_welcome(False)
+        self.notify(f"{info.name} is ready.")
+
+    def _on_model_failed(self, message: str) -> None:
+        self.model_label.setText("No model")
+        self._model_problem(f"The model could not be loaded: {message}")
+
+    def _show_stats(self, stats: GenerationStats) -> None:
+        if stats.decode_tok_s:
+            self.speed_label.setText(f"{stats.decode_tok_s:.1f} tok/s")
+        if self.host.info is not None and (stats.prompt_tokens or stats.generated_tokens):
+            used = stats.prompt_tokens + stats.generated_tokens
+            window = self.host.info.context_length
+            self.context_label.setText(f"context {used}/{window}")
+            self.context_label.setToolTip(
+                f"The last answer used {used} of the model's {window} tokens of context"
+            )
+
+    # -- lifetime -------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        for tab in self.chat_tabs():
+            tab.session.close()
+        super().closeEvent(event)

@@ -1,0 +1,688 @@
+"""The conversation: one widget per message in a scroll area.
+
+A message is a column of parts: rich text for its Markdown runs and a ``CodeBlockView`` for each
+top-level code block (plain text, coloured in slices after it closes). Finished messages are
+rendered once (``render_cached``: the same text and palette give the same parts).
+
+A streaming message is the parts of its finished blocks, each rendered once when it completes,
+plus the unfinished tail, re-rendered on a 40 ms throttle. The work per event-loop turn is
+bounded (``TURN_BUDGET_S``): a burst of text is drained over several turns, and an open code
+block only gets its new lines appended. Re-rendering the whole message on every token is
+quadratic and stalls the GUI on long answers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QGuiApplication, QKeyEvent, QPalette, QResizeEvent
+from PySide6.QtWidgets import (
+    QApplication,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QSizePolicy,
+    QTextBrowser,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.ui.code_view import CodeBlockView, SliceQueue
+from desktop.ui.code_view import warm_up as code_warm_up
+from desktop.ui.markdown import (
+    COPY_SCHEME,
+    DARK,
+    LIGHT,
+    Palette,
+    Segment,
+    fence_code,
+    open_fence,
+    renderer_for,
+    split_stable,
+)
+from desktop.ui.markdown import warm_up as markdown_warm_up
+
+REPAINT_MS = 40
+CHUNK_CHARS = 600  # finished Markdown is rendered in pieces of about this size...
+TURN_BUDGET_S = 0.004  # ...as many as fit in this much time per event-loop turn
+ROLE_NAMES = {"user": "You", "assistant": "Assistant", "system": "System"}
+STATUS_TEXT = {
+    "streaming": "writing…",
+    "waiting": "waiting for the model…",
+    "stopped": "stopped",
+    "error": "failed",
+    "interrupted": "interrupted",
+}
+
+
+def palette_for(widget: QWidget | None = None) -> Palette:
+    """The Markdown palette matching the current Qt palette (dark when the window is dark)."""
+    qpal = widget.palette() if widget is not None else QApplication.palette()
+    return DARK if qpal.color(QPalette.ColorRole.Window).lightness() < 128 else LIGHT
+
+
+@dataclass(frozen=True)
+class Part:
+    """One rendered part of a message: rich text (``html``) or a code block (``code``)."""
+
+    html: str | None = None
+    code: str | None = None
+    lang: str = ""
+    closed: bool = True
+    code_blocks: tuple[str, ...] = ()  # every code block of the part, in order
+
+
+def render_parts(text: str, palette: Palette, first_code_index: int = 0) -> list[Part]:
+    renderer = renderer_for(palette)
+    parts: list[Part] = []
+    index = first_code_index
+    for seg in renderer.segments(text):
+        if seg.code is not None:
+            parts.append(Part(code=seg.code, lang=seg.lang, closed=seg.closed,
+                              code_blocks=(seg.code,)))  # fmt: skip
+            index += 1
+        elif text[seg.start : seg.end].strip():
+            rendered = renderer.render(text[seg.start : seg.end], index)
+            parts.append(Part(html=rendered.html, code_blocks=tuple(rendered.code_blocks)))
+            index += len(rendered.code_blocks)
+    return parts
+
+
+@lru_cache(maxsize=1024)
+def render_cached(text: str, palette: Palette) -> tuple[Part, ...]:
+    return tuple(render_parts(text, palette))
+
+
+_WARM_UP = "Warm *up*:\n\n```python\nx = 1\n```\n"
+
+
+def warm_up(palette: Palette, parent: QWidget) -> None:
+    """Load what the first answer would otherwise load mid-stream: the Markdown renderer,
+    Pygments lexers and style, and Qt's fonts and style for the message parts (~30 ms)."""
+    markdown_warm_up(palette)
+    code_warm_up(palette)
+    widget = MessageWidget(0, "assistant", _WARM_UP, "complete", (1, 1), None, palette, parent)
+    widget.hide()
+    widget.ensurePolished()
+    for child in widget.findChildren(QWidget):
+        child.ensurePolished()
+    widget.deleteLater()
+
+
+def accessible(widget: QWidget, name: str, tip: str | None = None) -> None:
+    """Every control gets an accessible name and a tooltip (screen readers, hover help)."""
+    widget.setAccessibleName(name)
+    widget.setToolTip(tip or name)
+
+
+class RichText(QTextBrowser):
+    """Read-only rich text that is as tall as its content (the scroll area scrolls, not it).
+    Links are reported by ``link_activated`` (``copy-code:N``: the message's code block N)."""
+
+    link_activated = Signal(QUrl)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setOpenLinks(False)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.viewport().setAutoFillBackground(False)
+        self.document().setDocumentMargin(2)
+        self.document().documentLayout().documentSizeChanged.connect(self._fit)
+        self.anchorClicked.connect(self.link_activated)
+        self._fit()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        width = self.viewport().width()
+        if width != self.document().textWidth():  # an equal width would still re-lay out all
+            self.document().setTextWidth(width)
+        self._fit()
+
+    def _fit(self, *_: object) -> None:
+        height = math.ceil(self.document().size().height()) + 2 * self.frameWidth()
+        if height != self.height():
+            self.setFixedHeight(max(height, 4))
+
+
+class MessageWidget(QFrame):
+    """One message: header (who, the <n/m> version switcher, status), body, actions.
+    Alt+Left / Alt+Right switch versions when the message has the focus."""
+
+    copy_text = Signal(str)
+    edit_requested = Signal(int)
+    regenerate_requested = Signal(int)
+    continue_requested = Signal(int)
+    switch_requested = Signal(int, int)
+
+    def __init__(
+        self,
+        message_id: int,
+        role: str,
+        content: str,
+        status: str,
+        position: tuple[int, int],
+        stats: Mapping[str, Any] | None,
+        palette: Palette,
+        parent: QWidget | None = None,
+        queue: SliceQueue | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.message_id = message_id
+        self.role = role
+        self.status = status
+        self.text = content
+        self.position = position
+        self._palette = palette
+        self._queue = queue or SliceQueue(self)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        if role == "user":
+            self.setAutoFillBackground(True)
+            self.setBackgroundRole(QPalette.ColorRole.AlternateBase)
+        self._speaker = speaker = ROLE_NAMES.get(role, role.title())
+        self.setAccessibleName(f"{speaker} message")
+        self.setToolTip("")  # the body carries the text; the frame itself is a container
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 8, 12, 8)
+        layout.setSpacing(4)
+
+        header = QHBoxLayout()
+        self.who = QLabel(f"<b>{speaker}</b>")
+        accessible(self.who, f"{speaker}", f"Written by: {speaker}")
+        header.addWidget(self.who)
+        self.prev_button = self._tool(
+            "\u2039", "Previous version", "Show the previous version (Alt+Left)"
+        )
+        self.prev_button.clicked.connect(lambda: self.switch_requested.emit(self.message_id, -1))
+        self.position_label = QLabel()
+        accessible(self.position_label, "Version", "Which version of this turn is shown")
+        self.next_button = self._tool("\u203a", "Next version", "Show the next version (Alt+Right)")
+        self.next_button.clicked.connect(lambda: self.switch_requested.emit(self.message_id, 1))
+        for w in (self.prev_button, self.position_label, self.next_button):
+            header.addWidget(w)
+        header.addStretch(1)
+        self.status_label = QLabel()
+        accessible(self.status_label, "Message status")
+        header.addWidget(self.status_label)
+        layout.addLayout(header)
+
+        # The body: one widget per part (rich text, code block), each rendered and laid out
+        # once; then, while streaming, the unfinished tail and the code block being written.
+        self.parts: list[RichText | CodeBlockView] = []
+        self._parts_layout = QVBoxLayout()
+        self._parts_layout.setSpacing(6)
+        self._parts_layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self._parts_layout)
+        self.tail = RichText(self)
+        accessible(self.tail, "Text being written", "The part of the answer being written")
+        self.tail.link_activated.connect(self._on_link)
+        self.tail.hide()
+        layout.addWidget(self.tail)
+        self._open_slot = QVBoxLayout()
+        self._open_slot.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self._open_slot)
+
+        actions = QHBoxLayout()
+        actions.setSpacing(2)
+        self.copy_button = self._tool("Copy", "Copy message", "Copy this message as Markdown")
+        self.copy_button.clicked.connect(lambda: self.copy_text.emit(self.text))
+        actions.addWidget(self.copy_button)
+        self.edit_button = self._tool(
+            "Edit", "Edit message", "Edit and resend; the old version is kept"
+        )
+        self.edit_button.clicked.connect(lambda: self.edit_requested.emit(self.message_id))
+        self.regen_button = self._tool(
+            "Regenerate", "Regenerate answer", "Answer again; the old answer is kept as a version"
+        )
+        self.regen_button.clicked.connect(lambda: self.regenerate_requested.emit(self.message_id))
+        self.continue_button = self._tool(
+            "Continue",
+            "Continue interrupted answer",
+            "This answer was cut off when Parley closed: answer again (the partial text is kept "
+            "as an earlier version)",
+        )
+        self.continue_button.clicked.connect(lambda: self.continue_requested.emit(self.message_id))
+        for w in (self.edit_button, self.regen_button, self.continue_button):
+            actions.addWidget(w)
+        actions.addStretch(1)
+        self.stats_label = QLabel()
+        accessible(self.stats_label, "Answer statistics")
+        actions.addWidget(self.stats_label)
+        layout.addLayout(actions)
+
+        # streaming state
+        self._stable_len = 0  # self.text[:_stable_len] is shown in self.parts, final
+        self._code: list[str] = []  # the code blocks of self.parts, in order
+        self._tail_src = ""
+        self._tail_code: list[str] = []
+        self._open: CodeBlockView | None = None  # the code block being written
+        self._open_start = -1  # where its opening fence is in self.text
+        self._hidden: list[QWidget] = []  # parts made in this drain, not on screen yet
+        self._revealed_at = 0.0
+        self._finishing = False
+        self._final_stats: Mapping[str, Any] | None = None
+        self._repaint_timer = QTimer(self)
+        self._repaint_timer.setSingleShot(True)
+        self._repaint_timer.setInterval(REPAINT_MS)
+        self._repaint_timer.timeout.connect(self._repaint_stream)
+        self.render_count = 0  # how many times the whole text was rendered (for tests/bench)
+
+        self._apply_state(stats)
+        if status == "streaming":
+            self._repaint_stream()
+        else:
+            self._render_full()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.modifiers() & Qt.KeyboardModifier.AltModifier and event.key() in (
+            Qt.Key.Key_Left,
+            Qt.Key.Key_Right,
+        ):
+            step = -1 if event.key() == Qt.Key.Key_Left else 1
+            self.switch_requested.emit(self.message_id, step)
+            return
+        super().keyPressEvent(event)
+
+    def _tool(self, text: str, name: str, tip: str) -> QToolButton:
+        button = QToolButton(self)
+        button.setText(text)
+        button.setAutoRaise(True)
+        accessible(button, name, tip)
+        return button
+
+    # -- state ----------------------------------------------------------------------------
+    def _apply_state(self, stats: Mapping[str, Any] | None) -> None:
+        index, count = self.position
+        many = count > 1
+        for w in (self.prev_button, self.position_label, self.next_button):
+            w.setVisible(many)
+        self.position_label.setText(f"{index}/{count}")
+        self.position_label.setAccessibleName(f"Version {index} of {count}")
+        self.prev_button.setEnabled(index > 1)
+        self.next_button.setEnabled(index < count)
+        busy = self.status in ("streaming", "waiting")
+        self.status_label.setText(STATUS_TEXT.get(self.status, ""))
+        self.edit_button.setVisible(self.role == "user")
+        self.regen_button.setVisible(self.role == "assistant" and not busy)
+        self.continue_button.setVisible(self.role == "assistant" and self.status == "interrupted")
+        self.copy_button.setVisible(not busy)
+        error = (stats or {}).get("error")
+        if self.status == "error" and error:
+            self.status_label.setText(f"failed: {error}")
+        tok_s = (stats or {}).get("decode_tok_s")
+        tokens = (stats or {}).get("generated_tokens")
+        if self.role == "assistant" and tok_s and tokens and not busy:
+            self.stats_label.setText(f"{tokens} tokens · {tok_s:.0f} tok/s")
+        else:
+            self.stats_label.setText("")
+
+    def set_waiting(self, waiting: bool) -> None:
+        if self.status in ("streaming", "waiting"):
+            self.status = "waiting" if waiting else "streaming"
+            self._apply_state(None)
+
+    # -- reading back (tests, accessibility) ----------------------------------------------
+    def plain_text(self) -> str:
+        """The text as shown."""
+        views: list[RichText | CodeBlockView] = [*self.parts]
+        if self.tail.isVisibleTo(self):
+            views.append(self.tail)
+        if self._open is not None:
+            views.append(self._open)
+        texts = (v.code if isinstance(v, CodeBlockView) else v.toPlainText() for v in views)
+        return "\n".join(t.strip() for t in texts if t.strip())
+
+    def code_blocks(self) -> list[str]:
+        """Every code block shown, in order (``copy-code:N`` links copy block N)."""
+        blocks = self._code + self._tail_code
+        return [*blocks, self._open.code] if self._open is not None else blocks
+
+    def code_views(self) -> list[CodeBlockView]:
+        views = [p for p in self.parts if isinstance(p, CodeBlockView)]
+        return [*views, self._open] if self._open is not None else views
+
+    def focus_chain(self) -> list[QWidget]:
+        """The focusable parts of the body, top to bottom (for the tab order)."""
+        chain: list[QWidget] = []
+        for part in [*self.parts, self.tail, *([self._open] if self._open else [])]:
+            chain += [part.copy_button, part.text] if isinstance(part, CodeBlockView) else [part]
+        return chain
+
+    # -- building parts -------------------------------------------------------------------
+    def _rich(self, html: str | None = None, plain: str | None = None) -> RichText:
+        view = RichText(self)
+        accessible(view, f"{self._speaker} message text", "Message text (select to copy)")
+        view.link_activated.connect(self._on_link)
+        if html is not None:
+            view.setHtml(html)
+        elif plain is not None:
+            view.setPlainText(plain)
+        return view
+
+    def _code_view(self, lang: str) -> CodeBlockView:
+        view = CodeBlockView(lang, self._palette, self._queue, self)
+        view.copy_text.connect(self.copy_text)
+        return view
+
+    def _add_part(self, view: RichText | CodeBlockView, hidden: bool = False) -> None:
+        if hidden:  # shown with the others at the next reveal: one layout and paint for all
+            view.hide()
+            self._hidden.append(view)
+        self._parts_layout.addWidget(view)
+        self.parts.append(view)
+
+    def _reveal(self) -> None:
+        if self._hidden:
+            self.tail.hide()  # it may show text that is in the new parts now
+            for view in self._hidden:
+                view.show()
+            self._hidden.clear()
+        self._revealed_at = time.perf_counter()
+
+    def _clear(self) -> None:
+        for view in self.parts:
+            view.hide()
+            view.deleteLater()
+        self.parts.clear()
+        self._hidden.clear()
+        self._code.clear()
+        self._drop_open()
+        self.tail.hide()
+        self._tail_src, self._tail_code = "", []
+
+    def _drop_open(self) -> None:
+        if self._open is not None:
+            self._open.hide()
+            self._open.deleteLater()
+            self._open, self._open_start = None, -1
+
+    def _render_full(self) -> None:
+        self._clear()
+        if self.role == "user":
+            # what the user typed is shown as typed: no Markdown surprises in their own words
+            self._add_part(self._rich(plain=self.text))
+        else:
+            for part in render_cached(self.text, self._palette):
+                if part.code is not None:
+                    view = self._code_view(part.lang)
+                    view.set_code(part.code)
+                    view.close_block()
+                    self._add_part(view)
+                else:
+                    self._add_part(self._rich(html=part.html))
+                self._code.extend(part.code_blocks)
+        self.render_count += 1
+
+    # -- streaming ------------------------------------------------------------------------
+    def append(self, text: str) -> None:
+        """New streamed text: repaint at most every REPAINT_MS."""
+        self.text += text
+        if not self._repaint_timer.isActive():
+            self._repaint_timer.start()
+
+    def _next_cut(self, start: int, stable: int) -> int:
+        """The end of the finished blocks after ``start`` to render next: about CHUNK_CHARS
+        of them, or the one block after ``start`` when it is longer."""
+        size = CHUNK_CHARS
+        while start + size < stable:
+            cut = split_stable(self.text[start : start + size])
+            if cut > 0:
+                return start + cut
+            size *= 4
+        return stable
+
+    def _repaint_stream(self) -> None:
+        """Turn finished blocks into parts (as many as fit in TURN_BUDGET_S; the rest in the
+        next turns) and show the unfinished tail."""
+        began = time.perf_counter()
+        # the text before _stable_len never changes: only the rest needs a look
+        stable = self._stable_len + split_stable(self.text[self._stable_len :])
+        if self._finishing:
+            stable = len(self.text)  # the end: the tail is final too
+        while self._stable_len < stable:
+            self._append_stable(self._next_cut(self._stable_len, stable))
+            if time.perf_counter() - began > TURN_BUDGET_S:
+                break
+        caught_up = self._stable_len >= stable
+        if caught_up or began - self._revealed_at >= REPAINT_MS / 1000:
+            self._reveal()
+        if not caught_up:
+            self._repaint_timer.start(0)  # more to do: continue after other events
+            return
+        self._repaint_timer.setInterval(REPAINT_MS)
+        if self._finishing:
+            self._finishing = False
+            self._drop_open()
+            self.tail.hide()
+            self._tail_src, self._tail_code = "", []
+            self._apply_state(self._final_stats)
+            return
+        self._show_tail(stable)
+
+    def _show_tail(self, stable: int) -> None:
+        tail = self.text[stable:]
+        markdown, code = tail, None
+        fence = open_fence(tail)
+        if fence is not None:
+            eol = tail.find("\n", fence)
+            heads = renderer_for(self._palette).segments(tail[: eol + 1]) if eol >= 0 else []
+            if heads and heads[-1].code is not None and heads[-1].start == fence:  # top level
+                markdown, code = tail[:fence], self._open_code(tail[eol + 1 :])
+                if self._open is None or self._open_start != stable + fence:
+                    self._drop_open()
+                    self._open = self._code_view(heads[-1].lang)
+                    self._open_start = stable + fence
+                    self._open_slot.addWidget(self._open)
+                self._open.set_code(code)
+        if code is None:
+            self._drop_open()
+        if markdown != self._tail_src:  # unchanged while a code block is being written
+            rendered = renderer_for(self._palette).render(markdown, len(self._code))
+            self.tail.setHtml(rendered.html)
+            self._tail_src, self._tail_code = markdown, rendered.code_blocks
+        self.tail.setVisible(bool(markdown.strip()))
+
+    @staticmethod
+    def _open_code(body: str) -> str:
+        """The code of an open block as shown: a last line that may become the closing fence
+        is held back (so that the text shown only ever grows)."""
+        last = body[body.rfind("\n") + 1 :]
+        if last.strip() and set(last.strip()) <= {"`", "~"}:
+            body = body[: len(body) - len(last)]
+        return fence_code(body)
+
+    def _append_stable(self, end: int) -> None:
+        base = self._stable_len
+        text = self.text[base:end]
+        renderer = renderer_for(self._palette)
+        for seg in renderer.segments(text):
+            if seg.code is not None:
+                self._append_code(base, seg)
+            elif text[seg.start : seg.end].strip():
+                rendered = renderer.render(text[seg.start : seg.end], len(self._code))
+                self._code.extend(rendered.code_blocks)
+                self._add_part(self._rich(html=rendered.html), hidden=True)
+        self._stable_len = end
+
+    def _append_code(self, base: int, seg: Segment) -> None:
+        assert seg.code is not None
+        if self._open is not None and self._open_start == base + seg.start:
+            view = self._open  # the block was shown while being written: keep it
+            self._open_slot.removeWidget(view)
+            self._open, self._open_start = None, -1
+            self._reveal()  # what comes before it is on screen too
+            hidden = False
+        else:
+            view = self._code_view(seg.lang)
+            hidden = True
+        view.set_code(seg.code)
+        view.close_block()
+        self._code.append(seg.code)
+        self._add_part(view, hidden)
+
+    def finish(self, status: str, stats: Mapping[str, Any] | None, text: str | None = None) -> None:
+        """The answer ended. A streamed answer only renders what is not on screen yet, in
+        slices: rendering the whole answer again would stall the GUI on long answers."""
+        self.status = status
+        if text is not None and text != self.text and not text.startswith(self.text):
+            self._repaint_timer.stop()
+            self.text = text
+            self._render_full()
+            self._apply_state(stats)
+            return
+        if text is not None:
+            self.text = text
+        self._finishing = True
+        self._final_stats = stats
+        self._repaint_timer.stop()
+        self._repaint_stream()
+
+    def _on_link(self, url: QUrl) -> None:
+        if url.scheme() == COPY_SCHEME:
+            blocks = self.code_blocks()
+            index = int(url.path() or -1)
+            if 0 <= index < len(blocks):
+                self.copy_text.emit(blocks[index])
+
+
+class TrimMarker(QLabel):
+    def __init__(self, dropped: int, parent: QWidget | None = None) -> None:
+        noun = "message was" if dropped == 1 else "messages were"
+        super().__init__(
+            f"⋯ {dropped} older {noun} left out of the model's context (the window is full) ⋯",
+            parent,
+        )
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setWordWrap(True)
+        self.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        accessible(
+            self,
+            f"Context marker: {dropped} older {noun} left out",
+            "Messages above this line no longer fit the model's context window",
+        )
+
+
+class ConversationView(QScrollArea):
+    """A column of MessageWidgets that follows the end while the user is at the bottom."""
+
+    copy_text = Signal(str)
+    edit_requested = Signal(int)
+    regenerate_requested = Signal(int)
+    continue_requested = Signal(int)
+    switch_requested = Signal(int, int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        accessible(self, "Conversation", "The messages of this chat")
+        self._content = QWidget()
+        self._layout = QVBoxLayout(self._content)
+        self._layout.setContentsMargins(8, 8, 8, 8)
+        self._layout.setSpacing(6)
+        self._layout.addStretch(1)
+        self.setWidget(self._content)
+        self.widgets: dict[int, MessageWidget] = {}
+        self.queue = SliceQueue(self)  # colours the code blocks of every message, in slices
+        self._order: list[QWidget] = []
+        self._keys: dict[int, tuple[object, ...]] = {}
+        self._stick = True
+        self._palette: Palette | None = None
+        bar = self.verticalScrollBar()
+        bar.valueChanged.connect(self._remember_stick)
+        bar.rangeChanged.connect(self._follow)
+
+    def palette_md(self) -> Palette:
+        return self._palette or palette_for(self)
+
+    def set_markdown_palette(self, palette: Palette) -> None:
+        self._palette = palette
+        self._keys.clear()  # re-create every widget in the new colours on the next set_entries
+
+    def set_entries(
+        self,
+        entries: list[Any],
+        trim: tuple[int, int] | None = None,
+        live_id: int | None = None,
+    ) -> None:
+        """Show ``entries`` (ThreadEntry-like: ``.message``, ``.siblings``). Widgets whose
+        message did not change are kept, and so is the one of the answer being streamed
+        (``live_id``: it holds text the store has not seen yet); ``trim`` = (index, dropped)
+        puts the context marker before entry ``index``."""
+        palette = self.palette_md()
+        keep: dict[int, MessageWidget] = {}
+        order: list[QWidget] = []
+        keys: dict[int, tuple[object, ...]] = {}
+        for i, entry in enumerate(entries):
+            m = entry.message
+            position = (entry.siblings.index + 1, len(entry.siblings.ids))
+            stats = dict(m.stats) if m.stats else None
+            key = (m.content, m.status, position, repr(stats))
+            if trim is not None and i == trim[0]:
+                order.append(TrimMarker(trim[1], self._content))
+            widget = self.widgets.get(m.id)
+            if widget is None or (m.id != live_id and self._keys.get(m.id) != key):
+                widget = MessageWidget(
+                    m.id, m.role, m.content, m.status, position, stats, palette, self._content,
+                    self.queue,
+                )  # fmt: skip
+                self._connect(widget)
+            keep[m.id] = widget
+            keys[m.id] = key
+            order.append(widget)
+        for old in self._order:
+            if old not in order:
+                old.hide()
+                old.deleteLater()
+        while self._layout.count() > 1:
+            self._layout.takeAt(0)
+        for i, w in enumerate(order):
+            self._layout.insertWidget(i, w)
+            w.show()
+        self.widgets, self._order, self._keys = keep, order, keys
+        self._update_tab_order()
+
+    def _connect(self, widget: MessageWidget) -> None:
+        widget.copy_text.connect(self.copy_text)
+        widget.edit_requested.connect(self.edit_requested)
+        widget.regenerate_requested.connect(self.regenerate_requested)
+        widget.continue_requested.connect(self.continue_requested)
+        widget.switch_requested.connect(self.switch_requested)
+
+    def _update_tab_order(self) -> None:
+        widgets = [w for w in self._order if isinstance(w, MessageWidget)]
+        for a, b in itertools.pairwise(widgets):
+            QWidget.setTabOrder(a, b)
+
+    def message_widgets(self) -> list[MessageWidget]:
+        return [w for w in self._order if isinstance(w, MessageWidget)]
+
+    def scroll_to_end(self) -> None:
+        self._stick = True
+        bar = self.verticalScrollBar()
+        bar.setValue(bar.maximum())
+
+    def _remember_stick(self, value: int) -> None:
+        self._stick = value >= self.verticalScrollBar().maximum() - 8
+
+    def _follow(self, _min: int, maximum: int) -> None:
+        if self._stick:
+            self.verticalScrollBar().setValue(maximum)
+
+
+def copy_to_clipboard(text: str) -> None:
+    QGuiApplication.clipboard().setText(text)

@@ -1,0 +1,264 @@
+"""The outbox: what waits to be submitted and why, the API token, and the preview that shows
+exactly what will be sent before it is sent.
+
+``OutboxView(service)`` takes a :class:`~desktop.services.feedback_service.FeedbackService`;
+it reads the outbox through it and asks it to send after the user approved or retried items.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.feedback.payloads import describe_payload
+from desktop.feedback.records import OutboxItem
+from desktop.services.feedback_service import FeedbackService
+from desktop.ui.feedback_dialog import describe, plain_button
+from desktop.ui.theme import ROLE_NOTICE, ROLE_PROPERTY
+
+STATE_TEXT = {
+    "review": "Waiting for your review",
+    "pending": "Waiting to be sent",
+    "held": "Held",
+    "sent": "Sent",
+}
+COLUMNS = ("Record", "State", "Attempts", "Next try", "Why")
+
+
+def _summary(item: OutboxItem) -> str:
+    payload = item.payload
+    if item.kind == "withdrawal":
+        return f"Withdrawal of {payload.get('record_type', 'a record')}"
+    if item.kind == "comparison":
+        return f"Ranking of {len(payload.get('alternatives', []))} answers"
+    if payload.get("rating") is not None:
+        return "Thumbs up" if payload["rating"] == 1 else "Thumbs down"
+    return f"Filter report: {payload.get('category', '')}"
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone().strftime("%H:%M:%S")
+
+
+class SubmissionPreview(QDialog):
+    """Exactly what will be sent: every turn and field in words, and the raw JSON."""
+
+    def __init__(self, items: Sequence[OutboxItem], endpoint: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("What will be sent")
+        self.setAccessibleName("What will be sent")
+        self.resize(640, 520)
+        layout = QVBoxLayout(self)
+        intro = QLabel(
+            f"{len(items)} {'record' if len(items) == 1 else 'records'} will be sent to "
+            f"{endpoint}. This is everything they contain:"
+        )
+        intro.setWordWrap(True)
+        intro.setTextFormat(Qt.TextFormat.PlainText)
+        layout.addWidget(intro)
+        tabs = QTabWidget()
+        describe(tabs, "Preview", "The records in words and as the exact JSON sent.")
+        readable = QPlainTextEdit()
+        readable.setReadOnly(True)
+        describe(
+            readable, "Records in words", "Each record with the conversation turns it carries."
+        )
+        parts = []
+        for n, item in enumerate(items, 1):
+            lines = [f"— Record {n}: {_summary(item)} —"]
+            lines += [f"{label}: {text}" for label, text in describe_payload(item.payload)]
+            parts.append("\n".join(lines))
+        readable.setPlainText("\n\n".join(parts))
+        raw = QPlainTextEdit()
+        raw.setReadOnly(True)
+        describe(raw, "Exact JSON", "The bytes that will be sent, one JSON object per record.")
+        raw.setPlainText(
+            "\n\n".join(json.dumps(i.payload, ensure_ascii=False, indent=2) for i in items)
+        )
+        tabs.addTab(readable, "In words")
+        tabs.addTab(raw, "Exact JSON")
+        layout.addWidget(tabs, 1)
+        buttons = QDialogButtonBox()
+        self.send_button = buttons.addButton("&Send", QDialogButtonBox.ButtonRole.AcceptRole)
+        describe(self.send_button, "Send", "Approve these records; they are sent now.")
+        cancel = buttons.addButton("&Not now", QDialogButtonBox.ButtonRole.RejectRole)
+        describe(cancel, "Not now", "Keep them in the outbox without sending.")
+        self.send_button.clicked.connect(self.accept)
+        cancel.clicked.connect(self.reject)
+        layout.addWidget(buttons)
+        self.readable = readable
+        self.raw = raw
+
+
+class OutboxView(QWidget):
+    def __init__(self, service: FeedbackService, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.service = service
+        self.setAccessibleName("Outbox")
+        layout = QVBoxLayout(self)
+
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.status.setTextFormat(Qt.TextFormat.PlainText)
+        layout.addWidget(self.status)
+
+        token_row = QHBoxLayout()
+        self.token = QLineEdit()
+        self.token.setEchoMode(QLineEdit.EchoMode.Password)
+        self.token.setPlaceholderText("API token")
+        describe(self.token, "API token", "The token the endpoint gave you. It is not shown.")
+        self.save_token = plain_button("Save &token")
+        describe(self.save_token, "Save token", "Keep the token in the system keychain.")
+        self.forget_token = plain_button("&Forget token")
+        describe(self.forget_token, "Forget token", "Remove the token for this endpoint.")
+        token_row.addWidget(self.token, 1)
+        token_row.addWidget(self.save_token)
+        token_row.addWidget(self.forget_token)
+        layout.addLayout(token_row)
+        self.token_notice = QLabel()
+        self.token_notice.setWordWrap(True)
+        self.token_notice.setProperty(ROLE_PROPERTY, ROLE_NOTICE)
+        layout.addWidget(self.token_notice)
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(
+            len(COLUMNS) - 1, QHeaderView.ResizeMode.Stretch
+        )
+        self.table.setWordWrap(True)
+        describe(self.table, "Outbox items", "Records waiting to be submitted, and why they wait.")
+        layout.addWidget(self.table, 1)
+
+        buttons = QHBoxLayout()
+        self.review_button = plain_button("&Review and send…")
+        describe(
+            self.review_button,
+            "Review and send",
+            "See exactly what the selected records (or all waiting ones) contain, then send.",
+        )
+        self.retry_button = plain_button("Retry &now")
+        describe(self.retry_button, "Retry now", "Try the selected held or waiting records now.")
+        self.remove_button = plain_button("Do&n't send")
+        describe(
+            self.remove_button,
+            "Don't send",
+            "Take the selected records out of the outbox; the feedback stays on this computer.",
+        )
+        for button in (self.review_button, self.retry_button, self.remove_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
+
+        self.save_token.clicked.connect(self._save_token)
+        self.forget_token.clicked.connect(self._forget_token)
+        self.token.returnPressed.connect(self._save_token)
+        self.review_button.clicked.connect(self.review)
+        self.retry_button.clicked.connect(self._retry)
+        self.remove_button.clicked.connect(self._remove)
+        service.outbox_changed.connect(self.refresh)
+        self.refresh()
+
+    # ---------------------------------------------------------------- showing
+
+    def refresh(self) -> None:
+        self.items = self.service.outbox_items()
+        config = self.service.config()
+        counts = self.service.outbox_counts()
+        if not config.enabled:
+            head = "Submission is off; feedback stays on this computer."
+        elif not config.endpoint:
+            head = "Submission is on, but no endpoint address is set (Settings → Feedback)."
+        else:
+            head = f"Sending to {config.endpoint}."
+        waiting = self.service.waiting_reason()
+        self.status.setText(
+            f"{head} {counts['review']} to review, {counts['pending']} waiting, "
+            f"{counts['held']} held, {counts['sent']} sent."
+            + (f" {waiting}" if waiting and config.active else "")
+        )
+        has_endpoint = bool(config.endpoint)
+        for widget in (self.token, self.save_token, self.forget_token):
+            widget.setEnabled(has_endpoint)
+        tokens = self.service.tokens
+        if has_endpoint and tokens.has_token(config.endpoint):
+            where = "the system keychain" if tokens.persistent else "memory only"
+            self.token.setPlaceholderText(f"A token is set (kept in {where}); type to replace it")
+        else:
+            self.token.setPlaceholderText("API token")
+        self.token_notice.setText(tokens.notice or "")
+        self.token_notice.setVisible(bool(tokens.notice))
+
+        self.table.setRowCount(len(self.items))
+        for row, item in enumerate(self.items):
+            next_try = _when(item.next_attempt_at) if item.state == "pending" else ""
+            cells = (
+                _summary(item),
+                STATE_TEXT[item.state],
+                str(item.attempts),
+                next_try,
+                item.last_error
+                or ("Approve it with Review and send." if item.state == "review" else ""),
+            )
+            for column, text in enumerate(cells):
+                cell = QTableWidgetItem(text)
+                cell.setToolTip(text)
+                cell.setData(Qt.ItemDataRole.UserRole, item.id)
+                self.table.setItem(row, column, cell)
+        self.table.resizeColumnsToContents()
+        self.review_button.setEnabled(counts["review"] > 0)
+
+    def selected_ids(self) -> list[int]:
+        rows = sorted({index.row() for index in self.table.selectedIndexes()})
+        return [self.items[row].id for row in rows]
+
+    # ---------------------------------------------------------------- actions
+
+    def review(self) -> bool:
+        """Show the selected (or all) items waiting for review; send them if approved."""
+        chosen = set(self.selected_ids())
+        items = [i for i in self.items if i.state == "review" and (not chosen or i.id in chosen)]
+        if not items:
+            return False
+        preview = SubmissionPreview(items, self.service.config().endpoint or "(no endpoint)", self)
+        self.preview = preview
+        if preview.exec() != QDialog.DialogCode.Accepted:
+            return False
+        self.service.approve([i.id for i in items])
+        return True
+
+    def _retry(self) -> None:
+        self.service.retry_now(self.selected_ids() or [i.id for i in self.items])
+
+    def _remove(self) -> None:
+        self.service.remove_from_outbox(self.selected_ids())
+
+    def _save_token(self) -> None:
+        text = self.token.text().strip()
+        if not text:
+            return
+        self.service.set_token(text)
+        self.token.clear()
+
+    def _forget_token(self) -> None:
+        self.service.forget_token()

@@ -1,0 +1,61 @@
+"""The keyboard shortcuts help dialog (F1)."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QHeaderView,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.ui.message_view import accessible
+
+SHORTCUTS: tuple[tuple[str, str], ...] = (
+    ("Enter", "Send the message"),
+    ("Shift+Enter", "New line in the message"),
+    ("Up (in an empty input)", "Edit the last prompt"),
+    ("Esc", "Stop the answer / cancel editing"),
+    ("Ctrl+T", "New chat"),
+    ("Ctrl+W", "Close the chat tab"),
+    ("Ctrl+Tab / Ctrl+Shift+Tab", "Next / previous chat tab"),
+    ("Ctrl+K", "Search all chats"),
+    ("Ctrl+L", "Move to the message input"),
+    ("Ctrl+Shift+B", "Show or hide the chat list"),
+    ("F2 (in the chat list)", "Rename the chat"),
+    ("Delete (in the chat list)", "Delete the chat (Undo in the status bar)"),
+    ("Menu key (in the chat list)", "Pin, move to a folder, duplicate"),
+    ("Tab / Shift+Tab", "Move between the chat list, tabs, messages and the input"),
+    ("Ctrl++ / Ctrl+- / Ctrl+0", "Larger / smaller / default text"),
+    ("Ctrl+,", "Settings"),
+    ("F1", "This list"),
+    ("Ctrl+Q", "Quit"),
+)
+
+
+class ShortcutsDialog(QDialog):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard shortcuts")
+        accessible(self, "Keyboard shortcuts", "Every keyboard shortcut of Parley")
+        layout = QVBoxLayout(self)
+        self.table = QTableWidget(len(SHORTCUTS), 2)
+        self.table.setHorizontalHeaderLabels(["Keys", "Action"])
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        accessible(self.table, "Shortcut list", "Keys and what they do")
+        for row, (keys, action) in enumerate(SHORTCUTS):
+            self.table.setItem(row, 0, QTableWidgetItem(keys))
+            self.table.setItem(row, 1, QTableWidgetItem(action))
+        layout.addWidget(self.table)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        for button in buttons.buttons():
+            accessible(button, "Close", "Close this list")
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.resize(520, 560)

@@ -1,0 +1,427 @@
+"""The conversation sidebar: date groups, pinned chats, folders, and full-text search.
+
+The listing is a flat Qt item model over the store's summaries (headings are rows too), shown
+in a QListView with uniform row heights: opening the sidebar costs one store query and one
+pass to group, whatever the size of the history; Qt asks only for the rows on screen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QEvent,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QFont, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QInputDialog,
+    QLineEdit,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.services.history import History, SummaryLike
+from desktop.ui.message_view import accessible
+
+ROLE_ID = Qt.ItemDataRole.UserRole
+ROLE_MESSAGE = Qt.ItemDataRole.UserRole + 1
+SEARCH_DELAY_MS = 150
+PIN_MARK = "📌 "
+FOLDER_MARK = "📁 "
+
+# the store's group_for_sidebar: (summaries, now) -> groups with .key, .label, .conversations
+Grouper = Callable[..., Sequence[Any]]
+Index = QModelIndex | QPersistentModelIndex
+
+
+def mark_snippet(snippet: str, highlights: Sequence[tuple[int, int]]) -> str:
+    """The snippet with each match wrapped in « » (a list item shows plain text)."""
+    out, last = [], 0
+    for start, end in highlights:
+        out += [snippet[last:start], "«", snippet[start:end], "»"]
+        last = end
+    out.append(snippet[last:])
+    return "".join(out)
+
+
+class ConversationListModel(QAbstractListModel):
+    """Rows are headings (a ``str``) and conversations (a summary), in display order.
+
+    Editing a conversation's title asks for a rename (``rename_requested(id, title)``); the
+    sidebar stores it and refreshes the model."""
+
+    rename_requested = Signal(int, str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[str | SummaryLike] = []
+        # as wide as the view (long titles are elided, no sideways scrolling), one line tall
+        self.row_size = QSize(1, 20)
+        self._row_of: dict[int, int] | None = None
+        self._bold = QFont()
+        self._bold.setBold(True)
+
+    def set_rows(self, rows: list[str | SummaryLike]) -> None:
+        self.beginResetModel()
+        self._rows = rows
+        self._row_of = None
+        self.endResetModel()
+
+    def row_of(self, conversation_id: int) -> int | None:
+        if self._row_of is None:  # built on the first look-up, not on every refresh
+            self._row_of = {
+                row.id: i for i, row in enumerate(self._rows) if not isinstance(row, str)
+            }
+        return self._row_of.get(conversation_id)
+
+    def conversation_id(self, index: Index) -> int | None:
+        row = self._rows[index.row()] if index.isValid() else None
+        return None if row is None or isinstance(row, str) else row.id
+
+    def headings(self) -> list[str]:
+        return [row for row in self._rows if isinstance(row, str)]
+
+    def titles(self) -> list[str]:
+        """The conversations' texts as shown (with the pin mark), top to bottom."""
+        return [self._display(row) for row in self._rows if not isinstance(row, str)]
+
+    @staticmethod
+    def _display(row: SummaryLike) -> str:
+        return (PIN_MARK if row.pinned else "") + (row.title or "Untitled")
+
+    # -- QAbstractItemModel ---------------------------------------------------------------
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        if role == Qt.ItemDataRole.SizeHintRole:
+            return self.row_size
+        row = self._rows[index.row()]
+        if isinstance(row, str):
+            if role == Qt.ItemDataRole.DisplayRole:
+                return row
+            if role == Qt.ItemDataRole.FontRole:
+                return self._bold
+            if role == Qt.ItemDataRole.AccessibleTextRole:
+                return f"Group: {row}"
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(row)
+        if role == Qt.ItemDataRole.EditRole:
+            return row.title  # the bare title: the pin mark is not part of it
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return row.title or "Untitled"
+        if role == ROLE_ID:
+            return row.id
+        return None
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        if isinstance(self._rows[index.row()], str):
+            return Qt.ItemFlag.ItemIsEnabled
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEditable
+
+    def setData(self, index: Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:  # noqa: N802
+        conversation_id = self.conversation_id(index)
+        if conversation_id is None or role != Qt.ItemDataRole.EditRole:
+            return False
+        title = " ".join(str(value).split())
+        if not title:
+            return False
+        self.rename_requested.emit(conversation_id, title)
+        return True
+
+
+class ConversationListView(QListView):
+    """Delete and F2 act on the current chat (keys, not shortcuts: they belong to the list)."""
+
+    delete_pressed = Signal()
+    rename_pressed = Signal()
+
+    def setModel(self, model: Any) -> None:  # noqa: N802
+        super().setModel(model)
+        self._fit_rows()
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:  # the font size setting, zoom
+            self._fit_rows()
+
+    def _fit_rows(self) -> None:
+        model = self.model()
+        if isinstance(model, ConversationListModel):
+            model.row_size = QSize(1, self.fontMetrics().height() + 4)
+            self.doItemsLayout()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.matches(QKeySequence.StandardKey.Delete) or event.key() == Qt.Key.Key_Delete:
+            self.delete_pressed.emit()
+            return
+        if event.key() == Qt.Key.Key_F2 and self.state() != self.State.EditingState:
+            self.rename_pressed.emit()
+            return
+        super().keyPressEvent(event)
+
+
+class Sidebar(QWidget):
+    """``open_requested(conversation_id, message_id)`` (message_id -1: none),
+    ``deleted(conversation_id, undo_token)``, ``new_chat_requested()``,
+    ``changed(conversation_id)`` (renamed, pinned, moved: open tabs may update)."""
+
+    open_requested = Signal(int, int)
+    deleted = Signal(int, str)
+    new_chat_requested = Signal()
+    changed = Signal(int)
+
+    def __init__(self, history: History, group: Grouper, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._history = history
+        self._group = group
+        accessible(self, "Conversations", "Your chats, newest first")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+
+        top = QHBoxLayout()
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search chats (Ctrl+K)")
+        self.search.setClearButtonEnabled(True)
+        accessible(self.search, "Search chats", "Search titles and message text (Ctrl+K)")
+        top.addWidget(self.search, 1)
+        self.new_button = QPushButton("New")
+        accessible(self.new_button, "New chat", "Start a new chat (Ctrl+T)")
+        self.new_button.clicked.connect(self.new_chat_requested)
+        top.addWidget(self.new_button)
+        layout.addLayout(top)
+
+        self.stack = QStackedWidget()
+        self.model = ConversationListModel(self)
+        self.model.rename_requested.connect(self.rename)
+        self.listing = ConversationListView()
+        self.listing.setModel(self.model)
+        self.listing.setUniformItemSizes(True)  # row heights are not measured row by row
+        self.listing.setLayoutMode(QListView.LayoutMode.Batched)
+        self.listing.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.listing.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.listing.setEditTriggers(QAbstractItemView.EditTrigger.EditKeyPressed)
+        self.listing.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        accessible(
+            self.listing,
+            "Conversation list",
+            "Enter opens; F2 renames; Delete deletes (with undo); menu key for more",
+        )
+        self.listing.customContextMenuRequested.connect(self._context_menu)
+        self.listing.activated.connect(self._activated)
+        self.listing.clicked.connect(self._activated)
+        self.results = QListWidget()
+        self.results.setWordWrap(True)
+        accessible(self.results, "Search results", "Enter opens the chat at the match")
+        self.results.itemActivated.connect(self._result_activated)
+        self.results.itemClicked.connect(self._result_activated)
+        self.stack.addWidget(self.listing)
+        self.stack.addWidget(self.results)
+        layout.addWidget(self.stack, 1)
+
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DELAY_MS)
+        self._search_timer.timeout.connect(self.run_search)
+        self.search.textChanged.connect(lambda _t: self._search_timer.start())
+        self.search.returnPressed.connect(self._search_enter)
+        self.listing.delete_pressed.connect(self.delete_current)
+        self.listing.rename_pressed.connect(self.rename_current)
+        self.refresh()
+
+    # -- listing --------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Read the listing from the store again (one query, one grouping pass)."""
+        current = self.current_id()
+        folders = {f.id: f.name for f in self._history.list_folders()}
+        summaries = self._history.list_conversations()
+        in_folder: dict[int, list[SummaryLike]] = {}
+        loose: Sequence[SummaryLike] = summaries
+        if folders:  # chats in a folder are listed under it, not under their date
+            loose = []
+            for s in summaries:
+                if s.folder_id is not None and not s.pinned and s.folder_id in folders:
+                    in_folder.setdefault(s.folder_id, []).append(s)
+                else:
+                    loose.append(s)
+        groups = list(self._group(loose, None))
+        rows: list[str | SummaryLike] = []
+        dated = []
+        for g in groups:
+            if getattr(g, "key", "") == "pinned":
+                rows.append(g.label)
+                rows += g.conversations
+            else:
+                dated.append(g)
+        for folder_id, name in folders.items():
+            if folder_id in in_folder:
+                rows.append(FOLDER_MARK + name)
+                rows += in_folder[folder_id]
+        for g in dated:
+            rows.append(g.label)
+            rows += g.conversations
+        self.model.set_rows(rows)
+        if current is not None:
+            self.select(current)
+
+    def headings(self) -> list[str]:
+        return self.model.headings()
+
+    def titles(self) -> list[str]:
+        """The conversations as listed (pinned ones with their mark), top to bottom."""
+        return self.model.titles()
+
+    def index_of(self, conversation_id: int) -> QModelIndex:
+        row = self.model.row_of(conversation_id)
+        return self.model.index(row, 0) if row is not None else QModelIndex()
+
+    def current_id(self) -> int | None:
+        return self.model.conversation_id(self.listing.currentIndex())
+
+    def select(self, conversation_id: int) -> None:
+        index = self.index_of(conversation_id)
+        if index.isValid():
+            self.listing.setCurrentIndex(index)
+            self.listing.scrollTo(index)
+
+    def _activated(self, index: QModelIndex) -> None:
+        conversation_id = self.model.conversation_id(index)
+        if conversation_id is not None:
+            self.open_requested.emit(conversation_id, -1)
+
+    # -- search ---------------------------------------------------------------------------
+    def focus_search(self) -> None:
+        self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search.selectAll()
+
+    def run_search(self) -> None:
+        self._search_timer.stop()
+        query = self.search.text().strip()
+        if not query:
+            self.stack.setCurrentWidget(self.listing)
+            return
+        self.results.clear()
+        for hit in self._history.search(query):
+            snippet = mark_snippet(hit.snippet, hit.highlights)
+            text = (
+                hit.conversation_title
+                if hit.message_id is None
+                else (f"{hit.conversation_title}\n{snippet}")
+            )
+            item = QListWidgetItem(text)
+            item.setData(ROLE_ID, hit.conversation_id)
+            item.setData(ROLE_MESSAGE, hit.message_id if hit.message_id is not None else -1)
+            item.setToolTip(snippet)
+            self.results.addItem(item)
+        if self.results.count() == 0:
+            empty = QListWidgetItem(f"No chat contains “{query}”.")
+            empty.setFlags(Qt.ItemFlag.NoItemFlags)
+            self.results.addItem(empty)
+        self.stack.setCurrentWidget(self.results)
+
+    def _search_enter(self) -> None:
+        self.run_search()
+        if self.results.count():
+            first = self.results.item(0)
+            if first.data(ROLE_ID) is not None:
+                self._result_activated(first)
+
+    def _result_activated(self, item: QListWidgetItem) -> None:
+        value = item.data(ROLE_ID)
+        if value is not None:
+            self.open_requested.emit(int(value), int(item.data(ROLE_MESSAGE)))
+
+    # -- actions --------------------------------------------------------------------------
+    def _context_menu(self, pos: QPoint) -> None:
+        index = self.listing.indexAt(pos)
+        conversation_id = self.model.conversation_id(index)
+        if conversation_id is None:
+            return
+        self.listing.setCurrentIndex(index)
+        menu = QMenu(self)
+        pinned = self._history.get_conversation(conversation_id).pinned
+        for text, slot in (
+            ("Open", lambda: self.open_requested.emit(conversation_id, -1)),
+            ("Rename\tF2", self.rename_current),
+            ("Unpin" if pinned else "Pin", lambda: self.set_pinned(conversation_id, not pinned)),
+            ("Move to folder…", lambda: self.ask_folder(conversation_id)),
+            ("Duplicate", lambda: self.duplicate(conversation_id)),
+            ("Delete\tDel", self.delete_current),
+        ):
+            action = menu.addAction(text)
+            action.triggered.connect(slot)
+        menu.popup(self.listing.viewport().mapToGlobal(pos))
+
+    def rename_current(self) -> None:
+        index = self.listing.currentIndex()
+        if self.model.conversation_id(index) is not None:
+            self.listing.edit(index)
+
+    def rename(self, conversation_id: int, title: str) -> None:
+        self._history.rename_conversation(conversation_id, title)
+        self.refresh()
+        self.changed.emit(conversation_id)
+
+    def set_pinned(self, conversation_id: int, pinned: bool) -> None:
+        self._history.set_pinned(conversation_id, pinned)
+        self.refresh()
+
+    def ask_folder(self, conversation_id: int) -> None:
+        names = [f.name for f in self._history.list_folders()]
+        name, ok = QInputDialog.getItem(
+            self, "Move to folder", "Folder (type a new name to create one; empty: none)",
+            ["", *names], 0, True,
+        )  # fmt: skip
+        if ok:
+            self.move_to_folder(conversation_id, name.strip() or None)
+
+    def move_to_folder(self, conversation_id: int, folder: str | None) -> None:
+        folder_id = None
+        if folder:
+            existing = {f.name: f.id for f in self._history.list_folders()}
+            folder_id = existing.get(folder) or self._history.create_folder(folder).id
+        self._history.move_to_folder(conversation_id, folder_id)
+        self.refresh()
+
+    def duplicate(self, conversation_id: int) -> int:
+        copy = self._history.duplicate_conversation(conversation_id)
+        self.refresh()
+        self.select(copy.id)
+        return copy.id
+
+    def delete_current(self) -> None:
+        conversation_id = self.current_id()
+        if conversation_id is not None:
+            self.delete(conversation_id)
+
+    def delete(self, conversation_id: int) -> str:
+        token = self._history.delete_conversations(conversation_id)
+        self.refresh()
+        self.deleted.emit(conversation_id, token)
+        return token
+
+    def undo_delete(self, token: str) -> None:
+        self._history.undo_delete(token)
+        self.refresh()

@@ -1,0 +1,216 @@
+"""Feedback records in the history database: linked to the message and what produced it,
+changeable, withdrawable, gone with their conversation."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from desktop.feedback import FeedbackDraft, FeedbackStore, ModerationResult
+from desktop.feedback.records import Flag, Turn
+from desktop.store import NotFoundError, Store
+from tests.feedback.conftest import Chat
+from tests.store.conftest import DATA, load_sql
+
+
+def test_a_rating_keeps_the_exact_context_that_produced_the_answer(
+    store: Store, feedback: FeedbackStore, chat: Chat
+) -> None:
+    answer = chat.alternatives[0]
+    record = feedback.rate(
+        answer.id,
+        FeedbackDraft(-1, ("made_up_facts",), "Sydney is not the capital.", "Canberra."),
+    )
+    assert record.rating == -1
+    assert record.reasons == ("made_up_facts",)
+    assert record.ideal_answer == "Canberra."
+    assert record.response == "Sydney."
+    assert record.context.model == "tiny-model"
+    assert record.context.params == {"temperature": 0.9, "seed": 11}
+    assert record.context.prompt == (
+        Turn("system", "Be brief."),
+        Turn("user", "Capital of France?"),
+        Turn("assistant", "Paris."),
+        Turn("user", "And of Australia?"),
+    )
+    # The snapshot survives a later change of the conversation's system prompt.
+    store.set_system_prompt(chat.conversation_id, "Be verbose.")
+    again = feedback.rating_for(answer.id)
+    assert again is not None
+    assert again.context.prompt[0] == Turn("system", "Be brief.")
+
+
+def test_changing_a_rating_updates_the_one_record_and_counts_revisions(
+    feedback: FeedbackStore, chat: Chat
+) -> None:
+    answer = chat.alternatives[1]
+    first = feedback.rate(answer.id, FeedbackDraft(1, ("correct",)))
+    second = feedback.rate(answer.id, FeedbackDraft(-1, ("too_verbose",), "meh"))
+    assert second.id == first.id
+    assert second.uid == first.uid
+    assert (second.rating, second.reasons, second.comment) == (-1, ("too_verbose",), "meh")
+    assert second.revision == first.revision + 1
+    assert feedback.ratings_for([answer.id, chat.a1.id]) == {answer.id: -1}
+
+
+def test_withdrawn_feedback_leaves_listings_and_can_be_given_again(
+    feedback: FeedbackStore, chat: Chat
+) -> None:
+    answer = chat.alternatives[2]
+    record = feedback.rate(answer.id, FeedbackDraft(1))
+    withdrawn = feedback.withdraw(record.id)
+    assert withdrawn.withdrawn
+    assert feedback.rating_for(answer.id) is None
+    assert list(feedback.all_feedback()) == []
+    assert feedback.ratings_for([answer.id]) == {}
+    back = feedback.rate(answer.id, FeedbackDraft(-1))
+    assert back.id == record.id
+    assert not back.withdrawn
+    assert [r.id for r in feedback.all_feedback()] == [record.id]
+
+
+def test_an_unchanged_or_empty_ideal_answer_is_not_stored(
+    feedback: FeedbackStore, chat: Chat
+) -> None:
+    answer = chat.alternatives[1]
+    assert feedback.rate(answer.id, FeedbackDraft(1, ideal_answer="Canberra.")).ideal_answer is None
+    assert feedback.rate(answer.id, FeedbackDraft(1, ideal_answer="  ")).ideal_answer is None
+    edited = feedback.rate(answer.id, FeedbackDraft(1, ideal_answer="Canberra (ACT)."))
+    assert edited.ideal_answer == "Canberra (ACT)."
+
+
+def test_bad_ratings_are_refused(feedback: FeedbackStore, chat: Chat) -> None:
+    with pytest.raises(ValueError, match="rate answers"):
+        feedback.rate(chat.q1.id, FeedbackDraft(1))
+    with pytest.raises(ValueError, match="1 or -1"):
+        feedback.rate(chat.a1.id, FeedbackDraft(0))
+    with pytest.raises(ValueError, match="unknown feedback reasons: nonsense"):
+        feedback.rate(chat.a1.id, FeedbackDraft(-1, ("nonsense",)))
+    with pytest.raises(NotFoundError):
+        feedback.rate(999, FeedbackDraft(1))
+
+
+def test_filter_events_and_reports_are_linked(feedback: FeedbackStore, chat: Chat) -> None:
+    result = ModerationResult(
+        "input",
+        (
+            Flag("harassment", "warn", 1.0, "idiot", "rules"),
+            Flag("violence", "allow", 0.6, "", "onnx:tiny"),
+        ),
+    )
+    events = feedback.record_moderation(chat.q2.id, result)
+    assert [(e.category, e.action, e.source, e.filter) for e in events] == [
+        ("harassment", "warn", "input", "rules"),
+        ("violence", "allow", "input", "onnx:tiny"),
+    ]
+    assert feedback.moderation_for([chat.q2.id, chat.q1.id]) == {chat.q2.id: events}
+
+    wrong = feedback.report_false_positive(events[0].id, "It was a joke between friends.")
+    assert (wrong.kind, wrong.category, wrong.moderation_event_id) == (
+        "false_positive",
+        "harassment",
+        events[0].id,
+    )
+    missed = feedback.report_false_negative(chat.alternatives[0].id, "hate")
+    assert (missed.kind, missed.category, missed.rating) == ("false_negative", "hate", None)
+    assert [r.id for r in feedback.filter_reports(chat.q2.id)] == [wrong.id]
+    with pytest.raises(ValueError, match="unknown content-filter category"):
+        feedback.report_false_negative(chat.a1.id, "rudeness")
+
+
+def test_a_comparison_stores_the_ranking_and_shows_the_best_branch(
+    store: Store, feedback: FeedbackStore, chat: Chat
+) -> None:
+    ids = [m.id for m in chat.alternatives]
+    ranking = [ids[2], ids[1], ids[0]]
+    record = feedback.record_comparison(ids, ranking, comment="ACT is more precise")
+    assert not record.all_bad
+    assert record.chosen_id == ids[2]
+    assert [i.message_id for i in record.ranked()] == ranking
+    assert [i.rank for i in record.items] == [3, 2, 1]
+    assert record.items[0].params == {"temperature": 0.9, "seed": 11}
+    assert record.context.prompt[-1] == Turn("user", "And of Australia?")
+    assert store.get_conversation(chat.conversation_id).current_leaf_id == ids[2]
+
+    bad = feedback.record_comparison(ids[:2], None)
+    assert bad.all_bad
+    assert bad.chosen_id is None
+    assert all(i.rank is None for i in bad.items)
+    assert store.get_conversation(chat.conversation_id).current_leaf_id == ids[2]
+
+
+def test_comparisons_need_two_to_four_answers_to_one_prompt(
+    feedback: FeedbackStore, chat: Chat
+) -> None:
+    ids = [m.id for m in chat.alternatives]
+    with pytest.raises(ValueError, match="2 to 4"):
+        feedback.record_comparison(ids[:1], ids[:1])
+    with pytest.raises(ValueError, match="same prompt"):
+        feedback.record_comparison([ids[0], chat.a1.id], [ids[0], chat.a1.id])
+    with pytest.raises(ValueError, match="exactly the answers"):
+        feedback.record_comparison(ids[:2], [ids[0], ids[2]])
+
+
+def test_deleting_a_conversation_deletes_its_feedback(
+    store: Store, feedback: FeedbackStore, chat: Chat
+) -> None:
+    feedback.rate(chat.a1.id, FeedbackDraft(1))
+    feedback.record_comparison([m.id for m in chat.alternatives[:2]], None)
+    token = store.delete_conversations(chat.conversation_id)
+    assert list(feedback.all_feedback()) == []  # in the trash: left out of exports
+    assert list(feedback.all_comparisons()) == []
+    store.undo_delete(token)
+    assert len(list(feedback.all_feedback())) == 1
+    store.delete_conversations(chat.conversation_id)
+    store.purge_deleted()
+    db = sqlite3.connect(str(store.path))
+    for table in ("feedback", "comparisons", "comparison_items"):
+        assert db.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
+    db.close()
+
+
+def test_the_feedback_store_follows_a_moved_history(
+    tmp_path: Path, store: Store, feedback: FeedbackStore, chat: Chat
+) -> None:
+    feedback.rate(chat.a1.id, FeedbackDraft(1))
+    store.move_to(tmp_path / "elsewhere")
+    assert feedback.rating_for(chat.a1.id) is not None
+    feedback.rate(chat.alternatives[0].id, FeedbackDraft(-1))
+    assert feedback.database().path == tmp_path / "elsewhere" / store.path.name
+
+
+def test_a_version_2_database_keeps_its_feedback_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite3"
+    load_sql(path, DATA / "history_v2.sql")
+    with Store.open(path) as store:
+        feedback = FeedbackStore(store)
+        rating = feedback.rating_for(2)
+        assert rating is not None
+        assert (rating.uid, rating.rating, rating.reasons) == (
+            "f-0001",
+            -1,
+            ("made_up_facts", "too_verbose"),
+        )
+        assert rating.ideal_answer == "Try Sprüngli on Paradeplatz."
+        assert rating.context.prompt[-1] == Turn(
+            "user", "Where can I get a good café crème in Zürich?"
+        )
+        assert feedback.rating_for(3) is None  # withdrawn
+        (report,) = feedback.filter_reports(4)
+        assert (report.kind, report.category, report.moderation_event_id) == (
+            "false_positive",
+            "violence",
+            1,
+        )
+        comparison = feedback.get_comparison(1)
+        assert [i.message_id for i in comparison.ranked()] == [3, 2]
+        (item,) = feedback.outbox.items()
+        assert (item.idempotency_key, item.state, item.attempts, item.last_status) == (
+            "idem-0001",
+            "pending",
+            2,
+            503,
+        )
+        feedback.close()

@@ -1,0 +1,216 @@
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from desktop.engine.types import SamplingParams
+from desktop.services.chat_session import ChatDefaults, ChatSession
+from desktop.services.engine_host import EngineHost
+from desktop.services.history import History
+from desktop.store import Store
+from tests.fakes import FakeEngine, MemoryHistory
+
+
+@pytest.fixture
+def engine() -> FakeEngine:
+    return FakeEngine(replies=["first answer", "second answer", "third answer"])
+
+
+@pytest.fixture
+def host(qtbot: QtBot, engine: FakeEngine) -> Iterator[EngineHost]:
+    h = EngineHost()
+    with qtbot.waitSignal(h.model_loaded, timeout=5000):
+        h.load(lambda: engine)
+    yield h
+    assert h.shutdown()
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+def history(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[History]:
+    """The real SQLite store, and the in-memory double the widget tests may use."""
+    if request.param == "memory":
+        yield MemoryHistory()
+        return
+    store = Store.open(tmp_path / "history.sqlite3")
+    yield store
+    store.close()
+
+
+def make_session(history: History, host: EngineHost, prompt: str = "") -> ChatSession:
+    return ChatSession(history, host, lambda: ChatDefaults(prompt, SamplingParams(seed=1)))
+
+
+def answer(qtbot: QtBot, session: ChatSession, action: object) -> int:
+    with qtbot.waitSignal(session.answer_finished, timeout=5000) as blocker:
+        assert callable(action)
+        assert action()
+    message_id = blocker.args[0]
+    assert isinstance(message_id, int)
+    return message_id
+
+
+def contents(session: ChatSession) -> list[tuple[str, str, str]]:
+    return [(m.role, m.content, m.status) for m in session.path()]
+
+
+def test_send_stores_the_prompt_and_the_streamed_answer(
+    qtbot: QtBot, host: EngineHost, history: History, engine: FakeEngine
+) -> None:
+    session = make_session(history, host, prompt="Be brief.")
+    states: list[str] = []
+    session.state_changed.connect(states.append)
+    answer(qtbot, session, lambda: session.send("  What is Parley?  "))
+    assert contents(session) == [
+        ("user", "What is Parley?", "complete"),
+        ("assistant", "first answer", "complete"),
+    ]
+    assert states == ["waiting", "streaming", "idle"]
+    assert session.title() == "What is Parley?"
+    sent = engine.calls[0]
+    assert [(m.role, m.content) for m in sent] == [
+        ("system", "Be brief."),
+        ("user", "What is Parley?"),
+    ]
+    stats = session.path()[-1].stats
+    assert stats is not None
+    assert stats["generated_tokens"] == 2
+
+
+def test_the_answer_is_streaming_in_the_store_before_the_first_token(
+    qtbot: QtBot, history: History, engine: FakeEngine
+) -> None:
+    gate = threading.Event()
+    engine.gate = gate
+    host = EngineHost()
+    try:
+        with qtbot.waitSignal(host.model_loaded, timeout=5000):
+            host.load(lambda: engine)
+        session = make_session(history, host)
+        assert session.send("hello")
+        assert contents(session)[-1] == ("assistant", "", "streaming")
+        with qtbot.waitSignal(session.answer_finished, timeout=5000):
+            gate.set()
+    finally:
+        assert host.shutdown()
+
+
+def test_partial_text_is_flushed_while_streaming(
+    qtbot: QtBot, host: EngineHost, history: History, engine: FakeEngine
+) -> None:
+    engine.replies = [" w" * 60]
+    engine.delay_s = 0.02  # 1.2 s in all: at least two flushes
+    session = make_session(history, host)
+    flushed: list[str] = []
+    original = history.append_partial
+
+    def spy(message_id: int, text: str) -> None:
+        flushed.append(text)
+        original(message_id, text)
+
+    history.append_partial = spy  # type: ignore[method-assign]
+    answer(qtbot, session, lambda: session.send("long please"))
+    assert len(flushed) >= 1
+    assert all(t != " w" * 60 and (" w" * 60).startswith(t) for t in flushed)
+
+
+def test_stop_keeps_the_partial_answer_as_stopped(
+    qtbot: QtBot, host: EngineHost, history: History, engine: FakeEngine
+) -> None:
+    engine.replies = [" tok" * 500]
+    engine.delay_s = 0.005
+    session = make_session(history, host)
+    received: list[str] = []
+    session.delta.connect(lambda _mid, text: received.append(text))
+    with qtbot.waitSignal(session.answer_finished, timeout=5000) as blocker:
+        session.send("go")
+        qtbot.waitUntil(lambda: len(received) >= 2, timeout=5000)
+        session.stop()
+    assert blocker.args[1] == "stopped"
+    _role, text, status = contents(session)[-1]
+    assert status == "stopped"
+    assert 0 < len(text) < len(" tok" * 500)
+    assert text == "".join(received)
+
+
+def test_regenerate_and_edit_make_branches_that_can_be_switched(
+    qtbot: QtBot, host: EngineHost, history: History
+) -> None:
+    session = make_session(history, host)
+    first = answer(qtbot, session, lambda: session.send("question"))
+    second = answer(qtbot, session, session.regenerate)
+    assert session.sibling_position(second) == (2, 2)
+    assert contents(session)[-1][1] == "second answer"
+    assert session.switch(second, -1)
+    assert [m.id for m in session.path()][-1] == first
+    assert contents(session)[-1][1] == "first answer"
+    assert not session.switch(first, -1)
+
+    user_id = session.path()[0].id
+    answer(qtbot, session, lambda: session.edit(user_id, "better question"))
+    path = contents(session)
+    assert path == [
+        ("user", "better question", "complete"),
+        ("assistant", "third answer", "complete"),
+    ]
+    new_user = session.path()[0].id
+    assert session.sibling_position(new_user) == (2, 2)
+    assert session.switch(new_user, -1)
+    assert contents(session)[0][1] == "question"
+    # the old branch is intact, with both of its answers
+    assert contents(session)[-1][1] in {"first answer", "second answer"}
+    assert session.sibling_position(session.path()[-1].id)[1] == 2
+
+
+def test_context_trim_is_recorded_on_the_answer(
+    qtbot: QtBot, host: EngineHost, history: History, engine: FakeEngine
+) -> None:
+    engine.trim = 4
+    session = make_session(history, host)
+    trims: list[tuple[int, int]] = []
+    session.trimmed.connect(lambda mid, n: trims.append((mid, n)))
+    message_id = answer(qtbot, session, lambda: session.send("hi"))
+    assert trims == [(message_id, 4)]
+    stats = session.path()[-1].stats
+    assert stats is not None
+    assert stats["context_trimmed"] == 4
+
+
+def test_engine_error_marks_the_answer(
+    qtbot: QtBot, host: EngineHost, history: History, engine: FakeEngine
+) -> None:
+    engine.fail_with = "the model ran out of memory"
+    session = make_session(history, host)
+    errors: list[str] = []
+    session.error.connect(errors.append)
+    answer(qtbot, session, lambda: session.send("hi"))
+    assert contents(session)[-1][2] == "error"
+    assert errors == ["the model ran out of memory"]
+
+
+def test_chat_overrides_reach_the_engine_and_bad_values_are_refused(
+    qtbot: QtBot, host: EngineHost, history: History, engine: FakeEngine
+) -> None:
+    session = make_session(history, host, prompt="default prompt")
+    session.set_chat_settings("You are a pirate.", {"max_new_tokens": 1})
+    with pytest.raises(ValueError, match="unknown"):
+        session.set_chat_settings(None, {"bogus": 1})
+    answer(qtbot, session, lambda: session.send("hi"))
+    assert engine.calls[-1][0].content == "You are a pirate."
+    assert contents(session)[-1][1] == "first"  # one token only
+    with pytest.raises(ValueError, match="temperature"):
+        session.set_chat_settings(None, {"temperature": 9.0})
+
+
+def test_a_second_send_while_busy_is_refused(
+    qtbot: QtBot, host: EngineHost, history: History, engine: FakeEngine
+) -> None:
+    engine.delay_s = 0.01
+    session = make_session(history, host)
+    with qtbot.waitSignal(session.answer_finished, timeout=5000):
+        assert session.send("one")
+        assert not session.send("two")
+    assert [m.content for m in session.path() if m.role == "user"] == ["one"]

@@ -1,0 +1,170 @@
+"""The feedback service end to end: rating in the GUI thread, sending on the worker thread to
+a real endpoint, the outbox view showing what waits and why."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from keyring.backends import fail
+from PySide6.QtCore import QThread
+from PySide6.QtWidgets import QDialog
+from pytestqt.qtbot import QtBot
+
+from desktop.config.settings import Settings
+from desktop.feedback import FeedbackDraft, RetryPolicy, TokenStore
+from desktop.services.feedback_service import FeedbackService
+from desktop.store import Store
+from desktop.ui.outbox_view import OutboxView, SubmissionPreview
+from tests.feedback.conftest import Chat, make_chat
+from tests.feedback.endpoint import TOKEN, Endpoint, running_endpoint
+from tests.ui.feedback_helpers import unnamed_controls
+
+
+@pytest.fixture
+def endpoint() -> Iterator[Endpoint]:
+    with running_endpoint() as running:
+        yield running
+
+
+@pytest.fixture
+def store() -> Iterator[Store]:
+    opened = Store.open()
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def settings(endpoint: Endpoint) -> Settings:
+    settings = Settings.load()
+    settings.update({"submission.enabled": True, "submission.endpoint": endpoint.url})
+    return settings
+
+
+@pytest.fixture
+def service(store: Store, settings: Settings) -> Iterator[FeedbackService]:
+    running = FeedbackService(
+        store,
+        settings,
+        TokenStore(fail.Keyring()),
+        timeout_s=2.0,
+        policy=RetryPolicy(base_s=0.2, jitter=0.0),
+    )
+    yield running
+    running.shutdown()
+
+
+def test_a_rating_is_reviewed_then_sent_off_the_gui_thread(
+    qtbot: QtBot, store: Store, service: FeedbackService, endpoint: Endpoint
+) -> None:
+    chat: Chat = make_chat(store)
+    record = service.rate(chat.a1.id, FeedbackDraft(-1, ("too_verbose",), "shorter"))
+    (item,) = service.outbox_items()
+    assert item.state == "review"  # "send without asking" is off: nothing leaves yet
+    assert service.waiting_reason() == "Waiting for an API token for this endpoint."
+    service.set_token(TOKEN)
+    assert service.tokens.notice is not None  # no keychain here: kept in memory, and said so
+    assert endpoint.requests == []
+    with qtbot.waitSignal(service.send_finished, timeout=5000) as finished:
+        service.approve([item.id])
+    assert finished.args[0].sent == 1
+    assert service.outbox_counts()["sent"] == 1
+    (stored,) = endpoint.stored
+    assert stored["uid"] == record.uid
+    assert stored["comment"] == "shorter"
+    # The worker thread did the HTTP, not the GUI thread.
+    assert service._thread.isRunning()
+    assert service._thread is not QThread.currentThread()
+
+
+def test_a_down_endpoint_is_retried_by_the_timer(
+    qtbot: QtBot, store: Store, settings: Settings, service: FeedbackService, endpoint: Endpoint
+) -> None:
+    settings.set("submission.auto_send", True)
+    service.set_token(TOKEN)
+    chat = make_chat(store)
+    endpoint.behaviour = ["500"]
+    with qtbot.waitSignal(service.send_finished, timeout=5000) as first:
+        service.rate(chat.a1.id, FeedbackDraft(1))
+    assert first.args[0].retrying == 1
+    # The timer wakes the sender after the backoff (0.2 s here) without anyone asking.
+    with qtbot.waitSignal(service.send_finished, timeout=5000) as second:
+        pass
+    assert second.args[0].sent == 1
+    assert len(endpoint.stored) == 1
+
+
+def test_moderation_is_recorded_and_reports_are_feedback(
+    store: Store, settings: Settings, service: FeedbackService
+) -> None:
+    settings.set("filter.rules.harassment", "dummkopf")
+    chat = make_chat(store)
+    result = service.moderate(chat.q2.id, "Du Dummkopf", "input")
+    assert result.summary() == "flagged: harassment — warned"
+    (event,) = service.moderation_events(chat.q2.id)
+    report = service.report_false_positive(event.id)
+    assert (report.kind, report.category) == ("false_positive", "harassment")
+    missed = service.report_false_negative(chat.a1.id, "hate")
+    assert missed.kind == "false_negative"
+    assert service.moderate(chat.q1.id, "Capital of France?", "input").flags == ()
+    assert service.moderation_events(chat.q1.id) == []
+
+
+def test_a_comparison_switches_the_branch_and_is_queued(
+    store: Store, service: FeedbackService
+) -> None:
+    chat = make_chat(store)
+    ids = [m.id for m in chat.alternatives]
+    service.record_comparison(ids, [ids[1], ids[0], ids[2]])
+    assert store.get_conversation(chat.conversation_id).current_leaf_id == ids[1]
+    assert [i.kind for i in service.outbox_items()] == ["comparison"]
+
+
+def test_the_outbox_view_shows_why_items_wait_and_previews_exactly_what_is_sent(
+    qtbot: QtBot,
+    store: Store,
+    service: FeedbackService,
+    endpoint: Endpoint,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    chat = make_chat(store)
+    service.rate(chat.a1.id, FeedbackDraft(-1, ("made_up_facts",), "not Paris?"))
+    view = OutboxView(service)
+    qtbot.addWidget(view)
+    view.show()
+    assert unnamed_controls(view) == []
+    assert view.table.rowCount() == 1
+    assert view.table.item(0, 0).text() == "Thumbs down"
+    assert view.table.item(0, 1).text() == "Waiting for your review"
+    assert "Sending to http://127.0.0.1" in view.status.text()
+    assert "Waiting for an API token" in view.status.text()
+    assert view.token_notice.isVisibleTo(view)
+    view.token.setText(TOKEN)
+    view.save_token.click()
+    assert view.token.text() == ""
+    assert "memory only" in view.token.placeholderText()
+
+    shown: list[SubmissionPreview] = []
+
+    def accept(preview: SubmissionPreview) -> int:
+        shown.append(preview)
+        return QDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(SubmissionPreview, "exec", accept)
+    with qtbot.waitSignal(service.send_finished, timeout=5000):
+        assert view.review()
+    (preview,) = shown
+    words = preview.readable.toPlainText()
+    for turn in (
+        "System: Be brief.",
+        "User: Capital of France?",
+        "Answer: Paris.",
+        "Comment: not Paris?",
+    ):
+        assert turn in words
+    assert unnamed_controls(preview) == []
+    (stored,) = endpoint.stored
+    assert '"comment": "not Paris?"' in preview.raw.toPlainText()
+    assert stored["comment"] == "not Paris?"
+    qtbot.waitUntil(lambda: view.table.rowCount() == 0)
+    assert "1 sent" in view.status.text()

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from desktop import app
+from desktop.config.paths import models_dir
+from desktop.config.settings import Settings
+from desktop.services.engine_host import EngineHost
+from desktop.services.notifications import Notifier
+from desktop.store import Store
+from desktop.ui.main_window import MainWindow
+from tests.fakes import no_thread_left_running
+
+
+@pytest.fixture
+def parts(qtbot: QtBot, tmp_path: Path) -> Iterator[tuple[MainWindow, Settings, Store]]:
+    with no_thread_left_running():
+        settings = Settings(tmp_path / "settings.json")
+        store = Store.open(tmp_path / "history.sqlite3")
+        host = EngineHost()
+        window = app.build_window(store, host, Notifier(), settings)
+        qtbot.addWidget(window)
+        yield window, settings, store
+        window.close()
+        assert host.shutdown()
+        store.close()
+
+
+def test_new_chats_take_their_defaults_from_the_settings(
+    parts: tuple[MainWindow, Settings, Store],
+) -> None:
+    window, settings, _store = parts
+    settings.set("chat.default_system_prompt", "Talk like a sailor.")
+    settings.set("sampling.temperature", 0.0)
+    session = window.current_tab().session  # type: ignore[union-attr]
+    assert session.system_prompt() == "Talk like a sailor."
+    assert session.sampling_params().temperature == 0.0
+
+
+def test_the_send_key_setting_applies_live(
+    qtbot: QtBot, parts: tuple[MainWindow, Settings, Store]
+) -> None:
+    window, settings, _store = parts
+    composer = window.current_tab().composer  # type: ignore[union-attr]
+    assert composer.send_on_enter
+    settings.set("input.send_key", "ctrl_enter")
+    assert not composer.send_on_enter
+    qtbot.keyClicks(composer, "a")
+    qtbot.keyClick(composer, Qt.Key.Key_Return)
+    assert composer.toPlainText() == "a\n"
+    assert not window.new_tab().composer.send_on_enter
+
+
+def test_the_settings_menu_opens_the_settings_dialog(
+    parts: tuple[MainWindow, Settings, Store],
+) -> None:
+    window, _settings, _store = parts
+    actions = [a for m in window._menus.values() for a in m.actions() if "Settings" in a.text()]
+    assert len(actions) == 1
+    actions[0].trigger()
+    assert window.settings_dialog is not None
+    assert window.settings_dialog.isVisible()
+    window.settings_dialog.close()
+
+
+def test_default_model_prefers_the_setting_then_the_first_installed(tmp_path: Path) -> None:
+    settings = Settings(tmp_path / "settings.json")
+    assert app.default_model(settings) is None
+    for name in ("b-model", "a-model", "not-a-bundle"):
+        (models_dir() / name).mkdir(parents=True)
+    for name in ("b-model", "a-model"):
+        (models_dir() / name / "tokenizer.json").write_text("{}")
+    assert app.default_model(settings) == models_dir() / "a-model"
+    settings.set("model.default", "b-model")
+    assert app.default_model(settings) == models_dir() / "b-model"
+    settings.set("model.default", "gone")
+    assert app.default_model(settings) == models_dir() / "a-model"

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import pytest
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractItemView,
+    QAbstractSpinBox,
+    QLineEdit,
+    QPlainTextEdit,
+    QTabBar,
+    QTabWidget,
+    QTextEdit,
+    QWidget,
+)
+from pytestqt.qtbot import QtBot
+
+from desktop.ui.chat_tab import ChatSettingsDialog
+from desktop.ui.main_window import MainWindow
+from desktop.ui.shortcuts import SHORTCUTS, ShortcutsDialog
+from desktop.ui.welcome import ProgressDialog
+from tests.ui.test_main_window import send, tab_of
+
+CONTROLS = (
+    QAbstractButton,
+    QAbstractItemView,
+    QAbstractSpinBox,
+    QLineEdit,
+    QPlainTextEdit,
+    QTextEdit,
+    QTabWidget,
+)
+
+
+def unnamed_controls(root: QWidget) -> list[str]:
+    """Controls without an accessible name or a tooltip. Qt's own sub-widgets (the scroll
+    arrows of a tab bar, the clear button of a line edit, a spin box's line edit) are skipped:
+    they belong to a control that is checked itself."""
+    missing = []
+    for widget in [root, *root.findChildren(QWidget)]:
+        if not isinstance(widget, CONTROLS):
+            continue
+        parent = widget.parentWidget()
+        if isinstance(parent, QTabBar | QLineEdit | QAbstractSpinBox | QAbstractItemView) or (
+            widget.objectName().startswith("qt_")
+        ):
+            continue
+        if not widget.accessibleName() or not widget.toolTip():
+            label = widget.text() if isinstance(widget, QAbstractButton) else ""
+            missing.append(f"{type(widget).__name__} {label}".strip())
+    return missing
+
+
+def test_every_control_has_an_accessible_name_and_a_tooltip(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    tab = tab_of(window)
+    send(qtbot, tab, "hello")
+    window.sidebar.search.setText("hello")
+    window.sidebar.run_search()
+    assert unnamed_controls(window) == []
+    settings = ChatSettingsDialog(tab.session, window)
+    assert unnamed_controls(settings) == []
+    shortcuts = ShortcutsDialog(window)
+    assert unnamed_controls(shortcuts) == []
+    assert shortcuts.table.rowCount() == len(SHORTCUTS)
+    job = window.host.run_job(lambda progress, cancel: None)
+    progress = ProgressDialog("Installing", job, window)
+    assert unnamed_controls(progress) == []
+    with qtbot.waitSignal(job.succeeded, timeout=5000):
+        pass
+
+
+def test_welcome_page_controls_are_named(qtbot: QtBot, make_window: object) -> None:
+    window = make_window(load_model=False)  # type: ignore[operator]
+    assert unnamed_controls(window.welcome) == []
+
+
+def test_tab_moves_from_the_sidebar_to_the_messages_to_the_input(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    tab = tab_of(window)
+    send(qtbot, tab, "hello")
+    window.sidebar.search.setFocus()
+    seen: list[QWidget] = []
+    for _ in range(40):
+        window.focusNextChild()
+        focus = window.focusWidget()
+        if focus is not None:
+            seen.append(focus)
+        if focus is tab.composer:
+            break
+    assert window.sidebar.listing in seen
+    assert any(w in seen for w in tab.view.message_widgets())
+    assert seen[-1] is tab.composer
+
+
+def test_chat_settings_refuse_bad_values_with_the_reason(qtbot: QtBot, window: MainWindow) -> None:
+    tab = tab_of(window)
+    dialog = ChatSettingsDialog(tab.session, window)
+    qtbot.addWidget(dialog)
+    check, box = dialog.boxes["top_k"]
+    check.setChecked(True)
+    box.setValue(7)
+    dialog.custom_prompt.setChecked(True)
+    dialog.prompt.setPlainText("Answer in French.")
+    dialog.accept()
+    assert dialog.result() == dialog.DialogCode.Accepted
+    assert tab.session.sampling_params().top_k == 7
+    assert tab.session.system_prompt() == "Answer in French."
+    # the fields refuse what the engine would refuse: both ends of every range are valid
+    for key, (_check, box) in dialog.boxes.items():
+        for value in (box.minimum(), box.maximum()):
+            tab.session.set_chat_settings(None, {key: value})
+    with pytest.raises(ValueError, match="top_p"):
+        tab.session.set_chat_settings(None, {"top_p": 0.0})

@@ -1,0 +1,106 @@
+"""Ranking alternatives: number keys, Alt+arrows, drag, "all bad"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QAbstractItemView, QApplication
+from pytestqt.qtbot import QtBot
+
+from desktop.ui.compare_dialog import ID_ROLE, CompareDialog
+from tests.ui.feedback_helpers import unnamed_controls
+
+ALTERNATIVES = [(11, "Sydney."), (12, "Canberra."), (13, "Canberra, in the ACT.\nSince 1913.")]
+SCREENSHOT = Path("/tmp/feedback-compare.png")
+
+
+@pytest.fixture
+def dialog(qtbot: QtBot) -> CompareDialog:
+    dlg = CompareDialog("And of Australia?", ALTERNATIVES)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    dlg.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is not None)
+    return dlg
+
+
+def test_the_list_starts_in_the_order_given_and_names_every_control(dialog: CompareDialog) -> None:
+    assert dialog.ranking() == [11, 12, 13]
+    assert dialog.list.item(0).text() == "1.  Sydney."
+    assert dialog.list.item(2).text() == "3.  Canberra, in the ACT. Since 1913."
+    assert dialog.preview.toPlainText() == "Sydney."
+    assert QApplication.focusWidget() is dialog.list
+    assert unnamed_controls(dialog) == []
+
+
+def test_number_keys_put_the_selected_answer_in_that_place(dialog: CompareDialog) -> None:
+    dialog.list.setCurrentRow(2)
+    QTest.keyClick(dialog.list, Qt.Key.Key_1)
+    assert dialog.ranking() == [13, 11, 12]
+    assert dialog.list.currentRow() == 0
+    assert dialog.list.item(0).text().startswith("1.  Canberra, in the ACT.")
+    assert dialog.preview.toPlainText() == "Canberra, in the ACT.\nSince 1913."
+    QTest.keyClick(dialog.list, Qt.Key.Key_Down)
+    QTest.keyClick(dialog.list, Qt.Key.Key_3)  # Sydney last
+    assert dialog.ranking() == [13, 12, 11]
+    QTest.keyClick(dialog.list, Qt.Key.Key_9)  # no 9th place: nothing happens
+    assert dialog.ranking() == [13, 12, 11]
+
+
+def test_alt_arrows_move_one_place(dialog: CompareDialog) -> None:
+    dialog.list.setCurrentRow(1)
+    QTest.keyClick(dialog.list, Qt.Key.Key_Up, Qt.KeyboardModifier.AltModifier)
+    assert dialog.ranking() == [12, 11, 13]
+    QTest.keyClick(dialog.list, Qt.Key.Key_Up, Qt.KeyboardModifier.AltModifier)  # already first
+    assert dialog.ranking() == [12, 11, 13]
+    QTest.keyClick(dialog.list, Qt.Key.Key_Down, Qt.KeyboardModifier.AltModifier)
+    QTest.keyClick(dialog.list, Qt.Key.Key_Down, Qt.KeyboardModifier.AltModifier)
+    assert dialog.ranking() == [11, 13, 12]
+
+
+def test_dragging_reorders_and_renumbers(dialog: CompareDialog) -> None:
+    """An internal-move drop moves the row in the list's model, as the view does on a drag
+    (row 2 dropped before row 0)."""
+    assert dialog.list.dragDropMode() == QAbstractItemView.DragDropMode.InternalMove
+    assert dialog.list.model().moveRows(QModelIndex(), 2, 1, QModelIndex(), 0)
+    assert dialog.ranking() == [13, 11, 12]
+    assert [dialog.list.item(r).text()[:2] for r in range(3)] == ["1.", "2.", "3."]
+    assert int(dialog.list.item(0).data(ID_ROLE)) == 13
+
+
+def test_save_emits_the_ranking(dialog: CompareDialog) -> None:
+    got: list[list[int]] = []
+    dialog.ranked.connect(got.append)
+    dialog.list.setCurrentRow(1)
+    QTest.keyClick(dialog.list, Qt.Key.Key_1)
+    QTest.keyClick(dialog.list, Qt.Key.Key_Return)  # Enter presses the default button
+    assert got == [[12, 11, 13]]
+    assert dialog.result_ranking == [12, 11, 13]
+    assert not dialog.isVisible()
+
+
+def test_all_bad(qtbot: QtBot, dialog: CompareDialog) -> None:
+    calls: list[bool] = []
+    dialog.all_bad.connect(lambda: calls.append(True))
+    QTest.keyClick(dialog.list, Qt.Key.Key_A, Qt.KeyboardModifier.AltModifier)  # the mnemonic
+    qtbot.waitUntil(lambda: calls == [True])  # a mnemonic "animates" the click first
+    assert dialog.result_all_bad
+    assert dialog.result_ranking is None
+
+
+def test_two_to_four_answers(qtbot: QtBot) -> None:
+    with pytest.raises(ValueError, match="2 to 4"):
+        CompareDialog("q", ALTERNATIVES[:1])
+    with pytest.raises(ValueError, match="2 to 4"):
+        CompareDialog("q", [*ALTERNATIVES, (14, "d"), (15, "e")])
+
+
+def test_screenshot(dialog: CompareDialog) -> None:
+    dialog.list.setCurrentRow(2)
+    QTest.keyClick(dialog.list, Qt.Key.Key_1)
+    QApplication.processEvents()
+    assert dialog.grab().save(str(SCREENSHOT))
+    assert SCREENSHOT.stat().st_size > 0

@@ -1,0 +1,74 @@
+"""The moderation banner and the "should have been flagged" button."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from PySide6.QtWidgets import QApplication, QVBoxLayout, QWidget
+from pytestqt.qtbot import QtBot
+
+from desktop.feedback.records import CATEGORIES, ModerationEvent
+from desktop.ui.moderation_banner import REPORTED_TEXT, MissedFlagButton, ModerationBanner
+from tests.ui.feedback_helpers import unnamed_controls
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def event(
+    event_id: int, category: str, action: str = "warn", evidence: str = ""
+) -> ModerationEvent:
+    return ModerationEvent(event_id, 5, "output", "rules", category, action, 1.0, evidence, NOW)  # type: ignore[arg-type]
+
+
+def test_the_banner_says_what_was_flagged_and_reports_a_false_positive(qtbot: QtBot) -> None:
+    banner = ModerationBanner([event(7, "harassment", evidence="you idiot")])
+    qtbot.addWidget(banner)
+    banner.show()
+    assert banner.label.text() == "⚠ flagged: harassment — warned"
+    assert "“you idiot”" in banner.label.toolTip()
+    assert unnamed_controls(banner) == []
+    with qtbot.waitSignal(banner.wrongly_flagged) as caught:
+        banner.report.click()
+    assert caught.args == [7]
+    assert not banner.report.isEnabled()
+    assert banner.report.text() == REPORTED_TEXT
+
+
+def test_several_categories_get_one_report_each(qtbot: QtBot) -> None:
+    banner = ModerationBanner(
+        [event(1, "hate", "block"), event(2, "violence"), event(3, "sexual", "allow")]
+    )
+    qtbot.addWidget(banner)
+    assert banner.label.text() == "⚠ flagged: hate, violence — blocked"
+    menu = banner.report.menu()
+    assert menu is not None
+    assert [a.text() for a in menu.actions()] == ["Not hate", "Not violence"]
+    with qtbot.waitSignal(banner.wrongly_flagged) as caught:
+        menu.actions()[1].trigger()
+    assert caught.args == [2]
+
+
+def test_an_allowed_only_result_shows_no_banner(qtbot: QtBot) -> None:
+    message = QWidget()  # the message widget that hosts the banner
+    layout = QVBoxLayout(message)
+    banner = ModerationBanner([event(1, "sexual", "allow")])
+    layout.addWidget(banner)
+    qtbot.addWidget(message)
+    message.show()
+    QApplication.processEvents()
+    assert message.isVisible()
+    assert not banner.isVisible()
+
+
+def test_missed_flag_offers_every_category(qtbot: QtBot) -> None:
+    button = MissedFlagButton()
+    qtbot.addWidget(button)
+    assert button.accessibleName() == "This should have been flagged"
+    assert button.toolTip()
+    menu = button.menu()
+    assert menu is not None
+    assert [a.text() for a in menu.actions()] == [c.label for c in CATEGORIES]
+    with qtbot.waitSignal(button.reported) as caught:
+        menu.actions()[4].trigger()
+    assert caught.args == ["hate"]
+    assert button.text() == "Reported: hate"

@@ -1,0 +1,344 @@
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pytest
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QGuiApplication
+from pytestqt.qtbot import QtBot
+
+from desktop.store import Store
+from desktop.ui.chat_tab import ChatTab
+from desktop.ui.main_window import MainWindow
+from desktop.ui.message_view import TrimMarker
+from tests.fakes import FakeEngine
+
+
+def tab_of(window: MainWindow) -> ChatTab:
+    tab = window.current_tab()
+    assert tab is not None
+    return tab
+
+
+def send(qtbot: QtBot, tab: ChatTab, text: str, wait: bool = True) -> None:
+    tab.composer.setFocus()
+    qtbot.keyClicks(tab.composer, text)
+    if wait:
+        with qtbot.waitSignal(tab.session.answer_finished, timeout=5000):
+            qtbot.keyClick(tab.composer, Qt.Key.Key_Return)
+    else:
+        qtbot.keyClick(tab.composer, Qt.Key.Key_Return)
+
+
+def shown(tab: ChatTab) -> list[tuple[str, str]]:
+    return [(w.role, w.plain_text()) for w in tab.view.message_widgets()]
+
+
+def test_window_opens_with_the_model_in_the_status_bar(window: MainWindow) -> None:
+    assert window.isVisible()
+    assert window.model_label.text() == "FakeLM-1M"
+    assert window.provider_label.text() == "CPU (fallback)"
+    assert "CUDA not available" in window.provider_label.toolTip()
+    assert window.centre.currentWidget() is window.tabs
+    assert window.loaded_folders[0].name == "fake-model"  # type: ignore[attr-defined]
+
+
+def test_enter_sends_and_the_answer_streams_into_the_view(
+    qtbot: QtBot, window: MainWindow, engine: FakeEngine
+) -> None:
+    engine.replies = [" ".join(f"word{i}" for i in range(40))]
+    engine.delay_s = 0.01
+    tab = tab_of(window)
+    send(qtbot, tab, "Say many words", wait=False)
+    assert tab.composer.toPlainText() == ""
+
+    # while streaming: some words are visible, not all of them, and the tab spins
+    def partly_visible() -> bool:
+        widget = tab.view.message_widgets()[-1]
+        text = widget.plain_text()
+        return "word3" in text and "word39" not in text
+
+    qtbot.waitUntil(partly_visible, timeout=5000)
+    assert tab.session.state == "streaming"
+    assert window.tabs.tabText(0)[0] in "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+    assert tab.stop_button.isEnabled()
+    with qtbot.waitSignal(tab.session.answer_finished, timeout=5000):
+        pass
+    assert shown(tab) == [("user", "Say many words"), ("assistant", engine.replies[0])]
+    assert window.tabs.tabText(0) == "Say many words"
+    assert "tok/s" in window.speed_label.text()
+    assert window.context_label.text().startswith("context ")
+    assert window.sidebar.titles()[0] == "Say many words"
+
+
+def test_shift_enter_makes_a_new_line(qtbot: QtBot, window: MainWindow) -> None:
+    tab = tab_of(window)
+    qtbot.keyClicks(tab.composer, "line one")
+    qtbot.keyClick(tab.composer, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClicks(tab.composer, "line two")
+    assert tab.composer.toPlainText() == "line one\nline two"
+    assert tab.session.conversation_id is None
+
+
+def test_escape_stops_the_answer(qtbot: QtBot, window: MainWindow, engine: FakeEngine) -> None:
+    engine.replies = [" tok" * 2000]
+    engine.delay_s = 0.005
+    tab = tab_of(window)
+    send(qtbot, tab, "go on forever", wait=False)
+    qtbot.waitUntil(lambda: tab.session.state == "streaming", timeout=5000)
+    with qtbot.waitSignal(tab.session.answer_finished, timeout=2000) as blocker:
+        qtbot.keyClick(tab.composer, Qt.Key.Key_Escape)
+    assert blocker.args[1] == "stopped"
+    widget = tab.view.message_widgets()[-1]
+    assert widget.status_label.text() == "stopped"
+    assert 0 < len(widget.text) < len(" tok" * 2000)
+    assert tab.send_button.isEnabled()
+
+
+def test_regenerate_keeps_the_old_answer_and_the_switcher_moves_between(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    tab = tab_of(window)
+    send(qtbot, tab, "Hi")
+    answer = tab.view.message_widgets()[-1]
+    assert answer.regen_button.isVisible()
+    assert not answer.prev_button.isVisible()
+    with qtbot.waitSignal(tab.session.answer_finished, timeout=5000):
+        qtbot.mouseClick(answer.regen_button, Qt.MouseButton.LeftButton)
+    answer = tab.view.message_widgets()[-1]
+    assert answer.plain_text() == "Another answer."
+    assert answer.position_label.text() == "2/2"
+    assert answer.prev_button.isEnabled()
+    assert not answer.next_button.isEnabled()
+    qtbot.mouseClick(answer.prev_button, Qt.MouseButton.LeftButton)
+    answer = tab.view.message_widgets()[-1]
+    assert answer.plain_text() == "Hello there, human."
+    assert answer.position_label.text() == "1/2"
+    # keyboard: Alt+Right on the focused message shows the next version again
+    answer.setFocus()
+    qtbot.keyClick(answer, Qt.Key.Key_Right, Qt.KeyboardModifier.AltModifier)
+    assert tab.view.message_widgets()[-1].position_label.text() == "2/2"
+
+
+def test_edit_resends_as_a_new_version_of_the_prompt(qtbot: QtBot, window: MainWindow) -> None:
+    tab = tab_of(window)
+    send(qtbot, tab, "First try")
+    user = tab.view.message_widgets()[0]
+    qtbot.mouseClick(user.edit_button, Qt.MouseButton.LeftButton)
+    assert tab.composer.toPlainText() == "First try"
+    assert tab.banner.isVisible()
+    tab.composer.clear()
+    send(qtbot, tab, "Second try")
+    assert shown(tab) == [("user", "Second try"), ("assistant", "Another answer.")]
+    user = tab.view.message_widgets()[0]
+    assert user.position_label.text() == "2/2"
+    qtbot.mouseClick(user.prev_button, Qt.MouseButton.LeftButton)
+    assert shown(tab) == [("user", "First try"), ("assistant", "Hello there, human.")]
+
+
+def test_up_in_an_empty_input_edits_the_last_prompt(qtbot: QtBot, window: MainWindow) -> None:
+    tab = tab_of(window)
+    send(qtbot, tab, "one")
+    send(qtbot, tab, "two")
+    qtbot.keyClick(tab.composer, Qt.Key.Key_Up)
+    assert tab.composer.toPlainText() == "two"
+    qtbot.keyClick(tab.composer, Qt.Key.Key_Escape)  # cancel editing
+    assert tab.composer.toPlainText() == ""
+    assert not tab.banner.isVisible()
+
+
+def test_two_tabs_queue_on_the_one_worker_and_both_finish(
+    qtbot: QtBot, window: MainWindow, engine: FakeEngine
+) -> None:
+    gate = threading.Event()
+    engine.gate = gate
+    engine.replies = ["answer for A", "answer for B"]
+    first = tab_of(window)
+    send(qtbot, first, "question A", wait=False)
+    second = window.new_tab()
+    send(qtbot, second, "question B", wait=False)
+    qtbot.waitUntil(lambda: first.session.state == "streaming", timeout=5000)
+    assert second.session.state == "waiting"
+    assert second.banner.isVisible()
+    assert "Waiting" in second.banner.text()
+    assert window.tabs.tabText(1).startswith("…")
+    assert "waiting" in window.tabs.tabToolTip(1)
+    with qtbot.waitSignal(second.session.answer_finished, timeout=5000):
+        gate.set()
+    assert shown(first) == [("user", "question A"), ("assistant", "answer for A")]
+    assert shown(second) == [("user", "question B"), ("assistant", "answer for B")]
+    assert not window._spinner.isActive()
+
+
+def test_search_finds_a_word_from_an_old_chat(
+    qtbot: QtBot, store: Store, make_window: Callable[..., MainWindow]
+) -> None:
+    old = store.create_conversation("Holiday plans")
+    store.add_message(old.id, None, "user", "Where should I see the aurora borealis?")
+    store.create_conversation("Unrelated")
+    window = make_window()
+    assert window.sidebar.titles() == ["Unrelated", "Holiday plans"]
+    window.sidebar.search.setText("borealis")
+    qtbot.waitUntil(lambda: window.sidebar.stack.currentWidget() is window.sidebar.results)
+    results = window.sidebar.results
+    assert results.count() == 1
+    assert "«borealis»" in results.item(0).text()
+    results.itemActivated.emit(results.item(0))
+    tab = tab_of(window)
+    assert tab.session.conversation_id == old.id
+    assert shown(tab) == [("user", "Where should I see the aurora borealis?")]
+    assert window.tabs.count() == 1  # the empty start tab made room
+
+
+def test_ctrl_k_focuses_search_and_tab_shortcuts_work(qtbot: QtBot, window: MainWindow) -> None:
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=2000)
+    qtbot.keyClick(window, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)
+    assert window.sidebar.search.hasFocus()
+    qtbot.keyClick(window, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
+    assert window.tabs.count() == 2
+    assert window.tabs.currentIndex() == 1
+    qtbot.keyClick(window, Qt.Key.Key_Tab, Qt.KeyboardModifier.ControlModifier)
+    assert window.tabs.currentIndex() == 0
+    qtbot.keyClick(window, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)
+    assert window.tabs.count() == 1
+
+
+def test_delete_with_undo_rename_pin_and_duplicate(
+    qtbot: QtBot, store: Store, make_window: Callable[..., MainWindow]
+) -> None:
+    a = store.create_conversation("Alpha")
+    store.add_message(a.id, None, "user", "alpha text")
+    b = store.create_conversation("Beta")
+    window = make_window()
+    sidebar = window.sidebar
+    window.open_conversation(a.id)
+    sidebar.delete(a.id)
+    assert sidebar.titles() == ["Beta"]
+    assert all(t.session.conversation_id != a.id for t in window.chat_tabs())
+    assert window.undo_button.isVisible()
+    qtbot.mouseClick(window.undo_button, Qt.MouseButton.LeftButton)
+    assert sorted(sidebar.titles()) == ["Alpha", "Beta"]
+    assert not window.undo_button.isVisible()
+
+    sidebar.rename(b.id, "Beta renamed")
+    sidebar.set_pinned(b.id, True)
+    assert sidebar.headings()[0] == "Pinned"
+    assert sidebar.titles()[0] == "📌 Beta renamed"
+    copy = sidebar.duplicate(a.id)
+    assert store.get_conversation(copy).title.startswith("Alpha")
+    assert [m.content for m in store.current_path(copy)] == ["alpha text"]
+    sidebar.move_to_folder(a.id, "Work")
+    assert "📁 Work" in sidebar.headings()
+
+
+def test_rename_by_editing_the_item(
+    qtbot: QtBot, store: Store, make_window: Callable[..., MainWindow]
+) -> None:
+    c = store.create_conversation("Old name")
+    window = make_window()
+    sidebar = window.sidebar
+    index = sidebar.index_of(c.id)
+    assert sidebar.model.data(index, Qt.ItemDataRole.EditRole) == "Old name"
+    # what the inline editor does on Enter
+    assert sidebar.model.setData(index, "  New   name ", Qt.ItemDataRole.EditRole)
+    assert store.get_conversation(c.id).title == "New name"
+    assert sidebar.titles() == ["New name"]
+    assert not sidebar.model.setData(sidebar.index_of(c.id), "   ", Qt.ItemDataRole.EditRole)
+    assert store.get_conversation(c.id).title == "New name"
+
+
+def test_context_trim_shows_a_marker(qtbot: QtBot, window: MainWindow, engine: FakeEngine) -> None:
+    tab = tab_of(window)
+    send(qtbot, tab, "one")
+    send(qtbot, tab, "two")
+    engine.trim = 2
+    send(qtbot, tab, "three")
+    markers = tab.view.findChildren(TrimMarker)
+    visible = [m for m in markers if m.isVisible()]
+    assert len(visible) == 1
+    assert "2 older messages" in visible[0].text()
+    layout_widgets = [
+        tab.view._layout.itemAt(i).widget() for i in range(tab.view._layout.count() - 1)
+    ]
+    # the marker sits before the first message that was still sent
+    assert layout_widgets.index(visible[0]) == 2
+
+
+def test_interrupted_answer_offers_continue(
+    qtbot: QtBot, store: Store, make_window: Callable[..., MainWindow], tmp_path: object
+) -> None:
+    c = store.create_conversation("Crashed")
+    u = store.add_message(c.id, None, "user", "tell me a story")
+    a = store.begin_assistant(c.id, u.id, "FakeLM-1M")
+    store.append_partial(a.id, "Once upon a")
+    store.recover_interrupted()  # what the next start does
+    window = make_window()
+    tab = window.open_conversation(c.id)
+    widget = tab.view.message_widgets()[-1]
+    assert widget.status_label.text() == "interrupted"
+    assert widget.plain_text() == "Once upon a"
+    assert widget.continue_button.isVisible()
+    with qtbot.waitSignal(tab.session.answer_finished, timeout=5000):
+        qtbot.mouseClick(widget.continue_button, Qt.MouseButton.LeftButton)
+    widget = tab.view.message_widgets()[-1]
+    assert widget.position_label.text() == "2/2"
+    assert widget.status_label.text() == ""
+
+
+def test_finished_messages_are_not_rendered_again(qtbot: QtBot, window: MainWindow) -> None:
+    tab = tab_of(window)
+    send(qtbot, tab, "first")
+    first_answer = tab.view.message_widgets()[-1]
+    renders = first_answer.render_count
+    assert renders <= 1  # a streamed answer is built from its chunks, not rendered again
+    send(qtbot, tab, "second")
+    assert tab.view.message_widgets()[1] is first_answer
+    assert first_answer.render_count == renders
+
+
+def test_code_blocks_have_a_copy_button(
+    qtbot: QtBot, window: MainWindow, engine: FakeEngine
+) -> None:
+    engine.replies = [
+        "Here:\n\n```python\nprint('hi')\n```\n\n1. in a list:\n   ```\n   ls\n   ```\n\nand $x^2$."
+    ]
+    tab = tab_of(window)
+    send(qtbot, tab, "code please")
+    widget = tab.view.message_widgets()[-1]
+    assert widget.code_blocks() == ["print('hi')", "ls"]
+    (code,) = widget.code_views()  # a top-level block gets its own view
+    assert code.lang == "python"
+    qtbot.mouseClick(code.copy_button, Qt.MouseButton.LeftButton)
+    assert QGuiApplication.clipboard().text() == "print('hi')"
+    # a block inside a list stays in the rich text, with a link
+    view = next(p for p in widget.parts if hasattr(p, "toHtml") and "Copy code" in p.toHtml())
+    view.link_activated.emit(QUrl("copy-code:1"))
+    assert QGuiApplication.clipboard().text() == "ls"
+    assert "x2" in widget.plain_text().replace(" ", "")
+    qtbot.mouseClick(widget.copy_button, Qt.MouseButton.LeftButton)
+    assert QGuiApplication.clipboard().text() == engine.replies[0]
+
+
+def test_engine_error_is_shown_not_raised(
+    qtbot: QtBot, window: MainWindow, engine: FakeEngine
+) -> None:
+    engine.fail_with = "the model file is damaged"
+    tab = tab_of(window)
+    send(qtbot, tab, "hi")
+    widget = tab.view.message_widgets()[-1]
+    assert "the model file is damaged" in widget.status_label.text()
+    assert "the model file is damaged" in window.notice.text()
+
+
+def test_font_size_scales_the_messages(qtbot: QtBot, window: MainWindow) -> None:
+    tab = tab_of(window)
+    send(qtbot, tab, "hi")
+    widget = tab.view.message_widgets()[-1]
+    body = widget.parts[0]
+    before = body.font().pointSizeF()
+    window.zoom(2)
+    assert body.font().pointSizeF() == pytest.approx(before + 2)
+    window.zoom(0)
+    assert body.font().pointSizeF() == pytest.approx(before)

@@ -1,0 +1,85 @@
+"""Streaming into one message widget: parts, the tail, and code blocks being written."""
+
+from __future__ import annotations
+
+from pytestqt.qtbot import QtBot
+
+from desktop.ui.code_view import CodeBlockView, SliceQueue
+from desktop.ui.markdown import LIGHT, split_stable
+from desktop.ui.message_view import MessageWidget
+
+
+def streaming(qtbot: QtBot) -> MessageWidget:
+    widget = MessageWidget(1, "assistant", "", "streaming", (1, 1), None, LIGHT)
+    qtbot.addWidget(widget)
+    widget.resize(600, 400)
+    widget.show()
+    return widget
+
+
+def pump(widget: MessageWidget, text: str) -> None:
+    widget.append(text)
+    widget._repaint_timer.stop()
+    widget._repaint_stream()  # what the throttle timer does
+
+
+def test_an_open_code_block_grows_in_one_view_that_is_kept_when_it_closes(
+    qtbot: QtBot,
+) -> None:
+    widget = streaming(qtbot)
+    pump(widget, "Look:\n```python\nx = 1\n")
+    open_view = widget.code_views()[0]
+    assert not open_view.closed
+    assert open_view.code == "x = 1"
+    lines = "".join(f"y{i} = {i}\n" for i in range(200))
+    pump(widget, lines + "``")  # the start of the closing fence is held back
+    assert widget.code_views() == [open_view]
+    assert open_view.code == "x = 1\n" + lines.rstrip("\n")
+    assert open_view.text.document().blockCount() == 201
+    pump(widget, "`\nAfter.")
+    assert widget.code_views() == [open_view]  # the same widget, now a finished part
+    assert open_view.closed
+    assert open_view in widget.parts
+    widget.finish("complete", None, widget.text)
+    qtbot.waitUntil(lambda: not widget._finishing, timeout=5000)
+    assert widget.plain_text() == "Look:\n" + open_view.code + "\nAfter."
+    assert widget.code_blocks() == [open_view.code]
+
+
+def test_closed_code_is_coloured_in_slices(qtbot: QtBot) -> None:
+    queue = SliceQueue()
+    view = CodeBlockView("python", LIGHT, queue)
+    qtbot.addWidget(view)
+    view.set_code("def f(x):\n    return x  # done\n" * 300)
+    view.close_block()
+    assert queue.pending() == 1
+    queue._run()  # one slice does not colour 600 lines
+    assert queue.pending() == 1
+    queue.drain()
+    assert queue.pending() == 0
+    last = view.text.document().lastBlock().previous()
+    assert last.text() == "    return x  # done"
+    assert len(last.layout().formats()) >= 2  # 'return' and the comment are coloured
+
+
+def test_a_burst_is_drained_over_several_turns_and_ends_like_a_full_render(
+    qtbot: QtBot,
+) -> None:
+    text = "".join(f"Paragraph {i} with some words in it.\n\n" for i in range(400))
+    text += "```\ncode\n```\n\nEnd."
+    widget = streaming(qtbot)
+    widget.append(text)
+    widget.finish("complete", None, text)
+    assert widget._finishing  # not everything in one turn
+    qtbot.waitUntil(lambda: not widget._finishing, timeout=10000)
+    full = MessageWidget(2, "assistant", text, "complete", (1, 1), None, LIGHT)
+    qtbot.addWidget(full)
+    assert widget.plain_text() == full.plain_text()
+    assert widget.code_blocks() == full.code_blocks() == ["code"]
+
+
+def test_a_closed_fence_at_the_margin_ends_a_stable_block() -> None:
+    text = "Here:\n```py\nx\n```\nmore"
+    assert text[: split_stable(text)] == "Here:\n```py\nx\n```\n"
+    nested = "1. a\n   ```\n   x\n   ```\nmore"
+    assert split_stable(nested) == 0

@@ -1,0 +1,94 @@
+"""The sidebar's listing model on a real store."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from desktop.store import Store, group_for_sidebar
+from desktop.ui.sidebar import Sidebar
+
+
+def make(qtbot: QtBot, store: Store) -> Sidebar:
+    sidebar = Sidebar(store, group_for_sidebar)
+    qtbot.addWidget(sidebar)
+    sidebar.resize(280, 400)
+    sidebar.show()
+    return sidebar
+
+
+def test_rows_are_headings_then_their_chats(qtbot: QtBot, store: Store) -> None:
+    a = store.create_conversation("Alpha")
+    b = store.create_conversation("Beta")
+    c = store.create_conversation("Gamma")
+    work = store.create_folder("Work")
+    store.move_to_folder(a.id, work.id)
+    store.set_pinned(b.id, True)
+    sidebar = make(qtbot, store)
+    model = sidebar.model
+    shown = [model.data(model.index(r, 0)) for r in range(model.rowCount())]
+    assert shown == ["Pinned", "📌 Beta", "📁 Work", "Alpha", "Today", "Gamma"]
+    heading = model.index(0, 0)
+    assert not model.flags(heading) & Qt.ItemFlag.ItemIsSelectable
+    assert model.data(heading, Qt.ItemDataRole.FontRole).bold()
+    assert model.conversation_id(heading) is None
+    assert model.conversation_id(sidebar.index_of(c.id)) == c.id
+    assert model.flags(sidebar.index_of(c.id)) & Qt.ItemFlag.ItemIsEditable
+
+
+def test_enter_opens_the_current_chat_and_delete_removes_it(qtbot: QtBot, store: Store) -> None:
+    store.create_conversation("Older")
+    newer = store.create_conversation("Newer")
+    sidebar = make(qtbot, store)
+    sidebar.select(newer.id)
+    assert sidebar.current_id() == newer.id
+    sidebar.listing.setFocus()
+    with qtbot.waitSignal(sidebar.open_requested) as opened:
+        qtbot.keyClick(sidebar.listing, Qt.Key.Key_Return)
+    assert opened.args == [newer.id, -1]
+    with qtbot.waitSignal(sidebar.deleted) as deleted:
+        qtbot.keyClick(sidebar.listing, Qt.Key.Key_Delete)
+    assert deleted.args[0] == newer.id
+    assert sidebar.titles() == ["Older"]
+    sidebar.undo_delete(deleted.args[1])
+    assert sidebar.titles() == ["Newer", "Older"]
+
+
+def test_a_heading_opens_nothing(qtbot: QtBot, store: Store) -> None:
+    store.create_conversation("Only")
+    sidebar = make(qtbot, store)
+    with qtbot.assertNotEmitted(sidebar.open_requested):
+        sidebar.listing.activated.emit(sidebar.model.index(0, 0))
+
+
+def test_refresh_keeps_the_selection_and_sees_new_chats(qtbot: QtBot, store: Store) -> None:
+    first = store.create_conversation("First")
+    sidebar = make(qtbot, store)
+    sidebar.select(first.id)
+    store.create_conversation("Second")
+    sidebar.refresh()
+    assert sidebar.titles() == ["Second", "First"]
+    assert sidebar.current_id() == first.id
+
+
+def test_f2_opens_the_editor_on_the_bare_title(qtbot: QtBot, store: Store) -> None:
+    chat = store.create_conversation("Pinned one")
+    store.set_pinned(chat.id, True)
+    sidebar = make(qtbot, store)
+    sidebar.select(chat.id)
+    sidebar.listing.setFocus()
+    qtbot.keyClick(sidebar.listing, Qt.Key.Key_F2)
+    assert sidebar.listing.state() == sidebar.listing.State.EditingState
+    editor = sidebar.listing.focusWidget()
+    assert editor is not None
+    assert editor.property("text") == "Pinned one"
+
+
+def test_long_titles_are_elided_not_scrolled_sideways(qtbot: QtBot, store: Store) -> None:
+    store.create_conversation("Write a Python function that reverses a string, and explain it")
+    sidebar = make(qtbot, store)
+    sidebar.resize(200, 300)
+    qtbot.waitUntil(lambda: sidebar.listing.viewport().width() < 200)
+    assert sidebar.listing.horizontalScrollBar().maximum() == 0
+    row = sidebar.listing.visualRect(sidebar.model.index(1, 0))
+    assert row.height() >= sidebar.listing.fontMetrics().height()
