@@ -43,6 +43,10 @@ class TreeMessage:
     created_at: float = 0.0
     """Unix seconds."""
     updated_at: float = 0.0
+    rating: JSONObject | None = None
+    """The user's thumbs up/down on an answer (``feedback`` row of kind ``rating``, not
+    withdrawn): ``uid``, ``rating`` (1 or -1), ``reasons``, ``comment``, ``ideal_answer``,
+    ``context`` (what produced the answer), ``created_at``, ``updated_at``."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,25 @@ def read_conversation(store: Store, conversation_id: int) -> TreeConversation:
             "ORDER BY created_at, id",
             (conversation_id,),
         ).fetchall()
+        ratings = {
+            row[0]: {
+                "uid": row[1],
+                "rating": row[2],
+                "reasons": json.loads(row[3]),
+                "comment": row[4],
+                "ideal_answer": row[5],
+                "context": json.loads(row[6]),
+                "created_at": row[7],
+                "updated_at": row[8],
+            }
+            for row in db.execute(
+                "SELECT f.message_id, f.uid, f.rating, f.reasons, f.comment, f.ideal_answer, "
+                "f.context, f.created_at, f.updated_at FROM feedback f "
+                "JOIN messages m ON m.id = f.message_id WHERE m.conversation_id = ? "
+                "AND f.kind = 'rating' AND f.withdrawn_at IS NULL",
+                (conversation_id,),
+            )
+        }
     uid_of = {row[0]: row[1] for row in rows}
     children: dict[int | None, list[tuple[Any, ...]]] = {}
     for row in rows:
@@ -164,6 +187,7 @@ def read_conversation(store: Store, conversation_id: int) -> TreeConversation:
                 stats=_loads(row[8]),
                 created_at=float(row[9]),
                 updated_at=float(row[10]),
+                rating=ratings.get(row[0]),
             )
         )
         stack.extend(reversed(children.get(row[0], [])))
@@ -327,6 +351,8 @@ def _insert_messages(
         ids[message.uid] = cast(int, cursor.lastrowid)
         latest = max(latest, message.updated_at, message.created_at)
         count += 1
+        if message.rating is not None:
+            _insert_rating(store, ids[message.uid], message.rating)
     if count:
         leaf_uid = conversation.current_leaf_uid or _latest_leaf(conversation.messages)
         leaf = ids.get(leaf_uid) if leaf_uid is not None else None
@@ -341,6 +367,29 @@ def _insert_messages(
                 (latest, leaf, conversation_id),
             )
     return count
+
+
+def _insert_rating(store: Store, message_id: int, rating: JSONObject) -> None:
+    """The rating of a message just imported; one already in the history (same uid, from an
+    earlier import of another copy) is left as it is."""
+    db = store._db
+    if db.execute("SELECT 1 FROM feedback WHERE uid = ?", (rating["uid"],)).fetchone():
+        return
+    db.execute(
+        "INSERT INTO feedback (uid, message_id, kind, rating, reasons, comment, ideal_answer, "
+        "context, created_at, updated_at) VALUES (?, ?, 'rating', ?, ?, ?, ?, ?, ?, ?)",
+        (
+            rating["uid"],
+            message_id,
+            rating["rating"],
+            json.dumps(rating["reasons"], ensure_ascii=False),
+            rating["comment"],
+            rating["ideal_answer"],
+            _dumps(rating["context"]),
+            rating["created_at"],
+            rating["updated_at"],
+        ),
+    )
 
 
 def conversation_id_by_uid(store: Store, uid: str) -> int:

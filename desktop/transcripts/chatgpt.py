@@ -11,7 +11,7 @@ children hang from the nearest shown ancestor. Images and other attachments beco
 placeholder such as ``[image]``: their files are not in ``conversations.json``.
 
 Export writes the same shape. What ChatGPT has no field for (message status, sampling
-parameters, statistics, the system prompt, pinning, folder) goes under a ``parley`` key,
+parameters, statistics, ratings, the system prompt, pinning, folder) goes under a ``parley`` key,
 which ChatGPT-format readers ignore, so Parley -> ChatGPT format -> Parley loses nothing.
 """
 
@@ -104,7 +104,12 @@ def _message(m: TreeMessage) -> dict[str, Any]:
         "weight": 1.0,
         "metadata": {
             "model_slug": m.model,
-            "parley": {"status": m.status, "params": m.params, "stats": m.stats},
+            "parley": {
+                "status": m.status,
+                "params": m.params,
+                "stats": m.stats,
+                "rating": m.rating,
+            },
         },
         "recipient": "all",
     }
@@ -263,6 +268,7 @@ def _read_message(
     model = metadata.get("model_slug")
     params, stats = extra.get("params"), extra.get("stats")
     created = f.number(message, "create_time", where, parent_time)
+    rating = f.rating(extra, "rating", f"{where}, 'metadata.parley'", role)
     return TreeMessage(
         uid=key if len(key) <= 200 else hashlib.sha256(key.encode()).hexdigest(),
         parent_uid=None,
@@ -274,6 +280,7 @@ def _read_message(
         stats=stats if isinstance(stats, dict) else None,
         created_at=created,
         updated_at=f.number(message, "update_time", where, created),
+        rating=rating,
     )
 
 

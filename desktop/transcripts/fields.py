@@ -91,6 +91,32 @@ class Fields:
             self.fail(where, f"'{key}' must be one of {', '.join(STATUSES)}, not {value[:20]!r}")
         return value
 
+    def rating(self, data: dict[str, Any], key: str, where: str, role: str) -> JSONObject | None:
+        """A message's rating (see ``TreeMessage.rating``), checked field by field."""
+        raw = self.optional_object(data, key, where)
+        if raw is None:
+            return None
+        spot = f"{where}, '{key}'"
+        if role != "assistant":
+            self.fail(spot, "only answers (assistant messages) can be rated")
+        value = raw.get("rating")
+        if value not in (1, -1) or isinstance(value, bool):
+            self.fail(spot, "'rating' must be 1 or -1")
+        reasons = self.array(raw.get("reasons", []), f"{spot}, 'reasons'")
+        if len(reasons) > 50 or not all(isinstance(r, str) and len(r) <= 100 for r in reasons):
+            self.fail(spot, "'reasons' must be at most 50 short strings")
+        created = self.number(raw, "created_at", spot, 0.0)
+        return {
+            "uid": self.uid(raw, "uid", spot),
+            "rating": value,
+            "reasons": reasons,
+            "comment": self.text(raw, "comment", spot, ""),
+            "ideal_answer": self.optional_text(raw, "ideal_answer", spot),
+            "context": self.optional_object(raw, "context", spot) or {},
+            "created_at": created,
+            "updated_at": self.number(raw, "updated_at", spot, created),
+        }
+
 
 def _kind(value: Any) -> str:
     if value is None:
@@ -111,10 +137,15 @@ def order_tree(messages: list[TreeMessage], fields: Fields, where: str) -> tuple
     uids are unique, parents exist and the parent links have no cycle. Iterative."""
     by_uid: dict[str, TreeMessage] = {}
     children: dict[str | None, list[TreeMessage]] = {}
+    rating_uids: set[str] = set()
     for message in messages:
         if message.uid in by_uid:
             fields.fail(where, f"message {message.uid!r} appears twice")
         by_uid[message.uid] = message
+        if message.rating is not None:
+            if message.rating["uid"] in rating_uids:
+                fields.fail(where, f"rating {message.rating['uid']!r} appears twice")
+            rating_uids.add(message.rating["uid"])
     for message in messages:
         if message.parent_uid is not None and message.parent_uid not in by_uid:
             fields.fail(

@@ -12,13 +12,16 @@ Version 1, one JSON object::
           {"uid": str, "parent": <message uid> | null, "role": "system|user|assistant|tool",
            "content": str, "status": "complete|stopped|error|interrupted|streaming",
            "model": str | null, "params": {...} | null, "stats": {...} | null,
-           "created_at": s, "updated_at": s}, ...]}, ...]}
+           "created_at": s, "updated_at": s,
+           "rating": {"uid", "rating": 1 | -1, "reasons": [...], "comment", "ideal_answer",
+                      "context": {...}, "created_at", "updated_at"} | null}, ...]}, ...]}
 
 Times are Unix seconds (floats, exact). ``params`` are the sampling parameters the answer
-was generated with, ``stats`` the engine's statistics. Messages may come in any order; every
-branch is kept. Readers ignore keys they do not know, so later versions may add some (e.g.
-feedback per message) without breaking older readers; a higher ``version`` means a change
-older readers cannot follow, and they refuse it.
+was generated with, ``stats`` the engine's statistics, ``rating`` the user's thumbs up/down
+on an answer with its reasons and the snapshot of what produced it (feedback). Messages may
+come in any order; every branch is kept. Readers ignore keys they do not know, so later
+versions may add some (e.g. comparisons of answers) without breaking older readers; a higher
+``version`` means a change older readers cannot follow, and they refuse it.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ def _conversation(c: TreeConversation) -> dict[str, Any]:
                 "stats": m.stats,
                 "created_at": m.created_at,
                 "updated_at": m.updated_at,
+                "rating": m.rating,
             }
             for m in c.messages
         ],
@@ -109,11 +113,12 @@ def _read_conversation(f: Fields, value: Any, number: int) -> TreeConversation:
         spot = f"{where}, message {i + 1}"
         m = f.object(item, spot)
         m_created = f.number(m, "created_at", spot, created)
+        role = f.role(m, "role", spot)
         messages.append(
             TreeMessage(
                 uid=f.uid(m, "uid", spot),
                 parent_uid=f.optional_uid(m, "parent", spot),
-                role=f.role(m, "role", spot),
+                role=role,
                 content=f.text(m, "content", spot),
                 status=f.status(m, "status", spot),
                 model=f.optional_text(m, "model", spot),
@@ -121,6 +126,7 @@ def _read_conversation(f: Fields, value: Any, number: int) -> TreeConversation:
                 stats=f.optional_object(m, "stats", spot),
                 created_at=m_created,
                 updated_at=f.number(m, "updated_at", spot, m_created),
+                rating=f.rating(m, "rating", spot, role),
             )
         )
     ordered = order_tree(messages, f, where)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from desktop.feedback import FeedbackDraft, FeedbackStore
 from desktop.store import Store
 from tests.store.conftest import raw
 
@@ -57,6 +58,11 @@ def fill(store: Store) -> list[int]:
     a4 = store.begin_assistant(c.id, q2.id, "smollm2-135m-instruct", {"temperature": 0})
     store.append_partial(a4.id, "fn fib(n: u64) -> u64 {")
     store.switch_branch(a1.id)  # the branch on screen is not the newest one
+    ratings = FeedbackStore(store)
+    ratings.rate(a1.id, FeedbackDraft(1, ("correct", "clear"), "nice"))
+    ratings.rate(a2.id, FeedbackDraft(-1, (), "", "def fib(n): return n"))
+    ratings.withdraw(ratings.rate(a3.id, FeedbackDraft(-1)).id)  # withdrawn: not exported
+    ratings.close()
 
     d = store.create_conversation("Plain")
     q = store.add_message(d.id, None, "user", "hello")

@@ -25,6 +25,11 @@ def _message(uid: str, parent: str | None, **changes: Any) -> dict[str, Any]:
     return {"uid": uid, "parent": parent, "role": "user", "content": "x", **changes}
 
 
+def _rated(role: str, rating: int) -> dict[str, Any]:
+    message = _message("a", None, role=role, rating={"uid": "r", "rating": rating})
+    return _parley([{"uid": "c", "messages": [message]}])
+
+
 def _chatgpt_with(change: Callable[[dict[str, Any]], None]) -> list[dict[str, Any]]:
     data = chatgpt_export()
     change(data[0])
@@ -80,6 +85,28 @@ CASES: dict[str, tuple[Any, str]] = {
     "parley content not text": (
         _parley([{"uid": "c", "messages": [_message("a", None, content=["x"])]}]),
         "'content' must be a string",
+    ),
+    "parley rating on a question": (
+        _rated("user", 1),
+        "only answers (assistant messages) can be rated",
+    ),
+    "parley rating out of range": (
+        _rated("assistant", 5),
+        "'rating' must be 1 or -1",
+    ),
+    "parley duplicate rating uid": (
+        _parley(
+            [
+                {
+                    "uid": "c",
+                    "messages": [
+                        _message("a", None, role="assistant", rating={"uid": "r", "rating": 1}),
+                        _message("b", None, role="assistant", rating={"uid": "r", "rating": -1}),
+                    ],
+                }
+            ]
+        ),
+        "rating 'r' appears twice",
     ),
     "parley leaf not a message": (
         _parley([{"uid": "c", "current_leaf": "zz", "messages": [_message("a", None)]}]),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from desktop.feedback import FeedbackStore
 from desktop.store import Store
 from desktop.store.transcripts import TreeConversation, read_conversation, read_conversations
 from desktop.transcripts import export_conversations, import_file
@@ -25,6 +26,7 @@ def test_round_trip_keeps_identical_trees(
 ) -> None:
     original = read_conversations(store, filled)
     assert original[0].branch_count == 4  # the tree really has branches to lose
+    assert sum(m.rating is not None for m in original[0].messages) == 2  # and ratings
     target = export_conversations(store, filled, fmt, tmp_path / f"out-{fmt}.json")
 
     result = import_file(other_store, target)
@@ -41,6 +43,11 @@ def test_round_trip_keeps_identical_trees(
         )
         assert back == _replace(conversation, messages=expected_messages)
     check_database(other_store.path)
+    ratings = FeedbackStore(other_store)
+    try:  # the feedback module reads the imported ratings like its own
+        assert sorted(r.rating or 0 for r in ratings.all_feedback()) == [-1, 1]
+    finally:
+        ratings.close()
 
 
 def _with_status(message: object, status: str) -> object:
@@ -112,6 +119,10 @@ def test_parley_json_is_versioned_and_complete(
     assert conversation["system_prompt"] == "You are terse."
     statuses = {m["status"] for m in conversation["messages"]}
     assert statuses == {"complete", "stopped", "error", "streaming"}
+    ratings = [m["rating"] for m in conversation["messages"] if m["rating"]]
+    assert sorted((r["rating"], r["comment"]) for r in ratings) == [(-1, ""), (1, "nice")]
+    assert {r["ideal_answer"] for r in ratings} == {None, "def fib(n): return n"}
+    assert all(r["context"]["model"] == "smollm2-135m-instruct" for r in ratings)
     stats = [m["stats"] for m in conversation["messages"] if m["stats"]]
     assert {"decode_tok_s": 91.5, "generated_tokens": 31, "ttft_s": 0.077} in stats
 
