@@ -79,3 +79,27 @@ def test_process_age_is_plausible() -> None:
         assert 0 < age < 24 * 3600
     else:
         assert age is None
+
+
+def test_parley_entry_point_runs_the_self_test_not_the_window(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from desktop.main import main as entry
+
+    assert entry(["--self-test"]) == 1  # no model here: the one-line failure, no window
+    assert capsys.readouterr().err.startswith("parley: self-test failed: no model")
+
+
+def test_the_window_falls_back_to_the_bundled_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from desktop import app
+    from desktop.config.settings import Settings
+
+    settings = Settings(tmp_path / "settings.json")
+    assert app.default_model(settings) is None
+    bundled = tmp_path / "bundled"
+    (bundled / "starter").mkdir(parents=True)
+    (bundled / "starter" / "tokenizer.json").write_text("{}", encoding="utf-8")
+    monkeypatch.setenv("PARLEY_BUNDLED_MODELS", str(bundled))
+    assert app.default_model(settings) == bundled / "starter"
