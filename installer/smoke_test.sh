@@ -4,7 +4,8 @@
 # with an empty data folder and no display run
 #   1. parley --self-test      the bundled model loads and answers one prompt (exit 0);
 #   2. parley import / export  a ChatGPT file in, a PDF out (Qt's platform plugin and fonts
-#                              inside the frozen app work).
+#                              inside the frozen app work);
+#   3. parley                  the window starts (offscreen) and keeps running for 10 s.
 # Prints the start-up and answer timings.
 #
 #   installer/smoke_test.sh [dist/parley_<version>_<arch>.deb]
@@ -56,6 +57,18 @@ JSON
 "$APP" export --all --format pdf --output "$WORK/out.pdf"
 head -c 5 "$WORK/out.pdf" | grep -q '%PDF-'
 t3=$(date +%s.%N)
+
+# 3. The window: starts on the offscreen platform with the bundled model and keeps running
+#    until stopped (timeout's exit code 124), with no traceback on stderr.
+set +e
+timeout 10 "$APP" 2>"$WORK/gui.err"
+gui=$?
+set -e
+if [[ $gui -ne 124 ]] || grep -q Traceback "$WORK/gui.err"; then
+    echo "smoke: the window did not keep running (exit $gui):" >&2
+    cat "$WORK/gui.err" >&2
+    exit 1
+fi
 
 printf 'smoke: --help %.2f s, --self-test %.2f s (whole process), import+PDF export %.2f s\n' \
     "$(echo "$t1 - $t0" | bc)" "$(echo "$t2 - $t1" | bc)" "$(echo "$t3 - $t2" | bc)"
