@@ -49,7 +49,7 @@ Version: ${VERSION}
 Architecture: ${ARCH}
 Maintainer: Parley developers <parley@localhost>
 Installed-Size: ${SIZE_KB}
-Depends: libc6 (>= 2.31), libgl1, libegl1, libfontconfig1, libxkbcommon0, libdbus-1-3
+Depends: libc6 (>= 2.31), libgl1, libegl1, libfontconfig1, libfreetype6, libxkbcommon0, libdbus-1-3, libglib2.0-0 | libglib2.0-0t64
 Recommends: libxcb-cursor0, libxkbcommon-x11-0
 Section: utils
 Priority: optional
