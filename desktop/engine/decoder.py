@@ -54,6 +54,9 @@ def reusable(decoder: Decoder, ids: Sequence[int]) -> int:
     return min(common_prefix(decoder.cached, ids), len(ids) - 1)
 
 
+INITIAL_CAPACITY = 512
+
+
 def lazy_zeros(shape: tuple[int, ...]) -> F32:
     """A zero-filled float32 array whose pages become resident only when written.
 
@@ -109,14 +112,16 @@ class SharedKVDecoder:
         )
         self._cached: list[int] = []
         self._binding = session.io_binding()
-        shape = (1, kv_heads, max_length, head_dim)
+        self._kv_heads, self._head_dim = kv_heads, head_dim
+        self._layers = _kv_names(session)
         self._kv: list[ort.OrtValue] = []
-        for past_k, past_v, pres_k, pres_v in _kv_names(session):
-            for past, pres in ((past_k, pres_k), (past_v, pres_v)):
-                value = ort.OrtValue.ortvalue_from_numpy(lazy_zeros(shape), device, 0)
-                self._kv.append(value)
-                self._binding.bind_ortvalue_input(past, value)
-                self._binding.bind_ortvalue_output(pres, value)
+        self._kv_arrays: list[F32] = []
+        # On the CPU the buffers start small and double as the conversation grows: attention
+        # scratch space scales with the buffer length (a 1,500-token prompt against an
+        # 8,192-token buffer would need 440 MB). On a GPU they are allocated once, full size,
+        # so their addresses never change.
+        self.capacity = 0
+        self._allocate(max_length if device != "cpu" else min(max_length, INITIAL_CAPACITY))
         self._seqlens = np.zeros((1,), np.int32)
         self._total = np.zeros((), np.int32)
         self._step_ids = np.zeros((1, 1), np.int64)
@@ -125,6 +130,35 @@ class SharedKVDecoder:
             self._binding.bind_cpu_input("seqlens_k", self._seqlens)
             self._binding.bind_cpu_input("total_sequence_length", self._total)
         self._step_bound = False
+
+    def _allocate(self, capacity: int) -> None:
+        """(Re)bind KV buffers of ``capacity`` tokens, keeping the cached tokens' entries."""
+        shape = (1, self._kv_heads, capacity, self._head_dim)
+        keep = min(len(self._cached), self.capacity)
+        arrays: list[F32] = []
+        values: list[ort.OrtValue] = []
+        for i, names in enumerate(self._layers):
+            past_k, past_v, pres_k, pres_v = names
+            for j, (past, pres) in enumerate(((past_k, pres_k), (past_v, pres_v))):
+                array = lazy_zeros(shape)
+                if keep:
+                    array[:, :, :keep] = self._kv_arrays[2 * i + j][:, :, :keep]
+                value = ort.OrtValue.ortvalue_from_numpy(array, self._device, 0)
+                arrays.append(array)
+                values.append(value)
+                self._binding.bind_ortvalue_input(past, value)
+                self._binding.bind_ortvalue_output(pres, value)
+        self._kv_arrays, self._kv, self.capacity = arrays, values, capacity
+
+    def _ensure_capacity(self, needed: int) -> None:
+        if needed <= self.capacity:
+            return
+        if self._device != "cpu":
+            raise ValueError(f"{needed} tokens exceed the cache of {self.capacity}")
+        capacity = self.capacity
+        while capacity < needed:
+            capacity *= 2
+        self._allocate(min(capacity, self.max_length))
 
     @property
     def cached(self) -> Sequence[int]:
@@ -146,6 +180,7 @@ class SharedKVDecoder:
             raise ValueError("start lies beyond the cached prefix")
         new = ids[start:]
         total = len(ids)
+        self._ensure_capacity(total)
         self._seqlens[0] = total - 1
         self._total[...] = total
         single = len(new) == 1 and not self._uses_mask and not self._all_logits

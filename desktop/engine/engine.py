@@ -59,6 +59,17 @@ class Engine:
     def context_length(self) -> int:
         return self.decoder.max_length
 
+    def warm_up(self) -> None:
+        """Run one short prompt and two decode steps, then forget them. ONNX Runtime's first
+        runs allocate and plan memory (the first answer after loading took ~0.4 s longer to
+        start); call this on the worker right after loading, before the user's first message."""
+        with self._lock:
+            ids = list(range(1, 9))
+            self.decoder.forward(ids, 0)
+            self.decoder.forward([*ids, 1], len(ids))
+            self.decoder.forward([*ids, 1, 1], len(ids) + 1)
+            self.decoder.reset()
+
     # -- prompt ---------------------------------------------------------------------------
     def encode_text(self, text: str) -> list[int]:
         ids: list[int] = self.tokenizer.encode(text, add_special_tokens=False).ids

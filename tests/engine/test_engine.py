@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from desktop.engine.decoder import SharedKVDecoder
 from desktop.engine.engine import Engine, load_engine
 from desktop.engine.session import EngineLoadError
 from desktop.engine.types import (
@@ -220,3 +221,33 @@ def test_missing_tokenizer_is_one_clear_error(tiny_models: TinyModels, tmp_path:
     (broken / "tokenizer.json").unlink()
     with pytest.raises(EngineLoadError, match=r"no tokenizer\.json"):
         load_engine(broken, "cpu")
+
+
+def test_kv_cache_grows_with_the_conversation_and_keeps_its_contents(
+    tiny_models: TinyModels,
+) -> None:
+    _, bundle = tiny_models.get(TinySpec(weight_type="Q8_0"))
+    engine = load_engine(bundle, "cpu", threads=1)
+    decoder = engine.decoder
+    assert isinstance(decoder, SharedKVDecoder)
+    decoder.reset()
+    decoder._allocate(16)  # start tiny so the test crosses several doublings
+    ids = [int(i % 250) + 1 for i in range(100)]
+    grown = decoder.forward(ids[:10], 0).copy()
+    n = 10
+    while n + 7 <= len(ids):  # turns of 7 tokens, each reusing the cache
+        n += 7
+        grown = decoder.forward(ids[:n], len(decoder.cached)).copy()
+    assert decoder.capacity >= n > 16
+    decoder.reset()
+    fresh = decoder.forward(ids[:n], 0)
+    np.testing.assert_allclose(grown, fresh, rtol=0, atol=1e-4 * np.abs(fresh).max())
+
+
+def test_warm_up_leaves_no_cached_tokens(tiny_models: TinyModels) -> None:
+    _, bundle = tiny_models.get(TinySpec(weight_type="Q8_0"))
+    engine = load_engine(bundle, "cpu", threads=1)
+    engine.warm_up()
+    assert list(engine.decoder.cached) == []
+    _, _, fin, _ = run(engine.generate_ids(PROMPT, greedy(3)))
+    assert fin.stats.reused_prompt_tokens == 0
