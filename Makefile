@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 FLAVOUR ?= cpu
 
-.PHONY: run chat test lint venv bench screenshots clean
+.PHONY: run chat test lint venv bench screenshots clean installer installer-smoke
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,14 @@ test: lint
 
 bench: venv
 	$(VENV)/bin/parley bench --json bench/out/results.json
+
+# The Linux package (.deb) with the starter model inside, then its smoke test: the frozen app
+# answers offline with --self-test and writes a PDF (minutes; not part of `make test`).
+installer:
+	installer/build_linux.sh
+
+installer-smoke: installer
+	installer/smoke_test.sh
 
 clean:
 	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache

@@ -17,6 +17,7 @@ from typing import Any
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from desktop.config.bundled import bundled_model
 from desktop.config.paths import data_dir
 from desktop.config.settings import Settings, SettingsFileError
 from desktop.convert import starter
@@ -89,13 +90,14 @@ def installed_models() -> list[Path]:
 
 
 def default_model(settings: Settings) -> Path | None:
-    """The model named in the settings, else the library's default, else the first one."""
+    """The model named in the settings, else the library's default, else the first one,
+    else the model bundled with an installed app (so a fresh install answers offline)."""
     library = ModelLibrary()
     models = {m.name: m.path for m in library.list()}
     for name in (settings.get_str("model.default"), library.default_name()):
         if name and name in models:
             return models[name]
-    return next(iter(models.values()), None)
+    return next(iter(models.values()), None) or bundled_model()
 
 
 def save_default(settings: Settings, name: str) -> None:

@@ -134,6 +134,11 @@ def _model_path(name: str | None) -> Path:
     lib = _library()
     chosen = name or lib.default_name()
     if chosen is None:
+        from desktop.config.bundled import bundled_model
+
+        bundled = bundled_model()  # the model shipped inside an installed app
+        if bundled is not None:
+            return bundled
         raise CliError("no model installed; run: parley models install starter")
     return Path(lib.get(chosen).path)
 
@@ -334,6 +339,11 @@ def _generation_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="parley", description="A local ChatGPT.")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="load the default (or bundled) model, answer one prompt, exit 0 or 1",
+    )
     sub = parser.add_subparsers(dest="command")
 
     ask = sub.add_parser("ask", help="answer one prompt, streamed")
@@ -369,8 +379,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=cmd_bench)
 
     from desktop.cli_feedback import register as register_feedback
+    from desktop.cli_transcripts import add_commands
 
     register_feedback(sub)
+    add_commands(sub)  # export, import
     return parser
 
 
@@ -385,6 +397,10 @@ def command_names() -> set[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.self_test:
+        from desktop.selftest import run
+
+        return run()
     if args.command is None:
         parser.print_help()
         return 0

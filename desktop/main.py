@@ -11,7 +11,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     from desktop.cli import command_names
 
-    if args and (args[0] in command_names() or args[0] in ("-h", "--help")):
+    if args and (args[0] in command_names() or args[0] in ("-h", "--help", "--self-test")):
         from desktop.cli import main as cli_main
 
         return cli_main(args)

@@ -1,0 +1,130 @@
+"""``parley export`` and ``parley import``: transcripts on the command line.
+
+    parley export --list                          ids and titles of the conversations
+    parley export 3 7 --format html -o chats.zip  two conversations, one zip of HTML pages
+    parley export --all --format json -o backup.parley.json
+    parley import conversations.json              ChatGPT's export (the .json or the .zip)
+    parley import backup.parley.json
+
+Every failure a user can cause is one line on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from desktop.store import KnownError, Store
+from desktop.transcripts import FORMATS, MAX_BYTES, Format, export_conversations, import_file
+
+EXIT_ERROR = 1
+
+ALIASES: dict[str, Format] = {
+    "md": "markdown",
+    "txt": "text",
+    "json": "parley-json",
+    "parley": "parley-json",
+    "chatgpt": "chatgpt-json",
+    **{f: f for f in FORMATS},
+}
+
+
+def add_commands(sub: Any) -> None:
+    """Register ``export`` and ``import`` on ``parley``'s subcommand parser."""
+    export = sub.add_parser(
+        "export",
+        help="export conversations (Markdown, HTML, text, PDF, Parley JSON, ChatGPT JSON)",
+        description="Export conversations. Several conversations in a per-conversation format "
+        "give a zip; the JSON formats hold them all in one file.",
+    )
+    export.add_argument("ids", nargs="*", type=int, help="conversation ids (see --list)")
+    export.add_argument("--all", action="store_true", help="every conversation (not the trash)")
+    export.add_argument("--list", action="store_true", help="list conversation ids and titles")
+    export.add_argument(
+        "--format",
+        "-f",
+        default="markdown",
+        choices=sorted(ALIASES),
+        metavar="FORMAT",
+        help="markdown (md), html, text (txt), pdf, parley-json (json), chatgpt-json (chatgpt)",
+    )
+    export.add_argument(
+        "--output", "-o", type=Path, help="file or existing folder (default: current folder)"
+    )
+    export.set_defaults(func=cmd_export)
+
+    imp = sub.add_parser(
+        "import",
+        help="import ChatGPT's conversations.json (or its export zip) or a Parley JSON file",
+    )
+    imp.add_argument("file", type=Path)
+    imp.add_argument(
+        "--max-size",
+        type=int,
+        default=MAX_BYTES // (1024 * 1024),
+        metavar="MB",
+        help=f"refuse larger files (default {MAX_BYTES // (1024 * 1024)} MB)",
+    )
+    imp.set_defaults(func=cmd_import)
+
+
+def _fail(message: str) -> int:
+    print(f"parley: error: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    fmt = ALIASES[args.format]
+    try:
+        with Store.open() as store:
+            if args.list:
+                for c in store.list_conversations():
+                    print(f"{c.id:>6}  {c.updated_at.astimezone():%Y-%m-%d %H:%M}  {c.title}")
+                return 0
+            if args.all:
+                ids = [c.id for c in reversed(store.list_conversations())]
+            else:
+                ids = list(args.ids)
+            if not ids:
+                what = "no conversations to export" if args.all else "name conversation ids"
+                return _fail(f"{what} (see: parley export --list; or --all)")
+            for conversation_id in ids:
+                try:
+                    store.get_conversation(conversation_id)
+                except LookupError:
+                    return _fail(f"no conversation {conversation_id} (see: parley export --list)")
+            renderer = None
+            app = None
+            if fmt == "pdf":
+                from desktop.ui.pdf_export import html_to_pdf, offscreen_application
+
+                app = offscreen_application()  # kept alive while the PDFs are written
+                renderer = html_to_pdf
+            target = export_conversations(
+                store, ids, fmt, args.output or Path.cwd(), pdf_renderer=renderer
+            )
+            del app
+    except KnownError as error:
+        return _fail(str(error))
+    count = f"{len(ids)} conversation{'s' if len(ids) != 1 else ''}"
+    print(f"Exported {count} to {target}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    if args.max_size < 1:
+        return _fail("--max-size must be at least 1 (MB)")
+    try:
+        with Store.open() as store:
+            result = import_file(store, args.file, args.max_size * 1024 * 1024)
+    except KnownError as error:
+        return _fail(str(error))
+    parts = [f"{result.added} new conversation{'s' if result.added != 1 else ''}"]
+    if result.merged:
+        parts.append(f"{result.merged} with new messages")
+    if result.unchanged:
+        parts.append(f"{result.unchanged} already present")
+    print(f"Imported {args.file.name}: {', '.join(parts)} ({result.messages} messages added)")
+    return 0

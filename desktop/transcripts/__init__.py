@@ -1,0 +1,31 @@
+"""Transcripts: export conversations (Markdown, HTML, text, PDF, Parley JSON, ChatGPT JSON)
+and import Parley JSON and ChatGPT's conversations.json. No Qt: the PDF writer is passed in
+by the UI layer."""
+
+from desktop.transcripts.errors import TranscriptError
+from desktop.transcripts.export import (
+    EXTENSIONS,
+    FORMATS,
+    JSON_FORMATS,
+    Format,
+    PdfRenderer,
+    export_bytes,
+    export_conversations,
+)
+from desktop.transcripts.importer import import_file, read_file
+from desktop.transcripts.safejson import MAX_BYTES, MAX_DEPTH
+
+__all__ = [
+    "EXTENSIONS",
+    "FORMATS",
+    "JSON_FORMATS",
+    "MAX_BYTES",
+    "MAX_DEPTH",
+    "Format",
+    "PdfRenderer",
+    "TranscriptError",
+    "export_bytes",
+    "export_conversations",
+    "import_file",
+    "read_file",
+]

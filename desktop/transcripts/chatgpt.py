@@ -1,0 +1,319 @@
+"""ChatGPT's ``conversations.json`` (the file in ChatGPT's "Export data" zip).
+
+A JSON array of conversations; each holds its messages as a ``mapping`` of nodes
+``{id: {"id", "message" | null, "parent" | null, "children": [...]}}`` and names the node on
+screen as ``current_node``. A message has ``author.role``, ``content`` (``content_type`` with
+``parts`` or ``text``), ``create_time``, ``status`` and ``metadata`` (``model_slug``).
+
+Import keeps every branch. Nodes that ChatGPT does not show (the empty root, hidden system
+and context messages, reasoning summaries, tool calls without text) are left out and their
+children hang from the nearest shown ancestor. Images and other attachments become a
+placeholder such as ``[image]``: their files are not in ``conversations.json``.
+
+Export writes the same shape. What ChatGPT has no field for (message status, sampling
+parameters, statistics, ratings, the system prompt, pinning, folder) goes under a ``parley`` key,
+which ChatGPT-format readers ignore, so Parley -> ChatGPT format -> Parley loses nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from desktop.store.models import Status
+from desktop.store.schema import ROLES, STATUSES
+from desktop.store.transcripts import TreeConversation, TreeMessage
+from desktop.transcripts.fields import MAX_TITLE, Fields, order_tree
+
+ROOT_ID = "client-created-root"
+
+_STATUS_TO_CHATGPT: dict[str, str] = {
+    "complete": "finished_successfully",
+    "stopped": "finished_partial_completion",
+    "error": "finished_partial_completion",
+    "interrupted": "in_progress",
+    "streaming": "in_progress",
+}
+_STATUS_FROM_CHATGPT: dict[str, Status] = {
+    "finished_successfully": "complete",
+    "finished_partial_completion": "stopped",
+    "in_progress": "interrupted",
+}
+_HIDDEN_CONTENT = frozenset(
+    {"user_editable_context", "thoughts", "reasoning_recap", "model_editable_context"}
+)
+
+
+# ---------------------------------------------------------------------------- export
+
+
+def to_chatgpt(conversations: Sequence[TreeConversation]) -> list[dict[str, Any]]:
+    return [_conversation(c) for c in conversations]
+
+
+def _conversation(c: TreeConversation) -> dict[str, Any]:
+    root_children = [m.uid for m in c.messages if m.parent_uid is None]
+    mapping: dict[str, Any] = {
+        ROOT_ID: {"id": ROOT_ID, "message": None, "parent": None, "children": root_children}
+    }
+    children: dict[str, list[str]] = {}
+    for m in c.messages:
+        if m.parent_uid is not None:
+            children.setdefault(m.parent_uid, []).append(m.uid)
+    for m in c.messages:
+        mapping[m.uid] = {
+            "id": m.uid,
+            "message": _message(m),
+            "parent": m.parent_uid or ROOT_ID,
+            "children": children.get(m.uid, []),
+        }
+    branch = c.shown_branch()
+    models = [m.model for m in c.messages if m.model]
+    return {
+        "title": c.title,
+        "create_time": c.created_at,
+        "update_time": c.updated_at,
+        "mapping": mapping,
+        "current_node": branch[-1].uid if branch else ROOT_ID,
+        "conversation_id": c.uid,
+        "id": c.uid,
+        "default_model_slug": models[-1] if models else None,
+        "is_archived": False,
+        "parley": {
+            "system_prompt": c.system_prompt,
+            "overrides": c.overrides,
+            "pinned": c.pinned,
+            "folder": c.folder,
+            "current_leaf": c.current_leaf_uid,
+        },
+    }
+
+
+def _message(m: TreeMessage) -> dict[str, Any]:
+    return {
+        "id": m.uid,
+        "author": {"role": m.role, "name": None, "metadata": {}},
+        "create_time": m.created_at,
+        "update_time": m.updated_at,
+        "content": {"content_type": "text", "parts": [m.content]},
+        "status": _STATUS_TO_CHATGPT[m.status],
+        "end_turn": True if m.role == "assistant" and m.status == "complete" else None,
+        "weight": 1.0,
+        "metadata": {
+            "model_slug": m.model,
+            "parley": {
+                "status": m.status,
+                "params": m.params,
+                "stats": m.stats,
+                "rating": m.rating,
+            },
+        },
+        "recipient": "all",
+    }
+
+
+# ---------------------------------------------------------------------------- import
+
+
+def is_chatgpt_document(value: Any) -> bool:
+    if isinstance(value, dict):
+        return "mapping" in value
+    return isinstance(value, list) and (
+        not value or (isinstance(value[0], dict) and "mapping" in value[0])
+    )
+
+
+def from_chatgpt(value: Any, name: str) -> list[TreeConversation]:
+    """The conversations of a ``conversations.json`` (an array, or one conversation object).
+    Raises ``TranscriptError`` naming the first problem."""
+    f = Fields(name)
+    items = [value] if isinstance(value, dict) else f.array(value, "")
+    return [_read_conversation(f, item, i + 1) for i, item in enumerate(items)]
+
+
+def _fallback_uid(data: dict[str, Any]) -> str:
+    """A stable id for a conversation without one (old exports), so re-imports match."""
+    h = hashlib.sha256()
+    h.update(repr((data.get("title"), data.get("create_time"))).encode())
+    mapping = data.get("mapping")
+    if isinstance(mapping, dict):
+        for key in sorted(k for k in mapping if isinstance(k, str)):
+            h.update(key.encode())
+    return "chatgpt-" + h.hexdigest()[:32]
+
+
+def _read_conversation(f: Fields, value: Any, number: int) -> TreeConversation:
+    where = f"conversation {number}"
+    data = f.object(value, where)
+    uid_key = "conversation_id" if data.get("conversation_id") is not None else "id"
+    uid = f.uid(data, uid_key, where) if data.get(uid_key) is not None else _fallback_uid(data)
+    where = f"conversation {number} ({uid})"
+    title = f.optional_text(data, "title", where) or "Untitled"
+    created = f.number(data, "create_time", where, time.time())
+    updated = f.number(data, "update_time", where, created)
+    mapping = f.object(data.get("mapping"), f"{where}, 'mapping'")
+    extra = f.optional_object(data, "parley", where) or {}
+
+    # Node structure first: parents, children in the order the parent lists them.
+    nodes: dict[str, dict[str, Any]] = {}
+    for key, node in mapping.items():
+        nodes[key] = f.object(node, f"{where}, node {key[:40]!r}")
+    parent_of: dict[str, str | None] = {}
+    for key, node in nodes.items():
+        parent = f.optional_text(node, "parent", f"{where}, node {key[:40]!r}")
+        parent_of[key] = parent if parent in nodes else None  # a dangling link: a root
+    order = _walk(f, where, nodes, parent_of)
+
+    # Then the messages: shown nodes become messages under their nearest shown ancestor.
+    shown_parent: dict[str, str | None] = {}
+    messages: list[TreeMessage] = []
+    times: dict[str, float] = {}
+    for key in order:
+        parent = parent_of[key]
+        inherited = None if parent is None else shown_parent[parent]
+        parent_time = created if parent is None else times[parent]
+        message = _read_message(f, f"{where}, node {key[:40]!r}", key, nodes[key], parent_time)
+        if message is None:
+            shown_parent[key] = inherited
+            times[key] = parent_time
+            continue
+        message = _with_parent(message, inherited)
+        shown_parent[key] = key
+        times[key] = message.created_at
+        messages.append(message)
+    ordered = order_tree(messages, f, where)
+
+    current = f.optional_text(data, "current_node", where)
+    leaf_uid = shown_parent.get(current) if current is not None else None
+    stored_leaf = extra.get("current_leaf")
+    if isinstance(stored_leaf, str) and stored_leaf in shown_parent:
+        leaf_uid = shown_parent[stored_leaf]
+    folder = extra.get("folder")
+    system_prompt = extra.get("system_prompt")
+    overrides = extra.get("overrides")
+    return TreeConversation(
+        uid=uid,
+        title=title[:MAX_TITLE],
+        created_at=created,
+        updated_at=updated,
+        messages=ordered,
+        current_leaf_uid=leaf_uid,
+        pinned=extra.get("pinned") is True,
+        folder=folder if isinstance(folder, str) else None,
+        system_prompt=system_prompt if isinstance(system_prompt, str) else None,
+        overrides=overrides if isinstance(overrides, dict) else {},
+    )
+
+
+def _walk(
+    f: Fields, where: str, nodes: dict[str, dict[str, Any]], parent_of: dict[str, str | None]
+) -> list[str]:
+    """Node ids parents first (iterative depth-first). A node the roots do not reach is on a
+    cycle of parent links: an error."""
+    position: dict[str, dict[str, int]] = {}
+    for key, node in nodes.items():
+        listed = node.get("children")
+        if isinstance(listed, list):
+            position[key] = {c: i for i, c in enumerate(listed) if isinstance(c, str)}
+    kids: dict[str | None, list[str]] = {}
+    for key, parent in parent_of.items():
+        kids.setdefault(parent, []).append(key)
+    for parent, group in kids.items():
+        if parent is not None and parent in position:
+            rank = position[parent]
+            group.sort(key=lambda k: rank.get(k, len(rank)))
+    order: list[str] = []
+    stack = list(reversed(kids.get(None, [])))
+    while stack:
+        key = stack.pop()
+        order.append(key)
+        stack.extend(reversed(kids.get(key, [])))
+    if len(order) != len(nodes):
+        reached = set(order)
+        stuck = next(k for k in nodes if k not in reached)
+        f.fail(where, f"the 'parent' links of the mapping form a cycle (through {stuck[:40]!r})")
+    return order
+
+
+def _read_message(
+    f: Fields, where: str, key: str, node: dict[str, Any], parent_time: float
+) -> TreeMessage | None:
+    """The message of a node, or ``None`` for a node ChatGPT does not show."""
+    raw = node.get("message")
+    if raw is None:
+        return None
+    message = f.object(raw, f"{where}, 'message'")
+    author = f.object(message.get("author"), f"{where}, 'author'")
+    role = f.text(author, "role", where)
+    metadata = f.optional_object(message, "metadata", where) or {}
+    if metadata.get("is_visually_hidden_from_conversation") is True or role not in ROLES:
+        return None
+    content = f.object(message.get("content"), f"{where}, 'content'")
+    content_type = f.text(content, "content_type", where, "text")
+    if content_type in _HIDDEN_CONTENT:
+        return None
+    text = _text_of(f, where, content, content_type)
+    if not text.strip() and role != "assistant":
+        return None  # empty system/tool/user nodes are structure, not conversation
+    if role == "tool" and not text.strip():
+        return None
+    extra = metadata.get("parley")
+    extra = extra if isinstance(extra, dict) else {}
+    status: Status = _STATUS_FROM_CHATGPT.get(str(message.get("status")), "complete")
+    if extra.get("status") in STATUSES:
+        status = extra["status"]
+    model = metadata.get("model_slug")
+    params, stats = extra.get("params"), extra.get("stats")
+    created = f.number(message, "create_time", where, parent_time)
+    rating = f.rating(extra, "rating", f"{where}, 'metadata.parley'", role)
+    return TreeMessage(
+        uid=key if len(key) <= 200 else hashlib.sha256(key.encode()).hexdigest(),
+        parent_uid=None,
+        role=role,  # type: ignore[arg-type]  # checked against ROLES above
+        content=text,
+        status=status,
+        model=model if isinstance(model, str) else None,
+        params=params if isinstance(params, dict) else None,
+        stats=stats if isinstance(stats, dict) else None,
+        created_at=created,
+        updated_at=f.number(message, "update_time", where, created),
+        rating=rating,
+    )
+
+
+def _text_of(f: Fields, where: str, content: dict[str, Any], content_type: str) -> str:
+    if "parts" in content:
+        pieces: list[str] = []
+        for part in f.array(content["parts"], f"{where}, 'parts'"):
+            if isinstance(part, str):
+                pieces.append(part)
+            elif isinstance(part, dict):
+                pieces.append(_placeholder(part))
+            elif part is not None:
+                f.fail(where, "'parts' must hold strings or objects")
+        return "\n\n".join(p for p in pieces if p)
+    text = f.text(content, "text", where, "") if "text" in content else ""
+    if content_type == "code" and text:
+        language = content.get("language")
+        fence = language if isinstance(language, str) and language.isalnum() else ""
+        return f"```{fence}\n{text}\n```"
+    return text
+
+
+def _placeholder(part: dict[str, Any]) -> str:
+    text = part.get("text")
+    if isinstance(text, str):
+        return text  # e.g. an audio transcription
+    kind = part.get("content_type")
+    if kind == "image_asset_pointer":
+        return "[image]"
+    if isinstance(kind, str) and kind.replace("_", "").isalnum():
+        return f"[{kind.replace('_', ' ')}]"
+    return "[attachment]"
+
+
+def _with_parent(message: TreeMessage, parent: str | None) -> TreeMessage:
+    return replace(message, parent_uid=parent)

@@ -1,0 +1,94 @@
+"""``parley export`` / ``parley import`` end to end, in-process."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from desktop.cli import main
+from desktop.store import Store
+from tests.transcripts.conftest import fill
+
+
+@pytest.fixture
+def history() -> list[int]:
+    with Store.open() as store:
+        return fill(store)
+
+
+def test_list_and_export_every_format(
+    history: list[int], tmp_path: Path, capsys: pytest.CaptureFixture[str], qapp: object
+) -> None:
+    """(``qapp``: the PDF export reuses the test session's application.)"""
+    assert main(["export", "--list"]) == 0
+    listing = capsys.readouterr().out
+    assert "Résumé of <b>tricky</b> things ✓" in listing
+    assert "Plain" in listing
+
+    for fmt, suffix in [("md", ".md"), ("html", ".html"), ("txt", ".txt"), ("pdf", ".pdf")]:
+        out = tmp_path / f"one{suffix}"
+        assert main(["export", str(history[1]), "-f", fmt, "-o", str(out)]) == 0
+        assert "Exported 1 conversation" in capsys.readouterr().out
+        assert out.stat().st_size > 0
+    assert b"Two paragraphs." in (tmp_path / "one.md").read_bytes()
+    pdf_text = PdfReader(io.BytesIO((tmp_path / "one.pdf").read_bytes())).pages[0].extract_text()
+    assert "Two" in pdf_text
+    assert "paragraphs." in pdf_text
+
+    assert main(["export", "--all", "-f", "pdf", "-o", str(tmp_path)]) == 0
+    [archive] = tmp_path.glob("*.zip")
+    with zipfile.ZipFile(archive) as z:
+        assert sorted(n.rsplit(".", 1)[1] for n in z.namelist()) == ["pdf", "pdf"]
+
+    assert main(["export", "--all", "-f", "chatgpt", "-o", str(tmp_path)]) == 0
+    assert len(json.loads((tmp_path / "conversations.json").read_text("utf-8"))) == 2
+
+
+def test_import_round_trip_through_the_cli(
+    history: list[int],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    backup = tmp_path / "backup.parley.json"
+    assert main(["export", "--all", "-f", "json", "-o", str(backup)]) == 0
+    monkeypatch.setenv("PARLEY_DATA_DIR", str(tmp_path / "elsewhere"))
+    capsys.readouterr()
+
+    assert main(["import", str(backup)]) == 0
+    assert "2 new conversations (8 messages added)" in capsys.readouterr().out
+    assert main(["import", str(backup)]) == 0
+    assert "0 new conversations, 2 already present (0 messages added)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["export"], "name conversation ids"),
+        (["export", "999"], "no conversation 999"),
+        (["import", "missing.json"], "cannot read"),
+        (["import", "bad.json"], "not valid JSON"),
+        (["import", "big.json", "--max-size", "1"], "larger than the import limit of 1 MB"),
+    ],
+)
+def test_errors_are_one_line(
+    argv: list[str],
+    message: str,
+    history: list[int],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.json").write_text("{oops", encoding="utf-8")
+    (tmp_path / "big.json").write_bytes(b" " * (2 << 20))
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("parley: error: ")
+    assert message in err
+    assert err.count("\n") == 1
