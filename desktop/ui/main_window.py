@@ -29,6 +29,7 @@ from desktop.services.engine_host import EngineHost, Job
 from desktop.services.feedback_service import FeedbackService
 from desktop.services.history import History
 from desktop.services.notifications import Notifier
+from desktop.transcripts import EXTENSIONS, Format
 from desktop.ui.chat_tab import SPINNER, ChatTab
 from desktop.ui.message_view import accessible, palette_for, warm_up
 from desktop.ui.model_manager import ModelManagerDialog
@@ -36,6 +37,15 @@ from desktop.ui.quick_ask import QuickAskWindow
 from desktop.ui.shortcuts import SHORTCUTS, ShortcutsDialog
 from desktop.ui.sidebar import Grouper, Sidebar
 from desktop.ui.welcome import ProgressDialog, WelcomePage
+
+TRANSCRIPT_FORMATS: tuple[tuple[Format, str], ...] = (
+    ("markdown", "Markdown"),
+    ("html", "HTML page"),
+    ("text", "Plain text"),
+    ("pdf", "PDF"),
+    ("parley-json", "Parley JSON (every branch)"),
+    ("chatgpt-json", "ChatGPT conversations.json"),
+)
 
 Progress = Callable[[str, float], None]
 NOTICE_MS = 8000
@@ -69,6 +79,7 @@ EXPORTS = (
 
 class MainWindow(QMainWindow):
     _export_done = Signal(str)
+    _import_done = Signal(str)
     quit_requested = Signal()  # File > Quit while the tray keeps Parley running
     tray_notice = Signal(str)  # said once, when closing the window leaves Parley in the tray
 
@@ -99,6 +110,7 @@ class MainWindow(QMainWindow):
         self.notifier = notifier or Notifier(self)
         self.notifier.message.connect(self.notify)
         self._export_done.connect(self.notify)
+        self._import_done.connect(self._after_import)
         self._details = ""
         self._undo_token: str | None = None
         self._spin = 0
@@ -212,6 +224,10 @@ class MainWindow(QMainWindow):
         a("&File", "&New chat", "Ctrl+T", self.new_tab, "Start a new chat")
         a("&File", "&Close chat", "Ctrl+W", lambda: self.close_tab(self.tabs.currentIndex()),
           "Close the current chat tab")  # fmt: skip
+        a("&File", "&Export chat…", "Ctrl+Shift+E", self.choose_transcript_export,
+          "Save the current chat as Markdown, HTML, text, PDF or JSON")  # fmt: skip
+        a("&File", "Import c&hats…", None, self.choose_transcript_import,
+          "Import ChatGPT's conversations.json (or its zip) or a Parley JSON file")  # fmt: skip
         a("&File", "&Import a model…", None, self.choose_import, "Import a GGUF file or folder")
         if self._models.library is not None:
             a("&File", "&Models…", None, self.open_model_manager,
@@ -436,6 +452,78 @@ class MainWindow(QMainWindow):
         self._exports.append(thread)
         thread.start()
         return thread
+
+    # -- transcripts ---------------------------------------------------------------------
+    def choose_transcript_export(self) -> None:
+        tab = self.current_tab()
+        conversation = tab.session.conversation_id if tab is not None else None
+        if conversation is None:
+            self.notify("Nothing to export yet: this chat is empty.")
+            return
+        filters = {f"{label} (*{EXTENSIONS[fmt]})": fmt for fmt, label in TRANSCRIPT_FORMATS}
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Export chat", f"{tab.session.title()}.md" if tab else "chat.md",
+            ";;".join(filters),
+        )  # fmt: skip
+        if path:
+            fmt: Format = filters.get(chosen, "markdown")
+            self.export_transcript(conversation, fmt, Path(path))
+
+    def export_transcript(self, conversation_id: int, fmt: Format, path: Path) -> Path | None:
+        """One conversation is small: written here, on the GUI thread (the PDF writer is Qt)."""
+        from desktop.store import KnownError
+        from desktop.transcripts import TranscriptError, export_conversations
+        from desktop.ui.pdf_export import html_to_pdf
+
+        try:
+            written = export_conversations(
+                self.history, [conversation_id], fmt, path,  # type: ignore[arg-type]
+                pdf_renderer=html_to_pdf,
+            )  # fmt: skip
+        except (TranscriptError, KnownError, OSError) as exc:
+            self.notify(f"The export failed: {exc}")
+            return None
+        self.notify(f"Exported the chat to {written}.")
+        return written
+
+    def choose_transcript_import(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Import chats", "", "Chat exports (*.json *.zip);;All files (*)"
+        )
+        if path:
+            self.import_transcripts(Path(path))
+
+    def import_transcripts(self, path: Path) -> threading.Thread:
+        """Large exports take seconds: imported on a plain thread with its own connection,
+        all or nothing; the sidebar refreshes when it is done."""
+        from desktop.store import KnownError, Store
+        from desktop.transcripts import TranscriptError, import_file
+
+        db_path = self.history.path  # type: ignore[attr-defined]
+        done = self._import_done
+
+        def work() -> None:
+            try:
+                store = Store.open(db_path)
+                try:
+                    result = import_file(store, path)
+                finally:
+                    store.close()
+                done.emit(
+                    f"Imported {result.added} new chat(s) and {result.messages} message(s); "
+                    f"{result.merged} existing chat(s) got new messages."
+                )
+            except (TranscriptError, KnownError, OSError) as exc:
+                done.emit(f"The import failed: {exc}")
+
+        thread = threading.Thread(target=work, name="parley-transcript-import", daemon=True)
+        self._exports.append(thread)
+        thread.start()
+        return thread
+
+    def _after_import(self, message: str) -> None:
+        self.sidebar.refresh()
+        self.notify(message)
 
     # -- notifications -------------------------------------------------------------------
     def notify(self, text: str, details: str = "") -> None:
