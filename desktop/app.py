@@ -20,9 +20,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from desktop.config.bundled import bundled_model
 from desktop.config.paths import data_dir
 from desktop.config.settings import Settings, SettingsFileError
-from desktop.convert import starter
 from desktop.convert.library import ModelLibrary
-from desktop.engine.engine import load_engine as open_engine
 from desktop.engine.providers import Device
 from desktop.engine.types import ChatEngine, SamplingParams
 from desktop.services.chat_session import ChatDefaults
@@ -63,6 +61,8 @@ _DEVICES: dict[str, Device] = {"auto": "auto", "cuda": "cuda", "directml": "dire
 
 def load_engine(folder: Path, settings: Settings) -> ChatEngine:
     """Runs on the engine worker: load, then warm up so the first answer starts at full speed."""
+    from desktop.engine.engine import load_engine as open_engine  # ONNX Runtime: on the worker
+
     device = _DEVICES[settings.get_str("model.device")]  # the schema allows only these
     engine = open_engine(folder, device=device, threads=settings.get_int("model.threads"))
     engine.warm_up()
@@ -70,15 +70,19 @@ def load_engine(folder: Path, settings: Settings) -> ChatEngine:
 
 
 def install_starter(progress: Progress, cancel: threading.Event) -> Path:
+    from desktop.convert import starter  # the converter (onnx, gguf) loads when it is needed
+
     return starter.install_starter(ModelLibrary(), progress, cancel).path
 
 
 def import_model(
     source: Path, progress: Progress, cancel: threading.Event, precision: str | None = None
 ) -> Path:
+    from desktop.convert.starter import CancelledError
+
     def report(stage: str, fraction: float) -> None:
         if cancel.is_set():  # the conversion stops at its next stage and leaves nothing behind
-            raise starter.CancelledError()
+            raise CancelledError()
         progress(stage, fraction)
 
     return ModelLibrary().import_path(source, progress=report, precision=precision).path

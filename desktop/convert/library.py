@@ -8,11 +8,13 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from desktop.config.paths import models_dir
 from desktop.convert.errors import ConversionError
-from desktop.convert.gguf_to_onnx import Progress, convert_gguf
+
+if TYPE_CHECKING:  # the converter pulls in onnx and gguf: imported when a model is imported
+    from desktop.convert.gguf_to_onnx import Progress
 
 _DEFAULT_FILE = "default.json"
 _NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -115,6 +117,8 @@ class ModelLibrary:
             raise ConversionError(f"a model named '{name}' is already installed")
         self.root.mkdir(parents=True, exist_ok=True)
         self.clean_partials()
+        from desktop.convert.gguf_to_onnx import convert_gguf
+
         convert_gguf(gguf, self.root / name, name=name, source=source, progress=progress or _quiet)
         if make_default or self.default_name() == name:
             self.set_default(name)

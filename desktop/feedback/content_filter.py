@@ -16,12 +16,14 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Protocol
 
 from desktop.config.feedback import CATEGORIES, FilterAction, RuleError, fold, parse_rules
 from desktop.config.settings import Settings
+
+if TYPE_CHECKING:  # numpy loads with the ONNX classifier, not with the window
+    import numpy as np
+
 from desktop.feedback.records import (
     ACTIONS,
     CATEGORY_KEYS,
@@ -91,10 +93,14 @@ CLASSIFIER_CONFIG = "parley_filter.json"
 
 
 def _sigmoid(x: np.ndarray[Any, np.dtype[np.float32]]) -> np.ndarray[Any, np.dtype[np.float32]]:
+    import numpy as np
+
     return np.asarray(1.0 / (1.0 + np.exp(-x)), dtype=np.float32)
 
 
 def _softmax(x: np.ndarray[Any, np.dtype[np.float32]]) -> np.ndarray[Any, np.dtype[np.float32]]:
+    import numpy as np
+
     shifted = np.exp(x - x.max(axis=-1, keepdims=True))
     return np.asarray(shifted / shifted.sum(axis=-1, keepdims=True), dtype=np.float32)
 
@@ -163,6 +169,8 @@ class OnnxClassifierFilter:
 
     def scores(self, text: str) -> dict[str, float]:
         """The probability of each mapped category."""
+        import numpy as np
+
         encoding = self.tokenizer.encode(text)
         ids = encoding.ids[: self.max_tokens] or [0]
         feed: dict[str, np.ndarray[Any, np.dtype[np.int64]]] = {
