@@ -34,6 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from desktop.benchmark import export_hf_folder
 from desktop.convert import safetensors_source
 from desktop.convert.gguf_to_onnx import convert_gguf
 from desktop.convert.safetensors_source import SafetensorsSource, convert_safetensors
@@ -52,77 +53,6 @@ ANSWER = (
     "he climbed the stairs every hour to trim the wick, because somewhere out in the dark a "
     "fishing boat was trying to find its way home."
 )
-
-
-def _unpermute(w: np.ndarray, n_head: int) -> np.ndarray:
-    """Undo llama.cpp's Q/K row permutation (interleaved rotary) -> Hugging Face rotate-half."""
-    rows = w.shape[0]
-    return w.reshape(n_head, rows // n_head // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
-
-
-def gguf_to_checkpoint(gguf: Path, tokenizer_from: Path, out: Path) -> Path:
-    from gguf import GGUFReader
-    from gguf.quants import dequantize
-    from safetensors.numpy import save_file
-
-    r = GGUFReader(str(gguf))
-    meta = {k: f.contents() for k, f in r.fields.items() if not k.startswith("GGUF.")}
-    p = "llama."
-    n_head, n_kv = int(meta[p + "attention.head_count"]), int(meta[p + "attention.head_count_kv"])
-    names = {
-        "token_embd.weight": "model.embed_tokens.weight",
-        "output_norm.weight": "model.norm.weight",
-        "output.weight": "lm_head.weight",
-    }
-    per_layer = {
-        "attn_norm": "input_layernorm",
-        "ffn_norm": "post_attention_layernorm",
-        "attn_q": "self_attn.q_proj",
-        "attn_k": "self_attn.k_proj",
-        "attn_v": "self_attn.v_proj",
-        "attn_output": "self_attn.o_proj",
-        "ffn_gate": "mlp.gate_proj",
-        "ffn_up": "mlp.up_proj",
-        "ffn_down": "mlp.down_proj",
-    }
-    tensors: dict[str, np.ndarray] = {}
-    for t in r.tensors:
-        w = dequantize(t.data, t.tensor_type).astype(np.float32)
-        w = w.reshape([int(x) for x in reversed(t.shape)])
-        if t.name.startswith("blk."):
-            _, i, kind, _ = t.name.split(".")
-            name = f"model.layers.{i}.{per_layer[kind]}.weight"
-            if kind == "attn_q":
-                w = _unpermute(w, n_head)
-            elif kind == "attn_k":
-                w = _unpermute(w, n_kv)
-        else:
-            name = names[t.name]
-        tensors[name] = np.ascontiguousarray(w)
-    out.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(out / "model.safetensors"))
-    for f in ("tokenizer.json", "tokenizer_config.json", "generation_config.json"):
-        (out / f).write_bytes((tokenizer_from / f).read_bytes())
-    config = {
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
-        "hidden_size": int(meta[p + "embedding_length"]),
-        "intermediate_size": int(meta[p + "feed_forward_length"]),
-        "num_hidden_layers": int(meta[p + "block_count"]),
-        "num_attention_heads": n_head,
-        "num_key_value_heads": n_kv,
-        "hidden_act": "silu",
-        "max_position_embeddings": int(meta[p + "context_length"]),
-        "rms_norm_eps": float(meta[p + "attention.layer_norm_rms_epsilon"]),
-        "rope_theta": float(meta[p + "rope.freq_base"]),
-        "vocab_size": int(tensors["model.embed_tokens.weight"].shape[0]),
-        "tie_word_embeddings": "lm_head.weight" not in tensors,
-        "bos_token_id": int(meta["tokenizer.ggml.bos_token_id"]),
-        "eos_token_id": int(meta["tokenizer.ggml.eos_token_id"]),
-        "torch_dtype": "float32",
-    }
-    (out / "config.json").write_text(json.dumps(config, indent=2))
-    return out
 
 
 def per_position_logits(engine: Engine, ids: list[int]) -> np.ndarray:
@@ -172,7 +102,8 @@ def main() -> int:
     t = time.perf_counter()
     bundles["gguf-q4_1"] = convert_gguf(gguf, work / "gguf-q4_1")
     convert_s["gguf-q4_1"] = time.perf_counter() - t
-    ckpt = gguf_to_checkpoint(gguf, bundles["gguf-q4_1"], work / "checkpoint")
+    # the same dequantized Hugging Face folder the engine benchmark feeds onnxruntime-genai
+    ckpt = export_hf_folder(gguf, bundles["gguf-q4_1"], work / "checkpoint")
     # (label, symmetric int4, float offsets allowed)
     variants = [
         ("int4", False, True),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -137,9 +138,7 @@ def convert_gguf(
     src = GGUFSource(gguf_path)
     spec = src.spec
     tok = build_tokenizer_files(src.meta)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
-    try:
+    with staged_folder(dest) as tmp:
         model = build_model(src, progress, int8_activations=int8_activations)
         progress("write", 0.0)
         onnx.save_model(
@@ -186,6 +185,19 @@ def convert_gguf(
                 "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             },
         )
+    return dest
+
+
+@contextlib.contextmanager
+def staged_folder(dest: Path) -> Iterator[Path]:
+    """A temporary sibling of ``dest`` that becomes ``dest`` when the block succeeds.
+
+    A failure, a full disk or Ctrl-C removes it, so nothing is ever half-installed; an
+    ``OSError`` (disk full, permissions) becomes one clear ``ConversionError``."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+    try:
+        yield tmp
         _match_umask(tmp)
         os.replace(tmp, dest)
     except OSError as exc:
@@ -196,7 +208,6 @@ def convert_gguf(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return dest
 
 
 def _match_umask(folder: Path) -> None:

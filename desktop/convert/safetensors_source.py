@@ -26,9 +26,7 @@ import datetime as dt
 import hashlib
 import json
 import math
-import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -42,9 +40,9 @@ from desktop.convert.gguf_source import LlamaSpec
 from desktop.convert.gguf_to_onnx import (
     CONVERTER_VERSION,
     Progress,
-    _match_umask,
     _no_progress,
     _write_json,
+    staged_folder,
 )
 from desktop.convert.graph import GRAPH_SIGNATURE, LayerWeights, build_graph
 from desktop.convert.quant import Linear, _pack_nibbles, dequantize
@@ -492,9 +490,7 @@ def convert_safetensors(
     progress("read", 0.0)
     src = SafetensorsSource(folder)
     spec = src.spec
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
-    try:
+    with staged_folder(dest) as tmp:
         copy_tokenizer_files(folder, tmp)
         sha = _sha256_files(src.files, progress)
         stage = "build" if precision == "fp32" else "quantize"
@@ -561,14 +557,4 @@ def convert_safetensors(
         if accuracy is not None:
             manifest["accuracy"] = accuracy.to_json()
             _write_json(tmp / "parley.json", manifest)
-        _match_umask(tmp)
-        os.replace(tmp, dest)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise ConversionError(
-            f"could not write the model to {dest.parent}: {exc.strerror or exc}"
-        ) from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return dest
