@@ -6,6 +6,7 @@ without a subcommand.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import logging.handlers
 import sys
@@ -22,7 +23,7 @@ from desktop.config.paths import data_dir
 from desktop.config.settings import Settings, SettingsFileError
 from desktop.convert.library import ModelLibrary
 from desktop.engine.providers import Device
-from desktop.engine.types import ChatEngine, SamplingParams
+from desktop.engine.types import ChatEngine, ModelInfo, SamplingParams
 from desktop.services.chat_session import ChatDefaults
 from desktop.services.engine_host import EngineHost
 from desktop.services.feedback_service import FeedbackService
@@ -113,11 +114,24 @@ def save_default(settings: Settings, name: str) -> None:
         log.warning("settings not saved: %s", exc)
 
 
-def chat_defaults(settings: Settings) -> ChatDefaults:
-    return ChatDefaults(
-        settings.get_str("chat.default_system_prompt"),
-        SamplingParams(**settings.sampling_kwargs()),
-    )
+def chat_defaults(settings: Settings, model: ModelInfo | None = None) -> ChatDefaults:
+    """A new chat's defaults: the user's sampling settings where they changed them, otherwise
+    what the loaded model's authors recommend, otherwise the app's defaults."""
+    params = SamplingParams(**settings.sampling_kwargs())
+    if model is not None:
+        recommended = {
+            key: value for key, value in model.sampling
+            if settings.is_default(f"sampling.{key}")
+        }  # fmt: skip
+        if "top_k" in recommended:
+            recommended["top_k"] = int(recommended["top_k"])
+        candidate = dataclasses.replace(params, **recommended)  # type: ignore[arg-type]
+        try:
+            candidate.validate()
+            params = candidate
+        except ValueError:  # a model's odd recommendation never breaks a chat
+            log.warning("ignoring the model's sampling recommendation %s", recommended)
+    return ChatDefaults(settings.get_str("chat.default_system_prompt"), params)
 
 
 def open_history(parent: Any = None) -> Store | None:
@@ -166,10 +180,12 @@ def build_window(
         window.settings_dialog = dialog
         dialog.open()
 
+    loaded_model: dict[str, ModelInfo] = {}
+    host.model_loaded.connect(lambda info: loaded_model.__setitem__("info", info))
     window = MainWindow(
         history,
         host,
-        lambda: chat_defaults(settings),
+        lambda: chat_defaults(settings, loaded_model.get("info")),
         ModelActions(
             load=lambda folder: load_engine(folder, settings),
             install=install_starter,

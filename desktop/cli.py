@@ -158,11 +158,15 @@ def _settings() -> Any:
     return Settings.load()
 
 
+_RECOMMENDABLE = ("temperature", "top_k", "top_p", "min_p", "repetition_penalty")
+
+
 def _fill_defaults(args: argparse.Namespace) -> None:
     """Options not given on the command line come from the app's settings, so the CLI and the
     window answer alike."""
     settings = _settings()
     defaults = settings.sampling_kwargs()
+    args.recommendable = set()  # options the loaded model's recommendation may still set
     for arg, key in (
         ("temperature", "temperature"),
         ("top_k", "top_k"),
@@ -174,12 +178,22 @@ def _fill_defaults(args: argparse.Namespace) -> None:
     ):
         if getattr(args, arg) is None:
             setattr(args, arg, defaults[key])
+            if key in _RECOMMENDABLE and settings.is_default(f"sampling.{key}"):
+                args.recommendable.add(arg)
     if args.system is None and not getattr(args, "raw", False):
         args.system = settings.get_str("chat.default_system_prompt") or None
     if args.device is None:
         args.device = settings.get_str("model.device")
     if args.threads is None:
         args.threads = settings.get_int("model.threads")
+
+
+def _apply_recommendation(args: argparse.Namespace, engine: Any) -> None:
+    """What the model's authors recommend (generation_config.json) fills the sampling options
+    that neither the command line nor the user's settings chose, as in the window."""
+    for key, value in engine.info.sampling:
+        if key in getattr(args, "recommendable", ()):
+            setattr(args, key, int(value) if key == "top_k" else value)
 
 
 def _params(args: argparse.Namespace) -> SamplingParams:
@@ -225,6 +239,7 @@ def _stream(events: Any, out: TextIO | None, cancel: threading.Event) -> dict[st
 def cmd_ask(args: argparse.Namespace) -> int:
     _fill_defaults(args)
     engine = _load(args)
+    _apply_recommendation(args, engine)
     params = _params(args)
     cancel = threading.Event()
     prompt_ids: list[int]
@@ -269,6 +284,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     _fill_defaults(args)
     stdin = sys.stdin
     engine = _load(args)
+    _apply_recommendation(args, engine)
     params = _params(args)
     history: list[ChatMessage] = [ChatMessage("system", args.system)] if args.system else []
     print(

@@ -80,3 +80,20 @@ def test_default_model_prefers_the_setting_then_the_first_installed(tmp_path: Pa
     assert app.default_model(settings) == models_dir() / "b-model"
     settings.set("model.default", "gone")
     assert app.default_model(settings) == models_dir() / "a-model"
+
+
+def test_the_models_recommended_sampling_applies_where_the_user_kept_the_default(
+    tmp_path: Path,
+) -> None:
+    from desktop.engine.types import ModelInfo
+
+    settings = Settings.load(tmp_path / "settings.json")
+    model = ModelInfo("smol", 8192, "CPUExecutionProvider",
+                      sampling=(("temperature", 0.2), ("top_p", 0.9)))  # fmt: skip
+    params = app.chat_defaults(settings, model).sampling
+    assert (params.temperature, params.top_p) == (0.2, 0.9)
+    settings.set("sampling.temperature", 1.1)  # the user's own choice wins
+    params = app.chat_defaults(settings, model).sampling
+    assert (params.temperature, params.top_p) == (1.1, 0.9)
+    odd = ModelInfo("odd", 8192, "CPUExecutionProvider", sampling=(("top_p", 7.0),))
+    assert app.chat_defaults(settings, odd).sampling.top_p == settings.get_float("sampling.top_p")

@@ -112,3 +112,23 @@ def test_cli_subprocess_has_no_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     assert proc.stderr.startswith("parley: error: ")
+
+
+def test_the_models_recommendation_fills_options_nobody_chose(
+    installed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from desktop import cli
+    from desktop.engine.types import ModelInfo
+
+    class Engine:
+        info = ModelInfo("m", 64, "CPUExecutionProvider",
+                         sampling=(("temperature", 0.2), ("top_k", 5.0)))  # fmt: skip
+
+    args = cli.build_parser().parse_args(["ask", "hi", "--temperature", "0.9"])
+    cli._fill_defaults(args)
+    cli._apply_recommendation(args, Engine())
+    assert args.temperature == 0.9  # given on the command line
+    assert args.top_k == 5  # nobody chose it: the model's recommendation
+    assert isinstance(args, argparse.Namespace)

@@ -127,8 +127,11 @@ def convert_gguf(
     source: dict[str, Any] | None = None,
     progress: Progress = _no_progress,
     int8_activations: bool = True,
+    sampling: dict[str, float] | None = None,
 ) -> Path:
     """Convert ``gguf_path`` into the bundle folder ``dest`` (which must not exist).
+    ``sampling``: what the model's authors recommend (written to generation_config.json; a
+    GGUF carries no such recommendation).
 
     Work happens in a temporary sibling folder renamed into place at the end, so a failure,
     a full disk or Ctrl-C leaves nothing half-installed.
@@ -159,9 +162,7 @@ def convert_gguf(
             {
                 "bos_token_id": tok.bos_token_id,
                 "eos_token_id": tok.eos_token_ids,
-                "do_sample": True,
-                "temperature": 0.7,
-                "top_p": 0.95,
+                **dict(sampling or {}),
             },
         )
         src_info = dict(source or {})

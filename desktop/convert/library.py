@@ -111,6 +111,7 @@ class ModelLibrary:
         source: dict[str, Any] | None = None,
         progress: Progress | None = None,
         make_default: bool = False,
+        sampling: dict[str, float] | None = None,
     ) -> InstalledModel:
         name = safe_name(name or gguf.stem)
         if name in self.names():
@@ -119,7 +120,10 @@ class ModelLibrary:
         self.clean_partials()
         from desktop.convert.gguf_to_onnx import convert_gguf
 
-        convert_gguf(gguf, self.root / name, name=name, source=source, progress=progress or _quiet)
+        convert_gguf(
+            gguf, self.root / name, name=name, source=source, progress=progress or _quiet,
+            sampling=sampling,
+        )  # fmt: skip
         if make_default or self.default_name() == name:
             self.set_default(name)
         return self.get(name)

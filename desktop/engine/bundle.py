@@ -13,6 +13,9 @@ from typing import Any, Literal
 
 Kind = Literal["parley", "genai", "optimum"]
 
+# generation_config.json keys that are sampling recommendations Parley can apply
+SAMPLING_KEYS = ("temperature", "top_k", "top_p", "min_p", "repetition_penalty")
+
 
 class BundleError(ValueError):
     """The folder is not a usable model (one line for the user)."""
@@ -35,6 +38,7 @@ class Bundle:
     chat_template: str | None
     tokenizer_config: dict[str, Any]
     manifest: dict[str, Any]
+    sampling: tuple[tuple[str, float], ...] = ()
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -100,6 +104,11 @@ def open_bundle(path: Path) -> Bundle:
         raise BundleError(f"{path.name}: model file {model_file.name} is missing")
     if min(n_layers, kv_heads, head_dim, vocab, ctx) <= 0:
         raise BundleError(f"{path.name}: config lacks the model's dimensions")
+    sampling = tuple(
+        (key, float(gen_config[key]))
+        for key in SAMPLING_KEYS
+        if isinstance(gen_config.get(key), int | float) and not isinstance(gen_config[key], bool)
+    )
     template = tok_config.get("chat_template")
     if isinstance(template, list):  # HF allows named templates; take the default one
         template = next((t.get("template") for t in template if t.get("name") == "default"), None)
@@ -119,4 +128,5 @@ def open_bundle(path: Path) -> Bundle:
         chat_template=template if isinstance(template, str) else None,
         tokenizer_config=tok_config,
         manifest=manifest,
+        sampling=sampling,
     )

@@ -254,5 +254,6 @@ def load_engine(
         provider=result.provider,
         fallback_reason=result.fallback_reason,
         path=str(bundle.path),
+        sampling=bundle.sampling,
     )
     return Engine(bundle, decoder, tokenizer, info)

@@ -100,6 +100,9 @@ class ModelInfo:
     provider: str  # what the session really runs on, e.g. "CPUExecutionProvider"
     fallback_reason: str | None = None  # why the preferred provider was not used
     path: str = ""
+    # Sampling the model's authors recommend (generation_config.json), e.g.
+    # (("temperature", 0.2), ("top_p", 0.9)); the user's own settings take precedence.
+    sampling: tuple[tuple[str, float], ...] = ()
 
 
 class ChatEngine(Protocol):

