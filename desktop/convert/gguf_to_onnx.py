@@ -144,14 +144,7 @@ def convert_gguf(
     with staged_folder(dest) as tmp:
         model = build_model(src, progress, int8_activations=int8_activations)
         progress("write", 0.0)
-        onnx.save_model(
-            model,
-            str(tmp / "model.onnx"),
-            save_as_external_data=True,
-            all_tensors_to_one_file=True,
-            location="model.onnx.data",
-            size_threshold=1024,
-        )
+        save_graph(model, tmp)
         del model
         progress("write", 1.0)
         (tmp / "tokenizer.json").write_text(tok.tokenizer_json, encoding="utf-8")
@@ -187,6 +180,18 @@ def convert_gguf(
             },
         )
     return dest
+
+
+def save_graph(model: onnx.ModelProto, folder: Path) -> None:
+    """``model.onnx`` with every weight in one ``model.onnx.data`` beside it."""
+    onnx.save_model(
+        model,
+        str(folder / "model.onnx"),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="model.onnx.data",
+        size_threshold=1024,
+    )
 
 
 @contextlib.contextmanager

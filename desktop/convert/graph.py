@@ -148,7 +148,7 @@ def build_graph(
         h = b.op("Gather", [table, "input_ids"])[0]
     else:
         assert embedding.scales is not None
-        h = _embedding_lookup(b, spec, embedding, emb_data)
+        h = _embedding_lookup(b, embedding, emb_data)
 
     cos, sin = rotary_cache(spec, spec.context_length, freq_factors)
     cos_name, sin_name = b.init("cos_cache", cos), b.init("sin_cache", sin)
@@ -301,15 +301,15 @@ def build_graph(
     return model
 
 
-def _embedding_lookup(b: _Builder, spec: LlamaSpec, emb: Linear, data: str) -> str:
+def _embedding_lookup(b: _Builder, emb: Linear, data: str) -> str:
     """Gather rows of the quantized table and dequantize only those rows."""
     assert emb.scales is not None
     assert emb.packed is not None
     assert emb.zero_points is None, "quantized embeddings are symmetric (default zero point)"
+    assert emb.packed.shape[-1] * (8 // emb.bits) == emb.block_size
     # Data stays [V, K/block, block] (the layout MatMulNBits needs for a tied LM head), so the
     # quantized axis is the last one and each of its "blocks" is one whole GGUF block.
     nb = emb.K // emb.block_size
-    per_byte = 8 // emb.bits
     scales = b.init("token_embd.scales", emb.scales.reshape(emb.N, nb, 1))
     blocks = b.op(
         "GatherBlockQuantized",
@@ -319,34 +319,9 @@ def _embedding_lookup(b: _Builder, spec: LlamaSpec, emb: Linear, data: str) -> s
         block_size=emb.block_size,
         gather_axis=0,
         quantize_axis=2,
-    )[0]
-    assert emb.packed.shape[-1] * per_byte == emb.block_size
-    out = b.op("Reshape", [blocks, b.init("emb_shape", np.array([1, -1, emb.K], np.int64))])[0]
+    )[0]  # [1, S, K/block, block]
     if emb.correction is not None:
-        rows = b.op(
-            "Gather",
-            [b.init("token_embd.offsets", np.ascontiguousarray(emb.correction.T)), "input_ids"],
-        )[0]  # fmt: skip  [1, S, K/block]
-        # Each offset applies to every element of its block: repeat along K.
-        rep = b.op(
-            "Reshape",
-            [
-                rows,
-                b.init("emb_off_shape", np.array([1, -1, emb.K // emb.block_size, 1], np.int64)),
-            ],
-        )[0]
-        tiled = b.op(
-            "Expand",
-            [
-                rep,
-                b.init(
-                    "emb_off_expand",
-                    np.array([1, 1, emb.K // emb.block_size, emb.block_size], np.int64),
-                ),
-            ],
-        )[0]
-        flat_off = b.op(
-            "Reshape", [tiled, b.init("emb_off_flat", np.array([1, -1, emb.K], np.int64))]
-        )[0]
-        out = b.op("Add", [out, flat_off])[0]
-    return out
+        # Q4_1-style offsets: one per block, [V, K/block, 1] broadcast over the block.
+        offsets = b.init("token_embd.offsets", np.ascontiguousarray(emb.correction.T)[..., None])
+        blocks = b.op("Add", [blocks, b.op("Gather", [offsets, "input_ids"])[0]])[0]
+    return b.op("Reshape", [blocks, b.init("emb_shape", np.array([1, -1, emb.K], np.int64))])[0]

@@ -33,7 +33,6 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-import onnx
 
 from desktop.convert.errors import ConversionError, UnsupportedModelError
 from desktop.convert.gguf_source import LlamaSpec
@@ -42,6 +41,7 @@ from desktop.convert.gguf_to_onnx import (
     Progress,
     _no_progress,
     _write_json,
+    save_graph,
     staged_folder,
 )
 from desktop.convert.graph import GRAPH_SIGNATURE, LayerWeights, build_graph
@@ -514,14 +514,7 @@ def convert_safetensors(
             progress=lambda i: progress(stage, (i + 1) / spec.n_layers),
         )
         progress("write", 0.0)
-        onnx.save_model(
-            model,
-            str(tmp / "model.onnx"),
-            save_as_external_data=True,
-            all_tensors_to_one_file=True,
-            location="model.onnx.data",
-            size_threshold=1024,
-        )
+        save_graph(model, tmp)
         del model
         config = dict(src.config)
         config["head_dim"] = spec.head_dim
