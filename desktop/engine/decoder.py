@@ -129,6 +129,11 @@ class SharedKVDecoder:
         if not self._uses_mask:
             self._binding.bind_cpu_input("seqlens_k", self._seqlens)
             self._binding.bind_cpu_input("total_sequence_length", self._total)
+        if self._all_logits:  # genai graphs: logits for every position, shape varies
+            self._binding.bind_output("logits", "cpu")
+        else:  # Parley graphs: one row, written straight into this buffer
+            self._binding.bind_output("logits", "cpu", 0, np.float32, self._logits_buf.shape,
+                                      self._logits_buf.ctypes.data)  # fmt: skip
         self._step_bound = False
 
     def _allocate(self, capacity: int) -> None:
@@ -165,7 +170,7 @@ class SharedKVDecoder:
         return self._cached
 
     def reset(self) -> None:
-        self._cached = []
+        self._cached.clear()
 
     def _bind_ids(self, ids: npt.NDArray[np.int64]) -> None:
         self._binding.bind_cpu_input("input_ids", ids)
@@ -174,47 +179,29 @@ class SharedKVDecoder:
             self._binding.bind_cpu_input("attention_mask", np.ones((1, total), np.int64))
 
     def forward(self, ids: Sequence[int], start: int) -> F32:
+        # Per-token path: O(1) in the conversation's length (no prefix scans or list copies).
+        # Callers pass ids that extend the cached prefix (``reusable`` found it once).
         if len(ids) > self.max_length:
             raise ValueError(f"{len(ids)} tokens exceed the cache of {self.max_length}")
-        if start > common_prefix(self._cached, ids):
+        if start > len(self._cached):
             raise ValueError("start lies beyond the cached prefix")
         new = ids[start:]
         total = len(ids)
         self._ensure_capacity(total)
         self._seqlens[0] = total - 1
         self._total[...] = total
-        single = len(new) == 1 and not self._uses_mask and not self._all_logits
-        if single:
+        if len(new) == 1 and not self._uses_mask and not self._all_logits:
             self._step_ids[0, 0] = new[0]
             if not self._step_bound:
                 self._binding.bind_cpu_input("input_ids", self._step_ids)
-                self._binding.bind_output(
-                    "logits",
-                    "cpu",
-                    0,
-                    np.float32,
-                    self._logits_buf.shape,
-                    self._logits_buf.ctypes.data,
-                )
                 self._step_bound = True
         else:
             self._bind_ids(np.asarray([new], dtype=np.int64))
             self._step_bound = False
-            if self._all_logits:
-                self._binding.bind_output("logits", "cpu")
-            else:
-                self._binding.bind_output(
-                    "logits",
-                    "cpu",
-                    0,
-                    np.float32,
-                    self._logits_buf.shape,
-                    self._logits_buf.ctypes.data,
-                )
-        self._cached = list(ids[:start])  # the cache is undefined past start while running
+        del self._cached[start:]  # undefined past start while running, if the run fails
         self.session.run_with_iobinding(self._binding)
-        self._cached = list(ids)
-        if self._all_logits and not single:
+        self._cached.extend(new)
+        if self._all_logits:
             out: F32 = self._binding.get_outputs()[0].numpy()
             row: F32 = out[0, -1]
             return row
