@@ -80,6 +80,7 @@ class ChatSession(QObject):
         self._text = ""
         self._dirty = False
         self._extra: dict[str, Any] = {}
+        self._title: tuple[int, str] | None = None  # (conversation, its title) as last read
         # The content filter on the user's input: (message id, text) -> True when the message
         # must not go to the model. Set by the window when feedback is available.
         self.input_filter: Callable[[int, str], bool] | None = None
@@ -103,9 +104,18 @@ class ChatSession(QObject):
         return self._history.get_message(message_id)
 
     def title(self) -> str:
+        """The conversation's title, read once (the tab labels ask on every spinner tick; a
+        query there, while the engine worker runs Python, waits for the GIL each time)."""
         if self.conversation_id is None:
             return "New chat"
-        return self._history.get_conversation(self.conversation_id).title or "Untitled"
+        if self._title is None or self._title[0] != self.conversation_id:
+            title = self._history.get_conversation(self.conversation_id).title or "Untitled"
+            self._title = (self.conversation_id, title)
+        return self._title[1]
+
+    def forget_title(self) -> None:
+        """The conversation was renamed elsewhere (the sidebar): ``title`` reads it again."""
+        self._title = None
 
     def sibling_position(self, message_id: int) -> tuple[int, int]:
         """(1-based index, count) of this message among its alternatives."""

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import itertools
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from desktop.engine.types import (
     ChatEngine,
@@ -37,6 +38,12 @@ log = logging.getLogger(__name__)
 # at full speed an engine yields thousands of tokens a second and one queued signal per token
 # would flood the GUI event loop. 8 ms stays well under one frame.
 _COALESCE_S = 0.008
+
+# While the worker runs Python (template, tokenizer, sampling; a fake engine: all of it), the GUI
+# thread waits for the GIL up to the switch interval at every slot it runs: CPython's default of
+# 5 ms turns a few slots into a visible stall. 1 ms keeps the GUI thread's waits short; it costs
+# nothing while only one thread wants the GIL.
+_SWITCH_INTERVAL_S = 0.001
 
 Progress = Callable[[str, float], None]
 JobFn = Callable[[Progress, threading.Event], object]
@@ -196,6 +203,7 @@ class EngineHost(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        sys.setswitchinterval(min(sys.getswitchinterval(), _SWITCH_INTERVAL_S))
         self._ids = itertools.count(1)
         self._requests: dict[int, GenerationRequest] = {}
         self._jobs: dict[int, Job] = {}
@@ -220,10 +228,14 @@ class EngineHost(QObject):
 
     # -- requests -------------------------------------------------------------------------
     def submit(self, messages: Sequence[ChatMessage], params: SamplingParams) -> GenerationRequest:
-        """Queue one answer. The returned request reports on the GUI thread."""
+        """Queue one answer. The returned request reports on the GUI thread.
+
+        The worker is told at the next event-loop turn: the window first paints what the
+        caller just changed (the user's message), before the engine competes for the GIL."""
         request = GenerationRequest(next(self._ids), self)
         self._requests[request.request_id] = request
-        self._generate.emit(request.request_id, list(messages), params, request.cancel_event)
+        args = (request.request_id, list(messages), params, request.cancel_event)
+        QTimer.singleShot(0, self, lambda: self._generate.emit(*args))
         self.queue_changed.emit(self.waiting_count())
         return request
 

@@ -335,6 +335,8 @@ class MainWindow(QMainWindow):
             self.sidebar.select(tab.session.conversation_id)
 
     def _retitle_tabs(self, _conversation_id: int) -> None:
+        for tab in self.chat_tabs():
+            tab.session.forget_title()
         self._refresh_tab_labels()
 
     def _on_tab_state(self, tab: ChatTab) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -145,7 +146,10 @@ class RichText(QTextBrowser):
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
         super().resizeEvent(event)
-        width = self.viewport().width()
+        self.set_width(self.viewport().width())
+
+    def set_width(self, width: int) -> None:
+        """Lay the text out at ``width`` (the viewport's width; no frame, no scroll bars)."""
         if width != self.document().textWidth():  # an equal width would still re-lay out all
             self.document().setTextWidth(width)
         self._fit()
@@ -304,7 +308,8 @@ class MessageWidget(QFrame):
         self._tail_code: list[str] = []
         self._open: CodeBlockView | None = None  # the code block being written
         self._open_start = -1  # where its opening fence is in self.text
-        self._hidden: list[QWidget] = []  # parts made in this drain, not on screen yet
+        self._hidden: deque[QWidget] = deque()  # parts made in this drain, not on screen yet
+        self._revealing = False  # a reveal is under way (it continues at the next turn)
         self._revealed_at = 0.0
         self._finishing = False
         self._final_stats: Mapping[str, Any] | None = stats
@@ -445,10 +450,14 @@ class MessageWidget(QFrame):
         return chain
 
     # -- building parts -------------------------------------------------------------------
-    def _rich(self, html: str | None = None, plain: str | None = None) -> RichText:
+    def _rich(
+        self, html: str | None = None, plain: str | None = None, width: int = 0
+    ) -> RichText:
         view = RichText(self)
         accessible(view, f"{self._speaker} message text", "Message text (select to copy)")
         view.link_activated.connect(self._on_link)
+        if width > 0:  # lay the text out once, at its width on screen (not at a default one)
+            view.set_width(width)
         if html is not None:
             view.setHtml(html)
         elif plain is not None:
@@ -463,17 +472,36 @@ class MessageWidget(QFrame):
     def _add_part(self, view: RichText | CodeBlockView, hidden: bool = False) -> None:
         if hidden:  # shown with the others at the next reveal: one layout and paint for all
             view.hide()
+            self._prepare(view)
             self._hidden.append(view)
         self._parts_layout.addWidget(view)
         self.parts.append(view)
 
-    def _reveal(self) -> None:
+    def _part_width(self) -> int:
+        """The width the parts get on screen (0 before the message is laid out)."""
+        return self._parts_layout.geometry().width()
+
+    def _prepare(self, view: RichText | CodeBlockView) -> None:
+        """Do now, within the turn's budget, what showing ``view`` at the next reveal would
+        do: polish it and give it the width the layout will give it (a rich text is laid out
+        at that width already, see ``_rich``), so that showing it is cheap."""
+        view.ensurePolished()
+        width = self._part_width()
+        if width > 0:
+            view.resize(width, view.height())
+
+    def _reveal(self, deadline: float | None = None) -> None:
+        """Show the hidden parts, in order; with a ``deadline``, only as many as fit before
+        it (the rest at the next turns: showing a dozen parts at once stalls the GUI)."""
         if self._hidden:
             self.tail.hide()  # it may show text that is in the new parts now
-            for view in self._hidden:
-                view.show()
-            self._hidden.clear()
-        self._revealed_at = time.perf_counter()
+            while self._hidden:
+                self._hidden.popleft().show()
+                if deadline is not None and time.perf_counter() >= deadline:
+                    break
+        self._revealing = bool(self._hidden)
+        if not self._hidden:
+            self._revealed_at = time.perf_counter()
 
     def _clear(self) -> None:
         for view in self.parts:
@@ -481,6 +509,7 @@ class MessageWidget(QFrame):
             view.deleteLater()
         self.parts.clear()
         self._hidden.clear()
+        self._revealing = False
         self._code.clear()
         self._drop_open()
         self.tail.hide()
@@ -531,18 +560,22 @@ class MessageWidget(QFrame):
         """Turn finished blocks into parts (as many as fit in TURN_BUDGET_S; the rest in the
         next turns) and show the unfinished tail."""
         began = time.perf_counter()
+        deadline = began + TURN_BUDGET_S
         # the text before _stable_len never changes: only the rest needs a look
         stable = self._stable_len + split_stable(self.text[self._stable_len :])
         if self._finishing:
             stable = len(self.text)  # the end: the tail is final too
-        while self._stable_len < stable:
+        # first the parts made in earlier turns go on screen, at most every REPAINT_MS...
+        if self._hidden and (
+            self._revealing
+            or self._stable_len >= stable
+            or began - self._revealed_at >= REPAINT_MS / 1000
+        ):
+            self._reveal(deadline)
+        # ...then new parts, in what is left of the turn's budget
+        while self._stable_len < stable and time.perf_counter() < deadline:
             self._append_stable(self._next_cut(self._stable_len, stable))
-            if time.perf_counter() - began > TURN_BUDGET_S:
-                break
-        caught_up = self._stable_len >= stable
-        if caught_up or began - self._revealed_at >= REPAINT_MS / 1000:
-            self._reveal()
-        if not caught_up:
+        if self._stable_len < stable or self._hidden:
             self._repaint_timer.start(0)  # more to do: continue after other events
             return
         self._repaint_timer.setInterval(REPAINT_MS)
@@ -597,7 +630,8 @@ class MessageWidget(QFrame):
             elif text[seg.start : seg.end].strip():
                 rendered = renderer.render(text[seg.start : seg.end], len(self._code))
                 self._code.extend(rendered.code_blocks)
-                self._add_part(self._rich(html=rendered.html), hidden=True)
+                view = self._rich(html=rendered.html, width=self._part_width())
+                self._add_part(view, hidden=True)
         self._stable_len = end
 
     def _append_code(self, base: int, seg: Segment) -> None:
@@ -630,8 +664,9 @@ class MessageWidget(QFrame):
             self.text = text
         self._finishing = True
         self._final_stats = stats
-        self._repaint_timer.stop()
-        self._repaint_stream()
+        # the rest is drained by the next turns, not in the finishing signal's handler (which
+        # also writes the answer to the history): each turn stays within TURN_BUDGET_S
+        self._repaint_timer.start(0)
 
     def _on_link(self, url: QUrl) -> None:
         if url.scheme() == COPY_SCHEME:
