@@ -13,7 +13,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
@@ -26,15 +26,16 @@ from desktop.engine.providers import Device
 from desktop.engine.types import ChatEngine, ModelInfo, SamplingParams
 from desktop.services.chat_session import ChatDefaults
 from desktop.services.engine_host import EngineHost
-from desktop.services.feedback_service import FeedbackService
 from desktop.services.hotkey import GlobalHotkey
 from desktop.services.notifications import Notifier, install_excepthooks
 from desktop.services.single_instance import InstanceServer, command_for, forward, server_name
 from desktop.store import DatabaseCorrupt, DatabaseTooNew, KnownError, Store, group_for_sidebar
 from desktop.ui.main_window import MainWindow, ModelActions
-from desktop.ui.settings_dialog import SettingsDialog
 from desktop.ui.theme import ThemeController
 from desktop.ui.tray import Tray, app_icon, tray_available
+
+if TYPE_CHECKING:  # loaded in run_app (the feedback package: content filter, keyring, HTTP)
+    from desktop.services.feedback_service import FeedbackService
 
 log = logging.getLogger("parley")
 
@@ -167,6 +168,8 @@ def build_window(
         history.move_to(path)
 
     def open_settings(parent: Any) -> None:
+        from desktop.ui.settings_dialog import SettingsDialog  # loads when first opened
+
         dialog = SettingsDialog(
             settings,
             parent,
@@ -283,6 +286,8 @@ def run_app(argv: list[str] | None = None) -> int:
         theme.close()
         return 1
     host = EngineHost()
+    from desktop.services.feedback_service import FeedbackService
+
     feedback = FeedbackService(history, settings)
     hotkey = GlobalHotkey()
     hotkey_state = ["not registered"]

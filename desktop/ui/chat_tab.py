@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent
@@ -25,16 +25,19 @@ from PySide6.QtWidgets import (
 
 from desktop.engine.types import GenerationStats
 from desktop.services.chat_session import ChatSession
-from desktop.services.feedback_service import FeedbackService
-from desktop.ui.compare_dialog import CompareDialog
-from desktop.ui.feedback_dialog import FeedbackDialog
 from desktop.ui.message_view import (
     ConversationView,
     MessageWidget,
     accessible,
     copy_to_clipboard,
 )
-from desktop.ui.moderation_banner import MissedFlagButton, ModerationBanner
+
+# The feedback controls and dialogs import the feedback package (content filter, keyring, HTTP):
+# they load when a tab first uses them, not when the window opens.
+if TYPE_CHECKING:
+    from desktop.services.feedback_service import FeedbackService
+    from desktop.ui.compare_dialog import CompareDialog
+    from desktop.ui.feedback_dialog import FeedbackDialog
 
 ALTERNATIVES = 2  # new answers written for a comparison (compared with the one shown: 3)
 
@@ -404,6 +407,8 @@ class ChatTab(QWidget):
         service = self.feedback
         if service is None:
             return
+        from desktop.ui.moderation_banner import MissedFlagButton, ModerationBanner
+
         missed = MissedFlagButton()
         missed.setText("Flag…")  # short: it is on every message (the full name is for readers)
         missed.setAutoRaise(True)
@@ -462,6 +467,8 @@ class ChatTab(QWidget):
         widget = self.view.widgets.get(message_id)
         if service is None or widget is None:
             return None
+        from desktop.ui.feedback_dialog import FeedbackDialog
+
         dialog = FeedbackDialog(
             widget.text, rating, existing=service.rating_for(message_id), parent=self
         )
@@ -513,6 +520,8 @@ class ChatTab(QWidget):
         if service is None:
             return None
         answers = [(mid, self.session.message(mid).content) for mid in ids]
+        from desktop.ui.compare_dialog import CompareDialog
+
         dialog = CompareDialog(prompt, answers, parent=self)
 
         def ranked(ranking: list[int]) -> None:

@@ -16,13 +16,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pygments.lexer import Lexer
-from pygments.lexers import TextLexer, get_lexer_by_name
-from pygments.styles import get_style_by_name
-from pygments.token import _TokenType
-from pygments.util import ClassNotFound
 from PySide6.QtCore import QObject, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
@@ -48,6 +43,10 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.ui.markdown import Palette
+
+if TYPE_CHECKING:  # Pygments loads with the first code block (or ``warm_up``), not at start
+    from pygments.lexer import Lexer
+    from pygments.token import _TokenType
 
 SLICE_S = 0.004  # work done per event-loop turn by a SliceQueue
 Step = Callable[[float], bool]  # step(deadline) -> True when finished
@@ -93,6 +92,9 @@ class SliceQueue(QObject):
 @lru_cache(maxsize=64)
 def lexer_for(lang: str) -> Lexer:
     """A shared lexer (``get_tokens`` keeps its state in the generator, not the lexer)."""
+    from pygments.lexers import TextLexer, get_lexer_by_name
+    from pygments.util import ClassNotFound
+
     # stripnl=False: line numbers of the tokens must match the document's blocks
     try:
         return get_lexer_by_name(lang, stripnl=False) if lang else TextLexer(stripnl=False)
@@ -109,6 +111,8 @@ class PygmentsHighlighter(QSyntaxHighlighter):
     """Colours the lines of a document from Pygments tokens computed in slices."""
 
     def __init__(self, document: QTextDocument, style: str) -> None:
+        from pygments.styles import get_style_by_name
+
         super().__init__(document)
         self._style = get_style_by_name(style)
         self._formats = _formats_of(style)
@@ -300,6 +304,8 @@ class CodeBlockView(QFrame):
 
 def warm_up(palette: Palette) -> None:
     """Import and compile the lexers answers use most and the Pygments style (~80 ms)."""
+    from pygments.styles import get_style_by_name
+
     for lang in ("python", "bash", "javascript", "json", "c", "cpp", "rust", "html"):
         lexer_for(lang)
     get_style_by_name(palette.pygments_style)

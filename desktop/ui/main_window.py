@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -26,17 +27,21 @@ from desktop.convert.library import ModelLibrary
 from desktop.engine.types import ChatEngine, GenerationStats, ModelInfo
 from desktop.services.chat_session import ChatDefaults, ChatSession
 from desktop.services.engine_host import EngineHost, Job
-from desktop.services.feedback_service import FeedbackService
 from desktop.services.history import History
 from desktop.services.notifications import Notifier
-from desktop.transcripts import EXTENSIONS, Format
 from desktop.ui.chat_tab import SPINNER, ChatTab
 from desktop.ui.message_view import accessible, palette_for, warm_up
-from desktop.ui.model_manager import ModelManagerDialog
-from desktop.ui.quick_ask import QuickAskWindow
 from desktop.ui.shortcuts import SHORTCUTS, ShortcutsDialog
 from desktop.ui.sidebar import Grouper, Sidebar
 from desktop.ui.welcome import ProgressDialog, WelcomePage
+
+# Only what the first window shows is imported at start; dialogs, transcripts (Pygments, PDF)
+# and the feedback machinery (keyring, HTTP) load when first used (tests/test_app.py checks).
+if TYPE_CHECKING:
+    from desktop.services.feedback_service import FeedbackService
+    from desktop.transcripts import Format
+    from desktop.ui.model_manager import ModelManagerDialog
+    from desktop.ui.quick_ask import QuickAskWindow
 
 TRANSCRIPT_FORMATS: tuple[tuple[Format, str], ...] = (
     ("markdown", "Markdown"),
@@ -462,6 +467,8 @@ class MainWindow(QMainWindow):
         if conversation is None:
             self.notify("Nothing to export yet: this chat is empty.")
             return
+        from desktop.transcripts import EXTENSIONS
+
         filters = {f"{label} (*{EXTENSIONS[fmt]})": fmt for fmt, label in TRANSCRIPT_FORMATS}
         path, chosen = QFileDialog.getSaveFileName(
             self, "Export chat", f"{tab.session.title()}.md" if tab else "chat.md",
@@ -626,6 +633,8 @@ class MainWindow(QMainWindow):
             self.notify("The model manager is not available in this build.")
             return None
         if self.model_manager is None:
+            from desktop.ui.model_manager import ModelManagerDialog
+
             dialog = ModelManagerDialog(self._models.library().list(), self._in_use(), self)
             dialog.import_requested.connect(
                 lambda path, precision: self.import_model(Path(path), precision or None)
@@ -731,6 +740,8 @@ class MainWindow(QMainWindow):
 
     def open_quick_ask(self) -> QuickAskWindow:
         if self.quick_ask is None:
+            from desktop.ui.quick_ask import QuickAskWindow
+
             quick = QuickAskWindow(self._quick_session)
             quick.output_check = self._quick_output_check
             quick.open_in_window.connect(self.continue_in_window)

@@ -17,15 +17,14 @@ import html
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from markdown_it import MarkdownIt
-from markdown_it.rules_block import StateBlock
-from markdown_it.rules_inline import StateInline
-from pygments import highlight
-from pygments.formatters import HtmlFormatter
-from pygments.lexers import TextLexer, get_lexer_by_name
-from pygments.util import ClassNotFound
+# markdown-it and Pygments load with the first renderer (``warm_up`` does that off the GUI
+# thread after the window is shown), not when the window opens: ~100 ms of start-up.
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.rules_block import StateBlock
+    from markdown_it.rules_inline import StateInline
 
 COPY_SCHEME = "copy-code"
 
@@ -248,6 +247,9 @@ class MarkdownRenderer:
     """Renders Markdown for one palette. ``render`` is pure: same text, same HTML."""
 
     def __init__(self, palette: Palette = LIGHT) -> None:
+        from markdown_it import MarkdownIt
+        from pygments.formatters import HtmlFormatter
+
         self.palette = palette
         self._formatter = HtmlFormatter(style=palette.pygments_style, noclasses=True, nowrap=True)
         md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
@@ -306,6 +308,10 @@ class MarkdownRenderer:
 
     # -- render rules (markdown-it calls them as rule(tokens, idx, options, env)) ----------
     def _fence(self, tokens: Any, idx: int, options: Any, env: dict[str, Any]) -> str:
+        from pygments import highlight
+        from pygments.lexers import TextLexer, get_lexer_by_name
+        from pygments.util import ClassNotFound
+
         token = tokens[idx]
         code = token.content
         lang = (token.info or "").strip().split(" ")[0] if token.type == "fence" else ""
@@ -377,6 +383,8 @@ _WARM_UP = "# x\n\n*a* `b` $c^2$\n\n| a |\n|---|\n| 1 |\n\n```python\nx = 1\n```
 def warm_up(palette: Palette) -> None:
     """Build the renderer and load the Pygments lexers answers use most, before the first
     answer streams (the first Python block otherwise costs ~80 ms of imports mid-stream)."""
+    from pygments.lexers import get_lexer_by_name
+
     renderer = renderer_for(palette)
     renderer.render(_WARM_UP)
     for lang in ("python", "bash", "javascript", "json", "c", "cpp", "rust", "html"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -55,6 +56,7 @@ from desktop.ui.markdown import warm_up as markdown_warm_up
 REPAINT_MS = 40
 CHUNK_CHARS = 600  # finished Markdown is rendered in pieces of about this size...
 TURN_BUDGET_S = 0.004  # ...as many as fit in this much time per event-loop turn
+FINISH_NOW_CHARS = 2000  # an answer that ends with less than this still to show: shown at once
 ROLE_NAMES = {"user": "You", "assistant": "Assistant", "system": "System"}
 STATUS_TEXT = {
     "streaming": "writing…",
@@ -106,17 +108,45 @@ def render_cached(text: str, palette: Palette) -> tuple[Part, ...]:
 _WARM_UP = "Warm *up*:\n\n```python\nx = 1\n```\n"
 
 
+_warmed = threading.Event()  # set once a warm-up has finished
+
+
 def warm_up(palette: Palette, parent: QWidget) -> None:
     """Load what the first answer would otherwise load mid-stream: the Markdown renderer,
-    Pygments lexers and style, and Qt's fonts and style for the message parts (~30 ms)."""
-    markdown_warm_up(palette)
-    code_warm_up(palette)
-    widget = MessageWidget(0, "assistant", _WARM_UP, "complete", (1, 1), None, palette, parent)
-    widget.hide()
-    widget.ensurePolished()
-    for child in widget.findChildren(QWidget):
-        child.ensurePolished()
-    widget.deleteLater()
+    Pygments lexers and style (imports and regex compiles, ~150 ms: on a thread, so the window
+    stays responsive meanwhile; no Qt there), then Qt's fonts and style for the message parts
+    (~15 ms, on the GUI thread). ``warmed_up()`` says when it is done."""
+
+    def load() -> None:
+        markdown_warm_up(palette)
+        code_warm_up(palette)
+
+    thread = threading.Thread(target=load, name="parley-warm-up", daemon=True)
+    thread.start()
+    poll = QTimer(parent)
+    poll.setInterval(20)
+
+    def check() -> None:
+        if thread.is_alive():
+            return
+        poll.stop()
+        poll.deleteLater()
+        widget = MessageWidget(0, "assistant", _WARM_UP, "complete", (1, 1), None, palette,
+                               parent)  # fmt: skip
+        widget.hide()
+        widget.ensurePolished()
+        for child in widget.findChildren(QWidget):
+            child.ensurePolished()
+        widget.deleteLater()
+        _warmed.set()
+
+    poll.timeout.connect(check)
+    poll.start()
+
+
+def warmed_up() -> bool:
+    """Whether a ``warm_up`` has finished (benchmarks wait for it before timing answers)."""
+    return _warmed.is_set()
 
 
 def accessible(widget: QWidget, name: str, tip: str | None = None) -> None:
@@ -556,11 +586,11 @@ class MessageWidget(QFrame):
             size *= 4
         return stable
 
-    def _repaint_stream(self) -> None:
-        """Turn finished blocks into parts (as many as fit in TURN_BUDGET_S; the rest in the
-        next turns) and show the unfinished tail."""
+    def _repaint_stream(self, budget: float = TURN_BUDGET_S) -> None:
+        """Turn finished blocks into parts (as many as fit in ``budget`` seconds; the rest in
+        the next turns) and show the unfinished tail."""
         began = time.perf_counter()
-        deadline = began + TURN_BUDGET_S
+        deadline = began + budget
         # the text before _stable_len never changes: only the rest needs a look
         stable = self._stable_len + split_stable(self.text[self._stable_len :])
         if self._finishing:
@@ -575,6 +605,8 @@ class MessageWidget(QFrame):
         # ...then new parts, in what is left of the turn's budget
         while self._stable_len < stable and time.perf_counter() < deadline:
             self._append_stable(self._next_cut(self._stable_len, stable))
+        if self._stable_len >= stable and self._hidden and time.perf_counter() < deadline:
+            self._reveal(deadline)  # caught up: what is left of the budget shows the new parts
         if self._stable_len < stable or self._hidden:
             self._repaint_timer.start(0)  # more to do: continue after other events
             return
@@ -664,9 +696,11 @@ class MessageWidget(QFrame):
             self.text = text
         self._finishing = True
         self._final_stats = stats
-        # the rest is drained by the next turns, not in the finishing signal's handler (which
-        # also writes the answer to the history): each turn stays within TURN_BUDGET_S
-        self._repaint_timer.start(0)
+        self._repaint_timer.stop()
+        if len(self.text) - self._stable_len <= FINISH_NOW_CHARS and len(self._hidden) <= 2:
+            self._repaint_stream(budget=math.inf)  # little left: the answer is final now
+        else:  # the rest is drained by the next turns, each within TURN_BUDGET_S
+            self._repaint_timer.start(0)
 
     def _on_link(self, url: QUrl) -> None:
         if url.scheme() == COPY_SCHEME:
