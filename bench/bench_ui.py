@@ -94,6 +94,7 @@ def streaming_stall(tokens: int, delay_s: float = 0.0, reply: str | None = None)
     from desktop.services.engine_host import EngineHost
     from desktop.store import Store, group_for_sidebar
     from desktop.ui.main_window import MainWindow, ModelActions
+    from desktop.ui.message_view import warmed_up
     from tests.fakes import FakeEngine
 
     app = QApplication.instance() or QApplication([])
@@ -107,7 +108,9 @@ def streaming_stall(tokens: int, delay_s: float = 0.0, reply: str | None = None)
     window.resize(1100, 800)
     window.show()
     window.load_model(Path("fake"))
-    while host.info is None:
+    # the answer starts once the model is loaded and the window's warm-up (Markdown, Pygments:
+    # on a thread after start) is done; a real model takes longer to load than the warm-up
+    while host.info is None or not warmed_up():
         app.processEvents()
     tab = window.current_tab()
     assert tab is not None

@@ -335,9 +335,15 @@ class MainWindow(QMainWindow):
 
     def _on_title(self, tab: ChatTab) -> None:
         self._refresh_tab_labels()
+        # the sidebar lists the chat at the next turn: a new chat gets its title in the middle
+        # of sending its first message, and that frame already has the new messages to lay out
+        conversation_id = tab.session.conversation_id
+        QTimer.singleShot(0, self, lambda: self._list_chat(conversation_id))
+
+    def _list_chat(self, conversation_id: int | None) -> None:
         self.sidebar.refresh()
-        if tab.session.conversation_id is not None:
-            self.sidebar.select(tab.session.conversation_id)
+        if conversation_id is not None:
+            self.sidebar.select(conversation_id)
 
     def _retitle_tabs(self, _conversation_id: int) -> None:
         for tab in self.chat_tabs():

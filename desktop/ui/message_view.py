@@ -115,7 +115,10 @@ def warm_up(palette: Palette, parent: QWidget) -> None:
     """Load what the first answer would otherwise load mid-stream: the Markdown renderer,
     Pygments lexers and style (imports and regex compiles, ~150 ms: on a thread, so the window
     stays responsive meanwhile; no Qt there), then Qt's fonts and style for the message parts
-    (~15 ms, on the GUI thread). ``warmed_up()`` says when it is done."""
+    (~15 ms, on the GUI thread). ``warmed_up()`` says when it is done. Once is enough: what
+    it loads is shared by every window."""
+    if _warmed.is_set():
+        return
 
     def load() -> None:
         markdown_warm_up(palette)
