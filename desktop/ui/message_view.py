@@ -277,11 +277,13 @@ class MessageWidget(QFrame):
         self._parts_layout.setSpacing(6)
         self._parts_layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(self._parts_layout)
-        self.tail = RichText(self)
-        accessible(self.tail, "Text being written", "The part of the answer being written")
-        self.tail.link_activated.connect(self._on_link)
-        self.tail.hide()
-        layout.addWidget(self.tail)
+        # the unfinished tail of a streamed answer: made only for a message that streams
+        self._tail_slot = QVBoxLayout()
+        self._tail_slot.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self._tail_slot)
+        self._tail: RichText | None = None
+        if status in ("streaming", "waiting"):
+            self._make_tail()
         self._open_slot = QVBoxLayout()
         self._open_slot.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(self._open_slot)
@@ -357,6 +359,24 @@ class MessageWidget(QFrame):
             self._repaint_stream()
         else:
             self._render_full()
+
+    @property
+    def tail(self) -> RichText:
+        """The rich text showing the unfinished tail of a streamed answer."""
+        return self._tail if self._tail is not None else self._make_tail()
+
+    def _make_tail(self) -> RichText:
+        tail = RichText(self)
+        accessible(tail, "Text being written", "The part of the answer being written")
+        tail.link_activated.connect(self._on_link)
+        tail.hide()
+        self._tail_slot.addWidget(tail)
+        self._tail = tail
+        return tail
+
+    def _hide_tail(self) -> None:
+        if self._tail is not None:
+            self._tail.hide()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         if event.modifiers() & Qt.KeyboardModifier.AltModifier and event.key() in (
@@ -446,7 +466,7 @@ class MessageWidget(QFrame):
         for part in self.parts:
             part.setVisible(not hidden)
         if hidden:
-            self.tail.hide()
+            self._hide_tail()
         self.reveal_button.setVisible(hidden)
         self.copy_button.setVisible(not hidden and self.status not in ("streaming", "waiting"))
 
@@ -459,8 +479,8 @@ class MessageWidget(QFrame):
     def plain_text(self) -> str:
         """The text as shown."""
         views: list[RichText | CodeBlockView] = [*self.parts]
-        if self.tail.isVisibleTo(self):
-            views.append(self.tail)
+        if self._tail is not None and self._tail.isVisibleTo(self):
+            views.append(self._tail)
         if self._open is not None:
             views.append(self._open)
         texts = (v.code if isinstance(v, CodeBlockView) else v.toPlainText() for v in views)
@@ -478,7 +498,8 @@ class MessageWidget(QFrame):
     def focus_chain(self) -> list[QWidget]:
         """The focusable parts of the body, top to bottom (for the tab order)."""
         chain: list[QWidget] = []
-        for part in [*self.parts, self.tail, *([self._open] if self._open else [])]:
+        tail = [self._tail] if self._tail is not None else []
+        for part in [*self.parts, *tail, *([self._open] if self._open else [])]:
             chain += [part.copy_button, part.text] if isinstance(part, CodeBlockView) else [part]
         return chain
 
@@ -527,7 +548,7 @@ class MessageWidget(QFrame):
         """Show the hidden parts, in order; with a ``deadline``, only as many as fit before
         it (the rest at the next turns: showing a dozen parts at once stalls the GUI)."""
         if self._hidden:
-            self.tail.hide()  # it may show text that is in the new parts now
+            self._hide_tail()  # it may show text that is in the new parts now
             while self._hidden:
                 self._hidden.popleft().show()
                 if deadline is not None and time.perf_counter() >= deadline:
@@ -545,7 +566,7 @@ class MessageWidget(QFrame):
         self._revealing = False
         self._code.clear()
         self._drop_open()
-        self.tail.hide()
+        self._hide_tail()
         self._tail_src, self._tail_code = "", []
 
     def _drop_open(self) -> None:
@@ -617,7 +638,7 @@ class MessageWidget(QFrame):
         if self._finishing:
             self._finishing = False
             self._drop_open()
-            self.tail.hide()
+            self._hide_tail()
             self._tail_src, self._tail_code = "", []
             self._apply_state(self._final_stats)
             return
