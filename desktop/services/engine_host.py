@@ -230,12 +230,18 @@ class EngineHost(QObject):
     def submit(self, messages: Sequence[ChatMessage], params: SamplingParams) -> GenerationRequest:
         """Queue one answer. The returned request reports on the GUI thread.
 
-        The worker is told at the next event-loop turn: the window first paints what the
-        caller just changed (the user's message), before the engine competes for the GIL."""
+        The worker is told two event-loop turns later: the window first lays out and paints
+        what the caller just changed (the user's message, the answer's placeholder). A new
+        widget's first layout and paint call into Python many times; with the engine worker
+        running Python at the same time, each of those calls waits for the GIL."""
         request = GenerationRequest(next(self._ids), self)
         self._requests[request.request_id] = request
         args = (request.request_id, list(messages), params, request.cancel_event)
-        QTimer.singleShot(0, self, lambda: self._generate.emit(*args))
+
+        def start() -> None:
+            self._generate.emit(*args)
+
+        QTimer.singleShot(0, self, lambda: QTimer.singleShot(0, self, start))
         self.queue_changed.emit(self.waiting_count())
         return request
 

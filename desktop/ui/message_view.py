@@ -55,7 +55,7 @@ from desktop.ui.markdown import warm_up as markdown_warm_up
 
 REPAINT_MS = 40
 CHUNK_CHARS = 600  # finished Markdown is rendered in pieces of about this size...
-TURN_BUDGET_S = 0.004  # ...as many as fit in this much time per event-loop turn
+TURN_BUDGET_S = 0.003  # ...as many as fit in this much time per event-loop turn
 FINISH_NOW_CHARS = 2000  # an answer that ends with less than this still to show: shown at once
 ROLE_NAMES = {"user": "You", "assistant": "Assistant", "system": "System"}
 STATUS_TEXT = {
@@ -345,6 +345,7 @@ class MessageWidget(QFrame):
         self._open_start = -1  # where its opening fence is in self.text
         self._hidden: deque[QWidget] = deque()  # parts made in this drain, not on screen yet
         self._revealing = False  # a reveal is under way (it continues at the next turn)
+        self._part_cost = 0.0  # how long the last finished part took to make
         self._revealed_at = 0.0
         self._finishing = False
         self._final_stats: Mapping[str, Any] | None = stats
@@ -620,15 +621,26 @@ class MessageWidget(QFrame):
         if self._finishing:
             stable = len(self.text)  # the end: the tail is final too
         # first the parts made in earlier turns go on screen, at most every REPAINT_MS...
-        if self._hidden and (
+        revealed = bool(self._hidden) and (
             self._revealing
             or self._stable_len >= stable
             or began - self._revealed_at >= REPAINT_MS / 1000
-        ):
+        )
+        if revealed:
             self._reveal(deadline)
-        # ...then new parts, in what is left of the turn's budget
-        while self._stable_len < stable and time.perf_counter() < deadline:
+        # ...then new parts, in what is left of the turn's budget: a part is not begun when the
+        # last one took longer than what is left (the turn would overrun by that much), but a
+        # turn that showed nothing makes at least one
+        made = 0
+        now = time.perf_counter()
+        while self._stable_len < stable and (
+            now + self._part_cost < deadline or (made == 0 and not revealed)
+        ):
+            before = now
             self._append_stable(self._next_cut(self._stable_len, stable))
+            now = time.perf_counter()
+            self._part_cost = now - before
+            made += 1
         if self._stable_len >= stable and self._hidden and time.perf_counter() < deadline:
             self._reveal(deadline)  # caught up: what is left of the budget shows the new parts
         if self._stable_len < stable or self._hidden:
