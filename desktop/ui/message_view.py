@@ -505,9 +505,7 @@ class MessageWidget(QFrame):
         return chain
 
     # -- building parts -------------------------------------------------------------------
-    def _rich(
-        self, html: str | None = None, plain: str | None = None, width: int = 0
-    ) -> RichText:
+    def _rich(self, html: str | None = None, plain: str | None = None, width: int = 0) -> RichText:
         view = RichText(self)
         accessible(view, f"{self._speaker} message text", "Message text (select to copy)")
         view.link_activated.connect(self._on_link)

@@ -86,7 +86,10 @@ def test_escape_stops_the_answer(qtbot: QtBot, window: MainWindow, engine: FakeE
     engine.delay_s = 0.005
     tab = tab_of(window)
     send(qtbot, tab, "go on forever", wait=False)
-    qtbot.waitUntil(lambda: tab.session.state == "streaming", timeout=5000)
+    # stop once part of the answer arrived (not before its first token: nothing to keep then)
+    qtbot.waitUntil(
+        lambda: tab.session.state == "streaming" and bool(tab.session.streaming_text), timeout=5000
+    )
     with qtbot.waitSignal(tab.session.answer_finished, timeout=2000) as blocker:
         qtbot.keyClick(tab.composer, Qt.Key.Key_Escape)
     assert blocker.args[1] == "stopped"
