@@ -97,3 +97,49 @@ def test_the_models_recommended_sampling_applies_where_the_user_kept_the_default
     assert (params.temperature, params.top_p) == (1.1, 0.9)
     odd = ModelInfo("odd", 8192, "CPUExecutionProvider", sampling=(("top_p", 7.0),))
     assert app.chat_defaults(settings, odd).sampling.top_p == settings.get_float("sampling.top_p")
+
+
+# What the first window must not load: each of these costs start-up time and is only needed
+# once the user opens a dialog, exports, rates an answer or the first answer renders (the
+# window's warm-up loads Markdown and Pygments on a thread after it is shown).
+_DEFERRED = ("pygments", "markdown_it", "keyring", "urllib.request", "http.client",
+             "desktop.feedback", "desktop.transcripts", "desktop.ui.settings_dialog",
+             "desktop.ui.feedback_dialog", "desktop.ui.compare_dialog",
+             "desktop.ui.model_manager", "desktop.ui.pdf_export")  # fmt: skip
+
+_FIRST_WINDOW = """
+import json, sys
+from PySide6.QtWidgets import QApplication
+from desktop.app import build_window
+from desktop.config.settings import Settings
+from desktop.services.engine_host import EngineHost
+from desktop.services.notifications import Notifier
+from desktop.store import Store
+qt = QApplication([])
+store = Store.open()
+host = EngineHost()
+window = build_window(store, host, Notifier(), Settings.load())
+window.show()
+print(json.dumps(sorted(sys.modules)))
+host.shutdown()
+store.close()
+"""
+
+
+def test_the_first_window_does_not_import_what_it_does_not_show(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PARLEY_DATA_DIR=str(tmp_path / "data"),
+               PARLEY_CACHE_DIR=str(tmp_path / "cache"), QT_QPA_PLATFORM="offscreen")  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", _FIRST_WINDOW], env=env, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "desktop.ui.main_window" in loaded  # the window was really built
+    early = [m for m in loaded if any(m == d or m.startswith(d + ".") for d in _DEFERRED)]
+    assert early == []

@@ -54,6 +54,7 @@ TRANSCRIPT_FORMATS: tuple[tuple[Format, str], ...] = (
 
 Progress = Callable[[str, float], None]
 NOTICE_MS = 8000
+FRAME_MS = 16
 UNDO_MS = 10000
 MIN_FONT_PT, MAX_FONT_PT = 7.0, 32.0
 
@@ -335,10 +336,10 @@ class MainWindow(QMainWindow):
 
     def _on_title(self, tab: ChatTab) -> None:
         self._refresh_tab_labels()
-        # the sidebar lists the chat at the next turn: a new chat gets its title in the middle
-        # of sending its first message, and that frame already has the new messages to lay out
+        # the sidebar lists the chat a frame later: a new chat gets its title in the middle of
+        # sending its first message, and that frame already has the new messages to lay out
         conversation_id = tab.session.conversation_id
-        QTimer.singleShot(0, self, lambda: self._list_chat(conversation_id))
+        QTimer.singleShot(FRAME_MS, self, lambda: self._list_chat(conversation_id))
 
     def _list_chat(self, conversation_id: int | None) -> None:
         self.sidebar.refresh()
