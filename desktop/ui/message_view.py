@@ -54,6 +54,7 @@ from desktop.ui.markdown import (
 from desktop.ui.markdown import warm_up as markdown_warm_up
 
 REPAINT_MS = 40
+SPARE_MS = 100  # after a change, the view makes the widgets of the next turn this much later
 CHUNK_CHARS = 600  # finished Markdown is rendered in pieces of about this size...
 TURN_BUDGET_S = 0.003  # ...as many as fit in this much time per event-loop turn
 FINISH_NOW_CHARS = 2000  # an answer that ends with less than this still to show: shown at once
@@ -359,6 +360,32 @@ class MessageWidget(QFrame):
         if status == "streaming":
             self._repaint_stream()
         else:
+            self._render_full()
+
+    @property
+    def markdown_palette(self) -> Palette:
+        return self._palette
+
+    def adopt(
+        self,
+        message_id: int,
+        content: str,
+        position: tuple[int, int],
+        stats: Mapping[str, Any] | None,
+    ) -> None:
+        """Make this widget, made ahead for a message of its role and status (with no text),
+        the widget of ``message_id``: what the constructor would have shown."""
+        self.message_id = message_id
+        self.text = content
+        self.position = position
+        self._final_stats = stats
+        self._apply_state(stats)
+        if self.status == "streaming":
+            self._repaint_stream()
+        elif self.role == "user" and len(self.parts) == 1 and isinstance(self.parts[0], RichText):
+            self.parts[0].setPlainText(content)  # the part _render_full made, as typed
+        else:
+            self.render_count = 0
             self._render_full()
 
     @property
@@ -792,6 +819,13 @@ class ConversationView(QScrollArea):
         self._palette: Palette | None = None
         # called for every new message widget (the window adds feedback controls)
         self.decorate: Callable[[MessageWidget], None] | None = None
+        # Widgets made ahead, hidden, for the next turn: the user's message and the answer's
+        # placeholder. Sending then only fills them in; making a message widget (~30 Qt
+        # objects) and polishing it would otherwise fall into the frame of the send.
+        self._spares: dict[str, MessageWidget] = {}
+        self._spare_timer = QTimer(self)
+        self._spare_timer.setSingleShot(True)
+        self._spare_timer.timeout.connect(self._make_spares)
         bar = self.verticalScrollBar()
         bar.valueChanged.connect(self._remember_stick)
         bar.rangeChanged.connect(self._follow)
@@ -802,6 +836,44 @@ class ConversationView(QScrollArea):
     def set_markdown_palette(self, palette: Palette) -> None:
         self._palette = palette
         self._keys.clear()  # re-create every widget in the new colours on the next set_entries
+        self._drop_spares()
+
+    # -- spares ---------------------------------------------------------------------------
+    _SPARE_KINDS = (("user", "complete"), ("assistant", "streaming"))
+
+    def _make_spares(self) -> None:
+        """Make one missing spare (one per turn), while no answer streams into this view."""
+        missing = [kind for kind in self._SPARE_KINDS if kind[0] not in self._spares]
+        if not missing:
+            return
+        if any(w.status in ("streaming", "waiting") for w in self.message_widgets()):
+            self._spare_timer.start(SPARE_MS)  # later: an answer is being drained onto the screen
+            return
+        role, status = missing[0]
+        spare = MessageWidget(0, role, "", status, (1, 1), None, self.palette_md(),
+                              self._content, self.queue)  # fmt: skip
+        spare.hide()
+        spare.ensurePolished()
+        self._spares[role] = spare
+        if len(missing) > 1:
+            self._spare_timer.start(1)  # the next one at the next turn
+
+    def _take_spare(
+        self, role: str, content: str, status: str, palette: Palette
+    ) -> MessageWidget | None:
+        """The spare for a new message of this kind, or None (then a widget is made)."""
+        spare = self._spares.get(role)
+        if spare is None or spare.markdown_palette != palette or spare.status != status:
+            return None
+        if role == "assistant" and content:  # only an answer that has not started yet
+            return None
+        del self._spares[role]
+        return spare
+
+    def _drop_spares(self) -> None:
+        for spare in self._spares.values():
+            spare.deleteLater()
+        self._spares.clear()
 
     def set_entries(
         self,
@@ -826,10 +898,15 @@ class ConversationView(QScrollArea):
                 order.append(TrimMarker(trim[1], self._content))
             widget = self.widgets.get(m.id)
             if widget is None or (m.id != live_id and self._keys.get(m.id) != key):
-                widget = MessageWidget(
-                    m.id, m.role, m.content, m.status, position, stats, palette, self._content,
-                    self.queue,
-                )  # fmt: skip
+                spare = self._take_spare(m.role, m.content, m.status, palette)
+                if spare is not None:
+                    widget = spare
+                    widget.adopt(m.id, m.content, position, stats)
+                else:
+                    widget = MessageWidget(
+                        m.id, m.role, m.content, m.status, position, stats, palette,
+                        self._content, self.queue,
+                    )  # fmt: skip
                 self._connect(widget)
             keep[m.id] = widget
             keys[m.id] = key
@@ -845,6 +922,8 @@ class ConversationView(QScrollArea):
             w.show()
         self.widgets, self._order, self._keys = keep, order, keys
         self._update_tab_order()
+        if len(self._spares) < len(self._SPARE_KINDS):
+            self._spare_timer.start(SPARE_MS)
 
     def _connect(self, widget: MessageWidget) -> None:
         widget.copy_text.connect(self.copy_text)

@@ -6,7 +6,8 @@ from pytestqt.qtbot import QtBot
 
 from desktop.ui.code_view import CodeBlockView, SliceQueue
 from desktop.ui.markdown import LIGHT, split_stable
-from desktop.ui.message_view import MessageWidget
+from desktop.ui.message_view import ConversationView, MessageWidget
+from tests.fakes import MemEntry, MemMessage, MemSiblings
 
 
 def streaming(qtbot: QtBot) -> MessageWidget:
@@ -83,3 +84,42 @@ def test_a_closed_fence_at_the_margin_ends_a_stable_block() -> None:
     assert text[: split_stable(text)] == "Here:\n```py\nx\n```\n"
     nested = "1. a\n   ```\n   x\n   ```\nmore"
     assert split_stable(nested) == 0
+
+
+def test_the_next_turn_fills_in_widgets_made_ahead_and_shows_what_new_ones_would(
+    qtbot: QtBot,
+) -> None:
+    view = ConversationView()
+    qtbot.addWidget(view)
+    view.resize(600, 400)
+    view.show()
+    view.set_entries([])
+    qtbot.waitUntil(lambda: len(view._spares) == 2, timeout=5000)
+    spares = dict(view._spares)
+    user = MemMessage(1, 1, None, "user", "Hello *there*\n\nsecond line")
+    answer = MemMessage(2, 1, 1, "assistant", "", status="streaming")
+    entries = [MemEntry(user, MemSiblings(0, (1,))), MemEntry(answer, MemSiblings(0, (2,)))]
+    view.set_entries(entries, live_id=2)
+    shown = view.message_widgets()
+    assert shown == [spares["user"], spares["assistant"]]  # filled in, not made now
+    mine, reply = shown
+    assert all(w.isVisible() for w in shown)
+    fresh = MessageWidget(1, "user", user.content, "complete", (1, 1), None, LIGHT)
+    qtbot.addWidget(fresh)
+    assert mine.message_id == 1
+    assert mine.plain_text() == fresh.plain_text() == "Hello *there*\n\nsecond line"
+    assert mine.edit_button.isVisibleTo(mine)
+    assert not mine.regen_button.isVisibleTo(mine)
+    edits: list[int] = []
+    mine.edit_requested.connect(edits.append)
+    mine.edit_button.click()
+    assert edits == [1]
+    reply.append("The **answer**.")
+    reply.finish("complete", {"generated_tokens": 3, "decode_tok_s": 9.0}, "The **answer**.")
+    assert (reply.message_id, reply.plain_text()) == (2, "The answer.")
+    assert reply.stats_label.text() == "3 tokens · 9 tok/s"
+    done = MemMessage(2, 1, 1, "assistant", "The **answer**.")
+    view.set_entries([entries[0], MemEntry(done, MemSiblings(0, (2,)))], live_id=2)
+    assert view.message_widgets() == shown
+    qtbot.waitUntil(lambda: len(view._spares) == 2, timeout=5000)  # ready for the turn after
+    assert not set(view._spares.values()) & set(shown)
