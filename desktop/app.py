@@ -307,8 +307,14 @@ def run_app(argv: list[str] | None = None) -> int:
         QTimer.singleShot(0, window.open_quick_ask)
     for notice in [*settings.notices, *feedback.filter_notices]:
         window.notify(notice)
-    if feedback.tokens.notice:
-        window.notify(feedback.tokens.notice)
+
+    def token_notice() -> None:  # once the keychain search (on a thread) is done
+        if not feedback.tokens_ready():
+            QTimer.singleShot(50, token_notice)
+        elif feedback.tokens.notice:
+            window.notify(feedback.tokens.notice)
+
+    QTimer.singleShot(0, token_notice)
     model = default_model(settings)
     if model is not None:
         window.load_model(model)

@@ -79,7 +79,16 @@ class FeedbackService(QObject):
         super().__init__(parent)
         self.store = store
         self.settings = settings
-        self.tokens = tokens if tokens is not None else TokenStore()
+        self._tokens = tokens
+        self._found_tokens: list[TokenStore | Exception] = []
+        self._token_search: threading.Thread | None = None
+        if tokens is None:
+            # keyring finds its backend by loading every backend plugin (~0.2 s): on a thread,
+            # so that the window does not wait for it (no Qt there)
+            self._token_search = threading.Thread(
+                target=self._find_tokens, name="parley-keychain", daemon=True
+            )
+            self._token_search.start()
         self.feedback = FeedbackStore(store)
         self.timeout_s = timeout_s
         self.policy = policy
@@ -99,6 +108,30 @@ class FeedbackService(QObject):
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.request_send)
         self._schedule()
+
+    # ---------------------------------------------------------------- API tokens
+
+    def _find_tokens(self) -> None:
+        try:
+            self._found_tokens.append(TokenStore())
+        except Exception as error:  # raised again where the tokens are first needed
+            self._found_tokens.append(error)
+
+    @property
+    def tokens(self) -> TokenStore:
+        """Where API tokens are kept (the system keychain when there is one)."""
+        if self._tokens is None:
+            if self._token_search is not None:
+                self._token_search.join()  # needed before the search ended: wait for it
+            found = self._found_tokens[0] if self._found_tokens else TokenStore()
+            if isinstance(found, Exception):
+                raise found
+            self._tokens = found
+        return self._tokens
+
+    def tokens_ready(self) -> bool:
+        """Whether ``tokens`` answers without waiting for the keychain search."""
+        return self._tokens is not None or bool(self._found_tokens)
 
     # ---------------------------------------------------------------- ratings
 
@@ -282,4 +315,6 @@ class FeedbackService(QObject):
         self._unsubscribe()
         self._thread.quit()
         self._thread.wait()
+        if self._token_search is not None:
+            self._token_search.join()
         self.feedback.close()

@@ -168,3 +168,28 @@ def test_the_outbox_view_shows_why_items_wait_and_previews_exactly_what_is_sent(
     assert stored["comment"] == "not Paris?"
     qtbot.waitUntil(lambda: view.table.rowCount() == 0)
     assert "1 sent" in view.status.text()
+
+
+def test_the_keychain_is_looked_up_off_the_gui_thread(
+    store: Store, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import keyring
+
+    lookups: list[str] = []
+
+    def get_keyring() -> fail.Keyring:
+        lookups.append(threading.current_thread().name)
+        return fail.Keyring()
+
+    monkeypatch.setattr(keyring, "get_keyring", get_keyring)
+    running = FeedbackService(store, settings)
+    try:
+        tokens = running.tokens  # waits for the search if it is still going on
+        assert running.tokens_ready()
+        assert lookups == ["parley-keychain"]  # not the GUI thread: start-up does not wait
+        assert tokens.notice is not None  # the fail backend: kept in memory, and said so
+        assert running.waiting_reason() == "Waiting for an API token for this endpoint."
+    finally:
+        running.shutdown()
