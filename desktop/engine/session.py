@@ -72,6 +72,20 @@ def _options(threads: int) -> ort.SessionOptions:
     return opts
 
 
+def _preload_cuda_libraries() -> None:
+    """onnxruntime-gpu's ``[cuda,cudnn]`` extras install CUDA and cuDNN as pip packages, which
+    the provider finds only after ``preload_dlls()`` (ONNX Runtime >= 1.21) has loaded them.
+    Libraries that are missing here are reported by the session's own load failure."""
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:
+        return
+    try:
+        with _captured_stderr():
+            preload()
+    except Exception:  # best effort: creating the session reports the real error
+        return
+
+
 def cuda_graph_enabled() -> bool:
     """CUDA graph capture of the decode step; ``PARLEY_CUDA_GRAPH=0`` turns it off (to tell a
     capture problem from a kernel problem)."""
@@ -93,6 +107,8 @@ def create_session(
     plan = plan_providers(device, ort.get_available_providers())
     preferred = plan.candidates[0]
     errors: list[str] = list(plan.skipped)
+    if CUDA in plan.candidates:
+        _preload_cuda_libraries()
     for provider in plan.candidates:
         opts = _options(threads)
         source: str | bytes = str(model_file)

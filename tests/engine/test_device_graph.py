@@ -275,3 +275,23 @@ def test_starter_model_through_its_float16_gpu_graph() -> None:
     params = SamplingParams(**{**GREEDY.__dict__, "max_new_tokens": 24})
     events = list(engine.generate([ChatMessage("user", "Name a colour.")], params))
     assert any(isinstance(e, TextDelta) and e.text.strip() for e in events)
+
+
+def test_cuda_libraries_from_pip_are_preloaded_only_when_cuda_is_tried(
+    tiny_models: TinyModels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, bundle = tiny_models.get(Q41)
+    calls: list[int] = []
+    monkeypatch.setattr(session_mod.ort, "preload_dlls", lambda: calls.append(1), raising=False)
+    create_session(bundle / "model.onnx", "auto")  # this machine's CPU build
+    assert calls == []
+    monkeypatch.setattr(session_mod.ort, "get_available_providers", lambda: [CUDA, CPU])
+    real = session_mod.ort.InferenceSession
+    monkeypatch.setattr(
+        session_mod.ort,
+        "InferenceSession",
+        lambda source, opts, providers: real(source, opts, providers=[CPU]),
+    )
+    result = create_session(bundle / "model.onnx", "auto")
+    assert calls == [1]
+    assert result.provider == CPU
