@@ -15,6 +15,7 @@ from desktop.engine.device_graph import DeviceGraph, DeviceGraphError
 from desktop.engine.providers import (
     CPU,
     CUDA,
+    DML,
     Device,
     explain_fallback,
     plan_providers,
@@ -62,13 +63,17 @@ def _first_error(lines: list[str]) -> str | None:
     return None
 
 
-def _options(threads: int) -> ort.SessionOptions:
+def session_options(provider: str, threads: int) -> ort.SessionOptions:
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 2
     if threads > 0:
         opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
+    if provider == DML:
+        # DirectML refuses sessions with memory patterns or parallel execution enabled.
+        opts.enable_mem_pattern = False
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     return opts
 
 
@@ -110,7 +115,7 @@ def create_session(
     if CUDA in plan.candidates:
         _preload_cuda_libraries()
     for provider in plan.candidates:
-        opts = _options(threads)
+        opts = session_options(provider, threads)
         source: str | bytes = str(model_file)
         derived: DeviceGraph | None = None
         if provider == CUDA and device_graph is not None:
