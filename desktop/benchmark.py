@@ -532,7 +532,8 @@ class _LlamaCppRunner:
     def logits(self, ids: Sequence[int], start: int) -> F32:
         self.llm.reset()
         self.llm.eval(list(ids))
-        scores = np.asarray(self.llm.scores[start - 1 : len(ids)], np.float32)
+        # A copy: ``scores`` is llama-cpp-python's own buffer, rewritten by the next eval.
+        scores = np.array(self.llm.scores[start - 1 : len(ids)], np.float32)
         return scores
 
 

@@ -124,6 +124,8 @@ class MemMessage:
     content: str
     status: str = "complete"
     stats: dict[str, Any] | None = None
+    model: str | None = None
+    params: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -333,7 +335,9 @@ class MemoryHistory:
         model: str,
         params: Mapping[str, Any] | None = None,
     ) -> MemMessage:
-        return self.add_message(conversation_id, parent_id, "assistant", "", status="streaming")
+        message = self.add_message(conversation_id, parent_id, "assistant", "", status="streaming")
+        message.model, message.params = model, dict(params) if params is not None else None
+        return message
 
     def regenerate(
         self, assistant_message_id: int, model: str, params: Mapping[str, Any] | None = None

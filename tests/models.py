@@ -22,7 +22,7 @@ class TinyModels:
         key = (spec, int8)
         if key not in self._made:
             name = f"{spec.arch}-{spec.weight_type}-{spec.n_heads}x{spec.n_kv_heads}-{spec.seed}"
-            name += f"-{'tied' if spec.tied else 'untied'}-{'int8' if int8 else 'exact'}"
+            name += f"-{'int8' if int8 else 'exact'}-{len(self._made)}"  # unique per spec
             gguf = write_tiny_gguf(self.root / f"{name}.gguf", spec)
             bundle = convert_gguf(gguf, self.root / name, int8_activations=int8)
             self._made[key] = (gguf, bundle)

@@ -278,3 +278,128 @@ class ConcatKVDecoder:
         self._cached = list(ids)
         logits: F32 = np.asarray(outs[0][0, -1], dtype=np.float32)
         return logits
+
+
+class DeviceDecoder:
+    """The decode step resident on a GPU, with static shapes, replayed as a CUDA graph.
+
+    Every input and output of a one-token step is an ``OrtValue`` allocated once on the device
+    and bound once: the token id, ``seqlens_k``, the float16 KV buffers of the full context
+    length and the logits. A step writes 12 bytes in place (id and length) and, when greedy,
+    reads 8 back (``next_token``, the graph's ArgMax); with ``capture`` the step runs under
+    ONNX Runtime's CUDA graph id 1, so after the first steps its kernels are replayed with one
+    launch. Prompts (any length) run uncaptured (graph id -1) through the same KV buffers.
+
+    ``total_sequence_length`` is a CPU input of GroupQueryAttention by design; the kernels
+    take the real lengths from ``seqlens_k`` on the device, which is what a replay sees.
+
+    On ``device="cpu"`` the same bindings run on the CPU (the tests use that)."""
+
+    STEP_GRAPH = "1"
+    NO_GRAPH = "-1"
+
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        *,
+        kv_heads: int,
+        head_dim: int,
+        max_length: int,
+        vocab_size: int,
+        device: str = "cuda",
+        capture: bool = True,
+        keep_alive: object = None,
+    ) -> None:
+        self.session = session
+        self._keep_alive = keep_alive  # in-memory initializers the session reads from
+        self.max_length = max_length
+        self.vocab_size = vocab_size
+        self.capacity = max_length
+        self._device = device
+        self._cached: list[int] = []
+        outputs = {o.name for o in session.get_outputs()}
+        self._has_argmax = "next_token" in outputs
+        past = {i.name: i for i in session.get_inputs()}
+        layers = _kv_names(session)
+        kv_type = np.float16 if layers and "float16" in past[layers[0][0]].type else np.float32
+        self._binding = session.io_binding()
+        zeros = np.zeros((1, kv_heads, max_length, head_dim), kv_type)
+        self._kv: list[ort.OrtValue] = []
+        for past_k, past_v, pres_k, pres_v in layers:
+            for past_name, present_name in ((past_k, pres_k), (past_v, pres_v)):
+                value = ort.OrtValue.ortvalue_from_numpy(zeros.copy(), device, 0)
+                self._kv.append(value)
+                self._binding.bind_ortvalue_input(past_name, value)
+                self._binding.bind_ortvalue_output(present_name, value)
+        del zeros
+        self._step_ids = ort.OrtValue.ortvalue_from_numpy(np.zeros((1, 1), np.int64), device, 0)
+        self._seqlens = ort.OrtValue.ortvalue_from_numpy(np.zeros((1,), np.int32), device, 0)
+        # A CPU input of GroupQueryAttention on every provider.
+        self._total = ort.OrtValue.ortvalue_from_numpy(np.zeros((), np.int32))
+        self._logits = ort.OrtValue.ortvalue_from_shape_and_type(
+            [1, 1, vocab_size], np.float32, device, 0
+        )
+        self._binding.bind_ortvalue_input("seqlens_k", self._seqlens)
+        self._binding.bind_ortvalue_input("total_sequence_length", self._total)
+        self._binding.bind_ortvalue_output("logits", self._logits)
+        self._next: ort.OrtValue | None = None
+        if self._has_argmax:
+            self._next = ort.OrtValue.ortvalue_from_shape_and_type([1, 1], np.int64, device, 0)
+            self._binding.bind_ortvalue_output("next_token", self._next)
+        self._step_options = ort.RunOptions()
+        self._step_options.add_run_config_entry(
+            "gpu_graph_id", self.STEP_GRAPH if capture else self.NO_GRAPH
+        )
+        self._prompt_options = ort.RunOptions()
+        self._prompt_options.add_run_config_entry("gpu_graph_id", self.NO_GRAPH)
+        self._step_bound = False
+        self._prompt_ids: ort.OrtValue | None = None  # kept alive while bound
+
+    @property
+    def cached(self) -> Sequence[int]:
+        return self._cached
+
+    @property
+    def greedy_on_device(self) -> bool:
+        return self._has_argmax
+
+    def reset(self) -> None:
+        self._cached.clear()
+
+    def _run(self, ids: Sequence[int], start: int) -> None:
+        if len(ids) > self.max_length:
+            raise ValueError(f"{len(ids)} tokens exceed the cache of {self.max_length}")
+        if start > len(self._cached):
+            raise ValueError("start lies beyond the cached prefix")
+        new = ids[start:]
+        total = len(ids)
+        self._seqlens.update_inplace(np.array([total - 1], np.int32))
+        self._total.update_inplace(np.array(total, np.int32))
+        if len(new) == 1:
+            self._step_ids.update_inplace(np.array([[new[0]]], np.int64))
+            if not self._step_bound:
+                self._binding.bind_ortvalue_input("input_ids", self._step_ids)
+                self._step_bound = True
+            options = self._step_options
+        else:
+            self._prompt_ids = ort.OrtValue.ortvalue_from_numpy(
+                np.asarray([new], dtype=np.int64), self._device, 0
+            )
+            self._binding.bind_ortvalue_input("input_ids", self._prompt_ids)
+            self._step_bound = False
+            options = self._prompt_options
+        del self._cached[start:]
+        self.session.run_with_iobinding(self._binding, options)
+        self._cached.extend(new)
+
+    def forward(self, ids: Sequence[int], start: int) -> F32:
+        self._run(ids, start)
+        logits: F32 = self._logits.numpy()[0, -1]
+        return logits
+
+    def forward_argmax(self, ids: Sequence[int], start: int) -> int:
+        """Greedy step: only the chosen id crosses back from the device."""
+        if self._next is None:
+            return int(np.argmax(self.forward(ids, start)))
+        self._run(ids, start)
+        return int(self._next.numpy()[0, 0])

@@ -12,17 +12,25 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 
 from tokenizers import Tokenizer
 
 from desktop.engine.bundle import Bundle, open_bundle
-from desktop.engine.decoder import ConcatKVDecoder, Decoder, SharedKVDecoder, reusable
+from desktop.engine.decoder import (
+    ConcatKVDecoder,
+    Decoder,
+    DeviceDecoder,
+    SharedKVDecoder,
+    reusable,
+)
+from desktop.engine.device_graph import half_precision
 from desktop.engine.prompt import ChatTemplate, PromptError, fit_context, special_tokens
 from desktop.engine.providers import Device
 from desktop.engine.sampling import Sampler
-from desktop.engine.session import EngineLoadError, create_session
+from desktop.engine.session import EngineLoadError, create_session, cuda_graph_enabled
 from desktop.engine.textstream import TextStream
 from desktop.engine.types import (
     ChatMessage,
@@ -128,6 +136,19 @@ class Engine:
         with self._lock:  # one generation at a time owns the KV cache
             yield from self._run(ids, params, cancel, started)
 
+    def _stepper(self, sampler: Sampler) -> Callable[[list[int], int], int]:
+        """Feed ``ids[start:]`` and pick the next token. Plain greedy decoding on a decoder
+        that picks on the device copies one id back instead of the logits."""
+        argmax = getattr(self.decoder, "forward_argmax", None)
+        if argmax is not None and sampler.plain_greedy:
+            step: Callable[[list[int], int], int] = argmax
+            return step
+
+        def sample(ids: list[int], start: int) -> int:
+            return sampler(self.decoder.forward(ids, start), ids)
+
+        return sample
+
     def _run(
         self, ids: list[int], params: SamplingParams, cancel: threading.Event, started: float
     ) -> Iterator[Event]:
@@ -139,14 +160,14 @@ class Engine:
         reason: FinishReason = "length"
         ttft = prefill_s = 0.0
         decode_started = 0.0
+        step = self._stepper(sampler)
         try:
-            logits = self.decoder.forward(ids, reused)
+            token = step(ids, reused)
             prefill_s = time.perf_counter() - started
             while True:
                 if cancel.is_set():
                     reason = "cancelled"
                     break
-                token = sampler(logits, ids)
                 if generated == 0:
                     ttft = time.perf_counter() - started
                     decode_started = time.perf_counter()
@@ -166,7 +187,7 @@ class Engine:
                 if cancel.is_set():
                     reason = "cancelled"
                     break
-                logits = self.decoder.forward(ids, len(ids) - 1)
+                token = step(ids, len(ids) - 1)
         except Exception as exc:  # ORT raises RuntimeError subclasses; the stream must end
             self.decoder.reset()
             yield Finished(
@@ -226,7 +247,9 @@ def load_engine(
         tokenizer = Tokenizer.from_file(str(bundle.path / "tokenizer.json"))
     except Exception as exc:  # the tokenizers library raises a plain Exception
         raise EngineLoadError(f"{bundle.name}: tokenizer.json is unreadable: {exc}") from exc
-    result = create_session(bundle.model_file, device, threads)
+    # Parley graphs get their float16 variant on a GPU (``device_graph.py``).
+    derive = partial(half_precision, bundle.model_file) if bundle.kind == "parley" else None
+    result = create_session(bundle.model_file, device, threads, device_graph=derive)
     limit = max_context or DEFAULT_MAX_CONTEXT
     max_len = min(bundle.context_length, limit)
     decoder: Decoder
@@ -237,6 +260,17 @@ def load_engine(
             head_dim=bundle.head_dim,
             max_length=max_len,
             vocab_size=bundle.vocab_size,
+        )
+    elif result.device_graph is not None:
+        decoder = DeviceDecoder(
+            result.session,
+            kv_heads=bundle.kv_heads,
+            head_dim=bundle.head_dim,
+            max_length=max_len,
+            vocab_size=bundle.vocab_size,
+            device="cuda",
+            capture=cuda_graph_enabled(),
+            keep_alive=result.device_graph,
         )
     else:
         device_name = "cuda" if result.provider == "CUDAExecutionProvider" else "cpu"

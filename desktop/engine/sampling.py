@@ -25,6 +25,11 @@ class Sampler:
         self.params = params
         self.rng = np.random.default_rng(params.seed)
 
+    @property
+    def plain_greedy(self) -> bool:
+        """Greedy with no penalty: the token is the logits' argmax (first one on ties)."""
+        return self.params.temperature == 0.0 and self.params.repetition_penalty == 1.0
+
     def penalize(self, logits: F32, history: Sequence[int]) -> F32:
         """Divide positive and multiply negative logits of recently seen tokens (CTRL paper)."""
         penalty = self.params.repetition_penalty

@@ -5,14 +5,17 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import onnxruntime as ort
 
+from desktop.engine.device_graph import DeviceGraph, DeviceGraphError
 from desktop.engine.providers import (
     CPU,
+    CUDA,
+    DML,
     Device,
     explain_fallback,
     plan_providers,
@@ -29,6 +32,7 @@ class SessionResult:
     session: ort.InferenceSession
     provider: str
     fallback_reason: str | None
+    device_graph: DeviceGraph | None = None  # set when the float16 GPU graph runs
 
 
 @contextlib.contextmanager
@@ -59,29 +63,76 @@ def _first_error(lines: list[str]) -> str | None:
     return None
 
 
-def create_session(
-    model_file: Path, device: Device = "auto", threads: int = 0, *, cuda_graph: bool = False
-) -> SessionResult:
-    plan = plan_providers(device, ort.get_available_providers())
+def session_options(provider: str, threads: int) -> ort.SessionOptions:
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 2
     if threads > 0:
         opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
+    if provider == DML:
+        # DirectML refuses sessions with memory patterns or parallel execution enabled.
+        opts.enable_mem_pattern = False
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return opts
+
+
+def _preload_cuda_libraries() -> None:
+    """onnxruntime-gpu's ``[cuda,cudnn]`` extras install CUDA and cuDNN as pip packages, which
+    the provider finds only after ``preload_dlls()`` (ONNX Runtime >= 1.21) has loaded them.
+    Libraries that are missing here are reported by the session's own load failure."""
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:
+        return
+    try:
+        with _captured_stderr():
+            preload()
+    except Exception:  # best effort: creating the session reports the real error
+        return
+
+
+def cuda_graph_enabled() -> bool:
+    """CUDA graph capture of the decode step; ``PARLEY_CUDA_GRAPH=0`` turns it off (to tell a
+    capture problem from a kernel problem)."""
+    return os.environ.get("PARLEY_CUDA_GRAPH", "1") != "0"
+
+
+def create_session(
+    model_file: Path,
+    device: Device = "auto",
+    threads: int = 0,
+    *,
+    device_graph: Callable[[], DeviceGraph] | None = None,
+) -> SessionResult:
+    """A session on the first provider of ``device``'s plan that really runs the model.
+
+    ``device_graph`` derives the graph a GPU needs (``half_precision``); where it is given,
+    the CUDA attempt loads that graph with the decode step captured as a CUDA graph, and a
+    CUDA session that silently ran on the CPU is dropped for the float32 graph."""
+    plan = plan_providers(device, ort.get_available_providers())
     preferred = plan.candidates[0]
     errors: list[str] = list(plan.skipped)
+    if CUDA in plan.candidates:
+        _preload_cuda_libraries()
     for provider in plan.candidates:
-        providers: list[str | tuple[str, dict[str, str]]] = [
-            (provider, provider_options(provider, cuda_graph=cuda_graph))
-            if provider != CPU
-            else CPU
-        ]
+        opts = session_options(provider, threads)
+        source: str | bytes = str(model_file)
+        derived: DeviceGraph | None = None
+        if provider == CUDA and device_graph is not None:
+            try:
+                derived = device_graph()
+            except DeviceGraphError as exc:
+                errors.append(explain_fallback(provider, CPU, str(exc)))
+                continue
+            derived.configure(opts)
+            source = derived.model
+        providers: list[str | tuple[str, dict[str, str]]] = [CPU]
         if provider != CPU:
-            providers.append(CPU)
+            graph = derived is not None and cuda_graph_enabled()
+            providers = [(provider, provider_options(provider, cuda_graph=graph)), CPU]
         try:
             with _captured_stderr() as log:
-                session = ort.InferenceSession(str(model_file), opts, providers=providers)
+                session = ort.InferenceSession(source, opts, providers=providers)
         except Exception as exc:  # ORT raises its own exception types for bad models and EPs
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if provider == CPU:
@@ -91,8 +142,10 @@ def create_session(
         used = session.get_providers()[0]
         if used != provider:
             errors.append(explain_fallback(provider, used, _first_error(log)))
+            if derived is not None:
+                continue  # the float16 graph is for the GPU; load the float32 one instead
         reason = None
         if used != preferred or errors:
             reason = "; ".join(errors) if errors else None
-        return SessionResult(session, used, reason)
+        return SessionResult(session, used, reason, derived)
     raise EngineLoadError("no execution provider could load the model")

@@ -143,6 +143,12 @@ class FeedbackStore:
 
     @staticmethod
     def _context(message: Message, system_prompt: str | None, before: list[Message]) -> Context:
+        """``system_prompt`` is the conversation's current one; the one recorded with the
+        message when it was generated wins (the chat's prompt may have changed since)."""
+        params = dict(message.params) if message.params is not None else None
+        if params is not None and "system_prompt" in params:
+            recorded = params.pop("system_prompt")
+            system_prompt = recorded if isinstance(recorded, str) and recorded else None
         turns: list[Turn] = []
         if system_prompt:
             turns.append(Turn("system", system_prompt))
@@ -150,7 +156,7 @@ class FeedbackStore:
             if m.role == "assistant" and (not m.content or m.status == "error"):
                 continue
             turns.append(Turn(m.role, m.content))
-        return Context(message.model, message.params, system_prompt, tuple(turns))
+        return Context(message.model, params, system_prompt, tuple(turns))
 
     # ---------------------------------------------------------------- ratings
 

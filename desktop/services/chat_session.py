@@ -43,6 +43,9 @@ _STATUS_OF_REASON = {"stop": "complete", "length": "complete", "cancelled": "sto
                      "error": "error"}  # fmt: skip
 
 
+SYSTEM_PROMPT_KEY = "system_prompt"  # in a message's recorded params (feedback reads it)
+
+
 class ChatSession(QObject):
     """State: ``idle`` -> ``waiting`` (queued on the worker) -> ``streaming`` -> ``idle``.
 
@@ -277,7 +280,10 @@ class ChatSession(QObject):
                 params, seed=seed, temperature=max(params.temperature, ALTERNATIVE_MIN_TEMP)
             )
         model = self._host.info.name if self._host.info is not None else ""
-        recorded = dataclasses.asdict(params)
+        recorded: dict[str, object] = dict(dataclasses.asdict(params))
+        # What the model was told, as sent: the chat's system prompt may change before the
+        # answer is rated, and feedback must describe what produced it.
+        recorded[SYSTEM_PROMPT_KEY] = self.system_prompt() or None
         if replacing is not None:
             message = self._history.regenerate(replacing.id, model, recorded)
         else:

@@ -2,8 +2,10 @@
 
 - X11: the key is grabbed on the root window through libX11 (ctypes, no extra package) on a
   connection of our own, read with a QSocketNotifier on the GUI thread.
+- Windows: ``RegisterHotKey`` (user32, ctypes) for the GUI thread; its ``WM_HOTKEY`` thread
+  messages reach a native event filter on the application.
 - Wayland: applications may not grab keys; ``register`` says so.
-- Windows and macOS: not implemented yet; ``register`` says so.
+- macOS: not implemented yet; ``register`` says so.
 
 Everywhere the fallback is the same: bind ``parley --quick-ask`` in the desktop's own shortcut
 settings (a running Parley opens Quick ask at once, see desktop.services.single_instance).
@@ -18,7 +20,14 @@ import os
 import sys
 from typing import Any
 
-from PySide6.QtCore import QObject, QSocketNotifier, Signal
+from PySide6.QtCore import (
+    QAbstractNativeEventFilter,
+    QByteArray,
+    QCoreApplication,
+    QObject,
+    QSocketNotifier,
+    Signal,
+)
 from PySide6.QtGui import QGuiApplication
 
 log = logging.getLogger(__name__)
@@ -139,10 +148,90 @@ class _X11:
         self.x.XCloseDisplay(self.display)
 
 
+# Windows (WinUser.h)
+_WM_HOTKEY = 0x0312
+_MOD_ALT, _MOD_CONTROL, _MOD_SHIFT, _MOD_WIN, _MOD_NOREPEAT = 0x1, 0x2, 0x4, 0x8, 0x4000
+_WIN_MODS = {"ctrl": _MOD_CONTROL, "control": _MOD_CONTROL, "alt": _MOD_ALT, "option": _MOD_ALT,
+             "shift": _MOD_SHIFT, "meta": _MOD_WIN, "super": _MOD_WIN, "cmd": _MOD_WIN}  # fmt: skip
+_VK = {"space": 0x20, "enter": 0x0D, "return": 0x0D, "tab": 0x09, "esc": 0x1B,
+       "escape": 0x1B, "backspace": 0x08}  # fmt: skip
+_HOTKEY_ID = 0x5041  # 'PA': any id in 0x0000..0xBFFF is the application's own
+
+
+def parse_windows(text: str) -> tuple[int, int]:
+    """``Ctrl+Alt+Space`` -> (MOD_* flags with MOD_NOREPEAT, virtual-key code)."""
+    *mods, key = [p.strip() for p in text.split("+")]
+    flags = _MOD_NOREPEAT
+    for mod in mods:
+        if mod.lower() not in _WIN_MODS:
+            raise ValueError(f"unknown modifier {mod!r}")
+        flags |= _WIN_MODS[mod.lower()]
+    lowered = key.lower()
+    if lowered in _VK:
+        return flags, _VK[lowered]
+    if len(key) == 1 and key.isascii() and key.isalnum():
+        return flags, ord(key.upper())  # VK_A..VK_Z, VK_0..VK_9 are the ASCII codes
+    if lowered[:1] == "f" and lowered[1:].isdigit() and 1 <= int(lowered[1:]) <= 24:
+        return flags, 0x70 + int(lowered[1:]) - 1  # VK_F1..VK_F24
+    raise ValueError(f"the key {key!r} cannot be registered on Windows" if key else "no key")
+
+
+class _MSG(ctypes.Structure):
+    """The start of Win32's MSG: what the filter reads."""
+
+    _fields_ = [
+        ("hwnd", ctypes.c_void_p),
+        ("message", ctypes.c_uint),
+        ("wParam", ctypes.c_size_t),
+        ("lParam", ctypes.c_ssize_t),
+    ]
+
+
+class _WindowsHotkey(QAbstractNativeEventFilter):
+    """One ``RegisterHotKey`` for the GUI thread (no window: the message is posted to the
+    thread's queue, and Qt's dispatcher hands every message to the native filters)."""
+
+    def __init__(self, user32: Any, on_press: Any) -> None:
+        super().__init__()
+        self.user32 = user32
+        self.on_press = on_press
+        self.registered = False
+
+    def register(self, flags: int, vk: int) -> str | None:
+        self.unregister()
+        if not self.user32.RegisterHotKey(None, _HOTKEY_ID, flags, vk):
+            return "another application already uses this key combination"
+        self.registered = True
+        return None
+
+    def unregister(self) -> None:
+        if self.registered:
+            self.user32.UnregisterHotKey(None, _HOTKEY_ID)
+            self.registered = False
+
+    def nativeEventFilter(  # noqa: N802 - Qt's name
+        self, event_type: QByteArray | bytes | bytearray | memoryview, message: int
+    ) -> object:
+        kind = event_type.data() if isinstance(event_type, QByteArray) else bytes(event_type)
+        if kind == b"windows_generic_MSG" and message:
+            msg = _MSG.from_address(int(message))
+            if msg.message == _WM_HOTKEY and msg.wParam == _HOTKEY_ID:
+                self.on_press()
+                return True, 0
+        return False, 0
+
+
+def _user32() -> Any:
+    dll = ctypes.WinDLL("user32", use_last_error=True)  # type: ignore[attr-defined]
+    dll.RegisterHotKey.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint, ctypes.c_uint]
+    dll.UnregisterHotKey.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    return dll
+
+
 def unsupported_reason() -> str | None:
-    """Why no global shortcut can be registered here (None: X11, it can)."""
+    """Why no global shortcut can be registered here (None: X11 or Windows, it can)."""
     if sys.platform == "win32":
-        return "global shortcuts are not registered on Windows yet"
+        return None
     if sys.platform == "darwin":
         return "global shortcuts are not registered on macOS yet"
     platform = QGuiApplication.platformName()
@@ -154,14 +243,21 @@ def unsupported_reason() -> str | None:
 
 
 class GlobalHotkey(QObject):
-    """``activated`` fires when the registered key combination is pressed anywhere."""
+    """``activated`` fires when the registered key combination is pressed anywhere.
+
+    ``platform`` and ``user32`` exist for the tests (Windows' backend driven on Linux)."""
 
     activated = Signal()
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(
+        self, parent: QObject | None = None, *, platform: str | None = None, user32: Any = None
+    ) -> None:
         super().__init__(parent)
+        self._platform = platform or sys.platform
+        self._user32 = user32
         self._x11: _X11 | None = None
         self._notifier: QSocketNotifier | None = None
+        self._windows: _WindowsHotkey | None = None
         self.shortcut = ""
 
     def register(self, text: str) -> str | None:
@@ -170,6 +266,8 @@ class GlobalHotkey(QObject):
         self.unregister()
         if not text.strip():
             return None
+        if self._platform == "win32":
+            return self._register_windows(text)
         reason = unsupported_reason()
         if reason is not None:
             return f"{reason}: {FALLBACK}"
@@ -192,6 +290,26 @@ class GlobalHotkey(QObject):
         self.shortcut = text
         return None
 
+    def _register_windows(self, text: str) -> str | None:
+        try:
+            flags, vk = parse_windows(text)
+        except ValueError as exc:
+            return f"{text}: {exc}"
+        if self._windows is None:
+            try:
+                user32 = self._user32 if self._user32 is not None else _user32()
+            except (OSError, AttributeError) as exc:
+                return f"user32 is unavailable ({exc}): {FALLBACK}"
+            self._windows = _WindowsHotkey(user32, self.activated.emit)
+            app = QCoreApplication.instance()
+            if app is not None:
+                app.installNativeEventFilter(self._windows)
+        problem = self._windows.register(flags, vk)
+        if problem is not None:
+            return f"{text}: {problem}; choose another or {FALLBACK}"
+        self.shortcut = text
+        return None
+
     def _read(self) -> None:
         if self._x11 is not None and self._x11.key_presses():
             self.activated.emit()
@@ -199,6 +317,8 @@ class GlobalHotkey(QObject):
     def unregister(self) -> None:
         if self._x11 is not None:
             self._x11.ungrab()
+        if self._windows is not None:
+            self._windows.unregister()
         self.shortcut = ""
 
     def close(self) -> None:
@@ -209,3 +329,9 @@ class GlobalHotkey(QObject):
         if self._x11 is not None:
             self._x11.close()
             self._x11 = None
+        if self._windows is not None:
+            self._windows.unregister()
+            app = QCoreApplication.instance()
+            if app is not None:
+                app.removeNativeEventFilter(self._windows)
+            self._windows = None

@@ -83,3 +83,14 @@ def test_cuda_listed_but_unusable_falls_back_with_a_reason(
     assert result.fallback_reason is not None
     assert "CUDA" in result.fallback_reason
     assert "libcudart" in result.fallback_reason
+
+
+def test_directml_sessions_run_without_memory_patterns() -> None:
+    """DirectML returns an error for sessions with memory patterns or parallel execution."""
+    from desktop.engine.session import session_options
+
+    dml = session_options(DML, 2)
+    assert dml.enable_mem_pattern is False
+    assert dml.execution_mode == session_mod.ort.ExecutionMode.ORT_SEQUENTIAL
+    assert dml.intra_op_num_threads == 2
+    assert session_options(CPU, 0).enable_mem_pattern is True

@@ -42,6 +42,36 @@ def test_a_rating_keeps_the_exact_context_that_produced_the_answer(
     assert again.context.prompt[0] == Turn("system", "Be brief.")
 
 
+def test_the_system_prompt_recorded_at_generation_wins_over_a_later_change(
+    store: Store, feedback: FeedbackStore, chat: Chat
+) -> None:
+    """The chat's system prompt changed after the answer was written and before it was
+    rated: the record holds the prompt the model was given, kept apart from the sampling
+    parameters."""
+    answer = store.add_message(
+        chat.conversation_id,
+        chat.q2.id,
+        "assistant",
+        "Canberra.",
+        model="tiny-model",
+        params={"temperature": 0.2, "system_prompt": "Answer in one word."},
+    )
+    store.set_system_prompt(chat.conversation_id, "Be verbose.")
+    record = feedback.rate(answer.id, FeedbackDraft(1, ("correct",)))
+    assert record.context.prompt[0] == Turn("system", "Answer in one word.")
+    assert record.context.system_prompt == "Answer in one word."
+    assert record.context.params == {"temperature": 0.2}
+    # Recorded as "no system prompt": none, whatever the chat has now.
+    bare = store.add_message(
+        chat.conversation_id,
+        chat.q2.id,
+        "assistant",
+        "Canberra!",
+        params={"temperature": 0.2, "system_prompt": None},
+    )
+    assert feedback.context_for(bare.id).prompt[0] == Turn("user", "Capital of France?")
+
+
 def test_changing_a_rating_updates_the_one_record_and_counts_revisions(
     feedback: FeedbackStore, chat: Chat
 ) -> None:

@@ -78,6 +78,11 @@ def test_send_stores_the_prompt_and_the_streamed_answer(
     stats = session.path()[-1].stats
     assert stats is not None
     assert stats["generated_tokens"] == 2
+    # What produced it is recorded with it: sampling and the system prompt as sent.
+    params = session.path()[-1].params
+    assert params is not None
+    assert params["seed"] == 1
+    assert params["system_prompt"] == "Be brief."
 
 
 def test_the_answer_is_streaming_in_the_store_before_the_first_token(

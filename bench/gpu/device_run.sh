@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# On the GPU machine, in the repo root, after every part was copied into /tmp/ortgpu by the
+# earlier calls (bench/gpu/README.md): install onnxruntime-gpu and gguf into /tmp/site, build
+# llama.cpp's llama-bench with CUDA, run bench/bench_gpu.py. Results go to $OUT.
+set -euo pipefail
+repo=$(pwd)
+out=${OUT:-/tmp/out}
+mkdir -p "$out" /tmp/ortgpu
+cp -n .gpu[0-9]*/* .gpum1/* .gpum2/* .gpul/* /tmp/ortgpu/ 2>/dev/null || true
+cd /tmp/ortgpu
+wheel=$(cat WHEEL_NAME)
+cat part.* >"$wheel"
+cat model.* >model.gguf
+echo "$(cat MODEL_SHA256)  model.gguf" | sha256sum -c -
+python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$wheel" gguf-*.whl
+export PYTHONPATH=/tmp/site:$repo
+python3 -c "import onnxruntime as o; o.preload_dlls(); print(o.__version__, o.get_available_providers())"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/card.csv"
+
+if [ ! -x /tmp/llama/build/bin/llama-bench ]; then
+  mkdir -p /tmp/llama && tar -xJf llama.cpp.tar.xz -C /tmp/llama
+  cmake -S /tmp/llama/llama.cpp -B /tmp/llama/build -G Ninja -DGGML_CUDA=ON \
+    -DCMAKE_CUDA_ARCHITECTURES=90 -DLLAMA_CURL=OFF -DCMAKE_BUILD_TYPE=Release >"$out/cmake.log" 2>&1
+  cmake --build /tmp/llama/build --target llama-bench -j 16 >"$out/build.log" 2>&1
+fi
+cd "$repo"
+PYTHONUNBUFFERED=1 python3 bench/bench_gpu.py --gguf /tmp/ortgpu/model.gguf \
+  --llama-bench /tmp/llama/build/bin/llama-bench --rounds "${ROUNDS:-3}" --json "$out/gpu.json"
