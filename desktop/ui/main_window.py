@@ -166,6 +166,11 @@ class MainWindow(QMainWindow):
         if feedback is not None:
             feedback.notice.connect(self.notify)
 
+        self._to_list: int | None = None  # the chat the sidebar is about to list (_on_title)
+        self._list_timer = QTimer(self)
+        self._list_timer.setSingleShot(True)
+        self._list_timer.setInterval(FRAME_MS)
+        self._list_timer.timeout.connect(self._list_chat)
         self._spinner = QTimer(self)
         self._spinner.setInterval(100)
         self._spinner.timeout.connect(self._spin_tabs)
@@ -338,13 +343,13 @@ class MainWindow(QMainWindow):
         self._refresh_tab_labels()
         # the sidebar lists the chat a frame later: a new chat gets its title in the middle of
         # sending its first message, and that frame already has the new messages to lay out
-        conversation_id = tab.session.conversation_id
-        QTimer.singleShot(FRAME_MS, self, lambda: self._list_chat(conversation_id))
+        self._to_list = tab.session.conversation_id
+        self._list_timer.start()
 
-    def _list_chat(self, conversation_id: int | None) -> None:
+    def _list_chat(self) -> None:
         self.sidebar.refresh()
-        if conversation_id is not None:
-            self.sidebar.select(conversation_id)
+        if self._to_list is not None:
+            self.sidebar.select(self._to_list)
 
     def _retitle_tabs(self, _conversation_id: int) -> None:
         for tab in self.chat_tabs():
@@ -793,6 +798,7 @@ class MainWindow(QMainWindow):
             return
         if self.quick_ask is not None:
             self.quick_ask._forget_session()
+        self._list_timer.stop()  # the history may be closed next
         for tab in self.chat_tabs():
             tab.session.close()
         super().closeEvent(event)
