@@ -159,9 +159,10 @@ def streaming_stall(tokens: int, delay_s: float = 0.0, reply: str | None = None)
     done = QEventLoop()
 
     def check_done() -> None:
-        # finished, and the widget has drained its last chunks onto the screen
+        # finished, the widget has drained its last chunks onto the screen, and its code
+        # blocks are filled in and coloured (the view's slice queue is empty)
         widget = tab.view.message_widgets()[-1]
-        if tab.session.state == "idle" and not widget._finishing:
+        if tab.session.state == "idle" and not widget._finishing and not tab.view.queue.pending():
             gaps.append(clock.elapsed())  # the stretch after the last beat counts too
             at.append((time.perf_counter() - t0) * 1000)
             done.quit()

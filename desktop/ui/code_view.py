@@ -51,6 +51,10 @@ if TYPE_CHECKING:  # Pygments loads with the first code block (or ``warm_up``), 
 # work done per event-loop turn by a SliceQueue; the streaming view's turn (TURN_BUDGET_S) runs
 # in the same turn, and both with a paint fit a 16 ms frame on a loaded 2-core machine
 SLICE_S = 0.002
+# A plain-text view lays out every line it is given (~8 µs a line here: the widest line sets
+# its horizontal scroll range), so a long block goes in this many lines at a time: the first
+# ones at once, the rest in SliceQueue slices.
+FILL_LINES = 250
 Step = Callable[[float], bool]  # step(deadline) -> True when finished
 
 
@@ -269,7 +273,9 @@ class CodeBlockView(QFrame):
         self.text.setPalette(colours)
         layout.addWidget(self.text)
         self.highlighter = PygmentsHighlighter(self.text.document(), palette.pygments_style)
-        self._code = ""
+        self._code = ""  # the whole code (what Copy copies)
+        self._shown = 0  # how much of it the document holds
+        self._filling = False  # a fill job is queued
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         # drawn here rather than by a style sheet: polishing a style sheet costs ~1 ms a block
@@ -285,23 +291,50 @@ class CodeBlockView(QFrame):
 
     def set_code(self, code: str) -> None:
         """Show ``code``. When the code shown is a prefix of it (a block being written grows
-        at its end), only the new text is inserted."""
+        at its end), only the new text is inserted. Up to FILL_LINES new lines go in now, the
+        rest in slices (``code`` is the whole code at once)."""
         if code == self._code:
             return
-        if self._code and code.startswith(self._code):
+        if not code.startswith(self._code):
+            self.text.setPlainText("")
+            self._shown = 0
+        self._code = code
+        self._put(FILL_LINES)
+        if self._shown < len(code) and not self._filling:
+            self._filling = True
+            self._queue.add(self._fill)
+
+    def _put(self, lines: int) -> None:
+        """Insert up to ``lines`` more lines of the code into the document."""
+        end = self._shown
+        for _ in range(lines):
+            end = self._code.find("\n", end) + 1
+            if end == 0:
+                end = len(self._code)
+                break
+        if end > self._shown:
             cursor = QTextCursor(self.text.document())
             cursor.movePosition(QTextCursor.MoveOperation.End)
-            cursor.insertText(code[len(self._code) :])
-        else:
-            self.text.setPlainText(code)
-        self._code = code
+            cursor.insertText(self._code[self._shown : end])
+            self._shown = end
+
+    def _fill(self, deadline: float) -> bool:
+        while self._shown < len(self._code):
+            if time.perf_counter() >= deadline:
+                return False
+            self._put(FILL_LINES // 4)
+        self._filling = False
+        if self.closed:  # colouring waited for the whole text
+            self._queue.add(self.highlighter.start(self.code, self.lang))
+        return True
 
     def close_block(self) -> None:
         """The closing fence arrived (or the answer ended): colour the code, in slices."""
         if self.closed:
             return
         self.closed = True
-        self._queue.add(self.highlighter.start(self.code, self.lang))
+        if not self._filling:  # else the fill starts the colouring when it is done
+            self._queue.add(self.highlighter.start(self.code, self.lang))
 
 
 def warm_up(palette: Palette) -> None:
