@@ -123,3 +123,25 @@ def test_the_next_turn_fills_in_widgets_made_ahead_and_shows_what_new_ones_would
     assert view.message_widgets() == shown
     qtbot.waitUntil(lambda: len(view._spares) == 2, timeout=5000)  # ready for the turn after
     assert not set(view._spares.values()) & set(shown)
+
+
+def test_a_long_block_goes_in_a_slice_at_a_time_and_is_coloured_once_complete(
+    qtbot: QtBot,
+) -> None:
+    from desktop.ui.code_view import FILL_LINES
+
+    queue = SliceQueue()
+    view = CodeBlockView("python", LIGHT, queue)
+    qtbot.addWidget(view)
+    code = "\n".join(f"def f{i}(x):  # line {i}" for i in range(4 * FILL_LINES))
+    view.set_code(code)
+    view.close_block()
+    assert view.code == code  # Copy copies the whole block at once
+    assert view.text.document().blockCount() == FILL_LINES + 1  # the rest comes in slices
+    assert queue.pending() == 1  # filling; colouring waits for the whole text
+    queue.drain()
+    assert view.text.toPlainText() == code
+    assert view.highlighter.done
+    last = view.text.document().lastBlock()
+    assert last.text() == f"def f{4 * FILL_LINES - 1}(x):  # line {4 * FILL_LINES - 1}"
+    assert len(last.layout().formats()) >= 2  # 'def' and the comment are coloured
