@@ -65,6 +65,7 @@ class SliceQueue(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._jobs: deque[Step] = deque()
+        self._paused_until = 0.0
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(1)  # leave room for input and paint events between slices
@@ -78,13 +79,22 @@ class SliceQueue(QObject):
     def pending(self) -> int:
         return len(self._jobs)
 
+    def pause(self, seconds: float) -> None:
+        """Run no job for ``seconds``: the caller made work for this turn's layout and paint
+        (new parts on screen) and the turn should not grow by a slice too."""
+        self._paused_until = time.perf_counter() + seconds
+
     def drain(self) -> None:
         """Run every job to the end now (tests, screenshots)."""
         while self._jobs:
             self._run(budget=1e9)
 
     def _run(self, budget: float = SLICE_S) -> None:
-        deadline = time.perf_counter() + budget
+        now = time.perf_counter()
+        if budget == SLICE_S and now < self._paused_until:
+            self._timer.start()
+            return
+        deadline = now + budget
         while self._jobs and time.perf_counter() < deadline:
             step = self._jobs[0]
             if step(deadline):

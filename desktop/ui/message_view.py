@@ -657,7 +657,10 @@ class MessageWidget(QFrame):
             or began - self._revealed_at >= REPAINT_MS / 1000
         )
         if revealed:
-            self._reveal(deadline)
+            # showing parts lays out and paints them after this turn: half the budget at most,
+            # and no colouring slice in the same turn
+            self._reveal(min(deadline, began + budget / 2))
+            self._queue.pause(0.001)
         # ...then new parts, in what is left of the turn's budget: a part is not begun when the
         # last one took longer than what is left (the turn would overrun by that much), but a
         # turn that showed nothing makes at least one
