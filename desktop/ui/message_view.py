@@ -687,6 +687,9 @@ class MessageWidget(QFrame):
             self._tail_src, self._tail_code = "", []
             self._apply_state(self._final_stats)
             return
+        if made and time.perf_counter() >= deadline:
+            self._repaint_timer.start(0)  # the tail (re-rendered, or a code view made) next turn
+            return
         self._show_tail(stable)
 
     def _show_tail(self, stable: int) -> None:
