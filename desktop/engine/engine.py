@@ -30,7 +30,7 @@ from desktop.engine.device_graph import half_precision
 from desktop.engine.prompt import ChatTemplate, PromptError, fit_context, special_tokens
 from desktop.engine.providers import Device
 from desktop.engine.sampling import Sampler
-from desktop.engine.session import EngineLoadError, create_session, cuda_graph_enabled
+from desktop.engine.session import EngineLoadError, create_session
 from desktop.engine.textstream import TextStream
 from desktop.engine.types import (
     ChatMessage,
@@ -266,7 +266,7 @@ def load_engine(
             result.session,
             **shape,
             device="cuda",
-            capture=cuda_graph_enabled(),
+            capture=result.captured,
             keep_alive=result.device_graph,
         )
     else:
