@@ -43,6 +43,18 @@ $$A = P e^{r t} = \lim_{n \to \infty} P\left(1 + \frac{r}{n}\right)^{n t}$$
 
 so **$1,000** at 5 % for 10 years gives about **$1,648.72**."""
 
+SPLIT_QUESTION = "A regex for ISO dates?"
+SPLIT_ANSWER = r"""This matches `YYYY-MM-DD` with a valid month and day range:
+
+```python
+import re
+
+ISO_DATE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
+print(bool(ISO_DATE.match("2026-11-26")))  # True
+```
+
+It does not check that 31 February is impossible; parse with `date.fromisoformat` for that."""
+
 QUESTION = "How does compound interest grow my savings? Show code, a table and the formula."
 OLD_CHATS = ("Trip to Lisbon: 3-day plan", "Regex for ISO dates", "Sourdough starter help")
 
@@ -81,7 +93,7 @@ def main() -> int:
         for title in OLD_CHATS:
             c = store.create_conversation(title)
             store.add_message(c.id, None, "user", title)
-        engine = FakeEngine(replies=[ANSWER], delay_s=0.008)  # about a CPU's pace
+        engine = FakeEngine(replies=[ANSWER, SPLIT_ANSWER], delay_s=0.008)  # about a CPU's pace
         engine.name = "SmolLM2-135M-Instruct"
         host = EngineHost()
         defaults = ChatDefaults("You are a helpful assistant.", SamplingParams())
@@ -108,6 +120,19 @@ def main() -> int:
         path = args.out / f"main-{theme}.png"
         window.grab().save(str(path), "PNG", 9)
         written.append(path)
+        if theme == "light":  # two chats side by side (View > Split view)
+            window.toggle_split()
+            right = window.current_tab()
+            assert right is not None
+            right.composer.setPlainText(SPLIT_QUESTION)
+            right.send()
+            while right.session.state != "idle":
+                wait(20)
+            wait(300)
+            right.view.queue.drain()
+            path = args.out / "split-light.png"
+            window.grab().save(str(path), "PNG", 9)
+            written.append(path)
         window.close()
         host.shutdown()
         store.close()

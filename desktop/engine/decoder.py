@@ -54,6 +54,14 @@ def reusable(decoder: Decoder, ids: Sequence[int]) -> int:
     return min(common_prefix(decoder.cached, ids), len(ids) - 1)
 
 
+def check_feed(ids: Sequence[int], start: int, cached: int, max_length: int) -> None:
+    """``forward``'s contract: ``ids`` fit the cache, and ``ids[:start]`` are cached."""
+    if len(ids) > max_length:
+        raise ValueError(f"{len(ids)} tokens exceed the cache of {max_length}")
+    if start > cached:
+        raise ValueError("start lies beyond the cached prefix")
+
+
 INITIAL_CAPACITY = 512
 
 
@@ -181,10 +189,7 @@ class SharedKVDecoder:
     def forward(self, ids: Sequence[int], start: int) -> F32:
         # Per-token path: O(1) in the conversation's length (no prefix scans or list copies).
         # Callers pass ids that extend the cached prefix (``reusable`` found it once).
-        if len(ids) > self.max_length:
-            raise ValueError(f"{len(ids)} tokens exceed the cache of {self.max_length}")
-        if start > len(self._cached):
-            raise ValueError("start lies beyond the cached prefix")
+        check_feed(ids, start, len(self._cached), self.max_length)
         new = ids[start:]
         total = len(ids)
         self._ensure_capacity(total)
@@ -256,10 +261,7 @@ class ConcatKVDecoder:
         self._past = [empty] * (2 * len(self._layers))
 
     def forward(self, ids: Sequence[int], start: int) -> F32:
-        if len(ids) > self.max_length:
-            raise ValueError(f"{len(ids)} tokens exceed the cache of {self.max_length}")
-        if start > common_prefix(self._cached, ids):
-            raise ValueError("start lies beyond the cached prefix")
+        check_feed(ids, start, common_prefix(self._cached, ids), self.max_length)
         if start < len(self._cached):  # roll the cache back to the shared prefix
             self._past = [p[:, :, :start] for p in self._past]
         new = np.asarray([ids[start:]], dtype=np.int64)
@@ -367,10 +369,7 @@ class DeviceDecoder:
         self._cached.clear()
 
     def _run(self, ids: Sequence[int], start: int) -> None:
-        if len(ids) > self.max_length:
-            raise ValueError(f"{len(ids)} tokens exceed the cache of {self.max_length}")
-        if start > len(self._cached):
-            raise ValueError("start lies beyond the cached prefix")
+        check_feed(ids, start, len(self._cached), self.max_length)
         new = ids[start:]
         total = len(ids)
         self._seqlens.update_inplace(np.array([total - 1], np.int32))

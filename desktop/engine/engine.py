@@ -30,7 +30,7 @@ from desktop.engine.device_graph import half_precision
 from desktop.engine.prompt import ChatTemplate, PromptError, fit_context, special_tokens
 from desktop.engine.providers import Device
 from desktop.engine.sampling import Sampler
-from desktop.engine.session import EngineLoadError, create_session, cuda_graph_enabled
+from desktop.engine.session import EngineLoadError, create_session
 from desktop.engine.textstream import TextStream
 from desktop.engine.types import (
     ChatMessage,
@@ -252,36 +252,26 @@ def load_engine(
     result = create_session(bundle.model_file, device, threads, device_graph=derive)
     limit = max_context or DEFAULT_MAX_CONTEXT
     max_len = min(bundle.context_length, limit)
+    shape = {
+        "kv_heads": bundle.kv_heads,
+        "head_dim": bundle.head_dim,
+        "max_length": max_len,
+        "vocab_size": bundle.vocab_size,
+    }
     decoder: Decoder
     if bundle.kind == "optimum":
-        decoder = ConcatKVDecoder(
-            result.session,
-            kv_heads=bundle.kv_heads,
-            head_dim=bundle.head_dim,
-            max_length=max_len,
-            vocab_size=bundle.vocab_size,
-        )
+        decoder = ConcatKVDecoder(result.session, **shape)
     elif result.device_graph is not None:
         decoder = DeviceDecoder(
             result.session,
-            kv_heads=bundle.kv_heads,
-            head_dim=bundle.head_dim,
-            max_length=max_len,
-            vocab_size=bundle.vocab_size,
+            **shape,
             device="cuda",
-            capture=cuda_graph_enabled(),
+            capture=result.captured,
             keep_alive=result.device_graph,
         )
     else:
         device_name = "cuda" if result.provider == "CUDAExecutionProvider" else "cpu"
-        decoder = SharedKVDecoder(
-            result.session,
-            kv_heads=bundle.kv_heads,
-            head_dim=bundle.head_dim,
-            max_length=max_len,
-            vocab_size=bundle.vocab_size,
-            device=device_name,
-        )
+        decoder = SharedKVDecoder(result.session, **shape, device=device_name)
     info = ModelInfo(
         name=bundle.name,
         context_length=max_len,

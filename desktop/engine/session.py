@@ -33,6 +33,7 @@ class SessionResult:
     provider: str
     fallback_reason: str | None
     device_graph: DeviceGraph | None = None  # set when the float16 GPU graph runs
+    captured: bool = False  # its decode step is replayed as a CUDA graph
 
 
 @contextlib.contextmanager
@@ -115,8 +116,6 @@ def create_session(
     if CUDA in plan.candidates:
         _preload_cuda_libraries()
     for provider in plan.candidates:
-        opts = session_options(provider, threads)
-        source: str | bytes = str(model_file)
         derived: DeviceGraph | None = None
         if provider == CUDA and device_graph is not None:
             try:
@@ -124,20 +123,33 @@ def create_session(
             except DeviceGraphError as exc:
                 errors.append(explain_fallback(provider, CPU, str(exc)))
                 continue
-            derived.configure(opts)
-            source = derived.model
-        providers: list[str | tuple[str, dict[str, str]]] = [CPU]
-        if provider != CPU:
-            graph = derived is not None and cuda_graph_enabled()
-            providers = [(provider, provider_options(provider, cuda_graph=graph)), CPU]
-        try:
-            with _captured_stderr() as log:
-                session = ort.InferenceSession(source, opts, providers=providers)
-        except Exception as exc:  # ORT raises its own exception types for bad models and EPs
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            if provider == CPU:
-                raise EngineLoadError(f"the model could not be loaded: {message}") from exc
-            errors.append(explain_fallback(provider, CPU, message))
+        # With the GPU graph: first with the decode step captured, then without (a capture
+        # ONNX Runtime refuses must not cost the GPU).
+        captures = [True, False] if derived is not None and cuda_graph_enabled() else [False]
+        session: ort.InferenceSession | None = None
+        for capture in captures:
+            opts = session_options(provider, threads)
+            source: str | bytes = str(model_file)
+            if derived is not None:
+                derived.configure(opts)
+                source = derived.model
+            providers: list[str | tuple[str, dict[str, str]]] = [CPU]
+            if provider != CPU:
+                providers = [(provider, provider_options(provider, cuda_graph=capture)), CPU]
+            try:
+                with _captured_stderr() as log:
+                    session = ort.InferenceSession(source, opts, providers=providers)
+                break
+            except Exception as exc:  # ORT raises its own exception types for bad models/EPs
+                text = str(exc).strip()
+                message = text.splitlines()[0] if text else type(exc).__name__
+                if provider == CPU:
+                    raise EngineLoadError(f"the model could not be loaded: {message}") from exc
+                if capture:
+                    errors.append(f"CUDA graph capture unavailable: {message}")
+                else:
+                    errors.append(explain_fallback(provider, CPU, message))
+        if session is None:
             continue
         used = session.get_providers()[0]
         if used != provider:
@@ -147,5 +159,5 @@ def create_session(
         reason = None
         if used != preferred or errors:
             reason = "; ".join(errors) if errors else None
-        return SessionResult(session, used, reason, derived)
+        return SessionResult(session, used, reason, derived, captured=capture)
     raise EngineLoadError("no execution provider could load the model")

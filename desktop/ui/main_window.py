@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QFileDialog,
     QLabel,
     QMainWindow,
@@ -132,14 +133,20 @@ class MainWindow(QMainWindow):
 
         # centre: sidebar | (welcome page or tabs)
         self.sidebar = Sidebar(history, group, self)
-        self.tabs = QTabWidget()
-        self.tabs.setMovable(True)
-        self.tabs.setTabsClosable(True)
-        self.tabs.setDocumentMode(True)
-        accessible(self.tabs, "Chat tabs", "Open chats (Ctrl+Tab: next, Ctrl+W: close)")
+        # Chat tabs in one pane, or two side by side (View > Split view).
+        self.tabs = self._make_pane("Chat tabs", "Open chats (Ctrl+Tab: next, Ctrl+W: close)")
+        self.side_tabs = self._make_pane(
+            "Chat tabs, right side", "The second pane of the split view (Ctrl+\\: unsplit)"
+        )
+        self.side_tabs.hide()
+        self._active_pane = self.tabs
+        self.panes = QSplitter(Qt.Orientation.Horizontal)
+        self.panes.setChildrenCollapsible(False)
+        self.panes.addWidget(self.tabs)
+        self.panes.addWidget(self.side_tabs)
         self.welcome = WelcomePage()
         self.centre = QStackedWidget()
-        self.centre.addWidget(self.tabs)
+        self.centre.addWidget(self.panes)
         self.centre.addWidget(self.welcome)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.sidebar)
@@ -155,8 +162,12 @@ class MainWindow(QMainWindow):
         self.sidebar.new_chat_requested.connect(self.new_tab)
         self.sidebar.deleted.connect(self._on_deleted)
         self.sidebar.changed.connect(self._retitle_tabs)
-        self.tabs.tabCloseRequested.connect(self.close_tab)
-        self.tabs.currentChanged.connect(self._on_current_tab)
+        for pane in (self.tabs, self.side_tabs):
+            pane.tabCloseRequested.connect(lambda i, p=pane: self.close_tab(i, p))
+            pane.currentChanged.connect(lambda _i, p=pane: self._on_current_tab(p))
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            app.focusChanged.connect(self._on_focus)
         self.welcome.install_requested.connect(self.install_starter)
         self.welcome.import_requested.connect(self.choose_import)
         host.model_loaded.connect(self._on_model_loaded)
@@ -233,7 +244,8 @@ class MainWindow(QMainWindow):
             self._menus["F&eedback"].menuAction().setVisible(False)
         a = self._action
         a("&File", "&New chat", "Ctrl+T", self.new_tab, "Start a new chat")
-        a("&File", "&Close chat", "Ctrl+W", lambda: self.close_tab(self.tabs.currentIndex()),
+        a("&File", "&Close chat", "Ctrl+W",
+          lambda: self.close_tab(self._active_pane.currentIndex(), self._active_pane),
           "Close the current chat tab")  # fmt: skip
         a("&File", "&Export chat…", "Ctrl+Shift+E", self.choose_transcript_export,
           "Save the current chat as Markdown, HTML, text, PDF or JSON")  # fmt: skip
@@ -253,6 +265,11 @@ class MainWindow(QMainWindow):
         a("&View", "Next chat", "Ctrl+Tab", lambda: self._cycle(1), "Next tab")
         a("&View", "Previous chat", "Ctrl+Shift+Tab", lambda: self._cycle(-1), "Previous tab")
         a("&View", "Focus input", "Ctrl+L", self.focus_input, "Move to the message input")
+        self.split_action = a("&View", "&Split view", "Ctrl+\\", self.toggle_split,
+                              "Two chats side by side")  # fmt: skip
+        self.split_action.setCheckable(True)
+        a("&View", "&Move chat to the other side", "Ctrl+Shift+\\", self.move_to_other_pane,
+          "Move the current chat to the other pane of the split view")  # fmt: skip
         a("&View", "Toggle sidebar", "Ctrl+Shift+B", self.toggle_sidebar, "Show/hide chats")
         a("&View", "Zoom in", QKeySequence.StandardKey.ZoomIn, lambda: self.zoom(1), "Larger text")
         a("&View", "Zoom out", QKeySequence.StandardKey.ZoomOut, lambda: self.zoom(-1),
@@ -270,29 +287,120 @@ class MainWindow(QMainWindow):
         assert {s for s, _ in SHORTCUTS}  # the help dialog lists what is bound here
 
     # -- tabs -----------------------------------------------------------------------------
+    def _make_pane(self, name: str, tip: str) -> QTabWidget:
+        pane = QTabWidget()
+        pane.setMovable(True)
+        pane.setTabsClosable(True)
+        pane.setDocumentMode(True)
+        accessible(pane, name, tip)
+        return pane
+
+    def _panes(self) -> tuple[QTabWidget, ...]:
+        return (self.tabs, self.side_tabs) if self.is_split() else (self.tabs,)
+
+    def is_split(self) -> bool:
+        return not self.side_tabs.isHidden()
+
+    def pane_of(self, tab: ChatTab) -> QTabWidget:
+        return self.side_tabs if self.side_tabs.indexOf(tab) >= 0 else self.tabs
+
     def chat_tabs(self) -> list[ChatTab]:
         return [
-            w for i in range(self.tabs.count()) if isinstance(w := self.tabs.widget(i), ChatTab)
+            w
+            for pane in (self.tabs, self.side_tabs)
+            for i in range(pane.count())
+            if isinstance(w := pane.widget(i), ChatTab)
         ]
 
     def current_tab(self) -> ChatTab | None:
-        widget = self.tabs.currentWidget()
+        """The chat of the pane last used (the only pane unless split)."""
+        widget = self._active_pane.currentWidget()
         return widget if isinstance(widget, ChatTab) else None
+
+    def _activate(self, pane: QTabWidget) -> None:
+        if pane is self._active_pane or (pane is self.side_tabs and not self.is_split()):
+            return
+        self._active_pane = pane
+        tab = self.current_tab()
+        if tab is not None and tab.session.conversation_id is not None:
+            self.sidebar.select(tab.session.conversation_id)
+
+    def _on_focus(self, _old: QWidget | None, new: QWidget | None) -> None:
+        while new is not None:
+            if new is self.tabs or new is self.side_tabs:
+                self._activate(new)
+                return
+            new = new.parentWidget()
 
     def new_tab(self, conversation_id: int | None = None) -> ChatTab:
         session = ChatSession(self.history, self.host, self._defaults, conversation_id)
         tab = ChatTab(session, feedback=self.feedback)
         tab.composer.send_on_enter = self._send_on_enter
         session.setParent(tab)
-        index = self.tabs.addTab(tab, session.title())
+        pane = self._active_pane
+        index = pane.addTab(tab, session.title())
         tab.state_changed.connect(lambda _s, t=tab: self._on_tab_state(t))
         tab.title_changed.connect(lambda _t, t=tab: self._on_title(t))
         tab.answer_stats.connect(self._show_stats)
         tab.notify.connect(self.notify)
-        self.tabs.setCurrentIndex(index)
+        pane.setCurrentIndex(index)
         self._refresh_tab_labels()
         tab.composer.setFocus()
         return tab
+
+    def _move(self, tab: ChatTab, to: QTabWidget) -> None:
+        """Move a chat between panes; its session (and an answer being written) goes along."""
+        source = self.pane_of(tab)
+        if source is to:
+            return
+        index = source.indexOf(tab)
+        text, tip = source.tabText(index), source.tabToolTip(index)
+        source.removeTab(index)
+        new = to.addTab(tab, text)
+        to.setTabToolTip(new, tip)
+        to.setCurrentIndex(new)
+
+    def toggle_split(self) -> None:
+        """Split: the current chat goes to the right (a new chat when it is the only one).
+        Unsplit: the right side's chats join the left."""
+        if self.is_split():
+            for tab in [t for t in self.chat_tabs() if self.pane_of(t) is self.side_tabs]:
+                self._move(tab, self.tabs)
+            self.side_tabs.hide()
+            self._active_pane = self.tabs
+        else:
+            current = self.current_tab()
+            self.side_tabs.show()
+            half = max(1, self.panes.width() // 2)
+            self.panes.setSizes([half, half])
+            self._active_pane = self.side_tabs
+            if current is not None and self.tabs.count() > 1:
+                self._move(current, self.side_tabs)
+                current.composer.setFocus()
+            else:
+                self.new_tab()
+        self.split_action.setChecked(self.is_split())
+        self._refresh_tab_labels()
+
+    def move_to_other_pane(self) -> None:
+        tab = self.current_tab()
+        if tab is None:
+            return
+        if not self.is_split():
+            self.toggle_split()  # the current chat moves right, or a new one opens there
+            return
+        other = self.tabs if self.pane_of(tab) is self.side_tabs else self.side_tabs
+        self._move(tab, other)
+        self._active_pane = other
+        tab.composer.setFocus()
+        self._settle_panes()
+
+    def _settle_panes(self) -> None:
+        """No empty pane: an empty side unsplits; an empty left takes the right's chats."""
+        if self.is_split() and (self.side_tabs.count() == 0 or self.tabs.count() == 0):
+            self.toggle_split()
+        if self.tabs.count() == 0:
+            self.new_tab()
 
     def open_conversation(self, conversation_id: int, message_id: int = -1) -> ChatTab:
         """Show a conversation: its tab if open, else a new tab (or the current empty one).
@@ -305,7 +413,9 @@ class MainWindow(QMainWindow):
                 self.history.switch_branch(message_id)
         for tab in self.chat_tabs():
             if tab.session.conversation_id == conversation_id:
-                self.tabs.setCurrentWidget(tab)
+                pane = self.pane_of(tab)
+                pane.setCurrentWidget(tab)
+                self._activate(pane)
                 if message_id >= 0:
                     tab.reload()
                 return tab
@@ -315,26 +425,31 @@ class MainWindow(QMainWindow):
             and current.session.conversation_id is None
             and (current.session.state == "idle")
         ):
-            self.tabs.removeTab(self.tabs.indexOf(current))
+            pane = self.pane_of(current)
+            pane.removeTab(pane.indexOf(current))
             current.deleteLater()
         return self.new_tab(conversation_id)
 
-    def close_tab(self, index: int) -> None:
-        widget = self.tabs.widget(index)
+    def close_tab(self, index: int, pane: QTabWidget | None = None) -> None:
+        pane = pane or self._active_pane
+        widget = pane.widget(index)
         if not isinstance(widget, ChatTab):
             return
         widget.session.close()
-        self.tabs.removeTab(index)
+        pane.removeTab(index)
         widget.deleteLater()
         self.sidebar.refresh()
-        if self.tabs.count() == 0:
-            self.new_tab()
+        self._settle_panes()
 
     def _cycle(self, step: int) -> None:
-        if self.tabs.count():
-            self.tabs.setCurrentIndex((self.tabs.currentIndex() + step) % self.tabs.count())
+        pane = self._active_pane
+        if pane.count():
+            pane.setCurrentIndex((pane.currentIndex() + step) % pane.count())
 
-    def _on_current_tab(self, _index: int) -> None:
+    def _on_current_tab(self, pane: QTabWidget) -> None:
+        if pane.count() == 0:
+            return
+        self._active_pane = pane if pane is self.tabs or self.is_split() else self.tabs
         tab = self.current_tab()
         if tab is not None and tab.session.conversation_id is not None:
             self.sidebar.select(tab.session.conversation_id)
@@ -371,8 +486,12 @@ class MainWindow(QMainWindow):
         self._refresh_tab_labels()
 
     def _refresh_tab_labels(self) -> None:
-        for i in range(self.tabs.count()):
-            tab = self.tabs.widget(i)
+        for pane in self._panes():
+            self._label_pane(pane)
+
+    def _label_pane(self, pane: QTabWidget) -> None:
+        for i in range(pane.count()):
+            tab = pane.widget(i)
             if not isinstance(tab, ChatTab):
                 continue
             title = tab.session.title()
@@ -384,8 +503,8 @@ class MainWindow(QMainWindow):
                 text, tip = f"… {short}", f"{title} — waiting for the model (another tab is first)"
             else:
                 text, tip = short, title
-            self.tabs.setTabText(i, text)
-            self.tabs.setTabToolTip(i, tip)
+            pane.setTabText(i, text)
+            pane.setTabToolTip(i, tip)
 
     # -- focus, zoom, dialogs ---------------------------------------------------------------
     def focus_input(self) -> None:
@@ -569,7 +688,8 @@ class MainWindow(QMainWindow):
     def _on_deleted(self, conversation_id: int, token: str) -> None:
         for tab in self.chat_tabs():
             if tab.session.conversation_id == conversation_id:
-                self.close_tab(self.tabs.indexOf(tab))
+                pane = self.pane_of(tab)
+                self.close_tab(pane.indexOf(tab), pane)
         self._undo_token = token
         self.notify("Chat deleted.")
         self.undo_button.show()
@@ -587,7 +707,7 @@ class MainWindow(QMainWindow):
 
     # -- model ----------------------------------------------------------------------------
     def show_welcome(self, on: bool) -> None:
-        self.centre.setCurrentWidget(self.welcome if on else self.tabs)
+        self.centre.setCurrentWidget(self.welcome if on else self.panes)
         if on:
             self.welcome.setFocus()
 

@@ -22,6 +22,8 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Ctrl+T", "New chat"),
     ("Ctrl+W", "Close the chat tab"),
     ("Ctrl+Tab / Ctrl+Shift+Tab", "Next / previous chat tab"),
+    ("Ctrl+\\", "Split view: two chats side by side (again: one pane)"),
+    ("Ctrl+Shift+\\", "Move the chat to the other side of the split view"),
     ("Ctrl+K", "Search all chats"),
     ("Ctrl+L", "Move to the message input"),
     ("Ctrl+Shift+B", "Show or hide the chat list"),

@@ -295,3 +295,44 @@ def test_cuda_libraries_from_pip_are_preloaded_only_when_cuda_is_tried(
     result = create_session(bundle / "model.onnx", "auto")
     assert calls == [1]
     assert result.provider == CPU
+
+
+class _OnCuda:
+    """A real CPU session that reports CUDA, as a working GPU session would."""
+
+    def __init__(self, session: ort.InferenceSession) -> None:
+        self._session = session
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._session, name)
+
+    def get_providers(self) -> list[str]:
+        return [CUDA, CPU]
+
+
+def test_a_refused_capture_keeps_the_gpu_without_it(
+    tiny_models: TinyModels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, bundle = tiny_models.get(Q41)
+    monkeypatch.setattr(session_mod.ort, "get_available_providers", lambda: [CUDA, CPU])
+    real = session_mod.ort.InferenceSession
+    tried: list[object] = []
+
+    def fake_session(
+        source: str | bytes, opts: ort.SessionOptions, providers: list[object]
+    ) -> object:
+        tried.append(providers[0])
+        if providers[0] == (CUDA, {"enable_cuda_graph": "1"}):
+            raise RuntimeError("graph capture is not supported for this model")
+        return _OnCuda(real(source, opts, providers=[CPU]))
+
+    monkeypatch.setattr(session_mod.ort, "InferenceSession", fake_session)
+    result = create_session(
+        bundle / "model.onnx", "auto", device_graph=lambda: half_precision(bundle / "model.onnx")
+    )
+    assert tried == [(CUDA, {"enable_cuda_graph": "1"}), (CUDA, {})]
+    assert result.provider == CUDA
+    assert result.device_graph is not None
+    assert result.captured is False
+    assert result.fallback_reason is not None
+    assert "capture unavailable: graph capture is not supported" in result.fallback_reason

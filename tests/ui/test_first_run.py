@@ -20,7 +20,7 @@ def test_without_a_model_the_welcome_page_installs_the_starter(
         qtbot.mouseClick(window.welcome.install_button, Qt.MouseButton.LeftButton)
     assert installer.stages == ["Downloading", "Verifying", "Converting"]
     assert window.loaded_folders == [installer.folder]  # type: ignore[attr-defined]
-    assert window.centre.currentWidget() is window.tabs
+    assert window.centre.currentWidget() is window.panes
     assert window.model_label.text() == "FakeLM-1M"
     assert not window.progress_dialog.isVisible()
 

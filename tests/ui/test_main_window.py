@@ -40,7 +40,7 @@ def test_window_opens_with_the_model_in_the_status_bar(window: MainWindow) -> No
     assert window.model_label.text() == "FakeLM-1M"
     assert window.provider_label.text() == "CPU (fallback)"
     assert "CUDA not available" in window.provider_label.toolTip()
-    assert window.centre.currentWidget() is window.tabs
+    assert window.centre.currentWidget() is window.panes
     assert window.loaded_folders[0].name == "fake-model"  # type: ignore[attr-defined]
 
 
@@ -172,6 +172,70 @@ def test_two_tabs_queue_on_the_one_worker_and_both_finish(
     assert shown(first) == [("user", "question A"), ("assistant", "answer for A")]
     assert shown(second) == [("user", "question B"), ("assistant", "answer for B")]
     assert not window._spinner.isActive()
+
+
+def test_split_view_shows_two_chats_side_by_side_and_both_answer(
+    qtbot: QtBot, window: MainWindow, engine: FakeEngine
+) -> None:
+    engine.replies = [" ".join(["left answer"] * 20), " ".join(["right answer"] * 20)]
+    engine.delay_s = 0.005
+    left = tab_of(window)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=2000)
+    qtbot.keyClick(window, Qt.Key.Key_Backslash, Qt.KeyboardModifier.ControlModifier)
+    assert window.is_split()
+    assert window.split_action.isChecked()
+    assert window.side_tabs.isVisible()
+    right = tab_of(window)  # the only chat stays left; a new one opens on the right
+    assert right is not left
+    assert window.pane_of(left) is window.tabs
+    assert window.pane_of(right) is window.side_tabs
+    assert right.composer.hasFocus()
+    send(qtbot, left, "question left", wait=False)
+    send(qtbot, right, "question right", wait=False)
+    assert window.current_tab() is right  # typing in a pane makes it the current one
+    qtbot.waitUntil(lambda: right.session.state == "idle" and left.session.state == "idle",
+                    timeout=10000)  # fmt: skip
+    assert shown(left) == [("user", "question left"), ("assistant", engine.replies[0])]
+    assert shown(right) == [("user", "question right"), ("assistant", engine.replies[1])]
+    assert left.isVisible()
+    assert right.isVisible()
+    assert window.side_tabs.tabText(0) == "question right"
+    # Ctrl+W closes the active side's chat; an empty side unsplits.
+    right.composer.setFocus()
+    qtbot.keyClick(window, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)
+    assert not window.is_split()
+    assert window.chat_tabs() == [left]
+    assert window.current_tab() is left
+
+
+def test_a_chat_moves_between_panes_and_unsplitting_keeps_every_chat(
+    qtbot: QtBot, window: MainWindow, engine: FakeEngine
+) -> None:
+    gate = threading.Event()
+    engine.gate = gate
+    first = tab_of(window)
+    second = window.new_tab()
+    send(qtbot, second, "still answering", wait=False)
+    window.toggle_split()  # the current chat (two are open) moves right
+    assert window.pane_of(second) is window.side_tabs
+    assert window.pane_of(first) is window.tabs
+    window.move_to_other_pane()  # and back left: the side is empty, so the view unsplits
+    assert not window.is_split()
+    assert window.tabs.count() == 2
+    window.toggle_split()
+    assert window.pane_of(second) is window.side_tabs
+    third = window.new_tab()  # new chats open in the active pane
+    assert window.pane_of(third) is window.side_tabs
+    window.toggle_split()
+    assert not window.is_split()
+    assert set(window.chat_tabs()) == {first, second, third}
+    assert window.tabs.count() == 3
+    # The answer written while its chat moved between panes is complete.
+    with qtbot.waitSignal(second.session.answer_finished, timeout=5000):
+        gate.set()
+    assert shown(second)[-1][0] == "assistant"
+    assert shown(second)[-1][1]
 
 
 def test_search_finds_a_word_from_an_old_chat(
