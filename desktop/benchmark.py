@@ -281,6 +281,21 @@ def _derived(row: dict[str, Any]) -> dict[str, Any]:
     return d
 
 
+HAND_WRITTEN = "\n## UI"  # sections from this heading on are written by hand: kept
+
+
+def keep_hand_written(generated: str, path: Path) -> str:
+    """``generated`` followed by the hand-written sections of the file it replaces."""
+    try:
+        old = path.read_text(encoding="utf-8")
+    except OSError:
+        return generated
+    at = old.find(HAND_WRITTEN)
+    if at < 0:
+        return generated
+    return generated.rstrip("\n") + "\n" + old[at:]
+
+
 def markdown_table(result: dict[str, Any]) -> str:
     """The human summary: per-engine medians, the synthetic 1B, and targets with pass/miss."""
     lines = [f"# `parley bench` results ({result.get('machine', {}).get('date', '?')})", ""]
@@ -1279,7 +1294,7 @@ def run_benchmark(
             else (json_path.with_suffix(".md") if json_path else None)
         )
     if markdown_path is not None:
-        markdown_path.write_text(md, encoding="utf-8")
+        markdown_path.write_text(keep_hand_written(md, markdown_path), encoding="utf-8")
     shutil.rmtree(work, ignore_errors=True)
     return result
 

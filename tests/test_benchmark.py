@@ -266,3 +266,13 @@ def test_synthetic_gguf_is_q4_0_with_the_sources_tokenizer(tmp_path: Path) -> No
 def test_unknown_engine_is_refused_before_any_work() -> None:
     with pytest.raises(ValueError, match="unknown engine"):
         b.run_benchmark(None, rounds=1, engines=["vllm"], threads=2)
+
+
+def test_rewriting_results_keeps_the_hand_written_sections(tmp_path: Path) -> None:
+    path = tmp_path / "RESULTS.md"
+    assert b.keep_hand_written("# new\n", path) == "# new\n"  # no file yet
+    path.write_text("# old numbers\n\nstale\n\n## UI (by hand)\n\n| a | b |\n")
+    merged = b.keep_hand_written("# new numbers\n\nfresh\n", path)
+    assert merged == "# new numbers\n\nfresh\n\n## UI (by hand)\n\n| a | b |\n"
+    path.write_text("# old numbers only\n")
+    assert b.keep_hand_written("# new\n", path) == "# new\n"
