@@ -477,8 +477,8 @@ class MainWindow(QMainWindow):
             self._spinner.start()
         elif not busy:
             self._spinner.stop()
-        if tab.session.state == "idle":
-            self.sidebar.refresh()
+        if tab.session.state == "idle" and tab.session.conversation_id is not None:
+            self.sidebar.touch(tab.session.conversation_id)
         self._refresh_tab_labels()
 
     def _spin_tabs(self) -> None:

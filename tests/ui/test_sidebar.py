@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
@@ -92,3 +93,28 @@ def test_long_titles_are_elided_not_scrolled_sideways(qtbot: QtBot, store: Store
     assert sidebar.listing.horizontalScrollBar().maximum() == 0
     row = sidebar.listing.visualRect(sidebar.model.index(1, 0))
     assert row.height() >= sidebar.listing.fontMetrics().height()
+
+
+def test_an_answer_in_the_latest_chat_does_not_read_the_listing_again(
+    qtbot: QtBot, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    older = store.create_conversation("older")
+    latest = store.create_conversation("latest")
+    sidebar = make(qtbot, store)
+    reads: list[int] = []
+    listing = store.list_conversations
+    monkeypatch.setattr(store, "list_conversations", lambda: reads.append(1) or listing())
+    store.add_message(latest.id, None, "user", "hi")
+    sidebar.touch(latest.id)
+    assert reads == []  # already first under today's heading: nothing to move
+    assert sidebar.titles() == ["latest", "older"]
+    # An answer in the older chat moves it up: that needs the listing.
+    store.add_message(older.id, None, "user", "hello again")
+    sidebar.touch(older.id)
+    assert reads == [1]
+    assert sidebar.titles() == ["older", "latest"]
+    # So does a chat renamed elsewhere (the quick-ask window, another tab).
+    store.rename_conversation(older.id, "renamed")
+    sidebar.touch(older.id)
+    assert reads == [1, 1]
+    assert sidebar.titles() == ["renamed", "latest"]
