@@ -127,6 +127,7 @@ def create_session(
         # ONNX Runtime refuses must not cost the GPU).
         captures = [True, False] if derived is not None and cuda_graph_enabled() else [False]
         session: ort.InferenceSession | None = None
+        refused: str | None = None  # why capture failed, said only if CUDA then works
         for capture in captures:
             opts = session_options(provider, threads)
             source: str | bytes = str(model_file)
@@ -146,11 +147,13 @@ def create_session(
                 if provider == CPU:
                     raise EngineLoadError(f"the model could not be loaded: {message}") from exc
                 if capture:
-                    errors.append(f"CUDA graph capture unavailable: {message}")
+                    refused = f"CUDA graph capture unavailable: {message}"
                 else:
                     errors.append(explain_fallback(provider, CPU, message))
         if session is None:
             continue
+        if refused is not None:
+            errors.append(refused)
         used = session.get_providers()[0]
         if used != provider:
             errors.append(explain_fallback(provider, used, _first_error(log)))

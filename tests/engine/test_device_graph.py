@@ -336,3 +336,28 @@ def test_a_refused_capture_keeps_the_gpu_without_it(
     assert result.captured is False
     assert result.fallback_reason is not None
     assert "capture unavailable: graph capture is not supported" in result.fallback_reason
+
+
+def test_cuda_that_fails_either_way_gives_one_reason(
+    tiny_models: TinyModels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, bundle = tiny_models.get(Q41)
+    monkeypatch.setattr(session_mod.ort, "get_available_providers", lambda: [CUDA, CPU])
+    real = session_mod.ort.InferenceSession
+
+    def fake_session(
+        source: str | bytes, opts: ort.SessionOptions, providers: list[object]
+    ) -> object:
+        if providers[0] != CPU:
+            raise RuntimeError("libcudart.so.13: cannot open shared object file")
+        return real(source, opts, providers=[CPU])
+
+    monkeypatch.setattr(session_mod.ort, "InferenceSession", fake_session)
+    result = create_session(
+        bundle / "model.onnx", "auto", device_graph=lambda: half_precision(bundle / "model.onnx")
+    )
+    assert result.provider == CPU
+    assert result.fallback_reason is not None
+    assert "capture" not in result.fallback_reason
+    assert result.fallback_reason.count("libcudart") == 1
+    assert result.fallback_reason.startswith("CUDA unavailable, running on CPU: CUDA libraries")
