@@ -71,3 +71,42 @@ def test_same_seed_same_draws() -> None:
 def test_out_of_bounds_parameters_are_named(field: str, value: float) -> None:
     with pytest.raises(ValueError, match=field):
         SamplingParams(**{field: value}).validate()  # type: ignore[arg-type]
+
+
+def exact_probabilities(logits: np.ndarray, temperature: float, top_p: float) -> np.ndarray:
+    """Softmax over the 1,024 best (the sampler's cap when top-k is 0), then the nucleus: the
+    reference its shortcut (only tokens within NEGLIGIBLE * T of the best) must agree with."""
+    z = logits.astype(np.float64) / temperature
+    z[np.argsort(-z, kind="stable")[1024:]] = -np.inf
+    probs = np.exp(z - z.max())
+    probs /= probs.sum()
+    order = np.argsort(-probs, kind="stable")
+    keep = int(np.searchsorted(np.cumsum(probs[order]), top_p) + 1)
+    out = np.zeros_like(probs)
+    out[order[:keep]] = probs[order[:keep]]
+    return out / out.sum()
+
+
+@pytest.mark.parametrize("temperature", [0.3, 1.0])
+def test_a_large_vocabulary_is_sampled_as_the_full_softmax_says(temperature: float) -> None:
+    rng = np.random.default_rng(5)
+    logits = (rng.standard_normal(49152) * 2.5).astype(np.float32)
+    logits[:6] = [14.0, 13.6, 13.1, 12.0, 11.5, 11.4]  # a few clear favourites
+    expected = exact_probabilities(logits, temperature, 0.95)
+    sampler = Sampler(
+        SamplingParams(temperature=temperature, top_k=0, top_p=0.95, min_p=0.0, seed=9)
+    )
+    n = 6000
+    counts = np.bincount([sampler(logits) for _ in range(n)], minlength=len(logits))
+    assert counts[expected == 0].sum() == 0  # nothing outside the nucleus
+    top = np.argsort(-expected)[:4]
+    np.testing.assert_allclose(counts[top] / n, expected[top], atol=0.025)
+
+
+def test_top_k_picks_the_k_best_among_many_near_the_top() -> None:
+    """More than top-k tokens within reach of the best: exactly the k best remain."""
+    logits = np.linspace(10.0, 9.0, 3000).astype(np.float32)  # 3,000 near-ties, ordered
+    sampler = Sampler(SamplingParams(temperature=1.0, top_k=5, top_p=1.0, min_p=0.0, seed=2))
+    assert {sampler(logits) for _ in range(400)} == {0, 1, 2, 3, 4}
+    wide = Sampler(SamplingParams(temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, seed=2))
+    assert max(wide(logits) for _ in range(3000)) < 1024  # the 1,024-candidate cap
