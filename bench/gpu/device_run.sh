@@ -10,7 +10,7 @@ cp -n .gpu[0-9]*/* .gpum1/* .gpum2/* .gpul/* /tmp/ortgpu/ 2>/dev/null || true
 cd /tmp/ortgpu
 wheel=$(cat WHEEL_NAME)
 cat part.* >"$wheel"
-cat model.* >model.gguf
+cat model.[0-9] >model.gguf
 echo "$(cat MODEL_SHA256)  model.gguf" | sha256sum -c -
 python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$wheel" gguf-*.whl
 export PYTHONPATH=/tmp/site:$repo
