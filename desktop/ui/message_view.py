@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 
 from desktop.ui.code_view import CodeBlockView, SliceQueue
 from desktop.ui.code_view import warm_up as code_warm_up
+from desktop.ui.flow_layout import FlowLayout
 from desktop.ui.markdown import (
     COPY_SCHEME,
     DARK,
@@ -294,8 +295,13 @@ class MessageWidget(QFrame):
         self._open_slot.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(self._open_slot)
 
-        actions = QHBoxLayout()
-        actions.setSpacing(2)
+        # The buttons wrap onto a second line in a narrow pane (split view, a small window)
+        # rather than force the message wider than the view and clip its text.
+        row = QHBoxLayout()
+        row.setSpacing(2)
+        self._actions_box = QWidget(self)
+        actions = FlowLayout(self._actions_box)
+        row.addWidget(self._actions_box, 1)
         self.copy_button = self._tool("Copy", "Copy message", "Copy this message as Markdown")
         self.copy_button.clicked.connect(lambda: self.copy_text.emit(self.text))
         actions.addWidget(self.copy_button)
@@ -336,11 +342,10 @@ class MessageWidget(QFrame):
         for w in (self.edit_button, self.regen_button, self.continue_button,
                   self.alternatives_button, self.thumbs_up, self.thumbs_down):  # fmt: skip
             actions.addWidget(w)
-        actions.addStretch(1)
         self.stats_label = QLabel()
         accessible(self.stats_label, "Answer statistics")
-        actions.addWidget(self.stats_label)
-        layout.addLayout(actions)
+        row.addWidget(self.stats_label, 0, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
+        layout.addLayout(row)
 
         # streaming state
         self._stable_len = 0  # self.text[:_stable_len] is shown in self.parts, final
@@ -479,8 +484,8 @@ class MessageWidget(QFrame):
             w.deleteLater()
         self.extra_actions = list(extra)
         for w in extra:
-            w.setParent(self)
-            self._actions_layout.insertWidget(self._actions_layout.count() - 2, w)
+            w.setParent(self._actions_box)
+            self._actions_layout.addWidget(w)
         self._apply_state(self._final_stats)
 
     def set_banner(self, banner: QWidget | None) -> None:

@@ -227,3 +227,31 @@ def test_without_feedback_the_window_has_no_feedback_controls(
     answer = tab.view.message_widgets()[-1]
     assert not answer.thumbs_up.isVisibleTo(window)
     assert not window._menus["F&eedback"].menuAction().isVisible()
+
+
+def test_a_narrow_pane_wraps_the_actions_instead_of_clipping_the_answer(
+    qtbot: QtBot, fb_window: MainWindow, engine: FakeEngine
+) -> None:
+    """Split view in a small window: every message fits its pane (the action buttons take a
+    second line), so no text runs under the pane's edge."""
+    engine.replies = ["A fairly long answer " * 12]
+    fb_window.resize(900, 700)
+    left = current(fb_window)
+    ask(qtbot, left, "First question")
+    fb_window.toggle_split()
+    right = current(fb_window)
+    ask(qtbot, right, "Second question")
+    qtbot.wait(50)
+    for tab in (left, right):
+        view = tab.view
+        room = view.viewport().width()
+        assert room < 400  # the case at hand: a narrow pane
+        answer = view.message_widgets()[-1]
+        assert answer.thumbs_up.isVisible()
+        assert answer.width() <= room, (answer.width(), room)
+        buttons = [answer.copy_button, answer.regen_button, answer.alternatives_button,
+                   answer.thumbs_up, answer.thumbs_down]  # fmt: skip
+        rows = {b.geometry().top() for b in buttons}
+        assert len(rows) > 1  # wrapped onto a second line
+        for b in buttons:
+            assert b.geometry().right() <= answer.width()
