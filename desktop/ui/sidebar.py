@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from PySide6.QtCore import (
     QAbstractListModel,
@@ -40,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.services.history import History, SummaryLike
+from desktop.store import ConversationSummary
 from desktop.ui.message_view import accessible
 
 ROLE_ID = Qt.ItemDataRole.UserRole
@@ -50,20 +50,6 @@ FOLDER_MARK = "📁 "
 
 # the store's group_for_sidebar: (summaries, now) -> groups with .key, .label, .conversations
 Grouper = Callable[..., Sequence[Any]]
-
-
-class _Now(NamedTuple):
-    """A conversation as it is after an answer: active now (to ask the grouper its heading)."""
-
-    id: int
-    title: str
-    updated_ts: float
-    pinned: bool
-    folder_id: int | None
-
-    @property
-    def updated_at(self) -> datetime:
-        return datetime.fromtimestamp(self.updated_ts, tz=UTC)
 
 
 Index = QModelIndex | QPersistentModelIndex
@@ -334,7 +320,7 @@ class Sidebar(QWidget):
         self.refresh()
 
     def _heading_now(self) -> str | None:
-        probe = _Now(0, "", time.time(), False, None)
+        probe = ConversationSummary(0, "", time.time(), False, None)
         groups = self._group([probe], None)
         return str(groups[0].label) if groups else None
 

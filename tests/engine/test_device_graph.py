@@ -8,6 +8,7 @@ through the same code on the CPU provider."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import pytest
 
 from desktop.engine import session as session_mod
 from desktop.engine.decoder import DeviceDecoder, SharedKVDecoder, reusable
-from desktop.engine.device_graph import NEXT_TOKEN, DeviceGraphError, half_precision
+from desktop.engine.device_graph import NEXT_TOKEN, DeviceGraph, DeviceGraphError, half_precision
 from desktop.engine.engine import load_engine
 from desktop.engine.providers import CPU, CUDA
 from desktop.engine.session import create_session
@@ -152,30 +153,63 @@ def test_engine_decodes_greedy_on_the_device_and_samples_on_the_host(
     assert calls["logits"] > before, "a repetition penalty needs the logits on the host"
 
 
+class _OnCuda:
+    """A real CPU session that reports CUDA, as a working GPU session would."""
+
+    def __init__(self, session: ort.InferenceSession) -> None:
+        self._session = session
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._session, name)
+
+    def get_providers(self) -> list[str]:
+        return [CUDA, CPU]
+
+
+Answer = Callable[[str | bytes, object], str]
+
+
+def _onnxruntime_gpu(monkeypatch: pytest.MonkeyPatch, answer: Answer) -> list[tuple[bool, object]]:
+    """Stand in for onnxruntime-gpu: CUDA is listed, and each session asks ``answer``
+    (the model source, the first provider) what happens: "cpu" runs it on the CPU (what a
+    build without CUDA libraries does), "cuda" runs it reporting CUDA; an exception raised
+    by ``answer`` is ONNX Runtime refusing. Returns (float16 graph?, provider) per try."""
+    monkeypatch.setattr(session_mod.ort, "get_available_providers", lambda: [CUDA, CPU])
+    real = session_mod.ort.InferenceSession
+    tried: list[tuple[bool, object]] = []
+
+    def fake_session(
+        source: str | bytes, opts: ort.SessionOptions, providers: list[object]
+    ) -> object:
+        tried.append((isinstance(source, bytes), providers[0]))
+        outcome = answer(source, providers[0])
+        session = real(source, opts, providers=[CPU])
+        return _OnCuda(session) if outcome == "cuda" else session
+
+    monkeypatch.setattr(session_mod.ort, "InferenceSession", fake_session)
+    return tried
+
+
+def _gpu_graph(bundle: Path) -> Callable[[], DeviceGraph]:
+    return lambda: half_precision(bundle / "model.onnx")
+
+
 def test_cuda_that_silently_runs_on_the_cpu_gets_the_float32_graph(
     tiny_models: TinyModels, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """onnxruntime-gpu without CUDA libraries creates the session on the CPU anyway. The
     float16 graph is then dropped and the float32 one loaded, with the reason kept."""
     _, bundle = tiny_models.get(Q41)
-    monkeypatch.setattr(session_mod.ort, "get_available_providers", lambda: [CUDA, CPU])
-    real = session_mod.ort.InferenceSession
-    seen: list[tuple[bool, object]] = []
 
-    def fake_session(
-        source: str | bytes, opts: ort.SessionOptions, providers: list[object]
-    ) -> object:
-        seen.append((isinstance(source, bytes), providers[0]))
+    def answer(source: str | bytes, _provider: object) -> str:
         if isinstance(source, bytes):
             os.write(2, b"[E:onnxruntime] Failed to load libcublasLt.so.12: cannot open\n")
-        return real(source, opts, providers=[CPU])
+        return "cpu"
 
-    monkeypatch.setattr(session_mod.ort, "InferenceSession", fake_session)
-    result = create_session(
-        bundle / "model.onnx", "auto", device_graph=lambda: half_precision(bundle / "model.onnx")
-    )
-    assert seen[0] == (True, (CUDA, {"enable_cuda_graph": "1"}))
-    assert seen[1] == (False, CPU)
+    tried = _onnxruntime_gpu(monkeypatch, answer)
+    result = create_session(bundle / "model.onnx", "auto", device_graph=_gpu_graph(bundle))
+    assert tried[0] == (True, (CUDA, {"enable_cuda_graph": "1"}))
+    assert tried[1] == (False, CPU)
     assert result.provider == CPU
     assert result.device_graph is None
     assert result.session.get_inputs()[1].type == "tensor(float)"
@@ -188,21 +222,11 @@ def test_cuda_graph_can_be_turned_off(
 ) -> None:
     _, bundle = tiny_models.get(Q41)
     monkeypatch.setenv("PARLEY_CUDA_GRAPH", "0")
-    monkeypatch.setattr(session_mod.ort, "get_available_providers", lambda: [CUDA, CPU])
-    real = session_mod.ort.InferenceSession
-    seen: list[object] = []
-
-    def fake_session(
-        source: str | bytes, opts: ort.SessionOptions, providers: list[object]
-    ) -> object:
-        seen.append(providers[0])
-        return real(source, opts, providers=[CPU])
-
-    monkeypatch.setattr(session_mod.ort, "InferenceSession", fake_session)
-    create_session(
-        bundle / "model.onnx", "cuda", device_graph=lambda: half_precision(bundle / "model.onnx")
-    )
-    assert seen[0] == (CUDA, {})
+    tried = _onnxruntime_gpu(monkeypatch, lambda _source, _provider: "cuda")
+    result = create_session(bundle / "model.onnx", "cuda", device_graph=_gpu_graph(bundle))
+    assert tried == [(True, (CUDA, {}))]
+    assert result.provider == CUDA
+    assert result.captured is False
 
 
 def test_a_graph_that_cannot_be_derived_falls_back_with_its_reason(
@@ -213,10 +237,11 @@ def test_a_graph_that_cannot_be_derived_falls_back_with_its_reason(
     broken.write_bytes(b"not a protobuf at all" * 10)
     with pytest.raises(DeviceGraphError, match="unreadable"):
         half_precision(broken)
-    monkeypatch.setattr(session_mod.ort, "get_available_providers", lambda: [CUDA, CPU])
+    tried = _onnxruntime_gpu(monkeypatch, lambda _source, _provider: "cpu")
     result = create_session(
         bundle / "model.onnx", "auto", device_graph=lambda: half_precision(broken)
     )
+    assert tried == [(False, CPU)]  # CUDA is not tried without its graph
     assert result.provider == CPU
     assert result.fallback_reason is not None
     assert result.fallback_reason.startswith("CUDA unavailable, running on CPU")
@@ -285,52 +310,25 @@ def test_cuda_libraries_from_pip_are_preloaded_only_when_cuda_is_tried(
     monkeypatch.setattr(session_mod.ort, "preload_dlls", lambda: calls.append(1), raising=False)
     create_session(bundle / "model.onnx", "auto")  # this machine's CPU build
     assert calls == []
-    monkeypatch.setattr(session_mod.ort, "get_available_providers", lambda: [CUDA, CPU])
-    real = session_mod.ort.InferenceSession
-    monkeypatch.setattr(
-        session_mod.ort,
-        "InferenceSession",
-        lambda source, opts, providers: real(source, opts, providers=[CPU]),
-    )
+    _onnxruntime_gpu(monkeypatch, lambda _source, _provider: "cpu")
     result = create_session(bundle / "model.onnx", "auto")
     assert calls == [1]
     assert result.provider == CPU
-
-
-class _OnCuda:
-    """A real CPU session that reports CUDA, as a working GPU session would."""
-
-    def __init__(self, session: ort.InferenceSession) -> None:
-        self._session = session
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._session, name)
-
-    def get_providers(self) -> list[str]:
-        return [CUDA, CPU]
 
 
 def test_a_refused_capture_keeps_the_gpu_without_it(
     tiny_models: TinyModels, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, bundle = tiny_models.get(Q41)
-    monkeypatch.setattr(session_mod.ort, "get_available_providers", lambda: [CUDA, CPU])
-    real = session_mod.ort.InferenceSession
-    tried: list[object] = []
 
-    def fake_session(
-        source: str | bytes, opts: ort.SessionOptions, providers: list[object]
-    ) -> object:
-        tried.append(providers[0])
-        if providers[0] == (CUDA, {"enable_cuda_graph": "1"}):
+    def answer(_source: str | bytes, provider: object) -> str:
+        if provider == (CUDA, {"enable_cuda_graph": "1"}):
             raise RuntimeError("graph capture is not supported for this model")
-        return _OnCuda(real(source, opts, providers=[CPU]))
+        return "cuda"
 
-    monkeypatch.setattr(session_mod.ort, "InferenceSession", fake_session)
-    result = create_session(
-        bundle / "model.onnx", "auto", device_graph=lambda: half_precision(bundle / "model.onnx")
-    )
-    assert tried == [(CUDA, {"enable_cuda_graph": "1"}), (CUDA, {})]
+    tried = _onnxruntime_gpu(monkeypatch, answer)
+    result = create_session(bundle / "model.onnx", "auto", device_graph=_gpu_graph(bundle))
+    assert [provider for _, provider in tried] == [(CUDA, {"enable_cuda_graph": "1"}), (CUDA, {})]
     assert result.provider == CUDA
     assert result.device_graph is not None
     assert result.captured is False
@@ -342,20 +340,14 @@ def test_cuda_that_fails_either_way_gives_one_reason(
     tiny_models: TinyModels, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, bundle = tiny_models.get(Q41)
-    monkeypatch.setattr(session_mod.ort, "get_available_providers", lambda: [CUDA, CPU])
-    real = session_mod.ort.InferenceSession
 
-    def fake_session(
-        source: str | bytes, opts: ort.SessionOptions, providers: list[object]
-    ) -> object:
-        if providers[0] != CPU:
+    def answer(_source: str | bytes, provider: object) -> str:
+        if provider != CPU:
             raise RuntimeError("libcudart.so.13: cannot open shared object file")
-        return real(source, opts, providers=[CPU])
+        return "cpu"
 
-    monkeypatch.setattr(session_mod.ort, "InferenceSession", fake_session)
-    result = create_session(
-        bundle / "model.onnx", "auto", device_graph=lambda: half_precision(bundle / "model.onnx")
-    )
+    _onnxruntime_gpu(monkeypatch, answer)
+    result = create_session(bundle / "model.onnx", "auto", device_graph=_gpu_graph(bundle))
     assert result.provider == CPU
     assert result.fallback_reason is not None
     assert "capture" not in result.fallback_reason
