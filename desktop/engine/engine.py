@@ -10,6 +10,7 @@ One ``generate`` call, top to bottom:
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -262,13 +263,17 @@ def load_engine(
     if bundle.kind == "optimum":
         decoder = ConcatKVDecoder(result.session, **shape)
     elif result.device_graph is not None:
-        decoder = DeviceDecoder(
-            result.session,
-            **shape,
-            device="cuda",
-            capture=result.captured,
-            keep_alive=result.device_graph,
-        )
+        try:
+            decoder = DeviceDecoder(
+                result.session,
+                **shape,
+                device="cuda",
+                capture=result.captured,
+                keep_alive=result.device_graph,
+            )
+        except Exception as exc:  # ORT's RuntimeError when the GPU cannot hold the cache
+            del result
+            return _on_cpu_instead(path, threads, max_context, max_len, exc)
     else:
         device_name = "cuda" if result.provider == "CUDAExecutionProvider" else "cpu"
         decoder = SharedKVDecoder(result.session, **shape, device=device_name)
@@ -281,3 +286,16 @@ def load_engine(
         sampling=bundle.sampling,
     )
     return Engine(bundle, decoder, tokenizer, info)
+
+
+def _on_cpu_instead(
+    path: Path, threads: int, max_context: int | None, max_len: int, exc: Exception
+) -> Engine:
+    """The GPU session loaded but its full-length KV cache did not fit: run on the CPU and
+    say why."""
+    text = str(exc).strip()
+    why = text.splitlines()[0] if text else type(exc).__name__
+    engine = load_engine(path, "cpu", threads, max_context)
+    reason = f"CUDA could not hold the {max_len:,}-token cache ({why}); running on CPU"
+    engine._info = dataclasses.replace(engine.info, fallback_reason=reason)
+    return engine

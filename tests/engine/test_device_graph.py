@@ -353,3 +353,35 @@ def test_cuda_that_fails_either_way_gives_one_reason(
     assert "capture" not in result.fallback_reason
     assert result.fallback_reason.count("libcudart") == 1
     assert result.fallback_reason.startswith("CUDA unavailable, running on CPU: CUDA libraries")
+
+
+def test_a_gpu_too_small_for_the_cache_runs_the_model_on_the_cpu(
+    tiny_models: TinyModels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The float16 session loads on CUDA, but the full-length KV cache does not fit: the
+    model still answers, on the CPU, and the status bar says why."""
+    from desktop.engine import engine as engine_mod
+    from desktop.engine.session import SessionResult
+
+    _, bundle = tiny_models.get(Q41)
+    real_create = engine_mod.create_session
+
+    def gpu_first(model_file: Path, device: str, threads: int, **kw: object) -> SessionResult:
+        if device == "cpu":
+            return real_create(model_file, "cpu", threads)
+        graph = half_precision(model_file)
+        return SessionResult(_cpu_session(graph.model, graph), CUDA, None, graph, captured=True)
+
+    def no_room(*_a: object, **_k: object) -> DeviceDecoder:
+        raise RuntimeError("CUDA failure 2: out of memory ; GPU=0")
+
+    monkeypatch.setattr(engine_mod, "create_session", gpu_first)
+    monkeypatch.setattr(engine_mod, "DeviceDecoder", no_room)
+    engine = load_engine(bundle, "auto", max_context=128)
+    assert engine.info.provider == CPU
+    assert isinstance(engine.decoder, SharedKVDecoder)
+    assert engine.info.fallback_reason is not None
+    assert "128-token cache" in engine.info.fallback_reason
+    assert "out of memory" in engine.info.fallback_reason
+    params = SamplingParams(temperature=0.0, max_new_tokens=3)
+    assert any(isinstance(e, TextDelta) for e in engine.generate_ids([1, 2, 3], params))
