@@ -60,6 +60,8 @@ def _card() -> str:
 
 
 def _prompt_ids(engine: Engine, n: int) -> list[int]:
+    """``n`` tokens of text (fewer where the model's window is smaller)."""
+    n = min(n, engine.context_length - 2)
     ids = engine.encode_text(FILLER * (n // 20 + 2))
     return ids[:n]
 
