@@ -11,8 +11,9 @@ tokens (plain greedy: the on-device ArgMax path) and with sampling (logits copie
 prefill tok/s of a fresh 42- and ~661-token prompt. The greedy tokens of both Parley modes
 must be identical (the graph replays the same kernels).
 
-``--device cpu`` runs the same script without a GPU (a dry run of the plumbing: the numbers
-are the CPU engine's). Targets on the same card: decode >= 1.2x llama.cpp, prefill >= 2x.
+``--device cpu`` runs the same script without a GPU: a dry run of the plumbing, with the GPU's
+float16 graph and device decoder on the CPU provider (the numbers mean nothing there).
+Targets on the same card: decode >= 1.2x llama.cpp, prefill >= 2x.
 The device steps are in bench/gpu/README.md.
 """
 
@@ -31,7 +32,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import onnxruntime as ort
+
 from desktop.convert.gguf_to_onnx import convert_gguf
+from desktop.engine.decoder import DeviceDecoder
+from desktop.engine.device_graph import half_precision
 from desktop.engine.engine import Engine, load_engine
 from desktop.engine.types import ChatMessage, Finished, GenerationStats, SamplingParams
 
@@ -88,6 +93,8 @@ def bench_parley(bundle: Path, device: str, graph: bool, tokens: int) -> dict[st
     engine = load_engine(bundle, device)  # type: ignore[arg-type]
     if device == "cuda" and engine.info.provider != "CUDAExecutionProvider":
         raise SystemExit(f"CUDA did not load: {engine.info.fallback_reason}")
+    if device == "cpu":  # the dry run: the GPU's graph and decoder, on the CPU provider
+        engine.decoder = _device_decoder_on_cpu(engine, graph)
     engine.warm_up()
     chat = engine.encode_chat([ChatMessage("user", "Write a short story about a lighthouse.")])
     greedy = SamplingParams(**{**GREEDY_PLAIN.__dict__, "max_new_tokens": tokens})
@@ -109,6 +116,23 @@ def bench_parley(bundle: Path, device: str, graph: bool, tokens: int) -> dict[st
         "prefill_long_tokens": long.prompt_tokens,
         "greedy_tokens": ids,
     }
+
+
+def _device_decoder_on_cpu(engine: Engine, capture: bool) -> DeviceDecoder:
+    graph = half_precision(engine.bundle.model_file)
+    options = ort.SessionOptions()
+    graph.configure(options)
+    session = ort.InferenceSession(graph.model, options, providers=["CPUExecutionProvider"])
+    return DeviceDecoder(
+        session,
+        kv_heads=engine.bundle.kv_heads,
+        head_dim=engine.bundle.head_dim,
+        max_length=engine.context_length,
+        vocab_size=engine.bundle.vocab_size,
+        device="cpu",
+        capture=capture,
+        keep_alive=graph,
+    )
 
 
 def bench_llama(binary: Path, gguf: Path, tokens: int) -> dict[str, Any]:
