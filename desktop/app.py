@@ -66,7 +66,12 @@ def load_engine(folder: Path, settings: Settings) -> ChatEngine:
     from desktop.engine.engine import load_engine as open_engine  # ONNX Runtime: on the worker
 
     device = _DEVICES[settings.get_str("model.device")]  # the schema allows only these
-    engine = open_engine(folder, device=device, threads=settings.get_int("model.threads"))
+    engine = open_engine(
+        folder,
+        device=device,
+        threads=settings.get_int("model.threads"),
+        max_context=settings.get_int("model.context_length"),
+    )
     engine.warm_up()
     return engine
 

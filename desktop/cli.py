@@ -146,7 +146,9 @@ def _model_path(name: str | None) -> Path:
 def _load(args: argparse.Namespace) -> Any:
     from desktop.engine.engine import load_engine
 
-    engine = load_engine(_model_path(args.model), args.device, args.threads)
+    engine = load_engine(
+        _model_path(args.model), args.device, args.threads, getattr(args, "context", None)
+    )
     if engine.info.fallback_reason:
         print(f"note: {engine.info.fallback_reason}", file=sys.stderr)
     return engine
@@ -186,6 +188,8 @@ def _fill_defaults(args: argparse.Namespace) -> None:
         args.device = settings.get_str("model.device")
     if args.threads is None:
         args.threads = settings.get_int("model.threads")
+    if getattr(args, "context", None) is None:
+        args.context = settings.get_int("model.context_length")
 
 
 def _apply_recommendation(args: argparse.Namespace, engine: Any) -> None:
@@ -340,6 +344,7 @@ def _generation_args(p: argparse.ArgumentParser) -> None:
         help="execution provider (default: settings, normally auto)",
     )
     p.add_argument("--threads", type=int, help="CPU threads (0 = automatic)")
+    p.add_argument("--context", type=int, help="context length in tokens (default: settings)")
     p.add_argument("--system", help="system prompt (default: the one in settings; '' for none)")
     # Sampling defaults come from the settings (desktop.config.schema).
     p.add_argument("--temperature", type=float, help="0 = greedy")

@@ -15,6 +15,7 @@ from desktop.services.notifications import Notifier
 from desktop.store import Store
 from desktop.ui.main_window import MainWindow
 from tests.fakes import no_thread_left_running
+from tests.models import TinyModels
 
 
 @pytest.fixture
@@ -143,3 +144,16 @@ def test_the_first_window_does_not_import_what_it_does_not_show(tmp_path: Path) 
     assert "desktop.ui.main_window" in loaded  # the window was really built
     early = [m for m in loaded if any(m == d or m.startswith(d + ".") for d in _DEFERRED)]
     assert early == []
+
+
+def test_the_context_length_setting_limits_the_loaded_model(tiny_models: TinyModels) -> None:
+    from tests.ggufs import TinySpec
+
+    _, bundle = tiny_models.get(TinySpec(weight_type="Q8_0", context=2048))
+    settings = Settings.load()
+    settings.update({"model.device": "cpu", "model.context_length": 512})
+    engine = app.load_engine(bundle, settings)
+    assert engine.info.context_length == 512
+    assert engine.context_length == 512
+    settings.update({"model.context_length": 4096})  # more than the model knows: its own
+    assert app.load_engine(bundle, settings).context_length == 2048

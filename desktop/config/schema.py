@@ -419,6 +419,22 @@ OPTIONS: tuple[Option, ...] = (
         description="How many CPU threads the model may use. 0 picks a number for this machine.",
         needs_reload=True,
     ),
+    Option(
+        key="model.context_length",
+        section="model",
+        type="int",
+        default=8192,
+        minimum=512,
+        maximum=131072,
+        unit="tokens",
+        label="Context length",
+        description=(
+            "How much of a conversation the model keeps in mind, in tokens, up to what the "
+            "model supports. Longer costs memory: on a GPU the cache for the whole length is "
+            "reserved when the model loads."
+        ),
+        needs_reload=True,
+    ),
     # --- generation ------------------------------------------------------------------------
     Option(
         key="sampling.temperature",

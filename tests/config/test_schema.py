@@ -39,6 +39,7 @@ def test_every_section_has_options_and_every_option_a_section() -> None:
     [
         ("model.device", "auto"),
         ("model.threads", 0),
+        ("model.context_length", 8192),
         ("sampling.temperature", 0.7),
         ("sampling.top_k", 40),
         ("sampling.top_p", 0.95),
@@ -61,7 +62,12 @@ def test_history_location_defaults_to_the_data_dir() -> None:
 
 def test_reload_flags() -> None:
     reload_keys = {o.key for o in OPTIONS if o.needs_reload}
-    assert reload_keys == {"model.default", "model.device", "model.threads"}
+    assert reload_keys == {
+        "model.default",
+        "model.device",
+        "model.threads",
+        "model.context_length",
+    }
 
 
 @pytest.mark.parametrize(
@@ -74,6 +80,7 @@ def test_reload_flags() -> None:
         ("sampling.repetition_penalty", [0.5, 3.0], [0.49, 3.01]),
         ("sampling.seed", [-1, 0, 2**31 - 1], [-2, 2**31]),
         ("model.threads", [0, 1, 256], [-1, 257]),
+        ("model.context_length", [512, 131072], [511, 131073, 0]),
         ("generation.max_new_tokens", [1, 32768], [0, 32769]),
         ("appearance.font_size", [8, 32], [7, 33]),
         ("model.device", ["auto", "cuda", "directml", "cpu"], ["gpu", "", 1]),
