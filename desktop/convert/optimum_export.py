@@ -39,6 +39,7 @@ from desktop.convert.safetensors_source import (
     refuse_code_and_pickles,
 )
 from desktop.convert.validate import validate_bundle
+from desktop.engine.session import first_line
 
 F32 = npt.NDArray[np.float32]
 GRAPH = "optimum-text-generation-with-past"
@@ -81,8 +82,8 @@ def _export(folder: Path, out: Path) -> Path:
             )
     except (ValueError, KeyError, OSError, RuntimeError) as exc:
         # optimum/transformers raise these for architectures or configs they cannot export.
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UnsupportedModelError(f"optimum could not export {folder.name}: {first}") from exc
+        why = first_line(exc)
+        raise UnsupportedModelError(f"optimum could not export {folder.name}: {why}") from exc
     found = sorted(out.glob("*.onnx"))
     if not found:
         raise ConversionError(f"optimum exported no ONNX model for {folder.name}")

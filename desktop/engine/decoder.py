@@ -361,10 +361,6 @@ class DeviceDecoder:
     def cached(self) -> Sequence[int]:
         return self._cached
 
-    @property
-    def greedy_on_device(self) -> bool:
-        return self._has_argmax
-
     def reset(self) -> None:
         self._cached.clear()
 

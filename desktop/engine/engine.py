@@ -31,7 +31,7 @@ from desktop.engine.device_graph import half_precision
 from desktop.engine.prompt import ChatTemplate, PromptError, fit_context, special_tokens
 from desktop.engine.providers import Device
 from desktop.engine.sampling import Sampler
-from desktop.engine.session import EngineLoadError, create_session
+from desktop.engine.session import EngineLoadError, create_session, first_line
 from desktop.engine.textstream import TextStream
 from desktop.engine.types import (
     ChatMessage,
@@ -293,9 +293,7 @@ def _on_cpu_instead(
 ) -> Engine:
     """The GPU session loaded but its full-length KV cache did not fit: run on the CPU and
     say why."""
-    text = str(exc).strip()
-    why = text.splitlines()[0] if text else type(exc).__name__
     engine = load_engine(path, "cpu", threads, max_context)
-    reason = f"CUDA could not hold the {max_len:,}-token cache ({why}); running on CPU"
+    reason = f"CUDA could not hold the {max_len:,}-token cache ({first_line(exc)}); running on CPU"
     engine._info = dataclasses.replace(engine.info, fallback_reason=reason)
     return engine

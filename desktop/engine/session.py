@@ -57,6 +57,12 @@ def _captured_stderr() -> Iterator[list[str]]:
             lines.extend(tmp.read().decode("utf-8", "replace").splitlines())
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception as one line for the user (ONNX Runtime's messages run to many)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _first_error(lines: list[str]) -> str | None:
     for line in lines:
         if "Failed" in line or "Error" in line or "error" in line:
@@ -142,8 +148,7 @@ def create_session(
                     session = ort.InferenceSession(source, opts, providers=providers)
                 break
             except Exception as exc:  # ORT raises its own exception types for bad models/EPs
-                text = str(exc).strip()
-                message = text.splitlines()[0] if text else type(exc).__name__
+                message = first_line(exc)
                 if provider == CPU:
                     raise EngineLoadError(f"the model could not be loaded: {message}") from exc
                 if capture:
