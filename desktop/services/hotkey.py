@@ -44,16 +44,23 @@ _KEY_PRESS = 2
 _GRAB_MODE_ASYNC = 1
 
 
-def parse(text: str) -> tuple[int, str]:
-    """``Ctrl+Alt+Space`` -> (X11 modifier mask, keysym name). Raises ValueError."""
+def _split(text: str, modifiers: dict[str, int]) -> tuple[int, str]:
+    """``Ctrl+Alt+Space`` -> (the modifiers' flags OR-ed from ``modifiers``, the key as
+    written). Raises ValueError."""
     *mods, key = [p.strip() for p in text.split("+")]
     mask = 0
     for mod in mods:
-        if mod.lower() not in _MODS:
+        if mod.lower() not in modifiers:
             raise ValueError(f"unknown modifier {mod!r}")
-        mask |= _MODS[mod.lower()]
+        mask |= modifiers[mod.lower()]
     if not key:
         raise ValueError("no key")
+    return mask, key
+
+
+def parse(text: str) -> tuple[int, str]:
+    """``Ctrl+Alt+Space`` -> (X11 modifier mask, keysym name). Raises ValueError."""
+    mask, key = _split(text, _MODS)
     lowered = key.lower()
     if lowered in _KEYSYMS:
         return mask, _KEYSYMS[lowered]
@@ -160,12 +167,8 @@ _HOTKEY_ID = 0x5041  # 'PA': any id in 0x0000..0xBFFF is the application's own
 
 def parse_windows(text: str) -> tuple[int, int]:
     """``Ctrl+Alt+Space`` -> (MOD_* flags with MOD_NOREPEAT, virtual-key code)."""
-    *mods, key = [p.strip() for p in text.split("+")]
-    flags = _MOD_NOREPEAT
-    for mod in mods:
-        if mod.lower() not in _WIN_MODS:
-            raise ValueError(f"unknown modifier {mod!r}")
-        flags |= _WIN_MODS[mod.lower()]
+    mask, key = _split(text, _WIN_MODS)
+    flags = mask | _MOD_NOREPEAT
     lowered = key.lower()
     if lowered in _VK:
         return flags, _VK[lowered]
@@ -173,7 +176,7 @@ def parse_windows(text: str) -> tuple[int, int]:
         return flags, ord(key.upper())  # VK_A..VK_Z, VK_0..VK_9 are the ASCII codes
     if lowered[:1] == "f" and lowered[1:].isdigit() and 1 <= int(lowered[1:]) <= 24:
         return flags, 0x70 + int(lowered[1:]) - 1  # VK_F1..VK_F24
-    raise ValueError(f"the key {key!r} cannot be registered on Windows" if key else "no key")
+    raise ValueError(f"the key {key!r} cannot be registered on Windows")
 
 
 class _MSG(ctypes.Structure):
