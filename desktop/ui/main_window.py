@@ -304,13 +304,12 @@ class MainWindow(QMainWindow):
     def pane_of(self, tab: ChatTab) -> QTabWidget:
         return self.side_tabs if self.side_tabs.indexOf(tab) >= 0 else self.tabs
 
+    @staticmethod
+    def _tabs_in(pane: QTabWidget) -> list[ChatTab]:
+        return [w for i in range(pane.count()) if isinstance(w := pane.widget(i), ChatTab)]
+
     def chat_tabs(self) -> list[ChatTab]:
-        return [
-            w
-            for pane in (self.tabs, self.side_tabs)
-            for i in range(pane.count())
-            if isinstance(w := pane.widget(i), ChatTab)
-        ]
+        return self._tabs_in(self.tabs) + self._tabs_in(self.side_tabs)
 
     def current_tab(self) -> ChatTab | None:
         """The chat of the pane last used (the only pane unless split)."""
@@ -321,6 +320,9 @@ class MainWindow(QMainWindow):
         if pane is self._active_pane or (pane is self.side_tabs and not self.is_split()):
             return
         self._active_pane = pane
+        self._select_current_in_sidebar()
+
+    def _select_current_in_sidebar(self) -> None:
         tab = self.current_tab()
         if tab is not None and tab.session.conversation_id is not None:
             self.sidebar.select(tab.session.conversation_id)
@@ -364,7 +366,7 @@ class MainWindow(QMainWindow):
         """Split: the current chat goes to the right (a new chat when it is the only one).
         Unsplit: the right side's chats join the left."""
         if self.is_split():
-            for tab in [t for t in self.chat_tabs() if self.pane_of(t) is self.side_tabs]:
+            for tab in self._tabs_in(self.side_tabs):
                 self._move(tab, self.tabs)
             self.side_tabs.hide()
             self._active_pane = self.tabs
@@ -450,9 +452,7 @@ class MainWindow(QMainWindow):
         if pane.count() == 0:
             return
         self._active_pane = pane if pane is self.tabs or self.is_split() else self.tabs
-        tab = self.current_tab()
-        if tab is not None and tab.session.conversation_id is not None:
-            self.sidebar.select(tab.session.conversation_id)
+        self._select_current_in_sidebar()
 
     def _on_title(self, tab: ChatTab) -> None:
         self._refresh_tab_labels()

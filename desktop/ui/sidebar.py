@@ -50,8 +50,6 @@ FOLDER_MARK = "📁 "
 
 # the store's group_for_sidebar: (summaries, now) -> groups with .key, .label, .conversations
 Grouper = Callable[..., Sequence[Any]]
-
-
 Index = QModelIndex | QPersistentModelIndex
 
 
