@@ -5,6 +5,7 @@ narrow pane (split view, a small window) wraps them instead of clipping the mess
 from __future__ import annotations
 
 from PySide6.QtCore import QMargins, QPoint, QRect, QSize, Qt
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QLayout, QLayoutItem, QWidget
 
 
@@ -79,3 +80,23 @@ class FlowLayout(QLayout):
             x += hint.width() + self.spacing()
             line_height = max(line_height, hint.height())
         return y + line_height - rect.y() + margins.bottom()
+
+
+class FlowBox(QWidget):
+    """A widget holding a ``FlowLayout`` that takes the height of its lines itself, once it
+    knows its width. It does not report a height-for-width up the tree: the message columns
+    above it size their rich text the same way (after a resize), and a height-for-width in
+    their layouts left parts laid out for the old width when a pane narrowed."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.flow = FlowLayout(self)
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802
+        return False
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        height = self.flow.heightForWidth(event.size().width())
+        if height != self.minimumHeight():
+            self.setMinimumHeight(height)

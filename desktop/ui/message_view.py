@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 
 from desktop.ui.code_view import CodeBlockView, SliceQueue
 from desktop.ui.code_view import warm_up as code_warm_up
-from desktop.ui.flow_layout import FlowLayout
+from desktop.ui.flow_layout import FlowBox
 from desktop.ui.markdown import (
     COPY_SCHEME,
     DARK,
@@ -299,8 +299,8 @@ class MessageWidget(QFrame):
         # rather than force the message wider than the view and clip its text.
         row = QHBoxLayout()
         row.setSpacing(2)
-        self._actions_box = QWidget(self)
-        actions = FlowLayout(self._actions_box)
+        self._actions_box = FlowBox(self)
+        actions = self._actions_box.flow
         row.addWidget(self._actions_box, 1)
         self.copy_button = self._tool("Copy", "Copy message", "Copy this message as Markdown")
         self.copy_button.clicked.connect(lambda: self.copy_text.emit(self.text))

@@ -237,7 +237,7 @@ def test_a_narrow_pane_wraps_the_actions_instead_of_clipping_the_answer(
     engine.replies = ["A fairly long answer " * 12]
     fb_window.resize(900, 700)
     left = current(fb_window)
-    ask(qtbot, left, "First question")
+    ask(qtbot, left, "A first question long enough to take two lines once the pane is narrow")
     fb_window.toggle_split()
     right = current(fb_window)
     ask(qtbot, right, "Second question")
@@ -255,3 +255,9 @@ def test_a_narrow_pane_wraps_the_actions_instead_of_clipping_the_answer(
         assert len(rows) > 1  # wrapped onto a second line
         for b in buttons:
             assert b.geometry().right() <= answer.width()
+        # Messages laid out before the pane narrowed were laid out again: no text runs under
+        # its buttons.
+        for widget in view.message_widgets():
+            actions_top = widget._actions_box.geometry().top()
+            for part in widget.parts:
+                assert part.geometry().bottom() < actions_top, (widget.role, part.geometry())
