@@ -140,6 +140,20 @@ def chat_defaults(settings: Settings, model: ModelInfo | None = None) -> ChatDef
     return ChatDefaults(settings.get_str("chat.default_system_prompt"), params)
 
 
+def recommendation_notes(settings: Settings, model: ModelInfo | None) -> dict[str, str]:
+    """For the settings panel: which sampling defaults new chats take from the loaded model
+    instead (see :func:`chat_defaults`), so the page does not claim 0.7 while chats use 0.2."""
+    if model is None:
+        return {}
+    notes = {}
+    for key, value in model.sampling:
+        shown = int(value) if key == "top_k" else round(value, 3)
+        notes[f"sampling.{key}"] = (
+            f"{model.name} recommends {shown}: new chats use that while this stays at its default."
+        )
+    return {k: v for k, v in notes.items() if settings.is_default(k)}
+
+
 def open_history(parent: Any = None) -> Store | None:
     """Open the history, or explain why not. A corrupt or too-new database is never reset
     silently: the user chooses, and the old file is kept."""
@@ -180,11 +194,14 @@ def build_window(
             parent,
             move_history=move_history,
             model_names=lambda: [m.name for m in installed_models()],
+            extra_rows=window.settings_rows(),
         )
         dialog.clear_history_requested.connect(history.clear_all)
         dialog.clear_history_requested.connect(window.sidebar.refresh)
         if hotkey_note is not None:
             dialog.set_field_note("quick_ask.hotkey", hotkey_note())
+        for key, note in recommendation_notes(settings, loaded_model.get("info")).items():
+            dialog.set_field_note(key, note)
         window.settings_dialog = dialog
         dialog.open()
 

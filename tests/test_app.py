@@ -157,3 +157,18 @@ def test_the_context_length_setting_limits_the_loaded_model(tiny_models: TinyMod
     assert engine.context_length == 512
     settings.update({"model.context_length": 4096})  # more than the model knows: its own
     assert app.load_engine(bundle, settings).context_length == 2048
+
+
+def test_the_settings_say_which_defaults_follow_the_models_recommendation(tmp_path: Path) -> None:
+    from desktop.engine.types import ModelInfo
+
+    settings = Settings.load(tmp_path / "settings.json")
+    model = ModelInfo("smol", 8192, "CPUExecutionProvider",
+                      sampling=(("temperature", 0.2), ("top_k", 20.0)))  # fmt: skip
+    notes = app.recommendation_notes(settings, model)
+    assert notes.keys() == {"sampling.temperature", "sampling.top_k"}
+    assert "smol recommends 0.2" in notes["sampling.temperature"]
+    assert "recommends 20:" in notes["sampling.top_k"]
+    settings.set("sampling.temperature", 1.1)  # the user's own value is what chats use
+    assert app.recommendation_notes(settings, model).keys() == {"sampling.top_k"}
+    assert app.recommendation_notes(settings, None) == {}

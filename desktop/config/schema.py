@@ -330,7 +330,7 @@ def _submission_options() -> tuple[Option, ...]:
             label="Endpoint address",
             description=(
                 "Where feedback is sent (HTTPS). The API token is kept in the system "
-                "keychain; set it in the outbox."
+                "keychain: set it on this page."
             ),
         ),
         Option(

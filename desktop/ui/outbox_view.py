@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QPlainTextEdit,
     QTableWidget,
     QTableWidgetItem,
@@ -32,7 +31,7 @@ from desktop.feedback.payloads import describe_payload
 from desktop.feedback.records import OutboxItem
 from desktop.services.feedback_service import FeedbackService
 from desktop.ui.feedback_dialog import describe, plain_button
-from desktop.ui.theme import ROLE_NOTICE, ROLE_PROPERTY
+from desktop.ui.token_editor import TokenEditor
 
 STATE_TEXT = {
     "review": "Waiting for your review",
@@ -120,23 +119,12 @@ class OutboxView(QWidget):
         self.status.setTextFormat(Qt.TextFormat.PlainText)
         layout.addWidget(self.status)
 
-        token_row = QHBoxLayout()
-        self.token = QLineEdit()
-        self.token.setEchoMode(QLineEdit.EchoMode.Password)
-        self.token.setPlaceholderText("API token")
-        describe(self.token, "API token", "The token the endpoint gave you. It is not shown.")
-        self.save_token = plain_button("Save &token")
-        describe(self.save_token, "Save token", "Keep the token in the system keychain.")
-        self.forget_token = plain_button("&Forget token")
-        describe(self.forget_token, "Forget token", "Remove the token for this endpoint.")
-        token_row.addWidget(self.token, 1)
-        token_row.addWidget(self.save_token)
-        token_row.addWidget(self.forget_token)
-        layout.addLayout(token_row)
-        self.token_notice = QLabel()
-        self.token_notice.setWordWrap(True)
-        self.token_notice.setProperty(ROLE_PROPERTY, ROLE_NOTICE)
-        layout.addWidget(self.token_notice)
+        self.token_editor = TokenEditor(service)
+        self.token = self.token_editor.token
+        self.save_token = self.token_editor.save_token
+        self.forget_token = self.token_editor.forget_token
+        self.token_notice = self.token_editor.token_notice
+        layout.addWidget(self.token_editor)
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
@@ -170,9 +158,6 @@ class OutboxView(QWidget):
         buttons.addStretch(1)
         layout.addLayout(buttons)
 
-        self.save_token.clicked.connect(self._save_token)
-        self.forget_token.clicked.connect(self._forget_token)
-        self.token.returnPressed.connect(self._save_token)
         self.review_button.clicked.connect(self.review)
         self.retry_button.clicked.connect(self._retry)
         self.remove_button.clicked.connect(self._remove)
@@ -197,18 +182,6 @@ class OutboxView(QWidget):
             f"{counts['held']} held, {counts['sent']} sent."
             + (f" {waiting}" if waiting and config.active else "")
         )
-        has_endpoint = bool(config.endpoint)
-        for widget in (self.token, self.save_token, self.forget_token):
-            widget.setEnabled(has_endpoint)
-        tokens = self.service.tokens
-        if has_endpoint and tokens.has_token(config.endpoint):
-            where = "the system keychain" if tokens.persistent else "memory only"
-            self.token.setPlaceholderText(f"A token is set (kept in {where}); type to replace it")
-        else:
-            self.token.setPlaceholderText("API token")
-        self.token_notice.setText(tokens.notice or "")
-        self.token_notice.setVisible(bool(tokens.notice))
-
         self.table.setRowCount(len(self.items))
         for row, item in enumerate(self.items):
             next_try = _when(item.next_attempt_at) if item.state == "pending" else ""
@@ -252,13 +225,3 @@ class OutboxView(QWidget):
 
     def _remove(self) -> None:
         self.service.remove_from_outbox(self.selected_ids())
-
-    def _save_token(self) -> None:
-        text = self.token.text().strip()
-        if not text:
-            return
-        self.service.set_token(text)
-        self.token.clear()
-
-    def _forget_token(self) -> None:
-        self.service.forget_token()

@@ -13,6 +13,9 @@ The window opens it as ``SettingsDialog(settings, parent)`` and may pass:
 * ``model_names()``: the installed models, offered for the default model.
 * ``loaded_values``: the values the running model was loaded with (``model.device`` …), so the
   reload notice also shows for changes made in an earlier visit; default: the values now.
+* ``extra_rows``: per section name, ``(label, widget)`` rows added under the section's options
+  for what is not a setting but belongs on that page (the model manager, the API token that
+  lives in the keychain). A lone button keeps its natural width.
 
 and connects ``clear_history_requested`` (emitted after the user confirmed) to the store.
 """
@@ -65,6 +68,7 @@ RELOAD_NOTICE = "Takes effect after the model is reloaded."
 
 MoveHistory = Callable[[Path], None]
 ModelNames = Callable[[], Sequence[str]]
+ExtraRows = Mapping[str, Sequence[tuple[str, QWidget]]]
 
 
 def _role_label(role: str) -> QLabel:
@@ -82,6 +86,14 @@ def _button(text: str) -> QPushButton:
     button.setAutoDefault(False)
     button.setDefault(False)
     return button
+
+
+def _focusable(widget: QWidget) -> list[QWidget]:
+    """``widget`` for the Tab chain, or the controls inside it in the order they were made."""
+    if widget.focusPolicy() & Qt.FocusPolicy.TabFocus:
+        return [widget]
+    inside = widget.findChildren(QWidget)
+    return [w for w in inside if w.focusPolicy() & Qt.FocusPolicy.TabFocus]
 
 
 def _describe(widget: QWidget, name: str, description: str) -> None:
@@ -507,9 +519,11 @@ class SettingsDialog(QDialog):
         move_history: MoveHistory | None = None,
         model_names: ModelNames | None = None,
         loaded_values: Mapping[str, Value] | None = None,
+        extra_rows: ExtraRows | None = None,
     ) -> None:
         super().__init__(parent)
         self.settings = settings
+        self._extra_rows = extra_rows or {}
         self._move_history = move_history
         self._model_names = model_names
         self.fields: dict[str, _Field] = {}
@@ -603,6 +617,20 @@ class SettingsDialog(QDialog):
                 label.setBuddy(field.editor)
                 label.setToolTip(option.description)
                 form.addRow(label, field.container)
+        for text, widget in self._extra_rows.get(section.name, ()):
+            controls = _focusable(widget)
+            chain.extend(controls)
+            label = QLabel(f"{text}:")
+            label.setBuddy(controls[0] if controls else widget)
+            label.setToolTip(widget.toolTip())
+            if isinstance(widget, QPushButton):
+                holder = QWidget()
+                row = QHBoxLayout(holder)
+                row.setContentsMargins(0, 0, 0, 0)
+                row.addWidget(widget)
+                row.addStretch(1)
+                widget = holder
+            form.addRow(label, widget)
         layout.addLayout(form)
         layout.addStretch(1)
 
@@ -720,9 +748,9 @@ class SettingsDialog(QDialog):
             return None
         label = _role_label(ROLE_NOTICE)
         label.setText(text)
-        label.setWordWrap(True)
         label.setAccessibleName(text)
         layout = field.container.layout()
         assert layout is not None
         layout.addWidget(label)
+        label.setVisible(True)  # after adding: a label made hidden stays hidden when adopted
         return label

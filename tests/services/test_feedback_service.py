@@ -142,7 +142,7 @@ def test_the_outbox_view_shows_why_items_wait_and_previews_exactly_what_is_sent(
     view.token.setText(TOKEN)
     view.save_token.click()
     assert view.token.text() == ""
-    assert "memory only" in view.token.placeholderText()
+    assert "for this session" in view.token.placeholderText()
 
     shown: list[SubmissionPreview] = []
 

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMessageBox,
     QPlainTextEdit,
+    QPushButton,
     QSpinBox,
     QWidget,
 )
@@ -34,6 +35,7 @@ INTERACTIVE = (
     QComboBox,
     QLineEdit,
     QPlainTextEdit,
+    QPushButton,
     QAbstractItemView,
 )
 
@@ -444,3 +446,37 @@ def test_closing_saves_and_stops_listening(
     assert saved["values"]["sampling.top_k"] == 12
     settings.set("sampling.top_k", 13)  # the closed dialog no longer follows
     assert spin(dialog, "sampling.top_k").value() == 12
+
+
+def test_a_field_note_is_shown_under_its_field(dialog: SettingsDialog) -> None:
+    dialog.show_section("chat")
+    note = dialog.set_field_note("quick_ask.hotkey", "Not registered here — Wayland.")
+    assert note is not None
+    assert note.isVisibleTo(dialog)
+    assert note.text() == "Not registered here — Wayland."
+    assert dialog.set_field_note("no.such.key", "x") is None
+
+
+def test_extra_rows_sit_on_their_page_in_the_tab_chain(qtbot: QtBot, settings: Settings) -> None:
+    clicked: list[bool] = []
+    manage = QPushButton("Manage models…")
+    manage.clicked.connect(lambda: clicked.append(True))
+    pair = QWidget()
+    first, second = QLineEdit(pair), QLineEdit(pair)
+    dlg = SettingsDialog(
+        settings, extra_rows={"model": [("Installed models", manage), ("Pair", pair)]}
+    )
+    qtbot.addWidget(dlg)
+    dlg.show()
+    dlg.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is dlg)
+    assert dlg.pages["model"].isAncestorOf(manage)
+    assert manage.isVisibleTo(dlg)
+    dlg.fields[settings.section_options("model")[-1].key].editor.setFocus()
+    visited = []
+    for _ in range(4):
+        QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+        visited.append(QApplication.focusWidget())
+    assert visited == [manage, first, second, dlg.reset_buttons["model"]]
+    qtbot.mouseClick(manage, Qt.MouseButton.LeftButton)
+    assert clicked == [True]

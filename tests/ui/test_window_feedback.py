@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from keyring.backends import fail
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QPushButton
 from pytestqt.qtbot import QtBot
 
 from desktop.config.settings import Settings
@@ -261,3 +262,49 @@ def test_a_narrow_pane_wraps_the_actions_instead_of_clipping_the_answer(
             actions_top = widget._actions_box.geometry().top()
             for part in widget.parts:
                 assert part.geometry().bottom() < actions_top, (widget.role, part.geometry())
+
+
+def test_the_settings_feedback_page_holds_the_api_token_and_the_model_page_the_manager(
+    qtbot: QtBot,
+    fb_window: MainWindow,
+    service: FeedbackService,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from desktop.ui.settings_dialog import SettingsDialog
+    from desktop.ui.token_editor import TokenEditor
+
+    managed: list[bool] = []
+    monkeypatch.setattr(MainWindow, "open_model_manager", lambda _self: managed.append(True))
+    dialog = SettingsDialog(settings, fb_window, extra_rows=fb_window.settings_rows())
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.show_section("feedback")
+    (editor,) = dialog.pages["feedback"].findChildren(TokenEditor)
+    assert not editor.token.isEnabled(), "a token belongs to an endpoint: none set yet"
+    settings.set("submission.endpoint", "https://feedback.example.com/v1")
+    assert editor.token.isEnabled()
+    assert not editor.save_token.isEnabled()
+    qtbot.keyClicks(editor.token, "s3cret")
+    qtbot.keyClick(editor.token, Qt.Key.Key_Return)
+    assert editor.token.text() == ""
+    assert service.tokens.get("https://feedback.example.com/v1") == "s3cret"
+    assert "for this session" in editor.token.placeholderText()  # the failing keychain
+    assert editor.token_notice.isVisibleTo(dialog)
+    editor.forget_token.click()
+    assert service.tokens.get("https://feedback.example.com/v1") is None
+    assert not editor.forget_token.isEnabled()
+
+    manage = next(
+        b for b in dialog.pages["model"].findChildren(QPushButton) if b.text() == "Manage models…"
+    )
+    manage.click()
+    assert managed == [True]
+    outbox = next(
+        b for b in dialog.pages["feedback"].findChildren(QPushButton) if "outbox" in b.text()
+    )
+    outbox.click()
+    assert fb_window.outbox_view is not None
+    assert fb_window.outbox_view.isVisible()
+    dialog.close()
+    assert "s3cret" not in settings.path.read_text(encoding="utf-8")
