@@ -70,9 +70,14 @@ def main() -> int:
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
+    from keyring.backends import fail
+
+    from desktop.config.settings import Settings
     from desktop.engine.types import SamplingParams
+    from desktop.feedback import TokenStore
     from desktop.services.chat_session import ChatDefaults
     from desktop.services.engine_host import EngineHost
+    from desktop.services.feedback_service import FeedbackService
     from desktop.store import Store, group_for_sidebar
     from desktop.ui.main_window import MainWindow, ModelActions
     from desktop.ui.theme import apply_theme
@@ -97,9 +102,12 @@ def main() -> int:
         engine.name = "SmolLM2-135M-Instruct"
         host = EngineHost()
         defaults = ChatDefaults("You are a helpful assistant.", SamplingParams())
+        # The feedback service as in the app (thumbs, Flag…, the Feedback menu); its
+        # keychain is the "none available" one, so nothing is looked up or stored.
+        feedback = FeedbackService(store, Settings.load(), TokenStore(fail.Keyring()))
         window = MainWindow(
             store, host, lambda d=defaults: d, ModelActions(load=lambda _p, e=engine: e),
-            group_for_sidebar,
+            group_for_sidebar, feedback=feedback,
         )  # fmt: skip
         window.resize(1180, 860)
         window.show()
@@ -135,6 +143,7 @@ def main() -> int:
             written.append(path)
         window.close()
         host.shutdown()
+        feedback.shutdown()
         store.close()
     for path in written:
         print(f"{path}  {path.stat().st_size // 1024} KiB")

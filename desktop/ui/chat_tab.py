@@ -6,8 +6,8 @@ import itertools
 import random
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -51,14 +52,48 @@ class Composer(QPlainTextEdit):
     edit_last_requested = Signal()
     escape_pressed = Signal()
 
+    MIN_LINES = 2
+    MAX_LINES = 12
+    MEASURED_CHARS = 20_000  # longer text (a pasted file) just takes the full height
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.send_on_enter = True
         self.setPlaceholderText("Message Parley… (Enter sends, Shift+Enter for a new line)")
         self.setTabChangesFocus(True)
         accessible(self, "Message input", "Type your message; Enter sends, Shift+Enter new line")
-        self.setMaximumHeight(120)
-        self.setMinimumHeight(56)
+        # Two lines when empty, growing with what is typed up to MAX_LINES, then it scrolls:
+        # the conversation keeps the room an empty box does not need.
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.textChanged.connect(self.fit_height)
+        self.fit_height()
+
+    def lines_for_text(self) -> int:
+        text = self.toPlainText()
+        if len(text) > self.MEASURED_CHARS:
+            return self.MAX_LINES
+        width = max(1, self.viewport().width() - 2 * int(self.document().documentMargin()))
+        flags = int(Qt.TextFlag.TextWordWrap) | int(Qt.TextFlag.TextExpandTabs)
+        height = self.fontMetrics().boundingRect(0, 0, width, 1 << 24, flags, text or " ").height()
+        return max(1, -(-height // self.fontMetrics().lineSpacing()))
+
+    def fit_height(self) -> None:
+        lines = min(self.MAX_LINES, max(self.MIN_LINES, self.lines_for_text()))
+        frame = self.frameWidth() * 2 + int(self.document().documentMargin()) * 2
+        margins = self.contentsMargins().top() + self.contentsMargins().bottom()
+        height = lines * self.fontMetrics().lineSpacing() + max(frame, margins) + 2
+        if height != self.height() or self.minimumHeight() != height:
+            self.setFixedHeight(height)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():  # wrapping changed
+            self.fit_height()
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self.fit_height()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         key, mods = event.key(), event.modifiers()
@@ -222,6 +257,7 @@ class ChatTab(QWidget):
         self.stop_button = QPushButton("Stop")
         accessible(self.stop_button, "Stop answer", "Stop the answer being written (Esc)")
         self.stop_button.setEnabled(False)
+        self.stop_button.hide()  # takes Send's place while an answer is written
         self.settings_button = QPushButton("Chat settings…")
         accessible(
             self.settings_button, "Chat settings", "System prompt and sampling for this chat"
@@ -230,6 +266,7 @@ class ChatTab(QWidget):
             buttons.addWidget(b)
         buttons.addStretch(1)
         row.addLayout(buttons)
+        row.setAlignment(buttons, Qt.AlignmentFlag.AlignTop)
         bottom_layout.addLayout(row)
         layout.addWidget(bottom)
 
@@ -361,6 +398,8 @@ class ChatTab(QWidget):
         busy = state != "idle"
         self.stop_button.setEnabled(busy)
         self.send_button.setEnabled(not busy)
+        self.stop_button.setVisible(busy)
+        self.send_button.setVisible(not busy)
         widget = (
             self.view.widgets.get(self.session.streaming_id)
             if self.session.streaming_id is not None

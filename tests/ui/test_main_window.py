@@ -63,8 +63,12 @@ def test_enter_sends_and_the_answer_streams_into_the_view(
     assert tab.session.state == "streaming"
     assert window.tabs.tabText(0)[0] in "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
     assert tab.stop_button.isEnabled()
+    assert tab.stop_button.isVisible(), "Stop takes Send's place while the answer is written"
+    assert not tab.send_button.isVisible()
     with qtbot.waitSignal(tab.session.answer_finished, timeout=5000):
         pass
+    assert tab.send_button.isVisible()
+    assert not tab.stop_button.isVisible()
     assert shown(tab) == [("user", "Say many words"), ("assistant", engine.replies[0])]
     assert window.tabs.tabText(0) == "Say many words"
     assert "tok/s" in window.speed_label.text()
@@ -79,6 +83,25 @@ def test_shift_enter_makes_a_new_line(qtbot: QtBot, window: MainWindow) -> None:
     qtbot.keyClicks(tab.composer, "line two")
     assert tab.composer.toPlainText() == "line one\nline two"
     assert tab.session.conversation_id is None
+
+
+def test_the_input_grows_with_its_text_up_to_a_limit(qtbot: QtBot, window: MainWindow) -> None:
+    tab = tab_of(window)
+    composer = tab.composer
+    empty = composer.height()
+    line = composer.fontMetrics().lineSpacing()
+    assert empty < 4 * line, "an empty box keeps the room for the conversation"
+    composer.setPlainText("one\ntwo\nthree\nfour\nfive")
+    five = composer.height()
+    assert five >= empty + 3 * line
+    composer.setPlainText("word " * 400)  # one paragraph that wraps
+    assert composer.height() > five
+    composer.setPlainText("\n".join(str(i) for i in range(200)))
+    tallest = composer.height()
+    assert tallest <= (composer.MAX_LINES + 1) * line + 20
+    assert composer.verticalScrollBar().maximum() > 0, "beyond the limit it scrolls"
+    composer.clear()
+    assert composer.height() == empty
 
 
 def test_escape_stops_the_answer(qtbot: QtBot, window: MainWindow, engine: FakeEngine) -> None:
