@@ -90,7 +90,9 @@ class FakeEngine:
             yield Finished("error", error=self.fail_with)
             return
         start = time.perf_counter()
-        pieces = tokens_of(text)[: params.max_new_tokens]
+        pieces = tokens_of(text)
+        reason = "length" if len(pieces) > params.max_new_tokens else "stop"
+        pieces = pieces[: params.max_new_tokens]
         for i, piece in enumerate(pieces):
             if cancel.is_set():
                 yield Finished("cancelled", self._stats(messages, i, start))
@@ -99,7 +101,7 @@ class FakeEngine:
                 yield Finished("cancelled", self._stats(messages, i, start))
                 return
             yield TextDelta(i, piece)
-        yield Finished("stop", self._stats(messages, len(pieces), start))
+        yield Finished(reason, self._stats(messages, len(pieces), start))
 
     def _stats(
         self, messages: Sequence[ChatMessage], generated: int, start: float

@@ -88,6 +88,11 @@ class Engine:
         return ids
 
     def encode_chat(self, messages: Sequence[ChatMessage]) -> list[int]:
+        """The prompt for the next assistant turn; a conversation that ends with an assistant
+        message is continued instead: that message's text is the start of the answer."""
+        if messages and messages[-1].role == "assistant":
+            head = self.template.render(messages[:-1])
+            return self.encode_text(head + messages[-1].content)
         return self.encode_text(self.template.render(messages))
 
     # -- generation -----------------------------------------------------------------------
@@ -97,7 +102,8 @@ class Engine:
         params: SamplingParams,
         cancel: threading.Event | None = None,
     ) -> Iterator[Event]:
-        """Chat-templated generation. Never raises for bad input: ends with ``Finished``."""
+        """Chat-templated generation (a conversation ending with an assistant message: more
+        of that answer). Never raises for bad input: ends with ``Finished``."""
         started = time.perf_counter()
         try:
             params.validate()

@@ -65,15 +65,17 @@ def fit_context(
     budget: int,
 ) -> FittedPrompt:
     """Drop the oldest messages after the system prompt until the prompt fits ``budget``
-    tokens. The last message always stays; if it alone does not fit, that is an error."""
+    tokens. The last message always stays (with the question before it when the last is an
+    answer being continued); if that does not fit, it is an error."""
     system = [m for m in messages[:1] if m.role == "system"]
     rest = list(messages[len(system) :])
+    keep = 2 if len(rest) >= 2 and rest[-1].role == "assistant" else 1
     dropped = 0
     while True:
         ids = encode([*system, *rest])
         if len(ids) <= budget:
             return FittedPrompt(ids, dropped)
-        if len(rest) <= 1:
+        if len(rest) <= keep:
             raise PromptError(
                 f"the message is too long for the model's context window "
                 f"({len(ids)} tokens, {budget} available)"
@@ -81,7 +83,7 @@ def fit_context(
         # Drop whole exchanges so the conversation still starts with a user turn.
         rest.pop(0)
         dropped += 1
-        while len(rest) > 1 and rest[0].role == "assistant":
+        while len(rest) > keep and rest[0].role == "assistant":
             rest.pop(0)
             dropped += 1
 

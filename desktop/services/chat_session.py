@@ -204,10 +204,25 @@ class ChatSession(QObject):
         self._start_answer(target, seed)
         return True
 
-    # An interrupted answer is answered again as a new version; the partial text stays as
-    # the earlier alternative (<1/2>): the engine has no "continue this assistant turn" call.
-    def continue_interrupted(self, assistant_id: int) -> bool:
-        return self.regenerate(assistant_id)
+    def continue_answer(self, assistant_id: int) -> bool:
+        """More of the last answer when it was stopped, cut off by its length limit or
+        interrupted: the model goes on from its last word, into the same message (the
+        engine continues a conversation that ends with an assistant message)."""
+        if self.state != "idle" or self.conversation_id is None:
+            return False
+        path = self.path()
+        if not path or path[-1].id != assistant_id or not can_continue(path[-1]):
+            return False
+        target = path[-1]
+        try:
+            message = self._history.resume(target.id)
+        except ValueError:  # the store's own check: not a finished answer any more
+            return False
+        earlier = (target.stats or {}).get("generated_tokens")
+        self._submit(message, self._messages_for(path), self.sampling_params(), message.content)
+        if isinstance(earlier, int):
+            self._extra["earlier_tokens"] = earlier
+        return True
 
     def edit(self, user_id: int, text: str) -> bool:
         """Resend an edited user message as a sibling of the original, then answer it."""
@@ -289,8 +304,14 @@ class ChatSession(QObject):
         else:
             parent = path[-1].id if path else None
             message = self._history.begin_assistant(self.conversation_id, parent, model, recorded)
+        self._submit(message, messages, params, "")
+
+    def _submit(
+        self, message: MessageLike, messages: list[ChatMessage], params: SamplingParams, text: str
+    ) -> None:
+        """Stream the answer to ``messages`` into ``message`` (which holds ``text`` already)."""
         self._streaming_id = message.id
-        self._text, self._dirty, self._extra = "", False, {}
+        self._text, self._dirty, self._extra = text, False, {}
         self._set_state("waiting")
         self.path_changed.emit()
         request = self._host.submit(messages, params)
@@ -340,6 +361,8 @@ class ChatSession(QObject):
             return
         status = _STATUS_OF_REASON.get(finished.reason, "error")
         stats: dict[str, Any] = dataclasses.asdict(finished.stats)
+        earlier = self._extra.pop("earlier_tokens", 0)
+        stats["generated_tokens"] += earlier  # a continued answer counts all its tokens
         stats.update(self._extra)
         stats["finish_reason"] = finished.reason
         if finished.error:
@@ -350,6 +373,16 @@ class ChatSession(QObject):
         if finished.error:
             self.error.emit(finished.error)
         self.answer_finished.emit(message_id, status, finished.stats)
+
+
+def can_continue(message: MessageLike) -> bool:
+    """Whether "Continue" applies: an answer with text that was stopped, interrupted or cut
+    off by its length limit (one that ended by itself or failed is answered again instead)."""
+    if message.role != "assistant" or not message.content:
+        return False
+    if message.status in ("stopped", "interrupted"):
+        return True
+    return message.status == "complete" and (message.stats or {}).get("finish_reason") == "length"
 
 
 def _title_from(text: str) -> str:

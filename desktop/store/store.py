@@ -809,13 +809,16 @@ class Store:
 
     @_guarded
     def resume(self, message_id: int) -> Message:
-        """ "Continue" an interrupted, stopped or failed answer: it becomes ``streaming``
-        again, with its text kept, and takes :meth:`append_partial` and :meth:`finish`."""
+        """ "Continue" an interrupted, stopped or failed answer, or one its length limit cut
+        off: it becomes ``streaming`` again, with its text kept, and takes
+        :meth:`append_partial` and :meth:`finish`."""
         with self._write() as db:
             placeholders = ", ".join("?" for _ in _RESUMABLE_STATUSES)
             cursor = db.execute(
                 f"UPDATE messages SET status = 'streaming', updated_at = ? "
-                f"WHERE id = ? AND role = 'assistant' AND status IN ({placeholders})",
+                f"WHERE id = ? AND role = 'assistant' AND (status IN ({placeholders}) "
+                f"OR (status = 'complete' AND json_valid(stats) "
+                f"AND json_extract(stats, '$.finish_reason') = 'length'))",
                 (time.time(), message_id, *_RESUMABLE_STATUSES),
             )
             if cursor.rowcount != 1:

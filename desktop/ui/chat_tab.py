@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.engine.types import GenerationStats
-from desktop.services.chat_session import ChatSession
+from desktop.services.chat_session import ChatSession, can_continue
 from desktop.ui.message_view import (
     ConversationView,
     MessageWidget,
@@ -280,7 +280,7 @@ class ChatTab(QWidget):
         self.view.copy_text.connect(self._copy)
         self.view.edit_requested.connect(self.begin_edit)
         self.view.regenerate_requested.connect(self.session.regenerate)
-        self.view.continue_requested.connect(self.session.continue_interrupted)
+        self.view.continue_requested.connect(self.session.continue_answer)
         self.view.switch_requested.connect(self.session.switch)
 
         session.path_changed.connect(self.reload)
@@ -353,12 +353,22 @@ class ChatTab(QWidget):
     def reload(self) -> None:
         entries = self.session.entries()
         self.view.set_entries(entries, self._trim_position(entries), self.session.streaming_id)
+        self._offer_continue()
         self._refresh_ratings()
         self._order_focus()
         if self.session.streaming_id is not None:
             widget = self.view.widgets.get(self.session.streaming_id)
             if widget is not None:
                 widget.set_waiting(self.session.state == "waiting")
+
+    def _offer_continue(self) -> None:
+        """ "Continue" on the last answer when it was stopped, cut off or interrupted."""
+        widgets = self.view.message_widgets()
+        for widget in widgets[:-1]:
+            widget.set_continuable(False)
+        if widgets:
+            last = widgets[-1]
+            last.set_continuable(can_continue(self.session.message(last.message_id)))
 
     def _trim_position(self, entries: list[Any]) -> tuple[int, int] | None:
         """Where the context marker goes: (index of the first message still sent, dropped)."""
@@ -435,6 +445,7 @@ class ChatTab(QWidget):
             widget.finish(status, message.stats, message.content)
         entries = self.session.entries()
         self.view.set_entries(entries, self._trim_position(entries), live_id=message_id)
+        self._offer_continue()
         self._refresh_ratings()
         self._order_focus()
         self.answer_stats.emit(stats)

@@ -315,10 +315,10 @@ class MessageWidget(QFrame):
         self.regen_button.clicked.connect(lambda: self.regenerate_requested.emit(self.message_id))
         self.continue_button = self._tool(
             "Continue",
-            "Continue interrupted answer",
-            "This answer was cut off when Parley closed: answer again (the partial text is kept "
-            "as an earlier version)",
+            "Continue answer",
+            "Go on writing this answer from where it stopped",
         )
+        self.continuable = False  # set by the chat for its last answer (see set_continuable)
         self.continue_button.clicked.connect(lambda: self.continue_requested.emit(self.message_id))
         self.alternatives_button = self._tool(
             "Alternatives…",
@@ -447,7 +447,7 @@ class MessageWidget(QFrame):
         self.status_label.setText(STATUS_TEXT.get(self.status, ""))
         self.edit_button.setVisible(self.role == "user")
         self.regen_button.setVisible(self.role == "assistant" and not busy)
-        self.continue_button.setVisible(self.role == "assistant" and self.status == "interrupted")
+        self.continue_button.setVisible(self.continuable and not busy)
         self.copy_button.setVisible(not busy)
         rateable = self.feedback_enabled and self.role == "assistant" and not busy
         for button in (self.thumbs_up, self.thumbs_down, self.alternatives_button):
@@ -507,6 +507,14 @@ class MessageWidget(QFrame):
             self._hide_tail()
         self.reveal_button.setVisible(hidden)
         self.copy_button.setVisible(not hidden and self.status not in ("streaming", "waiting"))
+
+    def set_continuable(self, continuable: bool) -> None:
+        """Offer "Continue" (the chat knows which answer is last and how it ended)."""
+        if continuable != self.continuable:
+            self.continuable = continuable
+            self.continue_button.setVisible(
+                continuable and self.status not in ("streaming", "waiting")
+            )
 
     def set_waiting(self, waiting: bool) -> None:
         if self.status in ("streaming", "waiting"):
@@ -913,7 +921,14 @@ class ConversationView(QScrollArea):
             if trim is not None and i == trim[0]:
                 order.append(TrimMarker(trim[1], self._content))
             widget = self.widgets.get(m.id)
-            if widget is None or (m.id != live_id and self._keys.get(m.id) != key):
+            # a finished answer being continued streams again: it gets a streaming widget
+            resumed = (
+                m.id == live_id
+                and widget is not None
+                and m.status == "streaming"
+                and widget.status not in ("streaming", "waiting")
+            )
+            if widget is None or resumed or (m.id != live_id and self._keys.get(m.id) != key):
                 spare = self._take_spare(m.role, m.content, m.status, palette)
                 if spare is not None:
                     widget = spare

@@ -102,3 +102,42 @@ def test_starter_model_knows_the_capital_of_france() -> None:
     assert fin.reason == "stop"
     assert "<|im_end|>" not in text
     assert "Ġ" not in text
+
+
+@pytest.mark.starter
+def test_an_answer_cut_off_by_its_length_limit_continues_where_it_stopped() -> None:
+    """ "Continue" sends the conversation with the partial answer last: the prompt is the
+    question's prompt followed by exactly the tokens written so far (no closed turn, no new
+    assistant header), and greedy decoding goes on with what the uncut answer said next."""
+    engine = load_engine(starter_bundle_path(), "cpu", threads=2)
+    question = [
+        ChatMessage("system", "You are a helpful assistant."),
+        ChatMessage("user", "Name the planets of the solar system."),
+    ]
+
+    def answer(messages: list[ChatMessage], n: int) -> tuple[str, list[int], Finished]:
+        text, ids, fin = "", [], None
+        for ev in engine.generate(
+            messages, SamplingParams(**{**GREEDY.__dict__, "max_new_tokens": n})
+        ):
+            if isinstance(ev, TextDelta):
+                text += ev.text
+                ids += [ev.token_id] if ev.token_id >= 0 else []
+            elif isinstance(ev, Finished):
+                fin = ev
+        assert fin is not None
+        return text, ids, fin
+
+    engine.decoder.reset()
+    whole, whole_ids, _ = answer(question, 30)
+    engine.decoder.reset()
+    start, start_ids, cut = answer(question, 12)
+    assert cut.reason == "length"
+    assert start_ids == whole_ids[:12]
+    cut_off = [*question, ChatMessage("assistant", start)]
+    assert engine.encode_chat(cut_off) == engine.encode_chat(question) + start_ids
+    # Continued from the cache the cut-off answer left (as "Continue" right after it does),
+    # every position is computed as in the uncut answer: the same text, token for token.
+    more, _, _ = answer(cut_off, 18)
+    assert more
+    assert start + more == whole

@@ -41,3 +41,15 @@ def test_fit_context_keeps_system_and_last_message() -> None:
 def test_fit_context_refuses_a_message_larger_than_the_window() -> None:
     with pytest.raises(PromptError, match="too long"):
         fit_context([ChatMessage("user", "x" * 50)], lambda ms: [0] * 50, budget=10)
+
+
+def test_fit_context_keeps_the_question_of_an_answer_being_continued() -> None:
+    msgs = [ChatMessage("user" if i % 2 == 0 else "assistant", "w" * 10) for i in range(6)]
+
+    def encode(ms: object) -> list[int]:
+        return [0] * sum(len(m.content) for m in ms)  # type: ignore[attr-defined]
+
+    fitted = fit_context(msgs, encode, budget=20)
+    assert fitted.dropped_messages == 4  # the last question and the answer being continued
+    with pytest.raises(PromptError, match="too long"):
+        fit_context(msgs, encode, budget=19)

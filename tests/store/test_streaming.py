@@ -104,6 +104,16 @@ def test_an_unfinished_answer_is_interrupted_on_the_next_open(tmp_path: Path) ->
             store.resume(q.id)
 
 
+def test_an_answer_cut_off_by_its_length_limit_can_be_continued(store: Store) -> None:
+    c = store.create_conversation()
+    cut = store.begin_assistant(c.id, None, "m")
+    store.finish(cut.id, "complete", {"finish_reason": "length"}, "Once upon a")
+    assert store.resume(cut.id).status == "streaming"
+    store.finish(cut.id, "complete", {"finish_reason": "stop"}, "Once upon a time.")
+    with pytest.raises(ValueError, match="cannot be continued"):
+        store.resume(cut.id)  # it ended by itself this time
+
+
 _WRITER = textwrap.dedent(
     """
     import sys

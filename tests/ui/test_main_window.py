@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
 
+from desktop.engine.types import ChatMessage
 from desktop.store import Store
 from desktop.ui.chat_tab import ChatTab
 from desktop.ui.main_window import MainWindow
@@ -356,8 +357,8 @@ def test_context_trim_shows_a_marker(qtbot: QtBot, window: MainWindow, engine: F
     assert layout_widgets.index(visible[0]) == 2
 
 
-def test_interrupted_answer_offers_continue(
-    qtbot: QtBot, store: Store, make_window: Callable[..., MainWindow], tmp_path: object
+def test_interrupted_answer_continues_in_the_same_message(
+    qtbot: QtBot, store: Store, make_window: Callable[..., MainWindow], engine: FakeEngine
 ) -> None:
     c = store.create_conversation("Crashed")
     u = store.add_message(c.id, None, "user", "tell me a story")
@@ -370,11 +371,51 @@ def test_interrupted_answer_offers_continue(
     assert widget.status_label.text() == "interrupted"
     assert widget.plain_text() == "Once upon a"
     assert widget.continue_button.isVisible()
+    engine.replies = [" time, there was a lamp."]
     with qtbot.waitSignal(tab.session.answer_finished, timeout=5000):
         qtbot.mouseClick(widget.continue_button, Qt.MouseButton.LeftButton)
+    # the model was shown the partial answer as the start of its turn
+    assert engine.calls[-1][-1] == ChatMessage("assistant", "Once upon a")
     widget = tab.view.message_widgets()[-1]
-    assert widget.position_label.text() == "2/2"
+    assert widget.plain_text() == "Once upon a time, there was a lamp."
+    assert not widget.prev_button.isVisible(), "one message, not a second version"
     assert widget.status_label.text() == ""
+    assert not widget.continue_button.isVisible()
+    stored = store.get_message(a.id)
+    assert (stored.status, stored.content) == ("complete", "Once upon a time, there was a lamp.")
+
+
+def test_a_stopped_or_cut_off_answer_offers_continue_only_at_the_end(
+    qtbot: QtBot, window: MainWindow, engine: FakeEngine
+) -> None:
+    tab = tab_of(window)
+    engine.replies = [" tok" * 2000]
+    engine.delay_s = 0.005
+    send(qtbot, tab, "go on forever", wait=False)
+    qtbot.waitUntil(lambda: bool(tab.session.streaming_text), timeout=5000)
+    with qtbot.waitSignal(tab.session.answer_finished, timeout=2000):
+        qtbot.keyClick(tab.composer, Qt.Key.Key_Escape)
+    stopped = tab.view.message_widgets()[-1]
+    assert stopped.continue_button.isVisible()
+    engine.delay_s = 0.0
+    engine.replies = ["A complete answer."]
+    send(qtbot, tab, "and now?")
+    assert not tab.view.message_widgets()[1].continue_button.isVisible(), "only the last"
+    assert not tab.view.message_widgets()[-1].continue_button.isVisible(), "it ended by itself"
+    # an answer cut off by the length limit
+    tab.session.set_chat_settings(None, {"max_new_tokens": 2})
+    engine.replies = ["one two three four"]
+    send(qtbot, tab, "count")
+    cut = tab.view.message_widgets()[-1]
+    assert cut.continue_button.isVisible()
+    tab.session.set_chat_settings(None, {})
+    engine.replies = [" three four"]
+    text = cut.plain_text()
+    with qtbot.waitSignal(tab.session.answer_finished, timeout=5000):
+        cut.continue_button.click()
+    last = tab.view.message_widgets()[-1]
+    assert last.plain_text() == text + " three four"
+    assert last.message_id == cut.message_id
 
 
 def test_finished_messages_are_not_rendered_again(qtbot: QtBot, window: MainWindow) -> None:
