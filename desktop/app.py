@@ -273,6 +273,12 @@ def install_hotkey(hotkey: GlobalHotkey, settings: Settings) -> str:
     return f"Not registered here — {problem}."
 
 
+def keychain_notice(feedback: FeedbackService) -> str | None:
+    """What the status bar says at start about where API tokens are kept: only for someone
+    who submits feedback (Settings ▸ Feedback shows it next to the token for everyone)."""
+    return feedback.tokens.notice if feedback.config().enabled else None
+
+
 def on_command(window: MainWindow, command: str) -> None:
     """What a second start asked for (see desktop.services.single_instance)."""
     if command == "quick-ask":
@@ -333,8 +339,8 @@ def run_app(argv: list[str] | None = None) -> int:
     def token_notice() -> None:  # once the keychain search (on a thread) is done
         if not feedback.tokens_ready():
             QTimer.singleShot(50, token_notice)
-        elif feedback.tokens.notice:
-            window.notify(feedback.tokens.notice)
+        elif (notice := keychain_notice(feedback)) is not None:
+            window.notify(notice)
 
     QTimer.singleShot(0, token_notice)
     model = default_model(settings)

@@ -172,3 +172,24 @@ def test_the_settings_say_which_defaults_follow_the_models_recommendation(tmp_pa
     settings.set("sampling.temperature", 1.1)  # the user's own value is what chats use
     assert app.recommendation_notes(settings, model).keys() == {"sampling.top_k"}
     assert app.recommendation_notes(settings, None) == {}
+
+
+def test_the_missing_keychain_is_only_announced_to_someone_who_submits(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    from keyring.backends import fail
+
+    from desktop.feedback import TokenStore
+    from desktop.services.feedback_service import FeedbackService
+
+    settings = Settings(tmp_path / "settings.json")
+    store = Store.open(tmp_path / "history.sqlite3")
+    service = FeedbackService(store, settings, TokenStore(fail.Keyring()))
+    try:
+        assert service.tokens.notice  # no keychain on this machine
+        assert app.keychain_notice(service) is None  # feedback submission is off
+        settings.set("submission.enabled", True)
+        assert app.keychain_notice(service) == service.tokens.notice
+    finally:
+        service.shutdown()
+        store.close()
