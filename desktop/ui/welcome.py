@@ -70,6 +70,25 @@ class WelcomePage(QWidget):
         self.setFocusProxy(self.install_button)
 
 
+# The stages that converters and the starter install report, in words for the dialog.
+STAGE_TEXT = {
+    "download": "Downloading",
+    "verify": "Checking the download",
+    "hash": "Checking the file",
+    "read": "Reading the model",
+    "build": "Building the graph",
+    "convert": "Converting for ONNX Runtime",
+    "quantize": "Quantizing",
+    "validate": "Trying the model",
+    "write": "Saving",
+}
+
+
+def stage_text(stage: str, fraction: float) -> str:
+    words = STAGE_TEXT.get(stage, stage[:1].upper() + stage[1:])
+    return f"{words}… {fraction:.0%}" if 0.0 < fraction < 1.0 else f"{words}…"
+
+
 class ProgressDialog(QDialog):
     """Shows a Job's stages and progress; Cancel asks the job to stop."""
 
@@ -99,7 +118,7 @@ class ProgressDialog(QDialog):
         job.cancelled.connect(lambda: self.done(QDialog.DialogCode.Rejected))
 
     def _progress(self, stage: str, fraction: float) -> None:
-        self.stage.setText(stage)
+        self.stage.setText(stage_text(stage, fraction))
         self.bar.setValue(round(max(0.0, min(1.0, fraction)) * 1000))
 
     def _cancel(self) -> None:

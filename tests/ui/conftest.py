@@ -45,7 +45,7 @@ class FakeInstaller:
         self.stages: list[str] = []
 
     def __call__(self, progress: Progress, cancel: threading.Event) -> Path:
-        for stage in ("Downloading", "Verifying", "Converting"):
+        for stage in ("download", "verify", "convert"):  # as install_starter reports
             self.stages.append(stage)
             progress(stage, 0.5)
             if self.block and cancel.wait(5):

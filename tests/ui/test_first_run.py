@@ -18,7 +18,7 @@ def test_without_a_model_the_welcome_page_installs_the_starter(
     assert window.welcome.install_button.text() == STARTER_LABEL
     with qtbot.waitSignal(window.host.model_loaded, timeout=5000):
         qtbot.mouseClick(window.welcome.install_button, Qt.MouseButton.LeftButton)
-    assert installer.stages == ["Downloading", "Verifying", "Converting"]
+    assert installer.stages == ["download", "verify", "convert"]
     assert window.loaded_folders == [installer.folder]  # type: ignore[attr-defined]
     assert window.centre.currentWidget() is window.panes
     assert window.model_label.text() == "FakeLM-1M"
@@ -33,7 +33,7 @@ def test_the_install_can_be_cancelled(
     job = window.install_starter()
     assert job is not None
     dialog = window.progress_dialog
-    qtbot.waitUntil(lambda: dialog.stage.text() == "Downloading", timeout=5000)
+    qtbot.waitUntil(lambda: dialog.stage.text() == "Downloading… 50%", timeout=5000)
     assert dialog.bar.value() == 500
     with qtbot.waitSignal(job.cancelled, timeout=5000):
         qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
