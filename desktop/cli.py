@@ -284,16 +284,27 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return EXIT_CANCELLED if result.get("finish_reason") == "cancelled" else 0
 
 
+CHAT_HELP = """Commands:
+  /new              start over (the system prompt stays)
+  /system [TEXT]    set the system prompt (none: remove it) and start over
+  /continue         go on with the last answer (after Ctrl-C or its length limit)
+  /help             this list
+  /exit, /quit      quit (so do an empty line and Ctrl-D)
+A message that starts with / is a command; start it with // to send a literal /."""
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     _fill_defaults(args)
     stdin = sys.stdin
     engine = _load(args)
     _apply_recommendation(args, engine)
     params = _params(args)
-    history: list[ChatMessage] = [ChatMessage("system", args.system)] if args.system else []
+    system: str | None = args.system or None
+    history: list[ChatMessage] = []
+    can_continue = False
     print(
         f"Parley — {engine.info.name} on {engine.info.provider}. "
-        "Empty line or Ctrl-D quits; Ctrl-C stops an answer."
+        "Empty line or Ctrl-D quits; Ctrl-C stops an answer; /help lists commands."
     )
     while True:
         try:
@@ -303,24 +314,72 @@ def cmd_chat(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print()
             return 0
-        if not line or not line.strip():
+        text = line.strip()
+        if not text:
             print()
             return 0
-        history.append(ChatMessage("user", line.strip()))
+        if text.startswith("/") and not text.startswith("//"):
+            command, _, rest = text[1:].partition(" ")
+            command = command.lower()
+            if command in ("exit", "quit", "bye"):
+                return 0
+            if command in ("new", "clear", "reset"):
+                history, can_continue = [], False
+                print("(a new conversation)")
+            elif command == "system":
+                system = rest.strip() or None
+                history, can_continue = [], False
+                print(f"(system prompt: {system!r}; a new conversation)" if system else
+                      "(no system prompt; a new conversation)")  # fmt: skip
+            elif command == "continue":
+                if not can_continue:
+                    print("(nothing to continue: the last answer ended by itself)")
+                    continue
+                sys.stdout.write("parley> …")
+                result = _chat_turn(engine, system, history, params, args.verbose)
+                if result is not None:
+                    history[-1] = ChatMessage("assistant", history[-1].content + result["text"])
+                    can_continue = result["finish_reason"] in ("length", "cancelled")
+            elif command == "help":
+                print(CHAT_HELP)
+            else:
+                print(f"(unknown command /{command}; /help lists them)")
+            continue
+        history.append(ChatMessage("user", text[1:] if text.startswith("//") else text))
         sys.stdout.write("parley> ")
-        cancel = threading.Event()
-        started = time.perf_counter()
-        result = _stream(engine.generate(history, params, cancel), sys.stdout, cancel)
-        print()
-        if result.get("dropped_messages"):
-            print(f"[{result['dropped_messages']} older messages left out of the context]")
-        if result.get("finish_reason") == "error":
-            print(f"parley: error: {result.get('error')}", file=sys.stderr)
+        result = _chat_turn(engine, system, history, params, args.verbose)
+        if result is None:
             history.pop()
+            can_continue = False
             continue
         history.append(ChatMessage("assistant", result["text"]))
-        if args.verbose:
-            print(f"[{time.perf_counter() - started:.1f} s]", file=sys.stderr)
+        can_continue = result["finish_reason"] in ("length", "cancelled") and bool(result["text"])
+
+
+def _chat_turn(
+    engine: Any,
+    system: str | None,
+    history: list[ChatMessage],
+    params: SamplingParams,
+    verbose: bool,
+) -> dict[str, Any] | None:
+    """Stream one answer to ``history`` (ending with the user's message, or with an answer to
+    continue); ``None`` when it failed (the error is printed)."""
+    messages = ([ChatMessage("system", system)] if system else []) + history
+    cancel = threading.Event()
+    started = time.perf_counter()
+    result = _stream(engine.generate(messages, params, cancel), sys.stdout, cancel)
+    print()
+    if result.get("dropped_messages"):
+        print(f"[{result['dropped_messages']} older messages left out of the context]")
+    if result.get("finish_reason") == "error":
+        print(f"parley: error: {result.get('error')}", file=sys.stderr)
+        return None
+    if result.get("finish_reason") == "length":
+        print("[cut off by the length limit: /continue goes on]")
+    if verbose:
+        print(f"[{time.perf_counter() - started:.1f} s]", file=sys.stderr)
+    return result
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

@@ -132,3 +132,42 @@ def test_the_models_recommendation_fills_options_nobody_chose(
     assert args.temperature == 0.9  # given on the command line
     assert args.top_k == 5  # nobody chose it: the model's recommendation
     assert isinstance(args, argparse.Namespace)
+
+
+def test_chat_commands(
+    installed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    from typing import Any
+
+    from desktop import cli
+    from desktop.engine.types import ChatMessage
+
+    sent: list[list[ChatMessage]] = []
+    load = cli._load
+
+    def recording_load(args: Any) -> Any:
+        engine = load(args)
+        generate = engine.generate
+
+        def record(messages: list[ChatMessage], *rest: Any) -> Any:
+            sent.append(list(messages))
+            return generate(messages, *rest)
+
+        engine.generate = record
+        return engine
+
+    monkeypatch.setattr(cli, "_load", recording_load)
+    script = "hi\n/help\n/continue\n/system Be terse.\n//etc/hosts?\n/bogus\n/exit\nnot read\n"
+    monkeypatch.setattr(cli.sys, "stdin", io.StringIO(script))
+    assert main(["chat", "--temperature", "0", "--max-tokens", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "Commands:" in out
+    assert "unknown command /bogus" in out
+    first, continued, after_system = sent
+    assert [m.role for m in first] == ["system", "user"]  # the default system prompt
+    # the cut-off answer (3 tokens of a random model) went on as the same assistant turn
+    assert [m.role for m in continued] == ["system", "user", "assistant"]
+    assert continued[-1].content
+    assert after_system == [ChatMessage("system", "Be terse."), ChatMessage("user", "/etc/hosts?")]
+    assert out.count("parley> ") == 3
