@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import itertools
 import random
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QMimeData, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.engine.types import GenerationStats
+from desktop.services.attachments import MAX_CHARS, AttachmentError, read_attachment
 from desktop.services.chat_session import ChatSession, can_continue
 from desktop.ui.message_view import (
     ConversationView,
@@ -51,6 +53,7 @@ class Composer(QPlainTextEdit):
     send_requested = Signal()
     edit_last_requested = Signal()
     escape_pressed = Signal()
+    notice = Signal(str)  # e.g. why a dropped file was not pasted
 
     MIN_LINES = 2
     MAX_LINES = 12
@@ -61,7 +64,11 @@ class Composer(QPlainTextEdit):
         self.send_on_enter = True
         self.setPlaceholderText("Message Parley… (Enter sends, Shift+Enter for a new line)")
         self.setTabChangesFocus(True)
-        accessible(self, "Message input", "Type your message; Enter sends, Shift+Enter new line")
+        accessible(
+            self,
+            "Message input",
+            "Type your message; Enter sends, Shift+Enter new line; drop text files to paste them",
+        )
         # Two lines when empty, growing with what is typed up to MAX_LINES, then it scrolls:
         # the conversation keeps the room an empty box does not need.
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
@@ -94,6 +101,34 @@ class Composer(QPlainTextEdit):
         super().changeEvent(event)
         if event.type() == QEvent.Type.FontChange:
             self.fit_height()
+
+    # -- files dropped or pasted: their text, in a fenced block under their name ----------
+    def canInsertFromMimeData(self, source: QMimeData) -> bool:  # noqa: N802 (Qt override)
+        return source.hasUrls() or super().canInsertFromMimeData(source)
+
+    def insertFromMimeData(self, source: QMimeData) -> None:  # noqa: N802 (Qt override)
+        files = [Path(u.toLocalFile()) for u in source.urls() if u.isLocalFile()]
+        if not files:
+            super().insertFromMimeData(source)
+            return
+        blocks, problems = [], []
+        room = MAX_CHARS - len(self.toPlainText())
+        for path in files:
+            try:
+                attachment = read_attachment(path, room)
+            except AttachmentError as exc:
+                problems.append(str(exc))
+                continue
+            room -= len(attachment.text)
+            blocks.append(attachment.as_markdown())
+        if blocks:
+            cursor = self.textCursor()
+            before = self.toPlainText()[: cursor.position()]
+            lead = "\n" if before and not before.endswith("\n") else ""
+            cursor.insertText(lead + "\n".join(blocks))
+            self.setTextCursor(cursor)
+        if problems:
+            self.notice.emit("; ".join(problems) + ".")
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         key, mods = event.key(), event.modifiers()
@@ -273,6 +308,7 @@ class ChatTab(QWidget):
         self.composer.send_requested.connect(self.send)
         self.composer.edit_last_requested.connect(self.edit_last)
         self.composer.escape_pressed.connect(self.escape)
+        self.composer.notice.connect(self.notify)
         self.send_button.clicked.connect(self.send)
         self.stop_button.clicked.connect(session.stop)
         self.settings_button.clicked.connect(self.open_chat_settings)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt, QUrl
@@ -103,6 +104,30 @@ def test_the_input_grows_with_its_text_up_to_a_limit(qtbot: QtBot, window: MainW
     assert composer.verticalScrollBar().maximum() > 0, "beyond the limit it scrolls"
     composer.clear()
     assert composer.height() == empty
+
+
+def test_a_dropped_text_file_goes_into_the_message_and_a_binary_one_is_refused(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    from PySide6.QtCore import QMimeData
+
+    tab = tab_of(window)
+    code = tmp_path / "hello.py"
+    code.write_text("print('hi')\n", encoding="utf-8")
+    image = tmp_path / "cat.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    qtbot.keyClicks(tab.composer, "Explain this:")
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(code)), QUrl.fromLocalFile(str(image))])
+    assert tab.composer.canInsertFromMimeData(data)
+    with qtbot.waitSignal(tab.notify) as notice:
+        tab.composer.insertFromMimeData(data)
+    assert notice.args == ["cat.png is not a text file."]
+    assert tab.composer.toPlainText() == "Explain this:\n`hello.py`:\n```python\nprint('hi')\n```\n"
+    plain = QMimeData()
+    plain.setText(" and more")
+    tab.composer.insertFromMimeData(plain)  # ordinary text still pastes as text
+    assert tab.composer.toPlainText().endswith("```\n and more")
 
 
 def test_escape_stops_the_answer(qtbot: QtBot, window: MainWindow, engine: FakeEngine) -> None:

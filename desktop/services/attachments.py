@@ -1,0 +1,88 @@
+"""Text files dropped or pasted into the message box: their text goes into the message as a
+fenced block under the file's name, so the model reads it and the history keeps it.
+
+Only text is accepted (UTF-8, or UTF-16 with its byte-order mark), up to ``MAX_CHARS`` in all;
+anything else is refused with a sentence saying why, and nothing is inserted for that file.
+"""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass
+from pathlib import Path
+
+MAX_BYTES = 400_000  # read no more than this from one file
+MAX_CHARS = 100_000  # about 25k tokens: more would not fit a small model's window anyway
+
+LANGUAGES = {
+    ".py": "python", ".js": "javascript", ".ts": "typescript", ".tsx": "tsx", ".jsx": "jsx",
+    ".java": "java", ".kt": "kotlin", ".c": "c", ".h": "c", ".cpp": "cpp", ".hpp": "cpp",
+    ".cc": "cpp", ".cs": "csharp", ".go": "go", ".rs": "rust", ".rb": "ruby", ".php": "php",
+    ".swift": "swift", ".sh": "bash", ".bash": "bash", ".ps1": "powershell", ".sql": "sql",
+    ".html": "html", ".css": "css", ".json": "json", ".yaml": "yaml", ".yml": "yaml",
+    ".toml": "toml", ".xml": "xml", ".md": "markdown", ".csv": "csv", ".ini": "ini",
+    ".r": "r", ".lua": "lua", ".pl": "perl", ".tex": "latex",
+}  # fmt: skip
+
+
+class AttachmentError(ValueError):
+    """A file that cannot go into a message; the text is the reason, for the user."""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    name: str
+    text: str
+
+    def as_markdown(self) -> str:
+        """The file's text in a fence long enough that no line of the file closes it."""
+        longest = 2
+        for line in self.text.splitlines():
+            stripped = line.lstrip()
+            run = len(stripped) - len(stripped.lstrip("`"))
+            longest = max(longest, run)
+        fence = "`" * (longest + 1)
+        lang = LANGUAGES.get(Path(self.name).suffix.lower(), "")
+        body = self.text if self.text.endswith("\n") else self.text + "\n"
+        return f"`{self.name}`:\n{fence}{lang}\n{body}{fence}\n"
+
+
+def read_attachment(path: Path, room: int = MAX_CHARS) -> Attachment:
+    """The text of ``path``, or :class:`AttachmentError` with the reason. ``room``: how many
+    characters may still be added to the message."""
+    name = path.name
+    if path.is_dir():
+        raise AttachmentError(f"{name} is a folder; drop the files themselves")
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise AttachmentError(f"{name} could not be read: {exc.strerror or exc}") from exc
+    if len(data) > MAX_BYTES:
+        raise AttachmentError(f"{name} is too large to paste (more than {MAX_BYTES // 1000} KB)")
+    text = _decode(data)
+    if text is None:
+        raise AttachmentError(f"{name} is not a text file")
+    if len(text) > room:
+        raise AttachmentError(
+            f"{name} has {len(text):,} characters; a message takes {MAX_CHARS:,} at most"
+        )
+    return Attachment(name, text.replace("\r\n", "\n"))
+
+
+def _decode(data: bytes) -> str | None:
+    for bom, encoding in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+                          (codecs.BOM_UTF16_BE, "utf-16")):  # fmt: skip
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError:
+                return None
+    if b"\x00" in data:
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\n\r\t\f")
+    return None if controls > len(text) // 100 else text
