@@ -361,8 +361,10 @@ class ChatSession(QObject):
             return
         status = _STATUS_OF_REASON.get(finished.reason, "error")
         stats: dict[str, Any] = dataclasses.asdict(finished.stats)
+        # A continued answer counts all its tokens; its prompt held the earlier ones.
         earlier = self._extra.pop("earlier_tokens", 0)
-        stats["generated_tokens"] += earlier  # a continued answer counts all its tokens
+        stats["generated_tokens"] += earlier
+        stats["prompt_tokens"] = max(0, stats["prompt_tokens"] - earlier)
         stats.update(self._extra)
         stats["finish_reason"] = finished.reason
         if finished.error:

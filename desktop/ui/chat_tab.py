@@ -397,6 +397,13 @@ class ChatTab(QWidget):
             if widget is not None:
                 widget.set_waiting(self.session.state == "waiting")
 
+    def context_used(self) -> int | None:
+        """Tokens of context the chat's last answer used (prompt and answer), if known."""
+        last = next((m for m in reversed(self.session.path()) if m.role == "assistant"), None)
+        stats = (last.stats or {}) if last is not None else {}
+        used = stats.get("prompt_tokens", 0) + stats.get("generated_tokens", 0)
+        return used if isinstance(used, int) and used > 0 else None
+
     def _offer_continue(self) -> None:
         """ "Continue" on the last answer when it was stopped, cut off or interrupted."""
         widgets = self.view.message_widgets()

@@ -454,6 +454,7 @@ class MainWindow(QMainWindow):
             return
         self._active_pane = pane if pane is self.tabs or self.is_split() else self.tabs
         self._select_current_in_sidebar()
+        self._show_context()
 
     def _on_title(self, tab: ChatTab) -> None:
         self._refresh_tab_labels()
@@ -855,7 +856,7 @@ class MainWindow(QMainWindow):
         else:
             self.provider_label.setText(provider)
             self.provider_label.setToolTip(f"Running on {provider}")
-        self.context_label.setText(f"window {info.context_length}")
+        self._show_context()
         self.welcome.status.clear()
         self.show_welcome(False)
         self.notify(f"{info.name} is ready.")
@@ -867,12 +868,22 @@ class MainWindow(QMainWindow):
     def _show_stats(self, stats: GenerationStats) -> None:
         if stats.decode_tok_s:
             self.speed_label.setText(f"{stats.decode_tok_s:.1f} tok/s")
-        if self.host.info is not None and (stats.prompt_tokens or stats.generated_tokens):
-            used = stats.prompt_tokens + stats.generated_tokens
-            window = self.host.info.context_length
+        self._show_context()
+
+    def _show_context(self) -> None:
+        """How much of the model's window the chat shown uses (as of its last answer)."""
+        if self.host.info is None:
+            return
+        window = self.host.info.context_length
+        tab = self.current_tab()
+        used = tab.context_used() if tab is not None else None
+        if used is None:
+            self.context_label.setText(f"window {window}")
+            self.context_label.setToolTip(f"The model reads up to {window} tokens of a chat")
+        else:
             self.context_label.setText(f"context {used}/{window}")
             self.context_label.setToolTip(
-                f"The last answer used {used} of the model's {window} tokens of context"
+                f"This chat's last answer used {used} of the model's {window} tokens of context"
             )
 
     # -- quick ask ----------------------------------------------------------------------------

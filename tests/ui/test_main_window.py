@@ -78,6 +78,27 @@ def test_enter_sends_and_the_answer_streams_into_the_view(
     assert window.sidebar.titles()[0] == "Say many words"
 
 
+def test_the_status_bar_shows_the_context_of_the_chat_shown(
+    qtbot: QtBot, window: MainWindow, engine: FakeEngine
+) -> None:
+    window_size = engine.context_length
+    assert window.context_label.text() == f"window {window_size}"
+    first = tab_of(window)
+    send(qtbot, first, "Hi")
+    first_used = window.context_label.text()
+    assert first_used.startswith("context ")
+    second = window.new_tab()
+    assert window.context_label.text() == f"window {window_size}", "a new chat has used nothing"
+    engine.replies = [" ".join(["many"] * 50)]
+    send(qtbot, second, "Say many words")
+    second_used = window.context_label.text()
+    assert second_used != first_used
+    window.tabs.setCurrentWidget(first)
+    assert window.context_label.text() == first_used
+    window.tabs.setCurrentWidget(second)
+    assert window.context_label.text() == second_used
+
+
 def test_shift_enter_makes_a_new_line(qtbot: QtBot, window: MainWindow) -> None:
     tab = tab_of(window)
     qtbot.keyClicks(tab.composer, "line one")
