@@ -193,3 +193,45 @@ def test_the_missing_keychain_is_only_announced_to_someone_who_submits(
     finally:
         service.shutdown()
         store.close()
+
+
+_OPEN_RIGHT_AWAY = """
+from PySide6.QtWidgets import QApplication
+from desktop.app import build_window
+from desktop.config.settings import Settings
+from desktop.services.engine_host import EngineHost
+from desktop.services.notifications import Notifier
+from desktop.store import Store
+qt = QApplication([])
+store = Store.open()
+chat = store.create_conversation("Code")
+question = store.add_message(chat.id, None, "user", "Show code")
+answer = store.begin_assistant(chat.id, question.id, "m")
+store.finish(answer.id, "complete", None, "Here:\\n\\n```python\\nprint(1)\\n```\\n")
+host = EngineHost()
+window = build_window(store, host, Notifier(), Settings.load())
+window.show()
+qt.processEvents()  # the warm-up thread starts importing Markdown and Pygments now...
+tab = window.open_conversation(chat.id)  # ...while this renders a code block at once
+print(tab.view.message_widgets()[-1].code_blocks())
+host.shutdown()
+store.close()
+"""
+
+
+def test_a_chat_opened_while_the_window_warms_up_renders(tmp_path: Path) -> None:
+    """Pygments swaps its lazy packages into sys.modules at the end of their import: the
+    warm-up thread and the GUI thread importing them together broke the first render
+    ("cannot import name 'HtmlFormatter'"), every time, until both took one lock."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PARLEY_DATA_DIR=str(tmp_path / "data"),
+               PARLEY_CACHE_DIR=str(tmp_path / "cache"), QT_QPA_PLATFORM="offscreen")  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", _OPEN_RIGHT_AWAY], env=env, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "['print(1)']"

@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.ui.markdown import Palette
+from desktop.ui.markdown import Palette, load_pygments
 
 if TYPE_CHECKING:  # Pygments loads with the first code block (or ``warm_up``), not at start
     from pygments.lexer import Lexer
@@ -108,6 +108,7 @@ class SliceQueue(QObject):
 @lru_cache(maxsize=64)
 def lexer_for(lang: str) -> Lexer:
     """A shared lexer (``get_tokens`` keeps its state in the generator, not the lexer)."""
+    load_pygments()
     from pygments.lexers import TextLexer, get_lexer_by_name
     from pygments.util import ClassNotFound
 

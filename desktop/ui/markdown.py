@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -243,10 +244,27 @@ def _math_block(state: StateBlock, start_line: int, end_line: int, silent: bool)
     return False
 
 
+_PYGMENTS_IMPORT = threading.Lock()
+
+
+def load_pygments() -> None:
+    """Import ``pygments.lexers`` and ``pygments.formatters`` once, one thread at a time.
+
+    Both packages swap themselves in ``sys.modules`` for a lazily loading module at the end of
+    their import: a second thread importing them meanwhile can be handed the module from
+    before the swap, which lacks the lazy names ("cannot import name 'HtmlFormatter'"). The
+    warm-up thread and the GUI thread (a chat opened right after start) both get here first.
+    """
+    with _PYGMENTS_IMPORT:
+        import pygments.formatters
+        import pygments.lexers  # noqa: F401
+
+
 class MarkdownRenderer:
     """Renders Markdown for one palette. ``render`` is pure: same text, same HTML."""
 
     def __init__(self, palette: Palette = LIGHT) -> None:
+        load_pygments()
         from markdown_it import MarkdownIt
         from pygments.formatters import HtmlFormatter
 
@@ -383,6 +401,7 @@ _WARM_UP = "# x\n\n*a* `b` $c^2$\n\n| a |\n|---|\n| 1 |\n\n```python\nx = 1\n```
 def warm_up(palette: Palette) -> None:
     """Build the renderer and load the Pygments lexers answers use most, before the first
     answer streams (the first Python block otherwise costs ~80 ms of imports mid-stream)."""
+    load_pygments()
     from pygments.lexers import get_lexer_by_name
 
     renderer = renderer_for(palette)
