@@ -267,6 +267,7 @@ class ChatTab(QWidget):
         self._alternatives: dict[str, Any] | None = None
         self._editing: int | None = None
         self._trim: tuple[int, int] | None = None
+        self._first_shown: int | None = None  # id of the first message shown (long chats)
         accessible(self, "Chat", "One conversation")
 
         layout = QVBoxLayout(self)
@@ -309,6 +310,7 @@ class ChatTab(QWidget):
         self.composer.edit_last_requested.connect(self.edit_last)
         self.composer.escape_pressed.connect(self.escape)
         self.composer.notice.connect(self.notify)
+        self.view.earlier_requested.connect(self.show_earlier)
         self.send_button.clicked.connect(self.send)
         self.stop_button.clicked.connect(session.stop)
         self.settings_button.clicked.connect(self.open_chat_settings)
@@ -388,7 +390,11 @@ class ChatTab(QWidget):
     # -- session -> view ------------------------------------------------------------------
     def reload(self) -> None:
         entries = self.session.entries()
-        self.view.set_entries(entries, self._trim_position(entries), self.session.streaming_id)
+        hidden = self._hidden_count(entries)
+        trim = self._trim_position(entries)
+        if trim is not None:  # a marker above the messages shown goes on top of them
+            trim = (max(0, trim[0] - hidden), trim[1])
+        self.view.set_entries(entries[hidden:], trim, self.session.streaming_id, earlier=hidden)
         self._offer_continue()
         self._refresh_ratings()
         self._order_focus()
@@ -396,6 +402,42 @@ class ChatTab(QWidget):
             widget = self.view.widgets.get(self.session.streaming_id)
             if widget is not None:
                 widget.set_waiting(self.session.state == "waiting")
+
+    SHOWN = 30  # messages a long chat shows at first; "Show earlier messages" adds as many
+
+    def _hidden_count(self, entries: list[Any]) -> int:
+        """How many of ``entries`` stay above the ones shown: the first shown message stays
+        the first (new turns add below it) unless it is no longer on the branch shown."""
+        ids = [e.message.id for e in entries]
+        if self._first_shown in ids:
+            return ids.index(self._first_shown)
+        hidden = max(0, len(entries) - self.SHOWN)
+        self._first_shown = ids[hidden] if entries else None
+        return hidden
+
+    def show_earlier(self) -> None:
+        entries = self.session.entries()
+        hidden = self._hidden_count(entries)
+        if hidden == 0:
+            return
+        widgets = self.view.message_widgets()
+        if widgets:
+            self.view.keep_in_place(widgets[0])
+        self._first_shown = entries[max(0, hidden - self.SHOWN)].message.id
+        self.reload()
+
+    def reveal(self, message_id: int) -> None:
+        """Show ``message_id`` (a search hit), loading earlier messages if it is above them,
+        and scroll to it."""
+        ids = [e.message.id for e in self.session.entries()]
+        if message_id not in ids:
+            return
+        if ids.index(message_id) < self._hidden_count(self.session.entries()):
+            self._first_shown = message_id
+        self.reload()
+        widget = self.view.widgets.get(message_id)
+        if widget is not None:
+            self.view.scroll_to(widget)
 
     def context_used(self) -> int | None:
         """Tokens of context the chat's last answer used (prompt and answer), if known."""
@@ -437,7 +479,9 @@ class ChatTab(QWidget):
         widgets = self.view.message_widgets()
         if not widgets:
             return
-        chain: list[QWidget] = []
+        chain: list[QWidget] = (
+            [self.view.earlier_button] if self.view.earlier_button.isVisibleTo(self) else []
+        )
         for w in widgets:
             chain += [w, w.prev_button, w.next_button, *w.focus_chain(),
                       w.copy_button, w.edit_button, w.regen_button, w.continue_button,
@@ -487,7 +531,11 @@ class ChatTab(QWidget):
             message = self.session.message(message_id)
             widget.finish(status, message.stats, message.content)
         entries = self.session.entries()
-        self.view.set_entries(entries, self._trim_position(entries), live_id=message_id)
+        hidden = self._hidden_count(entries)
+        trim = self._trim_position(entries)
+        if trim is not None:
+            trim = (max(0, trim[0] - hidden), trim[1])
+        self.view.set_entries(entries[hidden:], trim, live_id=message_id, earlier=hidden)
         self._offer_continue()
         self._refresh_ratings()
         self._order_focus()

@@ -420,7 +420,7 @@ class MainWindow(QMainWindow):
                 pane.setCurrentWidget(tab)
                 self._activate(pane)
                 if message_id >= 0:
-                    tab.reload()
+                    tab.reveal(message_id)
                 return tab
         current = self.current_tab()
         if (
@@ -431,7 +431,10 @@ class MainWindow(QMainWindow):
             pane = self.pane_of(current)
             pane.removeTab(pane.indexOf(current))
             current.deleteLater()
-        return self.new_tab(conversation_id)
+        tab = self.new_tab(conversation_id)
+        if message_id >= 0:
+            tab.reveal(message_id)
+        return tab
 
     def close_tab(self, index: int, pane: QTabWidget | None = None) -> None:
         pane = pane or self._active_pane

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QScrollArea,
     QSizePolicy,
     QTextBrowser,
@@ -822,6 +823,7 @@ class ConversationView(QScrollArea):
     switch_requested = Signal(int, int)
     thumbs_requested = Signal(int, int)  # message id, +1 / -1
     alternatives_requested = Signal(int)
+    earlier_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -835,6 +837,20 @@ class ConversationView(QScrollArea):
         self._layout.setSpacing(6)
         self._layout.addStretch(1)
         self.setWidget(self._content)
+        # A long chat shows its last messages; this loads more (making a message widget takes
+        # ~5 ms, so 300 turns at once held the window for 5 s).
+        self.earlier_button = QPushButton(self._content)
+        self.earlier_button.setAutoDefault(False)
+        accessible(
+            self.earlier_button, "Show earlier messages", "Show earlier messages of this chat"
+        )
+        self.earlier_button.clicked.connect(self.earlier_requested)
+        self.earlier_button.hide()
+        self._anchor: tuple[QWidget, int] | None = None  # kept in place while rows are added
+        self._anchor_timer = QTimer(self)
+        self._anchor_timer.setSingleShot(True)
+        self._anchor_timer.setInterval(400)
+        self._anchor_timer.timeout.connect(lambda: setattr(self, "_anchor", None))
         self.widgets: dict[int, MessageWidget] = {}
         self.queue = SliceQueue(self)  # colours the code blocks of every message, in slices
         self._order: list[QWidget] = []
@@ -904,14 +920,22 @@ class ConversationView(QScrollArea):
         entries: list[Any],
         trim: tuple[int, int] | None = None,
         live_id: int | None = None,
+        earlier: int = 0,
     ) -> None:
         """Show ``entries`` (ThreadEntry-like: ``.message``, ``.siblings``). Widgets whose
         message did not change are kept, and so is the one of the answer being streamed
         (``live_id``: it holds text the store has not seen yet); ``trim`` = (index, dropped)
-        puts the context marker before entry ``index``."""
+        puts the context marker before entry ``index``; ``earlier``: how many messages come
+        before ``entries`` (a button above them shows more)."""
         palette = self.palette_md()
         keep: dict[int, MessageWidget] = {}
         order: list[QWidget] = []
+        if earlier:
+            self.earlier_button.setText(
+                f"Show earlier messages ({earlier} more)" if earlier > 1 else
+                "Show the earlier message"
+            )  # fmt: skip
+            order.append(self.earlier_button)
         keys: dict[int, tuple[object, ...]] = {}
         for i, entry in enumerate(entries):
             m = entry.message
@@ -945,7 +969,8 @@ class ConversationView(QScrollArea):
         for old in self._order:
             if old not in order:
                 old.hide()
-                old.deleteLater()
+                if old is not self.earlier_button:
+                    old.deleteLater()
         while self._layout.count() > 1:
             self._layout.takeAt(0)
         for i, w in enumerate(order):
@@ -975,6 +1000,17 @@ class ConversationView(QScrollArea):
     def message_widgets(self) -> list[MessageWidget]:
         return [w for w in self._order if isinstance(w, MessageWidget)]
 
+    def keep_in_place(self, widget: QWidget) -> None:
+        """Keep ``widget`` where it is on screen while rows are added above it."""
+        self._anchor = (widget, widget.y() - self.verticalScrollBar().value())
+        self._stick = False
+        self._anchor_timer.start()
+
+    def scroll_to(self, widget: QWidget) -> None:
+        """Bring ``widget`` into view once it is laid out (and stop following the end)."""
+        self._stick = False
+        QTimer.singleShot(0, lambda: self.ensureWidgetVisible(widget, 0, 40))
+
     def scroll_to_end(self) -> None:
         self._stick = True
         bar = self.verticalScrollBar()
@@ -984,7 +1020,10 @@ class ConversationView(QScrollArea):
         self._stick = value >= self.verticalScrollBar().maximum() - 8
 
     def _follow(self, _min: int, maximum: int) -> None:
-        if self._stick:
+        if self._anchor is not None:
+            widget, offset = self._anchor
+            self.verticalScrollBar().setValue(widget.y() - offset)
+        elif self._stick:
             self.verticalScrollBar().setValue(maximum)
 
 

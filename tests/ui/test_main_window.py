@@ -464,6 +464,56 @@ def test_a_stopped_or_cut_off_answer_offers_continue_only_at_the_end(
     assert last.message_id == cut.message_id
 
 
+def _long_chat(store: Store, turns: int) -> tuple[int, list[int]]:
+    chat = store.create_conversation("Long")
+    parent, ids = None, []
+    for i in range(turns):
+        q = store.add_message(chat.id, parent, "user", f"question {i}")
+        a = store.begin_assistant(chat.id, q.id, "m")
+        store.finish(a.id, "complete", None, f"answer {i}")
+        parent = a.id
+        ids += [q.id, a.id]
+    return chat.id, ids
+
+
+def test_a_long_chat_shows_its_last_messages_and_loads_earlier_ones_on_request(
+    qtbot: QtBot, store: Store, make_window: Callable[..., MainWindow]
+) -> None:
+    chat_id, ids = _long_chat(store, 40)  # 80 messages
+    window = make_window()
+    tab = window.open_conversation(chat_id)
+    shown = tab.view.message_widgets()
+    assert len(shown) == ChatTab.SHOWN
+    assert [w.message_id for w in shown] == ids[-ChatTab.SHOWN :]
+    button = tab.view.earlier_button
+    assert button.isVisible()
+    assert button.text() == f"Show earlier messages ({80 - ChatTab.SHOWN} more)"
+    send(qtbot, tab, "one more")  # new turns add below; the first message shown stays first
+    assert tab.view.message_widgets()[0].message_id == ids[-ChatTab.SHOWN]
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert tab.view.message_widgets()[0].message_id == ids[-2 * ChatTab.SHOWN]
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert tab.view.message_widgets()[0].message_id == ids[0]
+    assert not button.isVisible()
+    assert len(tab.view.message_widgets()) == 82
+
+
+def test_a_search_hit_above_the_messages_shown_is_loaded_and_scrolled_to(
+    qtbot: QtBot, store: Store, make_window: Callable[..., MainWindow]
+) -> None:
+    chat_id, ids = _long_chat(store, 40)
+    window = make_window()
+    tab = window.open_conversation(chat_id)
+    hit = ids[6]  # "question 3"
+    assert hit not in tab.view.widgets
+    assert window.open_conversation(chat_id, hit) is tab
+    assert tab.view.message_widgets()[0].message_id == hit
+    widget = tab.view.widgets[hit]
+    bar = tab.view.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.value() <= widget.y() <= bar.value() + tab.view.height())
+    assert bar.value() < bar.maximum()
+
+
 def test_finished_messages_are_not_rendered_again(qtbot: QtBot, window: MainWindow) -> None:
     tab = tab_of(window)
     send(qtbot, tab, "first")
