@@ -1,6 +1,7 @@
 """UI speed: cold start, GUI-thread stalls while an answer streams, sidebar and search on a big
 history. Targets (issue 3): start <= 1.0 s without the model, longest stall <= 16 ms, sidebar
-<= 200 ms and search <= 50 ms with 10,000 conversations / 200,000 messages.
+<= 200 ms and search <= 50 ms with 10,000 conversations / 200,000 messages. Also: opening one
+chat of 300 turns.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python bench/bench_ui.py [--conversations N]
         [--messages-per M] [--tokens T] [--code-lines L] [--json out.json]
@@ -257,6 +258,52 @@ def big_history(conversations: int, per: int) -> dict[str, Any]:
     }
 
 
+def long_chat(turns: int) -> dict[str, Any]:
+    """Opening one chat of ``turns`` questions and answers (each answer different, with a
+    list and a code block, so the render cache does not help), after the window's warm-up."""
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.engine.types import SamplingParams
+    from desktop.services.chat_session import ChatDefaults
+    from desktop.services.engine_host import EngineHost
+    from desktop.store import Store, group_for_sidebar
+    from desktop.ui.main_window import MainWindow, ModelActions
+    from desktop.ui.message_view import warmed_up
+    from tests.fakes import FakeEngine
+
+    app = QApplication.instance() or QApplication([])
+    store = Store.open(Path(tempfile.mkdtemp()) / "long.sqlite3")
+    chat = store.create_conversation("Long")
+    parent = None
+    for i in range(turns):
+        q = store.add_message(chat.id, parent, "user", f"Question {i}: what about {i}?")
+        a = store.begin_assistant(chat.id, q.id, "m")
+        text = f"About **{i}**:\n\n- {i} + 1 = {i + 1}\n\n```python\nprint({i} * 2)\n```\n"
+        parent = store.finish(a.id, "complete", None, text).id
+    host = EngineHost()
+    defaults = ChatDefaults("", SamplingParams())
+    window = MainWindow(store, host, lambda: defaults, ModelActions(load=lambda _p: FakeEngine()),
+                        group_for_sidebar)  # fmt: skip
+    window.resize(1100, 800)
+    window.show()
+    while not warmed_up():
+        app.processEvents()
+    t0 = time.perf_counter()
+    tab = window.open_conversation(chat.id)
+    app.processEvents()
+    open_s = time.perf_counter() - t0
+    shown_widgets = len(tab.view.message_widgets())
+    t0 = time.perf_counter()
+    tab.show_earlier()
+    app.processEvents()
+    earlier_s = time.perf_counter() - t0
+    window.close()
+    host.shutdown()
+    store.close()
+    return {"turns": turns, "open_s": round(open_s, 4), "messages_shown": shown_widgets,
+            "show_earlier_s": round(earlier_s, 4)}  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--conversations", type=int, default=10_000)
@@ -264,6 +311,7 @@ def main() -> int:
     parser.add_argument("--tokens", type=int, default=6000)
     parser.add_argument("--code-lines", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--long-chat", type=int, default=300, help="turns of the long chat")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     os.environ["PARLEY_DATA_DIR"] = tempfile.mkdtemp()
@@ -281,6 +329,9 @@ def main() -> int:
         tokens = len(code.split())
         results["streaming_long_code_block"] = streaming_stall(tokens, reply=code)
         print("streaming, one long code block:", results["streaming_long_code_block"], flush=True)
+    if args.long_chat:
+        results["long_chat"] = long_chat(args.long_chat)
+        print("long chat:", results["long_chat"], flush=True)
     if args.conversations:
         results["history"] = big_history(args.conversations, args.messages_per)
         print("history:", results["history"], flush=True)
