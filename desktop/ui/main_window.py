@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,6 +161,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
 
         self.sidebar.open_requested.connect(self.open_conversation)
+        self.sidebar.export_requested.connect(lambda cid: self.choose_transcript_export([cid]))
         self.sidebar.new_chat_requested.connect(self.new_tab)
         self.sidebar.deleted.connect(self._on_deleted)
         self.sidebar.changed.connect(self._retitle_tabs)
@@ -248,8 +250,10 @@ class MainWindow(QMainWindow):
         a("&File", "&Close chat", "Ctrl+W",
           lambda: self.close_tab(self._active_pane.currentIndex(), self._active_pane),
           "Close the current chat tab")  # fmt: skip
-        a("&File", "&Export chat…", "Ctrl+Shift+E", self.choose_transcript_export,
+        a("&File", "&Export chat…", "Ctrl+Shift+E", lambda: self.choose_transcript_export(),
           "Save the current chat as Markdown, HTML, text, PDF or JSON")  # fmt: skip
+        a("&File", "Export &all chats…", None, self.choose_all_transcripts_export,
+          "Save every chat in one zip (or one JSON file) in a format of your choice")  # fmt: skip
         a("&File", "Import c&hats…", None, self.choose_transcript_import,
           "Import ChatGPT's conversations.json (or its zip) or a Parley JSON file")  # fmt: skip
         a("&File", "&Import a model…", None, self.choose_import, "Import a GGUF file or folder")
@@ -617,39 +621,96 @@ class MainWindow(QMainWindow):
         return thread
 
     # -- transcripts ---------------------------------------------------------------------
-    def choose_transcript_export(self) -> None:
-        tab = self.current_tab()
-        conversation = tab.session.conversation_id if tab is not None else None
-        if conversation is None:
-            self.notify("Nothing to export yet: this chat is empty.")
+    def choose_all_transcripts_export(self) -> None:
+        self.choose_transcript_export([c.id for c in self.history.list_conversations()])
+
+    def choose_transcript_export(self, conversation_ids: list[int] | None = None) -> None:
+        """Ask where to export ``conversation_ids`` (default: the chat shown) and in which
+        format; several chats go into one zip (or one JSON file for the JSON formats)."""
+        if conversation_ids is None:
+            tab = self.current_tab()
+            conversation = tab.session.conversation_id if tab is not None else None
+            if conversation is None:
+                self.notify("Nothing to export yet: this chat is empty.")
+                return
+            conversation_ids = [conversation]
+        if not conversation_ids:
+            self.notify("There are no chats to export yet.")
             return
-        from desktop.transcripts import EXTENSIONS
+        from desktop.transcripts import EXTENSIONS, JSON_FORMATS
 
-        filters = {f"{label} (*{EXTENSIONS[fmt]})": fmt for fmt, label in TRANSCRIPT_FORMATS}
-        path, chosen = QFileDialog.getSaveFileName(
-            self, "Export chat", f"{tab.session.title()}.md" if tab else "chat.md",
-            ";;".join(filters),
-        )  # fmt: skip
-        if path:
-            fmt: Format = filters.get(chosen, "markdown")
-            self.export_transcript(conversation, fmt, Path(path))
+        one = len(conversation_ids) == 1
+        suffixes: dict[str, str] = {}
+        filters: dict[str, Format] = {}
+        for fmt, label in TRANSCRIPT_FORMATS:
+            suffix = EXTENSIONS[fmt] if one or fmt in JSON_FORMATS else ".zip"
+            filters[f"{label} (*{suffix})"] = fmt
+            suffixes[fmt] = suffix
+        if one:
+            name = f"{self.history.get_conversation(conversation_ids[0]).title}.md"
+        else:
+            name = f"Parley chats {time.strftime('%Y-%m-%d')}.zip"
+        title = "Export chat" if one else f"Export {len(conversation_ids)} chats"
+        path, chosen = QFileDialog.getSaveFileName(self, title, name, ";;".join(filters))
+        if not path:
+            return
+        fmt = filters.get(chosen, "markdown")
+        target = Path(path)
+        if not target.name.lower().endswith(suffixes[fmt]):  # the name typed for another format
+            target = target.with_name(target.name + suffixes[fmt])
+        if one or fmt == "pdf":
+            self.export_transcript(conversation_ids, fmt, target)
+        else:
+            self.export_transcripts_in_background(conversation_ids, fmt, target)
 
-    def export_transcript(self, conversation_id: int, fmt: Format, path: Path) -> Path | None:
-        """One conversation is small: written here, on the GUI thread (the PDF writer is Qt)."""
+    def export_transcript(
+        self, conversation_ids: int | list[int], fmt: Format, path: Path
+    ) -> Path | None:
+        """Written here, on the GUI thread: one chat is small, and the PDF writer is Qt."""
         from desktop.store import KnownError
         from desktop.transcripts import TranscriptError, export_conversations
         from desktop.ui.pdf_export import html_to_pdf
 
+        ids = [conversation_ids] if isinstance(conversation_ids, int) else conversation_ids
         try:
             written = export_conversations(
-                self.history, [conversation_id], fmt, path,  # type: ignore[arg-type]
+                self.history, ids, fmt, path,  # type: ignore[arg-type]
                 pdf_renderer=html_to_pdf,
             )  # fmt: skip
         except (TranscriptError, KnownError, OSError) as exc:
             self.notify(f"The export failed: {exc}")
             return None
-        self.notify(f"Exported the chat to {written}.")
+        what = "the chat" if len(ids) == 1 else f"{len(ids)} chats"
+        self.notify(f"Exported {what} to {written}.")
         return written
+
+    def export_transcripts_in_background(
+        self, conversation_ids: list[int], fmt: Format, path: Path
+    ) -> threading.Thread:
+        """Many chats take seconds: written on a plain thread with its own connection."""
+        from desktop.store import KnownError, Store
+        from desktop.transcripts import TranscriptError, export_conversations
+
+        db_path = self.history.path  # type: ignore[attr-defined]
+        done = self._export_done
+        count = len(conversation_ids)
+        self.notify(f"Exporting {count} chats…")
+
+        def work() -> None:
+            try:
+                store = Store.open(db_path)
+                try:
+                    written = export_conversations(store, conversation_ids, fmt, path)
+                finally:
+                    store.close()
+                done.emit(f"Exported {count} chats to {written}.")
+            except (TranscriptError, KnownError, OSError) as exc:
+                done.emit(f"The export failed: {exc}")
+
+        thread = threading.Thread(target=work, name="parley-transcript-export", daemon=True)
+        self._exports.append(thread)
+        thread.start()
+        return thread
 
     def choose_transcript_import(self) -> None:
         path, _ = QFileDialog.getOpenFileName(

@@ -194,6 +194,7 @@ class Sidebar(QWidget):
     ``changed(conversation_id)`` (renamed, pinned, moved: open tabs may update)."""
 
     open_requested = Signal(int, int)
+    export_requested = Signal(int)
     deleted = Signal(int, str)
     new_chat_requested = Signal()
     changed = Signal(int)
@@ -404,6 +405,7 @@ class Sidebar(QWidget):
             ("Unpin" if pinned else "Pin", lambda: self.set_pinned(conversation_id, not pinned)),
             ("Move to folder…", lambda: self.ask_folder(conversation_id)),
             ("Duplicate", lambda: self.duplicate(conversation_id)),
+            ("Export…", lambda: self.export_requested.emit(conversation_id)),
             ("Delete\tDel", self.delete_current),
         ):
             action = menu.addAction(text)

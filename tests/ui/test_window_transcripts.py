@@ -6,6 +6,8 @@ import json
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
+from PySide6.QtWidgets import QFileDialog
 from pytestqt.qtbot import QtBot
 
 from desktop.store import Store
@@ -82,3 +84,46 @@ def test_a_broken_import_file_is_one_clear_line(
         window.import_transcripts(path)
     assert window.notice.text().startswith("The import failed:")
     assert "nothing was imported" in window.notice.text()
+
+
+def test_export_all_chats_into_one_zip_off_the_gui_thread(
+    window: MainWindow, store: Store, tmp_path: Path, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zipfile
+
+    _open_chat(window, store)
+    other = store.create_conversation("Second chat")
+    store.add_message(other.id, None, "user", "Hello again")
+    asked: list[tuple[str, str]] = []
+
+    def save_as(_parent: object, title: str, name: str, filters: str) -> tuple[str, str]:
+        asked.append((title, name))
+        chosen = next(f for f in filters.split(";;") if f.startswith("Markdown"))
+        assert chosen == "Markdown (*.zip)"
+        return str(tmp_path / "everything"), chosen  # typed without its suffix
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", save_as)
+    with qtbot.waitSignal(window._export_done, timeout=10000):
+        window.choose_all_transcripts_export()
+    assert asked[0][0] == "Export 2 chats"
+    assert asked[0][1].endswith(".zip")
+    with zipfile.ZipFile(tmp_path / "everything.zip") as archive:
+        assert sorted(archive.namelist()) == ["Second chat.md", "Trip ideas.md"]
+    assert "Exported 2 chats to" in window.notice.text()
+
+
+def test_the_sidebar_exports_the_chat_it_was_asked_about(
+    window: MainWindow, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conv = _open_chat(window, store)
+    other = store.create_conversation("Not this one")
+    store.add_message(other.id, None, "user", "Elsewhere")
+
+    def save_as(_parent: object, _title: str, name: str, filters: str) -> tuple[str, str]:
+        assert name == "Trip ideas.md"
+        chosen = next(f for f in filters.split(";;") if f.startswith("Plain text"))
+        return str(tmp_path / "trip.txt"), chosen
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", save_as)
+    window.sidebar.export_requested.emit(conv)
+    assert "Lisbon" in (tmp_path / "trip.txt").read_text(encoding="utf-8")
