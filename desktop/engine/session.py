@@ -77,9 +77,6 @@ def session_options(provider: str, threads: int) -> ort.SessionOptions:
     if threads > 0:
         opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
-    # Pre-packing the 4-bit weights for the CPU kernels is most of a session's creation
-    # (starter model: ~270 of ~320 ms); spread over the intra-op threads it took ~80 ms less.
-    opts.add_session_config_entry("session.prepack.enable_parallel", "1")
     if provider == DML:
         # DirectML refuses sessions with memory patterns or parallel execution enabled.
         opts.enable_mem_pattern = False

@@ -94,12 +94,3 @@ def test_directml_sessions_run_without_memory_patterns() -> None:
     assert dml.execution_mode == session_mod.ort.ExecutionMode.ORT_SEQUENTIAL
     assert dml.intra_op_num_threads == 2
     assert session_options(CPU, 0).enable_mem_pattern is True
-
-
-def test_weights_are_pre_packed_on_every_intra_op_thread() -> None:
-    """Most of a CPU session's creation is pre-packing MatMulNBits weights; in parallel it
-    is ~80 ms faster on the starter model (bench: load time)."""
-    from desktop.engine.session import session_options
-
-    opts = session_options(CPU, 2)
-    assert opts.get_session_config_entry("session.prepack.enable_parallel") == "1"
