@@ -402,3 +402,23 @@ def test_ids_equal_llama_cpp_live(
         expected = [llm.tokenize(t.encode(), add_bos=add, special=True) for t in texts]
         bad = mismatches(tok, texts, expected, add)
         assert not bad, "\n".join(bad[:10])
+
+
+@pytest.mark.starter
+def test_merges_are_written_in_the_form_that_loads_fastest(starter_meta: dict[str, Any]) -> None:
+    """Merges as "a b" strings, not ["a", "b"] pairs (the golden tests above check the ids)."""
+    data = json.loads(build_tokenizer_files(starter_meta).tokenizer_json)
+    merges = data["model"]["merges"]
+    assert all(isinstance(m, str) and m.count(" ") == 1 for m in merges)
+    assert merges[0] == "Ġ t"
+
+
+def test_merges_with_a_space_inside_a_token_stay_pairs() -> None:
+    from desktop.convert.tokenizer import compact_merges
+
+    spaced = json.dumps({"model": {"type": "BPE", "merges": [["a b", "c"], ["d", "e"]]}})
+    assert compact_merges(spaced) == spaced
+    plain = json.dumps({"model": {"type": "BPE", "merges": [["a", "b"], ["ab", "c"]]}})
+    assert json.loads(compact_merges(plain))["model"]["merges"] == ["a b", "ab c"]
+    wordlevel = json.dumps({"model": {"type": "WordLevel", "vocab": {"a": 0}}})
+    assert compact_merges(wordlevel) == wordlevel
