@@ -7,6 +7,7 @@ without a subcommand.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import logging.handlers
 import sys
@@ -273,6 +274,23 @@ def install_hotkey(hotkey: GlobalHotkey, settings: Settings) -> str:
     return f"Not registered here — {problem}."
 
 
+def read_layout(path: Path) -> dict[str, object]:
+    """The window's size, position and sidebar width from the last run ({} if none)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_layout(path: Path, state: dict[str, str]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(state), encoding="utf-8")
+    except OSError as exc:  # a read-only profile keeps the default layout next time
+        log.warning("window layout not saved: %s", exc)
+
+
 def keychain_notice(feedback: FeedbackService) -> str | None:
     """What the status bar says at start about where API tokens are kept: only for someone
     who submits feedback (Settings ▸ Feedback shows it next to the token for everyone)."""
@@ -330,6 +348,9 @@ def run_app(argv: list[str] | None = None) -> int:
     )
     tray = install_tray(app, window, settings)
     server.command.connect(lambda command: on_command(window, command))
+    layout_file = data_dir() / "window.json"
+    window.restore_layout(read_layout(layout_file))
+    app.aboutToQuit.connect(lambda: write_layout(layout_file, window.layout_state()))
     window.show()
     if "--quick-ask" in args:
         QTimer.singleShot(0, window.open_quick_ask)

@@ -235,3 +235,33 @@ def test_a_chat_opened_while_the_window_warms_up_renders(tmp_path: Path) -> None
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "['print(1)']"
+
+
+def test_the_window_comes_back_with_its_size_and_sidebar_width(
+    qtbot: QtBot, tmp_path: Path, parts: tuple[MainWindow, Settings, Store]
+) -> None:
+    window, settings, store = parts
+    window.resize(700, 520)  # within the offscreen screen (restoreGeometry keeps it on screen)
+    window.show()
+    window.splitter.setSizes([300, 400])
+    qtbot.waitUntil(lambda: window.splitter.sizes()[0] == 300)
+    path = tmp_path / "window.json"
+    app.write_layout(path, window.layout_state())
+    again = app.build_window(store, window.host, Notifier(), settings)
+    qtbot.addWidget(again)
+    assert again.restore_layout(app.read_layout(path))
+    again.show()
+    assert (again.width(), again.height()) == (700, 520)
+    qtbot.waitUntil(lambda: again.splitter.sizes()[0] == 300)
+    again.close()
+
+
+def test_an_unreadable_layout_file_keeps_the_default_layout(tmp_path: Path) -> None:
+    path = tmp_path / "window.json"
+    assert app.read_layout(path) == {}
+    path.write_text("{not json", encoding="utf-8")
+    assert app.read_layout(path) == {}
+    path.write_text('["a list"]', encoding="utf-8")
+    assert app.read_layout(path) == {}
+    app.write_layout(tmp_path / "file" / "window.json", {"geometry": "x"})
+    assert app.read_layout(tmp_path / "file" / "window.json") == {"geometry": "x"}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -992,6 +992,24 @@ class MainWindow(QMainWindow):
             self.quit_requested.emit()
         else:
             self.close()
+
+    def layout_state(self) -> dict[str, str]:
+        """Size, position and sidebar width, to be given back to ``restore_layout``."""
+        return {
+            "geometry": bytes(self.saveGeometry().toBase64().data()).decode("ascii"),
+            "sidebar": bytes(self.splitter.saveState().toBase64().data()).decode("ascii"),
+        }
+
+    def restore_layout(self, state: Mapping[str, object]) -> bool:
+        """Put back a ``layout_state``; anything unreadable is ignored (the default layout
+        stays). Qt moves a window saved on a screen that is gone onto one that exists."""
+        restored = False
+        geometry, sidebar = state.get("geometry"), state.get("sidebar")
+        if isinstance(geometry, str):
+            restored = self.restoreGeometry(QByteArray.fromBase64(geometry.encode("ascii")))
+        if isinstance(sidebar, str):
+            self.splitter.restoreState(QByteArray.fromBase64(sidebar.encode("ascii")))
+        return restored
 
     def close_for_quit(self) -> None:
         self._quitting = True
