@@ -57,7 +57,7 @@ class Composer(QPlainTextEdit):
 
     MIN_LINES = 2
     MAX_LINES = 12
-    MEASURED_CHARS = 20_000  # longer text (a pasted file) just takes the full height
+    MEASURED_CHARS = 4_000  # longer text (a pasted file) takes the full height unmeasured
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -77,7 +77,7 @@ class Composer(QPlainTextEdit):
 
     def lines_for_text(self) -> int:
         text = self.toPlainText()
-        if len(text) > self.MEASURED_CHARS:
+        if len(text) > self.MEASURED_CHARS or text.count("\n") >= self.MAX_LINES:
             return self.MAX_LINES
         width = max(1, self.viewport().width() - 2 * int(self.document().documentMargin()))
         flags = int(Qt.TextFlag.TextWordWrap) | int(Qt.TextFlag.TextExpandTabs)
