@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal, SignalInstance
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -42,6 +42,7 @@ from desktop.ui.welcome import ProgressDialog, WelcomePage
 # and the feedback machinery (keyring, HTTP) load when first used (tests/test_app.py checks).
 if TYPE_CHECKING:
     from desktop.services.feedback_service import FeedbackService
+    from desktop.store import Store
     from desktop.transcripts import Format
     from desktop.ui.model_manager import ModelManagerDialog
     from desktop.ui.quick_ask import QuickAskWindow
@@ -595,27 +596,48 @@ class MainWindow(QMainWindow):
             return None
         from desktop.feedback.export import export
         from desktop.feedback.repository import FeedbackStore
+
+        def work(store: Store) -> str:
+            feedback = FeedbackStore(store)
+            try:
+                count = export(feedback, fmt, path)  # type: ignore[arg-type]
+            finally:
+                feedback.close()
+            return f"Exported {count} feedback record(s) to {path}."
+
+        return self._with_own_store(
+            self.feedback.store.path, "parley-feedback-export", self._export_done, work,
+            "The feedback export failed", (ValueError,),
+        )  # fmt: skip
+
+    def _with_own_store(
+        self,
+        db_path: Path,
+        name: str,
+        done: SignalInstance,
+        work: Callable[[Store], str],
+        failure: str,
+        errors: tuple[type[Exception], ...] = (),
+    ) -> threading.Thread:
+        """Run ``work`` on a plain thread with its own connection to the history (exports and
+        imports take seconds); the sentence it returns, or ``failure`` with the error, goes
+        to ``done``."""
         from desktop.store import KnownError, Store
 
-        db_path = self.feedback.store.path
-        done = self._export_done
+        expected: tuple[type[Exception], ...] = (KnownError, OSError, *errors)
 
-        def work() -> None:
+        def run() -> None:
             try:
                 store = Store.open(db_path)
                 try:
-                    feedback = FeedbackStore(store)
-                    try:
-                        count = export(feedback, fmt, path)  # type: ignore[arg-type]
-                    finally:
-                        feedback.close()
+                    message = work(store)
                 finally:
                     store.close()
-                done.emit(f"Exported {count} feedback record(s) to {path}.")
-            except (KnownError, OSError, ValueError) as exc:
-                done.emit(f"The feedback export failed: {exc}")
+            except expected as exc:
+                message = f"{failure}: {exc}"
+            done.emit(message)
 
-        thread = threading.Thread(target=work, name="parley-feedback-export", daemon=True)
+        thread = threading.Thread(target=run, name=name, daemon=True)
         self._exports.append(thread)
         thread.start()
         return thread
@@ -688,29 +710,20 @@ class MainWindow(QMainWindow):
         self, conversation_ids: list[int], fmt: Format, path: Path
     ) -> threading.Thread:
         """Many chats take seconds: written on a plain thread with its own connection."""
-        from desktop.store import KnownError, Store
         from desktop.transcripts import TranscriptError, export_conversations
 
-        db_path = self.history.path  # type: ignore[attr-defined]
-        done = self._export_done
         count = len(conversation_ids)
         self.notify(f"Exporting {count} chats…")
 
-        def work() -> None:
-            try:
-                store = Store.open(db_path)
-                try:
-                    written = export_conversations(store, conversation_ids, fmt, path)
-                finally:
-                    store.close()
-                done.emit(f"Exported {count} chats to {written}.")
-            except (TranscriptError, KnownError, OSError) as exc:
-                done.emit(f"The export failed: {exc}")
+        def work(store: Store) -> str:
+            written = export_conversations(store, conversation_ids, fmt, path)
+            return f"Exported {count} chats to {written}."
 
-        thread = threading.Thread(target=work, name="parley-transcript-export", daemon=True)
-        self._exports.append(thread)
-        thread.start()
-        return thread
+        return self._with_own_store(
+            self.history.path,  # type: ignore[attr-defined]
+            "parley-transcript-export", self._export_done, work, "The export failed",
+            (TranscriptError,),
+        )  # fmt: skip
 
     def choose_transcript_import(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -722,30 +735,20 @@ class MainWindow(QMainWindow):
     def import_transcripts(self, path: Path) -> threading.Thread:
         """Large exports take seconds: imported on a plain thread with its own connection,
         all or nothing; the sidebar refreshes when it is done."""
-        from desktop.store import KnownError, Store
         from desktop.transcripts import TranscriptError, import_file
 
-        db_path = self.history.path  # type: ignore[attr-defined]
-        done = self._import_done
+        def work(store: Store) -> str:
+            result = import_file(store, path)
+            return (
+                f"Imported {result.added} new chat(s) and {result.messages} message(s); "
+                f"{result.merged} existing chat(s) got new messages."
+            )
 
-        def work() -> None:
-            try:
-                store = Store.open(db_path)
-                try:
-                    result = import_file(store, path)
-                finally:
-                    store.close()
-                done.emit(
-                    f"Imported {result.added} new chat(s) and {result.messages} message(s); "
-                    f"{result.merged} existing chat(s) got new messages."
-                )
-            except (TranscriptError, KnownError, OSError) as exc:
-                done.emit(f"The import failed: {exc}")
-
-        thread = threading.Thread(target=work, name="parley-transcript-import", daemon=True)
-        self._exports.append(thread)
-        thread.start()
-        return thread
+        return self._with_own_store(
+            self.history.path,  # type: ignore[attr-defined]
+            "parley-transcript-import", self._import_done, work, "The import failed",
+            (TranscriptError,),
+        )  # fmt: skip
 
     def _after_import(self, message: str) -> None:
         self.sidebar.refresh()
