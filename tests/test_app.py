@@ -127,8 +127,8 @@ store.close()
 """
 
 
-def test_the_first_window_does_not_import_what_it_does_not_show(tmp_path: Path) -> None:
-    import json
+def _last_line_of_a_fresh_python(code: str, tmp_path: Path) -> str:
+    """Run ``code`` in a new interpreter (nothing imported yet) with its own data folder."""
     import os
     import subprocess
     import sys
@@ -136,11 +136,17 @@ def test_the_first_window_does_not_import_what_it_does_not_show(tmp_path: Path) 
     env = dict(os.environ, PARLEY_DATA_DIR=str(tmp_path / "data"),
                PARLEY_CACHE_DIR=str(tmp_path / "cache"), QT_QPA_PLATFORM="offscreen")  # fmt: skip
     proc = subprocess.run(
-        [sys.executable, "-c", _FIRST_WINDOW], env=env, capture_output=True, text=True,
-        timeout=120, check=False,
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+        check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def test_the_first_window_does_not_import_what_it_does_not_show(tmp_path: Path) -> None:
+    import json
+
+    loaded = json.loads(_last_line_of_a_fresh_python(_FIRST_WINDOW, tmp_path))
     assert "desktop.ui.main_window" in loaded  # the window was really built
     early = [m for m in loaded if any(m == d or m.startswith(d + ".") for d in _DEFERRED)]
     assert early == []
@@ -223,18 +229,7 @@ def test_a_chat_opened_while_the_window_warms_up_renders(tmp_path: Path) -> None
     """Pygments swaps its lazy packages into sys.modules at the end of their import: the
     warm-up thread and the GUI thread importing them together broke the first render
     ("cannot import name 'HtmlFormatter'"), every time, until both took one lock."""
-    import os
-    import subprocess
-    import sys
-
-    env = dict(os.environ, PARLEY_DATA_DIR=str(tmp_path / "data"),
-               PARLEY_CACHE_DIR=str(tmp_path / "cache"), QT_QPA_PLATFORM="offscreen")  # fmt: skip
-    proc = subprocess.run(
-        [sys.executable, "-c", _OPEN_RIGHT_AWAY], env=env, capture_output=True, text=True,
-        timeout=120, check=False,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().splitlines()[-1] == "['print(1)']"
+    assert _last_line_of_a_fresh_python(_OPEN_RIGHT_AWAY, tmp_path) == "['print(1)']"
 
 
 def test_the_window_comes_back_with_its_size_and_sidebar_width(
