@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QPushButton,
     QSplitter,
@@ -208,8 +209,15 @@ class MainWindow(QMainWindow):
         accessible(self.undo_button, "Undo delete", "Bring the deleted chat back")
         self.undo_button.clicked.connect(self.undo_delete)
         self.undo_button.hide()
-        self.model_label = QLabel("No model")
-        accessible(self.model_label, "Model", "The model that answers")
+        # The model in use; its menu switches to another installed model.
+        self.model_label = QToolButton()
+        self.model_label.setText("No model")
+        self.model_label.setAutoRaise(True)
+        self.model_label.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        accessible(self.model_label, "Model", "The model that answers; click to switch")
+        self.model_menu = QMenu(self.model_label)
+        self.model_menu.aboutToShow.connect(self._fill_model_menu)
+        self.model_label.setMenu(self.model_menu)
         self.provider_label = QLabel()
         accessible(self.provider_label, "Device", "Where the model runs (execution provider)")
         self.speed_label = QLabel()
@@ -846,6 +854,23 @@ class MainWindow(QMainWindow):
         return job
 
     # -- model manager --------------------------------------------------------------------
+    def _fill_model_menu(self) -> None:
+        """The installed models (the one in use checked) and the model manager."""
+        menu = self.model_menu
+        menu.clear()
+        if self._models.library is not None:
+            in_use = self._in_use()
+            for model in self._models.library().list():
+                action = menu.addAction(model.name)
+                action.setCheckable(True)
+                action.setChecked(model.name == in_use)
+                if model.name != in_use:
+                    action.triggered.connect(
+                        lambda _c=False, n=model.name: self.set_default_model(n)
+                    )
+            menu.addSeparator()
+        menu.addAction("Manage models…", self.open_model_manager)
+
     def _in_use(self) -> str:
         return self.model_folder.name if self.model_folder is not None else ""
 
@@ -915,7 +940,7 @@ class MainWindow(QMainWindow):
 
     def _on_model_loaded(self, info: ModelInfo) -> None:
         self.model_label.setText(info.name)
-        self.model_label.setToolTip(f"{info.name}\n{info.path}".strip())
+        self.model_label.setToolTip(f"{info.name}\n{info.path}\nClick to switch models")
         provider = info.provider.removesuffix("ExecutionProvider") or "?"
         if info.fallback_reason:
             self.provider_label.setText(f"{provider} (fallback)")

@@ -179,3 +179,24 @@ def test_import_of_a_checkpoint_folder_uses_the_chosen_precision(
     assert recorder.loaded[-1] == library.root / "my-llama"
     qtbot.waitUntil(lambda: len(rows(dialog)) == 3, timeout=5000)
     assert rows(dialog)[2][:2] == ["my-llama  (in use)", "int8"]
+
+
+def test_the_status_bar_switches_to_another_installed_model(
+    qtbot: QtBot, mm_window: MainWindow, library: ModelLibrary, recorder: Recorder
+) -> None:
+    button = mm_window.model_label
+    assert button.text() == "FakeLM-1M"
+    mm_window.model_menu.aboutToShow.emit()
+    actions = [a for a in mm_window.model_menu.actions() if not a.isSeparator()]
+    assert [(a.text(), a.isChecked()) for a in actions] == [
+        ("alpha", True),
+        ("beta", False),
+        ("Manage models…", False),
+    ]
+    with qtbot.waitSignal(mm_window.host.model_loaded, timeout=5000):
+        actions[1].trigger()
+    assert recorder.loaded[-1] == library.get("beta").path
+    assert recorder.defaults == ["beta"]
+    mm_window.model_menu.aboutToShow.emit()
+    checked = [a.text() for a in mm_window.model_menu.actions() if a.isChecked()]
+    assert checked == ["beta"]
