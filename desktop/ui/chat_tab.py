@@ -268,6 +268,7 @@ class ChatTab(QWidget):
         self._editing: int | None = None
         self._trim: tuple[int, int] | None = None
         self._first_shown: int | None = None  # id of the first message shown (long chats)
+        self.unread = False  # an answer finished while another tab was shown
         accessible(self, "Chat", "One conversation")
 
         layout = QVBoxLayout(self)

@@ -358,6 +358,7 @@ class MainWindow(QMainWindow):
         tab.state_changed.connect(lambda _s, t=tab: self._on_tab_state(t))
         tab.title_changed.connect(lambda _t, t=tab: self._on_title(t))
         tab.answer_stats.connect(self._show_stats)
+        tab.answer_stats.connect(lambda _stats, t=tab: self._mark_unread(t))
         tab.notify.connect(self.notify)
         pane.setCurrentIndex(index)
         self._refresh_tab_labels()
@@ -471,6 +472,10 @@ class MainWindow(QMainWindow):
         self._active_pane = pane if pane is self.tabs or self.is_split() else self.tabs
         self._select_current_in_sidebar()
         self._show_context()
+        shown = pane.currentWidget()
+        if isinstance(shown, ChatTab) and shown.unread:
+            shown.unread = False
+            self._label_pane(pane)
 
     def _on_title(self, tab: ChatTab) -> None:
         self._refresh_tab_labels()
@@ -503,6 +508,12 @@ class MainWindow(QMainWindow):
         self._spin = (self._spin + 1) % len(SPINNER)
         self._refresh_tab_labels()
 
+    def _mark_unread(self, tab: ChatTab) -> None:
+        """An answer that finished in a tab nobody is looking at marks the tab until shown."""
+        if self.pane_of(tab).currentWidget() is not tab:
+            tab.unread = True
+            self._refresh_tab_labels()
+
     def _refresh_tab_labels(self) -> None:
         for pane in self._panes():
             self._label_pane(pane)
@@ -519,6 +530,8 @@ class MainWindow(QMainWindow):
                 text, tip = f"{SPINNER[self._spin]} {short}", f"{title} — answering…"
             elif state == "waiting":
                 text, tip = f"… {short}", f"{title} — waiting for the model (another tab is first)"
+            elif tab.unread:
+                text, tip = f"● {short}", f"{title} — a new answer"
             else:
                 text, tip = short, title
             pane.setTabText(i, text)

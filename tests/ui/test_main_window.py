@@ -99,6 +99,27 @@ def test_the_status_bar_shows_the_context_of_the_chat_shown(
     assert window.context_label.text() == second_used
 
 
+def test_an_answer_that_finishes_in_a_tab_not_shown_marks_the_tab_until_it_is(
+    qtbot: QtBot, window: MainWindow, engine: FakeEngine
+) -> None:
+    engine.replies = [" ".join(["word"] * 30)]
+    engine.delay_s = 0.01
+    first = tab_of(window)
+    send(qtbot, first, "Tell me something", wait=False)
+    second = window.new_tab()
+    assert window.tabs.currentWidget() is second
+    with qtbot.waitSignal(first.session.answer_finished, timeout=5000):
+        pass
+    index = window.tabs.indexOf(first)
+    assert window.tabs.tabText(index).startswith("● ")
+    assert "new answer" in window.tabs.tabToolTip(index)
+    window.tabs.setCurrentWidget(first)
+    assert window.tabs.tabText(index) == "Tell me something"
+    engine.delay_s = 0.0
+    send(qtbot, first, "And more")  # answered while shown: no mark
+    assert window.tabs.tabText(index) == "Tell me something"
+
+
 def test_shift_enter_makes_a_new_line(qtbot: QtBot, window: MainWindow) -> None:
     tab = tab_of(window)
     qtbot.keyClicks(tab.composer, "line one")
