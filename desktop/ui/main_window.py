@@ -13,6 +13,7 @@ from PySide6.QtCore import QByteArray, Qt, QTimer, Signal, SignalInstance
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
+    QDialog,
     QFileDialog,
     QLabel,
     QMainWindow,
@@ -297,6 +298,8 @@ class MainWindow(QMainWindow):
                   lambda f=fmt: self.choose_feedback_export(f),  # type: ignore[misc]
                   f"Save your feedback as {label}")  # fmt: skip
         a("&Help", "&Keyboard shortcuts", "F1", self.show_shortcuts, "List every shortcut")
+        a("&Help", "&About Parley", None, self.show_about,
+          "Versions, where the model runs, where the files are")  # fmt: skip
         self._base_font_pt = self.font().pointSizeF()
         assert {s for s, _ in SHORTCUTS}  # the help dialog lists what is bound here
 
@@ -565,6 +568,14 @@ class MainWindow(QMainWindow):
 
     def show_shortcuts(self) -> None:
         ShortcutsDialog(self).open()
+
+    def show_about(self) -> QDialog:
+        from desktop.ui.about import AboutDialog
+
+        path = getattr(self.history, "path", None)
+        dialog = AboutDialog(self.host.info, path if isinstance(path, Path) else None, self)
+        dialog.open()
+        return dialog
 
     def settings_rows(self) -> dict[str, list[tuple[str, QWidget]]]:
         """What belongs on a settings page without being a setting: the model manager, the
