@@ -106,7 +106,8 @@ def test_the_models_recommended_sampling_applies_where_the_user_kept_the_default
 _DEFERRED = ("pygments", "markdown_it", "keyring", "urllib.request", "http.client",
              "desktop.feedback", "desktop.transcripts", "desktop.ui.settings_dialog",
              "desktop.ui.feedback_dialog", "desktop.ui.compare_dialog",
-             "desktop.ui.model_manager", "desktop.ui.pdf_export")  # fmt: skip
+             "desktop.ui.model_manager", "desktop.ui.pdf_export", "desktop.ui.about",
+             "desktop.ui.token_editor")  # fmt: skip
 
 _FIRST_WINDOW = """
 import json, sys
