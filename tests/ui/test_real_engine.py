@@ -90,3 +90,46 @@ def test_a_prompt_streams_the_engines_answer_into_the_view_and_the_store(
     assert stored.stats["decode_tok_s"] > 0
     assert [m.role for m in store.current_path(stored.conversation_id)] == ["user", "assistant"]
     window.close()
+
+
+def test_continue_after_the_length_limit_goes_on_in_the_same_message(
+    qtbot: QtBot, tiny_models: TinyModels, store: Store, host: EngineHost
+) -> None:
+    """Through the whole stack (session, worker, engine, store) on a real ONNX model: an
+    answer cut at 6 tokens gets more tokens in the same message. (Token-for-token equality
+    with the uncut answer is checked on the starter model: a random model's text holds
+    broken UTF-8 that does not tokenize back to the same ids.)"""
+    _gguf, bundle = tiny_models.get(TinySpec(weight_type="Q8_0", tied=False))
+    defaults = ChatDefaults("", dataclasses.replace(PARAMS, max_new_tokens=6))
+    engine = load_engine(bundle, "cpu", threads=1)
+    window = MainWindow(
+        store, host, lambda: defaults, ModelActions(load=lambda _f: engine), group_for_sidebar
+    )
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(host.model_loaded, timeout=60000):
+        window.load_model(bundle)
+    tab = window.current_tab()
+    assert tab is not None
+    tab.composer.setPlainText(PROMPT)
+    with qtbot.waitSignal(tab.session.answer_finished, timeout=60000) as done:
+        tab.send()
+    message_id = done.args[0]
+    cut = store.get_message(message_id)
+    assert cut.stats is not None
+    assert (cut.stats["finish_reason"], cut.stats["generated_tokens"]) == ("length", 6)
+    widget = tab.view.message_widgets()[-1]
+    assert widget.continue_button.isVisible()
+
+    with qtbot.waitSignal(tab.session.answer_finished, timeout=60000):
+        widget.continue_button.click()
+    more = store.get_message(message_id)
+    assert more.content.startswith(cut.content)
+    assert len(more.content) > len(cut.content)
+    assert more.stats is not None
+    assert more.stats["generated_tokens"] == 12
+    assert store.current_path(more.conversation_id)[-1].id == message_id
+    shown = tab.view.message_widgets()[-1]
+    assert shown.message_id == message_id
+    qtbot.waitUntil(lambda: shown.text == more.content, timeout=10000)
+    window.close()
