@@ -83,6 +83,8 @@ class ChatSession(QObject):
         self._text = ""
         self._dirty = False
         self._extra: dict[str, Any] = {}
+        # A continued answer as it was (status, stats, text), until the continuation ends.
+        self._resumed: tuple[str, dict[str, Any] | None, str] | None = None
         self._title: tuple[int, str] | None = None  # (conversation, its title) as last read
         # The content filter on the user's input: (message id, text) -> True when the message
         # must not go to the model. Set by the window when feedback is available.
@@ -222,6 +224,9 @@ class ChatSession(QObject):
         self._submit(message, self._messages_for(path), self.sampling_params(), message.content)
         if isinstance(earlier, int):
             self._extra["earlier_tokens"] = earlier
+        # A continuation that fails before writing anything leaves the answer as it was
+        # (still continuable), not turned into a failed one.
+        self._resumed = (target.status, dict(target.stats or {}) or None, message.content)
         return True
 
     def edit(self, user_id: int, text: str) -> bool:
@@ -312,6 +317,7 @@ class ChatSession(QObject):
         """Stream the answer to ``messages`` into ``message`` (which holds ``text`` already)."""
         self._streaming_id = message.id
         self._text, self._dirty, self._extra = text, False, {}
+        self._resumed = None
         self._set_state("waiting")
         self.path_changed.emit()
         request = self._host.submit(messages, params)
@@ -360,6 +366,10 @@ class ChatSession(QObject):
         if message_id is None:
             return
         status = _STATUS_OF_REASON.get(finished.reason, "error")
+        resumed, self._resumed = self._resumed, None
+        if resumed is not None and status != "complete" and self._text == resumed[2]:
+            self._put_back(message_id, resumed, finished)
+            return
         stats: dict[str, Any] = dataclasses.asdict(finished.stats)
         # A continued answer counts all its tokens; its prompt held the earlier ones.
         earlier = self._extra.pop("earlier_tokens", 0)
@@ -375,6 +385,24 @@ class ChatSession(QObject):
         if finished.error:
             self.error.emit(finished.error)
         self.answer_finished.emit(message_id, status, finished.stats)
+
+    def _put_back(
+        self, message_id: int, before: tuple[str, dict[str, Any] | None, str], finished: Finished
+    ) -> None:
+        """End a continuation that added nothing: the answer keeps its text, status and stats."""
+        status, stats, text = before
+        self._history.finish(message_id, _final(status), stats, text)
+        self._streaming_id = None
+        self._set_state("idle")
+        if finished.error:
+            self.error.emit(finished.error)
+        self.answer_finished.emit(message_id, _final(status), finished.stats)
+
+
+def _final(status: str) -> str:
+    """The stored status of an answer put back as it was (``interrupted`` is only given by
+    recovery at start-up; ``stopped`` offers Continue the same way)."""
+    return "stopped" if status == "interrupted" else status
 
 
 def can_continue(message: MessageLike) -> bool:

@@ -452,6 +452,32 @@ def test_interrupted_answer_continues_in_the_same_message(
     assert (stored.status, stored.content) == ("complete", "Once upon a time, there was a lamp.")
 
 
+def test_a_continuation_that_fails_before_writing_leaves_the_answer_as_it_was(
+    qtbot: QtBot, store: Store, make_window: Callable[..., MainWindow], engine: FakeEngine
+) -> None:
+    c = store.create_conversation("Crashed")
+    u = store.add_message(c.id, None, "user", "tell me a story")
+    a = store.begin_assistant(c.id, u.id, "FakeLM-1M")
+    store.append_partial(a.id, "Once upon a")
+    store.recover_interrupted()
+    window = make_window()
+    tab = window.open_conversation(c.id)
+    engine.fail_with = "the model ran out of memory"
+    with qtbot.waitSignal(tab.session.error) as error:
+        tab.view.message_widgets()[-1].continue_button.click()
+    assert error.args == ["the model ran out of memory"]
+    qtbot.waitUntil(lambda: tab.session.state == "idle")
+    kept = store.get_message(a.id)
+    assert (kept.status, kept.content) == ("stopped", "Once upon a")
+    widget = tab.view.message_widgets()[-1]
+    assert widget.continue_button.isVisible(), "it can still be continued"
+    engine.fail_with = None
+    engine.replies = [" time."]
+    with qtbot.waitSignal(tab.session.answer_finished, timeout=5000):
+        widget.continue_button.click()
+    assert store.get_message(a.id).content == "Once upon a time."
+
+
 def test_a_stopped_or_cut_off_answer_offers_continue_only_at_the_end(
     qtbot: QtBot, window: MainWindow, engine: FakeEngine
 ) -> None:
