@@ -130,6 +130,7 @@ class MainWindow(QMainWindow):
         self.settings_dialog: QWidget | None = None  # the open settings dialog, if any
         self.progress_dialog: ProgressDialog | None = None
         self.model_manager: ModelManagerDialog | None = None
+        self.tab_menu: QMenu | None = None  # the last tab menu shown (tests read it)
         self.model_folder: Path | None = None  # the model loaded (or being loaded)
         self.quick_ask: QuickAskWindow | None = None
         self.keep_in_tray = False  # closing hides the window (the tray icon is there)
@@ -310,7 +311,42 @@ class MainWindow(QMainWindow):
         pane.setTabsClosable(True)
         pane.setDocumentMode(True)
         accessible(pane, name, tip)
+        bar = pane.tabBar()
+        bar.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        bar.customContextMenuRequested.connect(
+            lambda pos, p=pane: self._tab_menu(p, p.tabBar().tabAt(pos))
+        )
         return pane
+
+    def _tab_menu(self, pane: QTabWidget, index: int) -> QMenu | None:
+        """A tab's menu: close it or the others, export its chat, move it to the other side."""
+        tab = pane.widget(index)
+        if not isinstance(tab, ChatTab):
+            return None
+        pane.setCurrentIndex(index)
+        menu = QMenu(self)
+        menu.addAction("Close", lambda: self.close_tab(pane.indexOf(tab), pane))
+        others = menu.addAction("Close other chats", lambda: self.close_others(tab))
+        others.setEnabled(len(self.chat_tabs()) > 1)
+        menu.addSeparator()
+        export = menu.addAction("Export…", lambda: self.choose_transcript_export())
+        export.setEnabled(tab.session.conversation_id is not None)
+        if self.is_split():
+            side = "Move to the other side"
+        elif pane.count() > 1:
+            side = "Split view, this chat on the right"
+        else:
+            side = "Split view, a new chat on the right"
+        menu.addAction(side, self.move_to_other_pane)
+        menu.popup(pane.tabBar().mapToGlobal(pane.tabBar().tabRect(index).bottomLeft()))
+        self.tab_menu = menu
+        return menu
+
+    def close_others(self, keep: ChatTab) -> None:
+        for tab in self.chat_tabs():
+            if tab is not keep:
+                pane = self.pane_of(tab)
+                self.close_tab(pane.indexOf(tab), pane)
 
     def _panes(self) -> tuple[QTabWidget, ...]:
         return (self.tabs, self.side_tabs) if self.is_split() else (self.tabs,)

@@ -616,3 +616,36 @@ def test_font_size_scales_the_messages(qtbot: QtBot, window: MainWindow) -> None
     assert body.font().pointSizeF() == pytest.approx(before + 2)
     window.zoom(0)
     assert body.font().pointSizeF() == pytest.approx(before)
+
+
+def test_a_tabs_menu_closes_the_others_and_moves_it_to_the_other_side(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    first = tab_of(window)
+    send(qtbot, first, "Hi")
+    second = window.new_tab()
+    window.new_tab()
+    menu = window._tab_menu(window.tabs, window.tabs.indexOf(second))
+    assert menu is not None
+    assert window.current_tab() is second
+    texts = [a.text() for a in menu.actions() if not a.isSeparator()]
+    assert texts == ["Close", "Close other chats", "Export…", "Split view, this chat on the right"]
+    export = next(a for a in menu.actions() if a.text() == "Export…")
+    assert not export.isEnabled(), "an empty chat has nothing to export"
+    menu = window._tab_menu(window.tabs, window.tabs.indexOf(first))
+    assert menu is not None
+    assert next(a for a in menu.actions() if a.text() == "Export…").isEnabled()
+    next(a for a in menu.actions() if a.text() == "Close other chats").trigger()
+    assert window.chat_tabs() == [first]
+    second = window.new_tab()
+    menu = window._tab_menu(window.tabs, window.tabs.indexOf(first))
+    assert menu is not None
+    next(a for a in menu.actions() if a.text().startswith("Split view")).trigger()
+    assert window.is_split()
+    assert window.pane_of(first) is window.side_tabs
+    assert window.pane_of(second) is window.tabs
+    menu = window._tab_menu(window.side_tabs, 0)
+    assert menu is not None
+    next(a for a in menu.actions() if a.text() == "Move to the other side").trigger()
+    assert not window.is_split(), "the right side emptied: back to one pane"
+    assert window.pane_of(first) is window.tabs
