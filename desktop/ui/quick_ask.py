@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent, QKeyEvent
+from PySide6.QtGui import QCloseEvent, QCursor, QGuiApplication, QKeyEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -83,11 +83,24 @@ class QuickAskWindow(QWidget):
             self.question.hide()
             self.status.clear()
             self.open_button.setEnabled(False)
+        if not self.isVisible():
+            self.place()
         self.show()
         self.raise_()
         self.activateWindow()
         self.input.setFocus(Qt.FocusReason.ActiveWindowFocusReason)
         self.input.selectAll()
+
+    def place(self) -> None:
+        """Centred on the screen under the pointer, in its upper third (where a launcher
+        opens), rather than wherever the window manager puts a new window."""
+        screen = QGuiApplication.screenAt(QCursor.pos()) or QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        area = screen.availableGeometry()
+        x = area.x() + (area.width() - self.width()) // 2
+        y = area.y() + max(0, (area.height() - self.height()) // 4)
+        self.move(x, y)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         if event.key() == Qt.Key.Key_Escape:

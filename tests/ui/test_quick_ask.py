@@ -56,6 +56,17 @@ def test_quick_ask_streams_the_answer_and_saves_it_to_history(
     assert [w.plain_text() for w in tab.view.message_widgets()] == saved
 
 
+def test_quick_ask_opens_centred_in_the_upper_part_of_the_screen(window: MainWindow) -> None:
+    from PySide6.QtGui import QGuiApplication
+
+    quick = window.open_quick_ask()
+    area = QGuiApplication.primaryScreen().availableGeometry()
+    frame = quick.geometry()
+    assert abs(frame.center().x() - area.center().x()) <= 2
+    assert area.top() <= frame.top() < area.top() + area.height() // 2
+    quick.hide()
+
+
 def test_esc_hides_and_a_new_quick_ask_starts_a_new_conversation(
     qtbot: QtBot, make_window: Callable[..., MainWindow]
 ) -> None:
