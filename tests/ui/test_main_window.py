@@ -424,16 +424,20 @@ def test_context_trim_shows_a_marker(qtbot: QtBot, window: MainWindow, engine: F
     assert layout_widgets.index(visible[0]) == 2
 
 
-def test_interrupted_answer_continues_in_the_same_message(
-    qtbot: QtBot, store: Store, make_window: Callable[..., MainWindow], engine: FakeEngine
-) -> None:
+def _interrupted_story(store: Store, make_window: Callable[..., MainWindow]) -> tuple[ChatTab, int]:
+    """A chat whose answer "Once upon a" was cut off by a crash, opened after the restart."""
     c = store.create_conversation("Crashed")
     u = store.add_message(c.id, None, "user", "tell me a story")
     a = store.begin_assistant(c.id, u.id, "FakeLM-1M")
     store.append_partial(a.id, "Once upon a")
     store.recover_interrupted()  # what the next start does
-    window = make_window()
-    tab = window.open_conversation(c.id)
+    return make_window().open_conversation(c.id), a.id
+
+
+def test_interrupted_answer_continues_in_the_same_message(
+    qtbot: QtBot, store: Store, make_window: Callable[..., MainWindow], engine: FakeEngine
+) -> None:
+    tab, answer_id = _interrupted_story(store, make_window)
     widget = tab.view.message_widgets()[-1]
     assert widget.status_label.text() == "interrupted"
     assert widget.plain_text() == "Once upon a"
@@ -448,26 +452,20 @@ def test_interrupted_answer_continues_in_the_same_message(
     assert not widget.prev_button.isVisible(), "one message, not a second version"
     assert widget.status_label.text() == ""
     assert not widget.continue_button.isVisible()
-    stored = store.get_message(a.id)
+    stored = store.get_message(answer_id)
     assert (stored.status, stored.content) == ("complete", "Once upon a time, there was a lamp.")
 
 
 def test_a_continuation_that_fails_before_writing_leaves_the_answer_as_it_was(
     qtbot: QtBot, store: Store, make_window: Callable[..., MainWindow], engine: FakeEngine
 ) -> None:
-    c = store.create_conversation("Crashed")
-    u = store.add_message(c.id, None, "user", "tell me a story")
-    a = store.begin_assistant(c.id, u.id, "FakeLM-1M")
-    store.append_partial(a.id, "Once upon a")
-    store.recover_interrupted()
-    window = make_window()
-    tab = window.open_conversation(c.id)
+    tab, answer_id = _interrupted_story(store, make_window)
     engine.fail_with = "the model ran out of memory"
     with qtbot.waitSignal(tab.session.error) as error:
         tab.view.message_widgets()[-1].continue_button.click()
     assert error.args == ["the model ran out of memory"]
     qtbot.waitUntil(lambda: tab.session.state == "idle")
-    kept = store.get_message(a.id)
+    kept = store.get_message(answer_id)
     assert (kept.status, kept.content) == ("stopped", "Once upon a")
     widget = tab.view.message_widgets()[-1]
     assert widget.continue_button.isVisible(), "it can still be continued"
@@ -475,7 +473,7 @@ def test_a_continuation_that_fails_before_writing_leaves_the_answer_as_it_was(
     engine.replies = [" time."]
     with qtbot.waitSignal(tab.session.answer_finished, timeout=5000):
         widget.continue_button.click()
-    assert store.get_message(a.id).content == "Once upon a time."
+    assert store.get_message(answer_id).content == "Once upon a time."
 
 
 def test_a_stopped_or_cut_off_answer_offers_continue_only_at_the_end(
