@@ -197,8 +197,7 @@ def build_window(
             model_names=lambda: [m.name for m in installed_models()],
             extra_rows=window.settings_rows(),
         )
-        dialog.clear_history_requested.connect(history.clear_all)
-        dialog.clear_history_requested.connect(window.sidebar.refresh)
+        dialog.clear_history_requested.connect(window.clear_history)
         if hotkey_note is not None:
             dialog.set_field_note("quick_ask.hotkey", hotkey_note())
         for key, note in recommendation_notes(settings, loaded_model.get("info")).items():

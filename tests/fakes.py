@@ -242,6 +242,10 @@ class MemoryHistory:
             self.conversations[cid].deleted = token
         return token
 
+    def clear_all(self) -> None:
+        self.conversations.clear()
+        self.messages.clear()
+
     def undo_delete(self, token: str) -> int:
         back = [c for c in self.conversations.values() if c.deleted == token]
         for c in back:
@@ -346,6 +350,13 @@ class MemoryHistory:
     ) -> MemMessage:
         old = self.messages[assistant_message_id]
         return self.begin_assistant(old.conversation_id, old.parent_id, model, params)
+
+    def resume(self, message_id: int) -> MemMessage:
+        m = self.messages[message_id]
+        if m.role != "assistant" or m.status == "streaming":
+            raise ValueError(f"message {message_id} ({m.role}, {m.status}) cannot be continued")
+        m.status = "streaming"
+        return m
 
     def append_partial(self, message_id: int, text_so_far: str) -> None:
         self.partials.append((message_id, text_so_far))

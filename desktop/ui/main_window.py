@@ -842,6 +842,20 @@ class MainWindow(QMainWindow):
         box.open()
 
     # -- delete with undo -----------------------------------------------------------------
+    def clear_history(self) -> None:
+        """Settings ▸ History ▸ Clear all history (confirmed there). The chats close first (an
+        answer being written stops and is stored), then the history is emptied; an empty
+        chat stays open."""
+        if self.quick_ask is not None:
+            self.quick_ask._forget_session()
+        for tab in self.chat_tabs():
+            pane = self.pane_of(tab)
+            self.close_tab(pane.indexOf(tab), pane)  # the last one leaves a new, empty chat
+        self.history.clear_all()
+        self.sidebar.refresh()
+        self._show_context()
+        self.notify("Every chat was deleted.")
+
     def _on_deleted(self, conversation_id: int, token: str) -> None:
         for tab in self.chat_tabs():
             if tab.session.conversation_id == conversation_id:

@@ -120,6 +120,28 @@ def test_an_answer_that_finishes_in_a_tab_not_shown_marks_the_tab_until_it_is(
     assert window.tabs.tabText(index) == "Tell me something"
 
 
+def test_clearing_the_history_closes_the_open_chats_first(
+    qtbot: QtBot, window: MainWindow, engine: FakeEngine, store: Store
+) -> None:
+    first = tab_of(window)
+    send(qtbot, first, "Hi")
+    engine.replies = [" tok" * 2000]
+    engine.delay_s = 0.005
+    second = window.new_tab()
+    send(qtbot, second, "go on forever", wait=False)
+    qtbot.waitUntil(lambda: bool(second.session.streaming_text), timeout=5000)
+    window.clear_history()
+    assert store.list_conversations() == []
+    (fresh,) = window.chat_tabs()
+    assert fresh.session.conversation_id is None
+    assert window.sidebar.titles() == []
+    assert "deleted" in window.notice.text()
+    engine.delay_s = 0.0
+    engine.replies = ["Hello again."]
+    send(qtbot, fresh, "Still there?")  # no NotFoundError from a chat that no longer exists
+    assert shown(fresh) == [("user", "Still there?"), ("assistant", "Hello again.")]
+
+
 def test_shift_enter_makes_a_new_line(qtbot: QtBot, window: MainWindow) -> None:
     tab = tab_of(window)
     qtbot.keyClicks(tab.composer, "line one")
