@@ -12,7 +12,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -83,8 +83,7 @@ class ChatSession(QObject):
         self._text = ""
         self._dirty = False
         self._extra: dict[str, Any] = {}
-        # A continued answer as it was (status, stats, text), until the continuation ends.
-        self._resumed: tuple[str, dict[str, Any] | None, str] | None = None
+        self._resumed: _Resumed | None = None  # the answer being continued, as it was
         self._title: tuple[int, str] | None = None  # (conversation, its title) as last read
         # The content filter on the user's input: (message id, text) -> True when the message
         # must not go to the model. Set by the window when feedback is available.
@@ -220,13 +219,8 @@ class ChatSession(QObject):
             message = self._history.resume(target.id)
         except ValueError:  # the store's own check: not a finished answer any more
             return False
-        earlier = (target.stats or {}).get("generated_tokens")
         self._submit(message, self._messages_for(path), self.sampling_params(), message.content)
-        if isinstance(earlier, int):
-            self._extra["earlier_tokens"] = earlier
-        # A continuation that fails before writing anything leaves the answer as it was
-        # (still continuable), not turned into a failed one.
-        self._resumed = (target.status, dict(target.stats or {}) or None, message.content)
+        self._resumed = _Resumed(target.status, dict(target.stats or {}) or None, message.content)
         return True
 
     def edit(self, user_id: int, text: str) -> bool:
@@ -367,36 +361,37 @@ class ChatSession(QObject):
             return
         status = _STATUS_OF_REASON.get(finished.reason, "error")
         resumed, self._resumed = self._resumed, None
-        if resumed is not None and status != "complete" and self._text == resumed[2]:
-            self._put_back(message_id, resumed, finished)
-            return
-        stats: dict[str, Any] = dataclasses.asdict(finished.stats)
-        # A continued answer counts all its tokens; its prompt held the earlier ones.
-        earlier = self._extra.pop("earlier_tokens", 0)
-        stats["generated_tokens"] += earlier
-        stats["prompt_tokens"] = max(0, stats["prompt_tokens"] - earlier)
-        stats.update(self._extra)
-        stats["finish_reason"] = finished.reason
-        if finished.error:
-            stats["error"] = finished.error
-        self._history.finish(message_id, status, stats, self._text)
+        if resumed is not None and status != "complete" and self._text == resumed.text:
+            # A continuation that wrote nothing (it failed or was stopped at once) leaves the
+            # answer as it was, still continuable, rather than turning it into a failed one.
+            status = _final(resumed.status)
+            self._history.finish(message_id, status, resumed.stats, resumed.text)
+        else:
+            stats: dict[str, Any] = dataclasses.asdict(finished.stats)
+            if resumed is not None:
+                # A continued answer counts all its tokens; its prompt held the earlier ones.
+                earlier = (resumed.stats or {}).get("generated_tokens")
+                earlier = earlier if isinstance(earlier, int) else 0
+                stats["generated_tokens"] += earlier
+                stats["prompt_tokens"] = max(0, stats["prompt_tokens"] - earlier)
+            stats.update(self._extra)
+            stats["finish_reason"] = finished.reason
+            if finished.error:
+                stats["error"] = finished.error
+            self._history.finish(message_id, status, stats, self._text)
         self._streaming_id = None
         self._set_state("idle")
         if finished.error:
             self.error.emit(finished.error)
         self.answer_finished.emit(message_id, status, finished.stats)
 
-    def _put_back(
-        self, message_id: int, before: tuple[str, dict[str, Any] | None, str], finished: Finished
-    ) -> None:
-        """End a continuation that added nothing: the answer keeps its text, status and stats."""
-        status, stats, text = before
-        self._history.finish(message_id, _final(status), stats, text)
-        self._streaming_id = None
-        self._set_state("idle")
-        if finished.error:
-            self.error.emit(finished.error)
-        self.answer_finished.emit(message_id, _final(status), finished.stats)
+
+class _Resumed(NamedTuple):
+    """An answer being continued, as it was before."""
+
+    status: str
+    stats: dict[str, Any] | None
+    text: str
 
 
 def _final(status: str) -> str:
