@@ -390,19 +390,28 @@ class ChatTab(QWidget):
 
     # -- session -> view ------------------------------------------------------------------
     def reload(self) -> None:
-        entries = self.session.entries()
-        hidden = self._hidden_count(entries)
-        trim = self._trim_position(entries)
-        if trim is not None:  # a marker above the messages shown goes on top of them
-            trim = (max(0, trim[0] - hidden), trim[1])
-        self.view.set_entries(entries[hidden:], trim, self.session.streaming_id, earlier=hidden)
-        self._offer_continue()
+        self._show_entries(self.session.streaming_id)
         self._refresh_ratings()
         self._order_focus()
         if self.session.streaming_id is not None:
             widget = self.view.widgets.get(self.session.streaming_id)
             if widget is not None:
                 widget.set_waiting(self.session.state == "waiting")
+
+    def _show_entries(self, live_id: int | None) -> None:
+        """The branch shown, from the first message shown on (long chats), with the context
+        marker and "Continue" on the last answer where it applies."""
+        entries = self.session.entries()
+        hidden = self._hidden_count(entries)
+        trim = self._trim_position(entries)
+        if trim is not None:  # a marker above the messages shown goes on top of them
+            trim = (max(0, trim[0] - hidden), trim[1])
+        self.view.set_entries(entries[hidden:], trim, live_id, earlier=hidden)
+        widgets = self.view.message_widgets()
+        for widget in widgets[:-1]:
+            widget.set_continuable(False)
+        if widgets:
+            widgets[-1].set_continuable(can_continue(entries[-1].message))
 
     SHOWN = 30  # messages a long chat shows at first; "Show earlier messages" adds as many
 
@@ -430,10 +439,11 @@ class ChatTab(QWidget):
     def reveal(self, message_id: int) -> None:
         """Show ``message_id`` (a search hit), loading earlier messages if it is above them,
         and scroll to it."""
-        ids = [e.message.id for e in self.session.entries()]
+        entries = self.session.entries()
+        ids = [e.message.id for e in entries]
         if message_id not in ids:
             return
-        if ids.index(message_id) < self._hidden_count(self.session.entries()):
+        if ids.index(message_id) < self._hidden_count(entries):
             self._first_shown = message_id
         self.reload()
         widget = self.view.widgets.get(message_id)
@@ -446,15 +456,6 @@ class ChatTab(QWidget):
         stats = (last.stats or {}) if last is not None else {}
         used = stats.get("prompt_tokens", 0) + stats.get("generated_tokens", 0)
         return used if isinstance(used, int) and used > 0 else None
-
-    def _offer_continue(self) -> None:
-        """ "Continue" on the last answer when it was stopped, cut off or interrupted."""
-        widgets = self.view.message_widgets()
-        for widget in widgets[:-1]:
-            widget.set_continuable(False)
-        if widgets:
-            last = widgets[-1]
-            last.set_continuable(can_continue(self.session.message(last.message_id)))
 
     def _trim_position(self, entries: list[Any]) -> tuple[int, int] | None:
         """Where the context marker goes: (index of the first message still sent, dropped)."""
@@ -531,13 +532,7 @@ class ChatTab(QWidget):
         if widget is not None:
             message = self.session.message(message_id)
             widget.finish(status, message.stats, message.content)
-        entries = self.session.entries()
-        hidden = self._hidden_count(entries)
-        trim = self._trim_position(entries)
-        if trim is not None:
-            trim = (max(0, trim[0] - hidden), trim[1])
-        self.view.set_entries(entries[hidden:], trim, live_id=message_id, earlier=hidden)
-        self._offer_continue()
+        self._show_entries(message_id)
         self._refresh_ratings()
         self._order_focus()
         self.answer_stats.emit(stats)
