@@ -343,10 +343,7 @@ class MainWindow(QMainWindow):
         return menu
 
     def close_others(self, keep: ChatTab) -> None:
-        for tab in self.chat_tabs():
-            if tab is not keep:
-                pane = self.pane_of(tab)
-                self.close_tab(pane.indexOf(tab), pane)
+        self._close_chats([tab for tab in self.chat_tabs() if tab is not keep])
 
     def _panes(self) -> tuple[QTabWidget, ...]:
         return (self.tabs, self.side_tabs) if self.is_split() else (self.tabs,)
@@ -490,13 +487,20 @@ class MainWindow(QMainWindow):
         return tab
 
     def close_tab(self, index: int, pane: QTabWidget | None = None) -> None:
-        pane = pane or self._active_pane
-        widget = pane.widget(index)
-        if not isinstance(widget, ChatTab):
+        widget = (pane or self._active_pane).widget(index)
+        if isinstance(widget, ChatTab):
+            self._close_chats([widget])
+
+    def _close_chats(self, tabs: list[ChatTab]) -> None:
+        """Close these tabs (an answer being written stops and is stored), then list the
+        history once and leave no pane empty."""
+        if not tabs:
             return
-        widget.session.close()
-        pane.removeTab(index)
-        widget.deleteLater()
+        for tab in tabs:
+            pane = self.pane_of(tab)
+            tab.session.close()
+            pane.removeTab(pane.indexOf(tab))
+            tab.deleteLater()
         self.sidebar.refresh()
         self._settle_panes()
 
@@ -848,19 +852,16 @@ class MainWindow(QMainWindow):
         chat stays open."""
         if self.quick_ask is not None:
             self.quick_ask._forget_session()
-        for tab in self.chat_tabs():
-            pane = self.pane_of(tab)
-            self.close_tab(pane.indexOf(tab), pane)  # the last one leaves a new, empty chat
+        self._close_chats(self.chat_tabs())  # leaves one new, empty chat
         self.history.clear_all()
         self.sidebar.refresh()
         self._show_context()
         self.notify("Every chat was deleted.")
 
     def _on_deleted(self, conversation_id: int, token: str) -> None:
-        for tab in self.chat_tabs():
-            if tab.session.conversation_id == conversation_id:
-                pane = self.pane_of(tab)
-                self.close_tab(pane.indexOf(tab), pane)
+        self._close_chats(
+            [t for t in self.chat_tabs() if t.session.conversation_id == conversation_id]
+        )
         self._undo_token = token
         self.notify("Chat deleted.")
         self.undo_button.show()
