@@ -324,6 +324,7 @@ class MainWindow(QMainWindow):
         if not isinstance(tab, ChatTab):
             return None
         pane.setCurrentIndex(index)
+        self._activate(pane)  # Export and Move act on the current chat: this one
         menu = QMenu(self)
         menu.addAction("Close", lambda: self.close_tab(pane.indexOf(tab), pane))
         others = menu.addAction("Close other chats", lambda: self.close_others(tab))
