@@ -621,20 +621,24 @@ class MainWindow(QMainWindow):
     def settings_rows(self) -> dict[str, list[tuple[str, QWidget]]]:
         """What belongs on a settings page without being a setting: the model manager, the
         feedback endpoint's API token (kept in the keychain) and the outbox."""
-        manage = QPushButton("Manage models…")
-        manage.setAutoDefault(False)
-        manage.setAccessibleName("Manage models")
-        manage.setToolTip("List, import and remove models, and choose the default one.")
-        manage.clicked.connect(self.open_model_manager)
+
+        def button(text: str, tip: str, slot: Callable[[], object]) -> QPushButton:
+            widget = QPushButton(text)
+            widget.setAutoDefault(False)
+            accessible(widget, text.rstrip("…"), tip)
+            widget.clicked.connect(slot)
+            return widget
+
+        manage = button(
+            "Manage models…",
+            "List, import and remove models, and choose the default one.",
+            self.open_model_manager,
+        )
         rows: dict[str, list[tuple[str, QWidget]]] = {"model": [("Installed models", manage)]}
         if self.feedback is not None:
             from desktop.ui.token_editor import TokenEditor
 
-            outbox = QPushButton("Open the outbox…")
-            outbox.setAutoDefault(False)
-            outbox.setAccessibleName("Open the outbox")
-            outbox.setToolTip("What waits to be sent, and why.")
-            outbox.clicked.connect(self.show_outbox)
+            outbox = button("Open the outbox…", "What waits to be sent, and why.", self.show_outbox)
             rows["feedback"] = [("API token", TokenEditor(self.feedback)), ("Outbox", outbox)]
         return rows
 
