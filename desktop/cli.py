@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from desktop.convert.errors import ConversionError
+from desktop.engine.bundle import SAMPLING_KEYS
 from desktop.engine.types import ChatMessage, Finished, SamplingParams, TextDelta
 
 EXIT_ERROR = 1
@@ -160,9 +161,6 @@ def _settings() -> Any:
     return Settings.load()
 
 
-_RECOMMENDABLE = ("temperature", "top_k", "top_p", "min_p", "repetition_penalty")
-
-
 def _fill_defaults(args: argparse.Namespace) -> None:
     """Options not given on the command line come from the app's settings, so the CLI and the
     window answer alike."""
@@ -180,7 +178,7 @@ def _fill_defaults(args: argparse.Namespace) -> None:
     ):
         if getattr(args, arg) is None:
             setattr(args, arg, defaults[key])
-            if key in _RECOMMENDABLE and settings.is_default(f"sampling.{key}"):
+            if key in SAMPLING_KEYS and settings.is_default(f"sampling.{key}"):
                 args.recommendable.add(arg)
     if args.system is None and not getattr(args, "raw", False):
         args.system = settings.get_str("chat.default_system_prompt") or None
