@@ -1069,6 +1069,8 @@ MEASUREMENT_NOTES = (
     "engine's load call after imports; peak RSS = the worker process's VmHWM.",
     "onnxruntime-genai runs the folder its own builder makes from the same weights "
     "(dequantized, then re-quantized to int4 by the builder).",
+    "What bounds each miss (measured by bench/bound_decode.py and bench/profile_parley.py): "
+    "bench/README.md.",
 )
 
 
