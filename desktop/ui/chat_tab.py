@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QMimeData, Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent, QResizeEvent
+from PySide6.QtGui import QKeyEvent, QResizeEvent, QTextCursor
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from desktop.engine.types import GenerationStats
 from desktop.services.attachments import MAX_CHARS, AttachmentError, read_attachment
 from desktop.services.chat_session import ChatSession, can_continue
+from desktop.ui.empty_chat import EmptyChat
 from desktop.ui.message_view import (
     ConversationView,
     MessageWidget,
@@ -276,6 +277,9 @@ class ChatTab(QWidget):
         layout.setSpacing(0)
         self.view = ConversationView(self)
         layout.addWidget(self.view, 1)
+        self.empty = EmptyChat(self)  # in the view's place while the chat has no messages
+        self.empty.hide()
+        layout.addWidget(self.empty, 1)
 
         bottom = QWidget(self)
         bottom_layout = QVBoxLayout(bottom)
@@ -312,6 +316,7 @@ class ChatTab(QWidget):
         self.composer.escape_pressed.connect(self.escape)
         self.composer.notice.connect(self.notify)
         self.view.earlier_requested.connect(self.show_earlier)
+        self.empty.example_chosen.connect(self._start_from)
         self.send_button.clicked.connect(self.send)
         self.stop_button.clicked.connect(session.stop)
         self.settings_button.clicked.connect(self.open_chat_settings)
@@ -381,6 +386,11 @@ class ChatTab(QWidget):
         self._editing = None
         self._update_banner()
 
+    def _start_from(self, example: str) -> None:
+        self.composer.setPlainText(example)
+        self.composer.moveCursor(QTextCursor.MoveOperation.End)
+        self.composer.setFocus()
+
     def open_chat_settings(self) -> None:
         ChatSettingsDialog(self.session, self).open()
 
@@ -407,6 +417,8 @@ class ChatTab(QWidget):
         if trim is not None:  # a marker above the messages shown goes on top of them
             trim = (max(0, trim[0] - hidden), trim[1])
         self.view.set_entries(entries[hidden:], trim, live_id, earlier=hidden)
+        self.view.setVisible(bool(entries))
+        self.empty.setVisible(not entries)
         widgets = self.view.message_widgets()
         for widget in widgets[:-1]:
             widget.set_continuable(False)

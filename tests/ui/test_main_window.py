@@ -78,6 +78,24 @@ def test_enter_sends_and_the_answer_streams_into_the_view(
     assert window.sidebar.titles()[0] == "Say many words"
 
 
+def test_an_empty_chat_offers_examples_and_the_first_message_replaces_them(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    tab = tab_of(window)
+    assert tab.empty.isVisible() and not tab.view.isVisible()
+    example = tab.empty.example_buttons[2]
+    assert example.accessibleName().startswith("Example: ")
+    qtbot.mouseClick(example, Qt.MouseButton.LeftButton)
+    question = example.accessibleName().removeprefix("Example: ")
+    assert tab.composer.toPlainText() == question, "an example goes into the box, unsent"
+    assert tab.composer.hasFocus() and tab.session.state == "idle"
+    with qtbot.waitSignal(tab.session.answer_finished, timeout=5000):
+        qtbot.keyClick(tab.composer, Qt.Key.Key_Return)
+    assert not tab.empty.isVisible() and tab.view.isVisible()
+    assert shown(tab)[0] == ("user", question)
+    assert window.new_tab().empty.isVisible(), "the next new chat starts empty again"
+
+
 def test_the_status_bar_shows_the_context_of_the_chat_shown(
     qtbot: QtBot, window: MainWindow, engine: FakeEngine
 ) -> None:
