@@ -497,7 +497,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from desktop.engine.session import EngineLoadError
 
         if isinstance(exc, EngineLoadError):
-            print(f"parley: error: {exc}", file=sys.stderr)
+            print(f"parley: error: the model could not be loaded: {exc}", file=sys.stderr)
             return EXIT_ERROR
         raise
 

@@ -150,7 +150,9 @@ def create_session(
             except Exception as exc:  # ORT raises its own exception types for bad models/EPs
                 message = first_line(exc)
                 if provider == CPU:
-                    raise EngineLoadError(f"the model could not be loaded: {message}") from exc
+                    from desktop.engine.integrity import damaged_files
+
+                    raise EngineLoadError(damaged_files(model_file) or message) from exc
                 if capture:
                     refused = f"CUDA graph capture unavailable: {message}"
                 else:

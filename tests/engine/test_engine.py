@@ -10,6 +10,7 @@ import pytest
 
 from desktop.engine.decoder import SharedKVDecoder
 from desktop.engine.engine import Engine, load_engine
+from desktop.engine.integrity import size_text
 from desktop.engine.session import EngineLoadError
 from desktop.engine.types import (
     GREEDY,
@@ -208,7 +209,29 @@ def test_corrupt_model_file_is_one_clear_error(tiny_models: TinyModels, tmp_path
     broken = tmp_path / "broken"
     shutil.copytree(bundle, broken)
     (broken / "model.onnx").write_bytes(b"\x00garbage" * 10)
-    with pytest.raises(EngineLoadError, match="could not be loaded"):
+    with pytest.raises(EngineLoadError, match=r"^model\.onnx is damaged \(it is not a readable"):
+        load_engine(broken, "cpu")
+
+
+def test_a_weights_file_cut_short_is_named_with_its_sizes(
+    tiny_models: TinyModels, tmp_path: Path
+) -> None:
+    import shutil
+
+    _, bundle = tiny_models.get(TinySpec(weight_type="Q8_0"))
+    broken = tmp_path / "broken"
+    shutil.copytree(bundle, broken)
+    data = broken / "model.onnx.data"
+    whole = data.stat().st_size
+    with data.open("r+b") as f:  # what a full disk or an interrupted copy leaves
+        f.truncate(whole // 2)
+    with pytest.raises(EngineLoadError) as caught:
+        load_engine(broken, "cpu")
+    message = str(caught.value)
+    assert message.startswith("model.onnx.data is incomplete: ")
+    assert f"{size_text(whole // 2)} of the {size_text(whole)} the model needs" in message
+    data.unlink()
+    with pytest.raises(EngineLoadError, match=r"^model\.onnx\.data is missing$"):
         load_engine(broken, "cpu")
 
 
