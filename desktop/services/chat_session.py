@@ -52,7 +52,8 @@ class ChatSession(QObject):
     Signals: ``path_changed`` (the shown branch changed; views reload ``path()``),
     ``state_changed(str)``, ``delta(int, str)`` (message id, new text),
     ``trimmed(int, int)`` (message id, dropped messages), ``answer_finished(int, str, object)``
-    (message id, status, GenerationStats), ``title_changed(str)``, ``error(str)``.
+    (message id, status, GenerationStats), ``title_changed(str)``, ``error(str)``,
+    ``refused(str)`` (no model to ask: send/edit/regenerate/continue did nothing).
     """
 
     path_changed = Signal()
@@ -63,6 +64,7 @@ class ChatSession(QObject):
     title_changed = Signal(str)
     error = Signal(str)
     input_blocked = Signal(int)  # the user message the content filter kept from the model
+    refused = Signal(str)  # why nothing was asked (no model): the prompt stays with the user
 
     def __init__(
         self,
@@ -166,7 +168,7 @@ class ChatSession(QObject):
     def send(self, text: str) -> bool:
         """Store the user's message after the current leaf and ask for an answer."""
         text = text.strip()
-        if not text or self.state != "idle":
+        if not text or self.state != "idle" or self._no_model():
             return False
         created = self._ensure_conversation(_title_from(text))
         assert self.conversation_id is not None
@@ -179,6 +181,14 @@ class ChatSession(QObject):
             return True
         self._start_answer(None)
         return True
+
+    def _no_model(self) -> bool:
+        """With no model loaded or loading, say why and ask for nothing: the prompt stays in
+        the input box (sent, it would only get an empty failed answer)."""
+        reason = self._host.unavailable()
+        if reason is not None:
+            self.refused.emit(reason)
+        return reason is not None
 
     def _blocked(self, user_id: int, text: str) -> bool:
         """Ask the content filter about the user's message; a blocked one is kept in the
@@ -193,7 +203,7 @@ class ChatSession(QObject):
         """A new answer to the same prompt, as a sibling of ``assistant_id`` (default: the
         last answer shown). The old answer stays as an alternative. ``seed`` overrides the
         sampling seed for this answer only (alternatives for a comparison)."""
-        if self.state != "idle":
+        if self.state != "idle" or self._no_model():
             return False
         path = self.path()
         if assistant_id is None:
@@ -209,7 +219,7 @@ class ChatSession(QObject):
         """More of the last answer when it was stopped, cut off by its length limit or
         interrupted: the model goes on from its last word, into the same message (the
         engine continues a conversation that ends with an assistant message)."""
-        if self.state != "idle" or self.conversation_id is None:
+        if self.state != "idle" or self.conversation_id is None or self._no_model():
             return False
         path = self.path()
         if not path or path[-1].id != assistant_id or not can_continue(path[-1]):
@@ -226,7 +236,7 @@ class ChatSession(QObject):
     def edit(self, user_id: int, text: str) -> bool:
         """Resend an edited user message as a sibling of the original, then answer it."""
         text = text.strip()
-        if not text or self.state != "idle" or self.conversation_id is None:
+        if not text or self.state != "idle" or self.conversation_id is None or self._no_model():
             return False
         original = next((m for m in self.path() if m.id == user_id), None)
         if original is None or original.role != "user":

@@ -208,6 +208,8 @@ class EngineHost(QObject):
         self._requests: dict[int, GenerationRequest] = {}
         self._jobs: dict[int, Job] = {}
         self.info: ModelInfo | None = None
+        self.problem: str | None = None  # why the last load failed
+        self._loads: set[int] = set()  # load jobs not finished yet
         self._thread = QThread()
         self._thread.setObjectName("parley-engine")
         self._worker = _Worker()
@@ -223,7 +225,7 @@ class EngineHost(QObject):
         self._worker.job_progress.connect(self._on_job_progress)
         self._worker.job_done.connect(self._on_job_done)
         self._worker.engine_ready.connect(self._on_engine_ready)
-        self._worker.engine_failed.connect(self.model_failed)
+        self._worker.engine_failed.connect(self._on_engine_failed)
         self._thread.start()
 
     # -- requests -------------------------------------------------------------------------
@@ -265,7 +267,19 @@ class EngineHost(QObject):
 
         self._release.emit()
         self.info = None
-        return self._start_job(load_fn, installs_engine=True)
+        self.problem = None
+        job = self._start_job(load_fn, installs_engine=True)
+        self._loads.add(job.job_id)
+        return job
+
+    def unavailable(self) -> str | None:
+        """Why no answer can be asked for now (no model, or its load failed); None while a
+        model is loaded or loading (requests then wait for it on the worker)."""
+        if self.info is not None or self._loads:
+            return None
+        if self.problem:
+            return f"No model is loaded: {self.problem}"
+        return "No model is loaded: choose or install one in File ▸ Models…"
 
     def _start_job(self, fn: JobFn, *, installs_engine: bool) -> Job:
         job = Job(next(self._ids), self)
@@ -320,6 +334,7 @@ class EngineHost(QObject):
             job.progress.emit(stage, fraction)
 
     def _on_job_done(self, job_id: int, outcome: str, payload: Any) -> None:
+        self._loads.discard(job_id)
         job = self._jobs.pop(job_id, None)
         if job is None:
             return
@@ -331,6 +346,11 @@ class EngineHost(QObject):
             job.cancelled.emit()
         job.deleteLater()
 
+    def _on_engine_failed(self, message: str) -> None:
+        self.problem = message
+        self.model_failed.emit(message)
+
     def _on_engine_ready(self, info: ModelInfo) -> None:
         self.info = info
+        self.problem = None
         self.model_loaded.emit(info)

@@ -334,6 +334,7 @@ class ChatTab(QWidget):
         session.answer_finished.connect(self._on_finished)
         session.title_changed.connect(self.title_changed)
         session.error.connect(self.notify)
+        session.refused.connect(self._on_refused)
         if feedback is not None:
             self.view.decorate = self._decorate
             session.input_filter = self._filter_input
@@ -384,7 +385,7 @@ class ChatTab(QWidget):
 
     def _end_edit(self) -> None:
         self._editing = None
-        self._update_banner()
+        self.refresh_banner()
 
     def _start_from(self, example: str) -> None:
         self.composer.setPlainText(example)
@@ -518,10 +519,16 @@ class ChatTab(QWidget):
         )
         if widget is not None:
             widget.set_waiting(state == "waiting")
-        self._update_banner()
+        self.refresh_banner()
         self.state_changed.emit(state)
 
-    def _update_banner(self) -> None:
+    def _on_refused(self, reason: str) -> None:
+        """Nothing was asked (no model): say why above the box, until the next answer starts;
+        what they typed stays in the box."""
+        self.banner.setText(f"Not sent. {reason}")
+        self.banner.show()
+
+    def refresh_banner(self) -> None:
         if self._editing is not None:
             return
         if self.session.state == "waiting":

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QApplication,
     QDialog,
     QFileDialog,
+    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMenu,
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
     QStackedWidget,
     QTabWidget,
     QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -38,6 +40,7 @@ from desktop.ui.chat_tab import SPINNER, ChatTab
 from desktop.ui.message_view import accessible, palette_for, warm_up
 from desktop.ui.shortcuts import SHORTCUTS, ShortcutsDialog
 from desktop.ui.sidebar import Grouper, Sidebar
+from desktop.ui.theme import ROLE_ERROR, ROLE_PROPERTY
 from desktop.ui.welcome import ProgressDialog, WelcomePage
 
 # Only what the first window shows is imported at start; dialogs, transcripts (Pygments, PDF)
@@ -154,9 +157,15 @@ class MainWindow(QMainWindow):
         self.centre = QStackedWidget()
         self.centre.addWidget(self.panes)
         self.centre.addWidget(self.welcome)
+        right = QWidget()
+        column = QVBoxLayout(right)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self._build_model_bar())
+        column.addWidget(self.centre, 1)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.sidebar)
-        self.splitter.addWidget(self.centre)
+        self.splitter.addWidget(right)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([260, 840])
         self.setCentralWidget(self.splitter)
@@ -886,6 +895,7 @@ class MainWindow(QMainWindow):
     def show_welcome(self, on: bool) -> None:
         self.centre.setCurrentWidget(self.welcome if on else self.panes)
         if on:
+            self.model_bar.hide()  # the welcome page says it
             self.welcome.setFocus()
 
     def load_model(self, folder: Path) -> Job:
@@ -1014,6 +1024,25 @@ class MainWindow(QMainWindow):
         self.refresh_model_manager()
         return job
 
+    def _build_model_bar(self) -> QWidget:
+        """Above the chats while no model could be loaded: why, and the way to fix it."""
+        self.model_bar = QWidget()
+        row = QHBoxLayout(self.model_bar)
+        row.setContentsMargins(8, 6, 8, 6)
+        self.model_bar_label = QLabel()
+        self.model_bar_label.setWordWrap(True)
+        self.model_bar_label.setProperty(ROLE_PROPERTY, ROLE_ERROR)
+        self.model_bar_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        accessible(self.model_bar_label, "Model problem", "Why no model is loaded")
+        button = QPushButton("Models…")
+        button.setAutoDefault(False)
+        accessible(button, "Open the models", "Reinstall, import or choose a model")
+        button.clicked.connect(self.open_model_manager)
+        row.addWidget(self.model_bar_label, 1)
+        row.addWidget(button, 0, Qt.AlignmentFlag.AlignTop)
+        self.model_bar.hide()
+        return self.model_bar
+
     def _model_problem(self, message: str) -> None:
         self.welcome.status.setText(message)
         self.notify(message)
@@ -1030,12 +1059,19 @@ class MainWindow(QMainWindow):
             self.provider_label.setToolTip(f"Running on {provider}")
         self._show_context()
         self.welcome.status.clear()
+        self.model_bar.hide()
         self.show_welcome(False)
+        for tab in self.chat_tabs():
+            tab.refresh_banner()  # "no model" said after a refused send is stale now
         self.notify(f"{info.name} is ready.")
 
     def _on_model_failed(self, message: str) -> None:
         self.model_label.setText("No model")
-        self._model_problem(f"The model could not be loaded: {message}")
+        problem = f"The model could not be loaded: {message}"
+        self._model_problem(problem)
+        if self.host.info is None and self.centre.currentWidget() is self.panes:
+            self.model_bar_label.setText(f"⚠ {problem}")
+            self.model_bar.show()
 
     def _show_stats(self, stats: GenerationStats) -> None:
         if stats.decode_tok_s:

@@ -126,6 +126,7 @@ class QuickAskWindow(QWidget):
             session.answer_finished.connect(self._on_finished)
             session.input_blocked.connect(self._on_blocked)
             session.error.connect(self.status.setText)
+            session.refused.connect(self.status.setText)  # no model: the question stays
             self.session = session
         if session.state != "idle":
             self.status.setText("Wait for this answer, or press Stop.")

@@ -219,3 +219,25 @@ def test_a_second_send_while_busy_is_refused(
         assert session.send("one")
         assert not session.send("two")
     assert [m.content for m in session.path() if m.role == "user"] == ["one"]
+
+
+def test_without_a_model_nothing_is_sent_and_the_reason_is_given(
+    qtbot: QtBot, history: History
+) -> None:
+    host = EngineHost()
+    try:
+
+        def broken() -> FakeEngine:
+            raise OSError("model.onnx.data is incomplete")
+
+        with qtbot.waitSignal(host.model_failed, timeout=5000):
+            host.load(broken)
+        qtbot.waitUntil(lambda: host.unavailable() is not None, timeout=5000)
+        session = make_session(history, host)
+        with qtbot.waitSignal(session.refused, timeout=1000) as blocker:
+            assert not session.send("hello?")
+        assert blocker.args == ["No model is loaded: model.onnx.data is incomplete"]
+        assert session.path() == [], "no prompt stored, no failed answer"
+        assert session.state == "idle"
+    finally:
+        assert host.shutdown()

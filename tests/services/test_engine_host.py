@@ -115,6 +115,25 @@ def test_a_failing_loader_reports_a_message(qtbot: QtBot, host: EngineHost) -> N
         host.load(broken)
     assert blocker.args == ["model.onnx is missing"]
     assert host.info is None
+    qtbot.waitUntil(lambda: host.unavailable() is not None, timeout=5000)
+    assert host.unavailable() == "No model is loaded: model.onnx is missing"
+
+
+def test_a_model_is_unavailable_only_when_none_is_loaded_or_loading(
+    qtbot: QtBot, host: EngineHost
+) -> None:
+    assert host.unavailable() == "No model is loaded: choose or install one in File ▸ Models…"
+    release = threading.Event()
+
+    def slow() -> FakeEngine:
+        release.wait(5)
+        return FakeEngine(replies=["hi"])
+
+    host.load(slow)
+    assert host.unavailable() is None, "requests wait for a model being loaded"
+    with qtbot.waitSignal(host.model_loaded, timeout=5000):
+        release.set()
+    assert host.unavailable() is None
 
 
 def test_jobs_report_progress_and_can_be_cancelled(qtbot: QtBot, host: EngineHost) -> None:

@@ -82,18 +82,52 @@ def test_an_empty_chat_offers_examples_and_the_first_message_replaces_them(
     qtbot: QtBot, window: MainWindow
 ) -> None:
     tab = tab_of(window)
-    assert tab.empty.isVisible() and not tab.view.isVisible()
+    assert tab.empty.isVisible()
+    assert not tab.view.isVisible()
     example = tab.empty.example_buttons[2]
     assert example.accessibleName().startswith("Example: ")
     qtbot.mouseClick(example, Qt.MouseButton.LeftButton)
     question = example.accessibleName().removeprefix("Example: ")
     assert tab.composer.toPlainText() == question, "an example goes into the box, unsent"
-    assert tab.composer.hasFocus() and tab.session.state == "idle"
+    assert tab.composer.hasFocus()
+    assert tab.session.state == "idle"
     with qtbot.waitSignal(tab.session.answer_finished, timeout=5000):
         qtbot.keyClick(tab.composer, Qt.Key.Key_Return)
-    assert not tab.empty.isVisible() and tab.view.isVisible()
+    assert not tab.empty.isVisible()
+    assert tab.view.isVisible()
     assert shown(tab)[0] == ("user", question)
     assert window.new_tab().empty.isVisible(), "the next new chat starts empty again"
+
+
+def test_a_model_that_fails_to_load_says_why_above_the_chats_and_keeps_the_prompt(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    good = window._models
+
+    def broken(folder: object) -> object:
+        raise OSError("model.onnx.data is incomplete: 50 MB of the 118 MB the model needs")
+
+    window._models = type(good)(load=broken)  # type: ignore[arg-type]
+    with qtbot.waitSignal(window.host.model_failed, timeout=5000):
+        window.load_model(Path("broken"))
+    assert window.model_bar.isVisible()
+    assert "model.onnx.data is incomplete" in window.model_bar_label.text()
+    tab = tab_of(window)
+    qtbot.waitUntil(lambda: window.host.unavailable() is not None, timeout=5000)
+    send(qtbot, tab, "Are you there?", wait=False)
+    assert tab.composer.toPlainText() == "Are you there?", "nothing sent, nothing lost"
+    assert tab.banner.isVisible()
+    assert tab.banner.text().startswith("Not sent. No model is loaded: model.onnx.data is")
+    assert tab.session.path() == []
+
+    window._models = good
+    with qtbot.waitSignal(window.host.model_loaded, timeout=5000):
+        window.load_model(Path("fake-model"))
+    assert not window.model_bar.isVisible()
+    assert not tab.banner.isVisible()
+    with qtbot.waitSignal(tab.session.answer_finished, timeout=5000):
+        qtbot.keyClick(tab.composer, Qt.Key.Key_Return)
+    assert shown(tab)[0] == ("user", "Are you there?")
 
 
 def test_the_status_bar_shows_the_context_of_the_chat_shown(

@@ -56,6 +56,19 @@ def test_quick_ask_streams_the_answer_and_saves_it_to_history(
     assert [w.plain_text() for w in tab.view.message_widgets()] == saved
 
 
+def test_quick_ask_without_a_model_says_so_and_keeps_the_question(
+    qtbot: QtBot, make_window: Callable[..., MainWindow]
+) -> None:
+    window = make_window(load_model=False)
+    quick = window.open_quick_ask()
+    qtbot.keyClicks(quick.input, "Anyone home?")
+    qtbot.keyClick(quick.input, Qt.Key.Key_Return)
+    assert quick.status.text().startswith("No model is loaded")
+    assert quick.input.text() == "Anyone home?"
+    assert quick.session is not None
+    assert quick.session.conversation_id is None, "nothing stored"
+
+
 def test_quick_ask_opens_centred_in_the_upper_part_of_the_screen(window: MainWindow) -> None:
     from PySide6.QtGui import QGuiApplication
 
