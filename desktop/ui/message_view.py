@@ -449,8 +449,11 @@ class MessageWidget(QFrame):
         self.edit_button.setVisible(self.role == "user")
         self.regen_button.setVisible(self.role == "assistant" and not busy)
         self.continue_button.setVisible(self.continuable and not busy)
-        self.copy_button.setVisible(not busy)
-        rateable = self.feedback_enabled and self.role == "assistant" and not busy
+        empty_failure = self.status == "error" and not self.text.strip()  # nothing to rate
+        self.copy_button.setVisible(not busy and not empty_failure)
+        rateable = (
+            self.feedback_enabled and self.role == "assistant" and not busy and not empty_failure
+        )
         for button in (self.thumbs_up, self.thumbs_down, self.alternatives_button):
             button.setVisible(rateable)
         for extra in self.extra_actions:

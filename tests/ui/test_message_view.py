@@ -145,3 +145,25 @@ def test_a_long_block_goes_in_a_slice_at_a_time_and_is_coloured_once_complete(
     last = view.text.document().lastBlock()
     assert last.text() == f"def f{4 * FILL_LINES - 1}(x):  # line {4 * FILL_LINES - 1}"
     assert len(last.layout().formats()) >= 2  # 'def' and the comment are coloured
+
+
+def test_an_answer_that_failed_before_its_first_word_offers_no_rating_or_copy(
+    qtbot: QtBot,
+) -> None:
+    failed = MessageWidget(3, "assistant", "", "error", (1, 1), {"error": "boom"}, LIGHT)
+    qtbot.addWidget(failed)
+    failed.feedback_enabled = True
+    failed.finish("error", {"error": "boom"})
+    failed.show()
+    assert failed.status_label.text() == "failed: boom"
+    assert failed.regen_button.isVisible(), "it can be asked again"
+    for button in (failed.thumbs_up, failed.thumbs_down, failed.alternatives_button):
+        assert not button.isVisible()
+    assert not failed.copy_button.isVisible()
+    partial = MessageWidget(4, "assistant", "Half an", "error", (1, 1), {"error": "x"}, LIGHT)
+    qtbot.addWidget(partial)
+    partial.feedback_enabled = True
+    partial.finish("error", {"error": "x"})
+    partial.show()
+    assert partial.thumbs_down.isVisible(), "a partial answer can still be rated"
+    assert partial.copy_button.isVisible()
