@@ -962,7 +962,11 @@ class MainWindow(QMainWindow):
         menu.addAction("Manage models…", self.open_model_manager)
 
     def _in_use(self) -> str:
-        return self.model_folder.name if self.model_folder is not None else ""
+        """The model loaded or loading; none after a failed load, so that a damaged model can
+        be removed."""
+        if self.model_folder is None or self.host.problem is not None:
+            return ""
+        return self.model_folder.name
 
     def open_model_manager(self) -> ModelManagerDialog | None:
         if self._models.library is None:
@@ -977,15 +981,21 @@ class MainWindow(QMainWindow):
             )
             dialog.remove_requested.connect(self.remove_model)
             dialog.default_requested.connect(self.set_default_model)
+            dialog.install_starter_requested.connect(self.install_starter)
             self.model_manager = dialog
-        else:
-            self.refresh_model_manager()
+        self.refresh_model_manager()
         self.model_manager.open()
         return self.model_manager
 
     def refresh_model_manager(self) -> None:
         if self.model_manager is not None and self._models.library is not None:
-            self.model_manager.set_models(self._models.library().list(), self._in_use())
+            from desktop.convert.starter import STARTER_NAME
+
+            models = self._models.library().list()
+            self.model_manager.set_models(models, self._in_use())
+            self.model_manager.set_starter_available(
+                self._models.install is not None and all(m.name != STARTER_NAME for m in models)
+            )
 
     def remove_model(self, name: str) -> Job | None:
         """Delete an installed model's files, on the engine worker (it may be large)."""

@@ -73,9 +73,11 @@ def precision_of(manifest: dict[str, Any]) -> str:
 
 class ModelManagerDialog(QDialog):
     """Signals: ``import_requested(Path, str)`` (path, precision or "" for a GGUF / ONNX
-    folder), ``remove_requested(str)`` (after the user confirmed), ``default_requested(str)``."""
+    folder), ``remove_requested(str)`` (after the user confirmed), ``default_requested(str)``,
+    ``install_starter_requested()`` (shown while the starter model is not installed)."""
 
     import_requested = Signal(object, str)
+    install_starter_requested = Signal()
     remove_requested = Signal(str)
     default_requested = Signal(str)
 
@@ -129,8 +131,16 @@ class ModelManagerDialog(QDialog):
         accessible(self.remove_button, "Remove model", "Delete this model's files (asks first)")
         close = QPushButton("Close")
         accessible(close, "Close", "Close the model manager")
-        for w in (self.import_file_button, self.import_folder_button, QLabel("Precision:"),
-                  self.precision):  # fmt: skip
+        self.starter_button = QPushButton("Install the &starter model")
+        accessible(
+            self.starter_button,
+            "Install the starter model",
+            "Download (93 MB), verify and convert SmolLM2-135M-Instruct again",
+        )
+        self.starter_button.clicked.connect(self.install_starter_requested)
+        self.starter_button.hide()
+        for w in (self.starter_button, self.import_file_button, self.import_folder_button,
+                  QLabel("Precision:"), self.precision):  # fmt: skip
             row.addWidget(w)
         row.addStretch(1)
         for w in (self.default_button, self.remove_button, close):
@@ -142,6 +152,10 @@ class ModelManagerDialog(QDialog):
         self.remove_button.clicked.connect(self.confirm_remove)
         close.clicked.connect(self.accept)
         self.set_models(models)
+
+    def set_starter_available(self, available: bool) -> None:
+        """Offer to install the starter model (it is not installed, e.g. removed as damaged)."""
+        self.starter_button.setVisible(available)
 
     def set_models(self, models: Sequence[InstalledModel], in_use: str | None = None) -> None:
         if in_use is not None:

@@ -200,3 +200,51 @@ def test_the_status_bar_switches_to_another_installed_model(
     mm_window.model_menu.aboutToShow.emit()
     checked = [a.text() for a in mm_window.model_menu.actions() if a.isChecked()]
     assert checked == ["beta"]
+
+
+def test_a_model_that_fails_to_load_can_be_removed_and_the_starter_installed_again(
+    qtbot: QtBot, store: Store, engine: FakeEngine, library: ModelLibrary
+) -> None:
+    from desktop.convert.starter import STARTER_NAME
+
+    def load(folder: Path) -> FakeEngine:
+        if folder.name == "alpha":
+            raise OSError("model.onnx.data is incomplete: 1.5 MB of the 3.0 MB the model needs")
+        return engine
+
+    installs: list[str] = []
+
+    def install(progress: Progress, cancel: threading.Event) -> Path:
+        installs.append("starter")
+        progress("download", 0.5)
+        return make_model(library.root, STARTER_NAME, "F32+Q4_1+Q8_0")
+
+    host = EngineHost()
+    window = MainWindow(
+        store,
+        host,
+        lambda: ChatDefaults("", SamplingParams(seed=0)),
+        ModelActions(load=load, install=install, library=lambda: library),
+        group_for_sidebar,
+    )
+    qtbot.addWidget(window)
+    window.show()
+    try:
+        with qtbot.waitSignal(host.model_failed, timeout=5000):
+            window.load_model(library.get("alpha").path)
+        assert window.model_bar.isVisible()
+        dialog = open_manager(window)
+        assert [r[0] for r in rows(dialog)] == ["alpha", "beta"], "a failed model is not in use"
+        dialog.select("alpha")
+        assert dialog.remove_button.isEnabled()
+        assert dialog.starter_button.isVisible()
+        with qtbot.waitSignal(host.model_loaded, timeout=5000):
+            dialog.starter_button.click()
+        assert installs == ["starter"]
+        assert host.info is not None
+        assert not window.model_bar.isVisible()
+        qtbot.waitUntil(lambda: not dialog.starter_button.isVisible(), timeout=5000)
+        assert f"{STARTER_NAME}  (in use)" in [r[0] for r in rows(dialog)]
+    finally:
+        window.close()
+        assert host.shutdown()
