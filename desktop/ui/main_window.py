@@ -1011,11 +1011,25 @@ class MainWindow(QMainWindow):
         job = self.host.run_job(work)
         dialog = ProgressDialog(f"Removing {name}", job, self)
         job.succeeded.connect(lambda _n: self.notify(f"{name} was removed."))
-        job.succeeded.connect(lambda _n: self.refresh_model_manager())
+        job.succeeded.connect(lambda _n: self._after_remove(name))
         job.failed.connect(lambda message: self.notify(f"Removing {name} failed: {message}"))
         dialog.open()
         self.progress_dialog = dialog
         return job
+
+    def _after_remove(self, name: str) -> None:
+        """A removed model that had failed to load leaves the window with none: the welcome
+        page when nothing is installed any more, otherwise the bar asks for another."""
+        self.refresh_model_manager()
+        if self.model_folder is None or self.model_folder.name != name:
+            return
+        self.model_folder = None
+        assert self._models.library is not None
+        if not self._models.library().names():
+            self.welcome.status.clear()
+            self.show_welcome(True)
+        else:
+            self.model_bar_label.setText("⚠ No model is loaded: choose one in Models…")
 
     def set_default_model(self, name: str) -> Job | None:
         """Make ``name`` the default and load it (the engine is replaced on the worker)."""

@@ -131,7 +131,7 @@ class ModelManagerDialog(QDialog):
         accessible(self.remove_button, "Remove model", "Delete this model's files (asks first)")
         close = QPushButton("Close")
         accessible(close, "Close", "Close the model manager")
-        self.starter_button = QPushButton("Install the &starter model")
+        self.starter_button = QPushButton("Install &starter")
         accessible(
             self.starter_button,
             "Install the starter model",
@@ -156,6 +156,12 @@ class ModelManagerDialog(QDialog):
     def set_starter_available(self, available: bool) -> None:
         """Offer to install the starter model (it is not installed, e.g. removed as damaged)."""
         self.starter_button.setVisible(available)
+        self.empty.setText(
+            "No model installed yet. Install the starter model, or import a GGUF file or a "
+            "model folder."
+            if available
+            else "No model installed yet. Import a GGUF file or a model folder."
+        )
 
     def set_models(self, models: Sequence[InstalledModel], in_use: str | None = None) -> None:
         if in_use is not None:

@@ -202,9 +202,10 @@ def test_the_status_bar_switches_to_another_installed_model(
     assert checked == ["beta"]
 
 
-def test_a_model_that_fails_to_load_can_be_removed_and_the_starter_installed_again(
-    qtbot: QtBot, store: Store, engine: FakeEngine, library: ModelLibrary
-) -> None:
+def broken_alpha_window(
+    qtbot: QtBot, store: Store, engine: FakeEngine, library: ModelLibrary, installs: list[str]
+) -> MainWindow:
+    """A window whose model "alpha" fails to load (its files are damaged)."""
     from desktop.convert.starter import STARTER_NAME
 
     def load(folder: Path) -> FakeEngine:
@@ -212,32 +213,46 @@ def test_a_model_that_fails_to_load_can_be_removed_and_the_starter_installed_aga
             raise OSError("model.onnx.data is incomplete: 1.5 MB of the 3.0 MB the model needs")
         return engine
 
-    installs: list[str] = []
-
     def install(progress: Progress, cancel: threading.Event) -> Path:
         installs.append("starter")
         progress("download", 0.5)
         return make_model(library.root, STARTER_NAME, "F32+Q4_1+Q8_0")
 
-    host = EngineHost()
     window = MainWindow(
         store,
-        host,
+        EngineHost(),
         lambda: ChatDefaults("", SamplingParams(seed=0)),
         ModelActions(load=load, install=install, library=lambda: library),
         group_for_sidebar,
     )
     qtbot.addWidget(window)
     window.show()
+    with qtbot.waitSignal(window.host.model_failed, timeout=5000):
+        window.load_model(library.get("alpha").path)
+    return window
+
+
+def test_a_model_that_fails_to_load_can_be_removed_and_the_starter_installed_again(
+    qtbot: QtBot, store: Store, engine: FakeEngine, library: ModelLibrary
+) -> None:
+    from desktop.convert.starter import STARTER_NAME
+
+    installs: list[str] = []
+    window = broken_alpha_window(qtbot, store, engine, library, installs)
+    host = window.host
     try:
-        with qtbot.waitSignal(host.model_failed, timeout=5000):
-            window.load_model(library.get("alpha").path)
         assert window.model_bar.isVisible()
         dialog = open_manager(window)
         assert [r[0] for r in rows(dialog)] == ["alpha", "beta"], "a failed model is not in use"
+        assert not dialog.empty.isVisible()
         dialog.select("alpha")
         assert dialog.remove_button.isEnabled()
         assert dialog.starter_button.isVisible()
+        box = dialog.confirm_remove()
+        assert box is not None
+        box.button(QMessageBox.StandardButton.Yes).click()
+        qtbot.waitUntil(lambda: library.names() == ["beta"], timeout=5000)
+        assert window.model_bar_label.text() == "⚠ No model is loaded: choose one in Models…"
         with qtbot.waitSignal(host.model_loaded, timeout=5000):
             dialog.starter_button.click()
         assert installs == ["starter"]
@@ -248,3 +263,23 @@ def test_a_model_that_fails_to_load_can_be_removed_and_the_starter_installed_aga
     finally:
         window.close()
         assert host.shutdown()
+
+
+def test_removing_the_only_model_after_it_failed_shows_the_welcome_page(
+    qtbot: QtBot, store: Store, engine: FakeEngine, library: ModelLibrary
+) -> None:
+    library.remove("beta")
+    window = broken_alpha_window(qtbot, store, engine, library, [])
+    try:
+        dialog = open_manager(window)
+        dialog.select("alpha")
+        box = dialog.confirm_remove()
+        assert box is not None
+        box.button(QMessageBox.StandardButton.Yes).click()
+        qtbot.waitUntil(lambda: window.centre.currentWidget() is window.welcome, timeout=5000)
+        assert not window.model_bar.isVisible()
+        assert dialog.empty.isVisible()
+        assert "Install the starter model" in dialog.empty.text()
+    finally:
+        window.close()
+        assert window.host.shutdown()
