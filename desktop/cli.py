@@ -146,10 +146,18 @@ def _model_path(name: str | None) -> Path:
 
 def _load(args: argparse.Namespace) -> Any:
     from desktop.engine.engine import load_engine
+    from desktop.engine.session import EngineLoadError
 
-    engine = load_engine(
-        _model_path(args.model), args.device, args.threads, getattr(args, "context", None)
-    )
+    path = _model_path(args.model)
+    try:
+        engine = load_engine(path, args.device, args.threads, getattr(args, "context", None))
+    except EngineLoadError as exc:
+        if exc.damaged:
+            raise CliError(
+                f"the model could not be loaded: {exc}; remove it (parley models remove "
+                f"{path.name}) and install or import it again"
+            ) from exc
+        raise
     if engine.info.fallback_reason:
         print(f"note: {engine.info.fallback_reason}", file=sys.stderr)
     return engine

@@ -84,6 +84,21 @@ def test_errors_are_one_line(
     assert "Traceback" not in err
 
 
+def test_a_model_with_a_file_cut_short_says_how_to_recover(
+    installed: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from desktop.convert.library import ModelLibrary
+
+    data = ModelLibrary().get(installed).path / "model.onnx.data"
+    with data.open("r+b") as f:
+        f.truncate(data.stat().st_size // 3)
+    assert main(["ask", "hi"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("parley: error: the model could not be loaded: model.onnx.data is ")
+    assert f"parley models remove {installed}" in err
+    assert err.count("\n") == 1
+
+
 def test_importing_garbage_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "x.gguf"
     bad.write_bytes(b"not a model at all")

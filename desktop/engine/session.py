@@ -24,7 +24,12 @@ from desktop.engine.providers import (
 
 
 class EngineLoadError(RuntimeError):
-    """The model cannot be loaded; the message is one line for the user."""
+    """The model cannot be loaded; the message is one line for the user. ``damaged``: a file
+    of the model is missing or cut short (reinstalling it helps; other settings do not)."""
+
+    def __init__(self, message: str, *, damaged: bool = False) -> None:
+        super().__init__(message)
+        self.damaged = damaged
 
 
 @dataclass(frozen=True)
@@ -152,7 +157,8 @@ def create_session(
                 if provider == CPU:
                     from desktop.engine.integrity import damaged_files
 
-                    raise EngineLoadError(damaged_files(model_file) or message) from exc
+                    damage = damaged_files(model_file)
+                    raise EngineLoadError(damage or message, damaged=bool(damage)) from exc
                 if capture:
                     refused = f"CUDA graph capture unavailable: {message}"
                 else:
