@@ -166,6 +166,7 @@ class MemHit:
     conversation_id: int
     conversation_title: str
     message_id: int | None
+    role: str | None
     snippet: str
     highlights: tuple[tuple[int, int], ...]
 
@@ -270,13 +271,14 @@ class MemoryHistory:
         for c in self.list_conversations():
             if q in c.title.casefold():
                 i = c.title.casefold().index(q)
-                hits.append(MemHit(c.id, c.title, None, c.title, ((i, i + len(q)),)))
+                hits.append(MemHit(c.id, c.title, None, None, c.title, ((i, i + len(q)),)))
             for m in self.messages.values():
                 if m.conversation_id == c.id and q in m.content.casefold():
                     i = m.content.casefold().index(q)
                     lo = max(0, i - 20)
                     snippet = m.content[lo : i + len(q) + 20]
-                    hits.append(MemHit(c.id, c.title, m.id, snippet, ((i - lo, i - lo + len(q)),)))
+                    span = ((i - lo, i - lo + len(q)),)
+                    hits.append(MemHit(c.id, c.title, m.id, m.role, snippet, span))
         return hits[:limit]
 
     # the tree

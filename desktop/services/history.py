@@ -87,6 +87,8 @@ class SearchHitLike(Protocol):
     @property
     def message_id(self) -> int | None: ...
     @property
+    def role(self) -> str | None: ...  # the message's; None for a title hit
+    @property
     def snippet(self) -> str: ...  # plain text
     @property
     def highlights(self) -> tuple[tuple[int, int], ...]: ...  # matched ranges in snippet

@@ -15,6 +15,7 @@ from PySide6.QtCore import (
     QAbstractListModel,
     QEvent,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     QPoint,
     QSize,
@@ -41,9 +42,9 @@ from PySide6.QtWidgets import (
 from desktop.services.history import History, SummaryLike
 from desktop.store import ConversationSummary
 from desktop.ui.message_view import accessible
+from desktop.ui.search_results import ROLE_HTML, ROLE_MESSAGE, ResultDelegate, result_rows
 
 ROLE_ID = Qt.ItemDataRole.UserRole
-ROLE_MESSAGE = Qt.ItemDataRole.UserRole + 1
 SEARCH_DELAY_MS = 150
 PIN_MARK = "📌 "
 FOLDER_MARK = "📁 "
@@ -51,16 +52,6 @@ FOLDER_MARK = "📁 "
 # the store's group_for_sidebar: (summaries, now) -> groups with .key, .label, .conversations
 Grouper = Callable[..., Sequence[Any]]
 Index = QModelIndex | QPersistentModelIndex
-
-
-def mark_snippet(snippet: str, highlights: Sequence[tuple[int, int]]) -> str:
-    """The snippet with each match wrapped in « » (a list item shows plain text)."""
-    out, last = [], 0
-    for start, end in highlights:
-        out += [snippet[last:start], "«", snippet[start:end], "»"]
-        last = end
-    out.append(snippet[last:])
-    return "".join(out)
 
 
 class ConversationListModel(QAbstractListModel):
@@ -240,6 +231,8 @@ class Sidebar(QWidget):
         self.listing.clicked.connect(self._activated)
         self.results = QListWidget()
         self.results.setWordWrap(True)
+        self.results.setResizeMode(QListView.ResizeMode.Adjust)  # rows re-wrap with the width
+        self.results.setItemDelegate(ResultDelegate(self.results))
         accessible(self.results, "Search results", "Enter opens the chat at the match")
         self.results.itemActivated.connect(self._result_activated)
         self.results.itemClicked.connect(self._result_activated)
@@ -253,6 +246,7 @@ class Sidebar(QWidget):
         self._search_timer.timeout.connect(self.run_search)
         self.search.textChanged.connect(lambda _t: self._search_timer.start())
         self.search.returnPressed.connect(self._search_enter)
+        self.search.installEventFilter(self)  # Down moves into the list below
         self.listing.delete_pressed.connect(self.delete_current)
         self.listing.rename_pressed.connect(self.rename_current)
         self.refresh()
@@ -360,23 +354,37 @@ class Sidebar(QWidget):
             self.stack.setCurrentWidget(self.listing)
             return
         self.results.clear()
-        for hit in self._history.search(query):
-            snippet = mark_snippet(hit.snippet, hit.highlights)
-            text = (
-                hit.conversation_title
-                if hit.message_id is None
-                else (f"{hit.conversation_title}\n{snippet}")
-            )
-            item = QListWidgetItem(text)
-            item.setData(ROLE_ID, hit.conversation_id)
-            item.setData(ROLE_MESSAGE, hit.message_id if hit.message_id is not None else -1)
-            item.setToolTip(snippet)
+        for row in result_rows(self._history.search(query)):
+            item = QListWidgetItem(row.text)
+            item.setData(ROLE_ID, row.conversation_id)
+            item.setData(ROLE_MESSAGE, row.message_id if row.message_id is not None else -1)
+            item.setData(ROLE_HTML, row.html)
+            item.setToolTip(row.text)
             self.results.addItem(item)
         if self.results.count() == 0:
             empty = QListWidgetItem(f"No chat contains “{query}”.")
             empty.setFlags(Qt.ItemFlag.NoItemFlags)
             self.results.addItem(empty)
         self.stack.setCurrentWidget(self.results)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        if (
+            watched is self.search
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Down
+        ):
+            shown = self.stack.currentWidget()
+            if shown is self.results and self.results.count():
+                self.results.setCurrentRow(0)
+            elif shown is self.listing:
+                first = self.model.index(0, 0)
+                next_row = 1 if self.model.conversation_id(first) is None else 0
+                self.listing.setCurrentIndex(self.model.index(next_row, 0))
+            if shown is not None:
+                shown.setFocus(Qt.FocusReason.TabFocusReason)
+            return True
+        return super().eventFilter(watched, event)
 
     def _search_enter(self) -> None:
         self.run_search()

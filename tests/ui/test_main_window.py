@@ -14,6 +14,7 @@ from desktop.store import Store
 from desktop.ui.chat_tab import ChatTab
 from desktop.ui.main_window import MainWindow
 from desktop.ui.message_view import TrimMarker
+from desktop.ui.search_results import ROLE_HTML
 from tests.fakes import FakeEngine
 
 
@@ -414,9 +415,13 @@ def test_search_finds_a_word_from_an_old_chat(
     window.sidebar.search.setText("borealis")
     qtbot.waitUntil(lambda: window.sidebar.stack.currentWidget() is window.sidebar.results)
     results = window.sidebar.results
-    assert results.count() == 1
-    assert "«borealis»" in results.item(0).text()
-    results.itemActivated.emit(results.item(0))
+    assert [results.item(i).text() for i in range(results.count())] == [
+        "Holiday plans",
+        "You: Where should I see the aurora borealis?",
+    ]
+    assert "<b>borealis</b>" in results.item(1).data(ROLE_HTML)
+    assert results.visualItemRect(results.item(1)).height() > 0
+    results.itemActivated.emit(results.item(1))
     tab = tab_of(window)
     assert tab.session.conversation_id == old.id
     assert shown(tab) == [("user", "Where should I see the aurora borealis?")]

@@ -118,3 +118,28 @@ def test_an_answer_in_the_latest_chat_does_not_read_the_listing_again(
     sidebar.touch(older.id)
     assert reads == [1, 1]
     assert sidebar.titles() == ["renamed", "latest"]
+
+
+def test_down_from_the_search_field_moves_into_the_list_below(qtbot: QtBot, store: Store) -> None:
+    older = store.create_conversation("Older")
+    store.add_message(older.id, None, "user", "the word is kumquat")
+    newer = store.create_conversation("Newer")
+    sidebar = make(qtbot, store)
+    sidebar.activateWindow()
+    qtbot.waitUntil(sidebar.isActiveWindow, timeout=2000)
+    sidebar.search.setFocus()
+    qtbot.keyClick(sidebar.search, Qt.Key.Key_Down)
+    assert sidebar.listing.hasFocus()
+    assert sidebar.current_id() == newer.id, "the first chat, not the heading above it"
+
+    sidebar.search.setFocus()
+    sidebar.search.setText("kumquat")
+    sidebar.run_search()
+    qtbot.keyClick(sidebar.search, Qt.Key.Key_Down)
+    assert sidebar.results.hasFocus()
+    assert sidebar.results.currentRow() == 0
+    with qtbot.waitSignal(sidebar.open_requested) as opened:
+        qtbot.keyClick(sidebar.results, Qt.Key.Key_Down)
+        qtbot.keyClick(sidebar.results, Qt.Key.Key_Return)
+    assert opened.args[0] == older.id
+    assert opened.args[1] != -1, "the message row opens the chat at the match"
