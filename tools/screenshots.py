@@ -57,6 +57,10 @@ It does not check that 31 February is impossible; parse with `date.fromisoformat
 
 QUESTION = "How does compound interest grow my savings? Show code, a table and the formula."
 OLD_CHATS = ("Trip to Lisbon: 3-day plan", "Regex for ISO dates", "Sourdough starter help")
+OLD_ANSWERS = {
+    "Sourdough starter help": "A starter that smells of acetone is hungry: feed it twice a day "
+    "with equal weights of flour and water, and keep it somewhere warm.",
+}
 
 
 def main() -> int:
@@ -97,7 +101,9 @@ def main() -> int:
         store = Store.open(tmp / f"{theme}.sqlite3")
         for title in OLD_CHATS:
             c = store.create_conversation(title)
-            store.add_message(c.id, None, "user", title)
+            asked = store.add_message(c.id, None, "user", title)
+            if title in OLD_ANSWERS:
+                store.add_message(c.id, asked.id, "assistant", OLD_ANSWERS[title])
         engine = FakeEngine(replies=[ANSWER, SPLIT_ANSWER], delay_s=0.008)  # about a CPU's pace
         engine.name = "SmolLM2-135M-Instruct"
         host = EngineHost()
@@ -116,6 +122,14 @@ def main() -> int:
         assert tab is not None
         while host.info is None:
             wait(20)
+        if theme == "light":  # a new chat, and a search of the history in the sidebar
+            window.sidebar.search.setText("starter")
+            window.sidebar.run_search()
+            wait(200)
+            path = args.out / "new-chat-light.png"
+            window.grab().save(str(path), "PNG", 9)
+            written.append(path)
+            window.sidebar.search.clear()
         tab.composer.setPlainText(QUESTION)
         tab.send()
         while tab.session.state != "idle":

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWi
 
 from desktop.ui.message_view import accessible
 
+MAX_WIDTH = 720
 EXAMPLES = (
     "Explain quantum computing in simple terms",
     "Got any creative ideas for a 10 year old's birthday?",
@@ -47,8 +48,10 @@ class EmptyChat(QWidget):
         accessible(self, "New chat", "A chat with no messages yet")
         outer = QHBoxLayout(self)
         outer.addStretch(1)
-        column = QVBoxLayout()
-        outer.addLayout(column, 8)
+        middle = QWidget(self)
+        middle.setMaximumWidth(MAX_WIDTH)  # lines stay readable on a wide window
+        column = QVBoxLayout(middle)
+        outer.addWidget(middle, 8)
         outer.addStretch(1)
         column.addStretch(2)
         title = QLabel("<h2>What can I help with?</h2>")
