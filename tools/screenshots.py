@@ -71,10 +71,9 @@ def main() -> int:
     os.environ["PARLEY_DATA_DIR"] = str(tmp / "data")  # never the user's real history
     os.environ["PARLEY_CACHE_DIR"] = str(tmp / "cache")
 
+    from keyring.backends import fail
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
-
-    from keyring.backends import fail
 
     from desktop.config.settings import Settings
     from desktop.engine.types import SamplingParams
