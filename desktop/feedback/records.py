@@ -137,20 +137,26 @@ class Turn:
 @dataclass(frozen=True)
 class Context:
     """What produced a message: the model, its sampling parameters, the system prompt and the
-    turns before it (the system prompt first, when there is one)."""
+    turns before it (the system prompt first, when there is one). ``response``: the message's
+    text when the feedback was given (an answer continued later grows; the feedback was about
+    what the user read)."""
 
     model: str | None
     params: JSONObject | None
     system_prompt: str | None
     prompt: tuple[Turn, ...]
+    response: str | None = None
 
     def to_json(self) -> JSONObject:
-        return {
+        data: JSONObject = {
             "model": self.model,
             "params": self.params,
             "system_prompt": self.system_prompt,
             "prompt": [t.to_json() for t in self.prompt],
         }
+        if self.response is not None:
+            data["response"] = self.response
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Context:
@@ -161,6 +167,7 @@ class Context:
             params=dict(params) if isinstance(params, dict) else None,
             system_prompt=data.get("system_prompt"),
             prompt=tuple(Turn(str(t["role"]), str(t["content"])) for t in prompt),
+            response=response if isinstance(response := data.get("response"), str) else None,
         )
 
 

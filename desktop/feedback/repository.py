@@ -11,6 +11,7 @@ Use it from one thread (the GUI thread in the app), like the store.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import uuid
@@ -61,6 +62,7 @@ def _json(value: object) -> str:
 
 
 def _feedback(row: Sequence[Any]) -> FeedbackRecord:
+    context = Context.from_json(json.loads(row[12]))
     return FeedbackRecord(
         id=row[0],
         uid=row[1],
@@ -74,8 +76,8 @@ def _feedback(row: Sequence[Any]) -> FeedbackRecord:
         ideal_answer=row[9],
         category=row[10],
         moderation_event_id=row[11],
-        context=Context.from_json(json.loads(row[12])),
-        response=row[13],
+        context=context,
+        response=context.response if context.response is not None else row[13],
         revision=row[14],
         created_at=_dt(row[15]),
         updated_at=_dt(row[16]),
@@ -139,7 +141,8 @@ class FeedbackStore:
         message = self._store.get_message(message_id)
         conversation = self._store.get_conversation(message.conversation_id)
         before = self._store.path_to(message.parent_id) if message.parent_id is not None else []
-        return self._context(message, conversation.system_prompt, before)
+        context = self._context(message, conversation.system_prompt, before)
+        return dataclasses.replace(context, response=message.content)
 
     @staticmethod
     def _context(message: Message, system_prompt: str | None, before: list[Message]) -> Context:

@@ -42,6 +42,32 @@ def test_a_rating_keeps_the_exact_context_that_produced_the_answer(
     assert again.context.prompt[0] == Turn("system", "Be brief.")
 
 
+def test_a_rating_keeps_the_answer_it_was_given_for_when_the_answer_is_continued(
+    tmp_path: Path, store: Store, feedback: FeedbackStore, chat: Chat
+) -> None:
+    from desktop.feedback import export
+    from desktop.feedback.validate import VALIDATORS
+
+    answer = store.add_message(
+        chat.conversation_id,
+        chat.q2.id,
+        "assistant",
+        "Canberra is the capital, in the",
+        stats={"finish_reason": "length"},  # cut off by the answer length limit
+    )
+    feedback.rate(answer.id, FeedbackDraft(-1, ("other",), "It stops mid-sentence."))
+    store.resume(answer.id)  # "Continue": the model goes on in the same message
+    store.finish(answer.id, "complete", {"finish_reason": "stop"}, answer.content + " ACT.")
+    assert store.get_message(answer.id).content.endswith("in the ACT.")
+    record = feedback.rating_for(answer.id)
+    assert record is not None
+    assert record.response == "Canberra is the capital, in the", "what the user rated"
+    path = tmp_path / "ratings.jsonl"
+    export(feedback, "ratings", path)
+    rows = VALIDATORS["ratings"](path)
+    assert [r["response"] for r in rows if r["id"] == record.uid] == [record.response]
+
+
 def test_the_system_prompt_recorded_at_generation_wins_over_a_later_change(
     store: Store, feedback: FeedbackStore, chat: Chat
 ) -> None:
