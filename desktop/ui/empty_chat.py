@@ -6,7 +6,14 @@ from __future__ import annotations
 from html import escape
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktop.ui.message_view import accessible
 
@@ -66,6 +73,9 @@ class EmptyChat(QWidget):
             button = QPushButton(f"“{example}” →")
             button.setAutoDefault(False)
             button.setStyleSheet("text-align: left; padding: 6px 10px;")
+            # a narrow window (or a split pane) clips the text rather than growing the pane
+            button.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+            button.setMinimumWidth(120)
             accessible(button, f"Example: {example}", "Put this question in the message box")
             button.clicked.connect(lambda _=False, text=example: self.example_chosen.emit(text))
             column.addWidget(button)
