@@ -32,11 +32,36 @@ from desktop.ui.feedback_dialog import describe
 PREVIEW_CHARS = 90
 ID_ROLE = Qt.ItemDataRole.UserRole
 TEXT_ROLE = Qt.ItemDataRole.UserRole + 1
+PREVIEW_ROLE = Qt.ItemDataRole.UserRole + 2
+SHARED_WORDS = 10  # answers that start alike for longer are shown from a little before they part
 
 
 def _first_line(text: str) -> str:
     line = " ".join(text.split())
     return line if len(line) <= PREVIEW_CHARS else line[: PREVIEW_CHARS - 1] + "…"
+
+
+def previews(texts: Sequence[str]) -> list[str]:
+    """A line per answer that tells it apart from the others: answers to one prompt often
+    start with the same words (one seed's answer may follow another's for a sentence), so
+    each is shown from a few words before it parts from the most similar one, with its
+    length."""
+    words = [text.split() for text in texts]
+    out = []
+    for i, own in enumerate(words):
+        shared = 0
+        for j, other in enumerate(words):
+            if j != i:
+                same = next(
+                    (k for k, (a, b) in enumerate(zip(own, other, strict=False)) if a != b),
+                    min(len(own), len(other)),
+                )
+                shared = max(shared, same)
+        start = shared - 3 if shared >= SHARED_WORDS and shared < len(own) else 0
+        line = _first_line(" ".join(own[start:]))
+        count = len(own)
+        out.append(f"{'…' if start else ''}{line}  ({count} word{'s' if count != 1 else ''})")
+    return out
 
 
 class CompareDialog(QDialog):
@@ -83,10 +108,12 @@ class CompareDialog(QDialog):
             "Answers, best first",
             f"Drag to reorder, or press 1 to {n} to move the selected answer to that place.",
         )
-        for message_id, text in alternatives:
+        lines = previews([text for _, text in alternatives])
+        for (message_id, text), line in zip(alternatives, lines, strict=True):
             item = QListWidgetItem()
             item.setData(ID_ROLE, message_id)
             item.setData(TEXT_ROLE, text)
+            item.setData(PREVIEW_ROLE, line)
             item.setToolTip(text)
             self.list.addItem(item)
         self.list.installEventFilter(self)
@@ -145,10 +172,10 @@ class CompareDialog(QDialog):
     def _renumber(self, *_: object) -> None:
         for row in range(self.list.count()):
             item = self.list.item(row)
-            text = str(item.data(TEXT_ROLE))
-            item.setText(f"{row + 1}.  {_first_line(text)}")
+            line = str(item.data(PREVIEW_ROLE))
+            item.setText(f"{row + 1}.  {line}")
             place = "best" if row == 0 else f"place {row + 1}"
-            item.setData(Qt.ItemDataRole.AccessibleTextRole, f"{place}: {_first_line(text)}")
+            item.setData(Qt.ItemDataRole.AccessibleTextRole, f"{place}: {line}")
 
     def _show_current(self, row: int) -> None:
         item = self.list.item(row) if row >= 0 else None

@@ -10,7 +10,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractItemView, QApplication
 from pytestqt.qtbot import QtBot
 
-from desktop.ui.compare_dialog import ID_ROLE, CompareDialog
+from desktop.ui.compare_dialog import ID_ROLE, CompareDialog, previews
 from tests.ui.feedback_helpers import unnamed_controls
 
 ALTERNATIVES = [(11, "Sydney."), (12, "Canberra."), (13, "Canberra, in the ACT.\nSince 1913.")]
@@ -29,8 +29,8 @@ def dialog(qtbot: QtBot) -> CompareDialog:
 
 def test_the_list_starts_in_the_order_given_and_names_every_control(dialog: CompareDialog) -> None:
     assert dialog.ranking() == [11, 12, 13]
-    assert dialog.list.item(0).text() == "1.  Sydney."
-    assert dialog.list.item(2).text() == "3.  Canberra, in the ACT. Since 1913."
+    assert dialog.list.item(0).text() == "1.  Sydney.  (1 word)"
+    assert dialog.list.item(2).text() == "3.  Canberra, in the ACT. Since 1913.  (6 words)"
     assert dialog.preview.toPlainText() == "Sydney."
     assert QApplication.focusWidget() is dialog.list
     assert unnamed_controls(dialog) == []
@@ -104,3 +104,14 @@ def test_screenshot(dialog: CompareDialog) -> None:
     QApplication.processEvents()
     assert dialog.grab().save(str(SCREENSHOT))
     assert SCREENSHOT.stat().st_size > 0
+
+
+def test_answers_that_start_alike_are_shown_from_where_they_part() -> None:
+    common = "Quantum computing is a field of computer science that leverages the principles of"
+    one = f"{common} quantum mechanics to perform calculations faster."
+    two = "Quantum computing is a field of science and technology."
+    three = f"{common} quantum mechanics to create new technologies."
+    lines = previews([one, two, three])
+    assert lines[0] == "…quantum mechanics to perform calculations faster.  (19 words)"
+    assert lines[2] == "…quantum mechanics to create new technologies.  (19 words)"
+    assert lines[1] == f"{two}  (9 words)", "alike for 6 words only: shown from the start"
