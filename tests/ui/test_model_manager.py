@@ -251,8 +251,11 @@ def test_a_model_that_fails_to_load_can_be_removed_and_the_starter_installed_aga
         box = dialog.confirm_remove()
         assert box is not None
         box.button(QMessageBox.StandardButton.Yes).click()
-        qtbot.waitUntil(lambda: library.names() == ["beta"], timeout=5000)
-        assert window.model_bar_label.text() == "⚠ No model is loaded: choose one in Models…"
+        qtbot.waitUntil(  # the job's end reaches the window after the files are gone
+            lambda: window.model_bar_label.text() == "⚠ No model is loaded: choose one in Models…",
+            timeout=5000,
+        )
+        assert library.names() == ["beta"]
         with qtbot.waitSignal(host.model_loaded, timeout=5000):
             dialog.starter_button.click()
         assert installs == ["starter"]
