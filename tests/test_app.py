@@ -252,6 +252,37 @@ def test_the_window_comes_back_with_its_size_and_sidebar_width(
     again.close()
 
 
+def test_the_chats_left_open_come_back_in_their_panes(
+    qtbot: QtBot, tmp_path: Path, parts: tuple[MainWindow, Settings, Store]
+) -> None:
+    window, settings, store = parts
+    a, b, c, gone = (store.create_conversation(t) for t in ("Alpha", "Beta", "Gamma", "Gone"))
+    window.show()
+    for conversation in (a, b, gone):
+        window.new_tab(conversation.id)
+    window.toggle_split()  # Gone (the current chat) moves to the right
+    window.new_tab(c.id)  # and Gamma opens next to it
+    window.open_conversation(b.id)
+    path = tmp_path / "window.json"
+    app.write_layout(path, window.layout_state())
+    store.delete_conversations(gone.id)
+
+    again = app.build_window(store, window.host, Notifier(), settings)
+    qtbot.addWidget(again)
+    again.show()
+    assert again.restore_chats(app.read_layout(path)) == 3
+    titles = [t.session.title() for t in again._tabs_in(again.tabs)]
+    assert titles == ["Alpha", "Beta"], "the empty start tab made room; Gone is gone"
+    assert again.is_split()
+    assert [t.session.title() for t in again._tabs_in(again.side_tabs)] == ["Gamma"]
+    current = again.current_tab()
+    assert current is not None
+    assert current.session.conversation_id == b.id
+    assert again.restore_chats({"chats": {"left": ["x", True, 10**9]}}) == 0
+    assert again.restore_chats({"chats": "nonsense"}) == 0
+    again.close()
+
+
 def test_an_unreadable_layout_file_keeps_the_default_layout(tmp_path: Path) -> None:
     path = tmp_path / "window.json"
     assert app.read_layout(path) == {}

@@ -1161,12 +1161,65 @@ class MainWindow(QMainWindow):
         else:
             self.close()
 
-    def layout_state(self) -> dict[str, str]:
-        """Size, position and sidebar width, to be given back to ``restore_layout``."""
+    def layout_state(self) -> dict[str, object]:
+        """Size, position, sidebar width and the chats open in each pane, to be given back to
+        ``restore_layout`` and ``restore_chats``."""
+
+        def saved(pane: QTabWidget) -> list[int]:
+            ids = (t.session.conversation_id for t in self._tabs_in(pane))
+            return [i for i in ids if i is not None]
+
+        current = self.current_tab()
         return {
             "geometry": bytes(self.saveGeometry().toBase64().data()).decode("ascii"),
             "sidebar": bytes(self.splitter.saveState().toBase64().data()).decode("ascii"),
+            "chats": {
+                "left": saved(self.tabs),
+                "right": saved(self.side_tabs) if self.is_split() else [],
+                "current": current.session.conversation_id if current is not None else None,
+            },
         }
+
+    RESTORED_CHATS = 12  # per pane: more tabs than that were left open by accident
+
+    def restore_chats(self, state: Mapping[str, object]) -> int:
+        """Open the chats of a ``layout_state`` again, in their panes and order, the current
+        one shown; chats deleted since are skipped. Returns how many opened."""
+        chats = state.get("chats")
+        if not isinstance(chats, dict):
+            return 0
+        listed = {c.id for c in self.history.list_conversations()}
+        opened: set[int] = set()
+
+        def ids(key: str) -> list[int]:
+            value = chats.get(key)
+            if not isinstance(value, list):
+                return []
+            wanted = [i for i in value if type(i) is int and i in listed and i not in opened]
+            return wanted[: self.RESTORED_CHATS]
+
+        for conversation_id in ids("left"):
+            self.open_conversation(conversation_id)
+            opened.add(conversation_id)
+        right = ids("right")
+        if right and self.tabs.count() and not self.is_split():
+            self.side_tabs.show()
+            half = max(1, self.panes.width() // 2)
+            self.panes.setSizes([half, half])
+            self._active_pane = self.side_tabs
+            for conversation_id in right:
+                self.new_tab(conversation_id)
+                opened.add(conversation_id)
+            self.split_action.setChecked(True)
+            self._refresh_tab_labels()
+        current = chats.get("current")
+        for tab in self.chat_tabs():
+            if type(current) is int and tab.session.conversation_id == current:
+                pane = self.pane_of(tab)
+                pane.setCurrentWidget(tab)
+                self._active_pane = pane
+                self._select_current_in_sidebar()
+        return len(opened)
 
     def restore_layout(self, state: Mapping[str, object]) -> bool:
         """Put back a ``layout_state``; anything unreadable is ignored (the default layout
