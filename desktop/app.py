@@ -12,7 +12,7 @@ import logging
 import logging.handlers
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ from desktop.services.chat_session import ChatDefaults
 from desktop.services.engine_host import EngineHost
 from desktop.services.hotkey import GlobalHotkey
 from desktop.services.notifications import Notifier, install_excepthooks
+from desktop.services.quit_signals import QuitOnSignals
 from desktop.services.single_instance import InstanceServer, command_for, forward, server_name
 from desktop.store import DatabaseCorrupt, DatabaseTooNew, KnownError, Store, group_for_sidebar
 from desktop.ui.main_window import MainWindow, ModelActions
@@ -282,7 +283,7 @@ def read_layout(path: Path) -> dict[str, object]:
     return data if isinstance(data, dict) else {}
 
 
-def write_layout(path: Path, state: dict[str, str]) -> None:
+def write_layout(path: Path, state: Mapping[str, object]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(state), encoding="utf-8")
@@ -348,9 +349,11 @@ def run_app(argv: list[str] | None = None) -> int:
     tray = install_tray(app, window, settings)
     server.command.connect(lambda command: on_command(window, command))
     layout_file = data_dir() / "window.json"
-    window.restore_layout(read_layout(layout_file))
+    layout = read_layout(layout_file)
+    window.restore_layout(layout)
     app.aboutToQuit.connect(lambda: write_layout(layout_file, window.layout_state()))
     window.show()
+    QTimer.singleShot(0, lambda: window.restore_chats(layout))  # the window shows first
     if "--quick-ask" in args:
         QTimer.singleShot(0, window.open_quick_ask)
     for notice in [*settings.notices, *feedback.filter_notices]:
@@ -377,9 +380,16 @@ def run_app(argv: list[str] | None = None) -> int:
                 "and marked 'interrupted' (Continue answers again)."
             ),
         )
+
+    def quit_app() -> None:  # as File ▸ Quit: answers being written are stored first
+        window.close_for_quit()
+        app.quit()
+
+    quit_signals = QuitOnSignals(quit_app, app)  # Ctrl+C, SIGTERM
     try:
         return app.exec()
     finally:
+        quit_signals.uninstall()
         hotkey.close()
         server.close()
         if tray is not None:
