@@ -270,12 +270,14 @@ class MainWindow(QMainWindow):
         a("&File", "&Close chat", "Ctrl+W",
           lambda: self.close_tab(self._active_pane.currentIndex(), self._active_pane),
           "Close the current chat tab")  # fmt: skip
+        self._menus["&File"].addSeparator()
         a("&File", "&Export chat…", "Ctrl+Shift+E", lambda: self.choose_transcript_export(),
           "Save the current chat as Markdown, HTML, text, PDF or JSON")  # fmt: skip
         a("&File", "Export &all chats…", None, self.choose_all_transcripts_export,
           "Save every chat in one zip (or one JSON file) in a format of your choice")  # fmt: skip
         a("&File", "Import c&hats…", None, self.choose_transcript_import,
           "Import ChatGPT's conversations.json (or its zip) or a Parley JSON file")  # fmt: skip
+        self._menus["&File"].addSeparator()
         a("&File", "&Import a model…", None, self.choose_import, "Import a GGUF file or folder")
         if self._models.library is not None:
             a("&File", "&Models…", None, self.open_model_manager,
@@ -283,19 +285,23 @@ class MainWindow(QMainWindow):
         if self._open_settings is not None:
             open_settings = self._open_settings
             a("&File", "&Settings…", "Ctrl+,", lambda: open_settings(self), "Open the settings")
+        self._menus["&File"].addSeparator()
         a("&File", "&Quick ask…", None, self.open_quick_ask,
           "A small window for one quick question (also: parley --quick-ask)")  # fmt: skip
+        self._menus["&File"].addSeparator()
         a("&File", "&Quit", "Ctrl+Q", self.request_quit, "Quit Parley")
         a("&View", "&Search chats", "Ctrl+K", self.sidebar.focus_search, "Search all chats")
         a("&View", "Next chat", "Ctrl+Tab", lambda: self._cycle(1), "Next tab")
         a("&View", "Previous chat", "Ctrl+Shift+Tab", lambda: self._cycle(-1), "Previous tab")
         a("&View", "Focus input", "Ctrl+L", self.focus_input, "Move to the message input")
+        self._menus["&View"].addSeparator()
         self.split_action = a("&View", "&Split view", "Ctrl+\\", self.toggle_split,
                               "Two chats side by side")  # fmt: skip
         self.split_action.setCheckable(True)
         a("&View", "&Move chat to the other side", "Ctrl+Shift+\\", self.move_to_other_pane,
           "Move the current chat to the other pane of the split view")  # fmt: skip
         a("&View", "Toggle sidebar", "Ctrl+Shift+B", self.toggle_sidebar, "Show/hide chats")
+        self._menus["&View"].addSeparator()
         a("&View", "Zoom in", QKeySequence.StandardKey.ZoomIn, lambda: self.zoom(1), "Larger text")
         a("&View", "Zoom out", QKeySequence.StandardKey.ZoomOut, lambda: self.zoom(-1),
           "Smaller text")  # fmt: skip
@@ -303,6 +309,7 @@ class MainWindow(QMainWindow):
         if self.feedback is not None:
             a("F&eedback", "&Outbox and submission…", None, self.show_outbox,
               "What waits to be sent to your team's feedback endpoint, and why")  # fmt: skip
+            self._menus["F&eedback"].addSeparator()
             for fmt, label in EXPORTS:
                 a("F&eedback", f"Export {label}…", None,
                   lambda f=fmt: self.choose_feedback_export(f),  # type: ignore[misc]
