@@ -385,8 +385,11 @@ OPTIONS: tuple[Option, ...] = (
         type="str",
         default="",
         label="Default model",
-        description="The installed model that new chats use. Empty: the first installed model.",
-        placeholder="First installed model",
+        description=(
+            "The installed model that answers. Empty: the one set as default in File ▸ "
+            "Models… (else the first installed)."
+        ),
+        placeholder="As set in File ▸ Models…",
         needs_reload=True,
     ),
     Option(

@@ -669,7 +669,7 @@ class SettingsDialog(QDialog):
     def _build_field(self, option: Option) -> _Field:
         if option.key == "model.default" and self._model_names is not None:
             names = list(self._model_names())
-            items = [("", "First installed model"), *[(name, name) for name in names]]
+            items = [("", "As set in File ▸ Models…"), *[(name, name) for name in names]]
             return _ChoiceField(option, self.settings, items)
         if option.type == "bool":
             return _CheckField(option, self.settings)
