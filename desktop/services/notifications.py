@@ -17,6 +17,8 @@ from types import TracebackType
 
 from PySide6.QtCore import QObject, Signal
 
+from desktop.store.errors import KnownError
+
 log = logging.getLogger(__name__)
 
 
@@ -61,6 +63,9 @@ class ExceptHooks:
         details = "".join(traceback.format_exception(exc_type, exc, tb))
         log.error("unhandled exception\n%s", details)
         summary = str(exc) or exc_type.__name__
+        if isinstance(exc, KnownError):  # the environment's fault, said in its own words
+            self._notifier.error(summary, details)
+            return
         self._notifier.error(f"Something went wrong inside Parley: {summary}", details)
 
     def _sys_hook(
