@@ -19,10 +19,12 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from desktop.engine.types import ChatMessage, Finished, GenerationStats, SamplingParams
 from desktop.services.engine_host import EngineHost, GenerationRequest
 from desktop.services.history import History, MessageLike, ThreadEntryLike
+from desktop.store.errors import KnownError
 
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_MS = 500
+SAVE_RETRY_MS = 3000  # an answer the history could not store (disk full) is tried again
 TITLE_LENGTH = 48
 ALTERNATIVE_MIN_TEMP = 0.7
 
@@ -93,21 +95,47 @@ class ChatSession(QObject):
         self._flush = QTimer(self)
         self._flush.setInterval(FLUSH_INTERVAL_MS)
         self._flush.timeout.connect(self._flush_partial)
+        self._flush_failed = False  # said once per answer, not at every flush
+        # Finished answers the history refused (disk full): message id -> (status, stats,
+        # text). Shown as finished, stored as soon as the history takes them.
+        self._unsaved: dict[int, tuple[str, dict[str, Any] | None, str]] = {}
+        self._retry = QTimer(self)
+        self._retry.setInterval(SAVE_RETRY_MS)
+        self._retry.timeout.connect(self._save_unsaved)
 
     # -- reading --------------------------------------------------------------------------
     def entries(self) -> list[ThreadEntryLike]:
         """The branch shown, each message with its alternatives (for the <n/m> switcher)."""
         if self.conversation_id is None:
             return []
-        return list(self._history.thread(self.conversation_id))
+        entries = list(self._history.thread(self.conversation_id))
+        if not self._unsaved:
+            return entries
+        return [
+            dataclasses.replace(e, message=self._as_finished(e.message))  # type: ignore[type-var]
+            if e.message.id in self._unsaved
+            else e
+            for e in entries
+        ]
 
     def path(self) -> list[MessageLike]:
         if self.conversation_id is None:
             return []
-        return list(self._history.current_path(self.conversation_id))
+        return [self._as_finished(m) for m in self._history.current_path(self.conversation_id)]
 
     def message(self, message_id: int) -> MessageLike:
-        return self._history.get_message(message_id)
+        return self._as_finished(self._history.get_message(message_id))
+
+    def _as_finished(self, message: MessageLike) -> MessageLike:
+        """``message`` as it ended, where the history has not stored its end yet."""
+        unsaved = self._unsaved.get(message.id)
+        if unsaved is None:
+            return message
+        status, stats, text = unsaved
+        replaced: MessageLike = dataclasses.replace(  # type: ignore[type-var]
+            message, status=status, stats=stats, content=text
+        )
+        return replaced
 
     def title(self) -> str:
         """The conversation's title, read once (the tab labels ask on every spinner tick; a
@@ -269,6 +297,8 @@ class ChatSession(QObject):
             self._request.cancel()
             self._request = None
             self._end(Finished("cancelled"))
+        if self._unsaved:
+            self._save_unsaved()  # a last try; what still fails shows as interrupted next time
 
     # -- internals ------------------------------------------------------------------------
     def _ensure_conversation(self, title: str) -> bool:
@@ -321,6 +351,7 @@ class ChatSession(QObject):
         """Stream the answer to ``messages`` into ``message`` (which holds ``text`` already)."""
         self._streaming_id = message.id
         self._text, self._dirty, self._extra = text, False, {}
+        self._flush_failed = False
         self._resumed = None
         self._set_state("waiting")
         self.path_changed.emit()
@@ -357,8 +388,35 @@ class ChatSession(QObject):
 
     def _flush_partial(self) -> None:
         if self._dirty and self._streaming_id is not None:
-            self._history.append_partial(self._streaming_id, self._text)
+            try:
+                self._history.append_partial(self._streaming_id, self._text)
+            except KnownError as exc:  # disk full: the answer goes on, on screen
+                if not self._flush_failed:
+                    self._flush_failed = True
+                    self.error.emit(str(exc))
+                return
             self._dirty = False
+
+    def _finish(
+        self, message_id: int, status: str, stats: dict[str, Any] | None, text: str
+    ) -> None:
+        """Store the end of an answer; if the history cannot take it now, keep it for later
+        (the session stays usable: it must not wait in "streaming" for a disk to empty)."""
+        try:
+            self._history.finish(message_id, status, stats, text)
+        except KnownError as exc:
+            self._unsaved[message_id] = (status, stats, text)
+            self._retry.start()
+            self.error.emit(f"{exc} The answer stays on screen and is saved once it can be.")
+
+    def _save_unsaved(self) -> None:
+        for message_id, (status, stats, text) in list(self._unsaved.items()):
+            try:
+                self._history.finish(message_id, status, stats, text)
+            except KnownError:
+                return  # still full: the timer tries again
+            del self._unsaved[message_id]
+        self._retry.stop()
 
     def _on_finished(self, finished: Finished) -> None:
         self._request = None
@@ -375,7 +433,7 @@ class ChatSession(QObject):
             # A continuation that wrote nothing (it failed or was stopped at once) leaves the
             # answer as it was, still continuable, rather than turning it into a failed one.
             status = _final(resumed.status)
-            self._history.finish(message_id, status, resumed.stats, resumed.text)
+            self._finish(message_id, status, resumed.stats, resumed.text)
         else:
             stats: dict[str, Any] = dataclasses.asdict(finished.stats)
             if resumed is not None:
@@ -388,7 +446,7 @@ class ChatSession(QObject):
             stats["finish_reason"] = finished.reason
             if finished.error:
                 stats["error"] = finished.error
-            self._history.finish(message_id, status, stats, self._text)
+            self._finish(message_id, status, stats, self._text)
         self._streaming_id = None
         self._set_state("idle")
         if finished.error:

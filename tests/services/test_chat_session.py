@@ -241,3 +241,42 @@ def test_without_a_model_nothing_is_sent_and_the_reason_is_given(
         assert session.state == "idle"
     finally:
         assert host.shutdown()
+
+
+def test_a_full_disk_at_the_end_of_an_answer_leaves_the_chat_usable_and_saves_later(
+    qtbot: QtBot, host: EngineHost, history: History, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pathlib import Path
+
+    from desktop.store.errors import DiskFull
+
+    full = [True]
+    real_finish, real_partial = history.finish, history.append_partial
+
+    def finish(*args: object, **kwargs: object) -> object:
+        if full[0]:
+            raise DiskFull("The disk holding the history is full.", Path("h"))
+        return real_finish(*args, **kwargs)  # type: ignore[arg-type]
+
+    def append_partial(*args: object, **kwargs: object) -> object:
+        if full[0]:
+            raise DiskFull("The disk holding the history is full.", Path("h"))
+        return real_partial(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(history, "finish", finish)
+    monkeypatch.setattr(history, "append_partial", append_partial)
+    session = make_session(history, host)
+    session._retry.setInterval(20)
+    errors: list[str] = []
+    session.error.connect(errors.append)
+    message_id = answer(qtbot, session, lambda: session.send("hi"))
+    assert session.state == "idle", "not stuck in 'streaming' behind a full disk"
+    assert errors[-1].endswith("The answer stays on screen and is saved once it can be.")
+    shown = session.path()[-1]
+    assert (shown.id, shown.content, shown.status) == (message_id, "first answer", "complete")
+    assert history.get_message(message_id).status == "streaming", "not stored yet"
+    full[0] = False
+    qtbot.waitUntil(lambda: history.get_message(message_id).status == "complete", timeout=2000)
+    assert history.get_message(message_id).content == "first answer"
+    answer(qtbot, session, lambda: session.send("again"))  # and the chat goes on
+    assert contents(session)[-1] == ("assistant", "second answer", "complete")
