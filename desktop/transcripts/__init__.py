@@ -11,6 +11,8 @@ from desktop.transcripts.export import (
     PdfRenderer,
     export_bytes,
     export_conversations,
+    safe_filename,
+    with_extension,
 )
 from desktop.transcripts.importer import import_file, read_file
 from desktop.transcripts.safejson import MAX_BYTES, MAX_DEPTH
@@ -28,4 +30,6 @@ __all__ = [
     "export_conversations",
     "import_file",
     "read_file",
+    "safe_filename",
+    "with_extension",
 ]

@@ -53,6 +53,19 @@ def safe_filename(title: str, limit: int = 80) -> str:
     return name
 
 
+def with_extension(path: Path, suffix: str) -> Path:
+    """``path`` ending in ``suffix``: a name typed for another format loses that format's
+    extension first ("notes.md" saved as HTML is "notes.html", not "notes.md.html")."""
+    name = path.name
+    if name.lower().endswith(suffix):
+        return path
+    known = sorted({*EXTENSIONS.values(), ".zip"}, key=len, reverse=True)  # .parley.json first
+    for other in known:
+        if name.lower().endswith(other) and len(name) > len(other):
+            return path.with_name(name[: -len(other)] + suffix)
+    return path.with_name(name + suffix)
+
+
 def render_one(
     conversation: TreeConversation, fmt: Format, pdf_renderer: PdfRenderer | None = None
 ) -> bytes:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, Qt, QTimer, Signal, SignalInstance
+from PySide6.QtCore import QByteArray, QStandardPaths, Qt, QTimer, Signal, SignalInstance
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -135,6 +135,7 @@ class MainWindow(QMainWindow):
         self.model_manager: ModelManagerDialog | None = None
         self.tab_menu: QMenu | None = None  # the last tab menu shown (tests read it)
         self.model_folder: Path | None = None  # the model loaded (or being loaded)
+        self._last_dir: Path | None = None  # where the last file dialog was answered
         self.quick_ask: QuickAskWindow | None = None
         self.keep_in_tray = False  # closing hides the window (the tray icon is there)
         self._told_tray = False
@@ -673,13 +674,25 @@ class MainWindow(QMainWindow):
         self.outbox_view.raise_()
         return self.outbox_view
 
+    def _in_start_dir(self, name: str) -> str:
+        """``name`` in the folder a file dialog opens in: the one used last, else Documents,
+        else home (not the folder Parley was started from)."""
+        folder = self._last_dir
+        if folder is None or not folder.is_dir():
+            docs = QStandardPaths.writableLocation(
+                QStandardPaths.StandardLocation.DocumentsLocation
+            )
+            folder = Path(docs) if docs and Path(docs).is_dir() else Path.home()
+        return str(folder / name) if name else str(folder)
+
     def choose_feedback_export(self, fmt: str) -> None:
         suffix = "json" if fmt == "chatgpt" else "jsonl"
         name = "message_feedback.json" if fmt == "chatgpt" else f"parley-{fmt}.jsonl"
         path, _ = QFileDialog.getSaveFileName(
-            self, "Export feedback", name, f"{suffix.upper()} (*.{suffix})"
+            self, "Export feedback", self._in_start_dir(name), f"{suffix.upper()} (*.{suffix})"
         )
         if path:
+            self._last_dir = Path(path).parent
             self.export_feedback(fmt, Path(path))
 
     def export_feedback(self, fmt: str, path: Path) -> threading.Thread | None:
@@ -752,7 +765,7 @@ class MainWindow(QMainWindow):
         if not conversation_ids:
             self.notify("There are no chats to export yet.")
             return
-        from desktop.transcripts import EXTENSIONS, JSON_FORMATS
+        from desktop.transcripts import EXTENSIONS, JSON_FORMATS, safe_filename, with_extension
 
         one = len(conversation_ids) == 1
         suffixes: dict[str, str] = {}
@@ -762,17 +775,18 @@ class MainWindow(QMainWindow):
             filters[f"{label} (*{suffix})"] = fmt
             suffixes[fmt] = suffix
         if one:
-            name = f"{self.history.get_conversation(conversation_ids[0]).title}.md"
+            name = f"{safe_filename(self.history.get_conversation(conversation_ids[0]).title)}.md"
         else:
             name = f"Parley chats {time.strftime('%Y-%m-%d')}.zip"
         title = "Export chat" if one else f"Export {len(conversation_ids)} chats"
-        path, chosen = QFileDialog.getSaveFileName(self, title, name, ";;".join(filters))
+        path, chosen = QFileDialog.getSaveFileName(
+            self, title, self._in_start_dir(name), ";;".join(filters)
+        )
         if not path:
             return
+        self._last_dir = Path(path).parent
         fmt = filters.get(chosen, "markdown")
-        target = Path(path)
-        if not target.name.lower().endswith(suffixes[fmt]):  # the name typed for another format
-            target = target.with_name(target.name + suffixes[fmt])
+        target = with_extension(Path(path), suffixes[fmt])  # the name may be another format's
         if one or fmt == "pdf":
             self.export_transcript(conversation_ids, fmt, target)
         else:
@@ -820,9 +834,13 @@ class MainWindow(QMainWindow):
 
     def choose_transcript_import(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Import chats", "", "Chat exports (*.json *.zip);;All files (*)"
+            self,
+            "Import chats",
+            self._in_start_dir(""),
+            "Chat exports (*.json *.zip);;All files (*)",
         )
         if path:
+            self._last_dir = Path(path).parent
             self.import_transcripts(Path(path))
 
     def import_transcripts(self, path: Path) -> threading.Thread:
@@ -920,11 +938,14 @@ class MainWindow(QMainWindow):
 
     def choose_import(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Import a model", "", "GGUF models (*.gguf);;All files (*)"
+            self, "Import a model", self._in_start_dir(""), "GGUF models (*.gguf);;All files (*)"
         )
         if not path:
-            path = QFileDialog.getExistingDirectory(self, "Or choose a model folder")
+            path = QFileDialog.getExistingDirectory(
+                self, "Or choose a model folder", self._in_start_dir("")
+            )
         if path:
+            self._last_dir = Path(path).parent
             self.import_model(Path(path))
 
     def import_model(self, source: Path, precision: str | None = None) -> Job | None:

@@ -12,7 +12,7 @@ import pytest
 from desktop.store import Store
 from desktop.store.transcripts import TreeConversation, TreeMessage, read_conversation
 from desktop.transcripts import export_bytes, export_conversations
-from desktop.transcripts.export import safe_filename
+from desktop.transcripts.export import safe_filename, with_extension
 from desktop.transcripts.render import CSP, blocks, to_html, to_markdown, to_text
 
 HOSTILE = (
@@ -167,6 +167,24 @@ def test_pdf_needs_a_renderer(store: Store, filled: list[int]) -> None:
 )
 def test_safe_filename(title: str, expected: str) -> None:
     assert safe_filename(title) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "suffix", "expected"),
+    [
+        ("notes", ".html", "notes.html"),
+        ("notes.md", ".html", "notes.html"),
+        ("notes.html", ".html", "notes.html"),
+        ("backup.parley.json", ".md", "backup.md"),
+        ("chats.zip", ".parley.json", "chats.parley.json"),
+        ("v1.2 notes", ".txt", "v1.2 notes.txt"),
+        (".md", ".txt", ".md.txt"),
+    ],
+)
+def test_a_name_typed_for_another_format_gets_this_ones_extension(
+    name: str, suffix: str, expected: str
+) -> None:
+    assert with_extension(Path("out") / name, suffix) == Path("out") / expected
 
 
 def test_export_writes_with_normal_permissions(

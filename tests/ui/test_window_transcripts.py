@@ -119,11 +119,18 @@ def test_the_sidebar_exports_the_chat_it_was_asked_about(
     other = store.create_conversation("Not this one")
     store.add_message(other.id, None, "user", "Elsewhere")
 
+    offered: list[Path] = []
+
     def save_as(_parent: object, _title: str, name: str, filters: str) -> tuple[str, str]:
-        assert name == "Trip ideas.md"
+        offered.append(Path(name))
         chosen = next(f for f in filters.split(";;") if f.startswith("Plain text"))
-        return str(tmp_path / "trip.txt"), chosen
+        return str(tmp_path / "trip.md"), chosen  # the offered name kept, another format
 
     monkeypatch.setattr(QFileDialog, "getSaveFileName", save_as)
     window.sidebar.export_requested.emit(conv)
+    assert offered[0].name == "Trip ideas.md"
+    assert offered[0].parent != Path.cwd(), "the Documents folder (or home), not where we run"
     assert "Lisbon" in (tmp_path / "trip.txt").read_text(encoding="utf-8")
+    assert not (tmp_path / "trip.md.txt").exists()
+    window.sidebar.export_requested.emit(conv)
+    assert offered[1].parent == tmp_path, "the next export starts where the last one went"
