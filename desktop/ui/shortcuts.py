@@ -25,6 +25,7 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Ctrl+\\", "Split view: two chats side by side (again: one pane)"),
     ("Ctrl+Shift+\\", "Move the chat to the other side of the split view"),
     ("Ctrl+K", "Search all chats"),
+    ("Down (in the search field)", "Into the chat list or the search results; Enter opens"),
     ("Ctrl+L", "Move to the message input"),
     ("Ctrl+Shift+B", "Show or hide the chat list"),
     ("F2 (in the chat list)", "Rename the chat"),
