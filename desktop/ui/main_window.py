@@ -394,6 +394,13 @@ class MainWindow(QMainWindow):
         tab = self.current_tab()
         if tab is not None and tab.session.conversation_id is not None:
             self.sidebar.select(tab.session.conversation_id)
+        self._update_window_title()
+
+    def _update_window_title(self) -> None:
+        """The chat shown names the window (taskbar, window switcher): "Title — Parley"."""
+        tab = self.current_tab()
+        title = tab.session.title() if tab is not None and tab.session.conversation_id else ""
+        self.setWindowTitle(f"{title} — Parley" if title else "Parley")
 
     def _on_focus(self, _old: QWidget | None, new: QWidget | None) -> None:
         while new is not None:
@@ -540,6 +547,7 @@ class MainWindow(QMainWindow):
 
     def _on_title(self, tab: ChatTab) -> None:
         self._refresh_tab_labels()
+        self._update_window_title()
         # the sidebar lists the chat a frame later: a new chat gets its title in the middle of
         # sending its first message, and that frame already has the new messages to lay out
         self._to_list = tab.session.conversation_id
@@ -578,6 +586,7 @@ class MainWindow(QMainWindow):
     def _refresh_tab_labels(self) -> None:
         for pane in self._panes():
             self._label_pane(pane)
+        self._update_window_title()
 
     def _label_pane(self, pane: QTabWidget) -> None:
         for i in range(pane.count()):

@@ -74,6 +74,7 @@ def test_enter_sends_and_the_answer_streams_into_the_view(
     assert not tab.stop_button.isVisible()
     assert shown(tab) == [("user", "Say many words"), ("assistant", engine.replies[0])]
     assert window.tabs.tabText(0) == "Say many words"
+    assert window.windowTitle() == "Say many words — Parley"
     assert "tok/s" in window.speed_label.text()
     assert window.context_label.text().startswith("context ")
     assert window.sidebar.titles()[0] == "Say many words"
@@ -98,6 +99,7 @@ def test_an_empty_chat_offers_examples_and_the_first_message_replaces_them(
     assert tab.view.isVisible()
     assert shown(tab)[0] == ("user", question)
     assert window.new_tab().empty.isVisible(), "the next new chat starts empty again"
+    assert window.windowTitle() == "Parley", "a new chat has no title yet"
 
 
 def test_a_model_that_fails_to_load_says_why_above_the_chats_and_keeps_the_prompt(
@@ -475,6 +477,8 @@ def test_rename_by_editing_the_item(
 ) -> None:
     c = store.create_conversation("Old name")
     window = make_window()
+    window.open_conversation(c.id)
+    assert window.windowTitle() == "Old name — Parley"
     sidebar = window.sidebar
     index = sidebar.index_of(c.id)
     assert sidebar.model.data(index, Qt.ItemDataRole.EditRole) == "Old name"
@@ -482,6 +486,7 @@ def test_rename_by_editing_the_item(
     assert sidebar.model.setData(index, "  New   name ", Qt.ItemDataRole.EditRole)
     assert store.get_conversation(c.id).title == "New name"
     assert sidebar.titles() == ["New name"]
+    assert window.windowTitle() == "New name — Parley", "the open chat's window follows"
     assert not sidebar.model.setData(sidebar.index_of(c.id), "   ", Qt.ItemDataRole.EditRole)
     assert store.get_conversation(c.id).title == "New name"
 
