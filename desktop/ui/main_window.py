@@ -678,6 +678,10 @@ class MainWindow(QMainWindow):
             view = OutboxView(self.feedback, self)
             view.setWindowFlag(Qt.WindowType.Window)
             view.setWindowTitle("Feedback outbox")
+            # its own window: opened over Parley's, wide enough for the endpoint and the table
+            view.resize(720, 460)
+            centre = self.frameGeometry().center()
+            view.move(centre.x() - 360, max(self.frameGeometry().top(), centre.y() - 230))
             self.outbox_view = view
         self.outbox_view.show()
         self.outbox_view.raise_()

@@ -200,6 +200,8 @@ class OutboxView(QWidget):
                 self.table.setItem(row, column, cell)
         self.table.resizeColumnsToContents()
         self.review_button.setEnabled(counts["review"] > 0)
+        for button in (self.retry_button, self.remove_button):  # nothing to act on yet
+            button.setEnabled(bool(self.items))
 
     def selected_ids(self) -> list[int]:
         rows = sorted({index.row() for index in self.table.selectedIndexes()})

@@ -128,12 +128,18 @@ def test_the_outbox_view_shows_why_items_wait_and_previews_exactly_what_is_sent(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     chat = make_chat(store)
+    empty = OutboxView(service)
+    qtbot.addWidget(empty)
+    assert not empty.retry_button.isEnabled(), "nothing to retry in an empty outbox"
+    assert not empty.remove_button.isEnabled()
     service.rate(chat.a1.id, FeedbackDraft(-1, ("made_up_facts",), "not Paris?"))
     view = OutboxView(service)
     qtbot.addWidget(view)
     view.show()
     assert unnamed_controls(view) == []
     assert view.table.rowCount() == 1
+    assert view.retry_button.isEnabled()
+    assert empty.remove_button.isEnabled(), "the open view follows the outbox"
     assert view.table.item(0, 0).text() == "Thumbs down"
     assert view.table.item(0, 1).text() == "Waiting for your review"
     assert "Sending to http://127.0.0.1" in view.status.text()

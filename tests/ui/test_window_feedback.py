@@ -217,6 +217,9 @@ def test_the_outbox_opens_from_the_menu(fb_window: MainWindow) -> None:
     view = fb_window.show_outbox()
     assert view is not None
     assert view.isVisible()
+    assert view.isWindow()
+    assert view.width() >= 700, "the endpoint field and the table's columns fit"
+    assert fb_window.frameGeometry().intersects(view.frameGeometry()), "opened over Parley"
 
 
 def test_without_feedback_the_window_has_no_feedback_controls(
