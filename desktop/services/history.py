@@ -28,6 +28,8 @@ class MessageLike(Protocol):
     def status(self) -> str: ...  # complete | streaming | stopped | error | interrupted
     @property
     def stats(self) -> Mapping[str, Any] | None: ...
+    @property
+    def model(self) -> str | None: ...  # the model that wrote an answer
 
 
 class SiblingsLike(Protocol):

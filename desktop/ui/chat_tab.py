@@ -34,6 +34,7 @@ from desktop.ui.message_view import (
     MessageWidget,
     accessible,
     copy_to_clipboard,
+    shown_stats,
 )
 
 # The feedback controls and dialogs import the feedback package (content filter, keyring, HTTP):
@@ -550,7 +551,7 @@ class ChatTab(QWidget):
         widget = self.view.widgets.get(message_id)
         if widget is not None:
             message = self.session.message(message_id)
-            widget.finish(status, message.stats, message.content)
+            widget.finish(status, shown_stats(message), message.content)
         self._show_entries(message_id)
         self._refresh_ratings()
         self._order_focus()

@@ -201,6 +201,36 @@ class RichText(QTextBrowser):
             self.setFixedHeight(max(height, 4))
 
 
+def shown_stats(message: Any) -> dict[str, Any] | None:
+    """A message's stats as its widget shows them, with the model that wrote it."""
+    if not message.stats:
+        return None
+    stats = dict(message.stats)
+    model = getattr(message, "model", None)
+    if model:
+        stats.setdefault("model", model)
+    return stats
+
+
+def stats_tooltip(stats: Mapping[str, Any]) -> str:
+    """Who wrote an answer and how fast: "smollm2-135m-instruct on CPU wrote 211 tokens at
+    80.9 tok/s; first token after 120 ms (49 prompt tokens, 30 of them from the cache)"."""
+    model = stats.get("model") or "The model"
+    provider = str(stats.get("provider") or "").removesuffix("ExecutionProvider")
+    text = f"{model}{f' on {provider}' if provider else ''} wrote "
+    text += f"{stats.get('generated_tokens', 0)} tokens at {stats.get('decode_tok_s', 0):.1f} tok/s"
+    ttft = stats.get("ttft_s")
+    if isinstance(ttft, int | float) and ttft > 0:
+        text += f"; first token after {ttft * 1000:.0f} ms"
+        prompt, reused = stats.get("prompt_tokens"), stats.get("reused_prompt_tokens")
+        if isinstance(prompt, int) and prompt:
+            cached = (
+                f", {reused} of them from the cache" if isinstance(reused, int) and reused else ""
+            )
+            text += f" ({prompt} prompt tokens{cached})"
+    return text
+
+
 class MessageWidget(QFrame):
     """One message: header (who, the <n/m> version switcher, status), body, actions.
     Alt+Left / Alt+Right switch versions when the message has the focus."""
@@ -465,8 +495,10 @@ class MessageWidget(QFrame):
         tokens = (stats or {}).get("generated_tokens")
         if self.role == "assistant" and tok_s and tokens and not busy:
             self.stats_label.setText(f"{tokens} tokens · {tok_s:.0f} tok/s")
+            self.stats_label.setToolTip(stats_tooltip(stats or {}))
         else:
             self.stats_label.setText("")
+            self.stats_label.setToolTip("")
 
     # -- feedback --------------------------------------------------------------------------
     def _thumb(self, rating: int) -> None:
@@ -943,7 +975,7 @@ class ConversationView(QScrollArea):
         for i, entry in enumerate(entries):
             m = entry.message
             position = (entry.siblings.index + 1, len(entry.siblings.ids))
-            stats = dict(m.stats) if m.stats else None
+            stats = shown_stats(m)
             key = (m.content, m.status, position, repr(stats))
             if trim is not None and i == trim[0]:
                 order.append(TrimMarker(trim[1], self._content))

@@ -76,6 +76,8 @@ def test_enter_sends_and_the_answer_streams_into_the_view(
     assert window.tabs.tabText(0) == "Say many words"
     assert window.windowTitle() == "Say many words — Parley"
     assert "tok/s" in window.speed_label.text()
+    written_by = tab.view.message_widgets()[-1].stats_label.toolTip()
+    assert written_by.startswith("FakeLM-1M on CPU wrote 40 tokens at "), written_by
     assert window.context_label.text().startswith("context ")
     assert window.sidebar.titles()[0] == "Say many words"
 

@@ -167,3 +167,24 @@ def test_an_answer_that_failed_before_its_first_word_offers_no_rating_or_copy(
     partial.show()
     assert partial.thumbs_down.isVisible(), "a partial answer can still be rated"
     assert partial.copy_button.isVisible()
+
+
+def test_the_statistics_say_which_model_wrote_an_answer_and_how_fast() -> None:
+    from desktop.ui.message_view import stats_tooltip
+
+    stats = {
+        "model": "smollm2-135m-instruct",
+        "provider": "CUDAExecutionProvider",
+        "generated_tokens": 211,
+        "decode_tok_s": 80.94,
+        "ttft_s": 0.1204,
+        "prompt_tokens": 49,
+        "reused_prompt_tokens": 30,
+    }
+    assert stats_tooltip(stats) == (
+        "smollm2-135m-instruct on CUDA wrote 211 tokens at 80.9 tok/s; first token after "
+        "120 ms (49 prompt tokens, 30 of them from the cache)"
+    )
+    assert stats_tooltip({"generated_tokens": 3, "decode_tok_s": 9.0}) == (
+        "The model wrote 3 tokens at 9.0 tok/s"
+    )
