@@ -546,8 +546,7 @@ class MainWindow(QMainWindow):
             self._label_pane(pane)
 
     def _on_title(self, tab: ChatTab) -> None:
-        self._refresh_tab_labels()
-        self._update_window_title()
+        self._refresh_tab_labels()  # the window's title too
         # the sidebar lists the chat a frame later: a new chat gets its title in the middle of
         # sending its first message, and that frame already has the new messages to lay out
         self._to_list = tab.session.conversation_id
