@@ -55,6 +55,7 @@ class FakeEngine:
     gate: threading.Event | None = None
     context_length: int = 2048
     name: str = "FakeLM-1M"
+    path: str = ""  # a model folder (its tokenizer.json counts a message's tokens)
     calls: list[list[ChatMessage]] = field(default_factory=list)
     _turn: int = 0
 
@@ -65,6 +66,7 @@ class FakeEngine:
             context_length=self.context_length,
             provider="CPUExecutionProvider",
             fallback_reason="CUDA not available (fake)",
+            path=self.path,
         )
 
     def generate(

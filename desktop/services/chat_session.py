@@ -196,7 +196,7 @@ class ChatSession(QObject):
     def send(self, text: str) -> bool:
         """Store the user's message after the current leaf and ask for an answer."""
         text = text.strip()
-        if not text or self.state != "idle" or self._no_model():
+        if not text or self.state != "idle" or self._no_model() or self._too_long(text):
             return False
         created = self._ensure_conversation(_title_from(text))
         assert self.conversation_id is not None
@@ -214,6 +214,14 @@ class ChatSession(QObject):
         """With no model loaded or loading, say why and ask for nothing: the prompt stays in
         the input box (sent, it would only get an empty failed answer)."""
         reason = self._host.unavailable()
+        if reason is not None:
+            self.refused.emit(reason)
+        return reason is not None
+
+    def _too_long(self, text: str) -> bool:
+        """A message that alone overflows the model's window is not sent (its answer could
+        only fail): say so; the text stays in the box to be shortened."""
+        reason = self._host.too_long(text, self.sampling_params().max_new_tokens)
         if reason is not None:
             self.refused.emit(reason)
         return reason is not None
@@ -265,6 +273,8 @@ class ChatSession(QObject):
         """Resend an edited user message as a sibling of the original, then answer it."""
         text = text.strip()
         if not text or self.state != "idle" or self.conversation_id is None or self._no_model():
+            return False
+        if self._too_long(text):
             return False
         original = next((m for m in self.path() if m.id == user_id), None)
         if original is None or original.role != "user":

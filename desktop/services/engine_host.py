@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
@@ -31,6 +32,7 @@ from desktop.engine.types import (
     SamplingParams,
     TextDelta,
 )
+from desktop.services.token_counter import TokenCounter
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +211,7 @@ class EngineHost(QObject):
         self._jobs: dict[int, Job] = {}
         self.info: ModelInfo | None = None
         self.problem: str | None = None  # why the last load failed
+        self._counter: TokenCounter | None = None  # the loaded model's, on this thread
         self._loads: set[int] = set()  # load jobs not finished yet
         self._thread = QThread()
         self._thread.setObjectName("parley-engine")
@@ -268,6 +271,7 @@ class EngineHost(QObject):
         self._release.emit()
         self.info = None
         self.problem = None
+        self._counter = None
         job = self._start_job(load_fn, installs_engine=True)
         self._loads.add(job.job_id)
         return job
@@ -350,7 +354,25 @@ class EngineHost(QObject):
         self.problem = message
         self.model_failed.emit(message)
 
+    def too_long(self, text: str, max_new_tokens: int) -> str | None:
+        """Why ``text`` cannot be a message to the loaded model (it alone, with room for the
+        answer, exceeds the window), or None (it fits, or no count is possible)."""
+        if self.info is None or self._counter is None:
+            return None
+        room = self.info.context_length - max_new_tokens
+        if len(text.encode("utf-8")) <= room:
+            return None  # a token is at least a byte: no need to load the tokenizer
+        tokens = self._counter.count(text)
+        if tokens is None or tokens <= room:
+            return None
+        return (
+            f"This message is {tokens:,} tokens; {self.info.name} reads at most "
+            f"{self.info.context_length:,}, {max_new_tokens:,} of them kept for the answer. "
+            "Shorten it or send it in parts."
+        )
+
     def _on_engine_ready(self, info: ModelInfo) -> None:
         self.info = info
         self.problem = None
+        self._counter = TokenCounter(Path(info.path)) if info.path else None
         self.model_loaded.emit(info)

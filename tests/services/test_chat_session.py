@@ -280,3 +280,31 @@ def test_a_full_disk_at_the_end_of_an_answer_leaves_the_chat_usable_and_saves_la
     assert history.get_message(message_id).content == "first answer"
     answer(qtbot, session, lambda: session.send("again"))  # and the chat goes on
     assert contents(session)[-1] == ("assistant", "second answer", "complete")
+
+
+def test_a_message_longer_than_the_window_stays_with_the_user(
+    qtbot: QtBot, history: History, tmp_path: Path
+) -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    tokenizer = Tokenizer(models.WordLevel({"[UNK]": 0, "word": 1}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()  # one token a word
+    tokenizer.save(str(tmp_path / "tokenizer.json"))
+    engine = FakeEngine(replies=["short answer"], context_length=1000, path=str(tmp_path))
+    host = EngineHost()
+    try:
+        with qtbot.waitSignal(host.model_loaded, timeout=5000):
+            host.load(lambda: engine)
+        session = make_session(history, host)  # answers keep 512 tokens of the window
+        with qtbot.waitSignal(session.refused, timeout=1000) as blocker:
+            assert not session.send("word " * 600)
+        assert blocker.args == [
+            "This message is 600 tokens; FakeLM-1M reads at most 1,000, 512 of them kept for "
+            "the answer. Shorten it or send it in parts."
+        ]
+        assert session.path() == []
+        assert engine.calls == []
+        answer(qtbot, session, lambda: session.send("word " * 400))  # fits: sent
+        assert contents(session)[-1] == ("assistant", "short answer", "complete")
+    finally:
+        assert host.shutdown()
