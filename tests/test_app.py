@@ -257,6 +257,7 @@ def test_the_chats_left_open_come_back_in_their_panes(
 ) -> None:
     window, settings, store = parts
     a, b, c, gone = (store.create_conversation(t) for t in ("Alpha", "Beta", "Gamma", "Gone"))
+    store.add_message(a.id, None, "user", "Hello from Alpha")
     window.show()
     for conversation in (a, b, gone):
         window.new_tab(conversation.id)
@@ -278,6 +279,10 @@ def test_the_chats_left_open_come_back_in_their_panes(
     current = again.current_tab()
     assert current is not None
     assert current.session.conversation_id == b.id
+    alpha = again._tabs_in(again.tabs)[0]
+    assert alpha.view.message_widgets() == [], "a tab behind the current one waits"
+    again.tabs.setCurrentWidget(alpha)
+    assert [w.plain_text() for w in alpha.view.message_widgets()] == ["Hello from Alpha"]
     assert again.restore_chats({"chats": {"left": ["x", True, 10**9]}}) == 0
     assert again.restore_chats({"chats": "nonsense"}) == 0
     again.close()

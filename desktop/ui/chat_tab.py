@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QMimeData, Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent, QResizeEvent, QTextCursor
+from PySide6.QtGui import QKeyEvent, QResizeEvent, QShowEvent, QTextCursor
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -260,7 +260,11 @@ class ChatTab(QWidget):
         session: ChatSession,
         parent: QWidget | None = None,
         feedback: FeedbackService | None = None,
+        *,
+        deferred: bool = False,
     ) -> None:
+        """``deferred``: fill the view when the tab is first shown (chats reopened at start
+        in tabs behind the current one cost nothing until they are looked at)."""
         super().__init__(parent)
         self.session = session
         self.feedback = feedback
@@ -344,7 +348,14 @@ class ChatTab(QWidget):
             feedback.feedback_changed.connect(self._on_feedback_changed)
             self.view.thumbs_requested.connect(self.open_feedback)
             self.view.alternatives_requested.connect(self.generate_alternatives)
-        self.reload()
+        self._deferred = deferred
+        if not deferred:
+            self.reload()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt override)
+        if self._deferred:
+            self.reload()
+        super().showEvent(event)
 
     # -- actions ----------------------------------------------------------------------------
     def send(self) -> None:
@@ -402,6 +413,7 @@ class ChatTab(QWidget):
 
     # -- session -> view ------------------------------------------------------------------
     def reload(self) -> None:
+        self._deferred = False
         self._show_entries(self.session.streaming_id)
         self._refresh_ratings()
         self._order_focus()

@@ -409,9 +409,11 @@ class MainWindow(QMainWindow):
                 return
             new = new.parentWidget()
 
-    def new_tab(self, conversation_id: int | None = None) -> ChatTab:
+    def new_tab(self, conversation_id: int | None = None, *, background: bool = False) -> ChatTab:
+        """A chat tab in the active pane, shown and focused; ``background``: added behind the
+        current one, its messages read when it is first shown."""
         session = ChatSession(self.history, self.host, self._defaults, conversation_id)
-        tab = ChatTab(session, feedback=self.feedback)
+        tab = ChatTab(session, feedback=self.feedback, deferred=background)
         tab.composer.send_on_enter = self._send_on_enter
         session.setParent(tab)
         pane = self._active_pane
@@ -421,9 +423,11 @@ class MainWindow(QMainWindow):
         tab.answer_stats.connect(self._show_stats)
         tab.answer_stats.connect(lambda _stats, t=tab: self._mark_unread(t))
         tab.notify.connect(self.notify)
-        pane.setCurrentIndex(index)
+        if not background:
+            pane.setCurrentIndex(index)
         self._refresh_tab_labels()
-        tab.composer.setFocus()
+        if not background:
+            tab.composer.setFocus()
         return tab
 
     def _move(self, tab: ChatTab, to: QTabWidget) -> None:
@@ -1224,42 +1228,65 @@ class MainWindow(QMainWindow):
 
     def restore_chats(self, state: Mapping[str, object]) -> int:
         """Open the chats of a ``layout_state`` again, in their panes and order, the current
-        one shown; chats deleted since are skipped. Returns how many opened."""
+        one shown; chats deleted since are skipped. Tabs behind the current one read their
+        messages when first shown. Returns how many opened."""
         chats = state.get("chats")
         if not isinstance(chats, dict):
             return 0
         listed = {c.id for c in self.history.list_conversations()}
-        opened: set[int] = set()
+        opened: set[int] = {
+            i for t in self.chat_tabs() if (i := t.session.conversation_id) is not None
+        }
+        restored: list[ChatTab] = []
 
         def ids(key: str) -> list[int]:
             value = chats.get(key)
             if not isinstance(value, list):
                 return []
             wanted = [i for i in value if type(i) is int and i in listed and i not in opened]
-            return wanted[: self.RESTORED_CHATS]
+            return list(dict.fromkeys(wanted))[: self.RESTORED_CHATS]
 
+        start = self.current_tab()  # the empty chat a start opens makes room
         for conversation_id in ids("left"):
-            self.open_conversation(conversation_id)
+            restored.append(self._restore_into(self.tabs, conversation_id))
             opened.add(conversation_id)
         right = ids("right")
-        if right and self.tabs.count() and not self.is_split():
+        if right and not self.is_split():
             self.side_tabs.show()
             half = max(1, self.panes.width() // 2)
             self.panes.setSizes([half, half])
-            self._active_pane = self.side_tabs
             for conversation_id in right:
-                self.new_tab(conversation_id)
-                opened.add(conversation_id)
+                restored.append(self._restore_into(self.side_tabs, conversation_id))
             self.split_action.setChecked(True)
-            self._refresh_tab_labels()
+        if not restored:
+            return 0
         current = chats.get("current")
-        for tab in self.chat_tabs():
-            if type(current) is int and tab.session.conversation_id == current:
-                pane = self.pane_of(tab)
-                pane.setCurrentWidget(tab)
-                self._active_pane = pane
-                self._select_current_in_sidebar()
-        return len(opened)
+        chosen = next(
+            (t for t in restored if type(current) is int and t.session.conversation_id == current),
+            restored[0],
+        )
+        for pane in self._panes():  # the right side shows its first chat unless chosen
+            tabs = [t for t in restored if self.pane_of(t) is pane]
+            if tabs and pane is not self.pane_of(chosen):
+                pane.setCurrentWidget(tabs[0])
+        self.pane_of(chosen).setCurrentWidget(chosen)  # before the empty chat goes
+        self._active_pane = self.pane_of(chosen)
+        if (
+            start is not None
+            and start.session.conversation_id is None
+            and start.session.state == "idle"
+            and not start.composer.toPlainText()
+        ):
+            pane = self.pane_of(start)
+            pane.removeTab(pane.indexOf(start))
+            start.deleteLater()
+        self._select_current_in_sidebar()
+        self._refresh_tab_labels()
+        return len(restored)
+
+    def _restore_into(self, pane: QTabWidget, conversation_id: int) -> ChatTab:
+        self._active_pane = pane
+        return self.new_tab(conversation_id, background=True)
 
     def restore_layout(self, state: Mapping[str, object]) -> bool:
         """Put back a ``layout_state``; anything unreadable is ignored (the default layout
