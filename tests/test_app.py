@@ -288,6 +288,40 @@ def test_the_chats_left_open_come_back_in_their_panes(
     again.close()
 
 
+def test_what_was_typed_and_not_sent_comes_back_with_its_chat(
+    qtbot: QtBot, tmp_path: Path, parts: tuple[MainWindow, Settings, Store]
+) -> None:
+    window, settings, store = parts
+    kept = store.create_conversation("Kept")
+    asked = store.add_message(kept.id, None, "user", "Old question")
+    edited = store.create_conversation("Being edited")
+    old = store.add_message(edited.id, None, "user", "Typo here")
+    window.show()
+    window.current_tab().composer.setPlainText("An idea for a new chat")  # type: ignore[union-attr]
+    window.new_tab(kept.id).composer.setPlainText("Half a follow-up")
+    editing = window.new_tab(edited.id)
+    editing.begin_edit(old.id)  # the box holds an edit of an old message: not a draft
+    assert editing.editing
+    state = window.layout_state()
+    assert state["chats"]["drafts"] == {  # type: ignore[index]
+        "new": "An idea for a new chat",
+        str(kept.id): "Half a follow-up",
+    }
+    assert asked.content == "Old question"
+
+    again = app.build_window(store, window.host, Notifier(), settings)
+    qtbot.addWidget(again)
+    again.show()
+    assert again.restore_chats(state) == 2
+    boxes = {t.session.title(): t.composer.toPlainText() for t in again.chat_tabs()}
+    assert boxes == {
+        "New chat": "An idea for a new chat",
+        "Kept": "Half a follow-up",
+        "Being edited": "",
+    }
+    again.close()
+
+
 def test_an_unreadable_layout_file_keeps_the_default_layout(tmp_path: Path) -> None:
     path = tmp_path / "window.json"
     assert app.read_layout(path) == {}

@@ -399,6 +399,11 @@ class ChatTab(QWidget):
         self._editing = None
         self.refresh_banner()
 
+    @property
+    def editing(self) -> bool:
+        """The input holds an edit of an earlier message (not a new one)."""
+        return self._editing is not None
+
     def _start_from(self, example: str) -> None:
         self.composer.setPlainText(example)
         self.composer.moveCursor(QTextCursor.MoveOperation.End)

@@ -1221,8 +1221,20 @@ class MainWindow(QMainWindow):
                 "left": saved(self.tabs),
                 "right": saved(self.side_tabs) if self.is_split() else [],
                 "current": current.session.conversation_id if current is not None else None,
+                "drafts": self._drafts(),
             },
         }
+
+    def _drafts(self) -> dict[str, str]:
+        """What is typed and not sent, per open chat ("new": a new chat's), to be put back."""
+        drafts: dict[str, str] = {}
+        for tab in self.chat_tabs():
+            text = tab.composer.toPlainText()
+            if not text.strip() or tab.editing:
+                continue  # an edit of an old message is not a draft
+            key = str(tab.session.conversation_id) if tab.session.conversation_id else "new"
+            drafts.setdefault(key, text)
+        return drafts
 
     RESTORED_CHATS = 12  # per pane: more tabs than that were left open by accident
 
@@ -1247,6 +1259,11 @@ class MainWindow(QMainWindow):
             return list(dict.fromkeys(wanted))[: self.RESTORED_CHATS]
 
         start = self.current_tab()  # the empty chat a start opens makes room
+        drafts = chats.get("drafts")
+        drafts = drafts if isinstance(drafts, dict) else {}
+        new_draft = drafts.get("new")
+        if start is not None and isinstance(new_draft, str) and not start.composer.toPlainText():
+            start.composer.setPlainText(new_draft)  # and the new chat stays for it
         for conversation_id in ids("left"):
             restored.append(self._restore_into(self.tabs, conversation_id))
             opened.add(conversation_id)
@@ -1258,6 +1275,10 @@ class MainWindow(QMainWindow):
             for conversation_id in right:
                 restored.append(self._restore_into(self.side_tabs, conversation_id))
             self.split_action.setChecked(True)
+        for tab in restored:
+            draft = drafts.get(str(tab.session.conversation_id))
+            if isinstance(draft, str):
+                tab.composer.setPlainText(draft)
         if not restored:
             return 0
         current = chats.get("current")
