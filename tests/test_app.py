@@ -322,6 +322,37 @@ def test_what_was_typed_and_not_sent_comes_back_with_its_chat(
     again.close()
 
 
+def test_a_chat_closed_before_sending_keeps_what_was_typed_for_when_it_opens_again(
+    qtbot: QtBot, parts: tuple[MainWindow, Settings, Store]
+) -> None:
+    window, settings, store = parts
+    chat = store.create_conversation("Planning")
+    store.add_message(chat.id, None, "user", "First question")
+    doomed = store.create_conversation("Doomed")
+    store.add_message(doomed.id, None, "user", "Whatever")
+    window.show()
+    window.new_tab(chat.id).composer.setPlainText("Second question, half")
+    window.new_tab(doomed.id).composer.setPlainText("Never mind")
+    window.close_tab(window.tabs.currentIndex())  # Doomed
+    window.close_tab(window.tabs.currentIndex())  # Planning
+    state = window.layout_state()
+    assert state["chats"]["drafts"][str(chat.id)] == "Second question, half"  # type: ignore[index]
+    assert window.open_conversation(chat.id).composer.toPlainText() == "Second question, half"
+
+    window.open_conversation(doomed.id)
+    window.sidebar.deleted.emit(doomed.id, store.delete_conversations(doomed.id))
+    assert str(doomed.id) not in window.layout_state()["chats"]["drafts"]  # type: ignore[index]
+
+    # across a restart: a draft of a chat that was closed comes back when it is opened
+    again = app.build_window(store, window.host, Notifier(), settings)
+    qtbot.addWidget(again)
+    again.show()
+    state["chats"] = {"left": [], "drafts": {str(chat.id): "Kept over a restart"}}
+    again.restore_chats(state)
+    assert again.open_conversation(chat.id).composer.toPlainText() == "Kept over a restart"
+    again.close()
+
+
 def test_an_unreadable_layout_file_keeps_the_default_layout(tmp_path: Path) -> None:
     path = tmp_path / "window.json"
     assert app.read_layout(path) == {}

@@ -136,6 +136,8 @@ class MainWindow(QMainWindow):
         self.tab_menu: QMenu | None = None  # the last tab menu shown (tests read it)
         self.model_folder: Path | None = None  # the model loaded (or being loaded)
         self._last_dir: Path | None = None  # where the last file dialog was answered
+        # What was typed in chats closed before sending, by conversation: back when reopened.
+        self._closed_drafts: dict[int, str] = {}
         self.quick_ask: QuickAskWindow | None = None
         self.keep_in_tray = False  # closing hides the window (the tray icon is there)
         self._told_tray = False
@@ -415,6 +417,8 @@ class MainWindow(QMainWindow):
         session = ChatSession(self.history, self.host, self._defaults, conversation_id)
         tab = ChatTab(session, feedback=self.feedback, deferred=background)
         tab.composer.send_on_enter = self._send_on_enter
+        if conversation_id is not None and conversation_id in self._closed_drafts:
+            tab.composer.setPlainText(self._closed_drafts.pop(conversation_id))
         session.setParent(tab)
         pane = self._active_pane
         index = pane.addTab(tab, session.title())
@@ -527,6 +531,10 @@ class MainWindow(QMainWindow):
             return
         for tab in tabs:
             pane = self.pane_of(tab)
+            conversation_id = tab.session.conversation_id
+            draft = tab.composer.toPlainText()
+            if conversation_id is not None and draft.strip() and not tab.editing:
+                self._closed_drafts[conversation_id] = draft
             tab.session.close()
             pane.removeTab(pane.indexOf(tab))
             tab.deleteLater()
@@ -908,6 +916,7 @@ class MainWindow(QMainWindow):
         if self.quick_ask is not None:
             self.quick_ask._forget_session()
         self._close_chats(self.chat_tabs())  # leaves one new, empty chat
+        self._closed_drafts.clear()
         self.history.clear_all()
         self.sidebar.refresh()
         self._show_context()
@@ -917,6 +926,7 @@ class MainWindow(QMainWindow):
         self._close_chats(
             [t for t in self.chat_tabs() if t.session.conversation_id == conversation_id]
         )
+        self._closed_drafts.pop(conversation_id, None)
         self._undo_token = token
         self.notify("Chat deleted.")
         self.undo_button.show()
@@ -1234,6 +1244,8 @@ class MainWindow(QMainWindow):
                 continue  # an edit of an old message is not a draft
             key = str(tab.session.conversation_id) if tab.session.conversation_id else "new"
             drafts.setdefault(key, text)
+        for conversation_id, text in self._closed_drafts.items():
+            drafts.setdefault(str(conversation_id), text)
         return drafts
 
     RESTORED_CHATS = 12  # per pane: more tabs than that were left open by accident
@@ -1279,6 +1291,10 @@ class MainWindow(QMainWindow):
             draft = drafts.get(str(tab.session.conversation_id))
             if isinstance(draft, str):
                 tab.composer.setPlainText(draft)
+        for key, draft in drafts.items():  # chats closed with a draft: back when reopened
+            closed = key.isdigit() and int(key) in listed and int(key) not in opened
+            if closed and isinstance(draft, str):
+                self._closed_drafts[int(key)] = draft
         if not restored:
             return 0
         current = chats.get("current")
