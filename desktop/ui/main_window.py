@@ -293,7 +293,9 @@ class MainWindow(QMainWindow):
           "A small window for one quick question (also: parley --quick-ask)")  # fmt: skip
         self._menus["&File"].addSeparator()
         a("&File", "&Quit", "Ctrl+Q", self.request_quit, "Quit Parley")
-        a("&View", "&Search chats", "Ctrl+K", self.sidebar.focus_search, "Search all chats")
+        search = a("&View", "&Search chats", "Ctrl+K", self.sidebar.focus_search,
+                   "Search all chats")  # fmt: skip
+        search.setShortcuts([QKeySequence("Ctrl+K"), QKeySequence(QKeySequence.StandardKey.Find)])
         a("&View", "Next chat", "Ctrl+Tab", lambda: self._cycle(1), "Next tab")
         a("&View", "Previous chat", "Ctrl+Shift+Tab", lambda: self._cycle(-1), "Previous tab")
         a("&View", "Focus input", "Ctrl+L", self.focus_input, "Move to the message input")

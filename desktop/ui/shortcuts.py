@@ -24,7 +24,7 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Ctrl+Tab / Ctrl+Shift+Tab", "Next / previous chat tab"),
     ("Ctrl+\\", "Split view: two chats side by side (again: one pane)"),
     ("Ctrl+Shift+\\", "Move the chat to the other side of the split view"),
-    ("Ctrl+K", "Search all chats"),
+    ("Ctrl+K / Ctrl+F", "Search all chats"),
     ("Down (in the search field)", "Into the chat list or the search results; Enter opens"),
     ("Ctrl+L", "Move to the message input"),
     ("Ctrl+Shift+B", "Show or hide the chat list"),

@@ -437,6 +437,9 @@ def test_ctrl_k_focuses_search_and_tab_shortcuts_work(qtbot: QtBot, window: Main
     qtbot.waitUntil(window.isActiveWindow, timeout=2000)
     qtbot.keyClick(window, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)
     assert window.sidebar.search.hasFocus()
+    tab_of(window).composer.setFocus()
+    qtbot.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert window.sidebar.search.hasFocus(), "Ctrl+F, where people look for Find, searches too"
     qtbot.keyClick(window, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
     assert window.tabs.count() == 2
     assert window.tabs.currentIndex() == 1
