@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.services.history import SearchHitLike
+from desktop.ui.sidebar import ROLE_MESSAGE
 
-ROLE_MESSAGE = Qt.ItemDataRole.UserRole + 1  # the message a row opens at; -1: the chat's end
 ROLE_HTML = Qt.ItemDataRole.UserRole + 2
 ROLE_LABELS = {"user": "You", "assistant": "Assistant", "system": "System"}
 Index = QModelIndex | QPersistentModelIndex

@@ -42,9 +42,9 @@ from PySide6.QtWidgets import (
 from desktop.services.history import History, SummaryLike
 from desktop.store import ConversationSummary
 from desktop.ui.message_view import accessible
-from desktop.ui.search_results import ROLE_HTML, ROLE_MESSAGE, ResultDelegate, result_rows
 
 ROLE_ID = Qt.ItemDataRole.UserRole
+ROLE_MESSAGE = Qt.ItemDataRole.UserRole + 1  # the message a search result opens at; -1: none
 SEARCH_DELAY_MS = 150
 PIN_MARK = "📌 "
 FOLDER_MARK = "📁 "
@@ -232,7 +232,6 @@ class Sidebar(QWidget):
         self.results = QListWidget()
         self.results.setWordWrap(True)
         self.results.setResizeMode(QListView.ResizeMode.Adjust)  # rows re-wrap with the width
-        self.results.setItemDelegate(ResultDelegate(self.results))
         accessible(self.results, "Search results", "Enter opens the chat at the match")
         self.results.itemActivated.connect(self._result_activated)
         self.results.itemClicked.connect(self._result_activated)
@@ -353,6 +352,11 @@ class Sidebar(QWidget):
         if not query:
             self.stack.setCurrentWidget(self.listing)
             return
+        # Painting results needs Qt's style classes (~16 ms to load): not at start.
+        from desktop.ui.search_results import ROLE_HTML, ResultDelegate, result_rows
+
+        if not isinstance(self.results.itemDelegate(), ResultDelegate):
+            self.results.setItemDelegate(ResultDelegate(self.results))
         self.results.clear()
         for row in result_rows(self._history.search(query)):
             item = QListWidgetItem(row.text)
