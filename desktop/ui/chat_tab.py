@@ -409,8 +409,29 @@ class ChatTab(QWidget):
         self.composer.moveCursor(QTextCursor.MoveOperation.End)
         self.composer.setFocus()
 
-    def open_chat_settings(self) -> None:
-        ChatSettingsDialog(self.session, self).open()
+    def open_chat_settings(self) -> ChatSettingsDialog:
+        dialog = ChatSettingsDialog(self.session, self)
+        dialog.accepted.connect(self.show_chat_settings)
+        dialog.open()
+        return dialog
+
+    def show_chat_settings(self) -> None:
+        """The settings button says when this chat has its own system prompt or sampling
+        (they change every answer, and are otherwise out of sight)."""
+        own: list[str] = []
+        if self.session.conversation_id is not None:
+            prompt = self.session.system_prompt()
+            if prompt != self.session._defaults().system_prompt:
+                shown = prompt if len(prompt) <= 60 else prompt[:59] + "…"
+                own.append(f"system prompt “{shown}”" if prompt else "no system prompt")
+            labels = {key: label.lower() for key, label, *_ in ChatSettingsDialog.FIELDS}
+            own += [f"{labels.get(k, k)} {v}" for k, v in self.session.overrides().items()]
+        self.settings_button.setText("Chat settings ●…" if own else "Chat settings…")
+        self.settings_button.setToolTip(
+            "This chat's own settings: " + "; ".join(own) + "."
+            if own
+            else "System prompt and sampling for this chat"
+        )
 
     def _copy(self, text: str) -> None:
         copy_to_clipboard(text)
@@ -419,6 +440,7 @@ class ChatTab(QWidget):
     # -- session -> view ------------------------------------------------------------------
     def reload(self) -> None:
         self._deferred = False
+        self.show_chat_settings()
         self._show_entries(self.session.streaming_id)
         self._refresh_ratings()
         self._order_focus()

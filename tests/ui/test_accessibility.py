@@ -113,3 +113,24 @@ def test_chat_settings_refuse_bad_values_with_the_reason(qtbot: QtBot, window: M
             tab.session.set_chat_settings(None, {key: value})
     with pytest.raises(ValueError, match="top_p"):
         tab.session.set_chat_settings(None, {"top_p": 0.0})
+
+
+def test_the_settings_button_shows_when_a_chat_has_its_own_settings(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    tab = tab_of(window)
+    assert tab.settings_button.text() == "Chat settings…"
+    dialog = tab.open_chat_settings()
+    check, box = dialog.boxes["temperature"]
+    check.setChecked(True)
+    box.setValue(0.2)
+    dialog.custom_prompt.setChecked(True)
+    dialog.prompt.setPlainText("Answer like a pirate.")
+    dialog.accept()
+    assert tab.settings_button.text() == "Chat settings ●…"
+    assert tab.settings_button.toolTip() == (
+        "This chat's own settings: system prompt “Answer like a pirate.”; temperature 0.2."
+    )
+    tab.session.set_chat_settings(None, {})
+    tab.reload()
+    assert tab.settings_button.text() == "Chat settings…"
