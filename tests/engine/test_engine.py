@@ -202,12 +202,17 @@ def test_invalid_parameters_end_as_an_error_event(tiny: tuple[Path, Engine]) -> 
     assert "top_p" in fin.error
 
 
-def test_corrupt_model_file_is_one_clear_error(tiny_models: TinyModels, tmp_path: Path) -> None:
+def bundle_copy(tiny_models: TinyModels, folder: Path) -> Path:
+    """A copy of a tiny bundle to break (the cached one is shared by every test)."""
     import shutil
 
     _, bundle = tiny_models.get(TinySpec(weight_type="Q8_0"))
-    broken = tmp_path / "broken"
-    shutil.copytree(bundle, broken)
+    shutil.copytree(bundle, folder)
+    return folder
+
+
+def test_corrupt_model_file_is_one_clear_error(tiny_models: TinyModels, tmp_path: Path) -> None:
+    broken = bundle_copy(tiny_models, tmp_path / "broken")
     (broken / "model.onnx").write_bytes(b"\x00garbage" * 10)
     with pytest.raises(EngineLoadError, match=r"^model\.onnx is damaged \(it is not a readable"):
         load_engine(broken, "cpu")
@@ -216,11 +221,7 @@ def test_corrupt_model_file_is_one_clear_error(tiny_models: TinyModels, tmp_path
 def test_a_weights_file_cut_short_is_named_with_its_sizes(
     tiny_models: TinyModels, tmp_path: Path
 ) -> None:
-    import shutil
-
-    _, bundle = tiny_models.get(TinySpec(weight_type="Q8_0"))
-    broken = tmp_path / "broken"
-    shutil.copytree(bundle, broken)
+    broken = bundle_copy(tiny_models, tmp_path / "broken")
     data = broken / "model.onnx.data"
     whole = data.stat().st_size
     with data.open("r+b") as f:  # what a full disk or an interrupted copy leaves
@@ -236,11 +237,7 @@ def test_a_weights_file_cut_short_is_named_with_its_sizes(
 
 
 def test_missing_tokenizer_is_one_clear_error(tiny_models: TinyModels, tmp_path: Path) -> None:
-    import shutil
-
-    _, bundle = tiny_models.get(TinySpec(weight_type="Q8_0"))
-    broken = tmp_path / "broken"
-    shutil.copytree(bundle, broken)
+    broken = bundle_copy(tiny_models, tmp_path / "broken")
     (broken / "tokenizer.json").unlink()
     with pytest.raises(EngineLoadError, match=r"no tokenizer\.json"):
         load_engine(broken, "cpu")

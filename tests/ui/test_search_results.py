@@ -1,18 +1,7 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from desktop.ui.search_results import marked_html, result_rows
-
-
-@dataclass(frozen=True)
-class Hit:
-    conversation_id: int
-    conversation_title: str
-    message_id: int | None
-    role: str | None
-    snippet: str
-    highlights: tuple[tuple[int, int], ...]
+from tests.fakes import MemHit as Hit
 
 
 def test_each_chat_shows_its_title_once_with_its_matching_messages_under_it() -> None:
