@@ -61,6 +61,17 @@ def _library() -> Any:
     return ModelLibrary()
 
 
+def _damage(path: Path) -> str | None:
+    """Why the model in ``path`` cannot load (a file missing or cut short), or None."""
+    from desktop.engine.bundle import BundleError, open_bundle
+    from desktop.engine.integrity import damaged_files
+
+    try:
+        return damaged_files(open_bundle(path).model_file)
+    except BundleError as exc:
+        return str(exc)
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     lib = _library()
     action = args.action
@@ -74,6 +85,9 @@ def cmd_models(args: argparse.Namespace) -> int:
                 f"{mark} {m.name:<32} {m.manifest.get('precision', '?'):<16} "
                 f"{m.size_bytes / 1e6:7.1f} MB"
             )
+            damage = _damage(Path(m.path))
+            if damage is not None:
+                print(f"    damaged: {damage}")
         return 0
     if action == "install":
         if args.target != "starter":
@@ -81,7 +95,12 @@ def cmd_models(args: argparse.Namespace) -> int:
         from desktop.convert.starter import STARTER_NAME, install_starter
 
         if args.if_missing and STARTER_NAME in lib.names():
-            return 0
+            damage = _damage(Path(lib.get(STARTER_NAME).path))
+            if damage is None:
+                return 0
+            # our own download, so a damaged copy is simply fetched again
+            print(f"The installed starter model is damaged ({damage}); installing it again.")
+            lib.remove(STARTER_NAME)
         bar = ProgressBar()
         model = install_starter(lib, progress=bar)
         bar.done()
@@ -110,6 +129,7 @@ def cmd_models(args: argparse.Namespace) -> int:
                     "path": str(m.path),
                     "default": m.is_default,
                     "size_bytes": m.size_bytes,
+                    "damaged": _damage(Path(m.path)),
                     **m.manifest,
                 },
                 indent=2,

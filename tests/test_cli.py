@@ -99,6 +99,51 @@ def test_a_model_with_a_file_cut_short_says_how_to_recover(
     assert err.count("\n") == 1
 
 
+def test_models_list_and_info_name_a_damaged_model(
+    installed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from desktop.convert.library import ModelLibrary
+
+    assert main(["models", "info", installed]) == 0
+    assert json.loads(capsys.readouterr().out)["damaged"] is None
+    (ModelLibrary().get(installed).path / "model.onnx.data").unlink()
+    assert main(["models", "list"]) == 0
+    assert "    damaged: model.onnx.data is missing" in capsys.readouterr().out
+    assert main(["models", "info", installed]) == 0
+    assert json.loads(capsys.readouterr().out)["damaged"] == "model.onnx.data is missing"
+
+
+def test_install_if_missing_fetches_a_damaged_starter_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `make run` does first: a starter whose files were cut short is installed anew
+    (it is Parley's own download), a whole one is left alone."""
+    from desktop.convert import starter
+    from desktop.convert.library import InstalledModel, ModelLibrary
+
+    gguf = write_tiny_gguf(tmp_path / "starter.gguf", TinySpec(weight_type="Q8_0"))
+    installs: list[str] = []
+
+    def fake_install(library: ModelLibrary, **_kwargs: object) -> InstalledModel:
+        installs.append("download, verify, convert")
+        return library.import_path(gguf, starter.STARTER_NAME)
+
+    monkeypatch.setattr(starter, "install_starter", fake_install)
+    assert main(["models", "install", "starter", "--if-missing"]) == 0
+    data = ModelLibrary().get(starter.STARTER_NAME).path / "model.onnx.data"
+    with data.open("r+b") as f:
+        f.truncate(data.stat().st_size // 2)
+    capsys.readouterr()
+    assert main(["models", "install", "starter", "--if-missing"]) == 0
+    assert "The installed starter model is damaged (model.onnx.data is incomplete" in (
+        capsys.readouterr().out
+    )
+    assert len(installs) == 2
+    assert main(["models", "install", "starter", "--if-missing"]) == 0
+    assert len(installs) == 2, "a whole starter is left alone"
+    assert main(["ask", "hi", "--max-tokens", "2", "--temperature", "0"]) == 0
+
+
 def test_importing_garbage_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "x.gguf"
     bad.write_bytes(b"not a model at all")
