@@ -62,14 +62,9 @@ def _library() -> Any:
 
 
 def _damage(path: Path) -> str | None:
-    """Why the model in ``path`` cannot load (a file missing or cut short), or None."""
-    from desktop.engine.bundle import BundleError, open_bundle
-    from desktop.engine.integrity import damaged_files
+    from desktop.engine.integrity import model_damage
 
-    try:
-        return damaged_files(open_bundle(path).model_file)
-    except BundleError as exc:
-        return str(exc)
+    return model_damage(path)
 
 
 def cmd_models(args: argparse.Namespace) -> int:

@@ -54,3 +54,14 @@ def damaged_files(model_file: Path) -> str | None:
                 "(a copy or download that was cut short)"
             )
     return None
+
+
+def model_damage(folder: Path) -> str | None:
+    """Why the model folder ``folder`` cannot load (unreadable files, a file missing or cut
+    short), or None when its files look whole."""
+    from desktop.engine.bundle import BundleError, open_bundle
+
+    try:
+        return damaged_files(open_bundle(folder).model_file)
+    except BundleError as exc:
+        return str(exc)

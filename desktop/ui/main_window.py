@@ -1046,9 +1046,11 @@ class MainWindow(QMainWindow):
     def refresh_model_manager(self) -> None:
         if self.model_manager is not None and self._models.library is not None:
             from desktop.convert.starter import STARTER_NAME
+            from desktop.engine.integrity import model_damage
 
             models = self._models.library().list()
-            self.model_manager.set_models(models, self._in_use())
+            damaged = {m.name: why for m in models if (why := model_damage(Path(m.path)))}
+            self.model_manager.set_models(models, self._in_use(), damaged)
             self.model_manager.set_starter_available(
                 self._models.install is not None and all(m.name != STARTER_NAME for m in models)
             )

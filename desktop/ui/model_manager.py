@@ -7,7 +7,7 @@ as jobs on the engine worker with the progress dialog, a new default reloads the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +163,14 @@ class ModelManagerDialog(QDialog):
             else "No model installed yet. Import a GGUF file or a model folder."
         )
 
-    def set_models(self, models: Sequence[InstalledModel], in_use: str | None = None) -> None:
+    def set_models(
+        self,
+        models: Sequence[InstalledModel],
+        in_use: str | None = None,
+        damaged: Mapping[str, str] | None = None,
+    ) -> None:
+        """``damaged``: name -> why that model cannot load (its row says so)."""
+        damaged = damaged or {}
         if in_use is not None:
             self.in_use = in_use
         selected = self.selected()
@@ -172,6 +179,11 @@ class ModelManagerDialog(QDialog):
         for r, m in enumerate(self.models):
             accuracy, tip = describe_accuracy(m.manifest)
             name = m.name + ("  (in use)" if m.name == self.in_use else "")
+            problem = damaged.get(m.name)
+            where = str(m.path)
+            if problem is not None:
+                name += "  ⚠ damaged"
+                where += f"\nDamaged: {problem}. Remove it, then install or import it again."
             try:
                 size = describe_size(m.size_bytes)
             except OSError:
@@ -179,7 +191,7 @@ class ModelManagerDialog(QDialog):
             cells = (name, precision_of(m.manifest), size, "✓" if m.is_default else "", accuracy)
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setToolTip(tip if c == 4 else str(m.path) if c == 0 else text)
+                item.setToolTip(tip if c == 4 else where if c == 0 else text)
                 if c == 3:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                     item.setData(Qt.ItemDataRole.AccessibleTextRole,

@@ -25,10 +25,23 @@ ACCURACY = {"reference": "tiny fp32", "top1_agreement": 0.975, "mean_kl": 0.0123
 
 
 def make_model(root: Path, name: str, precision: str, accuracy: bool = True) -> Path:
+    """A model folder whose files are whole (a 3 MB graph, a config with dimensions); the
+    fake engine answers for it."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
     folder = root / name
     folder.mkdir(parents=True)
     (folder / "tokenizer.json").write_text("{}")
-    (folder / "model.onnx").write_bytes(b"\0" * 3_000_000)
+    dims = {"num_hidden_layers": 1, "num_attention_heads": 1, "hidden_size": 8}
+    dims |= {"vocab_size": 8, "max_position_embeddings": 64}
+    (folder / "config.json").write_text(json.dumps(dims))
+    weights = numpy_helper.from_array(np.zeros(750_000, np.float32), "w")
+    output = helper.make_tensor_value_info("y", TensorProto.FLOAT, [750_000])
+    graph = helper.make_graph([helper.make_node("Identity", ["w"], ["y"])], "g", [], [output])
+    graph.initializer.append(weights)
+    onnx.save(helper.make_model(graph), str(folder / "model.onnx"))
     manifest: dict[str, object] = {"name": name, "precision": precision}
     if accuracy:
         manifest["accuracy"] = ACCURACY
@@ -121,6 +134,17 @@ def test_the_manager_lists_models_with_precision_size_default_and_accuracy(
     dialog.select("alpha")
     assert not dialog.remove_button.isEnabled()  # the model in use stays
     assert not dialog.default_button.isEnabled()  # already the default
+
+
+def test_a_model_whose_files_are_damaged_says_so_in_its_row(
+    qtbot: QtBot, mm_window: MainWindow, library: ModelLibrary
+) -> None:
+    (library.get("beta").path / "model.onnx").write_bytes(b"\0garbage")
+    dialog = open_manager(mm_window)
+    assert [r[0] for r in rows(dialog)] == ["alpha  (in use)", "beta  ⚠ damaged"]
+    tip = dialog.table.item(1, 0).toolTip()
+    assert "Damaged: model.onnx is damaged (it is not a readable ONNX graph)" in tip
+    assert "Remove it, then install or import it again." in tip
 
 
 def test_set_default_reloads_the_engine_and_remembers_it(
