@@ -218,6 +218,10 @@ class ChatSession(QObject):
             self.refused.emit(reason)
         return reason is not None
 
+    def measure(self, text: str) -> tuple[int, int] | None:
+        """(tokens of ``text``, how many a message may have in this chat), or None."""
+        return self._host.measure(text, self.sampling_params().max_new_tokens)
+
     def _too_long(self, text: str) -> bool:
         """A message that alone overflows the model's window is not sent (its answer could
         only fail): say so; the text stays in the box to be shortened."""

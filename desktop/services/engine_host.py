@@ -354,20 +354,29 @@ class EngineHost(QObject):
         self.problem = message
         self.model_failed.emit(message)
 
+    def measure(self, text: str, max_new_tokens: int) -> tuple[int, int] | None:
+        """(tokens of ``text``, tokens a message may have with room for the answer), or None
+        when there is no model or no tokenizer to count with."""
+        if self.info is None or self._counter is None:
+            return None
+        tokens = self._counter.count(text)
+        if tokens is None:
+            return None
+        return tokens, self.info.context_length - max_new_tokens
+
     def too_long(self, text: str, max_new_tokens: int) -> str | None:
         """Why ``text`` cannot be a message to the loaded model (it alone, with room for the
         answer, exceeds the window), or None (it fits, or no count is possible)."""
-        if self.info is None or self._counter is None:
-            return None
-        room = self.info.context_length - max_new_tokens
-        if len(text.encode("utf-8")) <= room:
+        info = self.info
+        if info is None or len(text.encode("utf-8")) <= info.context_length - max_new_tokens:
             return None  # a token is at least a byte: no need to load the tokenizer
-        tokens = self._counter.count(text)
-        if tokens is None or tokens <= room:
+        measured = self.measure(text, max_new_tokens)
+        if measured is None or measured[0] <= measured[1]:
             return None
+        tokens = measured[0]
         return (
-            f"This message is {tokens:,} tokens; {self.info.name} reads at most "
-            f"{self.info.context_length:,}, {max_new_tokens:,} of them kept for the answer. "
+            f"This message is {tokens:,} tokens; {info.name} reads at most "
+            f"{info.context_length:,}, {max_new_tokens:,} of them kept for the answer. "
             "Shorten it or send it in parts."
         )
 

@@ -36,6 +36,7 @@ from desktop.ui.message_view import (
     copy_to_clipboard,
     shown_stats,
 )
+from desktop.ui.theme import ROLE_ERROR, ROLE_PROPERTY
 
 # The feedback controls and dialogs import the feedback package (content filter, keyring, HTTP):
 # they load when a tab first uses them, not when the window opens.
@@ -244,6 +245,8 @@ class ChatSettingsDialog(QDialog):
 
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+COUNT_FROM_BYTES = 2000  # below this a message's size is of no concern
+COUNT_DELAY_MS = 300  # counted once typing (or a paste) settles
 
 
 class ChatTab(QWidget):
@@ -314,6 +317,17 @@ class ChatTab(QWidget):
         row.addLayout(buttons)
         row.setAlignment(buttons, Qt.AlignmentFlag.AlignTop)
         bottom_layout.addLayout(row)
+        # A long text (a pasted document) shows its size in tokens against what fits.
+        self.count_label = QLabel()
+        self.count_label.setAlignment(Qt.AlignmentFlag.AlignRight)
+        accessible(self.count_label, "Message size", "The message's tokens and what fits")
+        self.count_label.hide()
+        bottom_layout.addWidget(self.count_label)
+        self._count_timer = QTimer(self)
+        self._count_timer.setSingleShot(True)
+        self._count_timer.setInterval(COUNT_DELAY_MS)
+        self._count_timer.timeout.connect(self._show_count)
+        self.composer.textChanged.connect(self._count_timer.start)
         layout.addWidget(bottom)
 
         self.composer.send_requested.connect(self.send)
@@ -403,6 +417,27 @@ class ChatTab(QWidget):
     def editing(self) -> bool:
         """The input holds an edit of an earlier message (not a new one)."""
         return self._editing is not None
+
+    def _show_count(self) -> None:
+        """Tokens of a long message against what fits (short ones are not counted)."""
+        text = self.composer.toPlainText()
+        measured = (
+            self.session.measure(text) if len(text.encode("utf-8")) >= COUNT_FROM_BYTES else None
+        )
+        if measured is None:
+            self.count_label.hide()
+            return
+        tokens, room = measured
+        over = tokens > room
+        self.count_label.setText(
+            f"{tokens:,} tokens: {tokens - room:,} more than fit ({room:,})"
+            if over
+            else f"{tokens:,} of {room:,} tokens"
+        )
+        self.count_label.setProperty(ROLE_PROPERTY, ROLE_ERROR if over else "")
+        self.count_label.style().unpolish(self.count_label)
+        self.count_label.style().polish(self.count_label)
+        self.count_label.show()
 
     def _start_from(self, example: str) -> None:
         self.composer.setPlainText(example)

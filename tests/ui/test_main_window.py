@@ -135,6 +135,27 @@ def test_a_model_that_fails_to_load_says_why_above_the_chats_and_keeps_the_promp
     assert shown(tab)[0] == ("user", "Are you there?")
 
 
+def test_a_long_message_shows_its_tokens_against_what_fits(
+    qtbot: QtBot, make_window: Callable[..., MainWindow], engine: FakeEngine, tmp_path: Path
+) -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    tokenizer = Tokenizer(models.WordLevel({"[UNK]": 0, "word": 1}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()  # one token a word
+    tokenizer.save(str(tmp_path / "tokenizer.json"))
+    engine.path, engine.context_length = str(tmp_path), 1000
+    window = make_window()
+    tab = tab_of(window)
+    tab.session.set_chat_settings(None, {"max_new_tokens": 512})  # 488 left for a message
+    tab.composer.setPlainText("word " * 600)
+    qtbot.waitUntil(tab.count_label.isVisible, timeout=2000)
+    assert tab.count_label.text() == "600 tokens: 112 more than fit (488)"
+    tab.composer.setPlainText("word " * 450)
+    qtbot.waitUntil(lambda: tab.count_label.text() == "450 of 488 tokens", timeout=2000)
+    tab.composer.setPlainText("A short question?")
+    qtbot.waitUntil(lambda: not tab.count_label.isVisible(), timeout=2000)
+
+
 def test_the_status_bar_shows_the_context_of_the_chat_shown(
     qtbot: QtBot, window: MainWindow, engine: FakeEngine
 ) -> None:
