@@ -171,6 +171,12 @@ class ChatSession(QObject):
                 return prompt
         return self._defaults().system_prompt
 
+    def has_own_system_prompt(self) -> bool:
+        """This chat's system prompt differs from the default one."""
+        return self.conversation_id is not None and (
+            self.system_prompt() != self._defaults().system_prompt
+        )
+
     def overrides(self) -> dict[str, Any]:
         if self.conversation_id is None:
             return {}
@@ -276,9 +282,9 @@ class ChatSession(QObject):
     def edit(self, user_id: int, text: str) -> bool:
         """Resend an edited user message as a sibling of the original, then answer it."""
         text = text.strip()
-        if not text or self.state != "idle" or self.conversation_id is None or self._no_model():
+        if not text or self.state != "idle" or self.conversation_id is None:
             return False
-        if self._too_long(text):
+        if self._no_model() or self._too_long(text):
             return False
         original = next((m for m in self.path() if m.id == user_id), None)
         if original is None or original.role != "user":

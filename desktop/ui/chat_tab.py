@@ -178,9 +178,7 @@ class ChatSettingsDialog(QDialog):
         accessible(self.custom_prompt, "Use an own system prompt", "Off: the default prompt")
         self.prompt = QPlainTextEdit(session.system_prompt())
         accessible(self.prompt, "System prompt", "Instructions the model sees before the chat")
-        has_own = session.conversation_id is not None and (
-            session.system_prompt() != session._defaults().system_prompt
-        )
+        has_own = session.has_own_system_prompt()
         self.custom_prompt.setChecked(has_own)
         self.prompt.setEnabled(has_own)
         self.custom_prompt.toggled.connect(self.prompt.setEnabled)
@@ -454,13 +452,12 @@ class ChatTab(QWidget):
         """The settings button says when this chat has its own system prompt or sampling
         (they change every answer, and are otherwise out of sight)."""
         own: list[str] = []
-        if self.session.conversation_id is not None:
+        if self.session.has_own_system_prompt():
             prompt = self.session.system_prompt()
-            if prompt != self.session._defaults().system_prompt:
-                shown = prompt if len(prompt) <= 60 else prompt[:59] + "…"
-                own.append(f"system prompt “{shown}”" if prompt else "no system prompt")
-            labels = {key: label.lower() for key, label, *_ in ChatSettingsDialog.FIELDS}
-            own += [f"{labels.get(k, k)} {v}" for k, v in self.session.overrides().items()]
+            shown = prompt if len(prompt) <= 60 else prompt[:59] + "…"
+            own.append(f"system prompt “{shown}”" if prompt else "no system prompt")
+        labels = {key: label.lower() for key, label, *_ in ChatSettingsDialog.FIELDS}
+        own += [f"{labels.get(k, k)} {v}" for k, v in self.session.overrides().items()]
         self.settings_button.setText("Chat settings ●…" if own else "Chat settings…")
         self.settings_button.setToolTip(
             "This chat's own settings: " + "; ".join(own) + "."
