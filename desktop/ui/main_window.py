@@ -1280,6 +1280,10 @@ class MainWindow(QMainWindow):
         new_draft = drafts.get("new")
         if start is not None and isinstance(new_draft, str) and not start.composer.toPlainText():
             start.composer.setPlainText(new_draft)  # and the new chat stays for it
+        for key, draft in drafts.items():  # new_tab puts them back, now or when reopened
+            kept = key.isdigit() and int(key) in listed and int(key) not in opened
+            if kept and isinstance(draft, str):
+                self._closed_drafts[int(key)] = draft
         for conversation_id in ids("left"):
             restored.append(self._restore_into(self.tabs, conversation_id))
             opened.add(conversation_id)
@@ -1291,14 +1295,6 @@ class MainWindow(QMainWindow):
             for conversation_id in right:
                 restored.append(self._restore_into(self.side_tabs, conversation_id))
             self.split_action.setChecked(True)
-        for tab in restored:
-            draft = drafts.get(str(tab.session.conversation_id))
-            if isinstance(draft, str):
-                tab.composer.setPlainText(draft)
-        for key, draft in drafts.items():  # chats closed with a draft: back when reopened
-            closed = key.isdigit() and int(key) in listed and int(key) not in opened
-            if closed and isinstance(draft, str):
-                self._closed_drafts[int(key)] = draft
         if not restored:
             return 0
         current = chats.get("current")
