@@ -508,11 +508,7 @@ class MainWindow(QMainWindow):
                     tab.reveal(message_id)
                 return tab
         current = self.current_tab()
-        if (
-            current is not None
-            and current.session.conversation_id is None
-            and (current.session.state == "idle")
-        ):
+        if current is not None and self._blank(current):
             pane = self.pane_of(current)
             pane.removeTab(pane.indexOf(current))
             current.deleteLater()
@@ -520,6 +516,15 @@ class MainWindow(QMainWindow):
         if message_id >= 0:
             tab.reveal(message_id)
         return tab
+
+    @staticmethod
+    def _blank(tab: ChatTab) -> bool:
+        """A new chat with nothing in it: opening another chat may take its place."""
+        return (
+            tab.session.conversation_id is None
+            and tab.session.state == "idle"
+            and not tab.composer.toPlainText().strip()
+        )
 
     def close_tab(self, index: int, pane: QTabWidget | None = None) -> None:
         widget = (pane or self._active_pane).widget(index)
@@ -1308,12 +1313,7 @@ class MainWindow(QMainWindow):
                 pane.setCurrentWidget(tabs[0])
         self.pane_of(chosen).setCurrentWidget(chosen)  # before the empty chat goes
         self._active_pane = self.pane_of(chosen)
-        if (
-            start is not None
-            and start.session.conversation_id is None
-            and start.session.state == "idle"
-            and not start.composer.toPlainText()
-        ):
+        if start is not None and self._blank(start):
             pane = self.pane_of(start)
             pane.removeTab(pane.indexOf(start))
             start.deleteLater()

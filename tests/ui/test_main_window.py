@@ -453,6 +453,20 @@ def test_search_finds_a_word_from_an_old_chat(
     assert window.tabs.count() == 1  # the empty start tab made room
 
 
+def test_opening_a_chat_keeps_a_new_chat_that_has_text_typed_in_it(
+    store: Store, make_window: Callable[..., MainWindow]
+) -> None:
+    old, other = store.create_conversation("Old chat"), store.create_conversation("Other")
+    window = make_window()
+    tab_of(window).composer.setPlainText("Half a thought")
+    window.open_conversation(old.id)
+    assert [t.composer.toPlainText() for t in window.chat_tabs()] == ["Half a thought", ""]
+    window.new_tab()
+    window.open_conversation(other.id)
+    titles = [t.session.title() for t in window.chat_tabs()]
+    assert titles == ["New chat", "Old chat", "Other"], "an empty new chat still makes room"
+
+
 def test_ctrl_k_focuses_search_and_tab_shortcuts_work(qtbot: QtBot, window: MainWindow) -> None:
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow, timeout=2000)
