@@ -13,6 +13,7 @@ import logging.handlers
 import sys
 import threading
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -247,10 +248,7 @@ def install_tray(app: QApplication, window: MainWindow, settings: Settings) -> T
         )
         return None
 
-    def quit_app() -> None:
-        window.close_for_quit()
-        app.quit()
-
+    quit_app = partial(quit_parley, app, window)
     tray = Tray(window, window.open_quick_ask, window.new_tab, quit_app, parent=window)
     window.host.model_loaded.connect(tray.set_model)
     window.tray_notice.connect(lambda text: tray.message("Parley", text))
@@ -259,6 +257,12 @@ def install_tray(app: QApplication, window: MainWindow, settings: Settings) -> T
     app.setQuitOnLastWindowClosed(False)
     tray.show()
     return tray
+
+
+def quit_parley(app: QApplication, window: MainWindow) -> None:
+    """Quit (the tray's Quit, Ctrl+C, SIGTERM): answers being written are stored first."""
+    window.close_for_quit()
+    app.quit()
 
 
 def install_hotkey(hotkey: GlobalHotkey, settings: Settings) -> str:
@@ -381,11 +385,7 @@ def run_app(argv: list[str] | None = None) -> int:
             ),
         )
 
-    def quit_app() -> None:  # as File ▸ Quit: answers being written are stored first
-        window.close_for_quit()
-        app.quit()
-
-    quit_signals = QuitOnSignals(quit_app, app)  # Ctrl+C, SIGTERM
+    quit_signals = QuitOnSignals(partial(quit_parley, app, window), app)  # Ctrl+C, SIGTERM
     try:
         return app.exec()
     finally:
