@@ -41,15 +41,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from desktop import benchmark as b
 from desktop.engine.bundle import open_bundle
 from desktop.engine.decoder import SharedKVDecoder
+from desktop.engine.providers import CPU
+from desktop.engine.session import session_options
 
 
 def session(model: Path, threads: int) -> ort.InferenceSession:
-    opts = ort.SessionOptions()  # the settings of desktop.engine.session
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts = session_options(CPU, threads)  # the app's own settings
     opts.log_severity_level = 3
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    return ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(model), opts, providers=[CPU])
 
 
 def strip_corrections(src: Path, dst: Path) -> int:
