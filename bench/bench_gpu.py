@@ -27,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from desktop.convert.gguf_to_onnx import convert_gguf
 from desktop.engine.decoder import DeviceDecoder
 from desktop.engine.device_graph import half_precision
 from desktop.engine.engine import Engine, load_engine
-from desktop.engine.types import ChatMessage, Finished, GenerationStats, SamplingParams
+from desktop.engine.types import ChatMessage, Finished, GenerationStats, SamplingParams, TextDelta
 
 SHORT_PROMPT_TOKENS = 42
 LONG_PROMPT_TOKENS = 661
@@ -82,7 +83,7 @@ def _run(
             if event.reason == "error":
                 raise RuntimeError(event.error)
             stats = event.stats
-        elif event.token_id >= 0:
+        elif isinstance(event, TextDelta) and event.token_id >= 0:
             tokens.append(event.token_id)
     assert stats is not None
     return tokens, stats
@@ -184,39 +185,63 @@ def main(argv: list[str] | None = None) -> int:
     try:
         bundle = args.bundle or convert_gguf(args.gguf, work / "bundle")
         runs: dict[str, list[dict[str, Any]]] = {"graph": [], "no_graph": [], "llama.cpp": []}
+        card = _card() if args.device == "cuda" else "cpu (dry run)"
         for r in range(args.rounds):
             for mode, graph in (("graph", True), ("no_graph", False)):
-                runs[mode].append(bench_parley(bundle, args.device, graph, args.tokens))
+                runs[mode].append(_guarded(bench_parley, bundle, args.device, graph, args.tokens))
             if args.llama_bench:
-                runs["llama.cpp"].append(bench_llama(args.llama_bench, args.gguf, args.tokens))
+                runs["llama.cpp"].append(
+                    _guarded(bench_llama, args.llama_bench, args.gguf, args.tokens)
+                )
+            result = _summary(card, runs)  # written every round: a cut-off run still reports
+            if args.json:
+                args.json.write_text(json.dumps(result, indent=2))
             print(f"round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(result, indent=2))
+    return 0 if result["graph_tokens_identical"] and not result["errors"] else 1
 
+
+def _guarded(bench: Any, *args: Any) -> dict[str, Any]:
+    """One engine's round; a failure is recorded (and printed) instead of ending the run, so
+    the other engines' numbers still come back from a device call that cannot be repeated."""
+    try:
+        result: dict[str, Any] = bench(*args)
+        return result
+    except (Exception, SystemExit) as exc:
+        traceback.print_exc()
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def _summary(card: str, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     keys = ("decode_tok_s", "decode_sampled_tok_s", "ttft_ms", "prefill_short_tok_s",
             "prefill_long_tok_s")  # fmt: skip
     medians = {name: {k: _median(rs, k) for k in keys} for name, rs in runs.items() if rs}
-    same = all(
-        a["greedy_tokens"] == b["greedy_tokens"]
+    pairs = [
+        (a["greedy_tokens"], b["greedy_tokens"])
         for a, b in zip(runs["graph"], runs["no_graph"], strict=True)
-    )
+        if "greedy_tokens" in a and "greedy_tokens" in b
+    ]
+    decoders = [r["decoder"] for r in runs["graph"] + runs["no_graph"] if "decoder" in r]
     result: dict[str, Any] = {
-        "card": _card() if args.device == "cuda" else "cpu (dry run)",
-        "decoder": runs["graph"][0]["decoder"],
+        "card": card,
+        "decoder": decoders[0] if decoders else None,
         "engines": medians,
-        "graph_tokens_identical": same,
+        "graph_tokens_identical": bool(pairs) and all(a == b for a, b in pairs),
+        "errors": sorted(
+            {f"{n}: {r['error']}" for n, rs in runs.items() for r in rs if "error" in r}
+        ),
         "ratios": {},
     }
     base = medians.get("llama.cpp", {})
-    for key in ("decode_tok_s", "prefill_long_tok_s", "prefill_short_tok_s"):
-        ours, theirs = medians["graph"].get(key), base.get(key)
-        if ours and theirs:
-            result["ratios"][f"{key}_vs_llama.cpp"] = ours / theirs
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text)
-    return 0 if same else 1
+    for mode in ("graph", "no_graph"):
+        for key in ("decode_tok_s", "prefill_long_tok_s", "prefill_short_tok_s"):
+            ours, theirs = medians.get(mode, {}).get(key), base.get(key)
+            if ours and theirs:
+                suffix = "" if mode == "graph" else "_no_graph"
+                result["ratios"][f"{key}_vs_llama.cpp{suffix}"] = ours / theirs
+    return result
 
 
 if __name__ == "__main__":
