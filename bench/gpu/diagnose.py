@@ -1,0 +1,291 @@
+"""What bounds the CUDA decode step (issue 2, section 8): one device call, several variants.
+
+    python bench/gpu/diagnose.py --bundle DIR [--device cuda|cpu] [--json FILE]
+
+The first GPU run (bench/RESULTS.md) decoded at about half llama.cpp's speed. Per variant of
+the float16 graph this measures, in one process:
+
+- ``step_tok_s``: a bare loop of the device decoder's greedy step (no engine, no tokenizer);
+- accuracy: logits of every position of a fixed 64-token answer (teacher-forced) against the
+  float32 graph on ONNX Runtime's CPU provider: top-1 agreement and mean KL;
+- ``greedy_match``: how many greedy tokens equal the float32 greedy answer before they part;
+- ``prefill_ms``: fresh prompts of 42, 43, 42, 661, 662 and 661 tokens (first-shape cost
+  against a repeated shape).
+
+Variants: ``exact`` is Parley's graph as it ships (Q4_1 offsets added by two MatMuls and an
+Add per linear layer, 360 extra kernels per token); ``folded`` moves each Q4_1 offset into a
+float16 zero point of its MatMulNBits (``zp = 8 - C/d``), one kernel per linear layer;
+``+fpa`` sets ``ORT_FPA_INTB_GEMM=1`` (ONNX Runtime's fused weight-only GEMV/GEMM kernels,
+which read float zero points); ``nograph`` is ``exact`` without CUDA graph capture. Plus the
+engine's own loop (``Engine.generate_ids``) on ``exact`` for its per-token Python overhead.
+
+``--device cpu`` is a dry run of the plumbing on the CPU provider (numbers mean nothing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import onnxruntime as ort
+
+from desktop.engine.bundle import open_bundle
+from desktop.engine.decoder import DeviceDecoder
+from desktop.engine.device_graph import half_precision
+from desktop.engine.engine import Engine, load_engine
+from desktop.engine.session import session_options
+from desktop.engine.types import ChatMessage, Finished, SamplingParams
+
+ANSWER_TOKENS = 64
+STEP_TOKENS = 200
+PREFILL_LENGTHS = (42, 43, 42, 661, 662, 661)
+FILLER = (
+    "The river bends around the old mill, where the miller's children once counted the boats "
+    "that passed on their way to the sea, and the wind carried the smell of bread and rain. "
+)
+
+
+def fold_offsets(model_file: Path, out_dir: Path) -> tuple[Path, dict[str, int]]:
+    """A copy of the float32 graph with every ``MatMulNBits + MatMul(MatMul(x, E), C) + Add``
+    (the exact Q4_1 form) folded into one MatMulNBits with float zero points."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(model_file))
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    producer = {o: n for n in graph.node for o in n.output}
+    consumers: dict[str, list[Any]] = {}
+    for n in graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    removed: list[Any] = []
+    stats = {"folded": 0, "zero_scale_blocks": 0}
+    for add in [n for n in graph.node if n.op_type == "Add"]:
+        a, b = (producer.get(i) for i in add.input)
+        if a is None or b is None or a.op_type != "MatMulNBits" or b.op_type != "MatMul":
+            continue
+        sums = producer.get(b.input[0])
+        if sums is None or sums.op_type != "MatMul" or b.input[1] not in inits:
+            continue
+        scales = numpy_helper.to_array(inits[a.input[2]]).astype(np.float32)
+        corr = numpy_helper.to_array(inits[b.input[1]]).astype(np.float32)  # [K/32, N]
+        n_out = scales.shape[0]
+        d = scales.reshape(n_out, -1)
+        c = corr.T.reshape(n_out, -1)
+        zero = d == 0
+        stats["zero_scale_blocks"] += int(zero.sum())
+        zp = np.where(zero, 8.0, 8.0 - c / np.where(zero, 1.0, d)).astype(np.float32)
+        name = a.input[1].replace(".qweight", "") + ".float_zero_points"
+        graph.initializer.append(numpy_helper.from_array(zp.reshape(scales.shape), name))
+        while len(a.input) < 3:
+            a.input.append("")
+        del a.input[3:]
+        a.input.append(name)
+        # the Add's consumers read the MatMulNBits output instead
+        for consumer in consumers.get(add.output[0], []):
+            for k, i in enumerate(consumer.input):
+                if i == add.output[0]:
+                    consumer.input[k] = a.output[0]
+        for out in graph.output:
+            if out.name == add.output[0]:
+                raise SystemExit("a graph output is a correction Add: not expected")
+        removed += [add, b]
+        if all(c2 in (b,) for c2 in consumers.get(sums.output[0], [])):
+            removed.append(sums)
+        stats["folded"] += 1
+    for node in removed:
+        graph.node.remove(node)
+    used = {i for n in graph.node for i in n.input}
+    keep = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / "model.onnx"
+    onnx.save(model, str(target), save_as_external_data=True, location="model.onnx.data")
+    return target, stats
+
+
+def make_decoder(
+    model_file: Path, bundle: Any, device: str, capture: bool, max_len: int
+) -> DeviceDecoder:
+    graph = half_precision(model_file)
+    provider = "CUDAExecutionProvider" if device == "cuda" else "CPUExecutionProvider"
+    options = session_options(provider, 0)
+    graph.configure(options)
+    providers: list[Any] = ["CPUExecutionProvider"]
+    if device == "cuda":
+        cuda_options = {"enable_cuda_graph": "1"} if capture else {}
+        providers = [("CUDAExecutionProvider", cuda_options), "CPUExecutionProvider"]
+    session = ort.InferenceSession(graph.model, options, providers=providers)
+    if session.get_providers()[0] != provider:
+        raise RuntimeError(f"{provider} did not load")
+    return DeviceDecoder(
+        session,
+        kv_heads=bundle.kv_heads,
+        head_dim=bundle.head_dim,
+        max_length=max_len,
+        vocab_size=bundle.vocab_size,
+        device=device,
+        capture=capture and device == "cuda",
+        keep_alive=graph,
+    )
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max())
+    out: np.ndarray = e / e.sum()
+    return out
+
+
+def teacher_logits(decoder: Any, prompt: list[int], answer: list[int]) -> list[np.ndarray]:
+    decoder.reset()
+    rows = [np.array(decoder.forward(prompt, 0), np.float32)]
+    ids = list(prompt)
+    for token in answer[:-1]:
+        ids.append(token)
+        rows.append(np.array(decoder.forward(ids, len(ids) - 1), np.float32))
+    return rows
+
+
+def greedy(decoder: Any, prompt: list[int], n: int) -> list[int]:
+    decoder.reset()
+    ids = list(prompt)
+    step = getattr(decoder, "forward_argmax", None)
+    out: list[int] = []
+    start = 0
+    for _ in range(n):
+        token = step(ids, start) if step else int(np.argmax(decoder.forward(ids, start)))
+        out.append(token)
+        start = len(ids)
+        ids.append(token)
+    return out
+
+
+def measure(
+    decoder: DeviceDecoder,
+    prompt: list[int],
+    answer: list[int],
+    reference: list[np.ndarray],
+    filler: list[int],
+) -> dict[str, Any]:
+    greedy(decoder, prompt, 16)  # warm-up and capture
+    tokens = greedy(decoder, prompt, ANSWER_TOKENS)
+    match = next((i for i, (a, b) in enumerate(zip(tokens, answer, strict=True)) if a != b), -1)
+    # bare step loop
+    decoder.reset()
+    ids = list(prompt)
+    token = decoder.forward_argmax(ids, 0)
+    for _ in range(10):
+        ids.append(token)
+        token = decoder.forward_argmax(ids, len(ids) - 1)
+    t0 = time.perf_counter()
+    for _ in range(STEP_TOKENS):
+        ids.append(token)
+        token = decoder.forward_argmax(ids, len(ids) - 1)
+    step_s = time.perf_counter() - t0
+    rows = teacher_logits(decoder, prompt, answer)
+    kl = []
+    top1 = 0
+    for ref, got in zip(reference, rows, strict=True):
+        p, q = _softmax(ref.astype(np.float64)), _softmax(got.astype(np.float64))
+        kl.append(float(np.sum(p * (np.log(p + 1e-30) - np.log(q + 1e-30)))))
+        top1 += int(np.argmax(ref) == np.argmax(got))
+    prefill = []
+    for n in PREFILL_LENGTHS:
+        decoder.reset()
+        t0 = time.perf_counter()
+        decoder.forward_argmax(filler[:n], 0)
+        prefill.append(round((time.perf_counter() - t0) * 1000, 2))
+    return {
+        "step_tok_s": STEP_TOKENS / step_s,
+        "top1": top1 / len(reference),
+        "mean_kl": float(np.mean(kl)),
+        "max_kl": float(np.max(kl)),
+        "greedy_match": ANSWER_TOKENS if match < 0 else match,
+        "prefill_ms": prefill,
+    }
+
+
+def engine_loop(bundle_dir: Path, device: str, prompt: list[int]) -> dict[str, Any]:
+    engine: Engine = load_engine(bundle_dir, device)  # type: ignore[arg-type]
+    engine.warm_up()
+    params = SamplingParams(temperature=0.0, repetition_penalty=1.0, max_new_tokens=128)
+    out: dict[str, Any] = {"decoder": type(engine.decoder).__name__}
+    for _ in range(2):
+        for event in engine.generate_ids(prompt, params):
+            if isinstance(event, Finished):
+                out["decode_tok_s"] = event.stats.decode_tok_s
+                out["generated"] = event.stats.generated_tokens
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bundle", type=Path, required=True)
+    ap.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--fpa", action="store_true", help="the ORT_FPA_INTB_GEMM=1 variants")
+    args = ap.parse_args(argv)
+    # Read by the CUDA kernels when a session is created; one setting per process, set first.
+    os.environ["ORT_FPA_INTB_GEMM"] = "1" if args.fpa else "0"
+    ort.preload_dlls() if args.device == "cuda" and hasattr(ort, "preload_dlls") else None
+
+    cpu = load_engine(args.bundle, "cpu")
+    bundle = open_bundle(args.bundle)
+    max_len = cpu.context_length
+    prompt = cpu.encode_chat([ChatMessage("user", "Write a short story about a lighthouse.")])
+    answer = greedy(cpu.decoder, prompt, ANSWER_TOKENS)
+    reference = teacher_logits(cpu.decoder, prompt, answer)
+    filler = cpu.encode_text(FILLER * 40)
+    work = Path(tempfile.mkdtemp(prefix="parley-diag-"))
+    folded, fold_stats = fold_offsets(bundle.model_file, work / "folded")
+    result: dict[str, Any] = {"device": args.device, "fold": fold_stats, "variants": {}}
+    plan = (
+        [("exact+fpa", bundle.model_file, True), ("folded+fpa", folded, True),
+         ("folded+fpa nograph", folded, False)]
+        if args.fpa
+        else [("exact", bundle.model_file, True), ("folded", folded, True),
+              ("exact nograph", bundle.model_file, False)]
+    )  # fmt: skip
+    for name, model_file, capture in plan:
+        try:
+            t0 = time.perf_counter()
+            decoder = make_decoder(model_file, bundle, args.device, capture, max_len)
+            load_s = time.perf_counter() - t0
+            row = measure(decoder, prompt, answer, reference, filler)
+            row["load_s"] = round(load_s, 2)
+            del decoder
+        except Exception as exc:
+            traceback.print_exc()
+            row = {"error": f"{type(exc).__name__}: {exc}"}
+        result["variants"][name] = row
+        print(name, json.dumps(row), file=sys.stderr, flush=True)
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2))
+    try:
+        if not args.fpa:
+            result["engine_loop_exact"] = engine_loop(args.bundle, args.device, prompt)
+    except Exception as exc:
+        traceback.print_exc()
+        result["engine_loop_exact"] = {"error": f"{type(exc).__name__}: {exc}"}
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
