@@ -47,8 +47,9 @@ from desktop.engine.engine import Engine, load_engine
 from desktop.engine.session import session_options
 from desktop.engine.types import ChatMessage, Finished, SamplingParams
 
-ANSWER_TOKENS = 64
-STEP_TOKENS = 200
+QUICK = os.environ.get("PARLEY_DIAG_QUICK") == "1"  # a CPU dry run in minutes
+ANSWER_TOKENS = 8 if QUICK else 64
+STEP_TOKENS = 8 if QUICK else 200
 PREFILL_LENGTHS = (42, 43, 42, 661, 662, 661)
 FILLER = (
     "The river bends around the old mill, where the miller's children once counted the boats "
@@ -117,12 +118,45 @@ def fold_offsets(model_file: Path, out_dir: Path) -> tuple[Path, dict[str, int]]
     return target, stats
 
 
+class _Capacity:
+    """Stands in for the decoder's ``total_sequence_length`` value: writes ``capacity``."""
+
+    def __init__(self, value: ort.OrtValue, capacity: int) -> None:
+        self.value, self.capacity = value, capacity
+
+    def update_inplace(self, _total: Any) -> None:
+        self.value.update_inplace(np.array(self.capacity, np.int32))
+
+
+class CapacityTotalDecoder(DeviceDecoder):
+    """A one-token step passes the cache's capacity as ``total_sequence_length`` (a CPU input
+    whose value a captured graph freezes); the real length still reaches the kernels through
+    ``seqlens_k`` on the device."""
+
+    def _run(self, ids: Any, start: int) -> None:
+        real = self._total
+        if len(ids) - start == 1:
+            self._total = _Capacity(real, self.max_length)
+        try:
+            super()._run(ids, start)
+        finally:
+            self._total = real
+
+
 def make_decoder(
-    model_file: Path, bundle: Any, device: str, capture: bool, max_len: int
+    model_file: Path,
+    bundle: Any,
+    device: str,
+    capture: bool,
+    max_len: int,
+    *,
+    mem_pattern: bool = True,
+    capacity_total: bool = False,
 ) -> DeviceDecoder:
     graph = half_precision(model_file)
     provider = "CUDAExecutionProvider" if device == "cuda" else "CPUExecutionProvider"
     options = session_options(provider, 0)
+    options.enable_mem_pattern = mem_pattern
     graph.configure(options)
     providers: list[Any] = ["CPUExecutionProvider"]
     if device == "cuda":
@@ -131,7 +165,8 @@ def make_decoder(
     session = ort.InferenceSession(graph.model, options, providers=providers)
     if session.get_providers()[0] != provider:
         raise RuntimeError(f"{provider} did not load")
-    return DeviceDecoder(
+    kind = CapacityTotalDecoder if capacity_total else DeviceDecoder
+    return kind(
         session,
         kv_heads=bundle.kv_heads,
         head_dim=bundle.head_dim,
@@ -159,6 +194,21 @@ def teacher_logits(decoder: Any, prompt: list[int], answer: list[int]) -> list[n
     return rows
 
 
+def teacher_logits_steps(decoder: Any, prompt: list[int], answer: list[int]) -> list[np.ndarray]:
+    """As ``teacher_logits`` but the prompt too goes in one token at a time: only captured
+    steps run (no uncaptured prompt run between replays)."""
+    decoder.reset()
+    ids: list[int] = []
+    for token in prompt:
+        ids.append(token)
+        row = np.array(decoder.forward(ids, len(ids) - 1), np.float32)
+    rows = [row]
+    for token in answer[:-1]:
+        ids.append(token)
+        rows.append(np.array(decoder.forward(ids, len(ids) - 1), np.float32))
+    return rows
+
+
 def greedy(decoder: Any, prompt: list[int], n: int) -> list[int]:
     decoder.reset()
     ids = list(prompt)
@@ -171,6 +221,16 @@ def greedy(decoder: Any, prompt: list[int], n: int) -> list[int]:
         start = len(ids)
         ids.append(token)
     return out
+
+
+def _agreement(reference: list[np.ndarray], rows: list[np.ndarray]) -> tuple[float, list[float]]:
+    kl = []
+    top1 = 0
+    for ref, got in zip(reference, rows, strict=True):
+        p, q = _softmax(ref.astype(np.float64)), _softmax(got.astype(np.float64))
+        kl.append(float(np.sum(p * (np.log(p + 1e-30) - np.log(q + 1e-30)))))
+        top1 += int(np.argmax(ref) == np.argmax(got))
+    return top1 / len(reference), kl
 
 
 def measure(
@@ -195,13 +255,8 @@ def measure(
         ids.append(token)
         token = decoder.forward_argmax(ids, len(ids) - 1)
     step_s = time.perf_counter() - t0
-    rows = teacher_logits(decoder, prompt, answer)
-    kl = []
-    top1 = 0
-    for ref, got in zip(reference, rows, strict=True):
-        p, q = _softmax(ref.astype(np.float64)), _softmax(got.astype(np.float64))
-        kl.append(float(np.sum(p * (np.log(p + 1e-30) - np.log(q + 1e-30)))))
-        top1 += int(np.argmax(ref) == np.argmax(got))
+    top1, kl = _agreement(reference, teacher_logits(decoder, prompt, answer))
+    steps_top1, steps_kl = _agreement(reference, teacher_logits_steps(decoder, prompt, answer))
     prefill = []
     for n in PREFILL_LENGTHS:
         decoder.reset()
@@ -210,9 +265,11 @@ def measure(
         prefill.append(round((time.perf_counter() - t0) * 1000, 2))
     return {
         "step_tok_s": STEP_TOKENS / step_s,
-        "top1": top1 / len(reference),
+        "top1": top1,
         "mean_kl": float(np.mean(kl)),
         "max_kl": float(np.max(kl)),
+        "steps_only_top1": steps_top1,
+        "steps_only_mean_kl": float(np.mean(steps_kl)),
         "greedy_match": ANSWER_TOKENS if match < 0 else match,
         "prefill_ms": prefill,
     }
@@ -236,10 +293,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bundle", type=Path, required=True)
     ap.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     ap.add_argument("--json", type=Path)
-    ap.add_argument("--fpa", action="store_true", help="the ORT_FPA_INTB_GEMM=1 variants")
+    ap.add_argument("--suite", choices=("speed", "fpa", "capture"), default="capture")
     args = ap.parse_args(argv)
     # Read by the CUDA kernels when a session is created; one setting per process, set first.
-    os.environ["ORT_FPA_INTB_GEMM"] = "1" if args.fpa else "0"
+    os.environ["ORT_FPA_INTB_GEMM"] = "1" if args.suite == "fpa" else "0"
     ort.preload_dlls() if args.device == "cuda" and hasattr(ort, "preload_dlls") else None
 
     cpu = load_engine(args.bundle, "cpu")
@@ -252,17 +309,32 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="parley-diag-"))
     folded, fold_stats = fold_offsets(bundle.model_file, work / "folded")
     result: dict[str, Any] = {"device": args.device, "fold": fold_stats, "variants": {}}
-    plan = (
-        [("exact+fpa", bundle.model_file, True), ("folded+fpa", folded, True),
-         ("folded+fpa nograph", folded, False)]
-        if args.fpa
-        else [("exact", bundle.model_file, True), ("folded", folded, True),
-              ("exact nograph", bundle.model_file, False)]
-    )  # fmt: skip
-    for name, model_file, capture in plan:
+    plain: dict[str, Any] = {}
+    plan: list[tuple[str, Path, bool, dict[str, Any]]] = {
+        "speed": [
+            ("exact", bundle.model_file, True, plain),
+            ("folded", folded, True, plain),
+            ("exact nograph", bundle.model_file, False, plain),
+        ],
+        "fpa": [
+            ("exact+fpa", bundle.model_file, True, plain),
+            ("folded+fpa", folded, True, plain),
+            ("folded+fpa nograph", folded, False, plain),
+        ],
+        "capture": [
+            ("exact", bundle.model_file, True, plain),
+            ("exact capacity-total", bundle.model_file, True, {"capacity_total": True}),
+            ("folded capacity-total", folded, True, {"capacity_total": True}),
+            ("folded nograph", folded, False, plain),
+            ("folded capacity-total no-mem-pattern", folded, True,
+             {"capacity_total": True, "mem_pattern": False}),
+            ("folded nograph no-mem-pattern", folded, False, {"mem_pattern": False}),
+        ],
+    }[args.suite]  # fmt: skip
+    for name, model_file, capture, extra in plan:
         try:
             t0 = time.perf_counter()
-            decoder = make_decoder(model_file, bundle, args.device, capture, max_len)
+            decoder = make_decoder(model_file, bundle, args.device, capture, max_len, **extra)
             load_s = time.perf_counter() - t0
             row = measure(decoder, prompt, answer, reference, filler)
             row["load_s"] = round(load_s, 2)
@@ -275,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             args.json.write_text(json.dumps(result, indent=2))
     try:
-        if not args.fpa:
+        if args.suite == "speed":
             result["engine_loop_exact"] = engine_loop(args.bundle, args.device, prompt)
     except Exception as exc:
         traceback.print_exc()

@@ -20,7 +20,7 @@ cd "$repo"
 from pathlib import Path
 from desktop.convert.gguf_to_onnx import convert_gguf
 convert_gguf(Path('/tmp/ortgpu/model.gguf'), Path('/tmp/bundle'))"
-for group in "" --fpa; do  # ORT_FPA_INTB_GEMM is one setting per process
-  PYTHONUNBUFFERED=1 python3 bench/gpu/diagnose.py --bundle /tmp/bundle $group \
-    --json "$out/diag${group:+_fpa}.json" 2>&1 | tee "$out/diag${group:+_fpa}.log" || true
+for suite in ${SUITES:-capture}; do  # ORT_FPA_INTB_GEMM is one setting per process
+  PYTHONUNBUFFERED=1 python3 bench/gpu/diagnose.py --bundle /tmp/bundle --suite "$suite" \
+    --json "$out/diag_$suite.json" 2>&1 | tee "$out/diag_$suite.log" || true
 done
