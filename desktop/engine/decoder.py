@@ -292,8 +292,13 @@ class DeviceDecoder:
     ONNX Runtime's CUDA graph id 1, so after the first steps its kernels are replayed with one
     launch. Prompts (any length) run uncaptured (graph id -1) through the same KV buffers.
 
-    ``total_sequence_length`` is a CPU input of GroupQueryAttention by design; the kernels
-    take the real lengths from ``seqlens_k`` on the device, which is what a replay sees.
+    ``total_sequence_length`` is a CPU input of GroupQueryAttention: the host reads it when
+    the kernels are launched (to pick the attention's work split), so a captured graph
+    replays with the value it was captured with. Every one-token step therefore passes the
+    cache's capacity, the same value at capture and at each replay, and the real length
+    reaches the kernels through ``seqlens_k`` on the device. (Passing the real length made a
+    replayed step attend with stale lengths: 12% top-1 agreement with the float32 graph on an
+    H100, against 94% uncaptured; ``bench/gpu/diagnose.py``.) Prompts pass the real length.
 
     On ``device="cpu"`` the same bindings run on the CPU (the tests use that)."""
 
@@ -369,8 +374,9 @@ class DeviceDecoder:
         new = ids[start:]
         total = len(ids)
         self._seqlens.update_inplace(np.array([total - 1], np.int32))
-        self._total.update_inplace(np.array(total, np.int32))
-        if len(new) == 1:
+        step = len(new) == 1
+        self._total.update_inplace(np.array(self.max_length if step else total, np.int32))
+        if step:
             self._step_ids.update_inplace(np.array([[new[0]]], np.int64))
             if not self._step_bound:
                 self._binding.bind_ortvalue_input("input_ids", self._step_ids)
