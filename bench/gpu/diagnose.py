@@ -152,11 +152,15 @@ def make_decoder(
     *,
     mem_pattern: bool = True,
     capacity_total: bool = False,
+    profile: str | None = None,
 ) -> DeviceDecoder:
     graph = half_precision(model_file)
     provider = "CUDAExecutionProvider" if device == "cuda" else "CPUExecutionProvider"
     options = session_options(provider, 0)
     options.enable_mem_pattern = mem_pattern
+    if profile:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile
     graph.configure(options)
     providers: list[Any] = ["CPUExecutionProvider"]
     if device == "cuda":
@@ -275,6 +279,36 @@ def measure(
     }
 
 
+def prefill_profile(decoder: DeviceDecoder, filler: list[int]) -> dict[str, Any]:
+    """ONNX Runtime's own profile of prompt runs of a new and a repeated length: which nodes
+    take the time that a first prompt of each length costs."""
+    for n in (42, 43, 42, 661, 661):
+        decoder.reset()
+        decoder.forward_argmax(filler[:n], 0)
+    path = decoder.session.end_profiling()
+    events = json.loads(Path(path).read_text())
+    runs = [e for e in events if e.get("name") == "model_run"]
+    out: dict[str, Any] = {"runs_ms": [round(e["dur"] / 1000, 2) for e in runs]}
+    per_run: list[dict[str, float]] = []
+    for run in runs[-5:]:
+        lo, hi = run["ts"], run["ts"] + run["dur"]
+        by_op: dict[str, float] = {}
+        for e in events:
+            if (
+                e.get("cat") == "Node"
+                and lo <= e["ts"] <= hi
+                and e["name"].endswith("_kernel_time")
+            ):
+                op = e.get("args", {}).get("op_name", "?")
+                by_op[op] = by_op.get(op, 0.0) + e["dur"] / 1000
+        per_run.append(
+            {k: round(v, 2) for k, v in sorted(by_op.items(), key=lambda kv: -kv[1])[:6]}
+        )
+    out["last5_runs_ms_by_op"] = per_run
+    out["profile_events"] = len(events)
+    return out
+
+
 def engine_loop(bundle_dir: Path, device: str, prompt: list[int]) -> dict[str, Any]:
     engine: Engine = load_engine(bundle_dir, device)  # type: ignore[arg-type]
     engine.warm_up()
@@ -293,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bundle", type=Path, required=True)
     ap.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     ap.add_argument("--json", type=Path)
-    ap.add_argument("--suite", choices=("speed", "fpa", "capture"), default="capture")
+    ap.add_argument("--suite", choices=("speed", "fpa", "capture", "prefill"), default="capture")
     args = ap.parse_args(argv)
     # Read by the CUDA kernels when a session is created; one setting per process, set first.
     os.environ["ORT_FPA_INTB_GEMM"] = "1" if args.suite == "fpa" else "0"
@@ -330,7 +364,15 @@ def main(argv: list[str] | None = None) -> int:
              {"capacity_total": True, "mem_pattern": False}),
             ("folded nograph no-mem-pattern", folded, False, {"mem_pattern": False}),
         ],
+        "prefill": [
+            ("folded capacity-total", folded, True, {"capacity_total": True}),
+        ],
     }[args.suite]  # fmt: skip
+    if args.suite == "prefill":
+        decoder = make_decoder(folded, bundle, args.device, True, max_len, capacity_total=True,
+                               profile=str(work / "ort"))  # fmt: skip
+        result["prefill_profile"] = prefill_profile(decoder, filler)
+        print(json.dumps(result["prefill_profile"]), file=sys.stderr, flush=True)
     for name, model_file, capture, extra in plan:
         try:
             t0 = time.perf_counter()
