@@ -73,6 +73,10 @@ class Engine:
         runs allocate and plan memory (the first answer after loading took ~0.4 s longer to
         start); call this on the worker right after loading, before the user's first message."""
         with self._lock:
+            device_warm_up = getattr(self.decoder, "warm_up", None)
+            if device_warm_up is not None:  # DeviceDecoder: every prompt chunk length
+                device_warm_up()
+                return
             ids = list(range(1, 9))
             self.decoder.forward(ids, 0)
             self.decoder.forward([*ids, 1], len(ids))
