@@ -2,22 +2,24 @@
 
     python bench/gpu/diagnose.py --bundle DIR [--device cuda|cpu] [--json FILE]
 
-The first GPU run (bench/RESULTS.md) decoded at about half llama.cpp's speed. Per variant of
-the float16 graph this measures, in one process:
+The first GPU run (bench/RESULTS.md, section GPU) decoded at about half llama.cpp's speed,
+with a captured step that computed wrong logits. Per variant of the float16 graph this
+measures, in one process:
 
 - ``step_tok_s``: a bare loop of the device decoder's greedy step (no engine, no tokenizer);
 - accuracy: logits of every position of a fixed 64-token answer (teacher-forced) against the
-  float32 graph on ONNX Runtime's CPU provider: top-1 agreement and mean KL;
+  float32 graph on ONNX Runtime's CPU provider: top-1 agreement and mean KL (``steps_only``:
+  the prompt fed one token at a time, captured steps only);
 - ``greedy_match``: how many greedy tokens equal the float32 greedy answer before they part;
-- ``prefill_ms``: fresh prompts of 42, 43, 42, 661, 662 and 661 tokens (first-shape cost
-  against a repeated shape).
+- ``prefill_ms``: fresh prompts of 42, 43, 42, 661, 662 and 661 tokens.
 
-Variants: ``exact`` is Parley's graph as it ships (Q4_1 offsets added by two MatMuls and an
-Add per linear layer, 360 extra kernels per token); ``folded`` moves each Q4_1 offset into a
-float16 zero point of its MatMulNBits (``zp = 8 - C/d``), one kernel per linear layer;
-``+fpa`` sets ``ORT_FPA_INTB_GEMM=1`` (ONNX Runtime's fused weight-only GEMV/GEMM kernels,
-which read float zero points); ``nograph`` is ``exact`` without CUDA graph capture. Plus the
-engine's own loop (``Engine.generate_ids``) on ``exact`` for its per-token Python overhead.
+Suites (``--suite``): ``speed``: ``exact`` (the Q4_1 offsets as two MatMuls and an Add per
+linear layer, ``half_precision(fold_offsets=False)``) against ``folded`` (float16 zero points,
+what ships), captured and not, plus the engine's own loop; ``fpa``: the same with
+``ORT_FPA_INTB_GEMM=1`` (ONNX Runtime's fused weight-only kernels; one setting per process);
+``capture``: accuracy of the captured step; ``prefill``: ONNX Runtime's profile of prompt runs
+of new and repeated lengths. (The variants that found the capture bug, a step passing the
+real ``total_sequence_length``, are in this file at commit 744873f.)
 
 ``--device cpu`` is a dry run of the plumbing on the CPU provider (numbers mean nothing).
 """
@@ -57,104 +59,17 @@ FILLER = (
 )
 
 
-def fold_offsets(model_file: Path, out_dir: Path) -> tuple[Path, dict[str, int]]:
-    """A copy of the float32 graph with every ``MatMulNBits + MatMul(MatMul(x, E), C) + Add``
-    (the exact Q4_1 form) folded into one MatMulNBits with float zero points."""
-    import onnx
-    from onnx import numpy_helper
-
-    model = onnx.load(str(model_file))
-    graph = model.graph
-    inits = {t.name: t for t in graph.initializer}
-    producer = {o: n for n in graph.node for o in n.output}
-    consumers: dict[str, list[Any]] = {}
-    for n in graph.node:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
-    removed: list[Any] = []
-    stats = {"folded": 0, "zero_scale_blocks": 0}
-    for add in [n for n in graph.node if n.op_type == "Add"]:
-        a, b = (producer.get(i) for i in add.input)
-        if a is None or b is None or a.op_type != "MatMulNBits" or b.op_type != "MatMul":
-            continue
-        sums = producer.get(b.input[0])
-        if sums is None or sums.op_type != "MatMul" or b.input[1] not in inits:
-            continue
-        scales = numpy_helper.to_array(inits[a.input[2]]).astype(np.float32)
-        corr = numpy_helper.to_array(inits[b.input[1]]).astype(np.float32)  # [K/32, N]
-        n_out = scales.shape[0]
-        d = scales.reshape(n_out, -1)
-        c = corr.T.reshape(n_out, -1)
-        zero = d == 0
-        stats["zero_scale_blocks"] += int(zero.sum())
-        zp = np.where(zero, 8.0, 8.0 - c / np.where(zero, 1.0, d)).astype(np.float32)
-        name = a.input[1].replace(".qweight", "") + ".float_zero_points"
-        graph.initializer.append(numpy_helper.from_array(zp.reshape(scales.shape), name))
-        while len(a.input) < 3:
-            a.input.append("")
-        del a.input[3:]
-        a.input.append(name)
-        # the Add's consumers read the MatMulNBits output instead
-        for consumer in consumers.get(add.output[0], []):
-            for k, i in enumerate(consumer.input):
-                if i == add.output[0]:
-                    consumer.input[k] = a.output[0]
-        for out in graph.output:
-            if out.name == add.output[0]:
-                raise SystemExit("a graph output is a correction Add: not expected")
-        removed += [add, b]
-        if all(c2 in (b,) for c2 in consumers.get(sums.output[0], [])):
-            removed.append(sums)
-        stats["folded"] += 1
-    for node in removed:
-        graph.node.remove(node)
-    used = {i for n in graph.node for i in n.input}
-    keep = [t for t in graph.initializer if t.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(keep)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / "model.onnx"
-    onnx.save(model, str(target), save_as_external_data=True, location="model.onnx.data")
-    return target, stats
-
-
-class _Capacity:
-    """Stands in for the decoder's ``total_sequence_length`` value: writes ``capacity``."""
-
-    def __init__(self, value: ort.OrtValue, capacity: int) -> None:
-        self.value, self.capacity = value, capacity
-
-    def update_inplace(self, _total: Any) -> None:
-        self.value.update_inplace(np.array(self.capacity, np.int32))
-
-
-class CapacityTotalDecoder(DeviceDecoder):
-    """A one-token step passes the cache's capacity as ``total_sequence_length`` (a CPU input
-    whose value a captured graph freezes); the real length still reaches the kernels through
-    ``seqlens_k`` on the device."""
-
-    def _run(self, ids: Any, start: int) -> None:
-        real = self._total
-        if len(ids) - start == 1:
-            self._total = _Capacity(real, self.max_length)
-        try:
-            super()._run(ids, start)
-        finally:
-            self._total = real
-
-
 def make_decoder(
-    model_file: Path,
     bundle: Any,
     device: str,
     capture: bool,
     max_len: int,
     *,
+    fold: bool = True,
     mem_pattern: bool = True,
-    capacity_total: bool = False,
     profile: str | None = None,
 ) -> DeviceDecoder:
-    graph = half_precision(model_file)
+    graph = half_precision(bundle.model_file, fold_offsets=fold)
     provider = "CUDAExecutionProvider" if device == "cuda" else "CPUExecutionProvider"
     options = session_options(provider, 0)
     options.enable_mem_pattern = mem_pattern
@@ -169,8 +84,7 @@ def make_decoder(
     session = ort.InferenceSession(graph.model, options, providers=providers)
     if session.get_providers()[0] != provider:
         raise RuntimeError(f"{provider} did not load")
-    kind = CapacityTotalDecoder if capacity_total else DeviceDecoder
-    return kind(
+    return DeviceDecoder(
         session,
         kv_heads=bundle.kv_heads,
         head_dim=bundle.head_dim,
@@ -341,42 +255,36 @@ def main(argv: list[str] | None = None) -> int:
     reference = teacher_logits(cpu.decoder, prompt, answer)
     filler = cpu.encode_text(FILLER * 40)
     work = Path(tempfile.mkdtemp(prefix="parley-diag-"))
-    folded, fold_stats = fold_offsets(bundle.model_file, work / "folded")
-    result: dict[str, Any] = {"device": args.device, "fold": fold_stats, "variants": {}}
-    plain: dict[str, Any] = {}
-    plan: list[tuple[str, Path, bool, dict[str, Any]]] = {
+    result: dict[str, Any] = {"device": args.device, "variants": {}}
+    exact: dict[str, Any] = {"fold": False}
+    suites: dict[str, list[tuple[str, bool, dict[str, Any]]]] = {
         "speed": [
-            ("exact", bundle.model_file, True, plain),
-            ("folded", folded, True, plain),
-            ("exact nograph", bundle.model_file, False, plain),
+            ("exact", True, exact),
+            ("folded", True, {}),
+            ("exact nograph", False, exact),
+            ("folded nograph", False, {}),
         ],
         "fpa": [
-            ("exact+fpa", bundle.model_file, True, plain),
-            ("folded+fpa", folded, True, plain),
-            ("folded+fpa nograph", folded, False, plain),
+            ("exact+fpa", True, exact),
+            ("folded+fpa", True, {}),
+            ("folded+fpa nograph", False, {}),
         ],
         "capture": [
-            ("exact", bundle.model_file, True, plain),
-            ("exact capacity-total", bundle.model_file, True, {"capacity_total": True}),
-            ("folded capacity-total", folded, True, {"capacity_total": True}),
-            ("folded nograph", folded, False, plain),
-            ("folded capacity-total no-mem-pattern", folded, True,
-             {"capacity_total": True, "mem_pattern": False}),
-            ("folded nograph no-mem-pattern", folded, False, {"mem_pattern": False}),
+            ("folded", True, {}),
+            ("folded nograph", False, {}),
+            ("folded no-mem-pattern", True, {"mem_pattern": False}),
         ],
-        "prefill": [
-            ("folded capacity-total", folded, True, {"capacity_total": True}),
-        ],
-    }[args.suite]  # fmt: skip
+        "prefill": [("folded", True, {})],
+    }
+    plan = suites[args.suite]
     if args.suite == "prefill":
-        decoder = make_decoder(folded, bundle, args.device, True, max_len, capacity_total=True,
-                               profile=str(work / "ort"))  # fmt: skip
+        decoder = make_decoder(bundle, args.device, True, max_len, profile=str(work / "ort"))
         result["prefill_profile"] = prefill_profile(decoder, filler)
         print(json.dumps(result["prefill_profile"]), file=sys.stderr, flush=True)
-    for name, model_file, capture, extra in plan:
+    for name, capture, extra in plan:
         try:
             t0 = time.perf_counter()
-            decoder = make_decoder(model_file, bundle, args.device, capture, max_len, **extra)
+            decoder = make_decoder(bundle, args.device, capture, max_len, **extra)
             load_s = time.perf_counter() - t0
             row = measure(decoder, prompt, answer, reference, filler)
             row["load_s"] = round(load_s, 2)
@@ -390,10 +298,10 @@ def main(argv: list[str] | None = None) -> int:
             args.json.write_text(json.dumps(result, indent=2))
     try:
         if args.suite == "speed":
-            result["engine_loop_exact"] = engine_loop(args.bundle, args.device, prompt)
+            result["engine_loop"] = engine_loop(args.bundle, args.device, prompt)
     except Exception as exc:
         traceback.print_exc()
-        result["engine_loop_exact"] = {"error": f"{type(exc).__name__}: {exc}"}
+        result["engine_loop"] = {"error": f"{type(exc).__name__}: {exc}"}
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:

@@ -73,8 +73,9 @@ def _placeholder(name: str, shape: tuple[int, ...]) -> TensorProto:
     return tensor
 
 
-def half_precision(model_file: Path) -> DeviceGraph:
-    """Rewrite the float32 Parley graph in ``model_file`` as described in the module doc."""
+def half_precision(model_file: Path, *, fold_offsets: bool = True) -> DeviceGraph:
+    """Rewrite the float32 Parley graph in ``model_file`` as described in the module doc
+    (``fold_offsets=False`` keeps the exact corrections: ``bench/gpu/diagnose.py``)."""
     import onnx  # only the GPU path needs it; keep it off the CPU engine's import time
     from onnx import TensorProto, helper, numpy_helper
 
@@ -84,7 +85,8 @@ def half_precision(model_file: Path) -> DeviceGraph:
     except Exception as exc:  # protobuf's DecodeError and OSError alike
         raise DeviceGraphError(f"{model_file.name} is unreadable: {exc}") from exc
     graph = model.graph
-    _fold_offsets(graph, folder)
+    if fold_offsets:
+        _fold_offsets(graph, folder)
     names: list[str] = []
     values: list[ort.OrtValue] = []
     initializers: list[TensorProto] = []
