@@ -299,6 +299,9 @@ class DeviceDecoder:
     reaches the kernels through ``seqlens_k`` on the device. (Passing the real length made a
     replayed step attend with stale lengths: 12% top-1 agreement with the float32 graph on an
     H100, against 94% uncaptured; ``bench/gpu/diagnose.py``.) Prompts pass the real length.
+    ``verify_capture`` (run by ``load_engine``) compares replayed steps with uncaptured ones
+    once at load and turns the graph off, with the reason in the status bar, where they
+    differ or the capture fails.
 
     A prompt runs in chunks whose lengths come from a fixed set (``PREFILL_CHUNKS``, largest
     first: 661 new tokens run as 512 + 128 + 16 + 4 + 1), each size warmed once by
@@ -361,12 +364,12 @@ class DeviceDecoder:
         if self._has_argmax:
             self._next = ort.OrtValue.ortvalue_from_shape_and_type([1, 1], np.int64, device, 0)
             self._binding.bind_ortvalue_output("next_token", self._next)
-        self._step_options = ort.RunOptions()
-        self._step_options.add_run_config_entry(
-            "gpu_graph_id", self.STEP_GRAPH if capture else self.NO_GRAPH
-        )
         self._prompt_options = ort.RunOptions()
         self._prompt_options.add_run_config_entry("gpu_graph_id", self.NO_GRAPH)
+        self._step_options = self._prompt_options
+        if capture:
+            self._step_options = ort.RunOptions()
+            self._step_options.add_run_config_entry("gpu_graph_id", self.STEP_GRAPH)
         self._step_bound = False
         self._prompt_ids: ort.OrtValue | None = None  # kept alive while bound
 
@@ -393,6 +396,56 @@ class DeviceDecoder:
             if size < self.max_length:
                 self.forward([1] * (size + 1), 0)  # the size, then one step
         self.reset()
+
+    @property
+    def captured(self) -> bool:
+        return self._step_options is not self._prompt_options
+
+    def verify_capture(self, steps: int = 4) -> str | None:
+        """Check the captured step against the same steps run uncaptured, on a short prompt;
+        where they disagree, decode uncaptured from now on and say why (None: they agree, or
+        nothing is captured).
+
+        A replayed graph keeps whatever the host computed at capture time; an ONNX Runtime
+        kernel that reads a host-side value that changes per step replays it stale (the bug
+        ``total_sequence_length`` caused: fluent-looking nonsense). Slower and right beats
+        faster and wrong; this costs three short runs at load."""
+        if not self.captured:
+            return None
+        prompt = list(range(1, 9))
+        ids = [*prompt, *([1] * steps)]  # teacher-forced: both runs see the same tokens
+        captured_options = self._step_options
+
+        def rows(options: ort.RunOptions) -> F32:
+            self._step_options = options
+            self.reset()
+            out = [self.forward(ids[: len(prompt)], 0).copy()]
+            out += [self.forward(ids[: n + 1], n).copy() for n in range(len(prompt), len(ids))]
+            return np.stack(out)
+
+        problem: str | None = None
+        try:
+            expected = rows(self._prompt_options)
+            try:
+                rows(captured_options)  # warm-up runs, then the capture
+                got = rows(captured_options)  # replays
+            except Exception as exc:  # ONNX Runtime refused to capture or to replay
+                problem = f"CUDA graph capture failed ({str(exc).strip().splitlines()[0]})"
+            else:
+                scale = float(np.abs(expected).max()) or 1.0
+                difference = float(np.abs(got - expected).max())
+                if not (np.isfinite(got).all() and difference <= 1e-3 * scale + 1e-3):
+                    problem = (
+                        "CUDA graph replay disagreed with the uncaptured decode step (logits "
+                        f"differ by {difference:.3g})"
+                    )
+        finally:
+            self._step_options = captured_options
+            self.reset()
+        if problem is None:
+            return None
+        self._step_options = self._prompt_options
+        return f"{problem}; decoding without the graph"
 
     def _run(self, ids: Sequence[int], start: int) -> None:
         check_feed(ids, start, len(self._cached), self.max_length)

@@ -284,6 +284,10 @@ def load_engine(
         except Exception as exc:  # ORT's RuntimeError when the GPU cannot hold the cache
             del result
             return _on_cpu_instead(path, threads, max_context, max_len, exc)
+        problem = decoder.verify_capture()
+        if problem is not None:
+            reasons = [r for r in (result.fallback_reason, problem) if r]
+            result = dataclasses.replace(result, fallback_reason="; ".join(reasons))
     else:
         device_name = "cuda" if result.provider == "CUDAExecutionProvider" else "cpu"
         decoder = SharedKVDecoder(result.session, **shape, device=device_name)

@@ -495,3 +495,96 @@ def test_a_gpu_too_small_for_the_cache_runs_the_model_on_the_cpu(
     assert "out of memory" in engine.info.fallback_reason
     params = SamplingParams(temperature=0.0, max_new_tokens=3)
     assert any(isinstance(e, TextDelta) for e in engine.generate_ids([1, 2, 3], params))
+
+
+class _ReplayGoesWrong(DeviceDecoder):
+    """What a replay that kept a stale host-side value looks like: right prompts, right
+    uncaptured steps, wrong captured steps (or, with ``refuse``, a capture that fails)."""
+
+    refuse = False
+
+    def _run_once(self, ids: list[int], start: int) -> None:  # type: ignore[override]
+        replayed = len(ids) - start == 1 and self.captured
+        if replayed and self.refuse:
+            raise RuntimeError("CUDA failure 900: operation not permitted when stream is capturing")
+        super()._run_once(ids, start)
+        if replayed:
+            self._logits.update_inplace(self._logits.numpy() + 5.0)
+
+
+def _decoders(
+    bundle: Path, kind: type[DeviceDecoder] = DeviceDecoder
+) -> tuple[DeviceDecoder, SharedKVDecoder]:
+    cfg = _config(bundle)
+    dev = kind(_cpu_session(str(bundle / "model.onnx")), max_length=64, device="cpu", **cfg)
+    ref = SharedKVDecoder(_cpu_session(str(bundle / "model.onnx")), max_length=64, **cfg)
+    return dev, ref
+
+
+def test_a_captured_step_that_agrees_stays_captured(tiny_models: TinyModels) -> None:
+    _, bundle = tiny_models.get(Q41)
+    dev, _ = _decoders(bundle)
+    assert dev.captured
+    assert dev.verify_capture() is None
+    assert dev.captured
+    assert list(dev.cached) == []
+
+
+def test_a_replay_that_disagrees_turns_the_graph_off(tiny_models: TinyModels) -> None:
+    _, bundle = tiny_models.get(Q41)
+    dev, ref = _decoders(bundle, _ReplayGoesWrong)
+    problem = dev.verify_capture()
+    assert problem is not None
+    assert problem.startswith("CUDA graph replay disagreed with the uncaptured decode step")
+    assert problem.endswith("decoding without the graph")
+    assert not dev.captured
+    assert list(dev.cached) == []
+    ids = [1, 5, 9, 200, 31]
+    dev.forward(ids, 0)
+    ref.forward(ids, 0)
+    step = [*ids, 7]
+    np.testing.assert_allclose(dev.forward(step, 5), ref.forward(step, 5), rtol=1e-5, atol=1e-4)
+
+
+def test_a_capture_that_fails_turns_the_graph_off(tiny_models: TinyModels) -> None:
+    _, bundle = tiny_models.get(Q41)
+    dev, _ = _decoders(bundle, _ReplayGoesWrong)
+    dev.refuse = True  # type: ignore[misc]
+    problem = dev.verify_capture()
+    assert problem == (
+        "CUDA graph capture failed (CUDA failure 900: operation not permitted when stream is "
+        "capturing); decoding without the graph"
+    )
+    assert not dev.captured
+    assert dev.forward_argmax([1, 2, 3, 4], 0) >= 0
+    assert dev.forward_argmax([1, 2, 3, 4, 5], 4) >= 0
+
+
+def test_the_status_bar_hears_why_the_graph_is_off(
+    tiny_models: TinyModels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from desktop.engine import engine as engine_mod
+    from desktop.engine.session import SessionResult
+
+    _, bundle = tiny_models.get(Q41)
+
+    real_create = engine_mod.create_session
+
+    def on_gpu(model_file: Path, device: str, threads: int, **kw: object) -> SessionResult:
+        if device == "cpu":
+            return real_create(model_file, "cpu", threads)
+        graph = half_precision(model_file)
+        return SessionResult(_cpu_session(graph.model, graph), CUDA, None, graph, captured=True)
+
+    monkeypatch.setattr(engine_mod, "create_session", on_gpu)
+
+    def replay_on_cpu(*args: object, **kw: object) -> DeviceDecoder:
+        return _ReplayGoesWrong(*args, **{**kw, "device": "cpu"})  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine_mod, "DeviceDecoder", replay_on_cpu)
+    engine = load_engine(bundle, "cuda", max_context=64)
+    assert engine.info.provider == CUDA
+    assert isinstance(engine.decoder, _ReplayGoesWrong)
+    assert not engine.decoder.captured
+    assert engine.info.fallback_reason is not None
+    assert "CUDA graph replay disagreed" in engine.info.fallback_reason
