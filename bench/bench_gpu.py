@@ -113,6 +113,8 @@ def bench_parley(bundle: Path, device: str, graph: bool, tokens: int) -> dict[st
     return {
         "provider": engine.info.provider,
         "decoder": type(engine.decoder).__name__,
+        "captured": bool(getattr(engine.decoder, "captured", False)),
+        "fallback_reason": engine.info.fallback_reason,
         "decode_tok_s": g.decode_tok_s,
         "decode_sampled_tok_s": s.decode_tok_s,
         "ttft_ms": g.ttft_s * 1000,
@@ -231,11 +233,16 @@ def _summary(card: str, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]
         if "greedy_tokens" in a and "greedy_tokens" in b
     ]
     decoders = [r["decoder"] for r in runs["graph"] + runs["no_graph"] if "decoder" in r]
+    notes = {
+        r["fallback_reason"] for r in runs["graph"] + runs["no_graph"] if r.get("fallback_reason")
+    }
     result: dict[str, Any] = {
         "card": card,
         "decoder": decoders[0] if decoders else None,
         "engines": medians,
         "graph_tokens_identical": bool(pairs) and all(a == b for a, b in pairs),
+        "graph_captured": all(r.get("captured") for r in runs["graph"]),
+        "fallback_reasons": sorted(notes),
         "errors": sorted(
             {f"{n}: {r['error']}" for n, rs in runs.items() for r in rs if "error" in r}
         ),
