@@ -12,6 +12,7 @@ the layout of a plain-text document is incremental, where re-importing highlight
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -23,6 +24,7 @@ from PySide6.QtGui import (
     QColor,
     QFont,
     QFontDatabase,
+    QFontMetricsF,
     QPainter,
     QPaintEvent,
     QPalette,
@@ -227,7 +229,10 @@ class CodeText(QPlainTextEdit):
         # no wrapping: one block is one line, so the height needs no layout pass
         lines = self.document().blockCount()
         margin = 2 * self.document().documentMargin()
-        height = lines * self.fontMetrics().lineSpacing() + margin + 2 * self.frameWidth()
+        # a line is as tall as the font's fractional line spacing rounded up (10 pt here:
+        # 15.3 -> 16 px, where the integer metrics said 15 and the last line was cut off)
+        line = math.ceil(QFontMetricsF(self.font()).lineSpacing())
+        height = lines * line + margin + 2 * self.frameWidth()
         bar = self.horizontalScrollBar()
         if bar.maximum() > 0:
             height += bar.sizeHint().height()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from pytestqt.qtbot import QtBot
 
 from desktop.ui.code_view import CodeBlockView, SliceQueue
@@ -61,6 +62,33 @@ def test_closed_code_is_coloured_in_slices(qtbot: QtBot) -> None:
     last = view.text.document().lastBlock().previous()
     assert last.text() == "    return x  # done"
     assert len(last.layout().formats()) >= 2  # 'return' and the comment are coloured
+
+
+@pytest.mark.parametrize("points", [9.0, 10.0, 10.5, 14.0])
+def test_a_code_block_is_as_tall_as_its_lines_at_any_font_size(qtbot: QtBot, points: float) -> None:
+    """At 10 pt the lines are 16 px where the integer font metrics said 15: the block was
+    7 px short and its last line cut off."""
+    from PySide6.QtGui import QFont
+
+    queue = SliceQueue()
+    view = CodeBlockView("python", LIGHT, queue)
+    qtbot.addWidget(view)
+    font = QFont(view.font())
+    font.setPointSizeF(points)
+    view.setFont(font)
+    view.resize(900, 200)
+    view.set_code('import csv\n\n# read it\nwith open("a") as f:\n    print(next(csv.reader(f)))')
+    view.close_block()
+    queue.drain()
+    view.show()
+    qtbot.waitExposed(view)
+    text = view.text
+    heights, block = [], text.document().begin()
+    while block.isValid():
+        heights.append(text.blockBoundingRect(block).height())
+        block = block.next()
+    assert text.horizontalScrollBar().maximum() == 0
+    assert text.height() == text.contentOffset().y() + sum(heights)
 
 
 def test_a_burst_is_drained_over_several_turns_and_ends_like_a_full_render(
