@@ -588,3 +588,32 @@ def test_the_status_bar_hears_why_the_graph_is_off(
     assert not engine.decoder.captured
     assert engine.info.fallback_reason is not None
     assert "CUDA graph replay disagreed" in engine.info.fallback_reason
+
+
+def test_an_imported_int4_checkpoint_keeps_its_integer_zero_points(tmp_path: Path) -> None:
+    """A safetensors import at int4 carries integer zero points (MatMulNBits reads them
+    natively): the GPU graph leaves them as they are and computes what float32 does."""
+    import onnx
+
+    from desktop.convert.safetensors_source import convert_safetensors
+    from tests.checkpoints import TinyHF, write_tiny_llama
+
+    folder = write_tiny_llama(tmp_path / "checkpoint", TinyHF())
+    bundle = convert_safetensors(folder, tmp_path / "bundle", precision="int4")
+    fp32 = onnx.load(str(bundle / "model.onnx"), load_external_data=False)
+    graph = half_precision(bundle / "model.onnx")
+    derived = onnx.load_from_string(graph.model)
+
+    def linears(model: onnx.ModelProto) -> list[list[str]]:
+        return [list(n.input) for n in model.graph.node if n.op_type == "MatMulNBits"]
+
+    assert any(len(inputs) == 4 for inputs in linears(fp32))
+    assert linears(derived) == linears(fp32)
+    cfg = _config(bundle)
+    half = DeviceDecoder(_cpu_session(graph.model, graph), max_length=64, device="cpu", **cfg)
+    full = SharedKVDecoder(_cpu_session(str(bundle / "model.onnx")), max_length=64, **cfg)
+    prompt = [1, 70, 101, 108, 108, 111, 264, 44, 32, 119]
+    a, b = full.forward(prompt, 0).copy(), half.forward(prompt, 0).copy()
+    # float16 on top of int8 activations, in a random model: close, the same best token
+    assert np.abs(a - b).max() <= 0.05 * np.abs(a).max()
+    assert int(np.argmax(a)) == int(np.argmax(b))
