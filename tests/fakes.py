@@ -56,6 +56,7 @@ class FakeEngine:
     context_length: int = 2048
     name: str = "FakeLM-1M"
     path: str = ""  # a model folder (its tokenizer.json counts a message's tokens)
+    fallback_reason: str | None = "CUDA not available (fake)"
     calls: list[list[ChatMessage]] = field(default_factory=list)
     _turn: int = 0
 
@@ -65,7 +66,7 @@ class FakeEngine:
             name=self.name,
             context_length=self.context_length,
             provider="CPUExecutionProvider",
-            fallback_reason="CUDA not available (fake)",
+            fallback_reason=self.fallback_reason,
             path=self.path,
         )
 

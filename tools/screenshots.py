@@ -105,6 +105,8 @@ def main() -> int:
                 store.add_message(c.id, asked.id, "assistant", OLD_ANSWERS[title])
         engine = FakeEngine(replies=[ANSWER, SPLIT_ANSWER], delay_s=0.008)  # about a CPU's pace
         engine.name = "SmolLM2-135M-Instruct"
+        engine.context_length = 8192  # the starter model's window, on a machine without a GPU
+        engine.fallback_reason = None
         host = EngineHost()
         defaults = ChatDefaults("You are a helpful assistant.", SamplingParams())
         # The feedback service as in the app (thumbs, Flag…, the Feedback menu); its
