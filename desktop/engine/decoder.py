@@ -432,9 +432,11 @@ class DeviceDecoder:
             except Exception as exc:  # ONNX Runtime refused to capture or to replay
                 problem = f"CUDA graph capture failed ({str(exc).strip().splitlines()[0]})"
             else:
+                # a replay runs the same kernels: equal up to float16 noise, where the stale
+                # length was off by whole logits (KL 4.3)
                 scale = float(np.abs(expected).max()) or 1.0
                 difference = float(np.abs(got - expected).max())
-                if not (np.isfinite(got).all() and difference <= 1e-3 * scale + 1e-3):
+                if not (np.isfinite(got).all() and difference <= 1e-2 * scale):
                     problem = (
                         "CUDA graph replay disagreed with the uncaptured decode step (logits "
                         f"differ by {difference:.3g})"
