@@ -155,7 +155,7 @@ def _fold_offsets(graph: GraphProto, folder: Path) -> int:
         zero_points = 2.0 ** (bits - 1) - c / d
         if not np.isfinite(zero_points).all() or np.abs(zero_points).max() > _FP16_MAX:
             continue
-        name = f"{base.name}.float_zero_points"
+        name = f"{base.input[1]}.float_zero_points"  # the weight's name: unique
         graph.initializer.append(
             numpy_helper.from_array(zero_points.reshape(scales.shape).astype(np.float32), name)
         )
