@@ -465,27 +465,36 @@ def test_cuda_that_fails_either_way_gives_one_reason(
     assert result.fallback_reason.startswith("CUDA unavailable, running on CPU: CUDA libraries")
 
 
+def _float16_session_on_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``load_engine`` gets the float16 graph in a CPU session that says CUDA, with capture,
+    as a working GPU would give it; a load on the CPU stays real."""
+    from desktop.engine import engine as engine_mod
+    from desktop.engine.session import SessionResult
+
+    real_create = engine_mod.create_session
+
+    def on_gpu(model_file: Path, device: str, threads: int, **kw: object) -> SessionResult:
+        if device == "cpu":
+            return real_create(model_file, "cpu", threads)
+        graph = half_precision(model_file)
+        return SessionResult(_cpu_session(graph.model, graph), CUDA, None, graph, captured=True)
+
+    monkeypatch.setattr(engine_mod, "create_session", on_gpu)
+
+
 def test_a_gpu_too_small_for_the_cache_runs_the_model_on_the_cpu(
     tiny_models: TinyModels, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The float16 session loads on CUDA, but the full-length KV cache does not fit: the
     model still answers, on the CPU, and the status bar says why."""
     from desktop.engine import engine as engine_mod
-    from desktop.engine.session import SessionResult
 
     _, bundle = tiny_models.get(Q41)
-    real_create = engine_mod.create_session
-
-    def gpu_first(model_file: Path, device: str, threads: int, **kw: object) -> SessionResult:
-        if device == "cpu":
-            return real_create(model_file, "cpu", threads)
-        graph = half_precision(model_file)
-        return SessionResult(_cpu_session(graph.model, graph), CUDA, None, graph, captured=True)
+    _float16_session_on_cuda(monkeypatch)
 
     def no_room(*_a: object, **_k: object) -> DeviceDecoder:
         raise RuntimeError("CUDA failure 2: out of memory ; GPU=0")
 
-    monkeypatch.setattr(engine_mod, "create_session", gpu_first)
     monkeypatch.setattr(engine_mod, "DeviceDecoder", no_room)
     engine = load_engine(bundle, "auto", max_context=128)
     assert engine.info.provider == CPU
@@ -564,19 +573,9 @@ def test_the_status_bar_hears_why_the_graph_is_off(
     tiny_models: TinyModels, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from desktop.engine import engine as engine_mod
-    from desktop.engine.session import SessionResult
 
     _, bundle = tiny_models.get(Q41)
-
-    real_create = engine_mod.create_session
-
-    def on_gpu(model_file: Path, device: str, threads: int, **kw: object) -> SessionResult:
-        if device == "cpu":
-            return real_create(model_file, "cpu", threads)
-        graph = half_precision(model_file)
-        return SessionResult(_cpu_session(graph.model, graph), CUDA, None, graph, captured=True)
-
-    monkeypatch.setattr(engine_mod, "create_session", on_gpu)
+    _float16_session_on_cuda(monkeypatch)
 
     def replay_on_cpu(*args: object, **kw: object) -> DeviceDecoder:
         return _ReplayGoesWrong(*args, **{**kw, "device": "cpu"})  # type: ignore[arg-type]
