@@ -248,6 +248,28 @@ def test_the_input_grows_with_its_text_up_to_a_limit(qtbot: QtBot, window: MainW
     assert composer.height() == empty
 
 
+@pytest.mark.parametrize("points", [9.0, 10.0, 10.5, 14.0])
+def test_the_input_holds_exactly_its_lines_at_any_font_size(
+    qtbot: QtBot, window: MainWindow, points: float
+) -> None:
+    """At 10 pt (the default) a line is laid out 16 px tall where the integer metrics say
+    15: five lines got the room of six, and twelve did not fit without a scroll bar."""
+    from PySide6.QtGui import QFont
+
+    composer = tab_of(window).composer
+    font = QFont(composer.font())
+    font.setPointSizeF(points)
+    composer.setFont(font)
+    for lines in (3, 5, composer.MAX_LINES):
+        composer.setPlainText("\n".join(f"line {i}" for i in range(lines)))
+        assert composer.lines_for_text() == lines
+        last = composer.document().lastBlock()
+        bottom = composer.blockBoundingGeometry(last).translated(composer.contentOffset()).bottom()
+        assert composer.verticalScrollBar().maximum() == 0
+        assert bottom <= composer.viewport().height()
+        assert composer.viewport().height() - bottom < composer.line_height()
+
+
 def test_a_dropped_text_file_goes_into_the_message_and_a_binary_one_is_refused(
     qtbot: QtBot, window: MainWindow, tmp_path: Path
 ) -> None:
