@@ -261,6 +261,18 @@ class ChatSession(QObject):
         self._start_answer(target, seed)
         return True
 
+    def answer(self, user_id: int) -> bool:
+        """An answer for the last message when it is the user's and has none: the app quit
+        or the disk filled between storing the message and starting its answer. (A message
+        the content filter blocked is not offered this: the chat checks before it asks.)"""
+        if self.state != "idle" or self.conversation_id is None or self._no_model():
+            return False
+        path = self.path()
+        if not path or path[-1].id != user_id or path[-1].role != "user":
+            return False
+        self._start_answer(None)
+        return True
+
     def continue_answer(self, assistant_id: int) -> bool:
         """More of the last answer when it was stopped, cut off by its length limit or
         interrupted: the model goes on from its last word, into the same message (the

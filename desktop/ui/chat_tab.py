@@ -348,6 +348,7 @@ class ChatTab(QWidget):
         self.view.edit_requested.connect(self.begin_edit)
         self.view.regenerate_requested.connect(self.session.regenerate)
         self.view.continue_requested.connect(self.session.continue_answer)
+        self.view.answer_requested.connect(self.session.answer)
         self.view.switch_requested.connect(self.session.switch)
 
         session.path_changed.connect(self.reload)
@@ -501,8 +502,18 @@ class ChatTab(QWidget):
         widgets = self.view.message_widgets()
         for widget in widgets[:-1]:
             widget.set_continuable(False)
+            widget.set_answerable(False)
         if widgets:
-            widgets[-1].set_continuable(can_continue(entries[-1].message))
+            last = entries[-1].message
+            widgets[-1].set_continuable(can_continue(last))
+            widgets[-1].set_answerable(last.role == "user" and not self._was_blocked(last.id))
+
+    def _was_blocked(self, message_id: int) -> bool:
+        """Whether the content filter kept ``message_id`` from the model (no "Answer" then:
+        editing it is the way to send it)."""
+        if self.feedback is None:
+            return False
+        return any(e.action == "block" for e in self.feedback.moderation_events(message_id))
 
     SHOWN = 30  # messages a long chat shows at first; "Show earlier messages" adds as many
 

@@ -239,6 +239,7 @@ class MessageWidget(QFrame):
     edit_requested = Signal(int)
     regenerate_requested = Signal(int)
     continue_requested = Signal(int)
+    answer_requested = Signal(int)
     switch_requested = Signal(int, int)
     thumbs_requested = Signal(int, int)  # message id, +1 / -1
     alternatives_requested = Signal(int)  # assistant message id
@@ -340,6 +341,11 @@ class MessageWidget(QFrame):
             "Edit", "Edit message", "Edit and resend; the old version is kept"
         )
         self.edit_button.clicked.connect(lambda: self.edit_requested.emit(self.message_id))
+        self.answer_button = self._tool(
+            "Answer", "Answer this message", "This message has no answer yet: ask for one"
+        )
+        self.answerable = False  # set by the chat for its last message (see set_answerable)
+        self.answer_button.clicked.connect(lambda: self.answer_requested.emit(self.message_id))
         self.regen_button = self._tool(
             "Regenerate", "Regenerate answer", "Answer again; the old answer is kept as a version"
         )
@@ -370,7 +376,7 @@ class MessageWidget(QFrame):
         self._rating = 0
         self.extra_actions: list[QWidget] = []  # e.g. "Should have been flagged…"
         self._actions_layout = actions
-        for w in (self.edit_button, self.regen_button, self.continue_button,
+        for w in (self.edit_button, self.answer_button, self.regen_button, self.continue_button,
                   self.alternatives_button, self.thumbs_up, self.thumbs_down):  # fmt: skip
             actions.addWidget(w)
         self.stats_label = QLabel()
@@ -479,6 +485,7 @@ class MessageWidget(QFrame):
         self.edit_button.setVisible(self.role == "user")
         self.regen_button.setVisible(self.role == "assistant" and not busy)
         self.continue_button.setVisible(self.continuable and not busy)
+        self.answer_button.setVisible(self.answerable and self.role == "user")
         empty_failure = self.status == "error" and not self.text.strip()  # nothing to rate
         self.copy_button.setVisible(not busy and not empty_failure)
         rateable = (
@@ -551,6 +558,12 @@ class MessageWidget(QFrame):
             self.continue_button.setVisible(
                 continuable and self.status not in ("streaming", "waiting")
             )
+
+    def set_answerable(self, answerable: bool) -> None:
+        """Offer "Answer" (the chat knows which message is last and whether it was blocked)."""
+        if answerable != self.answerable:
+            self.answerable = answerable
+            self.answer_button.setVisible(answerable and self.role == "user")
 
     def set_waiting(self, waiting: bool) -> None:
         if self.status in ("streaming", "waiting"):
@@ -855,6 +868,7 @@ class ConversationView(QScrollArea):
     edit_requested = Signal(int)
     regenerate_requested = Signal(int)
     continue_requested = Signal(int)
+    answer_requested = Signal(int)
     switch_requested = Signal(int, int)
     thumbs_requested = Signal(int, int)  # message id, +1 / -1
     alternatives_requested = Signal(int)
@@ -1021,6 +1035,7 @@ class ConversationView(QScrollArea):
         widget.edit_requested.connect(self.edit_requested)
         widget.regenerate_requested.connect(self.regenerate_requested)
         widget.continue_requested.connect(self.continue_requested)
+        widget.answer_requested.connect(self.answer_requested)
         widget.switch_requested.connect(self.switch_requested)
         widget.thumbs_requested.connect(self.thumbs_requested)
         widget.alternatives_requested.connect(self.alternatives_requested)

@@ -308,3 +308,23 @@ def test_a_message_longer_than_the_window_stays_with_the_user(
         assert contents(session)[-1] == ("assistant", "short answer", "complete")
     finally:
         assert host.shutdown()
+
+
+def test_a_message_left_without_an_answer_can_be_answered(
+    qtbot: QtBot, host: EngineHost, history: History, engine: FakeEngine
+) -> None:
+    """The app quit (or the disk filled) between storing the message and starting its
+    answer: the chat ends with the user's message, and "Answer" asks for its answer."""
+    conversation = history.create_conversation("Left over")
+    asked = history.add_message(conversation.id, None, "user", "Still there?")
+    session = ChatSession(
+        history, host, lambda: ChatDefaults("", SamplingParams(seed=1)), conversation.id
+    )
+    assert not session.answer(asked.id + 1)  # only the last message, and only a user's
+    answer(qtbot, session, lambda: session.answer(asked.id))
+    assert contents(session) == [
+        ("user", "Still there?", "complete"),
+        ("assistant", "first answer", "complete"),
+    ]
+    assert [m.content for m in engine.calls[0]] == ["Still there?"]
+    assert not session.answer(asked.id)  # answered now: it is no longer the last message

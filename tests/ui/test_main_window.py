@@ -580,6 +580,26 @@ def _interrupted_story(store: Store, make_window: Callable[..., MainWindow]) -> 
     return make_window().open_conversation(c.id), a.id
 
 
+def test_a_message_left_without_an_answer_offers_answer(
+    qtbot: QtBot, store: Store, make_window: Callable[..., MainWindow], engine: FakeEngine
+) -> None:
+    """The app quit between storing a message and starting its answer: after the restart
+    the chat ends with the question, and its "Answer" button gets the answer."""
+    c = store.create_conversation("Unanswered")
+    store.add_message(c.id, None, "user", "are you there?")
+    tab = make_window().open_conversation(c.id)
+    (question,) = tab.view.message_widgets()
+    assert question.answer_button.isVisible()
+    assert question.answer_button.accessibleName() == "Answer this message"
+    engine.replies = ["Yes."]
+    with qtbot.waitSignal(tab.session.answer_finished, timeout=5000):
+        qtbot.mouseClick(question.answer_button, Qt.MouseButton.LeftButton)
+    question, reply = tab.view.message_widgets()
+    assert reply.plain_text() == "Yes."
+    assert not question.answer_button.isVisible()
+    assert [m.role for m in store.current_path(c.id)] == ["user", "assistant"]
+
+
 def test_interrupted_answer_continues_in_the_same_message(
     qtbot: QtBot, store: Store, make_window: Callable[..., MainWindow], engine: FakeEngine
 ) -> None:

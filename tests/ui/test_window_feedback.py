@@ -128,6 +128,7 @@ def test_a_blocked_input_never_reaches_the_model_and_shows_a_banner(
     assert "blocked" in user.banner.label.text()
     assert not user.body_hidden  # the user's own words stay visible
     assert any("not sent to the model" in n for n in notices)
+    assert not user.answer_button.isVisible(), "editing it is the way to send it"
 
 
 def test_a_blocked_answer_hides_behind_its_banner_and_can_be_reported(
