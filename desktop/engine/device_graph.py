@@ -128,10 +128,10 @@ def _fold_offsets(graph: GraphProto, folder: Path) -> int:
 
     inits = {t.name: t for t in graph.initializer}
     producer = {out: node for node in graph.node for out in node.output}
-    readers: dict[str, int] = {}
+    readers: dict[str, list[NodeProto]] = {}
     for node in graph.node:
         for name in node.input:
-            readers[name] = readers.get(name, 0) + 1
+            readers.setdefault(name, []).append(node)
     dropped: list[NodeProto] = []
     folded = 0
     for add in [n for n in graph.node if n.op_type == "Add" and len(n.input) == 2]:
@@ -160,13 +160,13 @@ def _fold_offsets(graph: GraphProto, folder: Path) -> int:
             numpy_helper.from_array(zero_points.reshape(scales.shape).astype(np.float32), name)
         )
         base.input.append(name)
-        for node in graph.node:  # the Add's readers read the MatMulNBits directly
+        for node in readers.get(add.output[0], []):  # they read the MatMulNBits directly
             for i, value in enumerate(node.input):
                 if value == add.output[0]:
                     node.input[i] = base.output[0]
         dropped += [add, corr]
-        readers[sums.output[0]] -= 1
-        if readers[sums.output[0]] == 0:
+        readers[sums.output[0]].remove(corr)
+        if not readers[sums.output[0]]:
             dropped.append(sums)
         folded += 1
     if any(out.name in {node.output[0] for node in dropped} for out in graph.output):
