@@ -31,5 +31,14 @@ if [ ! -x /tmp/llama/build/bin/llama-bench ]; then
 fi
 [ -x /tmp/llama/build/bin/llama-bench ] && llama=(--llama-bench /tmp/llama/build/bin/llama-bench)
 cd "$repo"
-PYTHONUNBUFFERED=1 python3 bench/bench_gpu.py --gguf /tmp/ortgpu/model.gguf "${llama[@]}" \
-  --rounds "${ROUNDS:-3}" --json "$out/gpu.json" 2>&1 | tee "$out/bench.log"
+[ -d /tmp/bundle ] || python3 -c "
+from pathlib import Path
+from desktop.convert.gguf_to_onnx import convert_gguf
+convert_gguf(Path('/tmp/ortgpu/model.gguf'), Path('/tmp/bundle'))"
+# First, what the numbers rest on: the captured step and the chunked prompts against float32
+# (top-1 and KL per variant; a capture that disagrees shows as low agreement here).
+PYTHONUNBUFFERED=1 python3 bench/gpu/diagnose.py --bundle /tmp/bundle --suite capture \
+  --json "$out/diag_capture.json" >"$out/diag_capture.log" 2>&1 || true
+grep -v '^ \|^[{}]' "$out/diag_capture.log" | tail -5
+PYTHONUNBUFFERED=1 python3 bench/bench_gpu.py --gguf /tmp/ortgpu/model.gguf --bundle /tmp/bundle \
+  "${llama[@]}" --rounds "${ROUNDS:-3}" --json "$out/gpu.json" 2>&1 | tee "$out/bench.log"
