@@ -1,19 +1,9 @@
 #!/usr/bin/env bash
 # On the GPU machine, in the repo root, after every part was copied into /tmp/ortgpu by the
-# earlier calls (bench/gpu/README.md): install onnxruntime-gpu and gguf into /tmp/site, build
-# llama.cpp's llama-bench with CUDA, run bench/bench_gpu.py. Results go to $OUT.
+# earlier calls (bench/gpu/README.md): set up (setup.sh), build llama.cpp's llama-bench with
+# CUDA, check the capture against float32, run bench/bench_gpu.py. Results go to $OUT.
 set -euo pipefail  # pipefail: the bench's exit code survives the tee
-repo=$(pwd)
-out=${OUT:-/tmp/out}
-mkdir -p "$out" /tmp/ortgpu
-cp -n .gpu[0-9]*/* .gpum1/* .gpum2/* .gpul/* /tmp/ortgpu/ 2>/dev/null || true
-cd /tmp/ortgpu
-wheel=$(cat WHEEL_NAME)
-cat part.* >"$wheel"
-cat model.[0-9] >model.gguf
-echo "$(cat MODEL_SHA256)  model.gguf" | sha256sum -c -
-python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$wheel" gguf-*.whl
-export PYTHONPATH=/tmp/site:$repo
+source bench/gpu/setup.sh
 python3 -c "import onnxruntime as o; o.preload_dlls(); print(o.__version__, o.get_available_providers())"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/card.csv"
 
@@ -23,18 +13,13 @@ if [ -f /tmp/llama/started ]; then  # start_build.sh began the build in the firs
 fi
 llama=()
 if [ ! -x /tmp/llama/build/bin/llama-bench ]; then
-  mkdir -p /tmp/llama && tar -xJf llama.cpp.tar.xz -C /tmp/llama
+  mkdir -p /tmp/llama && tar -xJf /tmp/ortgpu/llama.cpp.tar.xz -C /tmp/llama
   { cmake -S /tmp/llama/llama.cpp -B /tmp/llama/build -G Ninja -DGGML_CUDA=ON \
       -DCMAKE_CUDA_ARCHITECTURES=90 -DLLAMA_CURL=OFF -DCMAKE_BUILD_TYPE=Release >"$out/cmake.log" 2>&1 &&
     cmake --build /tmp/llama/build --target llama-bench -j 16 >"$out/build.log" 2>&1; } ||
     echo "llama.cpp did not build (see build.log): Parley runs alone" >&2
 fi
 [ -x /tmp/llama/build/bin/llama-bench ] && llama=(--llama-bench /tmp/llama/build/bin/llama-bench)
-cd "$repo"
-[ -d /tmp/bundle ] || python3 -c "
-from pathlib import Path
-from desktop.convert.gguf_to_onnx import convert_gguf
-convert_gguf(Path('/tmp/ortgpu/model.gguf'), Path('/tmp/bundle'))"
 # First, what the numbers rest on: the captured step and the chunked prompts against float32
 # (top-1 and KL per variant; a capture that disagrees shows as low agreement here).
 PYTHONUNBUFFERED=1 python3 bench/gpu/diagnose.py --bundle /tmp/bundle --suite capture \
