@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import itertools
-import math
 import random
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QMimeData, Qt, QTimer, Signal
-from PySide6.QtGui import QFontMetricsF, QKeyEvent, QResizeEvent, QShowEvent, QTextCursor
+from PySide6.QtGui import QKeyEvent, QResizeEvent, QShowEvent, QTextCursor
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -37,7 +36,7 @@ from desktop.ui.message_view import (
     copy_to_clipboard,
     shown_stats,
 )
-from desktop.ui.theme import ROLE_ERROR, ROLE_PROPERTY
+from desktop.ui.theme import ROLE_ERROR, ROLE_PROPERTY, line_height
 
 # The feedback controls and dialogs import the feedback package (content filter, keyring, HTTP):
 # they load when a tab first uses them, not when the window opens.
@@ -86,18 +85,13 @@ class Composer(QPlainTextEdit):
         width = max(1, self.viewport().width() - 2 * int(self.document().documentMargin()))
         flags = int(Qt.TextFlag.TextWordWrap) | int(Qt.TextFlag.TextExpandTabs)
         height = self.fontMetrics().boundingRect(0, 0, width, 1 << 24, flags, text or " ").height()
-        return max(1, -(-height // self.line_height()))
-
-    def line_height(self) -> int:
-        """A laid-out line: the fractional line spacing rounded up (16 px at 10 pt, where the
-        integer metrics say 15: twelve lines came out short and five were counted as six)."""
-        return math.ceil(QFontMetricsF(self.font()).lineSpacing())
+        return max(1, -(-height // line_height(self.font())))
 
     def fit_height(self) -> None:
         lines = min(self.MAX_LINES, max(self.MIN_LINES, self.lines_for_text()))
         frame = self.frameWidth() * 2 + int(self.document().documentMargin()) * 2
         margins = self.contentsMargins().top() + self.contentsMargins().bottom()
-        height = lines * self.line_height() + max(frame, margins) + 2
+        height = lines * line_height(self.font()) + max(frame, margins) + 2
         if height != self.height() or self.minimumHeight() != height:
             self.setFixedHeight(height)
 

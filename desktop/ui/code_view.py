@@ -12,7 +12,6 @@ the layout of a plain-text document is incremental, where re-importing highlight
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -24,7 +23,6 @@ from PySide6.QtGui import (
     QColor,
     QFont,
     QFontDatabase,
-    QFontMetricsF,
     QPainter,
     QPaintEvent,
     QPalette,
@@ -45,6 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.ui.markdown import Palette, load_pygments
+from desktop.ui.theme import line_height
 
 if TYPE_CHECKING:  # Pygments loads with the first code block (or ``warm_up``), not at start
     from pygments.lexer import Lexer
@@ -229,10 +228,7 @@ class CodeText(QPlainTextEdit):
         # no wrapping: one block is one line, so the height needs no layout pass
         lines = self.document().blockCount()
         margin = 2 * self.document().documentMargin()
-        # a line is as tall as the font's fractional line spacing rounded up (10 pt here:
-        # 15.3 -> 16 px, where the integer metrics said 15 and the last line was cut off)
-        line = math.ceil(QFontMetricsF(self.font()).lineSpacing())
-        height = lines * line + margin + 2 * self.frameWidth()
+        height = lines * line_height(self.font()) + margin + 2 * self.frameWidth()
         bar = self.horizontalScrollBar()
         if bar.maximum() > 0:
             height += bar.sizeHint().height()

@@ -485,7 +485,7 @@ class MessageWidget(QFrame):
         self.edit_button.setVisible(self.role == "user")
         self.regen_button.setVisible(self.role == "assistant" and not busy)
         self.continue_button.setVisible(self.continuable and not busy)
-        self.answer_button.setVisible(self.answerable and self.role == "user")
+        self.answer_button.setVisible(self.answerable)
         empty_failure = self.status == "error" and not self.text.strip()  # nothing to rate
         self.copy_button.setVisible(not busy and not empty_failure)
         rateable = (
@@ -560,10 +560,11 @@ class MessageWidget(QFrame):
             )
 
     def set_answerable(self, answerable: bool) -> None:
-        """Offer "Answer" (the chat knows which message is last and whether it was blocked)."""
+        """Offer "Answer" on a message of the user's (the chat knows which message is last,
+        whose it is, and whether it was blocked)."""
         if answerable != self.answerable:
             self.answerable = answerable
-            self.answer_button.setVisible(answerable and self.role == "user")
+            self.answer_button.setVisible(answerable)
 
     def set_waiting(self, waiting: bool) -> None:
         if self.status in ("streaming", "waiting"):

@@ -11,11 +11,12 @@ system's light/dark switch when the theme is "system") and re-applies them live.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
 from desktop.config.settings import Settings, SettingsChange
@@ -218,6 +219,13 @@ def apply_font_size(app: QApplication, point_size: int) -> None:
     font = QFont(app.font())
     font.setPointSize(point_size)
     app.setFont(font)
+
+
+def line_height(font: QFont) -> int:
+    """The height Qt lays a line of ``font`` out at: its fractional line spacing rounded up
+    (16 px at 10 pt, where the integer ``QFontMetrics.lineSpacing`` says 15). Widgets sized
+    to a number of lines use this, or their last line is cut off."""
+    return math.ceil(QFontMetricsF(font).lineSpacing())
 
 
 class ThemeController:

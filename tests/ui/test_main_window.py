@@ -15,6 +15,7 @@ from desktop.ui.chat_tab import ChatTab
 from desktop.ui.main_window import MainWindow
 from desktop.ui.message_view import TrimMarker
 from desktop.ui.search_results import ROLE_HTML
+from desktop.ui.theme import line_height
 from tests.fakes import FakeEngine
 
 
@@ -267,7 +268,7 @@ def test_the_input_holds_exactly_its_lines_at_any_font_size(
         bottom = composer.blockBoundingGeometry(last).translated(composer.contentOffset()).bottom()
         assert composer.verticalScrollBar().maximum() == 0
         assert bottom <= composer.viewport().height()
-        assert composer.viewport().height() - bottom < composer.line_height()
+        assert composer.viewport().height() - bottom < line_height(composer.font())
 
 
 def test_a_dropped_text_file_goes_into_the_message_and_a_binary_one_is_refused(
