@@ -94,16 +94,21 @@ def test_tab_moves_from_the_sidebar_to_the_messages_to_the_input(
     assert seen[-1] is tab.composer
 
 
+def _set_own_settings(dialog: ChatSettingsDialog, key: str, value: float, prompt: str) -> None:
+    """Give the chat its own ``key`` and system prompt in its settings dialog, and accept."""
+    check, box = dialog.boxes[key]
+    check.setChecked(True)
+    box.setValue(value)
+    dialog.custom_prompt.setChecked(True)
+    dialog.prompt.setPlainText(prompt)
+    dialog.accept()
+
+
 def test_chat_settings_refuse_bad_values_with_the_reason(qtbot: QtBot, window: MainWindow) -> None:
     tab = tab_of(window)
     dialog = ChatSettingsDialog(tab.session, window)
     qtbot.addWidget(dialog)
-    check, box = dialog.boxes["top_k"]
-    check.setChecked(True)
-    box.setValue(7)
-    dialog.custom_prompt.setChecked(True)
-    dialog.prompt.setPlainText("Answer in French.")
-    dialog.accept()
+    _set_own_settings(dialog, "top_k", 7, "Answer in French.")
     assert dialog.result() == dialog.DialogCode.Accepted
     assert tab.session.sampling_params().top_k == 7
     assert tab.session.system_prompt() == "Answer in French."
@@ -121,12 +126,7 @@ def test_the_settings_button_shows_when_a_chat_has_its_own_settings(
     tab = tab_of(window)
     assert tab.settings_button.text() == "Chat settings…"
     dialog = tab.open_chat_settings()
-    check, box = dialog.boxes["temperature"]
-    check.setChecked(True)
-    box.setValue(0.2)
-    dialog.custom_prompt.setChecked(True)
-    dialog.prompt.setPlainText("Answer like a pirate.")
-    dialog.accept()
+    _set_own_settings(dialog, "temperature", 0.2, "Answer like a pirate.")
     assert tab.settings_button.text() == "Chat settings ●…"
     assert tab.settings_button.toolTip() == (
         "This chat's own settings: system prompt “Answer like a pirate.”; temperature 0.2."
