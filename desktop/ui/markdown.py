@@ -77,6 +77,12 @@ class Segment:
     lang: str = ""
     closed: bool = True
 
+    @property
+    def dangling(self) -> bool:
+        """An opening fence with nothing after it: a finished answer that ends this way
+        (small models often do) shows nothing for it rather than an empty code block."""
+        return self.code is not None and not self.closed and not self.code.strip()
+
 
 def fence_code(content: str) -> str:
     """The code of a fence as shown and copied: its content without the final newline."""

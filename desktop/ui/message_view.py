@@ -93,6 +93,8 @@ def render_parts(text: str, palette: Palette, first_code_index: int = 0) -> list
     parts: list[Part] = []
     index = first_code_index
     for seg in renderer.segments(text):
+        if seg.dangling:
+            continue
         if seg.code is not None:
             parts.append(Part(code=seg.code, lang=seg.lang, closed=seg.closed,
                               code_blocks=(seg.code,)))  # fmt: skip
@@ -792,6 +794,8 @@ class MessageWidget(QFrame):
         text = self.text[base:end]
         renderer = renderer_for(self._palette)
         for seg in renderer.segments(text):
+            if seg.dangling:
+                continue
             if seg.code is not None:
                 self._append_code(base, seg)
             elif text[seg.start : seg.end].strip():

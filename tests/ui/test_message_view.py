@@ -216,3 +216,22 @@ def test_the_statistics_say_which_model_wrote_an_answer_and_how_fast() -> None:
     assert stats_tooltip({"generated_tokens": 3, "decode_tok_s": 9.0}) == (
         "The model wrote 3 tokens at 9.0 tok/s"
     )
+
+
+@pytest.mark.parametrize("ending", ["```", "```\n", "```python\n\n"])
+def test_an_answer_that_ends_in_an_opening_fence_shows_no_empty_code_block(
+    qtbot: QtBot, ending: str
+) -> None:
+    """SmolLM2 often ends an answer with a lone fence: it showed as an empty "code" box."""
+    text = "Here:\n\n```python\nprint(1)\n```\n\nDone.\n" + ending
+    widget = streaming(qtbot)
+    for piece in (text[:20], text[20:45], text[45:]):
+        pump(widget, piece)
+    widget.finish("complete", None, text)
+    qtbot.waitUntil(lambda: not widget._finishing, timeout=5000)
+    full = MessageWidget(2, "assistant", text, "complete", (1, 1), None, LIGHT)
+    qtbot.addWidget(full)
+    for view in (widget, full):
+        assert view.code_blocks() == ["print(1)"]
+        assert len(view.code_views()) == 1
+        assert view.plain_text().rstrip().endswith("Done.")
