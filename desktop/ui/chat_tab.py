@@ -273,6 +273,7 @@ class ChatTab(QWidget):
         self.compare_dialog: CompareDialog | None = None
         self._alternatives: dict[str, Any] | None = None
         self._editing: int | None = None
+        self._draft = ""  # the unsent message put aside while an earlier one is edited
         self._trim: tuple[int, int] | None = None
         self._first_shown: int | None = None  # id of the first message shown (long chats)
         self.unread = False  # an answer finished while another tab was shown
@@ -380,7 +381,6 @@ class ChatTab(QWidget):
         else:
             ok = self.session.send(text)
         if ok:
-            self.composer.clear()
             self._end_edit()
             self.view.scroll_to_end()
 
@@ -388,8 +388,11 @@ class ChatTab(QWidget):
         message = next((m for m in self.session.path() if m.id == message_id), None)
         if message is None or message.role != "user" or self.session.state != "idle":
             return
+        if self._editing is None:
+            self._draft = self.composer.toPlainText()  # back in the box when the edit ends
         self._editing = message_id
         self.composer.setPlainText(message.content)
+        self.composer.moveCursor(QTextCursor.MoveOperation.End)
         self.banner.setText(
             "Editing a message: Enter sends it as a new version (the old one is kept), Esc cancels."
         )
@@ -405,11 +408,16 @@ class ChatTab(QWidget):
         if self.session.state != "idle":
             self.session.stop()
         elif self._editing is not None:
-            self.composer.clear()
             self._end_edit()
 
     def _end_edit(self) -> None:
-        self._editing = None
+        """Back to a new message: the box holds what was being typed before the edit."""
+        if self._editing is not None:
+            self.composer.setPlainText(self._draft)
+            self.composer.moveCursor(QTextCursor.MoveOperation.End)
+        else:
+            self.composer.clear()
+        self._editing, self._draft = None, ""
         self.refresh_banner()
 
     @property

@@ -365,6 +365,26 @@ def test_up_in_an_empty_input_edits_the_last_prompt(qtbot: QtBot, window: MainWi
     assert not tab.banner.isVisible()
 
 
+def test_editing_puts_a_half_typed_message_aside_and_gives_it_back(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    tab = tab_of(window)
+    send(qtbot, tab, "First try")
+    tab.composer.setPlainText("a draft I have not sent")
+    qtbot.mouseClick(tab.view.message_widgets()[0].edit_button, Qt.MouseButton.LeftButton)
+    assert tab.composer.toPlainText() == "First try"
+    assert tab.composer.textCursor().position() == len("First try")  # typing appends
+    qtbot.keyClick(tab.composer, Qt.Key.Key_Escape)  # cancelled: the draft is back
+    assert tab.composer.toPlainText() == "a draft I have not sent"
+    qtbot.mouseClick(tab.view.message_widgets()[0].edit_button, Qt.MouseButton.LeftButton)
+    tab.composer.setPlainText("Second try")
+    with qtbot.waitSignal(tab.session.answer_finished, timeout=5000):
+        qtbot.keyClick(tab.composer, Qt.Key.Key_Return)
+    assert shown(tab)[0] == ("user", "Second try")
+    assert tab.composer.toPlainText() == "a draft I have not sent"  # and after sending the edit
+    assert not tab.editing
+
+
 def test_two_tabs_queue_on_the_one_worker_and_both_finish(
     qtbot: QtBot, window: MainWindow, engine: FakeEngine
 ) -> None:
