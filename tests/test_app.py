@@ -300,12 +300,14 @@ def test_what_was_typed_and_not_sent_comes_back_with_its_chat(
     window.current_tab().composer.setPlainText("An idea for a new chat")  # type: ignore[union-attr]
     window.new_tab(kept.id).composer.setPlainText("Half a follow-up")
     editing = window.new_tab(edited.id)
+    editing.composer.setPlainText("Put aside")
     editing.begin_edit(old.id)  # the box holds an edit of an old message: not a draft
     assert editing.editing
     state = window.layout_state()
     assert state["chats"]["drafts"] == {  # type: ignore[index]
         "new": "An idea for a new chat",
         str(kept.id): "Half a follow-up",
+        str(edited.id): "Put aside",  # what was typed before the edit began
     }
     assert asked.content == "Old question"
 
@@ -317,7 +319,7 @@ def test_what_was_typed_and_not_sent_comes_back_with_its_chat(
     assert boxes == {
         "New chat": "An idea for a new chat",
         "Kept": "Half a follow-up",
-        "Being edited": "",
+        "Being edited": "Put aside",
     }
     again.close()
 

@@ -425,6 +425,11 @@ class ChatTab(QWidget):
         """The input holds an edit of an earlier message (not a new one)."""
         return self._editing is not None
 
+    @property
+    def draft(self) -> str:
+        """The new message typed and not sent (put aside while an earlier one is edited)."""
+        return self._draft if self._editing is not None else self.composer.toPlainText()
+
     def _show_count(self) -> None:
         """Tokens of a long message against what fits (short ones are not counted)."""
         text = self.composer.toPlainText()

@@ -539,8 +539,8 @@ class MainWindow(QMainWindow):
         for tab in tabs:
             pane = self.pane_of(tab)
             conversation_id = tab.session.conversation_id
-            draft = tab.composer.toPlainText()
-            if conversation_id is not None and draft.strip() and not tab.editing:
+            draft = tab.draft
+            if conversation_id is not None and draft.strip():
                 self._closed_drafts[conversation_id] = draft
             tab.session.close()
             pane.removeTab(pane.indexOf(tab))
@@ -1248,9 +1248,9 @@ class MainWindow(QMainWindow):
         """What is typed and not sent, per open chat ("new": a new chat's), to be put back."""
         drafts: dict[str, str] = {}
         for tab in self.chat_tabs():
-            text = tab.composer.toPlainText()
-            if not text.strip() or tab.editing:
-                continue  # an edit of an old message is not a draft
+            text = tab.draft  # an edit of an old message is not one
+            if not text.strip():
+                continue
             key = str(tab.session.conversation_id) if tab.session.conversation_id else "new"
             drafts.setdefault(key, text)
         for conversation_id, text in self._closed_drafts.items():
