@@ -319,6 +319,14 @@ class ChatSession(QObject):
         self.path_changed.emit()
         return True
 
+    def show(self, message_id: int) -> bool:
+        """Show the branch that holds ``message_id`` (one of the alternatives of its turn)."""
+        if self.state != "idle":
+            return False
+        self._history.switch_branch(message_id)
+        self.path_changed.emit()
+        return True
+
     def stop(self) -> None:
         if self._request is not None:
             self._request.cancel()

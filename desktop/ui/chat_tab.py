@@ -786,8 +786,17 @@ class ChatTab(QWidget):
             self.notify.emit("Saved: all these answers are bad.")
             self.reload()
 
+        def cancelled() -> None:
+            # the answer the user asked alternatives for, not the last one written
+            if self.session.show(ids[0]):
+                self.notify.emit(
+                    "Not ranked. Your answer is shown again; the alternatives stay as its other "
+                    "versions."
+                )
+
         dialog.ranked.connect(ranked)
         dialog.all_bad.connect(all_bad)
+        dialog.rejected.connect(cancelled)
         self.compare_dialog = dialog
         dialog.open()
         return dialog

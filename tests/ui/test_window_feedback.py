@@ -192,6 +192,24 @@ def test_alternatives_are_generated_ranked_and_the_best_is_shown(
     assert comparisons[0].chosen_id == best
 
 
+def test_cancelling_the_ranking_shows_the_answer_the_alternatives_were_asked_for(
+    qtbot: QtBot, fb_window: MainWindow, engine: FakeEngine, service: FeedbackService
+) -> None:
+    engine.replies = ["First answer.", "Second answer.", "Third answer."]
+    tab = current(fb_window)
+    ask(qtbot, tab, "Tell me something")
+    first = tab.view.message_widgets()[-1]
+    qtbot.mouseClick(first.alternatives_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tab.compare_dialog is not None, timeout=5000)
+    assert tab.view.message_widgets()[-1].plain_text() == "Third answer."  # the last written
+    tab.compare_dialog.reject()  # type: ignore[union-attr]
+    shown = tab.view.message_widgets()[-1]
+    assert shown.message_id == first.message_id
+    assert shown.plain_text() == "First answer."
+    assert shown.position == (1, 3)  # the alternatives stay as its versions
+    assert list(service.feedback.all_comparisons()) == []
+
+
 def test_feedback_export_runs_off_the_gui_thread(
     qtbot: QtBot, fb_window: MainWindow, service: FeedbackService, tmp_path: Path
 ) -> None:
