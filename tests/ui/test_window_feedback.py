@@ -21,7 +21,9 @@ from desktop.services.engine_host import EngineHost
 from desktop.services.feedback_service import FeedbackService
 from desktop.store import Store, group_for_sidebar
 from desktop.ui.chat_tab import ALTERNATIVES, ChatTab
+from desktop.ui.compare_dialog import CompareDialog
 from desktop.ui.main_window import MainWindow, ModelActions
+from desktop.ui.message_view import MessageWidget
 from desktop.ui.moderation_banner import ModerationBanner
 from tests.fakes import FakeEngine
 
@@ -160,18 +162,25 @@ def test_a_blocked_answer_hides_behind_its_banner_and_can_be_reported(
     assert other.view.widgets[answer.message_id].body_hidden
 
 
+def ask_for_alternatives(
+    qtbot: QtBot, window: MainWindow, engine: FakeEngine
+) -> tuple[ChatTab, MessageWidget, CompareDialog]:
+    """Ask once, then "Generate alternatives" on the answer: the compare dialog opens."""
+    engine.replies = ["First answer.", "Second answer.", "Third answer."]
+    tab = current(window)
+    ask(qtbot, tab, "Tell me something")
+    first = tab.view.message_widgets()[-1]
+    assert first.alternatives_button.isVisibleTo(window)
+    qtbot.mouseClick(first.alternatives_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tab.compare_dialog is not None, timeout=5000)
+    assert tab.compare_dialog is not None
+    return tab, first, tab.compare_dialog
+
+
 def test_alternatives_are_generated_ranked_and_the_best_is_shown(
     qtbot: QtBot, fb_window: MainWindow, engine: FakeEngine, service: FeedbackService
 ) -> None:
-    engine.replies = ["First answer.", "Second answer.", "Third answer."]
-    tab = current(fb_window)
-    ask(qtbot, tab, "Tell me something")
-    first = tab.view.message_widgets()[-1]
-    assert first.alternatives_button.isVisibleTo(fb_window)
-    qtbot.mouseClick(first.alternatives_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: tab.compare_dialog is not None, timeout=5000)
-    dialog = tab.compare_dialog
-    assert dialog is not None
+    tab, _first, dialog = ask_for_alternatives(qtbot, fb_window, engine)
     assert dialog.isVisible()
     assert len(engine.calls) == 1 + ALTERNATIVES
     texts = [dialog.list.item(r).data(Qt.ItemDataRole.UserRole + 1) for r in range(3)]
@@ -195,14 +204,9 @@ def test_alternatives_are_generated_ranked_and_the_best_is_shown(
 def test_cancelling_the_ranking_shows_the_answer_the_alternatives_were_asked_for(
     qtbot: QtBot, fb_window: MainWindow, engine: FakeEngine, service: FeedbackService
 ) -> None:
-    engine.replies = ["First answer.", "Second answer.", "Third answer."]
-    tab = current(fb_window)
-    ask(qtbot, tab, "Tell me something")
-    first = tab.view.message_widgets()[-1]
-    qtbot.mouseClick(first.alternatives_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: tab.compare_dialog is not None, timeout=5000)
+    tab, first, dialog = ask_for_alternatives(qtbot, fb_window, engine)
     assert tab.view.message_widgets()[-1].plain_text() == "Third answer."  # the last written
-    tab.compare_dialog.reject()  # type: ignore[union-attr]
+    dialog.reject()
     shown = tab.view.message_widgets()[-1]
     assert shown.message_id == first.message_id
     assert shown.plain_text() == "First answer."
