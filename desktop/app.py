@@ -10,6 +10,7 @@ import dataclasses
 import json
 import logging
 import logging.handlers
+import os
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -288,11 +289,37 @@ def read_layout(path: Path) -> dict[str, object]:
 
 
 def write_layout(path: Path, state: Mapping[str, object]) -> None:
+    """Replace the layout file in one step: a crash while writing leaves the old one."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(state), encoding="utf-8")
+        partial_file = path.with_name(path.name + ".tmp")
+        partial_file.write_text(json.dumps(state), encoding="utf-8")
+        os.replace(partial_file, path)
     except OSError as exc:  # a read-only profile keeps the default layout next time
         log.warning("window layout not saved: %s", exc)
+
+
+LAYOUT_SAVE_MS = 5000
+
+
+def autosave_layout(window: MainWindow, path: Path, interval_ms: int = LAYOUT_SAVE_MS) -> QTimer:
+    """Write the window's layout whenever it changed, every few seconds (it is also written
+    on quit): after a crash or a power cut the chats that were open come back, with what was
+    typed in them."""
+    written = [""]
+
+    def save() -> None:
+        state = window.layout_state()
+        text = json.dumps(state, sort_keys=True)
+        if text != written[0]:
+            write_layout(path, state)
+            written[0] = text
+
+    timer = QTimer(window)
+    timer.setInterval(interval_ms)
+    timer.timeout.connect(save)
+    timer.start()
+    return timer
 
 
 def keychain_notice(feedback: FeedbackService) -> str | None:
@@ -358,6 +385,7 @@ def run_app(argv: list[str] | None = None) -> int:
     app.aboutToQuit.connect(lambda: write_layout(layout_file, window.layout_state()))
     window.show()
     QTimer.singleShot(0, lambda: window.restore_chats(layout))  # the window shows first
+    autosave_layout(window, layout_file)
     if "--quick-ask" in args:
         QTimer.singleShot(0, window.open_quick_ask)
     for notice in [*settings.notices, *feedback.filter_notices]:

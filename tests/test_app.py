@@ -355,6 +355,36 @@ def test_a_chat_closed_before_sending_keeps_what_was_typed_for_when_it_opens_aga
     again.close()
 
 
+def test_the_layout_is_saved_while_the_app_runs_so_a_crash_keeps_open_chats_and_drafts(
+    qtbot: QtBot, tmp_path: Path, parts: tuple[MainWindow, Settings, Store]
+) -> None:
+    window, settings, store = parts
+    chat = store.create_conversation("Open when it crashed")
+    store.add_message(chat.id, None, "user", "Hello")
+    path = tmp_path / "window.json"
+    window.show()
+    timer = app.autosave_layout(window, path, interval_ms=20)
+    tab = window.new_tab(chat.id)
+    tab.composer.setPlainText("A long question I was typing")
+    qtbot.waitUntil(lambda: app.read_layout(path).get("chats") is not None, timeout=2000)
+    state = app.read_layout(path)
+    assert chat.id in state["chats"]["left"]  # type: ignore[index]
+    assert state["chats"]["drafts"][str(chat.id)] == "A long question I was typing"  # type: ignore[index]
+    written = path.stat().st_mtime_ns
+    qtbot.wait(100)  # nothing changed: nothing written
+    assert path.stat().st_mtime_ns == written
+    assert not path.with_name("window.json.tmp").exists()
+    timer.stop()
+
+    again = app.build_window(store, window.host, Notifier(), settings)  # the next start
+    qtbot.addWidget(again)
+    again.show()
+    assert again.restore_chats(app.read_layout(path)) >= 1
+    restored = {t.session.conversation_id: t.composer.toPlainText() for t in again.chat_tabs()}
+    assert restored[chat.id] == "A long question I was typing"
+    again.close()
+
+
 def test_an_unreadable_layout_file_keeps_the_default_layout(tmp_path: Path) -> None:
     path = tmp_path / "window.json"
     assert app.read_layout(path) == {}
