@@ -14,7 +14,7 @@ from desktop.transcripts.export import (
     safe_filename,
     with_extension,
 )
-from desktop.transcripts.importer import import_file, read_file
+from desktop.transcripts.importer import ImportReport, Transcript, import_file, read_file
 from desktop.transcripts.safejson import MAX_BYTES, MAX_DEPTH
 
 __all__ = [
@@ -24,7 +24,9 @@ __all__ = [
     "MAX_BYTES",
     "MAX_DEPTH",
     "Format",
+    "ImportReport",
     "PdfRenderer",
+    "Transcript",
     "TranscriptError",
     "export_bytes",
     "export_conversations",

@@ -5,10 +5,12 @@ A JSON array of conversations; each holds its messages as a ``mapping`` of nodes
 screen as ``current_node``. A message has ``author.role``, ``content`` (``content_type`` with
 ``parts`` or ``text``), ``create_time``, ``status`` and ``metadata`` (``model_slug``).
 
-Import keeps every branch. Nodes that ChatGPT does not show (the empty root, hidden system
-and context messages, reasoning summaries, tool calls without text) are left out and their
-children hang from the nearest shown ancestor. Images and other attachments become a
-placeholder such as ``[image]``: their files are not in ``conversations.json``.
+Import keeps every branch. Nodes that ChatGPT does not show (the empty root, system and
+context messages, reasoning, the plumbing of tools) are left out and their children hang
+from the nearest shown ancestor; images and other attachments become a placeholder such as
+``[image]`` (``chatgpt_content`` decides what a message shows). What was left out or
+replaced is counted, for the user, by kind. Messages that Parley itself exported come back
+exactly as they were.
 
 Export writes the same shape. What ChatGPT has no field for (message status, sampling
 parameters, statistics, ratings, the system prompt, pinning, folder) goes under a ``parley`` key,
@@ -21,14 +23,17 @@ import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
-from desktop.store.models import Status
-from desktop.store.schema import ROLES, STATUSES
+from desktop.store.models import Role, Status
+from desktop.store.schema import STATUSES
 from desktop.store.transcripts import TreeConversation, TreeMessage
-from desktop.transcripts.fields import MAX_TITLE, Fields, order_tree
+from desktop.transcripts.chatgpt_content import Report, shown_text
+from desktop.transcripts.fields import MAX_TITLE, MAX_UID, Fields, order_tree
 
 ROOT_ID = "client-created-root"
+_TITLE_LENGTH = 48
+"""As long as the title Parley gives a new chat."""
 
 _STATUS_TO_CHATGPT: dict[str, str] = {
     "complete": "finished_successfully",
@@ -42,9 +47,6 @@ _STATUS_FROM_CHATGPT: dict[str, Status] = {
     "finished_partial_completion": "stopped",
     "in_progress": "interrupted",
 }
-_HIDDEN_CONTENT = frozenset(
-    {"user_editable_context", "thoughts", "reasoning_recap", "model_editable_context"}
-)
 
 
 # ---------------------------------------------------------------------------- export
@@ -126,12 +128,15 @@ def is_chatgpt_document(value: Any) -> bool:
     )
 
 
-def from_chatgpt(value: Any, name: str) -> list[TreeConversation]:
-    """The conversations of a ``conversations.json`` (an array, or one conversation object).
-    Raises ``TranscriptError`` naming the first problem."""
+def from_chatgpt(value: Any, name: str) -> tuple[list[TreeConversation], tuple[str, ...]]:
+    """The conversations of a ``conversations.json`` (an array, or one conversation object)
+    and one line for each kind of thing left out or shown as a placeholder. Raises
+    ``TranscriptError`` naming the first problem."""
     f = Fields(name)
+    report = Report()
     items = [value] if isinstance(value, dict) else f.array(value, "")
-    return [_read_conversation(f, item, i + 1) for i, item in enumerate(items)]
+    conversations = [_read_conversation(f, item, i + 1, report) for i, item in enumerate(items)]
+    return _unshared(conversations), report.warnings()
 
 
 def _fallback_uid(data: dict[str, Any]) -> str:
@@ -145,15 +150,19 @@ def _fallback_uid(data: dict[str, Any]) -> str:
     return "chatgpt-" + h.hexdigest()[:32]
 
 
-def _read_conversation(f: Fields, value: Any, number: int) -> TreeConversation:
+def _message_uid(key: str) -> str:
+    """A node's id as a message uid (a very long id is hashed, the same way everywhere)."""
+    return key if len(key) <= MAX_UID else hashlib.sha256(key.encode()).hexdigest()
+
+
+def _read_conversation(f: Fields, value: Any, number: int, report: Report) -> TreeConversation:
     where = f"conversation {number}"
     data = f.object(value, where)
     uid_key = "conversation_id" if data.get("conversation_id") is not None else "id"
     uid = f.uid(data, uid_key, where) if data.get(uid_key) is not None else _fallback_uid(data)
     where = f"conversation {number} ({uid})"
-    title = f.optional_text(data, "title", where) or "Untitled"
-    created = f.number(data, "create_time", where, time.time())
-    updated = f.number(data, "update_time", where, created)
+    title = f.optional_text(data, "title", where)
+    created, updated = _times(f, data, where)
     mapping = f.object(data.get("mapping"), f"{where}, 'mapping'")
     extra = f.optional_object(data, "parley", where) or {}
 
@@ -168,22 +177,22 @@ def _read_conversation(f: Fields, value: Any, number: int) -> TreeConversation:
     order = _walk(f, where, nodes, parent_of)
 
     # Then the messages: shown nodes become messages under their nearest shown ancestor.
-    shown_parent: dict[str, str | None] = {}
+    shown_parent: dict[str, str | None] = {}  # node -> uid of the nearest shown node
     messages: list[TreeMessage] = []
     times: dict[str, float] = {}
     for key in order:
         parent = parent_of[key]
         inherited = None if parent is None else shown_parent[parent]
         parent_time = created if parent is None else times[parent]
-        message = _read_message(f, f"{where}, node {key[:40]!r}", key, nodes[key], parent_time)
+        spot = f"{where}, node {key[:40]!r}"
+        message = _read_message(f, spot, _message_uid(key), nodes[key], parent_time, report)
         if message is None:
             shown_parent[key] = inherited
             times[key] = parent_time
             continue
-        message = _with_parent(message, inherited)
-        shown_parent[key] = key
+        messages.append(replace(message, parent_uid=inherited))
+        shown_parent[key] = message.uid
         times[key] = message.created_at
-        messages.append(message)
     ordered = order_tree(messages, f, where)
 
     current = f.optional_text(data, "current_node", where)
@@ -196,7 +205,7 @@ def _read_conversation(f: Fields, value: Any, number: int) -> TreeConversation:
     overrides = extra.get("overrides")
     return TreeConversation(
         uid=uid,
-        title=title[:MAX_TITLE],
+        title=(title or _title_from(ordered))[:MAX_TITLE],
         created_at=created,
         updated_at=updated,
         messages=ordered,
@@ -206,6 +215,26 @@ def _read_conversation(f: Fields, value: Any, number: int) -> TreeConversation:
         system_prompt=system_prompt if isinstance(system_prompt, str) else None,
         overrides=overrides if isinstance(overrides, dict) else {},
     )
+
+
+def _title_from(messages: Sequence[TreeMessage]) -> str:
+    """A title for a conversation ChatGPT left untitled: its first question, as Parley
+    titles a new chat."""
+    first = next((m.content for m in messages if m.role == "user"), "")
+    line = " ".join(first.split())
+    if not line:
+        return "Untitled"
+    return line if len(line) <= _TITLE_LENGTH else line[: _TITLE_LENGTH - 1].rstrip() + "…"
+
+
+def _times(f: Fields, data: dict[str, Any], where: str) -> tuple[float, float]:
+    """``create_time`` and ``update_time``; a null one is the other one (the time of the
+    import when both are null)."""
+    created = f.number(data, "create_time", where, time.time())
+    updated = f.number(data, "update_time", where, created)
+    if data.get("create_time") is None and data.get("update_time") is not None:
+        created = updated
+    return created, updated
 
 
 def _walk(
@@ -239,29 +268,29 @@ def _walk(
 
 
 def _read_message(
-    f: Fields, where: str, key: str, node: dict[str, Any], parent_time: float
+    f: Fields, where: str, uid: str, node: dict[str, Any], parent_time: float, report: Report
 ) -> TreeMessage | None:
-    """The message of a node, or ``None`` for a node ChatGPT does not show."""
+    """The message of a node, or ``None`` for a node ChatGPT does not show. A message that
+    Parley exported (``metadata.parley``) comes back exactly as it was written."""
     raw = node.get("message")
     if raw is None:
-        return None
+        return None  # the root and other pure structure
     message = f.object(raw, f"{where}, 'message'")
     author = f.object(message.get("author"), f"{where}, 'author'")
-    role = f.text(author, "role", where)
     metadata = f.optional_object(message, "metadata", where) or {}
-    if metadata.get("is_visually_hidden_from_conversation") is True or role not in ROLES:
-        return None
-    content = f.object(message.get("content"), f"{where}, 'content'")
-    content_type = f.text(content, "content_type", where, "text")
-    if content_type in _HIDDEN_CONTENT:
-        return None
-    text = _text_of(f, where, content, content_type)
-    if not text.strip() and role != "assistant":
-        return None  # empty system/tool/user nodes are structure, not conversation
-    if role == "tool" and not text.strip():
-        return None
     extra = metadata.get("parley")
-    extra = extra if isinstance(extra, dict) else {}
+    if isinstance(extra, dict):
+        role: Role = f.role(author, "role", where)
+        content = f.object(message.get("content"), f"{where}, 'content'")
+        text = _own_text(f, where, content)
+    else:
+        written_by = f.text(author, "role", where)
+        extra = {}
+        shown = shown_text(f, where, written_by, author, message, metadata, report)
+        if shown is None:
+            return None
+        role = cast(Role, written_by)  # shown_text shows only the roles of ROLES
+        text = shown
     status: Status = _STATUS_FROM_CHATGPT.get(str(message.get("status")), "complete")
     if extra.get("status") in STATUSES:
         status = extra["status"]
@@ -270,9 +299,9 @@ def _read_message(
     created = f.number(message, "create_time", where, parent_time)
     rating = f.rating(extra, "rating", f"{where}, 'metadata.parley'", role)
     return TreeMessage(
-        uid=key if len(key) <= 200 else hashlib.sha256(key.encode()).hexdigest(),
+        uid=uid,
         parent_uid=None,
-        role=role,  # type: ignore[arg-type]  # checked against ROLES above
+        role=role,
         content=text,
         status=status,
         model=model if isinstance(model, str) else None,
@@ -284,36 +313,52 @@ def _read_message(
     )
 
 
-def _text_of(f: Fields, where: str, content: dict[str, Any], content_type: str) -> str:
-    if "parts" in content:
-        pieces: list[str] = []
-        for part in f.array(content["parts"], f"{where}, 'parts'"):
-            if isinstance(part, str):
-                pieces.append(part)
-            elif isinstance(part, dict):
-                pieces.append(_placeholder(part))
-            elif part is not None:
-                f.fail(where, "'parts' must hold strings or objects")
-        return "\n\n".join(p for p in pieces if p)
-    text = f.text(content, "text", where, "") if "text" in content else ""
-    if content_type == "code" and text:
-        language = content.get("language")
-        fence = language if isinstance(language, str) and language.isalnum() else ""
-        return f"```{fence}\n{text}\n```"
-    return text
+def _own_text(f: Fields, where: str, content: dict[str, Any]) -> str:
+    """The text of a message Parley exported: its parts, all strings."""
+    parts = f.array(content.get("parts", []), f"{where}, 'parts'")
+    if not all(isinstance(part, str) for part in parts):
+        f.fail(where, "'parts' of a message Parley exported must be strings")
+    return "\n\n".join(parts)
 
 
-def _placeholder(part: dict[str, Any]) -> str:
-    text = part.get("text")
-    if isinstance(text, str):
-        return text  # e.g. an audio transcription
-    kind = part.get("content_type")
-    if kind == "image_asset_pointer":
-        return "[image]"
-    if isinstance(kind, str) and kind.replace("_", "").isalnum():
-        return f"[{kind.replace('_', ' ')}]"
-    return "[attachment]"
+def _unshared(conversations: list[TreeConversation]) -> list[TreeConversation]:
+    """Conversations whose messages have uids of their own across the file.
+
+    A conversation copied from another (a chat branched into a new one) may carry the
+    messages it copied under the same node ids, and the history keeps each message in one
+    conversation: the file would be refused. A shared id stays with the
+    oldest conversation that has it; the others get a uid derived from theirs and the id, so
+    the result does not depend on the file's order and a re-import matches."""
+    owner: dict[str, str] = {}
+    for c in sorted(conversations, key=lambda c: (c.created_at, c.uid)):
+        for m in c.messages:
+            owner.setdefault(m.uid, c.uid)
+    result: list[TreeConversation] = []
+    for c in conversations:
+        renamed = {m.uid: _derived_uid(c.uid, m.uid) for m in c.messages if owner[m.uid] != c.uid}
+        if not renamed:
+            result.append(c)
+            continue
+        messages = tuple(
+            replace(
+                m,
+                uid=renamed.get(m.uid, m.uid),
+                parent_uid=None
+                if m.parent_uid is None
+                else renamed.get(m.parent_uid, m.parent_uid),
+            )
+            for m in c.messages
+        )
+        leaf = c.current_leaf_uid
+        result.append(
+            replace(
+                c,
+                messages=messages,
+                current_leaf_uid=None if leaf is None else renamed.get(leaf, leaf),
+            )
+        )
+    return result
 
 
-def _with_parent(message: TreeMessage, parent: str | None) -> TreeMessage:
-    return replace(message, parent_uid=parent)
+def _derived_uid(conversation_uid: str, uid: str) -> str:
+    return "chatgpt-" + hashlib.sha256(f"{conversation_uid}\n{uid}".encode()).hexdigest()[:32]

@@ -2,11 +2,15 @@
 (plain, or inside ChatGPT's export zip).
 
 The whole file is read and checked before anything is written, then added in one
-transaction: a bad file changes nothing, and a re-import adds only what is new.
+transaction: a bad file changes nothing, and a re-import adds only what is new. What a
+ChatGPT export holds that Parley does not keep (tool steps, reasoning, attachments' files,
+content types it cannot read) is left out or shown as a placeholder, and said so in
+``warnings``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -16,27 +20,47 @@ from desktop.transcripts import chatgpt, parley_json, safejson
 from desktop.transcripts.errors import TranscriptError
 
 
-def conversations_from(value: Any, name: str) -> list[TreeConversation]:
+@dataclass(frozen=True)
+class Transcript:
+    """The conversations of a file, ready to be added to the history."""
+
+    conversations: list[TreeConversation]
+    warnings: tuple[str, ...] = ()
+    """One line for each kind of thing left out or shown as a placeholder (ChatGPT's tool
+    steps, reasoning, images, content types not known here); empty when nothing was."""
+
+
+@dataclass(frozen=True)
+class ImportReport(ImportResult):
+    """An :class:`ImportResult` with what the user should be told about the file."""
+
+    warnings: tuple[str, ...] = ()
+    """As :attr:`Transcript.warnings`: for the user, after the counts."""
+
+
+def conversations_from(value: Any, name: str) -> Transcript:
     """Recognise the format of decoded JSON and read its conversations."""
     if parley_json.is_parley_document(value):
-        return parley_json.from_document(value, name)
+        return Transcript(parley_json.from_document(value, name))
     if chatgpt.is_chatgpt_document(value):
-        return chatgpt.from_chatgpt(value, name)
+        return Transcript(*chatgpt.from_chatgpt(value, name))
     raise TranscriptError(
         f"{name} is neither a Parley transcript nor ChatGPT's conversations.json; "
         "nothing was imported"
     )
 
 
-def read_file(path: Path, max_bytes: int = safejson.MAX_BYTES) -> list[TreeConversation]:
+def read_file(path: Path, max_bytes: int = safejson.MAX_BYTES) -> Transcript:
     value, name = safejson.load(path, max_bytes)
     return conversations_from(value, name)
 
 
-def import_file(store: Store, path: Path, max_bytes: int = safejson.MAX_BYTES) -> ImportResult:
+def import_file(store: Store, path: Path, max_bytes: int = safejson.MAX_BYTES) -> ImportReport:
     """Import every conversation of ``path`` with all its branches, or nothing.
 
     Raises :class:`TranscriptError` for a file that cannot be imported, and the store's
     :class:`~desktop.store.KnownError` subclasses (locked, full disk, conflicting uids)."""
-    conversations = read_file(path, max_bytes)
-    return write_conversations(store, conversations)
+    transcript = read_file(path, max_bytes)
+    result = write_conversations(store, transcript.conversations)
+    counts = {field.name: getattr(result, field.name) for field in fields(result)}
+    return ImportReport(**counts, warnings=transcript.warnings)

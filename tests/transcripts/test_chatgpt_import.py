@@ -123,7 +123,7 @@ def test_reads_shown_messages_with_branches(tmp_path: Path) -> None:
     path = tmp_path / "conversations.json"
     path.write_text(json.dumps(chatgpt_export()), encoding="utf-8")
 
-    [c] = read_file(path)
+    [c] = read_file(path).conversations
 
     assert c.uid == "67c0ffee-0000-4000-8000-000000000001"
     assert (c.title, c.created_at, c.updated_at) == ("Cat picture", 1700000000.0, 1700000030.0)
