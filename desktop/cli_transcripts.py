@@ -127,4 +127,6 @@ def cmd_import(args: argparse.Namespace) -> int:
     if result.unchanged:
         parts.append(f"{result.unchanged} already present")
     print(f"Imported {args.file.name}: {', '.join(parts)} ({result.messages} messages added)")
+    for warning in result.warnings:  # what was left out or replaced, e.g. tool steps, images
+        print(f"  note: {warning}")
     return 0

@@ -66,6 +66,29 @@ def test_import_round_trip_through_the_cli(
     assert "0 new conversations, 2 already present (0 messages added)" in capsys.readouterr().out
 
 
+def test_import_says_what_it_left_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def message(key: str, role: str, words: str, **author: str) -> object:
+        return {"id": key, "author": {"role": role, **author},
+                "content": {"content_type": "text", "parts": [words]}}  # fmt: skip
+
+    export = [{"title": "Searched", "create_time": 1700000000.0, "current_node": "b",
+               "mapping": {
+        "a": {"id": "a", "parent": None, "children": ["t"],
+              "message": message("a", "user", "Weather in Oslo?")},
+        "t": {"id": "t", "parent": "a", "children": ["b"],
+              "message": message("t", "tool", "page text", name="browser")},
+        "b": {"id": "b", "parent": "t", "children": [],
+              "message": message("b", "assistant", "Cold.")},
+    }}]  # fmt: skip
+    path = tmp_path / "conversations.json"
+    path.write_text(json.dumps(export))
+    assert main(["import", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "1 new conversation (2 messages added)" in lines[0]
+    assert lines[1].startswith("  note: ")
+    assert "browser" in lines[1]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -126,7 +126,8 @@ class MainWindow(QMainWindow):
         self.notifier.message.connect(self.notify)
         self._export_done.connect(self.notify)
         self._import_done.connect(self._after_import)
-        self._details = ""
+        self._details, self._details_error = "", True
+        self.details_box: QMessageBox | None = None  # the last one shown (tests look at it)
         self._undo_token: str | None = None
         self._spin = 0
         self._send_on_enter = True
@@ -881,10 +882,15 @@ class MainWindow(QMainWindow):
 
         def work(store: Store) -> str:
             result = import_file(store, path)
-            return (
+            summary = (
                 f"Imported {result.added} new chat(s) and {result.messages} message(s); "
                 f"{result.merged} existing chat(s) got new messages."
             )
+            if not result.warnings:
+                return summary
+            # the first line is the notice, the rest its details
+            return "\n".join((f"{summary} Some parts were left out or replaced (Details…).",
+                              *result.warnings))  # fmt: skip
 
         return self._with_own_store(
             self.history.path,  # type: ignore[attr-defined]
@@ -894,14 +900,16 @@ class MainWindow(QMainWindow):
 
     def _after_import(self, message: str) -> None:
         self.sidebar.refresh()
-        self.notify(message)
+        text, _, details = message.partition("\n")
+        self.notify(text, details, error=False)
 
     # -- notifications -------------------------------------------------------------------
-    def notify(self, text: str, details: str = "") -> None:
-        """The one place messages for the user end up (errors included)."""
+    def notify(self, text: str, details: str = "", *, error: bool = True) -> None:
+        """The one place messages for the user end up (errors included). ``details`` go
+        behind a Details… button: an error's, or (``error=False``) notes on what went well."""
         self.notice.setText(text)
         self.notice.setToolTip(text)
-        self._details = details
+        self._details, self._details_error = details, error
         self.details_button.setVisible(bool(details))
         self._notice_timer.start(NOTICE_MS if not details else NOTICE_MS * 4)
 
@@ -910,9 +918,13 @@ class MainWindow(QMainWindow):
         self.details_button.hide()
 
     def show_details(self) -> None:
-        box = QMessageBox(QMessageBox.Icon.Warning, "Error details", self.notice.text(),
-                          QMessageBox.StandardButton.Close, self)  # fmt: skip
+        if self._details_error:
+            icon, title = QMessageBox.Icon.Warning, "Error details"
+        else:
+            icon, title = QMessageBox.Icon.Information, "Details"
+        box = QMessageBox(icon, title, self.notice.text(), QMessageBox.StandardButton.Close, self)
         box.setDetailedText(self._details)
+        self.details_box = box
         box.open()
 
     # -- delete with undo -----------------------------------------------------------------

@@ -75,6 +75,40 @@ def test_import_a_chatgpt_export_appears_in_the_sidebar(
     assert any(hit.conversation_id for hit in store.search("quokka"))
 
 
+def test_what_an_import_left_out_is_behind_details_not_an_error(
+    window: MainWindow, store: Store, tmp_path: Path, qtbot: QtBot
+) -> None:
+    def node(key: str, parent: str | None, children: list[str], message: object) -> object:
+        return {"id": key, "parent": parent, "children": children, "message": message}
+
+    def text(key: str, role: str, words: str, **author: str) -> object:
+        return {"id": key, "author": {"role": role, **author}, "create_time": 1700000000.0,
+                "content": {"content_type": "text", "parts": [words]}}  # fmt: skip
+
+    export = [{"title": "Searched", "create_time": 1700000000.0, "current_node": "b",
+               "mapping": {
+        "root": node("root", None, ["a"], None),
+        "a": node("a", "root", ["t"], text("a", "user", "Weather in Oslo?")),
+        "t": node("t", "a", ["b"], text("t", "tool", "page text", name="browser")),
+        "b": node("b", "t", [], text("b", "assistant", "Cold.")),
+    }}]  # fmt: skip
+    path = tmp_path / "conversations.json"
+    path.write_text(json.dumps(export))
+    with qtbot.waitSignal(window._import_done, timeout=10000):
+        window.import_transcripts(path)
+    assert "Imported 1 new chat" in window.notice.text()
+    assert "left out" in window.notice.text()
+    assert window.details_button.isVisibleTo(window)
+    window.details_button.click()
+    box = window.details_box
+    assert box is not None
+    assert box.windowTitle() == "Details"  # not "Error details": the import worked
+    assert "browser" in box.detailedText()
+    box.close()
+    conv = next(c for c in store.list_conversations() if c.title == "Searched")
+    assert [m.role for m in store.current_path(conv.id)] == ["user", "assistant"]
+
+
 def test_a_broken_import_file_is_one_clear_line(
     window: MainWindow, tmp_path: Path, qtbot: QtBot
 ) -> None:
