@@ -882,15 +882,15 @@ class MainWindow(QMainWindow):
 
         def work(store: Store) -> str:
             result = import_file(store, path)
-            summary = (
-                f"Imported {result.added} new chat(s) and {result.messages} message(s); "
-                f"{result.merged} existing chat(s) got new messages."
-            )
+            summary = f"Imported {result.added} new chat(s) and {result.messages} message(s)"
+            if result.merged:
+                summary += f"; {result.merged} existing chat(s) got new messages"
+            if result.unchanged:
+                summary += f"; {result.unchanged} chat(s) were already in your history"
             if not result.warnings:
-                return summary
+                return summary + "."
             # the first line is the notice, the rest its details
-            return "\n".join((f"{summary} Some parts were left out or replaced (Details…).",
-                              *result.warnings))  # fmt: skip
+            return "\n".join((f"{summary}; some parts were left out.", *result.warnings))
 
         return self._with_own_store(
             self.history.path,  # type: ignore[attr-defined]
@@ -918,12 +918,14 @@ class MainWindow(QMainWindow):
         self.details_button.hide()
 
     def show_details(self) -> None:
-        if self._details_error:
-            icon, title = QMessageBox.Icon.Warning, "Error details"
-        else:
-            icon, title = QMessageBox.Icon.Information, "Details"
-        box = QMessageBox(icon, title, self.notice.text(), QMessageBox.StandardButton.Close, self)
-        box.setDetailedText(self._details)
+        if self._details_error:  # a traceback or a long reason: behind "Show Details…"
+            box = QMessageBox(QMessageBox.Icon.Warning, "Error details", self.notice.text(),
+                              QMessageBox.StandardButton.Close, self)  # fmt: skip
+            box.setDetailedText(self._details)
+        else:  # a few sentences for the user: shown at once
+            box = QMessageBox(QMessageBox.Icon.Information, "Details", self.notice.text(),
+                              QMessageBox.StandardButton.Close, self)  # fmt: skip
+            box.setInformativeText(self._details.replace("\n", "\n\n"))
         self.details_box = box
         box.open()
 
