@@ -216,7 +216,9 @@ class MainWindow(QMainWindow):
         accessible(self.notice, "Notification", "The latest message from Parley")
         self.details_button = QToolButton()
         self.details_button.setText("Details…")
-        accessible(self.details_button, "Error details", "Show the details of the last error")
+        accessible(
+            self.details_button, "Details", "Show the details of the message in the status bar"
+        )
         self.details_button.clicked.connect(self.show_details)
         self.details_button.hide()
         self.undo_button = QToolButton()
