@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.config.paths import data_dir
+from desktop.engine.providers import display_name
 from desktop.engine.types import ModelInfo
 from desktop.ui.message_view import accessible, copy_to_clipboard
 
@@ -50,7 +51,7 @@ def about_facts(model: ModelInfo | None, history: Path | None) -> list[tuple[str
     if model is None:
         rows.append(("Model", "none loaded"))
     else:
-        provider = model.provider.removesuffix("ExecutionProvider")
+        provider = display_name(model.provider)
         if model.fallback_reason:
             provider += f" ({model.fallback_reason})"
         rows += [

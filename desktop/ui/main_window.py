@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from desktop.convert.errors import ConversionError
 from desktop.convert.library import ModelLibrary
+from desktop.engine.providers import display_name
 from desktop.engine.types import ChatEngine, GenerationStats, ModelInfo
 from desktop.services.chat_session import ChatDefaults, ChatSession
 from desktop.services.engine_host import EngineHost, Job
@@ -1153,7 +1154,7 @@ class MainWindow(QMainWindow):
     def _on_model_loaded(self, info: ModelInfo) -> None:
         self.model_label.setText(info.name)
         self.model_label.setToolTip(f"{info.name}\n{info.path}\nClick to switch models")
-        provider = info.provider.removesuffix("ExecutionProvider") or "?"
+        provider = display_name(info.provider) or "?"
         if info.fallback_reason:
             self.provider_label.setText(f"{provider} (fallback)")
             self.provider_label.setToolTip(f"Running on {provider}: {info.fallback_reason}")

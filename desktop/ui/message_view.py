@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.engine.providers import display_name
 from desktop.ui.code_view import CodeBlockView, SliceQueue
 from desktop.ui.code_view import warm_up as code_warm_up
 from desktop.ui.flow_layout import FlowBox
@@ -218,7 +219,7 @@ def stats_tooltip(stats: Mapping[str, Any]) -> str:
     """Who wrote an answer and how fast: "smollm2-135m-instruct on CPU wrote 211 tokens at
     80.9 tok/s; first token after 120 ms (49 prompt tokens, 30 of them from the cache)"."""
     model = stats.get("model") or "The model"
-    provider = str(stats.get("provider") or "").removesuffix("ExecutionProvider")
+    provider = display_name(str(stats.get("provider") or ""))
     text = f"{model}{f' on {provider}' if provider else ''} wrote "
     text += f"{stats.get('generated_tokens', 0)} tokens at {stats.get('decode_tok_s', 0):.1f} tok/s"
     ttft = stats.get("ttft_s")

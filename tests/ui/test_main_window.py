@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
 
-from desktop.engine.types import ChatMessage
+from desktop.engine.types import ChatMessage, ModelInfo
 from desktop.store import Store
 from desktop.ui.chat_tab import ChatTab
 from desktop.ui.main_window import MainWindow
@@ -37,6 +37,11 @@ def send(qtbot: QtBot, tab: ChatTab, text: str, wait: bool = True) -> None:
 
 def shown(tab: ChatTab) -> list[tuple[str, str]]:
     return [(w.role, w.plain_text()) for w in tab.view.message_widgets()]
+
+
+def test_the_status_bar_names_directml_as_users_know_it(window: MainWindow) -> None:
+    window._on_model_loaded(ModelInfo("Phi", 4096, "DmlExecutionProvider"))
+    assert window.provider_label.text() == "DirectML"  # not "Dml"
 
 
 def test_window_opens_with_the_model_in_the_status_bar(window: MainWindow) -> None:
