@@ -1,29 +1,43 @@
 """``parley ...``: headless commands over the domain packages.
 
-Every failure a user can cause ends in one line on stderr and a non-zero exit code.
+Every failure a user can cause ends in one line on stderr and a non-zero exit code: 1 for an
+error, 130 for Ctrl-C (after the answer so far), 141 when the reader of the output went away
+(``parley ask ... | head -c1``, as a shell reports a program that SIGPIPE ended). ``ask --json``
+prints its one JSON object in every case, with ``error`` set when it failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
+import os
+import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from desktop.convert.errors import ConversionError
 from desktop.engine.bundle import SAMPLING_KEYS
 from desktop.engine.types import ChatMessage, Finished, SamplingParams, TextDelta
+from desktop.store import KnownError
 
 EXIT_ERROR = 1
 EXIT_CANCELLED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE
 
 
 class CliError(Exception):
     """One line for the user, exit code 1."""
+
+
+def _os_error_text(exc: OSError) -> str:
+    where = f": {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"
 
 
 class ProgressBar:
@@ -67,6 +81,30 @@ def _damage(path: Path) -> str | None:
     return model_damage(path)
 
 
+def check_output_file(path: Path) -> None:
+    """Refuse an output ``path`` that cannot be written as a file before any work is done: a
+    folder, a device or pipe (an export writes a new file and renames it over ``path``, which
+    would replace /dev/stdout itself), or a place under a file."""
+    if path.is_dir():
+        raise CliError(f"cannot write {path}: it is a folder (name a file in it)")
+    if path.exists() and not path.is_file():
+        raise CliError(f"cannot write {path}: it is not a regular file (the output is a new file)")
+    parent = path.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise CliError(f"cannot write {path}: {parent} is not a folder")
+
+
+@contextlib.contextmanager
+def _changing_models(what: str) -> Iterator[None]:
+    """The models folder cannot be written (read-only, not a folder, full): one line."""
+    try:
+        yield
+    except OSError as exc:
+        raise CliError(f"cannot {what}: {_os_error_text(exc)}") from exc
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     lib = _library()
     action = args.action
@@ -95,17 +133,25 @@ def cmd_models(args: argparse.Namespace) -> int:
                 return 0
             # our own download, so a damaged copy is simply fetched again
             print(f"The installed starter model is damaged ({damage}); installing it again.")
-            lib.remove(STARTER_NAME)
+            with _changing_models("remove the damaged starter model"):
+                lib.remove(STARTER_NAME)
         bar = ProgressBar()
-        model = install_starter(lib, progress=bar)
+        with _changing_models("install the starter model"):
+            model = install_starter(lib, progress=bar)
         bar.done()
         print(f"Installed {model.name} ({model.size_bytes / 1e6:.0f} MB) at {model.path}")
         return 0
     if action == "import":
+        from desktop.convert.library import is_checkpoint_folder
+
+        source = Path(args.target)
+        if source.is_dir() and not is_checkpoint_folder(source):
+            damage = _damage(source)  # an ONNX model folder is copied as it is: check it first
+            if damage is not None:
+                raise CliError(f"{source} cannot be imported: {damage}")
         bar = ProgressBar()
-        model = lib.import_path(
-            Path(args.target), args.name, progress=bar, precision=args.precision
-        )
+        with _changing_models(f"import {source}"):
+            model = lib.import_path(source, args.name, progress=bar, precision=args.precision)
         bar.done()
         print(f"Imported {model.name} at {model.path}")
         acc = model.manifest.get("accuracy")
@@ -120,23 +166,31 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(
             json.dumps(
                 {
+                    **m.manifest,  # what the folder says about itself never hides where it is
                     "name": m.name,
                     "path": str(m.path),
                     "default": m.is_default,
                     "size_bytes": m.size_bytes,
                     "damaged": _damage(Path(m.path)),
-                    **m.manifest,
                 },
                 indent=2,
             )
         )
         return 0
     if action == "remove":
-        lib.remove(args.target)
+        with _changing_models(f"remove {args.target}"):
+            lib.remove(args.target)
         print(f"Removed {args.target}")
         return 0
     if action == "default":
-        lib.set_default(args.target)
+        damage = _damage(Path(lib.get(args.target).path))
+        if damage is not None:  # the window and `parley ask` would fail on it at every start
+            raise CliError(
+                f"{args.target} cannot be the default: {damage}; remove it (parley models "
+                f"remove {args.target}) and install or import it again"
+            )
+        with _changing_models(f"make {args.target} the default"):
+            lib.set_default(args.target)
         print(f"Default model: {args.target}")
         return 0
     raise CliError(f"unknown action '{action}'")
@@ -148,6 +202,13 @@ def _model_path(name: str | None) -> Path:
     if candidate is not None and candidate.is_dir():
         return candidate
     lib = _library()
+    if name is not None and name not in lib.names():
+        if candidate is not None and candidate.exists():
+            raise CliError(
+                f"--model {name} is a file; give a model folder or an installed model's name"
+            )
+        if any(sep and sep in name for sep in ("/", os.sep, os.altsep)):
+            raise CliError(f"--model {name}: no such folder")
     chosen = name or lib.default_name()
     if chosen is None:
         from desktop.config.bundled import bundled_model
@@ -184,9 +245,56 @@ def _settings() -> Any:
     return Settings.load()
 
 
+# The numeric options and the settings they stand for: a value given on the command line must
+# pass the same check as in the settings panel (so --threads 100000 or --context -1 is refused
+# with the bounds, never handed to ONNX Runtime).
+_SETTING_OF = {
+    "temperature": "sampling.temperature",
+    "top_k": "sampling.top_k",
+    "top_p": "sampling.top_p",
+    "min_p": "sampling.min_p",
+    "repetition_penalty": "sampling.repetition_penalty",
+    "seed": "sampling.seed",
+    "max_tokens": "generation.max_new_tokens",
+    "threads": "model.threads",
+    "context": "model.context_length",
+}
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    from desktop.config.schema import OPTIONS, SettingError, options_by_key
+
+    options = options_by_key(OPTIONS)
+    for arg, key in _SETTING_OF.items():
+        value = getattr(args, arg, None)
+        if value is None:
+            continue
+        try:
+            options[key].validate(value)
+        except SettingError as exc:
+            raise CliError(f"--{arg.replace('_', '-')} {exc.reason} (got {value})") from None
+    for what, text in (("the prompt", getattr(args, "prompt", None)), ("--system", args.system)):
+        if text is not None:
+            _check_utf8(text, what)
+    for stop in args.stop or ():
+        _check_utf8(stop, "--stop")
+
+
+def _check_utf8(text: str, what: str) -> None:
+    """A CliError when ``text`` holds bytes that are not UTF-8: Python passes such bytes on as
+    lone surrogates, which no tokenizer takes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise CliError(
+            f"{what} is not UTF-8 text; set the terminal (or the file it comes from) to UTF-8"
+        ) from None
+
+
 def _fill_defaults(args: argparse.Namespace) -> None:
     """Options not given on the command line come from the app's settings, so the CLI and the
     window answer alike."""
+    _check_options(args)
     settings = _settings()
     defaults = settings.sampling_kwargs()
     args.recommendable = set()  # options the loaded model's recommendation may still set
@@ -203,6 +311,8 @@ def _fill_defaults(args: argparse.Namespace) -> None:
             setattr(args, arg, defaults[key])
             if key in SAMPLING_KEYS and settings.is_default(f"sampling.{key}"):
                 args.recommendable.add(arg)
+        elif arg == "seed" and args.seed == -1:  # as in the settings: a new seed every time
+            args.seed = None
     if args.system is None and not getattr(args, "raw", False):
         args.system = settings.get_str("chat.default_system_prompt") or None
     if args.device is None:
@@ -235,34 +345,79 @@ def _params(args: argparse.Namespace) -> SamplingParams:
     )
 
 
+@contextlib.contextmanager
+def _ctrl_c_cancels(cancel: threading.Event) -> Iterator[None]:
+    """While an answer streams, Ctrl-C sets ``cancel`` rather than raising: the engine then
+    stops within one token and ends its turn itself (an exception raised inside its generator
+    would end the stream with no ``Finished`` and could leave the model's cache mid-step). A
+    second Ctrl-C raises as usual."""
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield  # a thread cannot take signals; an ignored SIGINT stays ignored
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        cancel.set()
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _stream(events: Any, out: TextIO | None, cancel: threading.Event) -> dict[str, Any]:
     text: list[str] = []
     ids: list[int] = []
     result: dict[str, Any] = {"dropped_messages": 0}
     try:
-        for ev in events:
-            if isinstance(ev, TextDelta):
-                if ev.token_id >= 0:
-                    ids.append(ev.token_id)
-                text.append(ev.text)
-                if out is not None and ev.text:
-                    out.write(ev.text)
-                    out.flush()
-            elif isinstance(ev, Finished):
-                result.update(finish_reason=ev.reason, stats=ev.stats, error=ev.error)
-            else:
-                result["dropped_messages"] = ev.dropped_messages
-    except KeyboardInterrupt:
+        with _ctrl_c_cancels(cancel):
+            for ev in events:
+                if isinstance(ev, TextDelta):
+                    if ev.token_id >= 0:
+                        ids.append(ev.token_id)
+                    text.append(ev.text)
+                    if out is not None and ev.text:
+                        out.write(ev.text)
+                        out.flush()
+                elif isinstance(ev, Finished):
+                    result.update(finish_reason=ev.reason, stats=ev.stats, error=ev.error)
+                else:
+                    result["dropped_messages"] = ev.dropped_messages
+    except KeyboardInterrupt:  # the second Ctrl-C: the stream ends where it is
         cancel.set()
-        for ev in events:  # let the engine finish its cancelled turn cleanly
-            if isinstance(ev, Finished):
-                result.update(finish_reason=ev.reason, stats=ev.stats, error=ev.error)
+    if "finish_reason" not in result:
+        result["finish_reason"] = "cancelled"
     result["text"], result["token_ids"] = "".join(text), ids
     return result
 
 
+def _answer_json(
+    args: argparse.Namespace, payload: dict[str, Any], error: str | None = None
+) -> None:
+    """Print the one JSON object ``ask --json`` promises (once, also when it failed)."""
+    if not getattr(args, "json_pending", False):
+        return
+    args.json_pending = False
+    empty: dict[str, Any] = {
+        "text": "",
+        "token_ids": [],
+        "prompt_tokens": 0,
+        "finish_reason": "error",
+        "error": error,
+        "stats": None,
+        "model": None,
+    }
+    utf8 = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "") == "utf8"
+    print(json.dumps({**empty, **payload}, ensure_ascii=not utf8))
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
+    args.json_pending = args.json
     _fill_defaults(args)
+    if not args.prompt.strip():
+        raise CliError("the prompt is empty")
     engine = _load(args)
     _apply_recommendation(args, engine)
     params = _params(args)
@@ -289,20 +444,23 @@ def cmd_ask(args: argparse.Namespace) -> int:
             "stats": stats.__dict__ if stats else None,
             "model": engine.info.name,
         }
-        print(json.dumps(payload, ensure_ascii=False))
+        _answer_json(args, payload)
     else:
         print()
-        if result.get("error"):
-            print(f"parley: error: {result['error']}", file=sys.stderr)
-        if stats and args.verbose:
-            print(
-                f"[{stats.generated_tokens} tokens, {stats.decode_tok_s:.1f} tok/s, "
-                f"TTFT {stats.ttft_s * 1000:.0f} ms, {stats.provider}]",
-                file=sys.stderr,
-            )
+    if result.get("error"):
+        print(f"parley: error: {result['error']}", file=sys.stderr)
+    if stats and args.verbose and not args.json:
+        print(
+            f"[{stats.generated_tokens} tokens, {stats.decode_tok_s:.1f} tok/s, "
+            f"TTFT {stats.ttft_s * 1000:.0f} ms, {stats.provider}]",
+            file=sys.stderr,
+        )
     if result.get("finish_reason") == "error":
         return EXIT_ERROR
-    return EXIT_CANCELLED if result.get("finish_reason") == "cancelled" else 0
+    if result.get("finish_reason") == "cancelled":
+        print("parley: cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
+    return 0
 
 
 CHAT_HELP = """Commands:
@@ -317,6 +475,10 @@ A message that starts with / is a command; start it with // to send a literal /.
 def cmd_chat(args: argparse.Namespace) -> int:
     _fill_defaults(args)
     stdin = sys.stdin
+    if stdin is None:
+        raise CliError("standard input is closed; chat reads your messages from it")
+    if isinstance(stdin, io.TextIOWrapper):  # a line that is not UTF-8 is refused, not fatal
+        stdin.reconfigure(errors="surrogateescape")
     engine = _load(args)
     _apply_recommendation(args, engine)
     params = _params(args)
@@ -334,11 +496,16 @@ def cmd_chat(args: argparse.Namespace) -> int:
             line = stdin.readline()
         except KeyboardInterrupt:
             print()
-            return 0
+            return EXIT_CANCELLED
         text = line.strip()
         if not text:
             print()
             return 0
+        try:
+            _check_utf8(text, "that message")
+        except CliError as exc:
+            print(f"({exc}; nothing was sent)")
+            continue
         if text.startswith("/") and not text.startswith("//"):
             command, _, rest = text[1:].partition(" ")
             command = command.lower()
@@ -398,12 +565,19 @@ def _chat_turn(
         return None
     if result.get("finish_reason") == "length":
         print("[cut off by the length limit: /continue goes on]")
+    if result.get("finish_reason") == "cancelled":
+        print("[stopped: /continue goes on]" if result["text"] else "[stopped]")
     if verbose:
         print(f"[{time.perf_counter() - started:.1f} s]", file=sys.stderr)
     return result
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    for option, value in (("--rounds", args.rounds), ("--threads", args.threads)):
+        if value < 1:
+            raise CliError(f"{option} must be at least 1 (got {value})")
+    if args.json:  # checked now, not after minutes of measuring
+        check_output_file(Path(args.json))
     from desktop.benchmark import run_benchmark
 
     run_benchmark(
@@ -495,6 +669,59 @@ def command_names() -> set[str]:
     return set()
 
 
+class _Output:
+    """Standard output while a command runs. It remembers whether writing to it failed, so that
+    such an OSError (its reader went away, its disk is full) is told apart from one of the
+    command's own files."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.encoding = stream.encoding
+        self.failed = False
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except OSError:
+            self.failed = True
+            raise
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except OSError:
+            self.failed = True
+            raise
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    def discard(self) -> None:
+        """Send what is left to the null device: Python's own flush at exit would otherwise
+        fail a second time, with a traceback."""
+        try:
+            fd = self.stream.fileno()
+        except (AttributeError, OSError, ValueError):  # not a file: nothing is flushed at exit
+            return
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, fd)
+        finally:
+            os.close(devnull)
+
+
+def _fail(args: argparse.Namespace, message: str, code: int = EXIT_ERROR) -> int:
+    cancelled = code == EXIT_CANCELLED
+    print("\nparley: cancelled" if cancelled else f"parley: error: {message}", file=sys.stderr)
+    with contextlib.suppress(OSError):
+        reason = "cancelled" if cancelled else "error"
+        _answer_json(args, {"finish_reason": reason}, None if cancelled else message)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -507,21 +734,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "models" and args.action != "list" and not args.target:
         parser.error(f"'models {args.action}' needs a target")
+    if sys.stdout is None:  # started with standard output closed: nothing could be shown
+        print("parley: error: standard output is closed", file=sys.stderr)
+        return EXIT_ERROR
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        # a character the output's encoding lacks (a Windows console's cp1252) shows as '?'
+        # rather than ending the answer
+        sys.stdout.reconfigure(errors="replace")
+    output = _Output(sys.stdout)
+    sys.stdout = cast(TextIO, output)
+    try:
+        return _run(args, output)
+    finally:
+        sys.stdout = output.stream
+
+
+def _run(args: argparse.Namespace, output: _Output) -> int:
     try:
         code: int = args.func(args)
+        output.flush()
         return code
     except KeyboardInterrupt:
-        print("\nparley: cancelled", file=sys.stderr)
-        return EXIT_CANCELLED
-    except (CliError, ConversionError, ValueError) as exc:
-        print(f"parley: error: {exc}", file=sys.stderr)
+        return _fail(args, "cancelled", EXIT_CANCELLED)
+    except (CliError, ConversionError, KnownError, ValueError) as exc:
+        return _fail(args, str(exc))
+    except OSError as exc:
+        if not output.failed:
+            return _fail(args, _os_error_text(exc))
+        output.discard()
+        if isinstance(exc, BrokenPipeError):
+            return EXIT_BROKEN_PIPE  # the reader has what it wanted: nothing to say
+        print(f"parley: error: cannot write the output ({exc.strerror or exc})", file=sys.stderr)
         return EXIT_ERROR
     except Exception as exc:
         from desktop.engine.session import EngineLoadError
 
         if isinstance(exc, EngineLoadError):
-            print(f"parley: error: the model could not be loaded: {exc}", file=sys.stderr)
-            return EXIT_ERROR
+            return _fail(args, f"the model could not be loaded: {exc}")
         raise
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 from pathlib import Path
 
@@ -231,3 +233,348 @@ def test_chat_commands(
     assert continued[-1].content
     assert after_system == [ChatMessage("system", "Be terse."), ChatMessage("user", "/etc/hosts?")]
     assert out.count("parley> ") == 3
+
+
+# -- a hostile user: every mistake is one line and a non-zero exit, never a traceback ------
+def _interrupt_the_first_answer(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Ctrl-C (a real SIGINT to this process) right after the first answer's first token;
+    returns the texts streamed."""
+    import signal
+    from collections.abc import Iterator
+    from typing import Any
+
+    from desktop import cli
+    from desktop.engine.types import TextDelta
+
+    load = cli._load
+    answers: list[int] = []
+    texts: list[str] = []
+
+    def loading(args: Any) -> Any:
+        engine = load(args)
+        generate_ids = engine.generate_ids  # what both generate() and --raw stream through
+
+        def interrupted(*call: Any, **options: Any) -> Iterator[Any]:
+            answers.append(1)
+            first = len(answers) == 1
+            for event in generate_ids(*call, **options):
+                if isinstance(event, TextDelta):
+                    texts.append(event.text)
+                yield event
+                if first:
+                    first = False
+                    signal.raise_signal(signal.SIGINT)
+
+        engine.generate_ids = interrupted
+        return engine
+
+    monkeypatch.setattr(cli, "_load", loading)
+    return texts
+
+
+@pytest.mark.parametrize("raw", [False, True])
+def test_ctrl_c_mid_answer_keeps_the_answer_so_far_and_exits_130(
+    installed: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    raw: bool,
+) -> None:
+    streamed = _interrupt_the_first_answer(monkeypatch)
+    argv = ["ask", "hi", "--temperature", "0", "--max-tokens", "20", *(["--raw"] if raw else [])]
+    assert main(argv) == 130
+    out, err = capsys.readouterr()
+    assert streamed
+    assert out == "".join(streamed) + "\n", "the answer so far stays on the screen"
+    assert err == "parley: cancelled\n"
+
+
+def test_ctrl_c_mid_answer_with_json_is_one_json_object(
+    installed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _interrupt_the_first_answer(monkeypatch)
+    argv = ["ask", "hi", "--json", "--temperature", "0", "--max-tokens", "20"]
+    assert main(argv) == 130
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["finish_reason"] == "cancelled"
+    assert len(payload["token_ids"]) == 1
+
+
+def test_ctrl_c_in_chat_stops_the_answer_and_the_chat_goes_on(
+    installed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from desktop import cli
+
+    _interrupt_the_first_answer(monkeypatch)
+    monkeypatch.setattr(cli.sys, "stdin", io.StringIO("tell me\nmore\n\n"))
+    assert main(["chat", "--temperature", "0", "--max-tokens", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "[stopped: /continue goes on]" in out
+    assert out.count("parley> ") == 2
+
+
+def test_ctrl_c_at_the_chat_prompt_exits_130(
+    installed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from desktop import cli
+
+    class CtrlC:
+        def readline(self) -> str:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.sys, "stdin", CtrlC())
+    assert main(["chat"]) == 130
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_reader_that_went_away_ends_the_answer_quietly(
+    installed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`parley ask ... | head -c1`: exit 141 as a shell reports SIGPIPE, nothing on stderr."""
+    import io
+    import os
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    pipe = io.TextIOWrapper(os.fdopen(write_end, "wb"), encoding="utf-8")
+    monkeypatch.setattr(sys, "stdout", pipe)
+    try:
+        assert main(["ask", "hi", "--temperature", "0", "--max-tokens", "5"]) == 141
+        pipe.write("what Python flushes at exit goes nowhere, without an error\n")
+        pipe.flush()
+    finally:
+        pipe.close()
+    assert capsys.readouterr().err == ""
+
+
+class _FullDisk(io.StringIO):
+    def write(self, text: str) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["ask", "hi", "--max-tokens", "3"],
+        ["ask", "hi", "--max-tokens", "3", "--json"],
+        ["models", "list"],
+        ["models", "info", "tiny-model"],
+        ["feedback", "outbox"],
+    ],
+)
+def test_output_to_a_full_disk_is_one_line(
+    installed: str,
+    argv: list[str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    monkeypatch.setattr(sys, "stdout", _FullDisk())
+    assert main(argv) == 1
+    assert capsys.readouterr().err == (
+        "parley: error: cannot write the output (No space left on device)\n"
+    )
+
+
+def test_closed_standard_streams_are_one_line(
+    installed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", None)
+    assert main(["chat"]) == 1
+    assert capsys.readouterr().err == (
+        "parley: error: standard input is closed; chat reads your messages from it\n"
+    )
+    monkeypatch.setattr(sys, "stdout", None)
+    assert main(["ask", "hi"]) == 1, "an answer nobody can see is not a success"
+    assert capsys.readouterr().err == "parley: error: standard output is closed\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["ask", "hi", "--threads", "100000"], "--threads must be between 0 and 256"),
+        (["ask", "hi", "--context", "-1"], "--context must be between 512 and 131072"),
+        (["ask", "hi", "--max-tokens", "-5"], "--max-tokens must be between 1 and 32768"),
+        (["ask", "hi", "--temperature", "nan"], "--temperature must be a finite number (got nan)"),
+        (["ask", "hi", "--temperature", "-1"], "--temperature must be between 0 and 5 (got -1.0)"),
+        (["ask", "hi", "--top-p", "inf"], "--top-p must be a finite number"),
+        (["ask", "hi", "--seed", "-2"], "--seed must be between -1 and"),
+        (["chat", "--repetition-penalty", "0"], "--repetition-penalty must be between 0.5 and 3"),
+        (["ask", ""], "the prompt is empty"),
+        (["ask", " \n "], "the prompt is empty"),
+        (["ask", "caf\udce9"], "the prompt is not UTF-8 text"),  # the byte 0xE9 in Latin-1
+        (["ask", "hi", "--system", "\udce9t\udce9"], "--system is not UTF-8 text"),
+        (["ask", "hi", "--stop", "\udcff"], "--stop is not UTF-8 text"),
+        (["ask", "hi", "--model", "no/such/folder"], "--model no/such/folder: no such folder"),
+        (["bench", "--rounds", "0"], "--rounds must be at least 1 (got 0)"),
+        (["bench", "--threads", "-1"], "--threads must be at least 1 (got -1)"),
+    ],
+)
+def test_bad_options_are_one_line_before_anything_runs(
+    argv: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No model is installed: each mistake is named before a model would be needed (or a
+    benchmark would run for minutes)."""
+    from desktop import benchmark
+
+    monkeypatch.setattr(benchmark, "run_benchmark", lambda *a, **k: pytest.fail("it ran"))
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"parley: error: {message}")
+    assert err.count("\n") == 1
+
+
+def test_a_model_option_that_names_a_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    weights = tmp_path / "model.onnx"
+    weights.write_bytes(b"")
+    assert main(["ask", "hi", "--model", str(weights)]) == 1
+    assert "is a file; give a model folder or an installed model's name" in (
+        capsys.readouterr().err
+    )
+
+
+def test_bench_refuses_an_output_it_could_not_write_before_measuring(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from desktop import benchmark
+
+    monkeypatch.setattr(benchmark, "run_benchmark", lambda *a, **k: pytest.fail("it ran"))
+    assert main(["bench", "--json", str(tmp_path)]) == 1
+    assert "it is a folder (name a file in it)" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["bench", "--json", str(blocker / "out.json")]) == 1
+    assert f"cannot write {blocker / 'out.json'}: {blocker} is not a folder" in (
+        capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["ask", "hi", "--json"], "no model installed; run: parley models install starter"),
+        (["ask", "", "--json"], "the prompt is empty"),
+        (["ask", "hi", "--json", "--top-k", "-3"], "--top-k must be between 0 and 1000"),
+    ],
+)
+def test_ask_json_prints_one_json_object_when_it_fails(
+    argv: list[str], error: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    payload = json.loads(out)
+    assert payload["finish_reason"] == "error"
+    assert payload["error"].startswith(error)
+    assert payload["text"] == ""
+    assert err.startswith(f"parley: error: {error}")
+
+
+def test_ask_json_stays_ascii_json_on_an_ascii_output(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import sys
+
+    out = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    monkeypatch.setattr(sys, "stdout", out)
+    assert main(["ask", "hi", "--json", "--model", "./wörter/modell"]) == 1
+    out.flush()
+    assert isinstance(out.buffer, io.BytesIO)
+    payload = json.loads(out.buffer.getvalue().decode("ascii"))
+    assert payload["error"] == "--model ./wörter/modell: no such folder"
+
+
+def test_a_seed_of_minus_one_means_a_new_seed_as_in_the_settings(
+    installed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ask", "hi", "--seed", "-1", "--max-tokens", "2"]) == 0
+
+
+def test_chat_refuses_a_line_that_is_not_utf8_and_goes_on(
+    installed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from desktop import cli
+
+    stdin = io.TextIOWrapper(io.BytesIO(b"caf\xe9\nhi\n\n"), encoding="utf-8")
+    monkeypatch.setattr(cli.sys, "stdin", stdin)
+    assert main(["chat", "--temperature", "0", "--max-tokens", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "(that message is not UTF-8 text" in out
+    assert "nothing was sent)" in out
+    assert out.count("parley> ") == 1
+
+
+def test_models_info_names_the_folder_not_what_its_manifest_says(
+    installed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from desktop.convert.library import ModelLibrary
+
+    manifest = ModelLibrary().get(installed).path / "parley.json"
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    manifest.write_text(json.dumps({**data, "name": "other", "path": "/elsewhere"}), "utf-8")
+    assert main(["models", "info", installed]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["name"], info["path"]) == (installed, str(manifest.parent))
+
+
+def test_a_damaged_model_is_neither_imported_nor_made_the_default(
+    installed: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from desktop.convert.library import ModelLibrary
+
+    library = ModelLibrary()
+    copy = tmp_path / "copy"
+    shutil.copytree(library.get(installed).path, copy)
+    (copy / "model.onnx.data").write_bytes(b"cut short")
+    assert main(["models", "import", str(copy)]) == 1
+    assert "cannot be imported: model.onnx.data is incomplete" in capsys.readouterr().err
+    assert library.names() == [installed]
+    shutil.copytree(copy, library.root / "damaged")
+    assert main(["models", "default", "damaged"]) == 1
+    assert "damaged cannot be the default: model.onnx.data is incomplete" in (
+        capsys.readouterr().err
+    )
+    assert library.default_name() == installed
+
+
+def test_a_models_folder_that_cannot_be_written_is_one_line(
+    installed: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import errno
+
+    from desktop.convert.library import ModelLibrary
+
+    def read_only(self: ModelLibrary, name: str) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", str(self.root / name))
+
+    monkeypatch.setattr(ModelLibrary, "remove", read_only)
+    assert main(["models", "remove", installed]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"parley: error: cannot remove {installed}: Permission denied: ")
+    assert err.count("\n") == 1
+    monkeypatch.undo()
+    a_file = tmp_path / "a file"
+    a_file.write_text("x")
+    monkeypatch.setenv("PARLEY_DATA_DIR", str(a_file))
+    gguf = write_tiny_gguf(tmp_path / "other.gguf", TinySpec(weight_type="Q8_0"))
+    assert main(["models", "import", str(gguf)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"parley: error: cannot import {gguf}: Not a directory")
+    assert err.count("\n") == 1
