@@ -21,6 +21,10 @@ FORMAT_HELP = {
 
 
 def cmd_feedback(args: argparse.Namespace) -> int:
+    if args.action == "export":
+        from desktop.cli import check_output_file
+
+        check_output_file(Path(args.output))  # before the history is opened
     try:
         with Store.open(recover=False) as store:
             feedback = FeedbackStore(store)
@@ -36,13 +40,16 @@ def cmd_feedback(args: argparse.Namespace) -> int:
 
 
 def _export(feedback: FeedbackStore, fmt: Any, output: Path) -> int:
+    # The export renames a new file over its target: through a link, so that the file the
+    # link names gets the export (as `>` would), not the link replaced by a copy.
+    target = output.resolve() if output.is_symlink() else output
     try:
-        count = export(feedback, fmt, output)
+        count = export(feedback, fmt, target)
     except OSError as error:
         print(f"parley: error: cannot write {output} ({error.strerror or error})", file=sys.stderr)
         return 1
     try:
-        VALIDATORS[fmt](output)
+        VALIDATORS[fmt](target)
     except ExportFormatError as error:  # our bug, but say so plainly rather than hide it
         print(f"parley: error: the export failed its own check: {error}", file=sys.stderr)
         return 1

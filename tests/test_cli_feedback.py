@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -81,3 +83,41 @@ def test_outbox_lists_what_waits(rated: None, capsys: pytest.CaptureFixture[str]
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "1 to review, 0 pending, 0 held, 0 sent"
     assert out[1].startswith("  #1 feedback review, 0 attempts")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are a POSIX thing")
+def test_an_output_that_is_not_a_file_is_refused_and_left_alone(
+    rated: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The export renames a new file over its output: over /dev/stdout or a pipe that would
+    replace the device itself (as root, /dev/null too)."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    assert main(["feedback", "export", "--format", "dpo", "-o", str(fifo)]) == 1
+    assert capsys.readouterr().err == (
+        f"parley: error: cannot write {fifo}: it is not a regular file (the output is a new file)\n"
+    )
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def test_an_output_that_is_a_folder_is_refused(
+    rated: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["feedback", "export", "--format", "dpo", "-o", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == (
+        f"parley: error: cannot write {tmp_path}: it is a folder (name a file in it)\n"
+    )
+
+
+def test_an_output_through_a_link_writes_the_file_it_names(rated: None, tmp_path: Path) -> None:
+    target = tmp_path / "kept" / "pairs.jsonl"
+    target.parent.mkdir()
+    target.write_text("old\n", encoding="utf-8")
+    link = tmp_path / "latest.jsonl"
+    try:
+        link.symlink_to(target)
+    except OSError:  # Windows without the right to make links
+        pytest.skip("no symbolic links here")
+    assert main(["feedback", "export", "--format", "dpo", "-o", str(link)]) == 0
+    assert link.is_symlink(), "the link stays a link"
+    assert len(VALIDATORS["dpo"](target)) == 1
