@@ -23,6 +23,7 @@ from typing import Any, TextIO, cast
 
 from desktop.convert.errors import ConversionError
 from desktop.engine.bundle import SAMPLING_KEYS
+from desktop.engine.providers import display_name
 from desktop.engine.types import ChatMessage, Finished, SamplingParams, TextDelta
 from desktop.store import KnownError
 
@@ -452,7 +453,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if stats and args.verbose and not args.json:
         print(
             f"[{stats.generated_tokens} tokens, {stats.decode_tok_s:.1f} tok/s, "
-            f"TTFT {stats.ttft_s * 1000:.0f} ms, {stats.provider}]",
+            f"TTFT {stats.ttft_s * 1000:.0f} ms, {display_name(stats.provider)}]",
             file=sys.stderr,
         )
     if result.get("finish_reason") == "error":
@@ -486,7 +487,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     history: list[ChatMessage] = []
     can_continue = False
     print(
-        f"Parley — {engine.info.name} on {engine.info.provider}. "
+        f"Parley — {engine.info.name} on {display_name(engine.info.provider)}. "
         "Empty line or Ctrl-D quits; Ctrl-C stops an answer; /help lists commands."
     )
     while True:

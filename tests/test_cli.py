@@ -65,6 +65,7 @@ def test_chat_conversation(
     assert main(["chat", "--temperature", "0", "--max-tokens", "3"]) == 0
     out = capsys.readouterr().out
     assert out.count("parley> ") == 2
+    assert " on CPU. " in out.splitlines()[0]  # as the window says it, not CPUExecutionProvider
 
 
 @pytest.mark.parametrize(
