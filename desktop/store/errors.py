@@ -6,6 +6,7 @@ Anything else that SQLite raises is our bug and stays an ordinary exception.
 
 from __future__ import annotations
 
+import glob
 import shutil
 import sqlite3
 import time
@@ -99,10 +100,34 @@ def translate(error: sqlite3.Error, path: Path, backup: Path | None = None) -> S
     return None
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """``b`` is a copy of ``a`` as it is now (copy2 keeps size and modification time), or
+    neither exists (or both are empty, as a write-ahead log can be)."""
+    try:
+        sa = a.stat()
+    except OSError:
+        sa = None
+    try:
+        sb = b.stat()
+    except OSError:
+        sb = None
+    if sa is None or sb is None:
+        return (sa is None or sa.st_size == 0) and (sb is None or sb.st_size == 0)
+    return sa.st_size == sb.st_size and sa.st_mtime_ns == sb.st_mtime_ns
+
+
 def backup_copy(path: Path, label: str) -> Path:
     """Copy the database file (and its write-ahead log, if any) next to it as
     ``<name>.<label>-<UTC timestamp>`` and return the copy's path. Raw file copies: this is
-    for files SQLite may not be able to read."""
+    for files SQLite may not be able to read. A file that was copied before and has not
+    changed since is not copied again (each command on a damaged history would add a full
+    copy): the earlier copy is returned."""
+    wal = path.with_name(path.name + "-wal")
+    for earlier in sorted(path.parent.glob(f"{glob.escape(path.name)}.{label}-*")):
+        earlier_wal = earlier.with_name(earlier.name + "-wal")
+        copied = not earlier.name.endswith("-wal") and _same_file(path, earlier)
+        if copied and _same_file(wal, earlier_wal):
+            return earlier
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     target = path.with_name(f"{path.name}.{label}-{stamp}")
     n = 1
@@ -110,7 +135,6 @@ def backup_copy(path: Path, label: str) -> Path:
         n += 1
         target = path.with_name(f"{path.name}.{label}-{stamp}-{n}")
     shutil.copy2(path, target)
-    wal = path.with_name(path.name + "-wal")
     if wal.exists() and wal.stat().st_size > 0:
         shutil.copy2(wal, target.with_name(target.name + "-wal"))
     return target

@@ -29,6 +29,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 from desktop.config.paths import data_dir
 from desktop.store import fts
 from desktop.store.errors import (
+    DatabaseCorrupt,
     DatabaseLocked,
     DatabaseMoveError,
     DatabaseTooNew,
@@ -291,15 +292,30 @@ class Store:
         try:
             yield
         except sqlite3.Error as error:
-            if is_corruption(error) and self._corrupt_backup is None and self._path.exists():
-                try:
-                    self._corrupt_backup = backup_copy(self._path, "corrupt")
-                except OSError:
-                    self._corrupt_backup = None  # the message then names no backup
+            if is_corruption(error):
+                self._back_up_damaged()
             known = translate(error, self._path, self._corrupt_backup)
             if known is None:
                 raise
             raise known from error
+        except UnicodeDecodeError as error:
+            # SQLite quoting a damaged schema, or text that is not UTF-8: the file is damaged
+            self._back_up_damaged()
+            where = self._corrupt_backup
+            saved = f" A copy of the damaged file was saved as {where}." if where else ""
+            raise DatabaseCorrupt(
+                f"The history database {self._path} is damaged (some of its text is not "
+                f"valid UTF-8).{saved}",
+                self._path,
+                where,
+            ) from error
+
+    def _back_up_damaged(self) -> None:
+        if self._corrupt_backup is None and self._path.exists():
+            try:
+                self._corrupt_backup = backup_copy(self._path, "corrupt")
+            except OSError:
+                self._corrupt_backup = None  # the message then names no backup
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

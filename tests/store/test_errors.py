@@ -62,6 +62,43 @@ def test_a_file_that_is_not_a_database(tmp_path: Path, content: bytes) -> None:
     assert path.read_bytes() == content  # never silently reset
 
 
+def test_opening_a_damaged_file_again_keeps_one_backup_until_the_file_changes(
+    tmp_path: Path,
+) -> None:
+    """Each command on a damaged history made another full copy: a large one filled the disk."""
+    path = tmp_path / "history.sqlite3"
+    path.write_bytes(b"not a database at all")
+    backups = []
+    for _ in range(3):
+        with pytest.raises(DatabaseCorrupt) as caught:
+            Store.open(path, recover=False)
+        backups.append(caught.value.backup)
+    assert backups == [backups[0]] * 3
+    assert _backups(path) == [backups[0]]
+    path.write_bytes(b"damaged differently now")
+    with pytest.raises(DatabaseCorrupt) as caught:
+        Store.open(path)
+    assert caught.value.backup not in (None, backups[0])
+    assert caught.value.backup.read_bytes() == b"damaged differently now"  # type: ignore[union-attr]
+    assert len(_backups(path)) == 2
+
+
+def test_a_schema_whose_text_is_not_utf8_is_damaged_not_a_decode_error(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite3"
+    _history_with_data(path, conversations=1)
+    data = bytearray(path.read_bytes())
+    at = data.find(b"CREATE TABLE conversations")
+    assert at > 0
+    data[at + 7] = 0xC9  # SQLite quotes this text in its error, which Python cannot decode
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(DatabaseCorrupt) as caught:
+        Store.open(path)
+    assert "not valid UTF-8" in _one_line(caught.value)
+    assert caught.value.backup is not None
+    assert caught.value.backup.read_bytes() == bytes(data)
+
+
 def test_a_truncated_database(tmp_path: Path) -> None:
     path = tmp_path / "history.sqlite3"
     _history_with_data(path)
