@@ -62,6 +62,20 @@ def model_damage(folder: Path) -> str | None:
     from desktop.engine.bundle import BundleError, open_bundle
 
     try:
-        return damaged_files(open_bundle(folder).model_file)
+        bundle = open_bundle(folder)
     except BundleError as exc:
         return str(exc)
+    return damaged_files(bundle.model_file) or _tokenizer_damage(bundle.path / "tokenizer.json")
+
+
+def _tokenizer_damage(path: Path) -> str | None:
+    """A tokenizer file cut short or overwritten no longer parses as JSON (a few ms for a few
+    MB; building the tokenizer itself would take ten times that)."""
+    import json
+
+    try:
+        with path.open("rb") as f:
+            json.load(f)
+    except (OSError, ValueError):
+        return f"{path.name} is damaged (it is not a readable tokenizer)"
+    return None
