@@ -143,13 +143,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"Installed {model.name} ({model.size_bytes / 1e6:.0f} MB) at {model.path}")
         return 0
     if action == "import":
-        from desktop.convert.library import is_checkpoint_folder
-
         source = Path(args.target)
-        if source.is_dir() and not is_checkpoint_folder(source):
-            damage = _damage(source)  # an ONNX model folder is copied as it is: check it first
-            if damage is not None:
-                raise CliError(f"{source} cannot be imported: {damage}")
         bar = ProgressBar()
         with _changing_models(f"import {source}"):
             model = lib.import_path(source, args.name, progress=bar, precision=args.precision)

@@ -196,8 +196,12 @@ class ModelLibrary:
 
     def _import_folder(self, folder: Path, name: str | None) -> InstalledModel:
         from desktop.engine.bundle import open_bundle  # validates before copying
+        from desktop.engine.integrity import model_damage
 
         bundle = open_bundle(folder)
+        damage = model_damage(folder)  # copied as it is: a cut-short copy would not load
+        if damage is not None:
+            raise ConversionError(f"{folder} cannot be imported: {damage}")
         name = safe_name(name or folder.name)
         if name in self.names():
             raise ConversionError(f"a model named '{name}' is already installed")

@@ -1,0 +1,47 @@
+"""The model library: importing an ONNX model folder copies it only when it would load."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from desktop.convert.errors import ConversionError
+from desktop.convert.library import ModelLibrary
+from tests.ggufs import TinySpec
+from tests.models import TinyModels
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        ("model.onnx.data", "model.onnx.data is incomplete"),
+        ("tokenizer.json", "tokenizer.json is damaged"),
+    ],
+)
+def test_a_damaged_model_folder_is_refused_and_leaves_nothing(
+    tiny_models: TinyModels, tmp_path: Path, damage: str, reason: str
+) -> None:
+    _, bundle = tiny_models.get(TinySpec(weight_type="Q8_0"))
+    copy = tmp_path / "copy"
+    shutil.copytree(bundle, copy)
+    if not (copy / damage).exists():
+        pytest.fail(f"the tiny bundle has no {damage}: the test no longer damages anything")
+    (copy / damage).write_bytes((copy / damage).read_bytes()[:100])
+    library = ModelLibrary(tmp_path / "models")
+    with pytest.raises(ConversionError, match=f"copy cannot be imported: {reason}"):
+        library.import_path(copy, "mine")
+    assert library.names() == []
+    assert not (library.root / "mine").exists()
+
+
+def test_a_whole_model_folder_is_copied_with_a_manifest(
+    tiny_models: TinyModels, tmp_path: Path
+) -> None:
+    _, bundle = tiny_models.get(TinySpec(weight_type="Q8_0"))
+    library = ModelLibrary(tmp_path / "models")
+    model = library.import_path(bundle, "mine")
+    assert library.names() == ["mine"]
+    assert (Path(model.path) / "parley.json").is_file()
+    assert [p.name for p in library.root.iterdir()] == ["mine"]  # no partial copy left
