@@ -154,6 +154,8 @@ class ModelLibrary:
                     f"{path.name} is already an ONNX model; --precision applies to checkpoints"
                 )
             return self._import_folder(path, name)
+        if path.exists():  # a device, a pipe, a socket
+            raise ConversionError(f"{path} is not a model file or folder")
         raise ConversionError(f"{path}: no such file or folder")
 
     def import_checkpoint(

