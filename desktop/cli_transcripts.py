@@ -77,6 +77,12 @@ def _fail(message: str) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     fmt = ALIASES[args.format]
+    output: Path = args.output or Path.cwd()
+    if output.exists() and not (output.is_dir() or output.is_file()):
+        # the export is a new file renamed over the target: it would replace the device itself
+        return _fail(f"cannot write {output}: it is not a regular file or a folder")
+    if output.is_symlink() and output.is_file():
+        output = output.resolve()  # write the file the link points to; the link stays
     try:
         with Store.open() as store:
             if args.list:
@@ -102,9 +108,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
                 app = offscreen_application()  # kept alive while the PDFs are written
                 renderer = html_to_pdf
-            target = export_conversations(
-                store, ids, fmt, args.output or Path.cwd(), pdf_renderer=renderer
-            )
+            target = export_conversations(store, ids, fmt, output, pdf_renderer=renderer)
             del app
     except KnownError as error:
         return _fail(str(error))

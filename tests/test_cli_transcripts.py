@@ -115,3 +115,24 @@ def test_errors_are_one_line(
     assert err.startswith("parley: error: ")
     assert message in err
     assert err.count("\n") == 1
+
+
+def test_export_never_replaces_a_device_and_writes_through_a_link(
+    history: list[int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run as root, the rename at the end of an export replaced /dev/stdout (a link) and
+    would replace any device named with -o."""
+    import os
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    assert main(["export", str(history[1]), "-f", "md", "-o", str(fifo)]) == 1
+    assert "not a regular file or a folder" in capsys.readouterr().err
+    assert fifo.is_fifo()
+    target = tmp_path / "real.md"
+    target.write_text("old")
+    link = tmp_path / "link.md"
+    link.symlink_to(target)
+    assert main(["export", str(history[1]), "-f", "md", "-o", str(link)]) == 0
+    assert link.is_symlink()
+    assert "Two paragraphs." in target.read_text()
