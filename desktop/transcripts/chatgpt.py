@@ -20,6 +20,7 @@ which ChatGPT-format readers ignore, so Parley -> ChatGPT format -> Parley loses
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -32,6 +33,8 @@ from desktop.transcripts.chatgpt_content import Report, shown_text
 from desktop.transcripts.fields import MAX_TITLE, MAX_UID, Fields, order_tree
 
 ROOT_ID = "client-created-root"
+_CHUNK = 500
+"""Uids per ``IN (...)`` query, well under SQLite's limit of variables."""
 _TITLE_LENGTH = 48
 """As long as the title Parley gives a new chat."""
 
@@ -120,25 +123,6 @@ def _message(m: TreeMessage) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- import
 
 
-def is_chatgpt_document(value: Any) -> bool:
-    if isinstance(value, dict):
-        return "mapping" in value
-    return isinstance(value, list) and (
-        not value or (isinstance(value[0], dict) and "mapping" in value[0])
-    )
-
-
-def from_chatgpt(value: Any, name: str) -> tuple[list[TreeConversation], tuple[str, ...]]:
-    """The conversations of a ``conversations.json`` (an array, or one conversation object)
-    and one line for each kind of thing left out or shown as a placeholder. Raises
-    ``TranscriptError`` naming the first problem."""
-    f = Fields(name)
-    report = Report()
-    items = [value] if isinstance(value, dict) else f.array(value, "")
-    conversations = [_read_conversation(f, item, i + 1, report) for i, item in enumerate(items)]
-    return _unshared(conversations), report.warnings()
-
-
 def _fallback_uid(data: dict[str, Any]) -> str:
     """A stable id for a conversation without one (old exports), so re-imports match."""
     h = hashlib.sha256()
@@ -155,7 +139,9 @@ def _message_uid(key: str) -> str:
     return key if len(key) <= MAX_UID else hashlib.sha256(key.encode()).hexdigest()
 
 
-def _read_conversation(f: Fields, value: Any, number: int, report: Report) -> TreeConversation:
+def read_conversation(f: Fields, value: Any, number: int, report: Report) -> TreeConversation:
+    """Conversation ``number`` (from 1) of the file; what was left out or replaced is
+    counted in ``report``. Raises ``TranscriptError`` naming the first problem."""
     where = f"conversation {number}"
     data = f.object(value, where)
     uid_key = "conversation_id" if data.get("conversation_id") is not None else "id"
@@ -321,24 +307,78 @@ def _own_text(f: Fields, where: str, content: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
-def _unshared(conversations: list[TreeConversation]) -> list[TreeConversation]:
-    """Conversations whose messages have uids of their own across the file.
+class SharedIds:
+    """The message ids that more than one conversation of a file uses, and which of them
+    keeps each, learnt one conversation at a time: :meth:`add` each, :meth:`settle`, then
+    :meth:`unshare` each.
 
     A conversation copied from another (a chat branched into a new one) may carry the
     messages it copied under the same node ids, and the history keeps each message in one
-    conversation: the file would be refused. A shared id stays with the
-    oldest conversation that has it; the others get a uid derived from theirs and the id, so
-    the result does not depend on the file's order and a re-import matches."""
-    owner: dict[str, str] = {}
-    for c in sorted(conversations, key=lambda c: (c.created_at, c.uid)):
-        for m in c.messages:
-            owner.setdefault(m.uid, c.uid)
-    result: list[TreeConversation] = []
-    for c in conversations:
-        renamed = {m.uid: _derived_uid(c.uid, m.uid) for m in c.messages if owner[m.uid] != c.uid}
+    conversation: the file would be refused. A shared id stays with the oldest conversation
+    that has it; the others get a uid derived from theirs and the id, so the result does
+    not depend on the file's order and a re-import matches.
+
+    The ids are kept in a private temporary database (SQLite's own, which goes to a
+    temporary file once larger than its cache, and is deleted on :meth:`close`), not in
+    Python's memory: a file may hold millions of messages."""
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect("")  # "": a private temporary database
+        self._db.execute("PRAGMA journal_mode = OFF")
+        self._db.execute("CREATE TABLE seen (uid TEXT, created REAL, conversation TEXT)")
+        self._any = False
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> SharedIds:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def add(self, conversation: TreeConversation) -> None:
+        c = conversation
+        self._db.executemany(
+            "INSERT INTO seen VALUES (?, ?, ?)", [(m.uid, c.created_at, c.uid) for m in c.messages]
+        )
+
+    def settle(self) -> None:
+        """After the last :meth:`add`: which conversation keeps each shared id. (SQLite
+        orders text by its UTF-8 bytes, which is the order of Python's strings.)"""
+        self._db.executescript(
+            """
+            CREATE TABLE owner (uid TEXT PRIMARY KEY, conversation TEXT) WITHOUT ROWID;
+            INSERT INTO owner SELECT uid, conversation FROM (
+                SELECT uid, conversation,
+                    row_number() OVER (PARTITION BY uid ORDER BY created, conversation) AS rank,
+                    min(conversation) OVER (PARTITION BY uid) AS first,
+                    max(conversation) OVER (PARTITION BY uid) AS last
+                FROM seen
+            ) WHERE rank = 1 AND first != last;
+            DROP TABLE seen;
+            """
+        )
+        self._any = self._db.execute("SELECT 1 FROM owner LIMIT 1").fetchone() is not None
+
+    def unshare(self, conversation: TreeConversation) -> TreeConversation:
+        """``conversation`` with the shared ids it does not keep replaced by uids of its
+        own (after :meth:`settle`)."""
+        c = conversation
+        if not self._any:
+            return c
+        uids = [m.uid for m in c.messages]
+        renamed: dict[str, str] = {}
+        for start in range(0, len(uids), _CHUNK):
+            chunk = uids[start : start + _CHUNK]
+            marks = ", ".join("?" for _ in chunk)
+            for uid, owner in self._db.execute(
+                f"SELECT uid, conversation FROM owner WHERE uid IN ({marks})", chunk
+            ):
+                if owner != c.uid:
+                    renamed[uid] = _derived_uid(c.uid, uid)
         if not renamed:
-            result.append(c)
-            continue
+            return c
         messages = tuple(
             replace(
                 m,
@@ -350,14 +390,11 @@ def _unshared(conversations: list[TreeConversation]) -> list[TreeConversation]:
             for m in c.messages
         )
         leaf = c.current_leaf_uid
-        result.append(
-            replace(
-                c,
-                messages=messages,
-                current_leaf_uid=None if leaf is None else renamed.get(leaf, leaf),
-            )
+        return replace(
+            c,
+            messages=messages,
+            current_leaf_uid=None if leaf is None else renamed.get(leaf, leaf),
         )
-    return result
 
 
 def _derived_uid(conversation_uid: str, uid: str) -> str:

@@ -61,17 +61,30 @@ _LABEL = re.compile(r"[^A-Za-z0-9_.:-]+")
 _LANGUAGE = re.compile(r"[A-Za-z0-9_+#.-]{1,30}")
 
 
+class Kinds(Counter[str]):
+    """Counts by kind, of at most :data:`MAX_KINDS` kinds: the kinds come from the file,
+    which must not make this grow without end. Further kinds are counted as ``other``."""
+
+    def __setitem__(self, key: str, value: int) -> None:
+        if key not in self and len(self) >= MAX_KINDS:
+            key, value = "other", self.get("other", 0) + value  # value: 0 plus the count
+        super().__setitem__(key, value)
+
+
+MAX_KINDS = 1000
+
+
 @dataclass
 class Report:
     """What an import left out or replaced, counted over the whole file, for the user."""
 
-    placeholders: Counter[str] = field(default_factory=Counter)
+    placeholders: Kinds = field(default_factory=Kinds)
     """Attachments shown as a placeholder, by kind (image, audio, video, file, attachment)."""
-    tool_steps: Counter[str] = field(default_factory=Counter)
+    tool_steps: Kinds = field(default_factory=Kinds)
     """Tool calls and tool results left out, by tool name."""
     reasoning: int = 0
     """Messages of the model's reasoning left out."""
-    unknown: Counter[str] = field(default_factory=Counter)
+    unknown: Kinds = field(default_factory=Kinds)
     """Messages left out because this reader does not know their content type or author."""
 
     def warnings(self) -> tuple[str, ...]:

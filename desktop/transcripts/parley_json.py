@@ -87,6 +87,14 @@ def from_document(value: Any, name: str) -> list[TreeConversation]:
     problem; nothing is partially returned."""
     f = Fields(name)
     root = f.object(value, "")
+    check_header(f, root)
+    items = f.array(root.get("conversations"), "'conversations'")
+    return [read_conversation(f, item, i + 1) for i, item in enumerate(items)]
+
+
+def check_header(f: Fields, root: dict[str, Any]) -> None:
+    """Raise ``TranscriptError`` unless ``root``'s ``format`` and ``version`` are ones this
+    reader follows (the top-level keys other than ``conversations`` are enough)."""
     if root.get("format") != FORMAT:
         f.fail("", f"not a Parley transcript ('format' is not {FORMAT!r})")
     version = root.get("version")
@@ -98,11 +106,10 @@ def from_document(value: Any, name: str) -> list[TreeConversation]:
             f"written by a newer Parley (format version {version}; this version reads up to "
             f"{VERSION}). Update Parley to import it",
         )
-    items = f.array(root.get("conversations"), "'conversations'")
-    return [_read_conversation(f, item, i + 1) for i, item in enumerate(items)]
 
 
-def _read_conversation(f: Fields, value: Any, number: int) -> TreeConversation:
+def read_conversation(f: Fields, value: Any, number: int) -> TreeConversation:
+    """Conversation ``number`` (from 1) of the file; raises ``TranscriptError``."""
     where = f"conversation {number}"
     data = f.object(value, where)
     uid = f.uid(data, "uid", where)
