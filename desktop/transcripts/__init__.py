@@ -2,7 +2,7 @@
 and import Parley JSON and ChatGPT's conversations.json. No Qt: the PDF writer is passed in
 by the UI layer."""
 
-from desktop.transcripts.errors import TranscriptError
+from desktop.transcripts.errors import ImportCancelled, TranscriptError
 from desktop.transcripts.export import (
     EXTENSIONS,
     FORMATS,
@@ -14,7 +14,13 @@ from desktop.transcripts.export import (
     safe_filename,
     with_extension,
 )
-from desktop.transcripts.importer import ImportReport, Transcript, import_file, read_file
+from desktop.transcripts.importer import (
+    ImportProgress,
+    ImportReport,
+    Transcript,
+    import_file,
+    read_file,
+)
 from desktop.transcripts.safejson import MAX_BYTES, MAX_DEPTH
 
 __all__ = [
@@ -24,6 +30,8 @@ __all__ = [
     "MAX_BYTES",
     "MAX_DEPTH",
     "Format",
+    "ImportCancelled",
+    "ImportProgress",
     "ImportReport",
     "PdfRenderer",
     "Transcript",

@@ -14,7 +14,8 @@ placeholder, and said so in ``warnings``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from desktop.store.store import Store
 from desktop.store.transcripts import ImportResult, TreeConversation, write_conversations
 from desktop.transcripts import chatgpt, parley_json, safejson
 from desktop.transcripts.chatgpt_content import Report
-from desktop.transcripts.errors import TranscriptError
+from desktop.transcripts.errors import ImportCancelled, TranscriptError
 from desktop.transcripts.fields import Fields
 
 
@@ -56,10 +57,17 @@ class _Reading:
         self.limit = limit
         self.chatgpt = False
         self.report = Report()
+        self._stream: safejson.JsonStream | None = None
+
+    @property
+    def fraction(self) -> float:
+        """How much of the file this reading has gone through, 0 to 1."""
+        done = self._stream.bytes_read if self._stream is not None else 0
+        return min(1.0, done / self.source.size) if self.source.size else 0.0
 
     def __iter__(self) -> Iterator[TreeConversation]:
         with self.source.open() as file:
-            stream = safejson.JsonStream(
+            stream = self._stream = safejson.JsonStream(
                 file,
                 self.source.name,
                 limit=self.limit,
@@ -156,16 +164,40 @@ def read_file(path: Path, max_bytes: int = safejson.MAX_BYTES) -> Transcript:
     return Transcript(conversations, reading.report.warnings())
 
 
-def import_file(store: Store, path: Path, max_bytes: int = safejson.MAX_BYTES) -> ImportReport:
+ImportProgress = Callable[[str, float], None]
+"""``(stage, fraction)``: stage "checking" (the first reading) or "adding" (the second, in
+the transaction), fraction of the file read in that stage, 0 to 1."""
+
+
+def import_file(
+    store: Store,
+    path: Path,
+    max_bytes: int = safejson.MAX_BYTES,
+    *,
+    progress: ImportProgress | None = None,
+    cancel: threading.Event | None = None,
+) -> ImportReport:
     """Import every conversation of ``path`` with all its branches, or nothing.
 
-    Raises :class:`TranscriptError` for a file that cannot be imported, and the store's
+    ``progress`` is called after each conversation; setting ``cancel`` stops the import
+    before the next one (:class:`ImportCancelled`; nothing was imported). Raises
+    :class:`TranscriptError` for a file that cannot be imported, and the store's
     :class:`~desktop.store.KnownError` subclasses (locked, full disk, conflicting uids)."""
     source = safejson.open_source(path, max_bytes)
+
+    def step(stage: str, reading: _Reading) -> None:
+        if cancel is not None and cancel.is_set():
+            raise ImportCancelled(
+                f"the import of {source.name} was cancelled; nothing was imported"
+            )
+        if progress is not None:
+            progress(stage, reading.fraction)
+
     with chatgpt.SharedIds() as shared:
         # First every conversation is read and checked; only their message ids are kept.
         checking = _Reading(source, max_bytes)
         for number, conversation in enumerate(checking, 1):
+            step("checking", checking)
             if number > MAX_CONVERSATIONS:
                 raise TranscriptError(
                     f"{source.name} has more than {MAX_CONVERSATIONS:,} conversations, more "
@@ -180,6 +212,7 @@ def import_file(store: Store, path: Path, max_bytes: int = safejson.MAX_BYTES) -
         ids: list[int] = []
         with store.transaction():
             for conversation in reading:
+                step("adding", reading)  # cancelled: the transaction is rolled back
                 if reading.chatgpt:
                     conversation = shared.unshare(conversation)
                 result = write_conversations(store, [conversation])

@@ -93,6 +93,8 @@ class Source:
     """The member of the zip at ``path``; ``None`` for a plain file."""
     stamp: tuple[int, int] = (0, 0)
     """The file's size and modification time when it was found."""
+    size: int = 0
+    """Bytes of JSON text (the zip member's uncompressed size): for progress."""
 
     @contextmanager
     def open(self) -> Iterator[IO[bytes]]:
@@ -139,7 +141,7 @@ def open_source(path: Path, limit: int = MAX_BYTES) -> Source:
         raise TranscriptError(f"cannot read {path}: {error.strerror or error}") from error
     if size > limit:
         raise _too_big(path.name, limit)
-    return Source(path, path.name, stamp=stamp)
+    return Source(path, path.name, stamp=stamp, size=size)
 
 
 def _zip_source(path: Path, limit: int, stamp: tuple[int, int]) -> Source:
@@ -162,7 +164,7 @@ def _zip_source(path: Path, limit: int, stamp: tuple[int, int]) -> Source:
     name = f"{path.name}:{chosen.filename}"
     if chosen.file_size > limit:  # what the header says; the reading counts again
         raise _too_big(name, limit)
-    return Source(path, name, chosen.filename, stamp)
+    return Source(path, name, chosen.filename, stamp, chosen.file_size)
 
 
 class ValueTooLargeError(TranscriptError):
@@ -263,6 +265,11 @@ class JsonStream:
     def offset(self) -> int:
         """Characters consumed so far."""
         return self._offset + self._pos
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes read from the file so far (ahead of what is decoded by at most a chunk)."""
+        return self._bytes_read
 
     # ------------------------------------------------------------------ errors
 

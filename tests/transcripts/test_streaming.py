@@ -377,3 +377,35 @@ def test_more_conversations_than_any_export_is_refused_before_writing(
     with pytest.raises(TranscriptError, match="has more than 3 conversations"):
         import_file(store, path)
     assert store.list_conversations() == []
+
+
+def test_progress_goes_through_both_readings_and_cancel_leaves_nothing(
+    small_reads: int, store: Store, tmp_path: Path
+) -> None:
+    import threading
+
+    from desktop.transcripts import ImportCancelled
+
+    path = _write(tmp_path / "conversations.json", [_conversation(i) for i in range(100)])
+    seen: list[tuple[str, float]] = []
+    import_file(store, path, progress=lambda stage, done: seen.append((stage, done)))
+    for stage in ("checking", "adding"):
+        fractions = [done for s, done in seen if s == stage]
+        assert len(fractions) == 100  # one call per conversation
+        assert fractions == sorted(fractions)
+        assert 0 < fractions[0] < 0.5 < fractions[-1] <= 1.0
+    assert [s for s, _ in seen] == ["checking"] * 100 + ["adding"] * 100
+
+    again = tmp_path / "more.json"
+    _write(again, [_conversation(i) for i in range(100, 200)])
+    before = snapshot(store.path)
+    cancel = threading.Event()
+
+    def stop_halfway(stage: str, done: float) -> None:
+        if stage == "adding" and done > 0.5:
+            cancel.set()
+
+    with pytest.raises(ImportCancelled, match="cancelled; nothing was imported"):
+        import_file(store, again, progress=stop_halfway, cancel=cancel)
+    assert snapshot(store.path) == before
+    assert len(store.list_conversations()) == 100
