@@ -55,7 +55,8 @@ class ChatSession(QObject):
     ``state_changed(str)``, ``delta(int, str)`` (message id, new text),
     ``trimmed(int, int)`` (message id, dropped messages), ``answer_finished(int, str, object)``
     (message id, status, GenerationStats), ``title_changed(str)``, ``error(str)``,
-    ``refused(str)`` (no model to ask: send/edit/regenerate/continue did nothing).
+    ``refused(str)`` (no model to ask, or the history busy: send/edit/regenerate/continue did
+    nothing).
     """
 
     path_changed = Signal()
@@ -66,7 +67,7 @@ class ChatSession(QObject):
     title_changed = Signal(str)
     error = Signal(str)
     input_blocked = Signal(int)  # the user message the content filter kept from the model
-    refused = Signal(str)  # why nothing was asked (no model): the prompt stays with the user
+    refused = Signal(str)  # why nothing was asked: the prompt stays with the user
 
     def __init__(
         self,
@@ -75,10 +76,13 @@ class ChatSession(QObject):
         defaults: Callable[[], ChatDefaults],
         conversation_id: int | None = None,
         parent: QObject | None = None,
+        *,
+        busy: Callable[[], str | None] = lambda: None,
     ) -> None:
         super().__init__(parent)
         self._history = history
         self._host = host
+        self._busy = busy  # why the history cannot take an answer now (an import holds it)
         self._defaults = defaults
         self.conversation_id = conversation_id
         self.state = "idle"
@@ -202,7 +206,7 @@ class ChatSession(QObject):
     def send(self, text: str) -> bool:
         """Store the user's message after the current leaf and ask for an answer."""
         text = text.strip()
-        if not text or self.state != "idle" or self._no_model() or self._too_long(text):
+        if not text or self.state != "idle" or self._unavailable() or self._too_long(text):
             return False
         created = self._ensure_conversation(_title_from(text))
         assert self.conversation_id is not None
@@ -216,10 +220,11 @@ class ChatSession(QObject):
         self._start_answer(None)
         return True
 
-    def _no_model(self) -> bool:
-        """With no model loaded or loading, say why and ask for nothing: the prompt stays in
-        the input box (sent, it would only get an empty failed answer)."""
-        reason = self._host.unavailable()
+    def _unavailable(self) -> bool:
+        """With no model loaded or loading, or the history held by an import, say why and
+        ask for nothing: the prompt stays in the input box (sent, it would only get an empty
+        failed answer, or wait on the history and fail)."""
+        reason = self._busy() or self._host.unavailable()
         if reason is not None:
             self.refused.emit(reason)
         return reason is not None
@@ -249,7 +254,7 @@ class ChatSession(QObject):
         """A new answer to the same prompt, as a sibling of ``assistant_id`` (default: the
         last answer shown). The old answer stays as an alternative. ``seed`` overrides the
         sampling seed for this answer only (alternatives for a comparison)."""
-        if self.state != "idle" or self._no_model():
+        if self.state != "idle" or self._unavailable():
             return False
         path = self.path()
         if assistant_id is None:
@@ -265,7 +270,7 @@ class ChatSession(QObject):
         """An answer for the last message when it is the user's and has none: the app quit
         or the disk filled between storing the message and starting its answer. (A message
         the content filter blocked is not offered this: the chat checks before it asks.)"""
-        if self.state != "idle" or self.conversation_id is None or self._no_model():
+        if self.state != "idle" or self.conversation_id is None or self._unavailable():
             return False
         path = self.path()
         if not path or path[-1].id != user_id or path[-1].role != "user":
@@ -277,7 +282,7 @@ class ChatSession(QObject):
         """More of the last answer when it was stopped, cut off by its length limit or
         interrupted: the model goes on from its last word, into the same message (the
         engine continues a conversation that ends with an assistant message)."""
-        if self.state != "idle" or self.conversation_id is None or self._no_model():
+        if self.state != "idle" or self.conversation_id is None or self._unavailable():
             return False
         path = self.path()
         if not path or path[-1].id != assistant_id or not can_continue(path[-1]):
@@ -296,7 +301,7 @@ class ChatSession(QObject):
         text = text.strip()
         if not text or self.state != "idle" or self.conversation_id is None:
             return False
-        if self._no_model() or self._too_long(text):
+        if self._unavailable() or self._too_long(text):
             return False
         original = next((m for m in self.path() if m.id == user_id), None)
         if original is None or original.role != "user":

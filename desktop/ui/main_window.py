@@ -93,9 +93,18 @@ EXPORTS = (
 )
 
 
+@dataclass(frozen=True)
+class _Import:
+    """A transcript import running on its own thread."""
+
+    name: str
+    cancel: threading.Event
+
+
 class MainWindow(QMainWindow):
     _export_done = Signal(str)
     _import_done = Signal(str)
+    _import_progress = Signal(str, float)  # stage, fraction (from the import's thread)
     quit_requested = Signal()  # File > Quit while the tray keeps Parley running
     tray_notice = Signal(str)  # said once, when closing the window leaves Parley in the tray
 
@@ -127,6 +136,8 @@ class MainWindow(QMainWindow):
         self.notifier.message.connect(self.notify)
         self._export_done.connect(self.notify)
         self._import_done.connect(self._after_import)
+        self._import_progress.connect(self._on_import_progress)
+        self._import: _Import | None = None  # the import running, if any
         self._details, self._details_error = "", True
         self.details_box: QMessageBox | None = None  # the last one shown (tests look at it)
         self._undo_token: str | None = None
@@ -222,6 +233,13 @@ class MainWindow(QMainWindow):
         )
         self.details_button.clicked.connect(self.show_details)
         self.details_button.hide()
+        self.cancel_import_button = QToolButton()
+        self.cancel_import_button.setText("Cancel import")
+        accessible(
+            self.cancel_import_button, "Cancel import", "Stop the import; nothing is imported"
+        )
+        self.cancel_import_button.clicked.connect(self.cancel_import)
+        self.cancel_import_button.hide()
         self.undo_button = QToolButton()
         self.undo_button.setText("Undo")
         accessible(self.undo_button, "Undo delete", "Bring the deleted chat back")
@@ -244,6 +262,7 @@ class MainWindow(QMainWindow):
         accessible(self.context_label, "Context", "Tokens used by the last answer vs the window")
         bar.addWidget(self.notice, 1)
         bar.addWidget(self.details_button)
+        bar.addWidget(self.cancel_import_button)
         bar.addWidget(self.undo_button)
         for w in (self.model_label, self.provider_label, self.speed_label, self.context_label):
             bar.addPermanentWidget(w)
@@ -420,7 +439,9 @@ class MainWindow(QMainWindow):
     def new_tab(self, conversation_id: int | None = None, *, background: bool = False) -> ChatTab:
         """A chat tab in the active pane, shown and focused; ``background``: added behind the
         current one, its messages read when it is first shown."""
-        session = ChatSession(self.history, self.host, self._defaults, conversation_id)
+        session = ChatSession(
+            self.history, self.host, self._defaults, conversation_id, busy=self.history_busy
+        )
         tab = ChatTab(session, feedback=self.feedback, deferred=background)
         tab.composer.send_on_enter = self._send_on_enter
         if conversation_id is not None and conversation_id in self._closed_drafts:
@@ -878,13 +899,36 @@ class MainWindow(QMainWindow):
             self._last_dir = Path(path).parent
             self.import_transcripts(Path(path))
 
-    def import_transcripts(self, path: Path) -> threading.Thread:
-        """Large exports take seconds: imported on a plain thread with its own connection,
-        all or nothing; the sidebar refreshes when it is done."""
-        from desktop.transcripts import TranscriptError, import_file
+    def import_transcripts(self, path: Path) -> threading.Thread | None:
+        """Large exports take minutes: imported on a plain thread with its own connection,
+        all or nothing, with its progress and a Cancel button in the status bar; the sidebar
+        refreshes when it is done. The import holds the history for writing meanwhile, so no
+        answer is being written when it starts, and none starts until it ends."""
+        from desktop.transcripts import ImportCancelled, TranscriptError, import_file
+
+        if self._import is not None:
+            self.notify("An import is already running; wait for it or cancel it.")
+            return None
+        if any(s.state != "idle" for s in self._sessions()):
+            self.notify("Wait for the answers being written to finish, then import.")
+            return None
+        cancel = threading.Event()
+        self._import = _Import(path.name, cancel)
+        self._on_import_progress("checking", 0.0)
+        self.cancel_import_button.show()
+        shown = [("", -1)]
+
+        def progress(stage: str, fraction: float) -> None:  # on the import's thread
+            step = (stage, int(fraction * 100))
+            if step != shown[0]:  # a signal per percent, not per conversation
+                shown[0] = step
+                self._import_progress.emit(stage, fraction)
 
         def work(store: Store) -> str:
-            result = import_file(store, path)
+            try:
+                result = import_file(store, path, progress=progress, cancel=cancel)
+            except ImportCancelled:
+                return f"Import of {path.name} cancelled; nothing was imported."
             summary = f"Imported {result.added} new chat(s) and {result.messages} message(s)"
             if result.merged:
                 summary += f"; {result.merged} existing chat(s) got new messages"
@@ -901,7 +945,37 @@ class MainWindow(QMainWindow):
             (TranscriptError,),
         )  # fmt: skip
 
+    def _on_import_progress(self, stage: str, fraction: float) -> None:
+        if self._import is None:
+            return
+        self._notice_timer.stop()  # stays until the import ends
+        verb = "checking" if stage == "checking" else "adding chats"
+        self.notice.setText(f"Importing {self._import.name}: {verb}, {fraction:.0%}…")
+        self.details_button.hide()
+
+    def cancel_import(self) -> None:
+        if self._import is not None:
+            self._import.cancel.set()
+            self.notice.setText(f"Cancelling the import of {self._import.name}…")
+
+    def history_busy(self) -> str | None:
+        """Why nothing can be asked now (the history is held by an import), or None."""
+        if self._import is None:
+            return None
+        return (
+            f"Chats from {self._import.name} are being imported; wait for it to finish "
+            "or cancel it in the status bar."
+        )
+
+    def _sessions(self) -> list[ChatSession]:
+        sessions = [tab.session for tab in self.chat_tabs()]
+        if self.quick_ask is not None and self.quick_ask.session is not None:
+            sessions.append(self.quick_ask.session)
+        return sessions
+
     def _after_import(self, message: str) -> None:
+        self._import = None
+        self.cancel_import_button.hide()
         self.sidebar.refresh()
         text, _, details = message.partition("\n")
         self.notify(text, details, error=False)
@@ -1200,7 +1274,7 @@ class MainWindow(QMainWindow):
 
     # -- quick ask ----------------------------------------------------------------------------
     def _quick_session(self) -> ChatSession:
-        session = ChatSession(self.history, self.host, self._defaults)
+        session = ChatSession(self.history, self.host, self._defaults, busy=self.history_busy)
         feedback = self.feedback
         if feedback is not None:
             session.input_filter = lambda mid, text: feedback.moderate(mid, text, "input").blocked

@@ -12,6 +12,7 @@ from pytestqt.qtbot import QtBot
 
 from desktop.store import Store
 from desktop.ui.main_window import MainWindow
+from tests.fakes import FakeEngine
 
 
 def _open_chat(window: MainWindow, store: Store) -> int:
@@ -172,3 +173,74 @@ def test_the_sidebar_exports_the_chat_it_was_asked_about(
     assert not (tmp_path / "trip.md.txt").exists()
     window.sidebar.export_requested.emit(conv)
     assert offered[1].parent == tmp_path, "the next export starts where the last one went"
+
+
+def test_a_long_import_shows_progress_holds_off_answers_and_cancels_cleanly(
+    window: MainWindow,
+    engine: FakeEngine,
+    tmp_path: Path,
+    qtbot: QtBot,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    import desktop.transcripts as transcripts
+    from desktop.transcripts import ImportCancelled
+
+    gate = threading.Event()
+
+    def slow_import(store: Store, path: Path, **kw: object) -> object:
+        kw["progress"]("checking", 0.5)  # type: ignore[operator]
+        gate.wait(10)
+        if kw["cancel"].is_set():  # type: ignore[attr-defined]
+            raise ImportCancelled("cancelled")
+        raise AssertionError("the test cancels before the import ends")
+
+    monkeypatch.setattr(transcripts, "import_file", slow_import)
+    path = tmp_path / "conversations.json"
+    path.write_text("[]")
+    thread = window.import_transcripts(path)
+    assert thread is not None
+    qtbot.waitUntil(lambda: "checking, 50%" in window.notice.text(), timeout=5000)
+    assert window.notice.text().startswith("Importing conversations.json")
+    assert window.cancel_import_button.isVisibleTo(window)
+    assert window.import_transcripts(path) is None  # one at a time
+    assert "already running" in window.notice.text()
+
+    # the history is held by the import: nothing is asked, what was typed stays
+    tab = window.current_tab()
+    assert tab is not None
+    tab.composer.setPlainText("Hello?")
+    tab.send()
+    assert engine.calls == []
+    assert tab.composer.toPlainText() == "Hello?"
+    assert "being imported" in tab.banner.text()
+
+    with qtbot.waitSignal(window._import_done, timeout=10000):
+        window.cancel_import_button.click()
+        gate.set()
+    thread.join(5)
+    assert window.notice.text() == "Import of conversations.json cancelled; nothing was imported."
+    assert not window.cancel_import_button.isVisibleTo(window)
+    with qtbot.waitSignal(tab.session.answer_finished, timeout=5000):
+        tab.send()  # the history is free again
+    assert len(engine.calls) == 1
+
+
+def test_no_import_starts_while_an_answer_is_being_written(
+    window: MainWindow, engine: FakeEngine, tmp_path: Path, qtbot: QtBot
+) -> None:
+    import threading
+
+    engine.gate = threading.Event()
+    tab = window.current_tab()
+    assert tab is not None
+    tab.composer.setPlainText("Hello?")
+    tab.send()
+    qtbot.waitUntil(lambda: tab.session.state != "idle", timeout=5000)
+    path = tmp_path / "conversations.json"
+    path.write_text("[]")
+    assert window.import_transcripts(path) is None
+    assert "Wait for the answers being written to finish" in window.notice.text()
+    with qtbot.waitSignal(tab.session.answer_finished, timeout=5000):
+        engine.gate.set()
