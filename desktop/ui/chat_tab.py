@@ -624,6 +624,11 @@ class ChatTab(QWidget):
         self.banner.setText(f"Not sent. {reason}")
         self.banner.show()
 
+    def clear_refusal(self, reason: str) -> None:
+        """``reason`` no longer holds (e.g. an import ended): its "Not sent" line goes."""
+        if self.banner.text() == f"Not sent. {reason}":
+            self.refresh_banner()
+
     def refresh_banner(self) -> None:
         if self._editing is not None:
             return

@@ -974,7 +974,11 @@ class MainWindow(QMainWindow):
         return sessions
 
     def _after_import(self, message: str) -> None:
+        busy = self.history_busy()
         self._import = None
+        for tab in self.chat_tabs():
+            if busy is not None:
+                tab.clear_refusal(busy)  # "Not sent: … being imported" is over
         self.cancel_import_button.hide()
         self.sidebar.refresh()
         text, _, details = message.partition("\n")

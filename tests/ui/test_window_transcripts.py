@@ -222,6 +222,7 @@ def test_a_long_import_shows_progress_holds_off_answers_and_cancels_cleanly(
     thread.join(5)
     assert window.notice.text() == "Import of conversations.json cancelled; nothing was imported."
     assert not window.cancel_import_button.isVisibleTo(window)
+    assert not tab.banner.isVisibleTo(window)  # "Not sent: … being imported" is over
     with qtbot.waitSignal(tab.session.answer_finished, timeout=5000):
         tab.send()  # the history is free again
     assert len(engine.calls) == 1
