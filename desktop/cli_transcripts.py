@@ -120,11 +120,18 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     if args.max_size < 1:
         return _fail("--max-size must be at least 1 (MB)")
+    from desktop.cli import ProgressBar
+
+    # a large export takes minutes: a bar on a terminal (Ctrl-C stops it, importing nothing)
+    bar = ProgressBar() if sys.stderr.isatty() else None
     try:
         with Store.open() as store:
-            result = import_file(store, args.file, args.max_size * 1024 * 1024)
+            result = import_file(store, args.file, args.max_size * 1024 * 1024, progress=bar)
     except KnownError as error:
         return _fail(str(error))
+    finally:
+        if bar is not None:
+            bar.done()
     parts = [f"{result.added} new conversation{'s' if result.added != 1 else ''}"]
     if result.merged:
         parts.append(f"{result.merged} with new messages")

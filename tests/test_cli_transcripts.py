@@ -136,3 +136,22 @@ def test_export_never_replaces_a_device_and_writes_through_a_link(
     assert main(["export", str(history[1]), "-f", "md", "-o", str(link)]) == 0
     assert link.is_symlink()
     assert "Two paragraphs." in target.read_text()
+
+
+def test_import_on_a_terminal_shows_its_progress(
+    history: list[int],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    backup = tmp_path / "backup.parley.json"
+    assert main(["export", "--all", "-f", "json", "-o", str(backup)]) == 0
+    monkeypatch.setenv("PARLEY_DATA_DIR", str(tmp_path / "elsewhere"))
+    capsys.readouterr()
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(["import", str(backup)]) == 0
+    err = capsys.readouterr().err
+    assert "checking  [" in err
+    assert "adding    [#########################] 100%" in err
