@@ -123,7 +123,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from desktop.cli import ProgressBar
 
     # a large export takes minutes: a bar on a terminal (Ctrl-C stops it, importing nothing)
-    bar = ProgressBar() if sys.stderr.isatty() else None
+    bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
     try:
         with Store.open() as store:
             result = import_file(store, args.file, args.max_size * 1024 * 1024, progress=bar)
