@@ -49,6 +49,15 @@ def test_export_the_open_chat_as_markdown_and_inert_html(
     assert "Exported the chat" in window.notice.text()
 
 
+def _import(qtbot: QtBot, window: MainWindow, tmp_path: Path, export: object) -> Path:
+    """Import ``export`` as conversations.json from the window and wait for the end."""
+    path = tmp_path / "conversations.json"
+    path.write_text(json.dumps(export))
+    with qtbot.waitSignal(window._import_done, timeout=10000):
+        window.import_transcripts(path)
+    return path
+
+
 def test_import_a_chatgpt_export_appears_in_the_sidebar(
     window: MainWindow, store: Store, tmp_path: Path, qtbot: QtBot
 ) -> None:
@@ -67,10 +76,7 @@ def test_import_a_chatgpt_export_appears_in_the_sidebar(
                 "content": {"content_type": "text", "parts": ["A small marsupial."]}}},
         },
     }]  # fmt: skip
-    path = tmp_path / "conversations.json"
-    path.write_text(json.dumps(export))
-    with qtbot.waitSignal(window._import_done, timeout=10000):
-        window.import_transcripts(path)
+    _import(qtbot, window, tmp_path, export)
     assert "Imported 1 new chat" in window.notice.text()
     assert "Imported from ChatGPT" in window.sidebar.titles()
     assert any(hit.conversation_id for hit in store.search("quokka"))
@@ -93,10 +99,7 @@ def test_what_an_import_left_out_is_behind_details_not_an_error(
         "t": node("t", "a", ["b"], text("t", "tool", "page text", name="browser")),
         "b": node("b", "t", [], text("b", "assistant", "Cold.")),
     }}]  # fmt: skip
-    path = tmp_path / "conversations.json"
-    path.write_text(json.dumps(export))
-    with qtbot.waitSignal(window._import_done, timeout=10000):
-        window.import_transcripts(path)
+    path = _import(qtbot, window, tmp_path, export)
     assert "Imported 1 new chat" in window.notice.text()
     assert "left out" in window.notice.text()
     assert window.details_button.isVisibleTo(window)
