@@ -188,6 +188,9 @@ def build_window(
     hotkey_note: Callable[[], str] | None = None,
 ) -> MainWindow:
     def move_history(path: Path) -> None:
+        busy = window.history_busy()
+        if busy is not None:  # the import's connection holds the files being moved
+            raise RuntimeError(busy)
         history.move_to(path)
 
     def open_settings(parent: Any) -> None:

@@ -394,3 +394,40 @@ def test_an_unreadable_layout_file_keeps_the_default_layout(tmp_path: Path) -> N
     assert app.read_layout(path) == {}
     app.write_layout(tmp_path / "file" / "window.json", {"geometry": "x"})
     assert app.read_layout(tmp_path / "file" / "window.json") == {"geometry": "x"}
+
+
+def test_while_an_import_holds_the_history_it_is_neither_moved_nor_cleared(
+    qtbot: QtBot,
+    tmp_path: Path,
+    parts: tuple[MainWindow, Settings, Store],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    from PySide6.QtWidgets import QAbstractButton, QFileDialog, QMessageBox
+
+    from desktop.ui.main_window import _Import
+    from desktop.ui.settings_dialog import SettingsDialog
+
+    window, _settings, store = parts
+    chat = store.create_conversation("Keep me")
+    window._import = _Import("conversations.json", threading.Event())  # an import is running
+    window.clear_history()
+    assert store.get_conversation(chat.id).title == "Keep me"
+    assert window.notice.text().startswith("Nothing was deleted. Chats from conversations.json")
+
+    warnings: list[str] = []
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "x"))
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: warnings.append(text))
+    action = next(a for a in window._menus["&File"].actions() if a.text() == "&Settings…")
+    action.trigger()
+    dialog = window.settings_dialog
+    assert isinstance(dialog, SettingsDialog)
+    field = dialog.fields["history.location"]
+    (change,) = [w for w in field.focus_widgets() if isinstance(w, QAbstractButton)]
+    change.click()
+    (text,) = warnings
+    assert "being imported" in text
+    assert store.path.parent == tmp_path  # not moved
+    dialog.close()
+    window._import = None

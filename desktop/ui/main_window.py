@@ -1015,6 +1015,10 @@ class MainWindow(QMainWindow):
         """Settings ▸ History ▸ Clear all history (confirmed there). The chats close first (an
         answer being written stops and is stored), then the history is emptied; an empty
         chat stays open."""
+        busy = self.history_busy()
+        if busy is not None:
+            self.notify(f"Nothing was deleted. {busy}")
+            return
         if self.quick_ask is not None:
             self.quick_ask._forget_session()
         self._close_chats(self.chat_tabs())  # leaves one new, empty chat
