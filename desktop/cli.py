@@ -26,6 +26,7 @@ from desktop.engine.bundle import SAMPLING_KEYS
 from desktop.engine.providers import display_name
 from desktop.engine.types import ChatMessage, Finished, SamplingParams, TextDelta
 from desktop.store import KnownError
+from desktop.terminal import ProgressBar
 
 EXIT_ERROR = 1
 EXIT_CANCELLED = 130
@@ -39,34 +40,6 @@ class CliError(Exception):
 def _os_error_text(exc: OSError) -> str:
     where = f": {exc.filename}" if exc.filename else ""
     return f"{exc.strerror or exc}{where}"
-
-
-class ProgressBar:
-    """``stage  [#####.....]  42%`` on one stderr line (plain lines when not a terminal)."""
-
-    def __init__(self, stream: TextIO = sys.stderr) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
-        self._stage = ""
-        self._last = -1
-
-    def __call__(self, stage: str, fraction: float) -> None:
-        pct = int(fraction * 100)
-        if stage != self._stage:
-            if self._stage and self.tty:
-                self.stream.write("\n")
-            self._stage, self._last = stage, -1
-        if pct == self._last or (not self.tty and pct not in (0, 100) and pct % 25):
-            return
-        self._last = pct
-        bar = "#" * (pct // 4) + "." * (25 - pct // 4)
-        line = f"{stage:<9} [{bar}] {pct:3d}%"
-        self.stream.write(("\r" + line) if self.tty else line + "\n")
-        self.stream.flush()
-
-    def done(self) -> None:
-        if self.tty and self._stage:
-            self.stream.write("\n")
 
 
 # -- models -------------------------------------------------------------------------------

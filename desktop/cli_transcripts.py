@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop.store import KnownError, Store
+from desktop.terminal import ProgressBar
 from desktop.transcripts import FORMATS, MAX_BYTES, Format, export_conversations, import_file
 
 EXIT_ERROR = 1
@@ -120,10 +121,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     if args.max_size < 1:
         return _fail("--max-size must be at least 1 (MB)")
-    from desktop.cli import ProgressBar
-
     # a large export takes minutes: a bar on a terminal (Ctrl-C stops it, importing nothing)
-    bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
+    bar = ProgressBar() if sys.stderr.isatty() else None
     try:
         with Store.open() as store:
             result = import_file(store, args.file, args.max_size * 1024 * 1024, progress=bar)
