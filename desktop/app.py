@@ -234,6 +234,9 @@ def build_window(
         lambda _change: window.set_send_on_enter(settings.get_str("input.send_key") == "enter"),
         keys=["input.send_key"],
     )
+    # while an import holds the history (on its own connection), the window's writes fail at
+    # once with that reason instead of freezing it for the busy timeout
+    history.write_guard = window.history_busy
     return window
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from desktop.config.paths import models_dir
 from desktop.config.settings import Settings
 from desktop.services.engine_host import EngineHost
 from desktop.services.notifications import Notifier
-from desktop.store import Store
+from desktop.store import DatabaseLocked, Store
 from desktop.ui.main_window import MainWindow
 from tests.fakes import no_thread_left_running
 from tests.models import TinyModels
@@ -430,4 +431,12 @@ def test_while_an_import_holds_the_history_it_is_neither_moved_nor_cleared(
     assert "being imported" in text
     assert store.path.parent == tmp_path  # not moved
     dialog.close()
+
+    # any other write (a rename in the sidebar, a rating) fails at once, saying why
+    started = time.perf_counter()
+    with pytest.raises(DatabaseLocked, match="being imported"):
+        store.rename_conversation(chat.id, "Renamed")
+    assert time.perf_counter() - started < 1.0  # not the 3 s busy timeout
     window._import = None
+    store.rename_conversation(chat.id, "Renamed")
+    assert store.get_conversation(chat.id).title == "Renamed"

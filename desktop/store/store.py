@@ -157,6 +157,11 @@ class Store:
         self._busy_timeout = busy_timeout
         self._depth = 0
         self._corrupt_backup: Path | None = None
+        self.write_guard: Callable[[], str | None] = lambda: None
+        """Why this connection must not write now (another one holds the database for long,
+        e.g. an import): a write then fails at once with that reason as
+        :class:`DatabaseLocked`, instead of waiting the busy timeout and blaming another
+        program."""
         self.interrupted_on_open: list[Message] = []
         """Answers that were streaming when the previous session ended (see ``recover``)."""
 
@@ -322,6 +327,8 @@ class Store:
         """A write transaction; nested ones become savepoints of the outer one."""
         db = self._db
         name = f"sp{self._depth}"
+        if self._depth == 0 and (reason := self.write_guard()) is not None:
+            raise DatabaseLocked(reason, self._path)
         db.execute("BEGIN IMMEDIATE" if self._depth == 0 else f"SAVEPOINT {name}")
         self._depth += 1
         try:
