@@ -12,6 +12,7 @@ Every failure a user can cause is one line on stderr and exit code 1.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,9 @@ def add_commands(sub: Any) -> None:
         help="markdown (md), html, text (txt), pdf, parley-json (json), chatgpt-json (chatgpt)",
     )
     export.add_argument(
-        "--output", "-o", type=Path, help="file or existing folder (default: current folder)"
+        "--output",
+        "-o",
+        help="file, or folder (existing, or ending in /) to put it in (default: current folder)",
     )
     export.set_defaults(func=cmd_export)
 
@@ -78,7 +81,12 @@ def _fail(message: str) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     fmt = ALIASES[args.format]
-    output: Path = args.output or Path.cwd()
+    output = Path(args.output) if args.output else Path.cwd()
+    if args.output and args.output.endswith(("/", os.sep)) and not output.exists():
+        try:  # "-o exports/": a folder, as a shell user means it (Path drops the slash)
+            output.mkdir(parents=True)
+        except OSError as error:
+            return _fail(f"cannot create the folder {output}: {error.strerror or error}")
     if output.exists() and not (output.is_dir() or output.is_file()):
         # the export is a new file renamed over the target: it would replace the device itself
         return _fail(f"cannot write {output}: it is not a regular file or a folder")

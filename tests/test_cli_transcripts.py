@@ -140,3 +140,13 @@ def test_export_never_replaces_a_device_and_writes_through_a_link(
     assert main(["export", str(history[1]), "-f", "md", "-o", str(link)]) == 0
     assert link.is_symlink()
     assert "Two paragraphs." in target.read_text()
+
+
+def test_an_output_ending_in_a_slash_is_a_folder_made_for_the_export(
+    history: list[int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "exports" / "today"
+    assert main(["export", "--all", "-f", "md", "-o", f"{folder}/"]) == 0
+    [archive] = folder.iterdir()  # it was one zip named "today"
+    assert archive.suffix == ".zip"
+    assert f"Exported 2 conversations to {archive}" in capsys.readouterr().out
