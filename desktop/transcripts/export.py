@@ -15,7 +15,7 @@ import re
 import time
 import uuid
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -107,12 +107,21 @@ def default_filename(conversations: Sequence[TreeConversation], fmt: Format) -> 
 def _zip(
     conversations: Sequence[TreeConversation], fmt: Format, pdf_renderer: PdfRenderer | None
 ) -> bytes:
+    return zip_parts(conversations, (render_one(c, fmt, pdf_renderer) for c in conversations), fmt)
+
+
+def zip_parts(
+    conversations: Sequence[TreeConversation], parts: Iterable[bytes], fmt: Format
+) -> bytes:
+    """The zip of several conversations, each rendered in ``fmt`` (``parts``, in the same
+    order: rendered as they are zipped, or beforehand, e.g. PDFs a slice at a time on the GUI
+    thread), one file each, named after its title."""
     import io
 
     buffer = io.BytesIO()
     used: set[str] = set()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for conversation in conversations:
+        for conversation, part in zip(conversations, parts, strict=True):
             stem = safe_filename(conversation.title)
             name, n = stem + EXTENSIONS[fmt], 1
             while name.lower() in used:
@@ -121,7 +130,7 @@ def _zip(
             used.add(name.lower())
             info = zipfile.ZipInfo(name, time.localtime(conversation.updated_at)[:6])
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, render_one(conversation, fmt, pdf_renderer))
+            archive.writestr(info, part)
     return buffer.getvalue()
 
 
@@ -169,8 +178,16 @@ def export_conversations(
     if not conversation_ids:
         raise TranscriptError("no conversations to export")
     conversations = read_conversations(store, conversation_ids)
-    target = destination
-    if destination.is_dir():
-        target = destination / default_filename(conversations, fmt)
+    target = export_target(destination, conversations, fmt)
     write_atomically(target, export_bytes(conversations, fmt, pdf_renderer))
     return target
+
+
+def export_target(
+    destination: Path, conversations: Sequence[TreeConversation], fmt: Format
+) -> Path:
+    """The file to write: ``destination``, or a file with the default name in it when it
+    is a folder."""
+    if destination.is_dir():
+        return destination / default_filename(conversations, fmt)
+    return destination

@@ -843,8 +843,10 @@ class MainWindow(QMainWindow):
         self._last_dir = Path(path).parent
         fmt = filters.get(chosen, "markdown")
         target = with_extension(Path(path), suffixes[fmt])  # the name may be another format's
-        if one or fmt == "pdf":
+        if one:
             self.export_transcript(conversation_ids, fmt, target)
+        elif fmt == "pdf":
+            self.export_pdfs(conversation_ids, target)
         else:
             self.export_transcripts_in_background(conversation_ids, fmt, target)
 
@@ -868,6 +870,52 @@ class MainWindow(QMainWindow):
         what = "the chat" if len(ids) == 1 else f"{len(ids)} chats"
         self.notify(f"Exported {what} to {written}.")
         return written
+
+    def export_pdfs(self, conversation_ids: list[int], path: Path) -> QTimer | None:
+        """Several chats as PDF, in one zip. Qt's PDF writer belongs to the GUI thread, so
+        one chat is rendered per turn of the event loop with the progress in the status bar
+        (~60 ms each: 840 chats held the window for 50 s when rendered in one go); the zip
+        is written at the end. Returns the timer that drives it (None when nothing starts)."""
+        from desktop.store import KnownError
+        from desktop.store.transcripts import read_conversations
+        from desktop.transcripts import TranscriptError
+        from desktop.transcripts.export import (
+            export_target,
+            render_one,
+            write_atomically,
+            zip_parts,
+        )
+        from desktop.ui.pdf_export import html_to_pdf
+
+        try:
+            conversations = read_conversations(self.history, conversation_ids)  # type: ignore[arg-type]
+        except KnownError as exc:
+            self.notify(f"The export failed: {exc}")
+            return None
+        count, parts = len(conversations), list[bytes]()
+        timer = QTimer(self)
+
+        def step() -> None:
+            try:
+                if len(parts) < count:
+                    parts.append(render_one(conversations[len(parts)], "pdf", html_to_pdf))
+                    self._notice_timer.stop()
+                    self.notice.setText(
+                        f"Exporting {count} chats as PDF: {len(parts) / count:.0%}…"
+                    )
+                    return
+                timer.stop()
+                target = export_target(path, conversations, "pdf")
+                write_atomically(target, zip_parts(conversations, parts, "pdf"))
+            except (TranscriptError, OSError) as exc:
+                timer.stop()
+                self.notify(f"The export failed: {exc}")
+                return
+            self.notify(f"Exported {count} chats to {target}.")
+
+        timer.timeout.connect(step)
+        timer.start(0)
+        return timer
 
     def export_transcripts_in_background(
         self, conversation_ids: list[int], fmt: Format, path: Path

@@ -248,3 +248,28 @@ def test_no_import_starts_while_an_answer_is_being_written(
     assert "Wait for the answers being written to finish" in window.notice.text()
     with qtbot.waitSignal(tab.session.answer_finished, timeout=5000):
         engine.gate.set()
+
+
+def test_several_chats_as_pdf_are_rendered_a_chat_per_turn_and_zipped(
+    window: MainWindow, store: Store, tmp_path: Path, qtbot: QtBot
+) -> None:
+    import zipfile
+
+    ids = []
+    for n in range(3):
+        chat = store.create_conversation(f"Chat {n}")
+        question = store.add_message(chat.id, None, "user", f"Question {n}?")
+        store.add_message(chat.id, question.id, "assistant", f"Answer **{n}**.")
+        ids.append(chat.id)
+    timer = window.export_pdfs(ids, tmp_path)
+    assert timer is not None
+    assert timer.isActive()
+    assert not list(tmp_path.glob("*.zip"))  # nothing rendered before the event loop turns
+    qtbot.waitUntil(lambda: window.notice.text().startswith("Exported 3 chats"), timeout=20000)
+    [archive] = tmp_path.glob("*.zip")
+    assert str(archive) in window.notice.text()
+    with zipfile.ZipFile(archive) as z:
+        names = sorted(z.namelist())
+        assert names == ["Chat 0.pdf", "Chat 1.pdf", "Chat 2.pdf"]
+        assert all(z.read(name).startswith(b"%PDF") for name in names)
+    assert not timer.isActive()
