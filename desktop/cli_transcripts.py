@@ -117,7 +117,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 
                 app = offscreen_application()  # kept alive while the PDFs are written
                 renderer = html_to_pdf
-            target = export_conversations(store, ids, fmt, output, pdf_renderer=renderer)
+            bar = ProgressBar() if sys.stderr.isatty() and len(ids) > 1 else None
+            try:
+                target = export_conversations(
+                    store, ids, fmt, output, pdf_renderer=renderer, progress=bar
+                )
+            finally:
+                if bar is not None:
+                    bar.done()
             del app
     except KnownError as error:
         return _fail(str(error))

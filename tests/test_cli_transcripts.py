@@ -143,10 +143,16 @@ def test_export_never_replaces_a_device_and_writes_through_a_link(
 
 
 def test_an_output_ending_in_a_slash_is_a_folder_made_for_the_export(
-    history: list[int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    history: list[int],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     folder = tmp_path / "exports" / "today"
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # on a terminal: a progress bar
     assert main(["export", "--all", "-f", "md", "-o", f"{folder}/"]) == 0
     [archive] = folder.iterdir()  # it was one zip named "today"
     assert archive.suffix == ".zip"
-    assert f"Exported 2 conversations to {archive}" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert f"Exported 2 conversations to {archive}" in out
+    assert "export    [#########################] 100%" in err

@@ -105,9 +105,18 @@ def default_filename(conversations: Sequence[TreeConversation], fmt: Format) -> 
 
 
 def _zip(
-    conversations: Sequence[TreeConversation], fmt: Format, pdf_renderer: PdfRenderer | None
+    conversations: Sequence[TreeConversation],
+    fmt: Format,
+    pdf_renderer: PdfRenderer | None,
+    progress: Callable[[str, float], None] | None = None,
 ) -> bytes:
-    return zip_parts(conversations, (render_one(c, fmt, pdf_renderer) for c in conversations), fmt)
+    def parts() -> Iterable[bytes]:
+        for done, conversation in enumerate(conversations, 1):
+            yield render_one(conversation, fmt, pdf_renderer)
+            if progress is not None:
+                progress("export", done / len(conversations))
+
+    return zip_parts(conversations, parts(), fmt)
 
 
 def zip_parts(
@@ -138,16 +147,17 @@ def export_bytes(
     conversations: Sequence[TreeConversation],
     fmt: Format,
     pdf_renderer: PdfRenderer | None = None,
+    progress: Callable[[str, float], None] | None = None,
 ) -> bytes:
     """The file contents for ``conversations`` in ``fmt`` (a zip for several conversations in
-    a per-conversation format)."""
+    a per-conversation format; ``progress("export", fraction)`` after each one)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
     if fmt in JSON_FORMATS:
         return render_json(fmt, conversations)
     if len(conversations) == 1:
         return render_one(conversations[0], fmt, pdf_renderer)
-    return _zip(conversations, fmt, pdf_renderer)
+    return _zip(conversations, fmt, pdf_renderer, progress)
 
 
 def write_atomically(target: Path, data: bytes) -> None:
@@ -172,6 +182,7 @@ def export_conversations(
     fmt: Format,
     destination: Path,
     pdf_renderer: PdfRenderer | None = None,
+    progress: Callable[[str, float], None] | None = None,
 ) -> Path:
     """Export the conversations to ``destination`` (a file, or an existing folder to put a
     file with the default name in). Returns the file written."""
@@ -179,7 +190,7 @@ def export_conversations(
         raise TranscriptError("no conversations to export")
     conversations = read_conversations(store, conversation_ids)
     target = export_target(destination, conversations, fmt)
-    write_atomically(target, export_bytes(conversations, fmt, pdf_renderer))
+    write_atomically(target, export_bytes(conversations, fmt, pdf_renderer, progress))
     return target
 
 
