@@ -10,10 +10,11 @@ and connects ``ranked(list[int])`` (ids best first) and ``all_bad()``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtCore import QEvent, QObject, Qt, QUrl, Signal
+from PySide6.QtGui import QGuiApplication, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -22,18 +23,32 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QPlainTextEdit,
+    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop.ui.feedback_dialog import describe
+from desktop.ui.markdown import COPY_SCHEME, renderer_for
+from desktop.ui.message_view import palette_for
 
 PREVIEW_CHARS = 90
 ID_ROLE = Qt.ItemDataRole.UserRole
 TEXT_ROLE = Qt.ItemDataRole.UserRole + 1
 PREVIEW_ROLE = Qt.ItemDataRole.UserRole + 2
 SHARED_WORDS = 10  # answers that start alike for longer are shown from a little before they part
+
+
+_FENCE = re.compile(r"^\s*(```|~~~).*$", re.MULTILINE)
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}.*$", re.MULTILINE)
+_MARKS = re.compile(r"\*\*|__|`|^\s{0,3}#{1,6}\s", re.MULTILINE)
+
+
+def _plain(text: str) -> str:
+    """The words of a Markdown answer as they read on screen (fences, table rules, emphasis
+    and heading marks dropped; table cells apart), for the one-line previews."""
+    text = _TABLE_RULE.sub("", _FENCE.sub("", text))
+    return _MARKS.sub("", text).replace("|", " ")
 
 
 def _first_line(text: str) -> str:
@@ -46,7 +61,7 @@ def previews(texts: Sequence[str]) -> list[str]:
     start with the same words (one seed's answer may follow another's for a sentence), so
     each is shown from a few words before it parts from the most similar one, with its
     length."""
-    words = [text.split() for text in texts]
+    words = [_plain(text).split() for text in texts]
     out = []
     for i, own in enumerate(words):
         shared = 0
@@ -121,9 +136,12 @@ class CompareDialog(QDialog):
         self.list.currentRowChanged.connect(self._show_current)
         row.addWidget(self.list, 2)
 
-        self.preview = QPlainTextEdit()
-        self.preview.setReadOnly(True)
+        # rendered as in the chat (code, lists, tables): the answers are ranked as read there
+        self.preview = QTextBrowser()
+        self.preview.setOpenLinks(False)  # model output never opens anything by itself
         self.preview.setTabChangesFocus(True)
+        self.preview.anchorClicked.connect(self._on_link)
+        self._code: list[str] = []  # the code blocks of the answer shown, for "Copy code"
         describe(self.preview, "Selected answer", "The full text of the selected answer.")
         row.addWidget(self.preview, 3)
         layout.addLayout(row, 1)
@@ -179,7 +197,19 @@ class CompareDialog(QDialog):
 
     def _show_current(self, row: int) -> None:
         item = self.list.item(row) if row >= 0 else None
-        self.preview.setPlainText("" if item is None else str(item.data(TEXT_ROLE)))
+        if item is None:
+            self.preview.clear()
+            self._code = []
+            return
+        rendered = renderer_for(palette_for(self)).render(str(item.data(TEXT_ROLE)))
+        self._code = rendered.code_blocks
+        self.preview.setHtml(rendered.html)
+
+    def _on_link(self, url: QUrl) -> None:
+        if url.scheme() == COPY_SCHEME:
+            index = int(url.path() or -1)
+            if 0 <= index < len(self._code):
+                QGuiApplication.clipboard().setText(self._code[index])
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
         if watched is self.list and event.type() == QEvent.Type.KeyPress:

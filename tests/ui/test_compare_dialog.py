@@ -31,7 +31,7 @@ def test_the_list_starts_in_the_order_given_and_names_every_control(dialog: Comp
     assert dialog.ranking() == [11, 12, 13]
     assert dialog.list.item(0).text() == "1.  Sydney.  (1 word)"
     assert dialog.list.item(2).text() == "3.  Canberra, in the ACT. Since 1913.  (6 words)"
-    assert dialog.preview.toPlainText() == "Sydney."
+    assert dialog.preview.toPlainText().strip() == "Sydney."
     assert QApplication.focusWidget() is dialog.list
     assert unnamed_controls(dialog) == []
 
@@ -42,7 +42,7 @@ def test_number_keys_put_the_selected_answer_in_that_place(dialog: CompareDialog
     assert dialog.ranking() == [13, 11, 12]
     assert dialog.list.currentRow() == 0
     assert dialog.list.item(0).text().startswith("1.  Canberra, in the ACT.")
-    assert dialog.preview.toPlainText() == "Canberra, in the ACT.\nSince 1913."
+    assert dialog.preview.toPlainText().strip() == "Canberra, in the ACT. Since 1913."
     QTest.keyClick(dialog.list, Qt.Key.Key_Down)
     QTest.keyClick(dialog.list, Qt.Key.Key_3)  # Sydney last
     assert dialog.ranking() == [13, 12, 11]
@@ -115,3 +115,26 @@ def test_answers_that_start_alike_are_shown_from_where_they_part() -> None:
     assert lines[0] == "…quantum mechanics to perform calculations faster.  (19 words)"
     assert lines[2] == "…quantum mechanics to create new technologies.  (19 words)"
     assert lines[1] == f"{two}  (9 words)", "alike for 6 words only: shown from the start"
+
+
+def test_the_selected_answer_is_shown_as_in_the_chat_with_its_code_to_copy(
+    qtbot: QtBot,
+) -> None:
+    from PySide6.QtCore import QUrl
+
+    code = "def area(r):\n    return 3.14159 * r * r"
+    answer = f"Use **this**:\n\n```python\n{code}\n```\n\n| r | area |\n|---|---|\n| 1 | 3.14 |"
+    dlg = CompareDialog("Area of a circle?", [(1, answer), (2, "No idea.")])
+    qtbot.addWidget(dlg)
+    shown = dlg.preview.toPlainText()
+    assert "**" not in shown  # Markdown rendered, not shown raw
+    assert "```" not in shown
+    assert "return 3.14159 * r * r" in shown
+    assert "3.14" in shown.split("area")[-1]  # the table's cells
+    dlg.preview.anchorClicked.emit(QUrl("copy-code:0"))
+    assert QApplication.clipboard().text() == code
+
+
+def test_previews_read_as_the_answers_do_on_screen() -> None:
+    answer = "## Steps\n\nUse **this**:\n\n```python\nx = 1\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |"
+    assert previews([answer, "No."])[0] == "Steps Use this: x = 1 a b 1 2  (10 words)"
