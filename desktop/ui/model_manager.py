@@ -49,6 +49,13 @@ def describe_accuracy(manifest: dict[str, Any]) -> tuple[str, str]:
     """The ``accuracy`` block of parley.json as (cell text, tooltip); "—" when not measured."""
     acc = manifest.get("accuracy")
     if not isinstance(acc, dict):
+        source = manifest.get("source")
+        names = (source.get("file"), source.get("member")) if isinstance(source, dict) else ()
+        if any(str(n).lower().endswith(".gguf") for n in names if n):
+            return "exact (GGUF)", (
+                "The GGUF's quantized weights were carried over exactly, not quantized again: "
+                "there is nothing it lost to measure"
+            )
         return "—", "Not measured (GGUF and ONNX imports keep their own weights exactly)"
     try:
         top1 = 100 * float(acc.get("top1_agreement", 0.0))

