@@ -226,25 +226,27 @@ class MainWindow(QMainWindow):
         bar = self.statusBar()
         self.notice = QLabel()
         accessible(self.notice, "Notification", "The latest message from Parley")
-        self.details_button = QToolButton()
-        self.details_button.setText("Details…")
-        accessible(
-            self.details_button, "Details", "Show the details of the message in the status bar"
+
+        def action(text: str, name: str, tip: str, slot: Callable[[], None]) -> QToolButton:
+            """A button next to the notice, shown only while it applies."""
+            button = QToolButton()
+            button.setText(text)
+            accessible(button, name, tip)
+            button.clicked.connect(slot)
+            button.hide()
+            return button
+
+        self.details_button = action(
+            "Details…", "Details", "Show the details of the message in the status bar",
+            self.show_details,
+        )  # fmt: skip
+        self.cancel_import_button = action(
+            "Cancel import", "Cancel import", "Stop the import; nothing is imported",
+            self.cancel_import,
+        )  # fmt: skip
+        self.undo_button = action(
+            "Undo", "Undo delete", "Bring the deleted chat back", self.undo_delete
         )
-        self.details_button.clicked.connect(self.show_details)
-        self.details_button.hide()
-        self.cancel_import_button = QToolButton()
-        self.cancel_import_button.setText("Cancel import")
-        accessible(
-            self.cancel_import_button, "Cancel import", "Stop the import; nothing is imported"
-        )
-        self.cancel_import_button.clicked.connect(self.cancel_import)
-        self.cancel_import_button.hide()
-        self.undo_button = QToolButton()
-        self.undo_button.setText("Undo")
-        accessible(self.undo_button, "Undo delete", "Bring the deleted chat back")
-        self.undo_button.clicked.connect(self.undo_delete)
-        self.undo_button.hide()
         # The model in use; its menu switches to another installed model.
         self.model_label = QToolButton()
         self.model_label.setText("No model")
