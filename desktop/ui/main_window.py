@@ -996,7 +996,7 @@ class MainWindow(QMainWindow):
         )  # fmt: skip
 
     def _on_import_progress(self, stage: str, fraction: float) -> None:
-        if self._import is None:
+        if self._import is None or self._import.cancel.is_set():  # "Cancelling…" stays
             return
         self._notice_timer.stop()  # stays until the import ends
         verb = "checking" if stage == "checking" else "adding chats"

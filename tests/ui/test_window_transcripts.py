@@ -219,8 +219,10 @@ def test_a_long_import_shows_progress_holds_off_answers_and_cancels_cleanly(
     assert tab.composer.toPlainText() == "Hello?"
     assert "being imported" in tab.banner.text()
 
+    window.cancel_import_button.click()
+    window._import_progress.emit("adding", 0.7)  # a late report does not hide the cancel
+    assert window.notice.text() == "Cancelling the import of conversations.json…"
     with qtbot.waitSignal(window._import_done, timeout=10000):
-        window.cancel_import_button.click()
         gate.set()
     thread.join(5)
     assert window.notice.text() == "Import of conversations.json cancelled; nothing was imported."
