@@ -31,6 +31,7 @@ from desktop.terminal import ProgressBar
 EXIT_ERROR = 1
 EXIT_CANCELLED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE
+CONTINUABLE = ("length", "cancelled", "repetition")  # answers /continue may go on with
 
 
 class CliError(Exception):
@@ -428,6 +429,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if result.get("finish_reason") == "cancelled":
         print("parley: cancelled", file=sys.stderr)
         return EXIT_CANCELLED
+    if result.get("finish_reason") == "repetition" and not args.json:
+        print("parley: the answer was ended early: it was repeating itself", file=sys.stderr)
     return 0
 
 
@@ -495,7 +498,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
                 result = _chat_turn(engine, system, history, params, args.verbose)
                 if result is not None:
                     history[-1] = ChatMessage("assistant", history[-1].content + result["text"])
-                    can_continue = result["finish_reason"] in ("length", "cancelled")
+                    can_continue = result["finish_reason"] in CONTINUABLE
             elif command == "help":
                 print(CHAT_HELP)
             else:
@@ -509,7 +512,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
             can_continue = False
             continue
         history.append(ChatMessage("assistant", result["text"]))
-        can_continue = result["finish_reason"] in ("length", "cancelled") and bool(result["text"])
+        can_continue = result["finish_reason"] in CONTINUABLE and bool(result["text"])
 
 
 def _chat_turn(
@@ -535,6 +538,8 @@ def _chat_turn(
         print("[cut off by the length limit: /continue goes on]")
     if result.get("finish_reason") == "cancelled":
         print("[stopped: /continue goes on]" if result["text"] else "[stopped]")
+    if result.get("finish_reason") == "repetition":
+        print("[stopped: it was repeating itself; /continue goes on anyway]")
     if verbose:
         print(f"[{time.perf_counter() - started:.1f} s]", file=sys.stderr)
     return result

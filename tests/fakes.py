@@ -21,6 +21,7 @@ from desktop.engine.types import (
     ContextTrimmed,
     Event,
     Finished,
+    FinishReason,
     GenerationStats,
     ModelInfo,
     SamplingParams,
@@ -44,14 +45,15 @@ class FakeEngine:
     ``replies`` are used in turn (the last one repeats); a reply may be a function of the
     messages. ``delay_s`` is the pause per token; the pause waits on the cancel event, so a
     cancel is honoured within one token. ``trim`` makes the next answer report a context trim,
-    ``fail_with`` makes it end with an error, ``gate`` (if set) blocks the start of every answer
-    until it is set.
+    ``fail_with`` makes it end with an error, ``finish_with`` with another reason, ``gate``
+    (if set) blocks the start of every answer until it is set.
     """
 
     replies: list[Reply] = field(default_factory=lambda: ["Hello from the fake engine."])
     delay_s: float = 0.0
     trim: int = 0
     fail_with: str | None = None
+    finish_with: FinishReason | None = None  # how every answer ends, instead of stop/length
     gate: threading.Event | None = None
     context_length: int = 2048
     name: str = "FakeLM-1M"
@@ -104,7 +106,7 @@ class FakeEngine:
                 yield Finished("cancelled", self._stats(messages, i, start))
                 return
             yield TextDelta(i, piece)
-        yield Finished(reason, self._stats(messages, len(pieces), start))
+        yield Finished(self.finish_with or reason, self._stats(messages, len(pieces), start))
 
     def _stats(
         self, messages: Sequence[ChatMessage], generated: int, start: float

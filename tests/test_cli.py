@@ -49,6 +49,25 @@ def test_ask_json(installed: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert payload["stats"]["provider"] == "CPUExecutionProvider"
 
 
+def test_ask_says_when_an_answer_was_ended_for_repeating_itself(
+    installed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tiny model's greedy answer loops at once; a short span makes the guard see it."""
+    from functools import partial
+
+    from desktop.engine import engine as engine_module
+    from desktop.engine.repetition import RepetitionGuard
+
+    monkeypatch.setattr(engine_module, "RepetitionGuard", partial(RepetitionGuard, min_span=12))
+    argv = ["ask", "the", "--raw", "--temperature", "0", "--max-tokens", "150"]
+    assert main(argv) == 0
+    assert "it was repeating itself" in capsys.readouterr().err
+    assert main([*argv, "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["finish_reason"] == "repetition"
+    assert 12 <= len(payload["token_ids"]) < 150
+
+
 def test_ask_raw_streams_text(installed: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ask", "the", "--raw", "--temperature", "0", "--max-tokens", "4"]) == 0
     assert capsys.readouterr().out.endswith("\n")

@@ -4,7 +4,8 @@ One ``generate`` call, top to bottom:
   1. render the chat template and tokenize; drop the oldest turns if the window is exceeded;
   2. reuse the KV cache for the prefix shared with the previous call, prefill the rest;
   3. sample, stream text (UTF-8 safe, stop strings held back), repeat until a stop id, a stop
-     string, the token limit, the window's end, or the cancel event;
+     string, a loop (the same block over and over), the token limit, the window's end, or the
+     cancel event;
   4. finish with the reason and statistics.
 """
 
@@ -30,6 +31,7 @@ from desktop.engine.decoder import (
 from desktop.engine.device_graph import half_precision
 from desktop.engine.prompt import ChatTemplate, PromptError, fit_context, special_tokens
 from desktop.engine.providers import Device
+from desktop.engine.repetition import RepetitionGuard
 from desktop.engine.sampling import Sampler
 from desktop.engine.session import EngineLoadError, create_session, first_line
 from desktop.engine.textstream import TextStream
@@ -172,6 +174,7 @@ class Engine:
         ttft = prefill_s = 0.0
         decode_started = 0.0
         step = self._stepper(sampler)
+        loops = RepetitionGuard()
         try:
             token = step(ids, reused)
             prefill_s = time.perf_counter() - started
@@ -191,6 +194,9 @@ class Engine:
                 yield TextDelta(token, text)
                 if stream.stopped:
                     reason = "stop"
+                    break
+                if loops.push(token):  # the same block again and again: it would not end
+                    reason = "repetition"
                     break
                 if generated >= params.max_new_tokens or len(ids) >= self.context_length:
                     reason = "length"

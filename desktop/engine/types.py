@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 Role = Literal["system", "user", "assistant"]
-FinishReason = Literal["stop", "length", "cancelled", "error"]
+FinishReason = Literal["stop", "length", "cancelled", "error", "repetition"]
+"""Why an answer ended; ``repetition``: it was looping (see ``engine/repetition.py``)."""
 
 
 @dataclass(frozen=True)

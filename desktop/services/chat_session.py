@@ -42,7 +42,7 @@ class ChatDefaults:
 
 
 _STATUS_OF_REASON = {"stop": "complete", "length": "complete", "cancelled": "stopped",
-                     "error": "error"}  # fmt: skip
+                     "error": "error", "repetition": "stopped"}  # fmt: skip
 
 
 SYSTEM_PROMPT_KEY = "system_prompt"  # in a message's recorded params (feedback reads it)

@@ -501,6 +501,12 @@ class MessageWidget(QFrame):
         error = (stats or {}).get("error")
         if self.status == "error" and error:
             self.status_label.setText(f"failed: {error}")
+        if self.status == "stopped" and (stats or {}).get("finish_reason") == "repetition":
+            self.status_label.setText("stopped: it was repeating itself")
+            self.status_label.setToolTip(
+                "The model wrote the same thing over and over, so Parley ended the answer. "
+                "Continue goes on anyway; Regenerate tries again."
+            )
         tok_s = (stats or {}).get("decode_tok_s")
         tokens = (stats or {}).get("generated_tokens")
         if self.role == "assistant" and tok_s and tokens and not busy:

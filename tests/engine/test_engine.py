@@ -139,6 +139,28 @@ def test_max_new_tokens_gives_length(tiny: tuple[Path, Engine]) -> None:
         assert fin.reason == "length"
 
 
+def test_an_answer_that_loops_ends_early_as_repetition(
+    tiny: tuple[Path, Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tiny model's greedy answer falls into a loop at once (as the starter model does
+    with tables): with a short span to notice it in, the answer ends there, text kept."""
+    from functools import partial
+
+    from desktop.engine import engine as engine_module
+    from desktop.engine.repetition import RepetitionGuard
+
+    _, engine = tiny
+    full, _, fin, _ = run(engine.generate_ids(PROMPT, greedy(200)))
+    assert fin.reason == "length"  # the real span (256 tokens) is more than this window has
+    monkeypatch.setattr(engine_module, "RepetitionGuard", partial(RepetitionGuard, min_span=16))
+    ids, text, fin, _ = run(engine.generate_ids(PROMPT, greedy(200)))
+    assert fin.reason == "repetition"
+    assert 16 <= len(ids) < 200
+    assert ids == full[: len(ids)]  # what was written stays as it was
+    assert fin.stats.generated_tokens == len(ids)
+    assert text
+
+
 def test_seeded_sampling_is_reproducible(tiny: tuple[Path, Engine]) -> None:
     _, engine = tiny
     params = SamplingParams(

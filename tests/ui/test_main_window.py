@@ -318,6 +318,21 @@ def test_escape_stops_the_answer(qtbot: QtBot, window: MainWindow, engine: FakeE
     assert tab.send_button.isEnabled()
 
 
+def test_an_answer_ended_for_repeating_itself_says_so_and_can_go_on(
+    qtbot: QtBot, window: MainWindow, engine: FakeEngine
+) -> None:
+    engine.finish_with = "repetition"
+    tab = tab_of(window)
+    send(qtbot, tab, "Make a table")
+    answer = tab.view.message_widgets()[-1]
+    assert answer.status_label.text() == "stopped: it was repeating itself"
+    assert answer.continue_button.isVisibleTo(window)
+    again = window.new_tab(tab.session.conversation_id)  # as stored, when opened again
+    stored = again.view.message_widgets()[-1]
+    assert stored.status_label.text() == "stopped: it was repeating itself"
+    assert stored.continue_button.isVisibleTo(window)
+
+
 def test_regenerate_keeps_the_old_answer_and_the_switcher_moves_between(
     qtbot: QtBot, window: MainWindow
 ) -> None:
