@@ -188,10 +188,7 @@ def build_window(
     hotkey_note: Callable[[], str] | None = None,
 ) -> MainWindow:
     def move_history(path: Path) -> None:
-        busy = window.history_busy()
-        if busy is not None:  # the import's connection holds the files being moved
-            raise RuntimeError(busy)
-        history.move_to(path)
+        history.move_to(path)  # refused while an import holds it (``write_guard``, below)
 
     def open_settings(parent: Any) -> None:
         from desktop.ui.settings_dialog import SettingsDialog  # loads when first opened

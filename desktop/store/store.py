@@ -929,6 +929,8 @@ class Store:
             )
         if self._depth:
             raise RuntimeError("move_to inside a transaction")
+        if (reason := self.write_guard()) is not None:  # another connection holds the files
+            raise DatabaseLocked(reason, self._path)
         busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
         if busy:
             raise DatabaseLocked(
