@@ -67,6 +67,12 @@ def is_corruption(error: sqlite3.Error) -> bool:
     return primary_code(error) in (_CORRUPT, _NOTADB)
 
 
+def damaged(path: Path, what: str, backup: Path | None) -> DatabaseCorrupt:
+    """The history at ``path`` ``what`` (e.g. "is damaged (…)"), naming the copy made of it."""
+    where = f" A copy of the damaged file was saved as {backup}." if backup else ""
+    return DatabaseCorrupt(f"The history database {path} {what}.{where}", path, backup)
+
+
 def translate(error: sqlite3.Error, path: Path, backup: Path | None = None) -> StoreError | None:
     """The :class:`StoreError` for an SQLite error the environment caused, else ``None``
     (the caller re-raises the original: it is a bug). ``backup`` is the copy already made
@@ -79,12 +85,7 @@ def translate(error: sqlite3.Error, path: Path, backup: Path | None = None) -> S
             path,
         )
     if code in (_CORRUPT, _NOTADB):
-        where = f" A copy of the damaged file was saved as {backup}." if backup else ""
-        return DatabaseCorrupt(
-            f"The history database {path} is damaged or is not a Parley history ({error}).{where}",
-            path,
-            backup,
-        )
+        return damaged(path, f"is damaged or is not a Parley history ({error})", backup)
     if code == _FULL:
         return DiskFull(
             f"The disk holding the history database {path} is full; the last change was not "

@@ -29,7 +29,6 @@ from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 from desktop.config.paths import data_dir
 from desktop.store import fts
 from desktop.store.errors import (
-    DatabaseCorrupt,
     DatabaseLocked,
     DatabaseMoveError,
     DatabaseTooNew,
@@ -37,6 +36,7 @@ from desktop.store.errors import (
     NotFoundError,
     StoreError,
     backup_copy,
+    damaged,
     is_corruption,
     translate,
 )
@@ -306,13 +306,8 @@ class Store:
         except UnicodeDecodeError as error:
             # SQLite quoting a damaged schema, or text that is not UTF-8: the file is damaged
             self._back_up_damaged()
-            where = self._corrupt_backup
-            saved = f" A copy of the damaged file was saved as {where}." if where else ""
-            raise DatabaseCorrupt(
-                f"The history database {self._path} is damaged (some of its text is not "
-                f"valid UTF-8).{saved}",
-                self._path,
-                where,
+            raise damaged(
+                self._path, "is damaged (some of its text is not valid UTF-8)", self._corrupt_backup
             ) from error
 
     def _back_up_damaged(self) -> None:
