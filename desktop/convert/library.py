@@ -198,10 +198,10 @@ class ModelLibrary:
 
     def _import_folder(self, folder: Path, name: str | None) -> InstalledModel:
         from desktop.engine.bundle import open_bundle  # validates before copying
-        from desktop.engine.integrity import model_damage
+        from desktop.engine.integrity import bundle_damage
 
         bundle = open_bundle(folder)
-        damage = model_damage(folder)  # copied as it is: a cut-short copy would not load
+        damage = bundle_damage(bundle)  # copied as it is: a cut-short copy would not load
         if damage is not None:
             raise ConversionError(f"{folder} cannot be imported: {damage}")
         name = safe_name(name or folder.name)
