@@ -26,7 +26,7 @@ from desktop.engine.bundle import SAMPLING_KEYS
 from desktop.engine.providers import display_name
 from desktop.engine.types import ChatMessage, Finished, SamplingParams, TextDelta
 from desktop.store import KnownError
-from desktop.terminal import ProgressBar
+from desktop.terminal import ProgressBar, output_path
 
 EXIT_ERROR = 1
 EXIT_CANCELLED = 130
@@ -54,21 +54,6 @@ def _damage(path: Path) -> str | None:
     from desktop.engine.integrity import model_damage
 
     return model_damage(path)
-
-
-def check_output_file(path: Path) -> None:
-    """Refuse an output ``path`` that cannot be written as a file before any work is done: a
-    folder, a device or pipe (an export writes a new file and renames it over ``path``, which
-    would replace /dev/stdout itself), or a place under a file."""
-    if path.is_dir():
-        raise CliError(f"cannot write {path}: it is a folder (name a file in it)")
-    if path.exists() and not path.is_file():
-        raise CliError(f"cannot write {path}: it is not a regular file (the output is a new file)")
-    parent = path.absolute().parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise CliError(f"cannot write {path}: {parent} is not a folder")
 
 
 @contextlib.contextmanager
@@ -550,7 +535,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if value < 1:
             raise CliError(f"{option} must be at least 1 (got {value})")
     if args.json:  # checked now, not after minutes of measuring
-        check_output_file(Path(args.json))
+        output_path(Path(args.json))
     from desktop.benchmark import run_benchmark
 
     run_benchmark(

@@ -11,6 +11,7 @@ from desktop.feedback.export import FORMATS, export
 from desktop.feedback.repository import FeedbackStore
 from desktop.feedback.validate import VALIDATORS, ExportFormatError
 from desktop.store import KnownError, Store
+from desktop.terminal import output_path
 
 FORMAT_HELP = {
     "dpo": "preference pairs JSONL (prompt, chosen, rejected) for DPO / reward models",
@@ -21,16 +22,14 @@ FORMAT_HELP = {
 
 
 def cmd_feedback(args: argparse.Namespace) -> int:
-    if args.action == "export":
-        from desktop.cli import check_output_file
-
-        check_output_file(Path(args.output))  # before the history is opened
+    # checked before the history is opened; through a link, the file it names gets the export
+    target = output_path(Path(args.output)) if args.action == "export" else Path()
     try:
         with Store.open(recover=False) as store:
             feedback = FeedbackStore(store)
             try:
                 if args.action == "export":
-                    return _export(feedback, args.format, Path(args.output))
+                    return _export(feedback, args.format, Path(args.output), target)
                 return _outbox(feedback)
             finally:
                 feedback.close()
@@ -39,10 +38,8 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         return 1
 
 
-def _export(feedback: FeedbackStore, fmt: Any, output: Path) -> int:
-    # The export renames a new file over its target: through a link, so that the file the
-    # link names gets the export (as `>` would), not the link replaced by a copy.
-    target = output.resolve() if output.is_symlink() else output
+def _export(feedback: FeedbackStore, fmt: Any, output: Path, target: Path) -> int:
+    """``output`` as the user named it, ``target`` the file written (see ``output_path``)."""
     try:
         count = export(feedback, fmt, target)
     except OSError as error:

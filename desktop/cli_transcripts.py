@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop.store import KnownError, Store
-from desktop.terminal import ProgressBar
+from desktop.terminal import ProgressBar, output_path
 from desktop.transcripts import FORMATS, MAX_BYTES, Format, export_conversations, import_file
 
 EXIT_ERROR = 1
@@ -87,11 +87,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             output.mkdir(parents=True)
         except OSError as error:
             return _fail(f"cannot create the folder {output}: {error.strerror or error}")
-    if output.exists() and not (output.is_dir() or output.is_file()):
-        # the export is a new file renamed over the target: it would replace the device itself
-        return _fail(f"cannot write {output}: it is not a regular file or a folder")
-    if output.is_symlink() and output.is_file():
-        output = output.resolve()  # write the file the link points to; the link stays
+    output = output_path(output, folder_ok=True)
     try:
         with Store.open() as store:
             if args.list:

@@ -1,9 +1,40 @@
-"""Terminal output shared by the ``parley`` commands (no Qt, no domain imports)."""
+"""Terminal output shared by the ``parley`` commands (no Qt, no domain imports): the
+progress bar, and where a command may write its output file."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TextIO
+
+
+class OutputError(ValueError):
+    """An output path a command cannot write: one line for the user, exit code 1."""
+
+
+def output_path(path: Path, *, folder_ok: bool = False) -> Path:
+    """Where a command writes its output ``path``, checked before any work is done. A folder
+    is refused (unless ``folder_ok``: the output goes into it), and so are a device or pipe
+    (outputs are new files renamed over their target, which would replace /dev/stdout
+    itself) and a place under a file. A link gives the file it names, which gets the output
+    (as ``>`` would) while the link stays."""
+    if path.is_dir():
+        if folder_ok:
+            return path
+        raise OutputError(f"cannot write {path}: it is a folder (name a file in it)")
+    if path.exists() and not path.is_file():
+        kind = (
+            "a regular file or a folder"
+            if folder_ok
+            else "a regular file (the output is a new file)"
+        )
+        raise OutputError(f"cannot write {path}: it is not {kind}")
+    parent = path.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputError(f"cannot write {path}: {parent} is not a folder")
+    return path.resolve() if path.is_symlink() else path
 
 
 class ProgressBar:
