@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 
 from PySide6.QtCore import QEvent, QObject, Qt, QUrl, Signal
-from PySide6.QtGui import QGuiApplication, QKeyEvent
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -29,8 +29,8 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.ui.feedback_dialog import describe
-from desktop.ui.markdown import COPY_SCHEME, renderer_for
-from desktop.ui.message_view import palette_for
+from desktop.ui.markdown import copied_code, renderer_for
+from desktop.ui.message_view import copy_to_clipboard, palette_for
 
 PREVIEW_CHARS = 90
 ID_ROLE = Qt.ItemDataRole.UserRole
@@ -206,10 +206,9 @@ class CompareDialog(QDialog):
         self.preview.setHtml(rendered.html)
 
     def _on_link(self, url: QUrl) -> None:
-        if url.scheme() == COPY_SCHEME:
-            index = int(url.path() or -1)
-            if 0 <= index < len(self._code):
-                QGuiApplication.clipboard().setText(self._code[index])
+        code = copied_code(url.toString(), self._code)
+        if code is not None:
+            copy_to_clipboard(code)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
         if watched is self.list and event.type() == QEvent.Type.KeyPress:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,14 @@ if TYPE_CHECKING:
     from markdown_it.rules_inline import StateInline
 
 COPY_SCHEME = "copy-code"
+
+
+def copied_code(url: str, blocks: Sequence[str]) -> str | None:
+    """The code block a "Copy code" link (``copy-code:N``) names, or None for another link."""
+    scheme, _, index = url.partition(":")
+    if scheme == COPY_SCHEME and index.isdigit() and int(index) < len(blocks):
+        return blocks[int(index)]
+    return None
 
 
 @dataclass(frozen=True)

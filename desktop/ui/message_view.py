@@ -45,11 +45,11 @@ from desktop.ui.code_view import CodeBlockView, SliceQueue
 from desktop.ui.code_view import warm_up as code_warm_up
 from desktop.ui.flow_layout import FlowBox
 from desktop.ui.markdown import (
-    COPY_SCHEME,
     DARK,
     LIGHT,
     Palette,
     Segment,
+    copied_code,
     fence_code,
     open_fence,
     renderer_for,
@@ -849,11 +849,9 @@ class MessageWidget(QFrame):
             self._repaint_timer.start(0)
 
     def _on_link(self, url: QUrl) -> None:
-        if url.scheme() == COPY_SCHEME:
-            blocks = self.code_blocks()
-            index = int(url.path() or -1)
-            if 0 <= index < len(blocks):
-                self.copy_text.emit(blocks[index])
+        code = copied_code(url.toString(), self.code_blocks())
+        if code is not None:
+            self.copy_text.emit(code)
 
 
 class TrimMarker(QLabel):
