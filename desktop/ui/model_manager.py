@@ -56,7 +56,7 @@ def describe_accuracy(manifest: dict[str, Any]) -> tuple[str, str]:
                 "The GGUF's quantized weights were carried over exactly, not quantized again: "
                 "there is nothing it lost to measure"
             )
-        return "—", "Not measured (GGUF and ONNX imports keep their own weights exactly)"
+        return "—", "Not measured (an ONNX import keeps its own weights exactly)"
     try:
         top1 = 100 * float(acc.get("top1_agreement", 0.0))
         kl = float(acc.get("mean_kl", 0.0))
