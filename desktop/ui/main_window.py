@@ -1026,8 +1026,8 @@ class MainWindow(QMainWindow):
     def _after_import(self, message: str) -> None:
         busy = self.history_busy()
         self._import = None
-        for tab in self.chat_tabs():
-            if busy is not None:
+        if busy is not None:
+            for tab in self.chat_tabs():
                 tab.clear_refusal(busy)  # "Not sent: … being imported" is over
         self.cancel_import_button.hide()
         self.sidebar.refresh()
