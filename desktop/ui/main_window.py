@@ -324,6 +324,8 @@ class MainWindow(QMainWindow):
         a("&View", "Next chat", "Ctrl+Tab", lambda: self._cycle(1), "Next tab")
         a("&View", "Previous chat", "Ctrl+Shift+Tab", lambda: self._cycle(-1), "Previous tab")
         a("&View", "Focus input", "Ctrl+L", self.focus_input, "Move to the message input")
+        a("&View", "Go to the &latest message", "Ctrl+J", self.go_to_latest,
+          "Scroll to the end of the current chat")  # fmt: skip
         self._menus["&View"].addSeparator()
         self.split_action = a("&View", "&Split view", "Ctrl+\\", self.toggle_split,
                               "Two chats side by side")  # fmt: skip
@@ -657,6 +659,11 @@ class MainWindow(QMainWindow):
         tab = self.current_tab()
         if tab is not None:
             tab.composer.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def go_to_latest(self) -> None:
+        tab = self.current_tab()
+        if tab is not None:
+            tab.view.scroll_to_end()
 
     def set_send_on_enter(self, on: bool) -> None:
         """The send key setting: Enter (Shift+Enter: new line) or Ctrl+Enter."""

@@ -59,6 +59,8 @@ from desktop.ui.markdown import warm_up as markdown_warm_up
 
 REPAINT_MS = 40
 SPARE_MS = 100  # after a change, the view makes the widgets of the next turn this much later
+LATEST_AFTER = 0.5  # "Latest" shows once the end is this many viewport heights below
+LATEST_MARGIN = 12  # px between the "Latest" button and the bottom of the viewport
 CHUNK_CHARS = 600  # finished Markdown is rendered in pieces of about this size...
 TURN_BUDGET_S = 0.003  # ...as many as fit in this much time per event-loop turn
 FINISH_NOW_CHARS = 2000  # an answer that ends with less than this still to show: shown at once
@@ -925,9 +927,43 @@ class ConversationView(QScrollArea):
         self._spare_timer = QTimer(self)
         self._spare_timer.setSingleShot(True)
         self._spare_timer.timeout.connect(self._make_spares)
+        # Scrolled up in a long chat (or while an answer streams on below): one click back to the
+        # end, which the view then follows again. Not in the Tab order (it floats over the
+        # messages); the keyboard has View > Go to the latest message (Ctrl+J).
+        self.latest_button = QToolButton(self)
+        self.latest_button.setText("\u2193 Latest")
+        self.latest_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.latest_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        accessible(
+            self.latest_button, "Go to the latest message", "Scroll to the end of the chat (Ctrl+J)"
+        )
+        self.latest_button.clicked.connect(self.scroll_to_end)
+        self.latest_button.hide()
         bar = self.verticalScrollBar()
         bar.valueChanged.connect(self._remember_stick)
         bar.rangeChanged.connect(self._follow)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        self._update_latest()
+
+    def _update_latest(self) -> None:
+        """Show "Latest" while the end of the chat is well below the viewport, centred at its
+        bottom."""
+        bar = self.verticalScrollBar()
+        viewport = self.viewport().geometry()
+        below = bar.maximum() - bar.value()
+        button = self.latest_button
+        if below <= viewport.height() * LATEST_AFTER:
+            button.hide()
+            return
+        button.adjustSize()
+        button.move(
+            viewport.x() + (viewport.width() - button.width()) // 2,
+            viewport.bottom() - button.height() - LATEST_MARGIN,
+        )
+        button.raise_()
+        button.show()
 
     def palette_md(self) -> Palette:
         return self._palette or palette_for(self)
@@ -1078,6 +1114,7 @@ class ConversationView(QScrollArea):
 
     def _remember_stick(self, value: int) -> None:
         self._stick = value >= self.verticalScrollBar().maximum() - 8
+        self._update_latest()
 
     def _follow(self, _min: int, maximum: int) -> None:
         if self._anchor is not None:
@@ -1085,6 +1122,7 @@ class ConversationView(QScrollArea):
             self.verticalScrollBar().setValue(widget.y() - offset)
         elif self._stick:
             self.verticalScrollBar().setValue(maximum)
+        self._update_latest()
 
 
 def copy_to_clipboard(text: str) -> None:

@@ -27,6 +27,7 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Ctrl+K / Ctrl+F", "Search all chats"),
     ("Down (in the search field)", "Into the chat list or the search results; Enter opens"),
     ("Ctrl+L", "Move to the message input"),
+    ("Ctrl+J", "Go to the latest message of the chat"),
     ("Ctrl+Shift+B", "Show or hide the chat list"),
     ("F2 (in the chat list)", "Rename the chat"),
     ("Delete (in the chat list)", "Delete the chat (Undo in the status bar)"),

@@ -766,6 +766,32 @@ def test_a_search_hit_above_the_messages_shown_is_loaded_and_scrolled_to(
     assert bar.value() < bar.maximum()
 
 
+def test_scrolled_up_a_latest_button_goes_back_to_the_end_which_is_then_followed(
+    qtbot: QtBot, store: Store, make_window: Callable[..., MainWindow]
+) -> None:
+    chat_id, _ids = _long_chat(store, 40)
+    window = make_window()
+    tab = window.open_conversation(chat_id)
+    view, bar = tab.view, tab.view.verticalScrollBar()
+    button = view.latest_button
+    qtbot.waitUntil(lambda: bar.maximum() > 0 and bar.value() == bar.maximum())
+    assert not button.isVisible(), "at the end there is nothing to go to"
+    bar.setValue(0)
+    assert button.isVisible()
+    assert button.accessibleName() == "Go to the latest message"
+    port = view.viewport().geometry()
+    assert port.contains(button.geometry()), "it floats inside the messages' area"
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert bar.value() == bar.maximum()
+    assert not button.isVisible()
+    send(qtbot, tab, "one more")  # back at the end, the view follows new messages again
+    assert bar.value() == bar.maximum()
+    bar.setValue(0)
+    window.go_to_latest()  # View > Go to the latest message (Ctrl+J)
+    assert bar.value() == bar.maximum()
+    assert not button.isVisible()
+
+
 def test_finished_messages_are_not_rendered_again(qtbot: QtBot, window: MainWindow) -> None:
     tab = tab_of(window)
     send(qtbot, tab, "first")
