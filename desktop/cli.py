@@ -424,8 +424,57 @@ CHAT_HELP = """Commands:
   /system [TEXT]    set the system prompt (none: remove it) and start over
   /continue         go on with the last answer (after Ctrl-C or its length limit)
   /help             this list
-  /exit, /quit      quit (so do an empty line and Ctrl-D)
-A message that starts with / is a command; start it with // to send a literal /."""
+  /exit, /quit      quit (so does Ctrl-D)
+A message that starts with / is a command; start it with // to send a literal /.
+\"\"\" on a line starts a message of several lines (pasted code, a list); \"\"\" ends it."""
+BLOCK = '"""'  # opens and closes a message of several lines (as in Ollama's terminal chat)
+
+
+class _Lines:
+    """The chat's input, a line at a time: at a terminal through ``input()`` with readline
+    (arrow keys edit the line, Up brings back earlier messages), otherwise read as it is."""
+
+    def __init__(self, stdin: TextIO) -> None:
+        self.stdin = stdin
+        self.terminal = stdin is sys.__stdin__ and _isatty(stdin)
+        if self.terminal:
+            with contextlib.suppress(ImportError):  # not on Windows: plain input() still works
+                import readline  # noqa: F401 (importing it gives input() line editing)
+
+    def read(self, prompt: str) -> str | None:
+        """One line without its newline; None at the end of the input."""
+        if self.terminal:
+            try:
+                return input(prompt)
+            except EOFError:
+                return None
+        sys.stdout.write(prompt)
+        sys.stdout.flush()
+        line = self.stdin.readline()
+        return line.rstrip("\r\n") if line else None
+
+    def message(self) -> str | None:
+        """The next message: one line, or the lines between two \"\"\" (None at the end)."""
+        line = self.read("you> ")
+        if line is None or not line.strip().startswith(BLOCK):
+            return line
+        first = line.strip()[len(BLOCK) :]
+        if first.endswith(BLOCK):  # \"\"\"all on one line\"\"\"
+            return first[: -len(BLOCK)]
+        lines = [first] if first else []
+        while (more := self.read("... ")) is not None:
+            if more.rstrip().endswith(BLOCK):
+                lines.append(more.rstrip()[: -len(BLOCK)])
+                break
+            lines.append(more)
+        return "\n".join(lines)
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a replaced or closed stream
+        return False
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -443,20 +492,22 @@ def cmd_chat(args: argparse.Namespace) -> int:
     can_continue = False
     print(
         f"Parley — {engine.info.name} on {display_name(engine.info.provider)}. "
-        "Empty line or Ctrl-D quits; Ctrl-C stops an answer; /help lists commands."
+        "Ctrl-D quits; Ctrl-C stops an answer; /help lists commands."
     )
+    lines = _Lines(stdin)
     while True:
         try:
-            sys.stdout.write("\nyou> ")
-            sys.stdout.flush()
-            line = stdin.readline()
+            print()
+            message = lines.message()
         except KeyboardInterrupt:
             print()
             return EXIT_CANCELLED
-        text = line.strip()
-        if not text:
+        if message is None:
             print()
             return 0
+        text = message.strip()
+        if not text:
+            continue
         try:
             _check_utf8(text, "that message")
         except CliError as exc:
@@ -635,6 +686,7 @@ class _Output:
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self.encoding = stream.encoding
+        self.errors = getattr(stream, "errors", None)  # input() reads both at a terminal
         self.failed = False
 
     def write(self, text: str) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 import io
 import json
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -253,6 +255,95 @@ def test_chat_commands(
     assert continued[-1].content
     assert after_system == [ChatMessage("system", "Be terse."), ChatMessage("user", "/etc/hosts?")]
     assert out.count("parley> ") == 3
+
+
+def test_chat_takes_a_message_of_several_lines_between_triple_quotes(
+    installed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pasted code arrives as one message; an empty line is skipped, not the end of the chat."""
+    import io
+    from typing import Any
+
+    from desktop import cli
+
+    sent: list[str] = []
+    load = cli._load
+
+    def recording_load(args: Any) -> Any:
+        engine = load(args)
+        generate = engine.generate
+
+        def record(messages: Any, *rest: Any) -> Any:
+            sent.append(messages[-1].content)
+            return generate(messages, *rest)
+
+        engine.generate = record
+        return engine
+
+    monkeypatch.setattr(cli, "_load", recording_load)
+    script = (
+        'Fix this:\n"""\ndef f():\n\n    return 1\n"""\n\n"""one line"""\n"""unclosed\nat the end'
+    )
+    monkeypatch.setattr(cli.sys, "stdin", io.StringIO(script))
+    assert main(["chat", "--temperature", "0", "--max-tokens", "2", "--system", ""]) == 0
+    assert sent == [
+        "Fix this:",
+        "def f():\n\n    return 1",
+        "one line",
+        "unclosed\nat the end",  # the end of the input closes the block
+    ]
+    out = capsys.readouterr().out
+    assert out.count("parley> ") == 4
+    assert out.count("... ") == 6
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+def test_chat_at_a_terminal_edits_lines_and_recalls_earlier_ones(
+    installed: str, tmp_path: Path
+) -> None:
+    """A real terminal (a pty): Left moves the cursor within the line, Up brings back the
+    previous line, as in a shell; a plain readline() would send the escape codes instead."""
+    import os
+    import pty
+    import select
+    import subprocess
+
+    main_fd, child_fd = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "desktop", "chat", "--max-tokens", "1"],
+        stdin=child_fd, stdout=child_fd, stderr=child_fd, close_fds=True,
+        env={**os.environ, "TERM": "dumb"},
+    )  # fmt: skip
+    os.close(child_fd)
+    seen = b""
+
+    def until(marker: bytes, count: int = 1) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + 60
+        while seen.count(marker) < count:
+            assert time.monotonic() < deadline, seen.decode(errors="replace")
+            ready, _, _ = select.select([main_fd], [], [], 1)
+            if ready:
+                try:
+                    seen += os.read(main_fd, 4096)
+                except OSError:  # the child closed the terminal
+                    break
+
+    try:
+        until(b"you> ")
+        os.write(main_fd, b"/hep\x1b[Dl\r")  # typo, Left, the missing letter
+        until(b"Commands:")
+        until(b"you> ", 2)
+        os.write(main_fd, b"\x1b[A\r")  # Up: the line before, again
+        until(b"Commands:", 2)
+        until(b"you> ", 3)
+        os.write(main_fd, b"\x04")  # Ctrl-D
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+        process.wait()
+        os.close(main_fd)
+    assert b"unknown command" not in seen
 
 
 # -- a hostile user: every mistake is one line and a non-zero exit, never a traceback ------
