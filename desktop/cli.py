@@ -21,6 +21,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO, cast
 
+from desktop.attachments import (
+    MAX_BYTES,
+    MAX_CHARS,
+    Attachment,
+    AttachmentError,
+    attachment_from_bytes,
+    read_attachment,
+)
 from desktop.convert.errors import ConversionError
 from desktop.engine.bundle import SAMPLING_KEYS
 from desktop.engine.providers import display_name
@@ -367,11 +375,48 @@ def _answer_json(
     print(json.dumps({**empty, **payload}, ensure_ascii=not utf8))
 
 
+def _read_stdin() -> bytes:
+    """Standard input, up to one byte more than an attachment may hold."""
+    stdin = sys.stdin
+    if stdin is None:
+        raise CliError("standard input is closed; there is nothing to read from it ('-')")
+    buffer = getattr(stdin, "buffer", None)
+    if buffer is not None:
+        data: bytes = buffer.read(MAX_BYTES + 1)
+        return data
+    return str(stdin.read(MAX_BYTES + 1)).encode("utf-8", "surrogateescape")
+
+
+def _ask_prompt(args: argparse.Namespace) -> str:
+    """The prompt of ``parley ask``: the files of ``--file`` (``-``: standard input), each in a
+    fenced block, then the question (``-``: read from standard input)."""
+    sources = [*args.file, *(["-"] if args.prompt == "-" else [])]
+    if sources.count("-") > 1:
+        raise CliError("standard input can be read once: give '-' as the prompt or one --file")
+    question = args.prompt
+    try:
+        if question == "-":
+            question = attachment_from_bytes("", _read_stdin()).text
+        room = MAX_CHARS - len(question)
+        blocks: list[str] = []
+        for source in args.file:
+            if source == "-":
+                attachment = attachment_from_bytes("", _read_stdin(), room)
+            else:
+                attachment = read_attachment(Path(source), room)
+            room -= len(attachment.text)
+            blocks.append(attachment.as_markdown())
+    except AttachmentError as exc:
+        raise CliError(str(exc)) from None
+    if not question.strip():
+        raise CliError("the prompt is empty")
+    return "\n".join([*blocks, question.strip()])
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     args.json_pending = args.json
     _fill_defaults(args)
-    if not args.prompt.strip():
-        raise CliError("the prompt is empty")
+    args.prompt = _ask_prompt(args)
     engine = _load(args)
     _apply_recommendation(args, engine)
     params = _params(args)
@@ -423,6 +468,7 @@ CHAT_HELP = """Commands:
   /new              start over (the system prompt stays)
   /system [TEXT]    set the system prompt (none: remove it) and start over
   /continue         go on with the last answer (after Ctrl-C or its length limit)
+  /file PATH        put a text file into your next message (as a block under its name)
   /help             this list
   /exit, /quit      quit (so does Ctrl-D)
 A message that starts with / is a command; start it with // to send a literal /.
@@ -477,6 +523,19 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
+def _attach(path: str, attached: list[Attachment]) -> Attachment | None:
+    """``/file PATH`` of the chat: the file, or None with the reason printed."""
+    if not path:
+        print("(/file needs the path of a text file)")
+        return None
+    room = MAX_CHARS - sum(len(a.text) for a in attached)
+    try:
+        return read_attachment(Path(path).expanduser(), room)
+    except AttachmentError as exc:
+        print(f"({exc}; nothing was attached)")
+        return None
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     _fill_defaults(args)
     stdin = sys.stdin
@@ -489,6 +548,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     params = _params(args)
     system: str | None = args.system or None
     history: list[ChatMessage] = []
+    attachments: list[Attachment] = []  # /file: they go with the next message
     can_continue = False
     print(
         f"Parley — {engine.info.name} on {display_name(engine.info.provider)}. "
@@ -519,7 +579,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
             if command in ("exit", "quit", "bye"):
                 return 0
             if command in ("new", "clear", "reset"):
-                history, can_continue = [], False
+                history, can_continue, attachments = [], False, []
                 print("(a new conversation)")
             elif command == "system":
                 system = rest.strip() or None
@@ -535,12 +595,22 @@ def cmd_chat(args: argparse.Namespace) -> int:
                 if result is not None:
                     history[-1] = ChatMessage("assistant", history[-1].content + result["text"])
                     can_continue = result["finish_reason"] in CONTINUABLE
+            elif command == "file":
+                attached = _attach(rest.strip(), attachments)
+                if attached is not None:
+                    attachments.append(attached)
+                    print(f"({attached.name}: {len(attached.text):,} characters, sent with your "
+                          "next message)")  # fmt: skip
             elif command == "help":
                 print(CHAT_HELP)
             else:
                 print(f"(unknown command /{command}; /help lists them)")
             continue
-        history.append(ChatMessage("user", text[1:] if text.startswith("//") else text))
+        text = text[1:] if text.startswith("//") else text
+        history.append(
+            ChatMessage("user", "\n".join([*(a.as_markdown() for a in attachments), text]))
+        )
+        attachments = []
         sys.stdout.write("parley> ")
         result = _chat_turn(engine, system, history, params, args.verbose)
         if result is None:
@@ -631,7 +701,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
 
     ask = sub.add_parser("ask", help="answer one prompt, streamed")
-    ask.add_argument("prompt")
+    ask.add_argument("prompt", help="the question; '-' reads it from standard input")
+    ask.add_argument(
+        "-f",
+        "--file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a text file to put before the question, in a fenced block ('-': standard input); "
+        "may be given several times",
+    )
     _generation_args(ask)
     ask.add_argument("--raw", action="store_true", help="no chat template")
     ask.add_argument("--json", action="store_true", help="print one JSON object")

@@ -8,10 +8,12 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from desktop.cli import main
+from desktop.engine.types import ChatMessage
 from tests.ggufs import TinySpec, write_tiny_gguf
 
 
@@ -21,6 +23,29 @@ def installed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
     assert main(["models", "import", str(gguf)]) == 0
     capsys.readouterr()
     return "tiny-model"
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[list[ChatMessage]]:
+    """The messages of every answer the CLI asks the engine for."""
+    from desktop import cli
+
+    calls: list[list[ChatMessage]] = []
+    load = cli._load
+
+    def recording_load(args: Any) -> Any:
+        engine = load(args)
+        generate = engine.generate
+
+        def record(messages: list[ChatMessage], *rest: Any) -> Any:
+            calls.append(list(messages))
+            return generate(messages, *rest)
+
+        engine.generate = record
+        return engine
+
+    monkeypatch.setattr(cli, "_load", recording_load)
+    return calls
 
 
 def test_import_list_info_default_remove(
@@ -219,29 +244,13 @@ def test_the_models_recommendation_fills_options_nobody_chose(
 
 
 def test_chat_commands(
-    installed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    installed: str,
+    sent: list[list[ChatMessage]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import io
-    from typing import Any
-
     from desktop import cli
-    from desktop.engine.types import ChatMessage
 
-    sent: list[list[ChatMessage]] = []
-    load = cli._load
-
-    def recording_load(args: Any) -> Any:
-        engine = load(args)
-        generate = engine.generate
-
-        def record(messages: list[ChatMessage], *rest: Any) -> Any:
-            sent.append(list(messages))
-            return generate(messages, *rest)
-
-        engine.generate = record
-        return engine
-
-    monkeypatch.setattr(cli, "_load", recording_load)
     script = "hi\n/help\n/continue\n/system Be terse.\n//etc/hosts?\n/bogus\n/exit\nnot read\n"
     monkeypatch.setattr(cli.sys, "stdin", io.StringIO(script))
     assert main(["chat", "--temperature", "0", "--max-tokens", "3"]) == 0
@@ -258,35 +267,20 @@ def test_chat_commands(
 
 
 def test_chat_takes_a_message_of_several_lines_between_triple_quotes(
-    installed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    installed: str,
+    sent: list[list[ChatMessage]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Pasted code arrives as one message; an empty line is skipped, not the end of the chat."""
-    import io
-    from typing import Any
-
     from desktop import cli
 
-    sent: list[str] = []
-    load = cli._load
-
-    def recording_load(args: Any) -> Any:
-        engine = load(args)
-        generate = engine.generate
-
-        def record(messages: Any, *rest: Any) -> Any:
-            sent.append(messages[-1].content)
-            return generate(messages, *rest)
-
-        engine.generate = record
-        return engine
-
-    monkeypatch.setattr(cli, "_load", recording_load)
     script = (
         'Fix this:\n"""\ndef f():\n\n    return 1\n"""\n\n"""one line"""\n"""unclosed\nat the end'
     )
     monkeypatch.setattr(cli.sys, "stdin", io.StringIO(script))
     assert main(["chat", "--temperature", "0", "--max-tokens", "2", "--system", ""]) == 0
-    assert sent == [
+    assert [messages[-1].content for messages in sent] == [
         "Fix this:",
         "def f():\n\n    return 1",
         "one line",
@@ -295,6 +289,86 @@ def test_chat_takes_a_message_of_several_lines_between_triple_quotes(
     out = capsys.readouterr().out
     assert out.count("parley> ") == 4
     assert out.count("... ") == 6
+
+
+def test_chat_file_puts_a_text_file_into_the_next_message(
+    installed: str,
+    sent: list[list[ChatMessage]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from desktop import cli
+
+    (tmp_path / "notes.md").write_text("# Plan\n\n- ship it\n", encoding="utf-8")
+    (tmp_path / "blob.bin").write_bytes(b"\x00\x01\x02" * 10)
+    script = (
+        f"/file {tmp_path / 'blob.bin'}\n/file\n/file {tmp_path / 'notes.md'}\n"
+        "Summarize it.\nAnd again?\n"
+    )
+    monkeypatch.setattr(cli.sys, "stdin", io.StringIO(script))
+    assert main(["chat", "--temperature", "0", "--max-tokens", "2", "--system", ""]) == 0
+    out = capsys.readouterr().out
+    assert "(blob.bin is not a text file; nothing was attached)" in out
+    assert "(/file needs the path of a text file)" in out
+    assert "(notes.md: 18 characters, sent with your next message)" in out
+    first, second = (messages[-1].content for messages in sent)
+    assert first == "`notes.md`:\n```markdown\n# Plan\n\n- ship it\n```\n\nSummarize it."
+    assert second == "And again?", "a file goes with one message only"
+
+
+def test_ask_reads_files_and_standard_input_into_the_prompt(
+    installed: str,
+    sent: list[list[ChatMessage]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`cat notes | parley ask "Summarize" -f -`, `parley ask - < question.txt`."""
+    from desktop import cli
+
+    code = tmp_path / "rev.py"
+    code.write_text("def rev(s):\n    return s[::-1]\n", encoding="utf-8")
+    fixed = ["--temperature", "0", "--max-tokens", "2", "--system", ""]
+    monkeypatch.setattr(cli.sys, "stdin", io.TextIOWrapper(io.BytesIO(b"log line 1\r\nline 2\r\n")))
+    assert main(["ask", "What does this show?", "-f", str(code), "-f", "-", *fixed]) == 0
+    monkeypatch.setattr(cli.sys, "stdin", io.TextIOWrapper(io.BytesIO(b"  Why is the sky blue?\n")))
+    assert main(["ask", "-", *fixed]) == 0
+    first, second = (messages[-1].content for messages in sent)
+    assert first == (
+        "`rev.py`:\n```python\ndef rev(s):\n    return s[::-1]\n```\n\n"
+        "```\nlog line 1\nline 2\n```\n\nWhat does this show?"
+    )
+    assert second == "Why is the sky blue?"
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    ("argv", "stdin", "message"),
+    [
+        (["ask", "-", "-f", "-"], b"x", "standard input can be read once"),
+        (["ask", "-"], b"   \n", "the prompt is empty"),
+        (["ask", "-"], b"\x00\x01binary", "the input is not text"),
+        (["ask", "hi", "-f", "-"], b"x" * 400_001, "the input is too large to paste"),
+        (["ask", "hi", "-f", "missing.txt"], b"", "missing.txt could not be read"),
+    ],
+)
+def test_ask_refuses_input_it_cannot_use_in_one_line(
+    installed: str,
+    argv: list[str],
+    stdin: bytes,
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from desktop import cli
+
+    monkeypatch.setattr(cli.sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("parley: error: ")
+    assert message in err
+    assert err.count("\n") == 1
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
@@ -352,7 +426,6 @@ def _interrupt_the_first_answer(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     returns the texts streamed."""
     import signal
     from collections.abc import Iterator
-    from typing import Any
 
     from desktop import cli
     from desktop.engine.types import TextDelta

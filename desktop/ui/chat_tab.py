@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.attachments import MAX_CHARS, AttachmentError, read_attachment
 from desktop.engine.types import GenerationStats
-from desktop.services.attachments import MAX_CHARS, AttachmentError, read_attachment
 from desktop.services.chat_session import ChatSession, can_continue
 from desktop.ui.empty_chat import EmptyChat
 from desktop.ui.message_view import (

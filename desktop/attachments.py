@@ -1,5 +1,6 @@
-"""Text files dropped or pasted into the message box: their text goes into the message as a
-fenced block under the file's name, so the model reads it and the history keeps it.
+"""Text files put into a message (dropped or pasted into the window's input; ``parley ask
+-f FILE``, ``parley chat``'s ``/file``): their text goes into the message as a fenced block
+under the file's name, so the model reads it and the history keeps it.
 
 Only text is accepted (UTF-8, or UTF-16 with its byte-order mark), up to ``MAX_CHARS`` in all;
 anything else is refused with a sentence saying why, and nothing is inserted for that file.
@@ -44,7 +45,8 @@ class Attachment:
         fence = "`" * (longest + 1)
         lang = LANGUAGES.get(Path(self.name).suffix.lower(), "")
         body = self.text if self.text.endswith("\n") else self.text + "\n"
-        return f"`{self.name}`:\n{fence}{lang}\n{body}{fence}\n"
+        title = f"`{self.name}`:\n" if self.name else ""  # no name: standard input
+        return f"{title}{fence}{lang}\n{body}{fence}\n"
 
 
 def read_attachment(path: Path, room: int = MAX_CHARS) -> Attachment:
@@ -58,14 +60,21 @@ def read_attachment(path: Path, room: int = MAX_CHARS) -> Attachment:
             data = f.read(MAX_BYTES + 1)
     except OSError as exc:
         raise AttachmentError(f"{name} could not be read: {exc.strerror or exc}") from exc
+    return attachment_from_bytes(name, data, room)
+
+
+def attachment_from_bytes(name: str, data: bytes, room: int = MAX_CHARS) -> Attachment:
+    """Text read elsewhere (standard input: ``name`` empty) checked as :func:`read_attachment`
+    checks a file's; ``data`` holds at most ``MAX_BYTES + 1`` bytes of it."""
+    label = name or "the input"
     if len(data) > MAX_BYTES:
-        raise AttachmentError(f"{name} is too large to paste (more than {MAX_BYTES // 1000} KB)")
+        raise AttachmentError(f"{label} is too large to paste (more than {MAX_BYTES // 1000} KB)")
     text = _decode(data)
     if text is None:
-        raise AttachmentError(f"{name} is not a text file")
+        raise AttachmentError(f"{label} is not a text file" if name else "the input is not text")
     if len(text) > room:
         raise AttachmentError(
-            f"{name} has {len(text):,} characters; a message takes {MAX_CHARS:,} at most"
+            f"{label} has {len(text):,} characters; a message takes {MAX_CHARS:,} at most"
         )
     return Attachment(name, text.replace("\r\n", "\n"))
 

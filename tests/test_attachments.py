@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
-from desktop.services.attachments import (
+from desktop.attachments import (
     MAX_BYTES,
     MAX_CHARS,
     Attachment,
