@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -114,6 +116,10 @@ class Composer(QPlainTextEdit):
         if not files:
             super().insertFromMimeData(source)
             return
+        self.insert_files(files)
+
+    def insert_files(self, files: list[Path]) -> None:
+        """Each text file as a block at the cursor; what cannot go in is said in one notice."""
         blocks, problems = [], []
         room = MAX_CHARS - len(self.toPlainText())
         for path in files:
@@ -321,7 +327,19 @@ class ChatTab(QWidget):
         self.count_label.setAlignment(Qt.AlignmentFlag.AlignRight)
         accessible(self.count_label, "Message size", "The message's tokens and what fits")
         self.count_label.hide()
-        bottom_layout.addWidget(self.count_label)
+        under = QHBoxLayout()
+        self.attach_button = QToolButton()
+        self.attach_button.setText("Attach files…")
+        self.attach_button.setAutoRaise(True)
+        accessible(
+            self.attach_button,
+            "Attach files",
+            "Put text files (code, notes, logs) into the message; dropping them works too",
+        )
+        under.addWidget(self.attach_button)
+        under.addStretch(1)
+        under.addWidget(self.count_label)
+        bottom_layout.addLayout(under)
         self._count_timer = QTimer(self)
         self._count_timer.setSingleShot(True)
         self._count_timer.setInterval(COUNT_DELAY_MS)
@@ -338,6 +356,7 @@ class ChatTab(QWidget):
         self.send_button.clicked.connect(self.send)
         self.stop_button.clicked.connect(session.stop)
         self.settings_button.clicked.connect(self.open_chat_settings)
+        self.attach_button.clicked.connect(self.choose_files)
 
         self.view.copy_text.connect(self._copy)
         self.view.edit_requested.connect(self.begin_edit)
@@ -455,6 +474,14 @@ class ChatTab(QWidget):
         self.composer.setPlainText(example)
         self.composer.moveCursor(QTextCursor.MoveOperation.End)
         self.composer.setFocus()
+
+    def choose_files(self) -> None:
+        # every file is offered: text has too many names (Makefile, .env, ...) to list, and
+        # what is not text is refused with the reason
+        paths, _ = QFileDialog.getOpenFileNames(self, "Attach text files")
+        if paths:
+            self.composer.insert_files([Path(p) for p in paths])
+            self.composer.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def open_chat_settings(self) -> ChatSettingsDialog:
         dialog = ChatSettingsDialog(self.session, self)
@@ -598,7 +625,8 @@ class ChatTab(QWidget):
                       w.copy_button, w.edit_button, w.regen_button, w.continue_button,
                       w.alternatives_button, w.thumbs_up, w.thumbs_down]  # fmt: skip
             chain += w.extra_actions
-        chain += [self.composer, self.send_button, self.stop_button, self.settings_button]
+        chain += [self.composer, self.send_button, self.stop_button, self.settings_button,
+                  self.attach_button]  # fmt: skip
         for a, b in itertools.pairwise(chain):
             QWidget.setTabOrder(a, b)
 

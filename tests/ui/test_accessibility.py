@@ -92,6 +92,11 @@ def test_tab_moves_from_the_sidebar_to_the_messages_to_the_input(
     assert window.sidebar.listing in seen
     assert any(w in seen for w in tab.view.message_widgets())
     assert seen[-1] is tab.composer
+    after: list[QWidget | None] = []
+    for _ in range(3):
+        window.focusNextChild()
+        after.append(window.focusWidget())
+    assert after == [tab.send_button, tab.settings_button, tab.attach_button]
 
 
 def _set_own_settings(dialog: ChatSettingsDialog, key: str, value: float, prompt: str) -> None:

@@ -300,6 +300,33 @@ def test_a_dropped_text_file_goes_into_the_message_and_a_binary_one_is_refused(
     assert tab.composer.toPlainText().endswith("```\n and more")
 
 
+def test_attach_files_puts_the_chosen_files_into_the_message(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The button next to the input does what dropping does, for those who do not drag."""
+    from desktop.ui import chat_tab
+
+    tab = tab_of(window)
+    notes = tmp_path / "notes.md"
+    notes.write_text("- ship it\n", encoding="utf-8")
+    missing = tmp_path / "gone.txt"
+    asked: list[str] = []
+
+    def choose(parent: object, caption: str) -> tuple[list[str], str]:
+        asked.append(caption)
+        return [str(notes), str(missing)], ""
+
+    monkeypatch.setattr(chat_tab.QFileDialog, "getOpenFileNames", choose)
+    assert tab.attach_button.isVisible()
+    assert tab.attach_button.accessibleName() == "Attach files"
+    with qtbot.waitSignal(tab.notify) as notice:
+        qtbot.mouseClick(tab.attach_button, Qt.MouseButton.LeftButton)
+    assert asked == ["Attach text files"]
+    assert notice.args[0].startswith("gone.txt could not be read")
+    assert tab.composer.toPlainText() == "`notes.md`:\n```markdown\n- ship it\n```\n"
+    assert tab.composer.hasFocus()
+
+
 def test_escape_stops_the_answer(qtbot: QtBot, window: MainWindow, engine: FakeEngine) -> None:
     engine.replies = [" tok" * 2000]
     engine.delay_s = 0.005
