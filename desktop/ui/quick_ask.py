@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent, QCursor, QGuiApplication, QKeyEvent
+from PySide6.QtGui import QCloseEvent, QCursor, QGuiApplication, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.services.chat_session import ChatSession
-from desktop.ui.message_view import accessible
+from desktop.ui.message_view import accessible, copy_to_clipboard
 
 
 class QuickAskWindow(QWidget):
@@ -64,14 +64,21 @@ class QuickAskWindow(QWidget):
         self.stop_button = QPushButton("Stop")
         accessible(self.stop_button, "Stop answer", "Stop the answer being written")
         self.stop_button.setEnabled(False)
+        self.copy_button = QPushButton("Copy")
+        accessible(self.copy_button, "Copy answer", "Copy the answer (Ctrl+Shift+C)")
+        self.copy_button.setEnabled(False)
         self.open_button = QPushButton("Open in window")
         accessible(self.open_button, "Open in window", "Continue this conversation as a chat tab")
         self.open_button.setEnabled(False)
         row.addWidget(self.stop_button)
+        row.addWidget(self.copy_button)
         row.addWidget(self.open_button)
         layout.addLayout(row)
+        self._copied = ""  # the finished answer as written (Markdown), for Copy
         self.input.returnPressed.connect(self.ask)
         self.stop_button.clicked.connect(self.stop)
+        self.copy_button.clicked.connect(self.copy_answer)
+        QShortcut(QKeySequence("Ctrl+Shift+C"), self, self.copy_answer)
         self.open_button.clicked.connect(self._open_in_window)
 
     # -- showing ------------------------------------------------------------------------
@@ -83,6 +90,7 @@ class QuickAskWindow(QWidget):
             self.question.hide()
             self.status.clear()
             self.open_button.setEnabled(False)
+            self._set_copied("")
         if not self.isVisible():
             self.place()
         self.show()
@@ -135,6 +143,7 @@ class QuickAskWindow(QWidget):
             return False
         self.input.clear()
         self.answer.clear()
+        self._set_copied("")
         self.question.setText(f"You asked: {text}")
         self.question.show()
         return True
@@ -167,7 +176,20 @@ class QuickAskWindow(QWidget):
             self.answer.setPlainText(f"⚠ {blocked}. Open it in the window to see it anyway.")
             return
         self.answer.setMarkdown(text)  # the whole answer once, formatted
+        self._set_copied(text)
         self.status.setText({"stopped": "Stopped.", "error": "The answer failed."}.get(status, ""))
+
+    def _set_copied(self, text: str) -> None:
+        self._copied = text
+        self.copy_button.setEnabled(bool(text.strip()))
+
+    def copy_answer(self) -> bool:
+        """The finished answer, as the model wrote it (Markdown), to the clipboard."""
+        if not self._copied.strip():
+            return False
+        copy_to_clipboard(self._copied)
+        self.status.setText("Answer copied.")
+        return True
 
     def _on_blocked(self, _message_id: int) -> None:
         self.open_button.setEnabled(True)

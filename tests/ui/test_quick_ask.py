@@ -36,10 +36,20 @@ def test_quick_ask_streams_the_answer_and_saves_it_to_history(
     qtbot.waitUntil(lambda: "w3" in quick.answer_text(), timeout=5000)
     assert "w29" not in quick.answer_text()
     assert not quick.open_button.isEnabled()  # not while it is being written
+    assert not quick.copy_button.isEnabled()
     with qtbot.waitSignal(quick.session.answer_finished, timeout=5000):
         pass
     assert quick.answer_text() == engine.replies[0]
     assert quick.open_button.isEnabled()
+    assert quick.copy_button.isEnabled()
+    QApplication.clipboard().clear()
+    qtbot.keyClick(
+        quick.input,
+        Qt.Key.Key_C,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
+    assert QApplication.clipboard().text() == engine.replies[0]
+    assert quick.status.text() == "Answer copied."
 
     conversation_id = quick.session.conversation_id
     assert conversation_id is not None
@@ -54,6 +64,23 @@ def test_quick_ask_streams_the_answer_and_saves_it_to_history(
     assert tab is not None
     assert tab.session.conversation_id == conversation_id
     assert [w.plain_text() for w in tab.view.message_widgets()] == saved
+
+
+def test_copy_takes_the_answer_as_written_not_as_shown(
+    qtbot: QtBot, make_window: Callable[..., MainWindow], engine: FakeEngine
+) -> None:
+    engine.replies = ["Use **bold** and `code`."]
+    quick = make_window().open_quick_ask()
+    assert not quick.copy_answer(), "nothing to copy yet"
+    qtbot.keyClicks(quick.input, "Format?")
+    assert quick.session is None
+    qtbot.keyClick(quick.input, Qt.Key.Key_Return)
+    assert quick.session is not None
+    with qtbot.waitSignal(quick.session.answer_finished, timeout=5000):
+        pass
+    assert quick.answer_text() == "Use bold and code."
+    qtbot.mouseClick(quick.copy_button, Qt.MouseButton.LeftButton)
+    assert QApplication.clipboard().text() == "Use **bold** and `code`."
 
 
 def test_quick_ask_without_a_model_says_so_and_keeps_the_question(
