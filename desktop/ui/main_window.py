@@ -190,7 +190,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
 
         self.sidebar.open_requested.connect(self.open_conversation)
-        self.sidebar.export_requested.connect(lambda cid: self.choose_transcript_export([cid]))
+        self.sidebar.export_requested.connect(lambda ids: self.choose_transcript_export(list(ids)))
         self.sidebar.new_chat_requested.connect(self.new_tab)
         self.sidebar.deleted.connect(self._on_deleted)
         self.sidebar.changed.connect(self._retitle_tabs)
@@ -245,7 +245,7 @@ class MainWindow(QMainWindow):
             self.cancel_import,
         )  # fmt: skip
         self.undo_button = action(
-            "Undo", "Undo delete", "Bring the deleted chat back", self.undo_delete
+            "Undo", "Undo delete", "Bring back what was just deleted", self.undo_delete
         )
         # The model in use; its menu switches to another installed model.
         self.model_label = QToolButton()
@@ -1085,20 +1085,21 @@ class MainWindow(QMainWindow):
         self._show_context()
         self.notify("Every chat was deleted.")
 
-    def _on_deleted(self, conversation_id: int, token: str) -> None:
-        self._close_chats(
-            [t for t in self.chat_tabs() if t.session.conversation_id == conversation_id]
-        )
-        self._closed_drafts.pop(conversation_id, None)
+    def _on_deleted(self, conversation_ids: list[int], token: str) -> None:
+        gone = set(conversation_ids)
+        self._close_chats([t for t in self.chat_tabs() if t.session.conversation_id in gone])
+        for conversation_id in gone:
+            self._closed_drafts.pop(conversation_id, None)
         self._undo_token = token
-        self.notify("Chat deleted.")
+        n = len(gone)
+        self.notify("Chat deleted." if n == 1 else f"{n} chats deleted.")
         self.undo_button.show()
         self._undo_timer.start()
 
     def undo_delete(self) -> None:
         if self._undo_token is not None:
-            self.sidebar.undo_delete(self._undo_token)
-            self.notify("Chat restored.")
+            n = self.sidebar.undo_delete(self._undo_token)
+            self.notify("Chat restored." if n == 1 else f"{n} chats restored.")
         self._expire_undo()
 
     def _expire_undo(self) -> None:

@@ -31,6 +31,10 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Ctrl+Shift+B", "Show or hide the chat list"),
     ("F2 (in the chat list)", "Rename the chat"),
     ("Delete (in the chat list)", "Delete the chat (Undo in the status bar)"),
+    (
+        "Ctrl+click / Shift+click (in the chat list)",
+        "Select several chats to export, move or delete",
+    ),
     ("Menu key (in the chat list)", "Pin, move to a folder, duplicate"),
     ("Tab / Shift+Tab", "Move between the chat list, tabs, messages and the input"),
     ("Ctrl++ / Ctrl+- / Ctrl+0", "Larger / smaller / default text"),

@@ -14,6 +14,7 @@ from typing import Any
 from PySide6.QtCore import (
     QAbstractListModel,
     QEvent,
+    QItemSelectionModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -26,6 +27,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QFont, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QHBoxLayout,
     QInputDialog,
     QLineEdit,
@@ -181,12 +183,14 @@ class ConversationListView(QListView):
 
 class Sidebar(QWidget):
     """``open_requested(conversation_id, message_id)`` (message_id -1: none),
-    ``deleted(conversation_id, undo_token)``, ``new_chat_requested()``,
-    ``changed(conversation_id)`` (renamed, pinned, moved: open tabs may update)."""
+    ``export_requested(conversation_ids)``, ``deleted(conversation_ids, undo_token)``,
+    ``new_chat_requested()``, ``changed(conversation_id)`` (renamed, pinned, moved: open tabs
+    may update). Ctrl+click and Shift+click select several chats; the context menu and Delete
+    then act on all of them."""
 
     open_requested = Signal(int, int)
-    export_requested = Signal(int)
-    deleted = Signal(int, str)
+    export_requested = Signal(list)
+    deleted = Signal(list, str)
     new_chat_requested = Signal()
     changed = Signal(int)
 
@@ -220,13 +224,15 @@ class Sidebar(QWidget):
         self.listing.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.listing.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.listing.setEditTriggers(QAbstractItemView.EditTrigger.EditKeyPressed)
-        self.listing.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.listing.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         accessible(
             self.listing,
             "Conversation list",
-            "Enter opens; F2 renames; Delete deletes (with undo); menu key for more",
+            "Enter opens; F2 renames; Delete deletes (with undo); Shift or Ctrl with a click "
+            "or the arrows selects several; menu key for more",
         )
         self.listing.customContextMenuRequested.connect(self._context_menu)
+        self.menu: QMenu | None = None  # the last context menu shown
         self.listing.activated.connect(self._activated)
         self.listing.clicked.connect(self._activated)
         self.results = QListWidget()
@@ -333,13 +339,28 @@ class Sidebar(QWidget):
     def select(self, conversation_id: int) -> None:
         index = self.index_of(conversation_id)
         if index.isValid():
-            self.listing.setCurrentIndex(index)
+            self._select_only(index)
             self.listing.scrollTo(index)
 
+    def _select_only(self, index: QModelIndex) -> None:
+        """``index`` current and the only one selected (setCurrentIndex would add it to the
+        selection while the keyboard reports Ctrl held)."""
+        flag = QItemSelectionModel.SelectionFlag
+        self.listing.selectionModel().setCurrentIndex(index, flag.ClearAndSelect | flag.Rows)
+
     def _activated(self, index: QModelIndex) -> None:
+        selecting = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+        if QApplication.keyboardModifiers() & selecting:
+            return  # Ctrl+click, Shift+click: choosing chats to act on, not opening one
         conversation_id = self.model.conversation_id(index)
         if conversation_id is not None:
             self.open_requested.emit(conversation_id, -1)
+
+    def selected_ids(self) -> list[int]:
+        """The chats selected, in the order listed (headings are never selected)."""
+        rows = sorted(i.row() for i in self.listing.selectionModel().selectedIndexes())
+        ids = [self.model.conversation_id(self.model.index(row, 0)) for row in rows]
+        return [i for i in ids if i is not None]
 
     # -- search ---------------------------------------------------------------------------
     def focus_search(self) -> None:
@@ -384,7 +405,7 @@ class Sidebar(QWidget):
             elif shown is self.listing:
                 first = self.model.index(0, 0)
                 next_row = 1 if self.model.conversation_id(first) is None else 0
-                self.listing.setCurrentIndex(self.model.index(next_row, 0))
+                self._select_only(self.model.index(next_row, 0))
             if shown is not None:
                 shown.setFocus(Qt.FocusReason.TabFocusReason)
             return True
@@ -408,7 +429,11 @@ class Sidebar(QWidget):
         conversation_id = self.model.conversation_id(index)
         if conversation_id is None:
             return
-        self.listing.setCurrentIndex(index)
+        selected = self.selected_ids()
+        if conversation_id in selected and len(selected) > 1:
+            self._selection_menu(selected, pos)
+            return
+        self._select_only(index)
         menu = QMenu(self)
         pinned = self._history.get_conversation(conversation_id).pinned
         for text, slot in (
@@ -417,11 +442,26 @@ class Sidebar(QWidget):
             ("Unpin" if pinned else "Pin", lambda: self.set_pinned(conversation_id, not pinned)),
             ("Move to folder…", lambda: self.ask_folder(conversation_id)),
             ("Duplicate", lambda: self.duplicate(conversation_id)),
-            ("Export…", lambda: self.export_requested.emit(conversation_id)),
+            ("Export…", lambda: self.export_requested.emit([conversation_id])),
             ("Delete\tDel", self.delete_current),
         ):
             action = menu.addAction(text)
             action.triggered.connect(slot)
+        self.menu = menu
+        menu.popup(self.listing.viewport().mapToGlobal(pos))
+
+    def _selection_menu(self, selected: list[int], pos: QPoint) -> None:
+        """What can be done to several chats at once."""
+        n = len(selected)
+        menu = QMenu(self)
+        for text, slot in (
+            (f"Export {n} chats…", lambda: self.export_requested.emit(selected)),
+            (f"Move {n} chats to folder…", lambda: self.ask_folder(*selected)),
+            (f"Delete {n} chats\tDel", lambda: self.delete(*selected)),
+        ):
+            action = menu.addAction(text)
+            action.triggered.connect(slot)
+        self.menu = menu
         menu.popup(self.listing.viewport().mapToGlobal(pos))
 
     def rename_current(self) -> None:
@@ -438,21 +478,23 @@ class Sidebar(QWidget):
         self._history.set_pinned(conversation_id, pinned)
         self.refresh()
 
-    def ask_folder(self, conversation_id: int) -> None:
+    def ask_folder(self, *conversation_ids: int) -> None:
         names = [f.name for f in self._history.list_folders()]
         name, ok = QInputDialog.getItem(
             self, "Move to folder", "Folder (type a new name to create one; empty: none)",
             ["", *names], 0, True,
         )  # fmt: skip
         if ok:
-            self.move_to_folder(conversation_id, name.strip() or None)
+            self.move_to_folder(list(conversation_ids), name.strip() or None)
 
-    def move_to_folder(self, conversation_id: int, folder: str | None) -> None:
+    def move_to_folder(self, conversation_ids: int | list[int], folder: str | None) -> None:
         folder_id = None
         if folder:
             existing = {f.name: f.id for f in self._history.list_folders()}
             folder_id = existing.get(folder) or self._history.create_folder(folder).id
-        self._history.move_to_folder(conversation_id, folder_id)
+        ids = [conversation_ids] if isinstance(conversation_ids, int) else conversation_ids
+        for conversation_id in ids:
+            self._history.move_to_folder(conversation_id, folder_id)
         self.refresh()
 
     def duplicate(self, conversation_id: int) -> int:
@@ -462,16 +504,22 @@ class Sidebar(QWidget):
         return copy.id
 
     def delete_current(self) -> None:
-        conversation_id = self.current_id()
-        if conversation_id is not None:
-            self.delete(conversation_id)
+        """Delete: the chats selected, or the current one."""
+        selected = self.selected_ids()
+        current = self.current_id()
+        if len(selected) > 1:
+            self.delete(*selected)
+        elif current is not None:
+            self.delete(current)
 
-    def delete(self, conversation_id: int) -> str:
-        token = self._history.delete_conversations(conversation_id)
+    def delete(self, *conversation_ids: int) -> str:
+        """Into the trash, all with one undo token."""
+        token = self._history.delete_conversations(*conversation_ids)
         self.refresh()
-        self.deleted.emit(conversation_id, token)
+        self.deleted.emit(list(conversation_ids), token)
         return token
 
-    def undo_delete(self, token: str) -> None:
-        self._history.undo_delete(token)
+    def undo_delete(self, token: str) -> int:
+        restored = self._history.undo_delete(token)
         self.refresh()
+        return restored

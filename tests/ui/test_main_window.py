@@ -574,6 +574,25 @@ def test_ctrl_k_focuses_search_and_tab_shortcuts_work(qtbot: QtBot, window: Main
     assert window.tabs.count() == 1
 
 
+def test_several_chats_deleted_at_once_close_their_tabs_and_come_back_with_one_undo(
+    qtbot: QtBot, store: Store, make_window: Callable[..., MainWindow]
+) -> None:
+    a, b, c = (store.create_conversation(t) for t in ("Alpha", "Beta", "Gamma"))
+    window = make_window()
+    for chat in (a, b, c):
+        window.open_conversation(chat.id)
+    exported: list[list[int]] = []
+    window.choose_transcript_export = exported.append  # type: ignore[method-assign,assignment]
+    window.sidebar.export_requested.emit([a.id, c.id])
+    assert exported == [[a.id, c.id]], "the selection's Export… exports the selection"
+    window.sidebar.delete(a.id, c.id)
+    assert [t.session.conversation_id for t in window.chat_tabs()] == [b.id]
+    assert window.notice.text() == "2 chats deleted."
+    qtbot.mouseClick(window.undo_button, Qt.MouseButton.LeftButton)
+    assert window.notice.text() == "2 chats restored."
+    assert sorted(window.sidebar.titles()) == ["Alpha", "Beta", "Gamma"]
+
+
 def test_delete_with_undo_rename_pin_and_duplicate(
     qtbot: QtBot, store: Store, make_window: Callable[..., MainWindow]
 ) -> None:

@@ -49,10 +49,66 @@ def test_enter_opens_the_current_chat_and_delete_removes_it(qtbot: QtBot, store:
     assert opened.args == [newer.id, -1]
     with qtbot.waitSignal(sidebar.deleted) as deleted:
         qtbot.keyClick(sidebar.listing, Qt.Key.Key_Delete)
-    assert deleted.args[0] == newer.id
+    assert deleted.args[0] == [newer.id]
     assert sidebar.titles() == ["Older"]
     sidebar.undo_delete(deleted.args[1])
     assert sidebar.titles() == ["Newer", "Older"]
+
+
+def _click(qtbot: QtBot, sidebar: Sidebar, conversation_id: int, keys: Qt.KeyboardModifier) -> None:
+    rect = sidebar.listing.visualRect(sidebar.index_of(conversation_id))
+    qtbot.mouseClick(sidebar.listing.viewport(), Qt.MouseButton.LeftButton, keys, rect.center())
+
+
+def test_several_chats_are_selected_with_ctrl_and_shift_and_deleted_at_once(
+    qtbot: QtBot, store: Store
+) -> None:
+    a, b, c, d = (store.create_conversation(t) for t in ("A", "B", "C", "D"))
+    sidebar = make(qtbot, store)
+    assert sidebar.titles() == ["D", "C", "B", "A"]
+    with qtbot.waitSignal(sidebar.open_requested) as opened:
+        _click(qtbot, sidebar, d.id, Qt.KeyboardModifier.NoModifier)
+    assert opened.args == [d.id, -1]  # a plain click opens, as before
+    with qtbot.assertNotEmitted(sidebar.open_requested):  # choosing, not opening
+        _click(qtbot, sidebar, b.id, Qt.KeyboardModifier.ControlModifier)
+        assert sidebar.selected_ids() == [d.id, b.id]
+        _click(qtbot, sidebar, a.id, Qt.KeyboardModifier.ShiftModifier)
+    assert sidebar.selected_ids() == [d.id, b.id, a.id]
+    sidebar.listing.setFocus()
+    with qtbot.waitSignal(sidebar.deleted) as deleted:
+        qtbot.keyClick(sidebar.listing, Qt.Key.Key_Delete)
+    assert deleted.args[0] == [d.id, b.id, a.id]
+    assert sidebar.titles() == ["C"]
+    assert sidebar.undo_delete(deleted.args[1]) == 3, "one undo brings all of them back"
+    assert sidebar.titles() == ["D", "C", "B", "A"]
+    assert c.id not in deleted.args[0]
+
+
+def test_the_menu_of_a_selection_exports_moves_and_deletes_all_of_it(
+    qtbot: QtBot, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from desktop.ui import sidebar as sidebar_module
+
+    a, b, c = (store.create_conversation(t) for t in ("A", "B", "C"))
+    sidebar = make(qtbot, store)
+    _click(qtbot, sidebar, c.id, Qt.KeyboardModifier.NoModifier)
+    _click(qtbot, sidebar, a.id, Qt.KeyboardModifier.ControlModifier)
+    where = sidebar.listing.visualRect(sidebar.index_of(a.id)).center()
+    sidebar._context_menu(where)
+    assert sidebar.menu is not None
+    actions = {a.text(): a for a in sidebar.menu.actions()}
+    assert list(actions) == ["Export 2 chats…", "Move 2 chats to folder…", "Delete 2 chats\tDel"]
+    with qtbot.waitSignal(sidebar.export_requested) as exported:
+        actions["Export 2 chats…"].trigger()
+    assert exported.args == [[c.id, a.id]]
+    monkeypatch.setattr(sidebar_module.QInputDialog, "getItem", lambda *_args: ("Work", True))
+    actions["Move 2 chats to folder…"].trigger()
+    assert {store.get_conversation(i).folder_id for i in (a.id, c.id)} != {None}
+    assert store.get_conversation(b.id).folder_id is None
+    # right-click outside the selection: that chat's own menu, and only it is selected
+    sidebar._context_menu(sidebar.listing.visualRect(sidebar.index_of(b.id)).center())
+    assert sidebar.selected_ids() == [b.id]
+    assert "Rename\tF2" in [a.text() for a in sidebar.menu.actions()]
 
 
 def test_a_heading_opens_nothing(qtbot: QtBot, store: Store) -> None:

@@ -169,12 +169,12 @@ def test_the_sidebar_exports_the_chat_it_was_asked_about(
         return str(tmp_path / "trip.md"), chosen  # the offered name kept, another format
 
     monkeypatch.setattr(QFileDialog, "getSaveFileName", save_as)
-    window.sidebar.export_requested.emit(conv)
+    window.sidebar.export_requested.emit([conv])
     assert offered[0].name == "Trip ideas.md"
     assert offered[0].parent != Path.cwd(), "the Documents folder (or home), not where we run"
     assert "Lisbon" in (tmp_path / "trip.txt").read_text(encoding="utf-8")
     assert not (tmp_path / "trip.md.txt").exists()
-    window.sidebar.export_requested.emit(conv)
+    window.sidebar.export_requested.emit([conv])
     assert offered[1].parent == tmp_path, "the next export starts where the last one went"
 
 
