@@ -510,6 +510,30 @@ class ChatTab(QWidget):
         copy_to_clipboard(text)
         self.notify.emit("Copied to the clipboard.")
 
+    def _answers(self) -> list[MessageWidget]:
+        """The answers shown that are written (not being written), last one last."""
+        return [
+            w for w in self.view.message_widgets()
+            if w.role == "assistant" and w.status not in ("streaming", "waiting") and w.text.strip()
+        ]  # fmt: skip
+
+    def copy_last_answer(self) -> bool:
+        answers = self._answers()
+        if not answers:
+            self.notify.emit("There is no answer to copy yet.")
+            return False
+        self._copy(answers[-1].text)
+        return True
+
+    def copy_last_code(self) -> bool:
+        for answer in reversed(self._answers()):
+            if blocks := answer.code_blocks():
+                copy_to_clipboard(blocks[-1])
+                self.notify.emit("Copied the code block to the clipboard.")
+                return True
+        self.notify.emit("No answer in this chat has a code block.")
+        return False
+
     # -- session -> view ------------------------------------------------------------------
     def reload(self) -> None:
         self._deferred = False

@@ -276,10 +276,15 @@ class MainWindow(QMainWindow):
         self._undo_timer.setInterval(UNDO_MS)
         self._undo_timer.timeout.connect(self._expire_undo)
 
-    def _action(self, menu_name: str, text: str, keys: str | QKeySequence.StandardKey | None,
+    def _action(self, menu_name: str, text: str,
+                keys: str | QKeySequence.StandardKey | tuple[str, ...] | None,
                 slot: Callable[[], object], tip: str) -> QAction:  # fmt: skip
+        """A menu item; ``keys`` a tuple: the first is shown in the menu, the others (the
+        ones ChatGPT uses) work too."""
         action = QAction(text, self)
-        if keys is not None:
+        if isinstance(keys, tuple):
+            action.setShortcuts([QKeySequence(k) for k in keys])
+        elif keys is not None:
             action.setShortcut(QKeySequence(keys))
         action.setToolTip(tip)
         action.setStatusTip(tip)
@@ -294,10 +299,12 @@ class MainWindow(QMainWindow):
         if self.feedback is None:
             self._menus["F&eedback"].menuAction().setVisible(False)
         a = self._action
-        a("&File", "&New chat", "Ctrl+T", self.new_tab, "Start a new chat")
+        a("&File", "&New chat", ("Ctrl+T", "Ctrl+Shift+O"), self.new_tab, "Start a new chat")
         a("&File", "&Close chat", "Ctrl+W",
           lambda: self.close_tab(self._active_pane.currentIndex(), self._active_pane),
           "Close the current chat tab")  # fmt: skip
+        a("&File", "&Delete chat", "Ctrl+Shift+Backspace", self.delete_current_chat,
+          "Delete the current chat (Undo in the status bar)")  # fmt: skip
         self._menus["&File"].addSeparator()
         a("&File", "&Export chat…", "Ctrl+Shift+E", lambda: self.choose_transcript_export(),
           "Save the current chat as Markdown, HTML, text, PDF or JSON")  # fmt: skip
@@ -323,7 +330,8 @@ class MainWindow(QMainWindow):
         search.setShortcuts([QKeySequence("Ctrl+K"), QKeySequence(QKeySequence.StandardKey.Find)])
         a("&View", "Next chat", "Ctrl+Tab", lambda: self._cycle(1), "Next tab")
         a("&View", "Previous chat", "Ctrl+Shift+Tab", lambda: self._cycle(-1), "Previous tab")
-        a("&View", "Focus input", "Ctrl+L", self.focus_input, "Move to the message input")
+        a("&View", "Focus input", ("Ctrl+L", "Shift+Esc"), self.focus_input,
+          "Move to the message input")  # fmt: skip
         a("&View", "Go to the &latest message", "Ctrl+J", self.go_to_latest,
           "Scroll to the end of the current chat")  # fmt: skip
         self._menus["&View"].addSeparator()
@@ -332,7 +340,14 @@ class MainWindow(QMainWindow):
         self.split_action.setCheckable(True)
         a("&View", "&Move chat to the other side", "Ctrl+Shift+\\", self.move_to_other_pane,
           "Move the current chat to the other pane of the split view")  # fmt: skip
-        a("&View", "Toggle sidebar", "Ctrl+Shift+B", self.toggle_sidebar, "Show/hide chats")
+        a("&View", "Toggle sidebar", ("Ctrl+Shift+B", "Ctrl+Shift+S"), self.toggle_sidebar,
+          "Show/hide chats")  # fmt: skip
+        self._menus["&View"].addSeparator()
+        a("&View", "&Copy last answer", "Ctrl+Shift+C", lambda: self._in_tab("copy_last_answer"),
+          "Copy the last answer of the current chat, as the model wrote it")  # fmt: skip
+        a("&View", "Copy last code &block", "Ctrl+Shift+;",
+          lambda: self._in_tab("copy_last_code"),
+          "Copy the last code block of the current chat's answers")  # fmt: skip
         self._menus["&View"].addSeparator()
         a("&View", "Zoom in", QKeySequence.StandardKey.ZoomIn, lambda: self.zoom(1), "Larger text")
         a("&View", "Zoom out", QKeySequence.StandardKey.ZoomOut, lambda: self.zoom(-1),
@@ -346,7 +361,8 @@ class MainWindow(QMainWindow):
                 a("F&eedback", f"Export {label}…", None,
                   lambda f=fmt: self.choose_feedback_export(f),  # type: ignore[misc]
                   f"Save your feedback as {label}")  # fmt: skip
-        a("&Help", "&Keyboard shortcuts", "F1", self.show_shortcuts, "List every shortcut")
+        a("&Help", "&Keyboard shortcuts", ("F1", "Ctrl+/"), self.show_shortcuts,
+          "List every shortcut")  # fmt: skip
         a("&Help", "&About Parley", None, self.show_about,
           "Versions, where the model runs, where the files are")  # fmt: skip
         self._base_font_pt = self.font().pointSizeF()
@@ -659,6 +675,20 @@ class MainWindow(QMainWindow):
         tab = self.current_tab()
         if tab is not None:
             tab.composer.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def _in_tab(self, method: str) -> None:
+        tab = self.current_tab()
+        if tab is not None:
+            getattr(tab, method)()
+
+    def delete_current_chat(self) -> None:
+        """The current tab's chat into the trash (Undo in the status bar); its tab closes."""
+        tab = self.current_tab()
+        conversation_id = tab.session.conversation_id if tab is not None else None
+        if conversation_id is None:
+            self.notify("Nothing to delete: this chat is empty.")
+            return
+        self.sidebar.delete(conversation_id)
 
     def go_to_latest(self) -> None:
         tab = self.current_tab()

@@ -838,6 +838,56 @@ def test_scrolled_up_a_latest_button_goes_back_to_the_end_which_is_then_followed
     assert not button.isVisible()
 
 
+def test_chatgpts_keyboard_shortcuts_work_here_too(
+    qtbot: QtBot, window: MainWindow, engine: FakeEngine, store: Store
+) -> None:
+    """Copy last answer, copy last code block, focus the input, delete the chat, new chat,
+    the sidebar and the shortcut list: the keys ChatGPT's users already have in their hands."""
+    from PySide6.QtWidgets import QDialog
+
+    from desktop.ui.shortcuts import ShortcutsDialog
+
+    ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    engine.replies = ["First:\n\n```sh\nls\n```", "Second, **no code**."]
+    tab = tab_of(window)
+    tab.composer.setFocus()
+    qtbot.keyClick(tab.composer, Qt.Key.Key_C, ctrl_shift)
+    assert window.notice.text() == "There is no answer to copy yet."
+    send(qtbot, tab, "one")
+    send(qtbot, tab, "two")
+    qtbot.keyClick(tab.composer, Qt.Key.Key_C, ctrl_shift)
+    assert QGuiApplication.clipboard().text() == "Second, **no code**."
+    qtbot.keyClick(tab.composer, Qt.Key.Key_Semicolon, ctrl_shift)
+    assert QGuiApplication.clipboard().text() == "ls", "the last answer with a code block"
+
+    window.sidebar.search.setFocus()
+    qtbot.keyClick(window.sidebar.search, Qt.Key.Key_Escape, Qt.KeyboardModifier.ShiftModifier)
+    assert tab.composer.hasFocus()
+    qtbot.keyClick(tab.composer, Qt.Key.Key_S, ctrl_shift)
+    assert not window.sidebar.isVisible()
+    qtbot.keyClick(tab.composer, Qt.Key.Key_S, ctrl_shift)
+    assert window.sidebar.isVisible()
+
+    chat_id = tab.session.conversation_id
+    assert chat_id is not None
+    qtbot.keyClick(tab.composer, Qt.Key.Key_Backspace, ctrl_shift)
+    assert all(t.session.conversation_id != chat_id for t in window.chat_tabs())
+    assert window.notice.text() == "Chat deleted."
+    assert window.undo_button.isVisible()
+    assert chat_id not in [c.id for c in store.list_conversations()]
+
+    before = len(window.chat_tabs())
+    focus = window.focusWidget() or window
+    qtbot.keyClick(focus, Qt.Key.Key_O, ctrl_shift)
+    assert len(window.chat_tabs()) == before + 1
+    qtbot.keyClick(
+        window.focusWidget() or window, Qt.Key.Key_Slash, Qt.KeyboardModifier.ControlModifier
+    )
+    (dialog,) = [w for w in window.findChildren(QDialog) if isinstance(w, ShortcutsDialog)]
+    assert dialog.isVisible()
+    dialog.close()
+
+
 def test_finished_messages_are_not_rendered_again(qtbot: QtBot, window: MainWindow) -> None:
     tab = tab_of(window)
     send(qtbot, tab, "first")
