@@ -21,10 +21,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QDateTime, QLocale, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QGuiApplication, QKeyEvent, QPalette, QResizeEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -206,6 +207,16 @@ class RichText(QTextBrowser):
             self.setFixedHeight(max(height, 4))
 
 
+def local_time(moment: datetime) -> str:
+    """``moment`` as the user's locale writes a date and time; ISO-like without a locale
+    (the C locale's "26 11 2026 16:15" reads as nothing)."""
+    locale = QLocale()
+    if locale.language() == QLocale.Language.C:
+        return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+    when = QDateTime.fromMSecsSinceEpoch(int(moment.timestamp() * 1000))
+    return locale.toString(when, QLocale.FormatType.ShortFormat)
+
+
 def shown_stats(message: Any) -> dict[str, Any] | None:
     """A message's stats as its widget shows them, with the model that wrote it."""
     if not message.stats:
@@ -285,6 +296,7 @@ class MessageWidget(QFrame):
         header = QHBoxLayout()
         self.who = QLabel(f"<b>{speaker}</b>")
         accessible(self.who, f"{speaker}", f"Written by: {speaker}")
+        self._written_at: datetime | None = None
         header.addWidget(self.who)
         self.prev_button = self._tool(
             "\u2039", "Previous version", "Show the previous version (Alt+Left)"
@@ -417,6 +429,17 @@ class MessageWidget(QFrame):
     @property
     def markdown_palette(self) -> Palette:
         return self._palette
+
+    def set_written_at(self, moment: datetime | None) -> None:
+        """When the message was written, in the tooltip of its speaker's name (in the
+        user's locale and time zone)."""
+        if moment == self._written_at:
+            return
+        self._written_at = moment
+        tip = f"Written by: {self._speaker}"
+        if moment is not None:
+            tip = f"{self._speaker}, {local_time(moment)}"
+        self.who.setToolTip(tip)
 
     def adopt(
         self,
@@ -1058,6 +1081,7 @@ class ConversationView(QScrollArea):
                         self._content, self.queue,
                     )  # fmt: skip
                 self._connect(widget)
+            widget.set_written_at(getattr(m, "created_at", None))
             keep[m.id] = widget
             keys[m.id] = key
             order.append(widget)

@@ -13,7 +13,7 @@ from desktop.engine.types import ChatMessage, ModelInfo
 from desktop.store import Store
 from desktop.ui.chat_tab import ChatTab
 from desktop.ui.main_window import MainWindow
-from desktop.ui.message_view import TrimMarker
+from desktop.ui.message_view import TrimMarker, local_time
 from desktop.ui.search_results import ROLE_HTML
 from desktop.ui.theme import line_height
 from tests.fakes import FakeEngine
@@ -886,6 +886,29 @@ def test_chatgpts_keyboard_shortcuts_work_here_too(
     (dialog,) = [w for w in window.findChildren(QDialog) if isinstance(w, ShortcutsDialog)]
     assert dialog.isVisible()
     dialog.close()
+
+
+def test_a_message_says_when_it_was_written_in_the_tooltip_of_its_speaker(
+    qtbot: QtBot, store: Store, make_window: Callable[..., MainWindow]
+) -> None:
+    from datetime import UTC, datetime
+
+    from PySide6.QtCore import QLocale
+
+    chat = store.create_conversation("Old")
+    moment = datetime(2024, 2, 29, 9, 41, tzinfo=UTC)
+    question = store.add_message(chat.id, None, "user", "leap day?", created_at=moment)
+    local = moment.astimezone()
+    QLocale.setDefault(QLocale(QLocale.Language.C))  # no locale: an ISO-like time
+    try:
+        window = make_window()
+        tab = window.open_conversation(chat.id)
+        widget = tab.view.widgets[question.id]
+        assert widget.who.toolTip() == f"You, {local.strftime('%Y-%m-%d %H:%M')}"
+        QLocale.setDefault(QLocale("en_US"))
+        assert local_time(moment).startswith(local.strftime("%-m/%-d/%y"))
+    finally:
+        QLocale.setDefault(QLocale.system())
 
 
 def test_finished_messages_are_not_rendered_again(qtbot: QtBot, window: MainWindow) -> None:
