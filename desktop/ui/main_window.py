@@ -66,6 +66,7 @@ Progress = Callable[[str, float], None]
 NOTICE_MS = 8000
 FRAME_MS = 16
 UNDO_MS = 10000
+REOPEN_KEPT = 20  # closed chats Ctrl+Shift+T can bring back
 MIN_FONT_PT, MAX_FONT_PT = 7.0, 32.0
 
 
@@ -151,6 +152,7 @@ class MainWindow(QMainWindow):
         self._last_dir: Path | None = None  # where the last file dialog was answered
         # What was typed in chats closed before sending, by conversation: back when reopened.
         self._closed_drafts: dict[int, str] = {}
+        self._closed: list[int] = []  # chats whose tab was closed, the last one last (Ctrl+Shift+T)
         self.quick_ask: QuickAskWindow | None = None
         self.keep_in_tray = False  # closing hides the window (the tray icon is there)
         self._told_tray = False
@@ -303,6 +305,8 @@ class MainWindow(QMainWindow):
         a("&File", "&Close chat", "Ctrl+W",
           lambda: self.close_tab(self._active_pane.currentIndex(), self._active_pane),
           "Close the current chat tab")  # fmt: skip
+        a("&File", "&Reopen closed chat", "Ctrl+Shift+T", self.reopen_closed_chat,
+          "Open again the chat whose tab was closed last")  # fmt: skip
         a("&File", "&Delete chat", "Ctrl+Shift+Backspace", self.delete_current_chat,
           "Delete the current chat (Undo in the status bar)")  # fmt: skip
         self._menus["&File"].addSeparator()
@@ -587,6 +591,10 @@ class MainWindow(QMainWindow):
             draft = tab.draft
             if conversation_id is not None and draft.strip():
                 self._closed_drafts[conversation_id] = draft
+            if conversation_id is not None:
+                if conversation_id in self._closed:
+                    self._closed.remove(conversation_id)
+                self._closed = [*self._closed[-(REOPEN_KEPT - 1) :], conversation_id]
             tab.session.close()
             pane.removeTab(pane.indexOf(tab))
             tab.deleteLater()
@@ -680,6 +688,20 @@ class MainWindow(QMainWindow):
         tab = self.current_tab()
         if tab is not None:
             getattr(tab, method)()
+
+    def reopen_closed_chat(self) -> ChatTab | None:
+        """The chat whose tab was closed last, in a tab again (one that was deleted since
+        is passed over); each press goes one further back."""
+        if self._closed:
+            existing = {c.id for c in self.history.list_conversations()}
+            while self._closed:
+                conversation_id = self._closed.pop()
+                if conversation_id in existing and not any(
+                    t.session.conversation_id == conversation_id for t in self.chat_tabs()
+                ):
+                    return self.open_conversation(conversation_id)
+        self.notify("There is no closed chat to reopen.")
+        return None
 
     def delete_current_chat(self) -> None:
         """The current tab's chat into the trash (Undo in the status bar); its tab closes."""
@@ -1118,6 +1140,7 @@ class MainWindow(QMainWindow):
     def _on_deleted(self, conversation_ids: list[int], token: str) -> None:
         gone = set(conversation_ids)
         self._close_chats([t for t in self.chat_tabs() if t.session.conversation_id in gone])
+        self._closed = [c for c in self._closed if c not in gone]  # nothing to reopen there
         for conversation_id in gone:
             self._closed_drafts.pop(conversation_id, None)
         self._undo_token = token

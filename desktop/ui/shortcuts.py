@@ -21,6 +21,7 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Esc", "Stop the answer / cancel editing"),
     ("Ctrl+T / Ctrl+Shift+O", "New chat"),
     ("Ctrl+W", "Close the chat tab"),
+    ("Ctrl+Shift+T", "Reopen the chat tab closed last"),
     ("Ctrl+Shift+Backspace", "Delete the chat (Undo in the status bar)"),
     ("Ctrl+Tab / Ctrl+Shift+Tab", "Next / previous chat tab"),
     ("Ctrl+\\", "Split view: two chats side by side (again: one pane)"),

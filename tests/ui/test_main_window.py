@@ -911,6 +911,27 @@ def test_a_message_says_when_it_was_written_in_the_tooltip_of_its_speaker(
         QLocale.setDefault(QLocale.system())
 
 
+def test_ctrl_shift_t_reopens_closed_chats_last_closed_first_and_skips_deleted_ones(
+    qtbot: QtBot, store: Store, make_window: Callable[..., MainWindow]
+) -> None:
+    a, b, c = (store.create_conversation(t) for t in ("Alpha", "Beta", "Gamma"))
+    window = make_window()
+    tabs = {chat.id: window.open_conversation(chat.id) for chat in (a, b, c)}
+    for chat in (a, b, c):
+        window.close_tab(window.tabs.indexOf(tabs[chat.id]))
+    window.sidebar.delete(b.id)  # deleted since: passed over
+    open_ids = lambda: [t.session.conversation_id for t in window.chat_tabs()]  # noqa: E731
+    focus = window.focusWidget() or window
+    ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(focus, Qt.Key.Key_T, ctrl_shift)
+    assert c.id in open_ids()
+    qtbot.keyClick(window.focusWidget() or window, Qt.Key.Key_T, ctrl_shift)
+    assert a.id in open_ids()
+    assert b.id not in open_ids()
+    assert window.reopen_closed_chat() is None
+    assert window.notice.text() == "There is no closed chat to reopen."
+
+
 def test_finished_messages_are_not_rendered_again(qtbot: QtBot, window: MainWindow) -> None:
     tab = tab_of(window)
     send(qtbot, tab, "first")
