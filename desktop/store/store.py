@@ -67,6 +67,10 @@ _CONVERSATION_COLUMNS = (
     "current_leaf_id, deleted_at"
 )
 _SUMMARY_COLUMNS = "id, title, updated_at, pinned, folder_id"
+# what a copy of a message takes along (duplicate, branch): all but its uid and conversation
+_COPIED_COLUMNS = (
+    "id, parent_id, role, content, status, model, params, stats, created_at, updated_at"
+)
 _MESSAGE_COLUMNS = (
     "id, uid, conversation_id, parent_id, role, content, status, model, params, stats, "
     "created_at, updated_at"
@@ -549,48 +553,77 @@ class Store:
         """A copy of the conversation with its whole message tree (every branch), the same
         branch selected, settings and folder; not pinned."""
         source = self.get_conversation(conversation_id)
-        now = time.time()
         with self._write() as db:
-            cursor = db.execute(
-                "INSERT INTO conversations (uid, title, created_at, updated_at, folder_id, "
-                "system_prompt, overrides) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    uuid.uuid4().hex,
-                    title if title is not None else f"{source.title} (copy)",
-                    now,
-                    now,
-                    source.folder_id,
-                    source.system_prompt,
-                    _dumps(source.overrides) or "{}",
-                ),
-            )
-            copy_id = cast(int, cursor.lastrowid)
-            new_ids: dict[int, int] = {}
-            # A parent is always inserted before its children, so ids order parents first.
             rows = db.execute(
-                "SELECT id, parent_id, role, content, status, model, params, stats, "
-                "created_at, updated_at FROM messages WHERE conversation_id = ? ORDER BY id",
+                f"SELECT {_COPIED_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY id",
                 (conversation_id,),
             ).fetchall()
-            for row in rows:
-                old_id, parent_id, *rest = row
-                inserted = db.execute(
-                    "INSERT INTO messages (uid, conversation_id, parent_id, role, content, "
-                    "status, model, params, stats, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        uuid.uuid4().hex,
-                        copy_id,
-                        None if parent_id is None else new_ids[parent_id],
-                        *rest,
-                    ),
+            name = title if title is not None else f"{source.title} (copy)"
+            return self._copy(db, source, name, rows, source.current_leaf_id)
+
+    @_guarded
+    def branch_conversation(self, message_id: int, title: str | None = None) -> Conversation:
+        """A new conversation that holds the branch from the first message down to
+        ``message_id`` (ChatGPT's "Branch in new chat"): that message is its last, the
+        chat's settings and folder come along, and the chat it came from stays as it was."""
+        message = self.get_message(message_id)
+        if message.status == "streaming":
+            raise ValueError(f"message {message_id} is still being written")
+        source = self.get_conversation(message.conversation_id)
+        path = {m.id for m in self.path_to(message_id)}
+        with self._write() as db:
+            rows = [
+                row
+                for row in db.execute(
+                    f"SELECT {_COPIED_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY id",
+                    (source.id,),
                 )
-                new_ids[old_id] = cast(int, inserted.lastrowid)
-            if source.current_leaf_id is not None:
-                db.execute(
-                    "UPDATE conversations SET current_leaf_id = ? WHERE id = ?",
-                    (new_ids[source.current_leaf_id], copy_id),
-                )
+                if row[0] in path
+            ]
+            name = title if title is not None else f"{source.title} (branch)"
+            return self._copy(db, source, name, rows, message_id)
+
+    def _copy(
+        self,
+        db: sqlite3.Connection,
+        source: Conversation,
+        title: str,
+        rows: list[Any],
+        leaf_id: int | None,
+    ) -> Conversation:
+        """Insert a conversation like ``source`` with the messages ``rows`` (``id,
+        parent_id, ...``: parents before their children), ``leaf_id``'s copy selected."""
+        now = time.time()
+        cursor = db.execute(
+            "INSERT INTO conversations (uid, title, created_at, updated_at, folder_id, "
+            "system_prompt, overrides) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                uuid.uuid4().hex,
+                title,
+                now,
+                now,
+                source.folder_id,
+                source.system_prompt,
+                _dumps(source.overrides) or "{}",
+            ),
+        )
+        copy_id = cast(int, cursor.lastrowid)
+        new_ids: dict[int, int] = {}
+        for row in rows:  # a parent is always inserted before its children: ids order them
+            old_id, parent_id, *rest = row
+            inserted = db.execute(
+                "INSERT INTO messages (uid, conversation_id, parent_id, role, content, "
+                "status, model, params, stats, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (uuid.uuid4().hex, copy_id, None if parent_id is None else new_ids[parent_id],
+                 *rest),
+            )  # fmt: skip
+            new_ids[old_id] = cast(int, inserted.lastrowid)
+        if leaf_id is not None:
+            db.execute(
+                "UPDATE conversations SET current_leaf_id = ? WHERE id = ?",
+                (new_ids[leaf_id], copy_id),
+            )
         return self.get_conversation(copy_id)
 
     # ---------------------------------------------------------------- messages

@@ -261,6 +261,7 @@ class ChatTab(QWidget):
     title_changed = Signal(str)
     answer_stats = Signal(object)
     notify = Signal(str)
+    branch_requested = Signal(int)  # an answer to go on from in a new chat
 
     def __init__(
         self,
@@ -364,6 +365,7 @@ class ChatTab(QWidget):
         self.view.continue_requested.connect(self.session.continue_answer)
         self.view.answer_requested.connect(self.session.answer)
         self.view.switch_requested.connect(self.session.switch)
+        self.view.branch_requested.connect(self.branch_requested)
 
         session.path_changed.connect(self.reload)
         session.state_changed.connect(self._on_state)
@@ -647,7 +649,8 @@ class ChatTab(QWidget):
         for w in widgets:
             chain += [w, w.prev_button, w.next_button, *w.focus_chain(),
                       w.copy_button, w.edit_button, w.regen_button, w.continue_button,
-                      w.alternatives_button, w.thumbs_up, w.thumbs_down]  # fmt: skip
+                      w.branch_button, w.alternatives_button, w.thumbs_up,
+                      w.thumbs_down]  # fmt: skip
             chain += w.extra_actions
         chain += [self.composer, self.send_button, self.stop_button, self.settings_button,
                   self.attach_button]  # fmt: skip

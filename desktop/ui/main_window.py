@@ -478,6 +478,7 @@ class MainWindow(QMainWindow):
         tab.answer_stats.connect(self._show_stats)
         tab.answer_stats.connect(lambda _stats, t=tab: self._mark_unread(t))
         tab.notify.connect(self.notify)
+        tab.branch_requested.connect(self.branch_chat)
         if not background:
             pane.setCurrentIndex(index)
         self._refresh_tab_labels()
@@ -688,6 +689,21 @@ class MainWindow(QMainWindow):
         tab = self.current_tab()
         if tab is not None:
             getattr(tab, method)()
+
+    def branch_chat(self, message_id: int) -> ChatTab | None:
+        """ChatGPT's "Branch in new chat": the conversation down to ``message_id`` copied
+        into a new chat, opened in a tab; the chat it came from stays as it was."""
+        from desktop.store import KnownError
+
+        try:
+            branch = self.history.branch_conversation(message_id)
+        except (KnownError, ValueError) as exc:
+            self.notify(f"Could not branch the chat: {exc}")
+            return None
+        self.sidebar.refresh()
+        tab = self.open_conversation(branch.id)
+        self.notify(f"Branched into a new chat: {branch.title}")
+        return tab
 
     def reopen_closed_chat(self) -> ChatTab | None:
         """The chat whose tab was closed last, in a tab again (one that was deleted since

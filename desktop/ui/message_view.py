@@ -259,6 +259,7 @@ class MessageWidget(QFrame):
     switch_requested = Signal(int, int)
     thumbs_requested = Signal(int, int)  # message id, +1 / -1
     alternatives_requested = Signal(int)  # assistant message id
+    branch_requested = Signal(int)  # assistant message id: "Branch in new chat"
 
     def __init__(
         self,
@@ -382,6 +383,12 @@ class MessageWidget(QFrame):
         self.alternatives_button.clicked.connect(
             lambda: self.alternatives_requested.emit(self.message_id)
         )
+        self.branch_button = self._tool(
+            "Branch",
+            "Branch in new chat",
+            "Go on from this answer in a new chat; this one stays as it is",
+        )
+        self.branch_button.clicked.connect(lambda: self.branch_requested.emit(self.message_id))
         # words, not emoji: many Linux desktops have no colour-emoji font
         self.thumbs_up = self._tool("Good", "Good answer", "Rate this answer as good (thumbs up)")
         self.thumbs_down = self._tool("Bad", "Bad answer", "Rate this answer as bad (thumbs down)")
@@ -394,7 +401,8 @@ class MessageWidget(QFrame):
         self.extra_actions: list[QWidget] = []  # e.g. "Should have been flagged…"
         self._actions_layout = actions
         for w in (self.edit_button, self.answer_button, self.regen_button, self.continue_button,
-                  self.alternatives_button, self.thumbs_up, self.thumbs_down):  # fmt: skip
+                  self.branch_button, self.alternatives_button, self.thumbs_up,
+                  self.thumbs_down):  # fmt: skip
             actions.addWidget(w)
         self.stats_label = QLabel()
         accessible(self.stats_label, "Answer statistics")
@@ -512,6 +520,9 @@ class MessageWidget(QFrame):
         self.status_label.setText(STATUS_TEXT.get(self.status, ""))
         self.edit_button.setVisible(self.role == "user")
         self.regen_button.setVisible(self.role == "assistant" and not busy)
+        self.branch_button.setVisible(
+            self.role == "assistant" and not busy and bool(self.text.strip())
+        )
         self.continue_button.setVisible(self.continuable and not busy)
         self.answer_button.setVisible(self.answerable)
         empty_failure = self.status == "error" and not self.text.strip()  # nothing to rate
@@ -907,6 +918,7 @@ class ConversationView(QScrollArea):
     switch_requested = Signal(int, int)
     thumbs_requested = Signal(int, int)  # message id, +1 / -1
     alternatives_requested = Signal(int)
+    branch_requested = Signal(int)
     earlier_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -1109,6 +1121,7 @@ class ConversationView(QScrollArea):
         widget.switch_requested.connect(self.switch_requested)
         widget.thumbs_requested.connect(self.thumbs_requested)
         widget.alternatives_requested.connect(self.alternatives_requested)
+        widget.branch_requested.connect(self.branch_requested)
         if self.decorate is not None:
             self.decorate(widget)
 

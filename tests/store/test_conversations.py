@@ -198,6 +198,42 @@ def test_duplicate_copies_every_branch(store: Store) -> None:
     assert store.get_conversation(conversation.id).title == "Original"
 
 
+def test_branch_in_new_chat_takes_the_path_down_to_the_message_and_nothing_else(
+    store: Store,
+) -> None:
+    folder = store.create_folder("Work")
+    conversation = store.create_conversation("Plan", system_prompt="sys", overrides={"seed": 7})
+    store.move_to_folder(conversation.id, folder.id)
+    q1 = store.add_message(conversation.id, None, "user", "first question")
+    a1 = store.add_message(conversation.id, q1.id, "assistant", "first answer", model="m")
+    other = store.regenerate(a1.id, "m")  # another version of the same turn
+    store.finish(other.id, "complete", content="the other answer")
+    store.switch_branch(a1.id)
+    q2 = store.add_message(conversation.id, a1.id, "user", "second question")
+    store.add_message(conversation.id, q2.id, "assistant", "zebra answer")
+    before = [(m.id, m.content) for m in store.current_path(conversation.id)]
+
+    branch = store.branch_conversation(a1.id)
+
+    assert branch.title == "Plan (branch)"
+    assert (branch.system_prompt, branch.overrides, branch.folder_id) == ("sys", {"seed": 7},
+                                                                          folder.id)  # fmt: skip
+    path = store.current_path(branch.id)
+    assert [(m.role, m.content, m.model) for m in path] == [
+        ("user", "first question", None), ("assistant", "first answer", "m"),
+    ]  # fmt: skip
+    assert store.siblings(path[1].id).total == 1, "the other version stays behind"
+    assert [(m.id, m.content) for m in store.current_path(conversation.id)] == before
+    hits = {h.conversation_id for h in store.search("first answer")}
+    assert hits == {conversation.id, branch.id}
+    assert branch.id not in {h.conversation_id for h in store.search("zebra")}
+    follow = store.add_message(branch.id, path[-1].id, "user", "a new way")
+    assert store.current_path(branch.id)[-1].id == follow.id
+    streaming = store.begin_assistant(conversation.id, before[-1][0], "m")
+    with pytest.raises(ValueError, match="still being written"):
+        store.branch_conversation(streaming.id)
+
+
 class _ImportFailedError(Exception):
     pass
 

@@ -932,6 +932,29 @@ def test_ctrl_shift_t_reopens_closed_chats_last_closed_first_and_skips_deleted_o
     assert window.notice.text() == "There is no closed chat to reopen."
 
 
+def test_branch_goes_on_from_an_answer_in_a_new_chat_and_leaves_this_one_alone(
+    qtbot: QtBot, window: MainWindow, engine: FakeEngine, store: Store
+) -> None:
+    engine.replies = ["Answer one.", "Answer two."]
+    tab = tab_of(window)
+    send(qtbot, tab, "question one")
+    send(qtbot, tab, "question two")
+    first_answer = tab.view.message_widgets()[1]
+    assert first_answer.branch_button.isVisible()
+    assert not tab.view.message_widgets()[0].branch_button.isVisible(), "answers only"
+    qtbot.mouseClick(first_answer.branch_button, Qt.MouseButton.LeftButton)
+    branch = tab_of(window)
+    assert branch is not tab
+    assert shown(branch) == [("user", "question one"), ("assistant", "Answer one.")]
+    assert len(shown(tab)) == 4
+    assert window.notice.text() == "Branched into a new chat: question one (branch)"
+    assert "question one (branch)" in window.sidebar.titles()
+    engine.replies = ["Answer three."]
+    send(qtbot, branch, "another way")
+    assert shown(branch)[-1] == ("assistant", "Answer three.")
+    assert len(shown(tab)) == 4
+
+
 def test_finished_messages_are_not_rendered_again(qtbot: QtBot, window: MainWindow) -> None:
     tab = tab_of(window)
     send(qtbot, tab, "first")
