@@ -38,7 +38,7 @@ from desktop.services.engine_host import EngineHost, Job
 from desktop.services.history import History
 from desktop.services.notifications import Notifier
 from desktop.ui.chat_tab import SPINNER, ChatTab
-from desktop.ui.message_view import accessible, palette_for, warm_up
+from desktop.ui.message_view import accessible, copy_to_clipboard, palette_for, warm_up
 from desktop.ui.shortcuts import SHORTCUTS, ShortcutsDialog
 from desktop.ui.sidebar import Grouper, Sidebar
 from desktop.ui.theme import ROLE_ERROR, ROLE_PROPERTY
@@ -400,6 +400,8 @@ class MainWindow(QMainWindow):
         menu.addSeparator()
         export = menu.addAction("Export…", lambda: self.choose_transcript_export())
         export.setEnabled(tab.session.conversation_id is not None)
+        copy = menu.addAction("Copy as Markdown", lambda: self.copy_chat_markdown(tab))
+        copy.setEnabled(tab.session.conversation_id is not None)
         if self.is_split():
             side = "Move to the other side"
         elif pane.count() > 1:
@@ -704,6 +706,25 @@ class MainWindow(QMainWindow):
         tab = self.open_conversation(branch.id)
         self.notify(f"Branched into a new chat: {branch.title}")
         return tab
+
+    def copy_chat_markdown(self, tab: ChatTab) -> bool:
+        """The chat as its Markdown export (the branch shown) on the clipboard, to paste into
+        an issue, a note or a mail."""
+        from desktop.store import KnownError
+        from desktop.store.transcripts import read_conversation
+        from desktop.transcripts.render import to_markdown
+
+        conversation_id = tab.session.conversation_id
+        if conversation_id is None:
+            return False
+        try:
+            conversation = read_conversation(self.history, conversation_id)  # type: ignore[arg-type]
+        except KnownError as exc:
+            self.notify(f"Could not copy the chat: {exc}")
+            return False
+        copy_to_clipboard(to_markdown(conversation))
+        self.notify("Copied the chat as Markdown.")
+        return True
 
     def reopen_closed_chat(self) -> ChatTab | None:
         """The chat whose tab was closed last, in a tab again (one that was deleted since

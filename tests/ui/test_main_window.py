@@ -1023,12 +1023,22 @@ def test_a_tabs_menu_closes_the_others_and_moves_it_to_the_other_side(
     assert menu is not None
     assert window.current_tab() is second
     texts = [a.text() for a in menu.actions() if not a.isSeparator()]
-    assert texts == ["Close", "Close other chats", "Export…", "Split view, this chat on the right"]
-    export = next(a for a in menu.actions() if a.text() == "Export…")
-    assert not export.isEnabled(), "an empty chat has nothing to export"
+    assert texts == [
+        "Close", "Close other chats", "Export…", "Copy as Markdown",
+        "Split view, this chat on the right",
+    ]  # fmt: skip
+    for text in ("Export…", "Copy as Markdown"):
+        action = next(a for a in menu.actions() if a.text() == text)
+        assert not action.isEnabled(), "an empty chat has nothing to export"
     menu = window._tab_menu(window.tabs, window.tabs.indexOf(first))
     assert menu is not None
     assert next(a for a in menu.actions() if a.text() == "Export…").isEnabled()
+    next(a for a in menu.actions() if a.text() == "Copy as Markdown").trigger()
+    copied = QGuiApplication.clipboard().text()
+    assert copied.startswith("# Hi\n")
+    assert "## You\n\nHi\n" in copied
+    assert "Hello there, human." in copied
+    assert window.notice.text() == "Copied the chat as Markdown."
     next(a for a in menu.actions() if a.text() == "Close other chats").trigger()
     assert window.chat_tabs() == [first]
     second = window.new_tab()
