@@ -49,12 +49,16 @@ class Attachment:
         return f"{title}{fence}{lang}\n{body}{fence}\n"
 
 
-def read_attachment(path: Path, room: int = MAX_CHARS) -> Attachment:
+def read_attachment(path: Path, room: int = MAX_CHARS, *, pipes: bool = False) -> Attachment:
     """The text of ``path``, or :class:`AttachmentError` with the reason. ``room``: how many
-    characters may still be added to the message."""
+    characters may still be added to the message. ``pipes``: a named pipe or a device is
+    read too (``parley ask -f <(git diff)``); the window takes files only, since reading a
+    pipe with no writer would wait forever."""
     name = path.name
     if path.is_dir():
         raise AttachmentError(f"{name} is a folder; drop the files themselves")
+    if not pipes and path.exists() and not path.is_file():
+        raise AttachmentError(f"{name} is not a file (a pipe, socket or device)")
     try:
         with path.open("rb") as f:
             data = f.read(MAX_BYTES + 1)

@@ -403,7 +403,7 @@ def _ask_prompt(args: argparse.Namespace) -> str:
             if source == "-":
                 attachment = attachment_from_bytes("", _read_stdin(), room)
             else:
-                attachment = read_attachment(Path(source), room)
+                attachment = read_attachment(Path(source), room, pipes=True)
             room -= len(attachment.text)
             blocks.append(attachment.as_markdown())
     except AttachmentError as exc:

@@ -4,6 +4,8 @@ with the reason."""
 from __future__ import annotations
 
 import codecs
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,21 @@ def test_a_folder_a_missing_file_and_a_full_message_are_refused(tmp_path: Path) 
     assert read_attachment(path, room=5000).text == "y" * 5000
     with pytest.raises(AttachmentError, match=f"{MAX_CHARS:,} at most"):
         read_attachment(path, room=4999)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_named_pipe_is_refused_by_the_window_and_read_by_the_command_line(
+    tmp_path: Path,
+) -> None:
+    """Opening a pipe nobody writes to waits forever: the window must not try; `parley ask
+    -f <(git diff)` hands one over on purpose, with a writer."""
+    fifo = tmp_path / "diff"
+    os.mkfifo(fifo)
+    with pytest.raises(AttachmentError, match="diff is not a file"):
+        read_attachment(fifo)  # returns at once: no open() that would block
+    writer = threading.Thread(target=lambda: fifo.write_text("+ added\n", encoding="utf-8"))
+    writer.start()
+    try:
+        assert read_attachment(fifo, pipes=True).text == "+ added\n"
+    finally:
+        writer.join(timeout=5)
