@@ -313,6 +313,10 @@ class MessageWidget(QFrame):
         self.status_label = QLabel()
         accessible(self.status_label, "Message status")
         header.addWidget(self.status_label)
+        # in the header, not the row of buttons: that row then fits a narrower pane
+        self.stats_label = QLabel()
+        accessible(self.stats_label, "Answer statistics")
+        header.addWidget(self.stats_label)
         layout.addLayout(header)
         # content-filter banner (set by the window when the message was flagged)
         self._banner_slot = QVBoxLayout()
@@ -404,9 +408,6 @@ class MessageWidget(QFrame):
                   self.branch_button, self.alternatives_button, self.thumbs_up,
                   self.thumbs_down):  # fmt: skip
             actions.addWidget(w)
-        self.stats_label = QLabel()
-        accessible(self.stats_label, "Answer statistics")
-        row.addWidget(self.stats_label, 0, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
         layout.addLayout(row)
 
         # streaming state
