@@ -4,7 +4,7 @@ narrow pane (split view, a small window) wraps them instead of clipping the mess
 
 from __future__ import annotations
 
-from PySide6.QtCore import QMargins, QPoint, QRect, QSize, Qt
+from PySide6.QtCore import QEvent, QMargins, QPoint, QRect, QSize, Qt
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QLayout, QLayoutItem, QWidget
 
@@ -97,6 +97,17 @@ class FlowBox(QWidget):
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
         super().resizeEvent(event)
-        height = self.flow.heightForWidth(event.size().width())
+        self._fit(event.size().width())
+
+    def event(self, event: QEvent) -> bool:
+        """A button shown or hidden (an answer that finished, a rating) changes the lines
+        without changing the width: fit them again when the layout is redone."""
+        handled = super().event(event)
+        if event.type() == QEvent.Type.LayoutRequest:
+            self._fit(self.width())
+        return handled
+
+    def _fit(self, width: int) -> None:
+        height = self.flow.heightForWidth(width)
         if height != self.minimumHeight():
             self.setMinimumHeight(height)
