@@ -244,6 +244,18 @@ def _quiet(stage: str, fraction: float) -> None:
     pass
 
 
+def is_model_source(path: Path) -> bool:
+    """What ``import_path`` takes: a GGUF file, or a folder with an ONNX model (ours, an
+    onnxruntime-genai or optimum export) or a Hugging Face checkpoint. Dropped files that are
+    none of these are text to put into a message."""
+    if path.is_file():
+        return path.suffix.lower() == ".gguf"
+    if not path.is_dir():
+        return False
+    markers = ("parley.json", "genai_config.json", "config.json")
+    return any((path / m).is_file() for m in markers) or next(path.glob("*.onnx"), None) is not None
+
+
 def is_checkpoint_folder(folder: Path) -> bool:
     """A Hugging Face checkpoint (to convert) rather than an ONNX model folder (to copy)."""
     if next(folder.glob("*.onnx"), None) is not None or (folder / "genai_config.json").exists():

@@ -59,6 +59,7 @@ class Composer(QPlainTextEdit):
     edit_last_requested = Signal()
     escape_pressed = Signal()
     notice = Signal(str)  # e.g. why a dropped file was not pasted
+    model_dropped = Signal(Path)  # a GGUF file or model folder: imported, not pasted
 
     MIN_LINES = 2
     MAX_LINES = 12
@@ -116,7 +117,13 @@ class Composer(QPlainTextEdit):
         if not files:
             super().insertFromMimeData(source)
             return
-        self.insert_files(files)
+        from desktop.convert.library import is_model_source
+
+        for model in [f for f in files if is_model_source(f)]:
+            self.model_dropped.emit(model)
+            files.remove(model)
+        if files:
+            self.insert_files(files)
 
     def insert_files(self, files: list[Path]) -> None:
         """Each text file as a block at the cursor; what cannot go in is said in one notice."""

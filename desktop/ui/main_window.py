@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QStandardPaths, Qt, QTimer, Signal, SignalInstance
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -187,6 +187,7 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([260, 840])
         self.setCentralWidget(self.splitter)
+        self.setAcceptDrops(True)  # a model file or folder dropped anywhere imports it
 
         self._build_status_bar()
         self._build_menus()
@@ -480,6 +481,7 @@ class MainWindow(QMainWindow):
         tab.answer_stats.connect(self._show_stats)
         tab.answer_stats.connect(lambda _stats, t=tab: self._mark_unread(t))
         tab.notify.connect(self.notify)
+        tab.composer.model_dropped.connect(self.import_model)
         tab.branch_requested.connect(self.branch_chat)
         if not background:
             pane.setCurrentIndex(index)
@@ -1215,6 +1217,38 @@ class MainWindow(QMainWindow):
             self.notify("Installing the starter model is not available in this build.")
             return None
         return self._run_model_job("Installing the starter model", install)
+
+    # -- drops ----------------------------------------------------------------------------
+    @staticmethod
+    def _dropped_files(event: QDragEnterEvent | QDropEvent) -> list[Path]:
+        mime = event.mimeData()
+        return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
+        if self._dropped_files(event):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt override)
+        """Dropped outside the message box: a GGUF file or model folder is imported (the
+        first of them), text files go into the current chat's message."""
+        from desktop.convert.library import is_model_source
+
+        files = self._dropped_files(event)
+        if not files:
+            return
+        event.acceptProposedAction()
+        models = [f for f in files if is_model_source(f)]
+        if models:
+            self.import_model(models[0])
+            if len(models) > 1:
+                self.notify(f"One model at a time: importing {models[0].name}.")
+            return
+        tab = self.current_tab()
+        if tab is None:
+            self.notify("Install or import a model first; then drop files into a chat.")
+            return
+        tab.composer.insert_files(files)
+        tab.composer.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def choose_import(self) -> None:
         path, _ = QFileDialog.getOpenFileName(

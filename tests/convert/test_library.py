@@ -53,3 +53,20 @@ def test_a_device_is_not_a_model_and_is_not_called_missing(tmp_path: Path) -> No
         library.import_path(Path("/dev/null"))
     with pytest.raises(ConversionError, match="no such file or folder"):
         library.import_path(tmp_path / "nothing.gguf")
+
+
+def test_what_counts_as_a_model_to_import_when_dropped(tmp_path: Path) -> None:
+    from desktop.convert.library import is_model_source
+
+    gguf = tmp_path / "Tiny.Q4_0.GGUF"
+    gguf.write_bytes(b"GGUF")
+    notes = tmp_path / "notes.md"
+    notes.write_text("# notes", encoding="utf-8")
+    checkpoint, exported, plain = (tmp_path / n for n in ("hf", "onnx", "photos"))
+    for folder in (checkpoint, exported, plain):
+        folder.mkdir()
+    (checkpoint / "config.json").write_text("{}", encoding="utf-8")
+    (exported / "model.onnx").write_bytes(b"")
+    (plain / "cat.png").write_bytes(b"")
+    assert [is_model_source(p) for p in (gguf, checkpoint, exported)] == [True, True, True]
+    assert [is_model_source(p) for p in (notes, plain, tmp_path / "gone.gguf")] == [False] * 3

@@ -327,6 +327,51 @@ def test_attach_files_puts_the_chosen_files_into_the_message(
     assert tab.composer.hasFocus()
 
 
+def test_a_dropped_model_is_imported_and_dropped_text_goes_into_the_message(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A GGUF file (or model folder) dropped on the message box or anywhere in the window is
+    imported, not pasted as "not a text file"; other files dropped on the window land in
+    the message."""
+    from PySide6.QtCore import QMimeData, QPointF
+    from PySide6.QtGui import QDropEvent
+
+    gguf = tmp_path / "Llama-3.2-1B.Q4_0.gguf"
+    gguf.write_bytes(b"GGUF")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("remember the milk\n", encoding="utf-8")
+    imported: list[Path] = []
+    monkeypatch.setattr(
+        window, "import_model", lambda source, precision=None: imported.append(source)
+    )
+    tab = tab_of(window)
+    tab.composer.model_dropped.disconnect()
+    tab.composer.model_dropped.connect(window.import_model)
+
+    def mime(*paths: Path) -> QMimeData:
+        data = QMimeData()
+        data.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+        return data
+
+    tab.composer.insertFromMimeData(mime(gguf, notes))
+    assert imported == [gguf]
+    assert tab.composer.toPlainText() == "`notes.txt`:\n```\nremember the milk\n```\n"
+    tab.composer.clear()
+
+    def drop(data: QMimeData) -> None:
+        event = QDropEvent(
+            QPointF(10, 10), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+        )  # fmt: skip
+        window.dropEvent(event)
+
+    drop(mime(gguf))
+    assert imported == [gguf, gguf]
+    drop(mime(notes))
+    assert "remember the milk" in tab.composer.toPlainText()
+    assert tab.composer.hasFocus()
+
+
 def test_escape_stops_the_answer(qtbot: QtBot, window: MainWindow, engine: FakeEngine) -> None:
     engine.replies = [" tok" * 2000]
     engine.delay_s = 0.005
