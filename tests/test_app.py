@@ -343,7 +343,7 @@ def test_a_chat_closed_before_sending_keeps_what_was_typed_for_when_it_opens_aga
     assert window.open_conversation(chat.id).composer.toPlainText() == "Second question, half"
 
     window.open_conversation(doomed.id)
-    window.sidebar.deleted.emit(doomed.id, store.delete_conversations(doomed.id))
+    window.sidebar.deleted.emit([doomed.id], store.delete_conversations(doomed.id))
     assert str(doomed.id) not in window.layout_state()["chats"]["drafts"]  # type: ignore[index]
 
     # across a restart: a draft of a chat that was closed comes back when it is opened
