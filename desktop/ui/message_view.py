@@ -26,7 +26,14 @@ from functools import lru_cache
 from typing import Any
 
 from PySide6.QtCore import QDateTime, QLocale, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QGuiApplication, QKeyEvent, QPalette, QResizeEvent
+from PySide6.QtGui import (
+    QCursor,
+    QDesktopServices,
+    QGuiApplication,
+    QKeyEvent,
+    QPalette,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import (
     QApplication,
     QFrame,
@@ -37,6 +44,7 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QTextBrowser,
     QToolButton,
+    QToolTip,
     QVBoxLayout,
     QWidget,
 )
@@ -46,6 +54,7 @@ from desktop.ui.code_view import CodeBlockView, SliceQueue
 from desktop.ui.code_view import warm_up as code_warm_up
 from desktop.ui.flow_layout import FlowBox
 from desktop.ui.markdown import (
+    COPY_SCHEME,
     DARK,
     LIGHT,
     Palette,
@@ -172,6 +181,28 @@ def accessible(widget: QWidget, name: str, tip: str | None = None) -> None:
     widget.setToolTip(tip or name)
 
 
+WEB_SCHEMES = ("http", "https", "mailto")  # what a click on a link in an answer opens
+
+
+def open_link(url: QUrl) -> bool:
+    """Open a web or mail link of a message in the user's browser (or mail program); any
+    other scheme (file:, javascript:, a custom one) is not opened."""
+    if url.scheme().lower() not in WEB_SCHEMES:
+        return False
+    return QDesktopServices.openUrl(url)
+
+
+def show_link_target(url: QUrl) -> None:
+    """Hovering a link says where it goes before it is clicked (a model can write any
+    address behind any words)."""
+    if url.isEmpty():
+        QToolTip.hideText()
+    elif url.scheme() == COPY_SCHEME:
+        QToolTip.showText(QCursor.pos(), "Copy code")
+    else:
+        QToolTip.showText(QCursor.pos(), url.toString())
+
+
 class RichText(QTextBrowser):
     """Read-only rich text that is as tall as its content (the scroll area scrolls, not it).
     Links are reported by ``link_activated`` (``copy-code:N``: the message's code block N)."""
@@ -189,6 +220,7 @@ class RichText(QTextBrowser):
         self.document().setDocumentMargin(2)
         self.document().documentLayout().documentSizeChanged.connect(self._fit)
         self.anchorClicked.connect(self.link_activated)
+        self.highlighted.connect(show_link_target)
         self._fit()
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
@@ -889,6 +921,8 @@ class MessageWidget(QFrame):
         code = copied_code(url.toString(), self.code_blocks())
         if code is not None:
             self.copy_text.emit(code)
+        else:
+            open_link(url)
 
 
 class TrimMarker(QLabel):

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.services.chat_session import ChatSession
-from desktop.ui.message_view import accessible, copy_to_clipboard
+from desktop.ui.message_view import accessible, copy_to_clipboard, open_link, show_link_target
 
 
 class QuickAskWindow(QWidget):
@@ -55,6 +55,8 @@ class QuickAskWindow(QWidget):
         layout.addWidget(self.question)
         self.answer = QTextBrowser()
         self.answer.setOpenLinks(False)
+        self.answer.anchorClicked.connect(open_link)  # web links open in the browser
+        self.answer.highlighted.connect(show_link_target)
         accessible(self.answer, "Answer", "The answer, as it is written")
         layout.addWidget(self.answer, 1)
         row = QHBoxLayout()

@@ -13,7 +13,7 @@ from desktop.engine.types import ChatMessage, ModelInfo
 from desktop.store import Store
 from desktop.ui.chat_tab import ChatTab
 from desktop.ui.main_window import MainWindow
-from desktop.ui.message_view import TrimMarker, local_time
+from desktop.ui.message_view import RichText, TrimMarker, local_time
 from desktop.ui.search_results import ROLE_HTML
 from desktop.ui.theme import line_height
 from tests.fakes import FakeEngine
@@ -1009,6 +1009,30 @@ def test_finished_messages_are_not_rendered_again(qtbot: QtBot, window: MainWind
     send(qtbot, tab, "second")
     assert tab.view.message_widgets()[1] is first_answer
     assert first_answer.render_count == renders
+
+
+def test_a_web_link_in_an_answer_opens_in_the_browser_and_nothing_else_does(
+    qtbot: QtBot, window: MainWindow, engine: FakeEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtGui import QDesktopServices
+
+    opened: list[str] = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toString()))
+    engine.replies = [
+        "See [the docs](https://docs.python.org/3/) or [mail us](mailto:a@b.example); "
+        "not [this](file:///etc/passwd) nor [that](javascript:alert(1))."
+    ]
+    tab = tab_of(window)
+    send(qtbot, tab, "links?")
+    widget = tab.view.message_widgets()[-1]
+    body = widget.parts[0]
+    assert isinstance(body, RichText)
+    html = body.toHtml()
+    for target in ("https://docs.python.org/3/", "mailto:a@b.example", "file:///etc/passwd"):
+        assert target in html
+        body.link_activated.emit(QUrl(target))
+    body.link_activated.emit(QUrl("javascript:alert(1)"))
+    assert opened == ["https://docs.python.org/3/", "mailto:a@b.example"]
 
 
 def test_code_blocks_have_a_copy_button(
