@@ -152,6 +152,17 @@ def _guarded(method: Callable[Concatenate[Store, _P], _R]) -> Callable[Concatena
     return wrapper
 
 
+def _folder_problem(folder: Path, error: OSError) -> str:
+    """Why ``folder`` could not be made, in words ("Errno 17 File exists" for a file in
+    the way says little)."""
+    for parent in (folder, *folder.parents):
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                return f"{parent} is a file, not a folder"
+            break
+    return error.strerror or str(error)
+
+
 class Store:
     """The chat history. Create it with :meth:`Store.open`."""
 
@@ -191,7 +202,9 @@ class Store:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise DatabaseUnavailable(
-                f"Cannot create the folder for the history database {path} ({error}).", path
+                f"Cannot create the folder for the history database {path}: "
+                f"{_folder_problem(path.parent, error)}.",
+                path,
             ) from error
         if path.is_dir():
             raise DatabaseUnavailable(f"The history database {path} is a folder, not a file.", path)

@@ -207,8 +207,11 @@ def test_a_folder_in_place_of_the_file(tmp_path: Path) -> None:
 
 def test_a_file_in_place_of_the_folder(tmp_path: Path) -> None:
     (tmp_path / "blocker").write_text("a file, not a folder")
-    with pytest.raises(DatabaseUnavailable):
-        Store.open(tmp_path / "blocker" / "history.sqlite3")
+    for where in (tmp_path / "blocker", tmp_path / "blocker" / "deeper"):
+        with pytest.raises(DatabaseUnavailable) as caught:
+            Store.open(where / "history.sqlite3")
+        assert _one_line(caught.value).endswith(f"{tmp_path / 'blocker'} is a file, not a folder.")
+        assert "Errno" not in str(caught.value)
 
 
 def test_programming_errors_are_not_known_errors(tmp_path: Path) -> None:
