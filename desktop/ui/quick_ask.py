@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QCursor, QGuiApplication, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -45,7 +45,10 @@ class QuickAskWindow(QWidget):
         layout.setContentsMargins(10, 10, 10, 10)
         self.input = QLineEdit()
         self.input.setPlaceholderText("Ask Parley… (Enter asks, Esc hides)")
-        accessible(self.input, "Question", "Type a question; Enter asks")
+        accessible(self.input, "Question", "Type a question; Enter asks; Up: an earlier one")
+        self.input.installEventFilter(self)  # Up / Down: the questions asked before
+        self._asked: list[str] = []
+        self._recall = 0  # how far back Up went (0: the line being typed)
         layout.addWidget(self.input)
         self.question = QLabel()
         self.question.setTextFormat(Qt.TextFormat.PlainText)
@@ -112,6 +115,26 @@ class QuickAskWindow(QWidget):
         y = area.y() + max(0, (area.height() - self.height()) // 4)
         self.move(x, y)
 
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        if (
+            watched is self.input
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() in (Qt.Key.Key_Up, Qt.Key.Key_Down)
+        ):
+            self.recall(1 if event.key() == Qt.Key.Key_Up else -1)
+            return True
+        return super().eventFilter(watched, event)
+
+    def recall(self, step: int) -> None:
+        """Up (``step`` 1) puts the question asked before the one shown in the line, as a
+        shell's history does; Down goes forward again, to an empty line at the end."""
+        position = max(0, min(len(self._asked), self._recall + step))
+        if position == self._recall:
+            return
+        self._recall = position
+        self.input.setText(self._asked[-position] if position else "")
+
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         if event.key() == Qt.Key.Key_Escape:
             self.hide()
@@ -143,6 +166,9 @@ class QuickAskWindow(QWidget):
             return False
         if not session.send(text):
             return False
+        if not self._asked or self._asked[-1] != text:
+            self._asked.append(text)
+        self._recall = 0
         self.input.clear()
         self.answer.clear()
         self._set_copied("")

@@ -83,6 +83,27 @@ def test_copy_takes_the_answer_as_written_not_as_shown(
     assert QApplication.clipboard().text() == "Use **bold** and `code`."
 
 
+def test_up_brings_back_the_questions_asked_before(
+    qtbot: QtBot, make_window: Callable[..., MainWindow], engine: FakeEngine
+) -> None:
+    engine.replies = ["One.", "Two.", "Three."]
+    quick = make_window().open_quick_ask()
+    for question in ("first question", "second question"):
+        qtbot.keyClicks(quick.input, question)
+        qtbot.keyClick(quick.input, Qt.Key.Key_Return)
+        assert quick.session is not None
+        qtbot.waitUntil(lambda: quick.session is not None and quick.session.state == "idle")
+    qtbot.keyClick(quick.input, Qt.Key.Key_Up)
+    assert quick.input.text() == "second question"
+    qtbot.keyClick(quick.input, Qt.Key.Key_Up)
+    assert quick.input.text() == "first question"
+    qtbot.keyClick(quick.input, Qt.Key.Key_Up)  # nothing before the first
+    assert quick.input.text() == "first question"
+    qtbot.keyClick(quick.input, Qt.Key.Key_Down)
+    qtbot.keyClick(quick.input, Qt.Key.Key_Down)
+    assert quick.input.text() == "", "past the last one: the empty line again"
+
+
 def test_quick_ask_without_a_model_says_so_and_keeps_the_question(
     qtbot: QtBot, make_window: Callable[..., MainWindow]
 ) -> None:
