@@ -199,3 +199,23 @@ def test_down_from_the_search_field_moves_into_the_list_below(qtbot: QtBot, stor
         qtbot.keyClick(sidebar.results, Qt.Key.Key_Return)
     assert opened.args[0] == older.id
     assert opened.args[1] != -1, "the message row opens the chat at the match"
+
+
+def test_an_empty_history_says_so_in_the_list(
+    qtbot: QtBot, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from desktop.ui.sidebar import ConversationListView
+
+    def ink(sidebar: Sidebar) -> int:
+        """Pixels of the list that are not its background."""
+        image = sidebar.listing.viewport().grab().toImage()
+        base = image.pixel(image.width() - 2, image.height() - 2)
+        return sum(
+            image.pixel(x, y) != base for x in range(0, image.width(), 2) for y in range(0, 60, 2)
+        )
+
+    sidebar = make(qtbot, store)
+    assert ink(sidebar) > 20, "the empty list has its sentence"
+    monkeypatch.setattr(ConversationListView, "EMPTY_TEXT", "")
+    sidebar.listing.viewport().update()
+    assert ink(sidebar) == 0, "the ink above came from the sentence"
