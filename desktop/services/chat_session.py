@@ -20,12 +20,18 @@ from desktop.engine.types import ChatMessage, Finished, GenerationStats, Samplin
 from desktop.services.engine_host import EngineHost, GenerationRequest
 from desktop.services.history import History, MessageLike, ThreadEntryLike
 from desktop.store.errors import KnownError
+from desktop.store.recording import (
+    SYSTEM_PROMPT_KEY,
+    can_continue,
+    put_back,
+    status_of,
+    title_from,
+)
 
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_MS = 500
 SAVE_RETRY_MS = 3000  # an answer the history could not store (disk full) is tried again
-TITLE_LENGTH = 48
 ALTERNATIVE_MIN_TEMP = 0.7
 
 # Per-chat overrides a user may set (the rest of SamplingParams stays at the defaults).
@@ -39,13 +45,6 @@ class ChatDefaults:
 
     system_prompt: str = ""
     sampling: SamplingParams = dataclasses.field(default_factory=SamplingParams)
-
-
-_STATUS_OF_REASON = {"stop": "complete", "length": "complete", "cancelled": "stopped",
-                     "error": "error", "repetition": "stopped"}  # fmt: skip
-
-
-SYSTEM_PROMPT_KEY = "system_prompt"  # in a message's recorded params (feedback reads it)
 
 
 class ChatSession(QObject):
@@ -208,7 +207,7 @@ class ChatSession(QObject):
         text = text.strip()
         if not text or self.state != "idle" or self._unavailable() or self._too_long(text):
             return False
-        created = self._ensure_conversation(_title_from(text))
+        created = self._ensure_conversation(title_from(text))
         assert self.conversation_id is not None
         path = self.path()
         parent = path[-1].id if path else None
@@ -472,12 +471,12 @@ class ChatSession(QObject):
         message_id = self._streaming_id
         if message_id is None:
             return
-        status = _STATUS_OF_REASON.get(finished.reason, "error")
+        status: str = status_of(finished.reason)
         resumed, self._resumed = self._resumed, None
         if resumed is not None and status != "complete" and self._text == resumed.text:
             # A continuation that wrote nothing (it failed or was stopped at once) leaves the
             # answer as it was, still continuable, rather than turning it into a failed one.
-            status = _final(resumed.status)
+            status = put_back(resumed.status)
             self._finish(message_id, status, resumed.stats, resumed.text)
         else:
             stats: dict[str, Any] = dataclasses.asdict(finished.stats)
@@ -505,27 +504,6 @@ class _Resumed(NamedTuple):
     status: str
     stats: dict[str, Any] | None
     text: str
-
-
-def _final(status: str) -> str:
-    """The stored status of an answer put back as it was (``interrupted`` is only given by
-    recovery at start-up; ``stopped`` offers Continue the same way)."""
-    return "stopped" if status == "interrupted" else status
-
-
-def can_continue(message: MessageLike) -> bool:
-    """Whether "Continue" applies: an answer with text that was stopped, interrupted or cut
-    off by its length limit (one that ended by itself or failed is answered again instead)."""
-    if message.role != "assistant" or not message.content:
-        return False
-    if message.status in ("stopped", "interrupted"):
-        return True
-    return message.status == "complete" and (message.stats or {}).get("finish_reason") == "length"
-
-
-def _title_from(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
 
 
 def stats_of(raw: Mapping[str, Any] | None) -> GenerationStats | None:

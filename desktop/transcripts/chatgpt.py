@@ -27,6 +27,7 @@ from dataclasses import replace
 from typing import Any, cast
 
 from desktop.store.models import Role, Status
+from desktop.store.recording import title_from
 from desktop.store.schema import STATUSES
 from desktop.store.transcripts import TreeConversation, TreeMessage
 from desktop.transcripts.chatgpt_content import Report, shown_text
@@ -35,7 +36,6 @@ from desktop.transcripts.fields import MAX_TITLE, MAX_UID, Fields, order_tree
 ROOT_ID = "client-created-root"
 _CHUNK = 500
 """Uids per ``IN (...)`` query, well under SQLite's limit of variables."""
-_TITLE_LENGTH = 48
 """As long as the title Parley gives a new chat."""
 
 _STATUS_TO_CHATGPT: dict[str, str] = {
@@ -207,10 +207,7 @@ def _title_from(messages: Sequence[TreeMessage]) -> str:
     """A title for a conversation ChatGPT left untitled: its first question, as Parley
     titles a new chat."""
     first = next((m.content for m in messages if m.role == "user"), "")
-    line = " ".join(first.split())
-    if not line:
-        return "Untitled"
-    return line if len(line) <= _TITLE_LENGTH else line[: _TITLE_LENGTH - 1].rstrip() + "…"
+    return title_from(first) or "Untitled"
 
 
 def _times(f: Fields, data: dict[str, Any], where: str) -> tuple[float, float]:

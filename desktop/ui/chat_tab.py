@@ -29,7 +29,8 @@ from PySide6.QtWidgets import (
 
 from desktop.attachments import MAX_CHARS, AttachmentError, read_attachment
 from desktop.engine.types import GenerationStats
-from desktop.services.chat_session import ChatSession, can_continue
+from desktop.services.chat_session import ChatSession
+from desktop.store.recording import can_continue
 from desktop.ui.empty_chat import EmptyChat
 from desktop.ui.message_view import (
     ConversationView,

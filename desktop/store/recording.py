@@ -1,0 +1,70 @@
+"""How a chat is recorded in the history, alike from the window and from ``parley chat``: a
+conversation's title from its first message, an answer's stored status from the engine's
+reason for ending it, when Continue applies, and the key under which an answer's params keep
+its system prompt."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from desktop.store.models import FinalStatus
+
+
+class StoredAnswer(Protocol):
+    """What Continue looks at in a message (a store Message, or the window's view of one)."""
+
+    @property
+    def role(self) -> str: ...
+    @property
+    def content(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def stats(self) -> Mapping[str, Any] | None: ...
+
+
+TITLE_LENGTH = 48
+
+SYSTEM_PROMPT_KEY = "system_prompt"  # in a message's recorded params (feedback reads it)
+
+# The engine's finish reasons: an answer cut off by its length limit is complete (its stats
+# keep ``finish_reason: "length"``, which is what offers Continue); one ended for repeating
+# itself counts as stopped. Any other reason is stored as an error (``status_of``).
+_STATUS_OF_REASON: Mapping[str, FinalStatus] = {
+    "stop": "complete",
+    "length": "complete",
+    "cancelled": "stopped",
+    "error": "error",
+    "repetition": "stopped",
+}
+
+
+def status_of(reason: str) -> FinalStatus:
+    """The stored status of an answer the engine ended for ``reason``."""
+    return _STATUS_OF_REASON.get(reason, "error")
+
+
+def can_continue(message: StoredAnswer) -> bool:
+    """Whether "Continue" applies: an answer with text that was stopped, interrupted or cut
+    off by its length limit (one that ended by itself or failed is answered again instead)."""
+    if message.role != "assistant" or not message.content:
+        return False
+    if message.status in ("stopped", "interrupted"):
+        return True
+    return message.status == "complete" and (message.stats or {}).get("finish_reason") == "length"
+
+
+def put_back(status: str) -> FinalStatus:
+    """The status of an answer put back as it was after a continuation that wrote nothing
+    (``interrupted`` is only given by recovery at start-up; ``stopped`` offers Continue the
+    same way)."""
+    if status == "complete":
+        return "complete"
+    return "error" if status == "error" else "stopped"
+
+
+def title_from(text: str) -> str:
+    """A conversation's title: its first message on one line, cut to ``TITLE_LENGTH``."""
+    line = " ".join(text.split())
+    return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
