@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -17,9 +18,9 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import Any, TextIO, TypeVar, cast
 
 from desktop.attachments import (
     MAX_BYTES,
@@ -33,7 +34,21 @@ from desktop.convert.errors import ConversionError
 from desktop.engine.bundle import SAMPLING_KEYS
 from desktop.engine.providers import display_name
 from desktop.engine.types import ChatMessage, Finished, SamplingParams, TextDelta
-from desktop.store import KnownError
+from desktop.store import (
+    Conversation,
+    FinalStatus,
+    KnownError,
+    Message,
+    NotFoundError,
+    Store,
+)
+from desktop.store.recording import (
+    SYSTEM_PROMPT_KEY,
+    can_continue,
+    put_back,
+    status_of,
+    title_from,
+)
 from desktop.terminal import ProgressBar, output_path
 
 EXIT_ERROR = 1
@@ -329,7 +344,14 @@ def _ctrl_c_cancels(cancel: threading.Event) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _stream(events: Any, out: TextIO | None, cancel: threading.Event) -> dict[str, Any]:
+def _stream(
+    events: Any,
+    out: TextIO | None,
+    cancel: threading.Event,
+    on_text: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Stream an answer to ``out`` (and each piece of text to ``on_text``); the result holds
+    its text, token ids, finish reason, stats, error and how many messages were left out."""
     text: list[str] = []
     ids: list[int] = []
     result: dict[str, Any] = {"dropped_messages": 0}
@@ -343,6 +365,8 @@ def _stream(events: Any, out: TextIO | None, cancel: threading.Event) -> dict[st
                     if out is not None and ev.text:
                         out.write(ev.text)
                         out.flush()
+                    if on_text is not None and ev.text:
+                        on_text(ev.text)
                 elif isinstance(ev, Finished):
                     result.update(finish_reason=ev.reason, stats=ev.stats, error=ev.error)
                 else:
@@ -472,8 +496,21 @@ CHAT_HELP = """Commands:
   /help             this list
   /exit, /quit      quit (so does Ctrl-D)
 A message that starts with / is a command; start it with // to send a literal /.
-\"\"\" on a line starts a message of several lines (pasted code, a list); \"\"\" ends it."""
+\"\"\" on a line starts a message of several lines (pasted code, a list); \"\"\" ends it.
+Each conversation is saved in the app's history, as in the window (its sidebar and search
+show it); parley chat --resume ID goes on with one, --no-save keeps a chat out of it."""
 BLOCK = '"""'  # opens and closes a message of several lines (as in Ollama's terminal chat)
+FLUSH_INTERVAL_S = 0.5  # while an answer streams, its text so far is saved this often
+# A write the history refuses: the environment's fault (KnownError: locked by an import in
+# the window, damaged, read-only, disk full), or the window changed this conversation
+# meanwhile (its start-up marked our answer interrupted: ValueError; purged: NotFoundError).
+_UNWRITABLE = (KnownError, ValueError, NotFoundError)
+_T = TypeVar("_T")
+_NOTE_OF_REASON = {  # said after an answer that /continue may go on with
+    "length": "[cut off by the length limit: /continue goes on]",
+    "cancelled": "[stopped: /continue goes on]",
+    "repetition": "[stopped: it was repeating itself; /continue goes on anyway]",
+}
 
 
 class _Lines:
@@ -536,6 +573,308 @@ def _attach(path: str, attached: list[Attachment]) -> Attachment | None:
         return None
 
 
+def _open_history() -> Store:
+    # Without recovery: an answer the window is writing now must stay "streaming" (recovering
+    # answers a crash left behind is the window's, at its start).
+    return Store.open(recover=False)
+
+
+def _say_not_saved(exc: Exception) -> None:
+    reason = " ".join(str(exc).split())
+    print(f"(the history cannot be written: {reason}; this chat is not being saved)")
+
+
+class _Recording:
+    """``parley chat`` as a conversation in the app's history, stored as the window stores one
+    (desktop.services.chat_session): created at its first message with the system prompt
+    used; each user message, then an answer that is ``streaming`` (its text saved every
+    ``FLUSH_INTERVAL_S``) until it ends ``complete``, ``stopped`` or ``error`` with its stats.
+    The history never costs the user the chat: the first write it refuses is said in one
+    line, and the chat goes on in memory, unsaved."""
+
+    def __init__(self) -> None:
+        self.store: Store | None = None
+        self.conversation_id: int | None = None
+        self.leaf_id: int | None = None  # the last message stored in the conversation
+        self._answer: int | None = None  # the answer being streamed
+        self._resumed: Message | None = None  # the answer being continued, as it was
+        self._parts: list[str] = []  # the answer's text, as it arrived
+        self._flushed = 0.0
+
+    def open(self) -> None:
+        try:
+            self.store = _open_history()
+        except KnownError as exc:
+            _say_not_saved(exc)
+
+    def resume(self, conversation_id: int, save: bool) -> tuple[Conversation, list[Message]]:
+        """Go on with conversation ``conversation_id``: it and its current branch. Without a
+        history (or without that conversation) there is nothing to go on with: that is the
+        command's error."""
+        store = _open_history()
+        try:
+            conversation, path = _stored_chat(store, conversation_id)
+        except BaseException:
+            store.close()
+            raise
+        if save:
+            self.store, self.conversation_id = store, conversation_id
+            self.leaf_id = conversation.current_leaf_id
+        else:
+            store.close()
+        return conversation, path
+
+    @property
+    def saving(self) -> bool:
+        return self.store is not None
+
+    def start_over(self) -> None:
+        """/new, /system: the next message starts another conversation."""
+        self.conversation_id = self.leaf_id = None
+
+    def user_message(self, text: str, system: str | None) -> None:
+        """Store the user's message after the last one; the first creates the conversation."""
+        new = self.conversation_id is None
+        if self._write(lambda store: self._add_user(store, text, system)) and new:
+            print(
+                f'(saved in your history as "{title_from(text)}"; '
+                f"parley chat --resume {self.conversation_id} goes on with it)"
+            )
+
+    def _add_user(self, store: Store, text: str, system: str | None) -> Message:
+        with store.transaction():  # a new conversation comes with its first message, or not
+            conversation_id = self.conversation_id
+            if conversation_id is None:
+                # "" for no system prompt: None would mean the settings' default when the
+                # conversation is continued (here or in the window)
+                created = store.create_conversation(title_from(text), system_prompt=system or "")
+                conversation_id = created.id
+            message = store.add_message(conversation_id, self.leaf_id, "user", text)
+        self.conversation_id, self.leaf_id = conversation_id, message.id
+        return message
+
+    def begin_answer(self, model: str, params: dict[str, object]) -> None:
+        """The answer to the message just stored begins, empty and ``streaming``."""
+        conversation_id, parent = self.conversation_id, self.leaf_id
+        if conversation_id is not None:
+            self._begin(
+                self._write(lambda s: s.begin_assistant(conversation_id, parent, model, params))
+            )
+
+    def resume_answer(self) -> None:
+        """/continue: the last answer stored goes on, into the same message."""
+        leaf = self.leaf_id
+        if leaf is not None:
+            both = self._write(lambda store: (store.get_message(leaf), store.resume(leaf)))
+            if both is not None:
+                self._begin(both[1], resumed=both[0])
+
+    def _begin(self, message: Message | None, resumed: Message | None = None) -> None:
+        if message is not None:
+            self._answer, self._resumed, self.leaf_id = message.id, resumed, message.id
+            self._parts, self._flushed = [], time.monotonic()
+
+    def _so_far(self) -> str:
+        return (self._resumed.content if self._resumed else "") + "".join(self._parts)
+
+    def partial(self, text: str) -> None:
+        """More of the answer arrived: the text so far is saved every FLUSH_INTERVAL_S."""
+        answer = self._answer
+        if answer is None:
+            return
+        self._parts.append(text)
+        if time.monotonic() - self._flushed >= FLUSH_INTERVAL_S:
+            so_far = self._so_far()
+            self._write(lambda store: store.append_partial(answer, so_far))
+            self._flushed = time.monotonic()
+
+    def finish(self, result: dict[str, Any]) -> None:
+        """The answer ended (``result`` as ``_stream`` gives it): store how."""
+        answer, self._answer = self._answer, None
+        if answer is not None:
+            status, stats, text = _ending(result, self._resumed)
+            self._write(lambda store: store.finish(answer, status, stats, text))
+
+    def close(self) -> None:
+        """The chat ends, also by an exception: an answer still streaming is stored as
+        stopped with its text so far (never left ``streaming``), and the history closed."""
+        if self._answer is not None:
+            self.finish({"finish_reason": "cancelled", "text": "".join(self._parts)})
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    def _write(self, write: Callable[[Store], _T]) -> _T | None:
+        """``write`` into the history: None without one, or when it refused (said once)."""
+        store = self.store
+        if store is None:
+            return None
+        try:
+            return write(store)
+        except _UNWRITABLE as exc:
+            self.store = None
+            answer, self._answer = self._answer, None
+            if answer is not None:  # a last try, so that it is not left "streaming"
+                with contextlib.suppress(*_UNWRITABLE):
+                    store.finish(answer, "stopped", None, self._so_far())
+            store.close()
+            _say_not_saved(exc)
+            return None
+
+
+def _stored_chat(store: Store, conversation_id: int) -> tuple[Conversation, list[Message]]:
+    """A conversation of the history (not one in the trash) and its current branch."""
+    try:
+        conversation: Conversation | None = store.get_conversation(conversation_id)
+    except NotFoundError:
+        conversation = None
+    if conversation is None or conversation.deleted_at is not None:
+        raise CliError(
+            f"no conversation {conversation_id} in your history (see: parley export --list)"
+        )
+    return conversation, store.current_path(conversation_id)
+
+
+def _ending(
+    result: dict[str, Any], resumed: Message | None
+) -> tuple[FinalStatus, dict[str, Any] | None, str]:
+    """An answer's stored status, stats and text, as the window's ``ChatSession._end``."""
+    before = resumed.content if resumed is not None else ""
+    status = status_of(result["finish_reason"])
+    if resumed is not None and status != "complete" and not result["text"]:
+        # a continuation that wrote nothing leaves the answer as it was, still continuable
+        return put_back(resumed.status), resumed.stats, before
+    stats: dict[str, Any] = dataclasses.asdict(result["stats"]) if result.get("stats") else {}
+    earlier = (resumed.stats or {}).get("generated_tokens") if resumed is not None else None
+    if stats and isinstance(earlier, int):  # a continued answer counts all its tokens
+        stats["generated_tokens"] += earlier
+        stats["prompt_tokens"] = max(0, stats["prompt_tokens"] - earlier)
+    if result.get("dropped_messages"):
+        stats["context_trimmed"] = result["dropped_messages"]
+    stats["finish_reason"] = result["finish_reason"]
+    if result.get("error"):
+        stats["error"] = result["error"]
+    return status, stats, before + result["text"]
+
+
+class _Chat:
+    """``parley chat``'s conversation: what the model is told (in memory) and its record."""
+
+    def __init__(
+        self,
+        engine: Any,
+        params: SamplingParams,
+        system: str | None,
+        recording: _Recording,
+        verbose: bool,
+    ) -> None:
+        self.engine, self.params, self.system = engine, params, system
+        self.recording, self.verbose = recording, verbose
+        self.history: list[ChatMessage] = []
+        self.attachments: list[Attachment] = []  # /file: they go with the next message
+        self.can_continue = False
+
+    def go_on(self, conversation: Conversation, path: list[Message]) -> None:
+        """Continue a stored conversation (``--resume``): its system prompt and branch."""
+        if conversation.system_prompt is not None:  # None: the default, as in the window
+            self.system = conversation.system_prompt or None
+        self.history = [
+            ChatMessage(m.role, m.content)
+            for m in path
+            if m.role == "user" or (m.role == "assistant" and m.content and m.status != "error")
+        ]
+        self.can_continue = bool(path) and can_continue(path[-1])
+        count = f"{len(path)} message{'' if len(path) == 1 else 's'}"
+        unsaved = "" if self.recording.saving else "; --no-save: what follows is not saved"
+        print(f'(continuing "{conversation.title}": {count}{unsaved})')
+        _show_last_exchange(path)
+
+    def command(self, name: str, rest: str) -> bool:
+        """Run ``/name rest``; False when it ends the chat."""
+        if name in ("exit", "quit", "bye"):
+            return False
+        if name in ("new", "clear", "reset"):
+            self._start_over()
+            self.attachments = []
+            print("(a new conversation)")
+        elif name == "system":
+            self.system = rest or None
+            self._start_over()
+            print(f"(system prompt: {self.system!r}; a new conversation)" if self.system else
+                  "(no system prompt; a new conversation)")  # fmt: skip
+        elif name == "continue":
+            self.continue_answer()
+        elif name == "file":
+            attached = _attach(rest, self.attachments)
+            if attached is not None:
+                self.attachments.append(attached)
+                print(f"({attached.name}: {len(attached.text):,} characters, sent with your "
+                      "next message)")  # fmt: skip
+        elif name == "help":
+            print(CHAT_HELP)
+        else:
+            print(f"(unknown command /{name}; /help lists them)")
+        return True
+
+    def _start_over(self) -> None:
+        self.history, self.can_continue = [], False
+        self.recording.start_over()
+
+    def send(self, text: str) -> None:
+        """The user's message (with the files attached), and its answer."""
+        content = "\n".join([*(a.as_markdown() for a in self.attachments), text])
+        self.attachments = []
+        self.history.append(ChatMessage("user", content))
+        self.recording.user_message(content, self.system)
+        recorded: dict[str, object] = dict(dataclasses.asdict(self.params))
+        recorded[SYSTEM_PROMPT_KEY] = self.system  # what the model was told, for feedback
+        self.recording.begin_answer(self.engine.info.name, recorded)
+        sys.stdout.write("parley> ")
+        result = self._turn()
+        if result["finish_reason"] == "error":
+            self.history.pop()
+            self.can_continue = False
+            return
+        self.history.append(ChatMessage("assistant", result["text"]))
+        self.can_continue = result["finish_reason"] in CONTINUABLE and bool(result["text"])
+
+    def continue_answer(self) -> None:
+        if not self.can_continue:
+            print("(nothing to continue: the last answer ended by itself)")
+            return
+        self.recording.resume_answer()
+        sys.stdout.write("parley> …")
+        result = self._turn()
+        if result["finish_reason"] != "error":
+            self.history[-1] = ChatMessage("assistant", self.history[-1].content + result["text"])
+            self.can_continue = result["finish_reason"] in CONTINUABLE
+
+    def _turn(self) -> dict[str, Any]:
+        result = _chat_turn(
+            self.engine, self.system, self.history, self.params, self.verbose,
+            self.recording.partial,
+        )  # fmt: skip
+        self.recording.finish(result)
+        return result
+
+
+def _show_last_exchange(path: list[Message]) -> None:
+    """Where a continued conversation stands: its last question and what came after it."""
+    asked = max((i for i, m in enumerate(path) if m.role == "user"), default=0)
+    for message in path[asked:]:
+        print(f"{'you' if message.role == 'user' else 'parley'}> {message.content}")
+    last = path[-1] if path else None
+    if last is None or last.role != "assistant":
+        return
+    reason = (last.stats or {}).get("finish_reason")
+    if last.status == "interrupted":
+        print("[interrupted: /continue goes on]")
+    elif last.status == "error":
+        print("[the answer failed]")
+    elif can_continue(last) and reason in _NOTE_OF_REASON:
+        print(_NOTE_OF_REASON[reason])
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     _fill_defaults(args)
     stdin = sys.stdin
@@ -543,18 +882,57 @@ def cmd_chat(args: argparse.Namespace) -> int:
         raise CliError("standard input is closed; chat reads your messages from it")
     if isinstance(stdin, io.TextIOWrapper):  # a line that is not UTF-8 is refused, not fatal
         stdin.reconfigure(errors="surrogateescape")
+    recording = _Recording()
+    with _ended_by_quit_signals():
+        try:
+            return _chat(args, _Lines(stdin), recording)
+        finally:
+            recording.close()
+
+
+def _chat(args: argparse.Namespace, lines: _Lines, recording: _Recording) -> int:
+    # an unknown conversation is said before the model loads
+    resumed = None if args.resume is None else recording.resume(args.resume, args.save)
     engine = _load(args)
     _apply_recommendation(args, engine)
-    params = _params(args)
-    system: str | None = args.system or None
-    history: list[ChatMessage] = []
-    attachments: list[Attachment] = []  # /file: they go with the next message
-    can_continue = False
+    chat = _Chat(engine, _params(args), args.system or None, recording, args.verbose)
     print(
         f"Parley — {engine.info.name} on {display_name(engine.info.provider)}. "
         "Ctrl-D quits; Ctrl-C stops an answer; /help lists commands."
     )
-    lines = _Lines(stdin)
+    if resumed is not None:
+        chat.go_on(*resumed)
+    elif args.save:
+        recording.open()
+    return _converse(chat, lines)
+
+
+@contextlib.contextmanager
+def _ended_by_quit_signals() -> Iterator[None]:
+    """While the chat runs, SIGTERM and SIGHUP (its terminal closed, a logout) end it as an
+    exception does, so that an answer being written is stored first (by default they end
+    the process on the spot). A signal ignored (nohup) or handled already stays so."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # a thread cannot take signals
+        return
+
+    def leave(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)  # the exit status a shell shows for the signal
+
+    previous: dict[int, Any] = {}
+    for name in ("SIGTERM", "SIGHUP"):  # Windows has no SIGHUP
+        number = getattr(signal, name, None)
+        if number is not None and signal.getsignal(number) is signal.SIG_DFL:
+            previous[number] = signal.signal(number, leave)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _converse(chat: _Chat, lines: _Lines) -> int:
+    """Read messages and commands until the end of the input, /exit or Ctrl-C at the prompt."""
     while True:
         try:
             print()
@@ -575,50 +953,10 @@ def cmd_chat(args: argparse.Namespace) -> int:
             continue
         if text.startswith("/") and not text.startswith("//"):
             command, _, rest = text[1:].partition(" ")
-            command = command.lower()
-            if command in ("exit", "quit", "bye"):
+            if not chat.command(command.lower(), rest.strip()):
                 return 0
-            if command in ("new", "clear", "reset"):
-                history, can_continue, attachments = [], False, []
-                print("(a new conversation)")
-            elif command == "system":
-                system = rest.strip() or None
-                history, can_continue = [], False
-                print(f"(system prompt: {system!r}; a new conversation)" if system else
-                      "(no system prompt; a new conversation)")  # fmt: skip
-            elif command == "continue":
-                if not can_continue:
-                    print("(nothing to continue: the last answer ended by itself)")
-                    continue
-                sys.stdout.write("parley> …")
-                result = _chat_turn(engine, system, history, params, args.verbose)
-                if result is not None:
-                    history[-1] = ChatMessage("assistant", history[-1].content + result["text"])
-                    can_continue = result["finish_reason"] in CONTINUABLE
-            elif command == "file":
-                attached = _attach(rest.strip(), attachments)
-                if attached is not None:
-                    attachments.append(attached)
-                    print(f"({attached.name}: {len(attached.text):,} characters, sent with your "
-                          "next message)")  # fmt: skip
-            elif command == "help":
-                print(CHAT_HELP)
-            else:
-                print(f"(unknown command /{command}; /help lists them)")
             continue
-        text = text[1:] if text.startswith("//") else text
-        history.append(
-            ChatMessage("user", "\n".join([*(a.as_markdown() for a in attachments), text]))
-        )
-        attachments = []
-        sys.stdout.write("parley> ")
-        result = _chat_turn(engine, system, history, params, args.verbose)
-        if result is None:
-            history.pop()
-            can_continue = False
-            continue
-        history.append(ChatMessage("assistant", result["text"]))
-        can_continue = result["finish_reason"] in CONTINUABLE and bool(result["text"])
+        chat.send(text[1:] if text.startswith("//") else text)
 
 
 def _chat_turn(
@@ -627,25 +965,25 @@ def _chat_turn(
     history: list[ChatMessage],
     params: SamplingParams,
     verbose: bool,
-) -> dict[str, Any] | None:
+    on_text: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Stream one answer to ``history`` (ending with the user's message, or with an answer to
-    continue); ``None`` when it failed (the error is printed)."""
+    continue), each piece of text also to ``on_text``; a failure is printed."""
     messages = ([ChatMessage("system", system)] if system else []) + history
     cancel = threading.Event()
     started = time.perf_counter()
-    result = _stream(engine.generate(messages, params, cancel), sys.stdout, cancel)
+    result = _stream(engine.generate(messages, params, cancel), sys.stdout, cancel, on_text)
     print()
     if result.get("dropped_messages"):
         print(f"[{result['dropped_messages']} older messages left out of the context]")
-    if result.get("finish_reason") == "error":
+    reason = result["finish_reason"]
+    if reason == "error":
         print(f"parley: error: {result.get('error')}", file=sys.stderr)
-        return None
-    if result.get("finish_reason") == "length":
-        print("[cut off by the length limit: /continue goes on]")
-    if result.get("finish_reason") == "cancelled":
-        print("[stopped: /continue goes on]" if result["text"] else "[stopped]")
-    if result.get("finish_reason") == "repetition":
-        print("[stopped: it was repeating itself; /continue goes on anyway]")
+        return result
+    if reason == "cancelled" and not result["text"]:
+        print("[stopped]")
+    elif reason in _NOTE_OF_REASON:
+        print(_NOTE_OF_REASON[reason])
     if verbose:
         print(f"[{time.perf_counter() - started:.1f} s]", file=sys.stderr)
     return result
@@ -716,8 +1054,26 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print one JSON object")
     ask.set_defaults(func=cmd_ask)
 
-    chat = sub.add_parser("chat", help="a conversation in the terminal")
+    chat = sub.add_parser(
+        "chat",
+        help="a conversation in the terminal, saved in the app's history",
+        description="A conversation in the terminal, saved in the app's history as in the "
+        "window (--no-save: not saved). Type /help in it for its commands.",
+    )
     _generation_args(chat)
+    chat.add_argument(
+        "--resume",
+        type=int,
+        metavar="ID",
+        help="go on with conversation ID of the history (with its own system prompt; "
+        "ids: parley export --list)",
+    )
+    chat.add_argument(
+        "--no-save",
+        dest="save",
+        action="store_false",
+        help="keep this chat out of the history (it is forgotten on exit)",
+    )
     chat.set_defaults(func=cmd_chat)
 
     models = sub.add_parser("models", help="list, install, import, remove models")

@@ -421,9 +421,11 @@ def test_chat_at_a_terminal_edits_lines_and_recalls_earlier_ones(
 
 
 # -- a hostile user: every mistake is one line and a non-zero exit, never a traceback ------
-def _interrupt_the_first_answer(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Ctrl-C (a real SIGINT to this process) right after the first answer's first token;
-    returns the texts streamed."""
+def _interrupt_the_first_answer(
+    monkeypatch: pytest.MonkeyPatch, signum: int | None = None
+) -> list[str]:
+    """Ctrl-C (a real SIGINT to this process, or ``signum``) right after the first answer's
+    first token; returns the texts streamed."""
     import signal
     from collections.abc import Iterator
 
@@ -447,7 +449,7 @@ def _interrupt_the_first_answer(monkeypatch: pytest.MonkeyPatch) -> list[str]:
                 yield event
                 if first:
                     first = False
-                    signal.raise_signal(signal.SIGINT)
+                    signal.raise_signal(signal.SIGINT if signum is None else signum)
 
         engine.generate_ids = interrupted
         return engine
@@ -762,3 +764,306 @@ def test_a_models_folder_that_cannot_be_written_is_one_line(
     err = capsys.readouterr().err
     assert err.startswith(f"parley: error: cannot import {gguf}: Not a directory")
     assert err.count("\n") == 1
+
+
+# -- parley chat keeps its conversations in the app's history ------------------------------
+def _saved_chats() -> list[tuple[Any, list[Any]]]:
+    """Every conversation of the history (the window's, in the test's data dir), oldest
+    first, with its current branch."""
+    from desktop.store import Store
+
+    with Store.open() as store:
+        ids = sorted(c.id for c in store.list_conversations())
+        return [(store.get_conversation(i), store.current_path(i)) for i in ids]
+
+
+def _chat(monkeypatch: pytest.MonkeyPatch, script: str, *argv: str) -> int:
+    from desktop import cli
+
+    monkeypatch.setattr(cli.sys, "stdin", io.StringIO(script))
+    return main(["chat", "--temperature", "0", "--max-tokens", "3", *argv])
+
+
+def test_a_chat_is_saved_in_the_history_as_the_window_saves_one(
+    installed: str,
+    sent: list[list[ChatMessage]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = "What is   the capital of France, and why is it there of all places?"
+    assert _chat(monkeypatch, f"{first}\nmore\n") == 0
+    out = capsys.readouterr().out
+    [(conversation, path)] = _saved_chats()
+    assert conversation.title == "What is the capital of France, and why is it th…"
+    assert conversation.system_prompt == sent[0][0].content == "You are a helpful assistant."
+    assert [(m.role, m.status) for m in path] == [
+        ("user", "complete"),
+        ("assistant", "complete"),  # cut off at 3 tokens: complete, and continuable
+        ("user", "complete"),
+        ("assistant", "complete"),
+    ]
+    assert [path[0].content, path[2].content] == [first, "more"]
+    for answer in (path[1], path[3]):
+        assert answer.content
+        assert f"parley> {answer.content}\n" in out, "stored as it was shown"
+        assert answer.model == installed
+        assert answer.stats["generated_tokens"] == 3
+        assert answer.stats["finish_reason"] == "length"
+        assert answer.params["system_prompt"] == "You are a helpful assistant."
+        assert answer.params["max_new_tokens"] == 3
+    assert [m.parent_id for m in path] == [None, path[0].id, path[1].id, path[2].id]
+    said = (
+        f'(saved in your history as "{conversation.title}"; '
+        f"parley chat --resume {conversation.id} goes on with it)"
+    )
+    assert out.count(said) == 1, "once per conversation"
+    assert out.index(said) < out.index("parley> ")
+
+
+def test_new_starts_another_saved_conversation_and_no_save_saves_nothing(
+    installed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from desktop.store import default_path
+
+    assert _chat(monkeypatch, "one\n/new\ntwo\n", "--no-save") == 0
+    assert "saved in your history" not in capsys.readouterr().out
+    assert not default_path().exists(), "not even opened"
+    assert _chat(monkeypatch, "one\n/new\ntwo\n/system Be terse.\nthree\n") == 0
+    assert capsys.readouterr().out.count("(saved in your history as ") == 3
+    saved = _saved_chats()
+    assert [(c.title, [m.role for m in path]) for c, path in saved] == [
+        ("one", ["user", "assistant"]),
+        ("two", ["user", "assistant"]),
+        ("three", ["user", "assistant"]),
+    ]
+    assert [c.system_prompt for c, _ in saved] == ["You are a helpful assistant."] * 2 + [
+        "Be terse."
+    ]
+    assert _chat(monkeypatch, "four\n/system\nfive\n", "--no-save") == 0
+    assert len(_saved_chats()) == 3
+
+
+def test_resume_goes_on_with_a_saved_conversation(
+    installed: str,
+    sent: list[list[ChatMessage]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert _chat(monkeypatch, "hi\n", "--system", "Be terse.") == 0
+    [(conversation, before)] = _saved_chats()
+    capsys.readouterr()
+    assert _chat(monkeypatch, "again\n", "--resume", str(conversation.id)) == 0
+    out = capsys.readouterr().out
+    assert '(continuing "hi": 2 messages)' in out
+    last = f"you> hi\nparley> {before[1].content}\n[cut off by the length limit: /continue goes on]"
+    assert last in out, "where it stands"
+    assert "saved in your history" not in out, "said once per conversation"
+    # the model is told the earlier messages, with the conversation's own system prompt
+    assert sent[-1] == [
+        ChatMessage("system", "Be terse."),
+        ChatMessage("user", "hi"),
+        ChatMessage("assistant", before[1].content),
+        ChatMessage("user", "again"),
+    ]
+    [(_, path)] = _saved_chats()
+    assert [m.id for m in path[:2]] == [m.id for m in before]
+    assert [(m.role, m.content) for m in path[2:3]] == [("user", "again")]
+    assert path[2].parent_id == before[-1].id, "after the old leaf"
+    assert (path[3].role, path[3].status) == ("assistant", "complete")
+
+
+def test_ctrl_c_saves_the_answer_as_stopped_and_continue_extends_it(
+    installed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    streamed = _interrupt_the_first_answer(monkeypatch)
+    assert _chat(monkeypatch, "tell me\n", "--max-tokens", "20") == 0
+    [(conversation, [_, stopped])] = _saved_chats()
+    assert stopped.status == "stopped"
+    assert stopped.content == "".join(streamed) != ""
+    assert stopped.stats["finish_reason"] == "cancelled"
+    assert stopped.stats["generated_tokens"] == 1
+    # a later chat goes on with it, into the same message, as the window's Continue does
+    assert _chat(monkeypatch, "/continue\n", "--resume", str(conversation.id)) == 0
+    [(_, [_, continued])] = _saved_chats()
+    assert continued.id == stopped.id
+    assert continued.content == "".join(streamed)
+    assert len(continued.content) > len(stopped.content)
+    assert continued.status == "complete"
+    assert continued.stats["finish_reason"] == "length"
+    assert continued.stats["generated_tokens"] == 1 + 3, "all its tokens"
+
+
+def test_continue_in_the_same_chat_extends_the_saved_answer(
+    installed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    streamed = _interrupt_the_first_answer(monkeypatch)
+    assert _chat(monkeypatch, "tell me\n/continue\n/continue\n") == 0
+    [(_, path)] = _saved_chats()
+    assert [m.role for m in path] == ["user", "assistant"]
+    assert path[1].content == "".join(streamed)
+    assert path[1].stats["generated_tokens"] == 1 + 3 + 3
+
+
+def test_the_answer_so_far_is_saved_while_it_streams(
+    installed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from desktop import cli
+    from desktop.store import Store
+
+    saved: list[str] = []
+    append_partial = Store.append_partial
+
+    def recording(self: Store, message_id: int, text: str) -> None:
+        saved.append(text)
+        append_partial(self, message_id, text)
+
+    monkeypatch.setattr(Store, "append_partial", recording)
+    monkeypatch.setattr(cli, "FLUSH_INTERVAL_S", 0.0)  # at every token
+    assert _chat(monkeypatch, "hi\n", "--max-tokens", "6") == 0
+    [(_, [_, answer])] = _saved_chats()
+    assert len(saved) >= 2
+    assert all(answer.content.startswith(text) for text in saved)
+    assert saved == sorted(saved, key=len), "the whole text so far each time"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="raises SIGTERM in the test process")
+def test_sigterm_mid_answer_stores_the_answer_so_far_before_it_ends(
+    installed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A logout or a closed terminal: the answer is stored as stopped, not left streaming."""
+    import signal
+
+    streamed = _interrupt_the_first_answer(monkeypatch, signal.SIGTERM)
+    with pytest.raises(SystemExit) as ended:
+        _chat(monkeypatch, "tell me\nnever read\n", "--max-tokens", "20")
+    assert ended.value.code == 128 + signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, "put back"
+    [(_, [_, answer])] = _saved_chats()
+    assert answer.status == "stopped"
+    assert answer.content == "".join(streamed)
+
+
+def test_an_answer_a_crash_ends_is_not_left_streaming(
+    installed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from collections.abc import Iterator
+
+    from desktop import cli
+    from desktop.engine.types import TextDelta
+
+    load = cli._load
+
+    def crashing(args: Any) -> Any:
+        engine = load(args)
+        generate = engine.generate
+
+        def crash(*call: Any) -> Iterator[Any]:
+            for event in generate(*call):
+                yield event
+                if isinstance(event, TextDelta) and event.text:
+                    raise RuntimeError("a bug")
+
+        engine.generate = crash
+        return engine
+
+    monkeypatch.setattr(cli, "_load", crashing)
+    with pytest.raises(RuntimeError, match="a bug"):
+        _chat(monkeypatch, "hi\n")
+    [(_, [_, answer])] = _saved_chats()
+    assert answer.status == "stopped"
+    assert answer.content
+    assert f"parley> {answer.content}" in capsys.readouterr().out
+
+
+def test_a_history_that_cannot_be_opened_costs_nothing_but_saving(
+    installed: str,
+    sent: list[list[ChatMessage]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from desktop.store import DatabaseLocked, Store
+
+    def locked(*args: Any, **kwargs: Any) -> Store:
+        raise DatabaseLocked("The history database h is in use by another program.", Path("h"))
+
+    monkeypatch.setattr(Store, "open", locked)
+    assert _chat(monkeypatch, "hi\nmore\n") == 0
+    out = capsys.readouterr().out
+    assert out.count("(the history cannot be written") == 1
+    assert (
+        "(the history cannot be written: The history database h is in use by another program.; "
+        "this chat is not being saved)"
+    ) in out
+    assert len(sent) == 2
+    assert out.count("parley> ") == 2
+    assert "saved in your history" not in out
+
+
+def test_a_history_that_refuses_a_write_costs_nothing_but_saving(
+    installed: str,
+    sent: list[list[ChatMessage]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An import in the window holds the history: the first write fails, the chat goes on."""
+    from desktop.store import Store
+
+    opened: list[Store] = []
+    open_store = Store.open
+
+    def held(*args: Any, **kwargs: Any) -> Store:
+        store = open_store(*args, **kwargs)
+        store.write_guard = lambda: "The history is busy with an import."
+        opened.append(store)
+        return store
+
+    monkeypatch.setattr(Store, "open", held)
+    assert _chat(monkeypatch, "hi\nmore\n") == 0
+    out = capsys.readouterr().out
+    assert (
+        out.count(
+            "(the history cannot be written: The history is busy with an import.; "
+            "this chat is not being saved)"
+        )
+        == 1
+    )
+    assert len(sent) == 2
+    assert out.count("parley> ") == 2
+    monkeypatch.undo()
+    assert _saved_chats() == [], "the conversation comes with its first message, or not at all"
+
+
+def test_a_full_disk_mid_chat_stops_saving_and_leaves_no_empty_conversation(
+    installed: str,
+    sent: list[list[ChatMessage]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from desktop.store import DiskFull, Store
+
+    add_message = Store.add_message
+
+    def filling(
+        self: Store, conversation_id: int, parent_id: int | None, role: Any, *rest: Any, **kw: Any
+    ) -> Any:
+        if role == "user" and len(self.list_conversations()) > 1:  # the second one's first
+            raise DiskFull("The disk holding the history database h is full.", Path("h"))
+        return add_message(self, conversation_id, parent_id, role, *rest, **kw)
+
+    monkeypatch.setattr(Store, "add_message", filling)
+    assert _chat(monkeypatch, "one\n/new\ntwo\nthree\n") == 0
+    out = capsys.readouterr().out
+    assert out.count("(the history cannot be written: The disk holding") == 1
+    assert len(sent) == 3, "every message was answered"
+    assert [(c.title, [m.role for m in path]) for c, path in _saved_chats()] == [
+        ("one", ["user", "assistant"])
+    ], "no conversation 'two' without its message"
+
+
+def test_resume_of_an_unknown_conversation_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _chat(monkeypatch, "hi\n", "--resume", "999") == 1
+    assert capsys.readouterr().err == (
+        "parley: error: no conversation 999 in your history (see: parley export --list)\n"
+    )
