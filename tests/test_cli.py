@@ -48,6 +48,14 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[list[ChatMessage]]:
     return calls
 
 
+def _chat(monkeypatch: pytest.MonkeyPatch, script: str, *argv: str) -> int:
+    """`parley chat` reading ``script`` as what the user types (later options win)."""
+    from desktop import cli
+
+    monkeypatch.setattr(cli.sys, "stdin", io.StringIO(script))
+    return main(["chat", "--temperature", "0", "--max-tokens", "3", *argv])
+
+
 def test_import_list_info_default_remove(
     installed: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -103,12 +111,8 @@ def test_ask_raw_streams_text(installed: str, capsys: pytest.CaptureFixture[str]
 def test_chat_conversation(
     installed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import io
 
-    from desktop import cli
-
-    monkeypatch.setattr(cli.sys, "stdin", io.StringIO("hi\nmore\n\n"))
-    assert main(["chat", "--temperature", "0", "--max-tokens", "3"]) == 0
+    assert _chat(monkeypatch, "hi\nmore\n\n") == 0
     out = capsys.readouterr().out
     assert out.count("parley> ") == 2
     assert " on CPU. " in out.splitlines()[0]  # as the window says it, not CPUExecutionProvider
@@ -249,11 +253,9 @@ def test_chat_commands(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from desktop import cli
 
     script = "hi\n/help\n/continue\n/system Be terse.\n//etc/hosts?\n/bogus\n/exit\nnot read\n"
-    monkeypatch.setattr(cli.sys, "stdin", io.StringIO(script))
-    assert main(["chat", "--temperature", "0", "--max-tokens", "3"]) == 0
+    assert _chat(monkeypatch, script) == 0
     out = capsys.readouterr().out
     assert "Commands:" in out
     assert "unknown command /bogus" in out
@@ -273,13 +275,11 @@ def test_chat_takes_a_message_of_several_lines_between_triple_quotes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Pasted code arrives as one message; an empty line is skipped, not the end of the chat."""
-    from desktop import cli
 
     script = (
         'Fix this:\n"""\ndef f():\n\n    return 1\n"""\n\n"""one line"""\n"""unclosed\nat the end'
     )
-    monkeypatch.setattr(cli.sys, "stdin", io.StringIO(script))
-    assert main(["chat", "--temperature", "0", "--max-tokens", "2", "--system", ""]) == 0
+    assert _chat(monkeypatch, script, "--max-tokens", "2", "--system", "") == 0
     assert [messages[-1].content for messages in sent] == [
         "Fix this:",
         "def f():\n\n    return 1",
@@ -298,7 +298,6 @@ def test_chat_file_puts_a_text_file_into_the_next_message(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from desktop import cli
 
     (tmp_path / "notes.md").write_text("# Plan\n\n- ship it\n", encoding="utf-8")
     (tmp_path / "blob.bin").write_bytes(b"\x00\x01\x02" * 10)
@@ -306,8 +305,7 @@ def test_chat_file_puts_a_text_file_into_the_next_message(
         f"/file {tmp_path / 'blob.bin'}\n/file\n/file {tmp_path / 'notes.md'}\n"
         "Summarize it.\nAnd again?\n"
     )
-    monkeypatch.setattr(cli.sys, "stdin", io.StringIO(script))
-    assert main(["chat", "--temperature", "0", "--max-tokens", "2", "--system", ""]) == 0
+    assert _chat(monkeypatch, script, "--max-tokens", "2", "--system", "") == 0
     out = capsys.readouterr().out
     assert "(blob.bin is not a text file; nothing was attached)" in out
     assert "(/file needs the path of a text file)" in out
@@ -488,13 +486,9 @@ def test_ctrl_c_mid_answer_with_json_is_one_json_object(
 def test_ctrl_c_in_chat_stops_the_answer_and_the_chat_goes_on(
     installed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import io
-
-    from desktop import cli
 
     _interrupt_the_first_answer(monkeypatch)
-    monkeypatch.setattr(cli.sys, "stdin", io.StringIO("tell me\nmore\n\n"))
-    assert main(["chat", "--temperature", "0", "--max-tokens", "3"]) == 0
+    assert _chat(monkeypatch, "tell me\nmore\n\n") == 0
     out = capsys.readouterr().out
     assert "[stopped: /continue goes on]" in out
     assert out.count("parley> ") == 2
@@ -775,13 +769,6 @@ def _saved_chats() -> list[tuple[Any, list[Any]]]:
     with Store.open() as store:
         ids = sorted(c.id for c in store.list_conversations())
         return [(store.get_conversation(i), store.current_path(i)) for i in ids]
-
-
-def _chat(monkeypatch: pytest.MonkeyPatch, script: str, *argv: str) -> int:
-    from desktop import cli
-
-    monkeypatch.setattr(cli.sys, "stdin", io.StringIO(script))
-    return main(["chat", "--temperature", "0", "--max-tokens", "3", *argv])
 
 
 def test_a_chat_is_saved_in_the_history_as_the_window_saves_one(
