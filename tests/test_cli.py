@@ -111,7 +111,6 @@ def test_ask_raw_streams_text(installed: str, capsys: pytest.CaptureFixture[str]
 def test_chat_conversation(
     installed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-
     assert _chat(monkeypatch, "hi\nmore\n\n") == 0
     out = capsys.readouterr().out
     assert out.count("parley> ") == 2
@@ -253,7 +252,6 @@ def test_chat_commands(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-
     script = "hi\n/help\n/continue\n/system Be terse.\n//etc/hosts?\n/bogus\n/exit\nnot read\n"
     assert _chat(monkeypatch, script) == 0
     out = capsys.readouterr().out
@@ -298,7 +296,6 @@ def test_chat_file_puts_a_text_file_into_the_next_message(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-
     (tmp_path / "notes.md").write_text("# Plan\n\n- ship it\n", encoding="utf-8")
     (tmp_path / "blob.bin").write_bytes(b"\x00\x01\x02" * 10)
     script = (
@@ -486,7 +483,6 @@ def test_ctrl_c_mid_answer_with_json_is_one_json_object(
 def test_ctrl_c_in_chat_stops_the_answer_and_the_chat_goes_on(
     installed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-
     _interrupt_the_first_answer(monkeypatch)
     assert _chat(monkeypatch, "tell me\nmore\n\n") == 0
     out = capsys.readouterr().out
