@@ -297,6 +297,13 @@ class Store:
     def path(self) -> Path:
         return self._path
 
+    @_guarded
+    def data_version(self) -> int:
+        """A number that changes when another connection (``parley chat``, an import, a
+        second window) commits to the history; this connection's own writes leave it."""
+        row = self._db.execute("PRAGMA data_version").fetchone()
+        return int(row[0])
+
     def close(self) -> None:
         """Close the database. Safe to call twice."""
         self._db.close()

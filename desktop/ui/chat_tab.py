@@ -545,6 +545,12 @@ class ChatTab(QWidget):
         return False
 
     # -- session -> view ------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Show what the history holds now (another program went on with this chat); a tab
+        not filled yet stays so, it reads the history when first shown."""
+        if not self._deferred:
+            self.reload()
+
     def reload(self) -> None:
         self._deferred = False
         self.show_chat_settings()

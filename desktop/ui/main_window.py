@@ -67,6 +67,7 @@ NOTICE_MS = 8000
 FRAME_MS = 16
 UNDO_MS = 10000
 REOPEN_KEPT = 20  # closed chats Ctrl+Shift+T can bring back
+HISTORY_CHECK_MS = 2000  # how often the window looks for chats written elsewhere
 MIN_FONT_PT, MAX_FONT_PT = 7.0, 32.0
 
 
@@ -278,6 +279,13 @@ class MainWindow(QMainWindow):
         self._undo_timer.setSingleShot(True)
         self._undo_timer.setInterval(UNDO_MS)
         self._undo_timer.timeout.connect(self._expire_undo)
+        # parley chat (or an import from the command line) writes to the same history: its
+        # chats show up here within a couple of seconds, and open chats it went on with too
+        self._history_version = self._read_history_version()
+        self._history_timer = QTimer(self)
+        self._history_timer.setInterval(HISTORY_CHECK_MS)
+        self._history_timer.timeout.connect(self.check_history)
+        self._history_timer.start()
 
     def _action(self, menu_name: str, text: str,
                 keys: str | QKeySequence.StandardKey | tuple[str, ...] | None,
@@ -726,6 +734,36 @@ class MainWindow(QMainWindow):
             return False
         copy_to_clipboard(to_markdown(conversation))
         self.notify("Copied the chat as Markdown.")
+        return True
+
+    def _read_history_version(self) -> int | None:
+        import sqlite3
+
+        from desktop.store import KnownError
+
+        try:
+            return self.history.data_version()
+        except (KnownError, sqlite3.Error):  # busy, damaged, or closed as the app quits
+            return None
+
+    def check_history(self) -> bool:
+        """List the chats again, and show again the open ones that are idle, when another
+        program (parley chat, parley import) changed the history. True when it had."""
+        version = self._read_history_version()
+        if version is None or version == self._history_version:
+            return False
+        self._history_version = version
+        if self._import is not None:
+            return False  # the window's own import: its end lists the chats
+        from desktop.store import KnownError
+
+        self.sidebar.refresh()
+        for tab in self.chat_tabs():
+            if tab.session.state == "idle" and tab.session.conversation_id is not None:
+                try:
+                    tab.refresh()
+                except (KnownError, LookupError):  # gone meanwhile: it stays as it was shown
+                    continue
         return True
 
     def reopen_closed_chat(self) -> ChatTab | None:

@@ -258,3 +258,16 @@ def test_a_failed_transaction_leaves_nothing_behind(store: Store) -> None:
             _import_half(store)
     assert [c.title for c in store.list_conversations()] == ["outer"]
     assert store.list_conversations()[0].id == outer.id
+
+
+def test_data_version_changes_with_writes_of_other_connections_only(store: Store) -> None:
+    """How the window notices chats that `parley chat` wrote meanwhile."""
+    before = store.data_version()
+    store.create_conversation("mine")
+    assert store.data_version() == before
+    other = Store.open(store.path)
+    try:
+        other.create_conversation("theirs")
+    finally:
+        other.close()
+    assert store.data_version() != before

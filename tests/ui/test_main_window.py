@@ -1000,6 +1000,30 @@ def test_branch_goes_on_from_an_answer_in_a_new_chat_and_leaves_this_one_alone(
     assert len(shown(tab)) == 4
 
 
+def test_chats_written_by_another_program_show_up_in_the_window(
+    qtbot: QtBot, store: Store, make_window: Callable[..., MainWindow]
+) -> None:
+    """`parley chat` in a terminal writes to the same history as the open window."""
+    chat = store.create_conversation("Open in a tab")
+    question = store.add_message(chat.id, None, "user", "first")
+    window = make_window()
+    tab = window.open_conversation(chat.id)
+    assert not window.check_history(), "nothing changed elsewhere"
+    other = Store.open(store.path)  # the terminal's connection
+    try:
+        terminal = other.create_conversation("From the terminal")
+        other.add_message(terminal.id, None, "user", "hello from parley chat")
+        other.add_message(chat.id, question.id, "assistant", "answered in the terminal")
+    finally:
+        other.close()
+    assert window.check_history()
+    assert "From the terminal" in window.sidebar.titles()
+    assert shown(tab)[-1] == ("assistant", "answered in the terminal")
+    assert not window.check_history()
+    store.rename_conversation(chat.id, "The window's own write")
+    assert not window.check_history(), "its own writes are not news"
+
+
 def test_finished_messages_are_not_rendered_again(qtbot: QtBot, window: MainWindow) -> None:
     tab = tab_of(window)
     send(qtbot, tab, "first")
