@@ -618,7 +618,7 @@ class _Recording:
             store.close()
             raise
         if save:
-            self.store, self.conversation_id = store, conversation_id
+            self.store, self.conversation_id = store, conversation.id
             self.leaf_id = conversation.current_leaf_id
         else:
             store.close()
@@ -722,8 +722,17 @@ class _Recording:
             return None
 
 
+LATEST = 0  # --resume without an id: the conversation written to last
+
+
 def _stored_chat(store: Store, conversation_id: int) -> tuple[Conversation, list[Message]]:
-    """A conversation of the history (not one in the trash) and its current branch."""
+    """A conversation of the history (not one in the trash) and its current branch;
+    ``LATEST``: the one written to last."""
+    if conversation_id == LATEST:
+        chats = store.list_conversations()
+        if not chats:
+            raise CliError("your history has no conversation to go on with yet")
+        conversation_id = max(chats, key=lambda c: c.updated_at).id
     try:
         conversation: Conversation | None = store.get_conversation(conversation_id)
     except NotFoundError:
@@ -1064,9 +1073,11 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument(
         "--resume",
         type=int,
+        nargs="?",
+        const=LATEST,
         metavar="ID",
-        help="go on with conversation ID of the history (with its own system prompt; "
-        "ids: parley export --list)",
+        help="go on with conversation ID of the history, or without ID the one written to "
+        "last (with its own system prompt; ids: parley export --list)",
     )
     chat.add_argument(
         "--no-save",

@@ -1050,3 +1050,25 @@ def test_resume_of_an_unknown_conversation_is_one_line(
     assert capsys.readouterr().err == (
         "parley: error: no conversation 999 in your history (see: parley export --list)\n"
     )
+    assert _chat(monkeypatch, "hi\n", "--resume") == 1, "nothing written yet"
+    assert capsys.readouterr().err == (
+        "parley: error: your history has no conversation to go on with yet\n"
+    )
+
+
+def test_resume_without_an_id_goes_on_with_the_chat_written_to_last(
+    installed: str,
+    sent: list[list[ChatMessage]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert _chat(monkeypatch, "older\n/new\nnewer\n") == 0
+    older, newer = _saved_chats()
+    assert newer[0].updated_at >= older[0].updated_at
+    assert _chat(monkeypatch, "go on\n", "--resume") == 0
+    out = capsys.readouterr().out
+    assert '(continuing "newer": 2 messages)' in out
+    assert "cannot be written" not in out
+    assert [m.content for m in sent[-1]][1:2] == ["newer"]
+    assert [m.content for m in _saved_chats()[1][1]][-2] == "go on"
+    assert len(older[1]) == len(_saved_chats()[0][1]) == 2, "the older chat is left alone"
