@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -95,6 +95,8 @@ class ChatSession(QObject):
         # The content filter on the user's input: (message id, text) -> True when the message
         # must not go to the model. Set by the window when feedback is available.
         self.input_filter: Callable[[int, str], bool] | None = None
+        # which of these messages the content filter blocked (left out of what the model reads)
+        self.blocked_among: Callable[[Sequence[int]], set[int]] | None = None
         self._flush = QTimer(self)
         self._flush.setInterval(FLUSH_INTERVAL_MS)
         self._flush.timeout.connect(self._flush_partial)
@@ -357,7 +359,10 @@ class ChatSession(QObject):
         system = self.system_prompt()
         if system:
             messages.append(ChatMessage("system", system))
+        blocked = self.blocked_among([m.id for m in upto]) if self.blocked_among else set()
         for m in upto:
+            if m.id in blocked:
+                continue  # kept from the model when it was written: so in every later turn
             if m.role == "user":
                 messages.append(ChatMessage("user", m.content))
             elif m.role == "assistant" and m.content and m.status != "error":

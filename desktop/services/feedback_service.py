@@ -176,6 +176,12 @@ class FeedbackService(QObject):
     def moderation_events(self, message_id: int) -> list[ModerationEvent]:
         return self.feedback.moderation_events(message_id)
 
+    def blocked_among(self, message_ids: Sequence[int]) -> set[int]:
+        """The messages of ``message_ids`` the content filter blocked: kept in the history
+        and on screen, never sent to the model, now or as the context of a later turn."""
+        events = self.feedback.moderation_for(message_ids)
+        return {m for m, found in events.items() if any(e.action == "block" for e in found)}
+
     def report_false_positive(self, event_id: int) -> FeedbackRecord:
         record = self.feedback.report_false_positive(event_id)
         self._queue(record)

@@ -386,6 +386,7 @@ class ChatTab(QWidget):
         if feedback is not None:
             self.view.decorate = self._decorate
             session.input_filter = self._filter_input
+            session.blocked_among = feedback.blocked_among
             session.answer_finished.connect(self._moderate_output)
             session.answer_finished.connect(self._next_alternative)
             feedback.feedback_changed.connect(self._on_feedback_changed)
@@ -587,7 +588,7 @@ class ChatTab(QWidget):
         editing it is the way to send it)."""
         if self.feedback is None:
             return False
-        return any(e.action == "block" for e in self.feedback.moderation_events(message_id))
+        return message_id in self.feedback.blocked_among([message_id])
 
     SHOWN = 30  # messages a long chat shows at first; "Show earlier messages" adds as many
 

@@ -1506,6 +1506,7 @@ class MainWindow(QMainWindow):
         feedback = self.feedback
         if feedback is not None:
             session.input_filter = lambda mid, text: feedback.moderate(mid, text, "input").blocked
+            session.blocked_among = feedback.blocked_among
         session.answer_finished.connect(lambda *_: self.sidebar.refresh())
         session.title_changed.connect(lambda _t: self.sidebar.refresh())
         return session

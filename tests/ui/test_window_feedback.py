@@ -133,6 +133,25 @@ def test_a_blocked_input_never_reaches_the_model_and_shows_a_banner(
     assert not user.answer_button.isVisible(), "editing it is the way to send it"
 
 
+def test_a_blocked_message_stays_out_of_the_context_of_every_later_turn(
+    qtbot: QtBot, fb_window: MainWindow, settings: Settings, engine: FakeEngine
+) -> None:
+    """Not sent to the model holds for the next messages too: the chat's context used to
+    carry a blocked message along with the next one, and a blocked answer likewise."""
+    settings.update({"filter.action.violence": "block"})
+    tab = current(fb_window)
+    with qtbot.waitSignal(tab.session.input_blocked, timeout=2000):
+        assert tab.session.send(THREAT)
+    engine.replies = [THREAT + " (the model says it back)", "Fine."]
+    with qtbot.waitSignal(tab.session.answer_finished, timeout=5000):
+        assert tab.session.send("hello")
+    with qtbot.waitSignal(tab.session.answer_finished, timeout=5000):
+        assert tab.session.send("and now?")
+    first, second = engine.calls
+    assert [m.content for m in first] == ["hello"]
+    assert [m.content for m in second] == ["hello", "and now?"], "the blocked answer too"
+
+
 def test_a_blocked_answer_hides_behind_its_banner_and_can_be_reported(
     qtbot: QtBot,
     fb_window: MainWindow,
