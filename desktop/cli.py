@@ -15,12 +15,13 @@ import io
 import json
 import os
 import signal
+import sqlite3
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar, cast
 
 from desktop.attachments import (
     MAX_BYTES,
@@ -50,6 +51,9 @@ from desktop.store.recording import (
     title_from,
 )
 from desktop.terminal import ProgressBar, output_path
+
+if TYPE_CHECKING:
+    from desktop.feedback.records import ModerationResult, Source
 
 EXIT_ERROR = 1
 EXIT_CANCELLED = 130
@@ -607,13 +611,16 @@ class _Recording:
         except KnownError as exc:
             _say_not_saved(exc)
 
-    def resume(self, conversation_id: int, save: bool) -> tuple[Conversation, list[Message]]:
-        """Go on with conversation ``conversation_id``: it and its current branch. Without a
-        history (or without that conversation) there is nothing to go on with: that is the
-        command's error."""
+    def resume(
+        self, conversation_id: int, save: bool
+    ) -> tuple[Conversation, list[Message], set[int]]:
+        """Go on with conversation ``conversation_id``: it, its current branch and the
+        messages of it the content filter blocked. Without a history (or without that
+        conversation) there is nothing to go on with: that is the command's error."""
         store = _open_history()
         try:
             conversation, path = _stored_chat(store, conversation_id)
+            blocked = _blocked_among(store, [m.id for m in path])
         except BaseException:
             store.close()
             raise
@@ -622,7 +629,18 @@ class _Recording:
             self.leaf_id = conversation.current_leaf_id
         else:
             store.close()
-        return conversation, path
+        return conversation, path, blocked
+
+    def moderated(self, message_id: int | None, result: ModerationResult) -> None:
+        """Keep what the content filter found on a stored message, as the window does (its
+        banner there, the reports of wrong flags)."""
+        store = self.store
+        if store is None or message_id is None or not result.flags:
+            return
+        with contextlib.suppress(KnownError, sqlite3.Error):
+            from desktop.feedback.repository import FeedbackStore
+
+            FeedbackStore(store).record_moderation(message_id, result)
 
     @property
     def saving(self) -> bool:
@@ -725,6 +743,32 @@ class _Recording:
 LATEST = 0  # --resume without an id: the conversation written to last
 
 
+class _ChatFilter:
+    """The content filter the settings describe, applied as the window applies it."""
+
+    def __init__(self) -> None:
+        from desktop.config.settings import Settings
+        from desktop.feedback.content_filter import moderator_from_settings
+
+        self.moderator, notices = moderator_from_settings(Settings.load())
+        for notice in notices:  # e.g. a classifier folder that cannot be loaded
+            print(f"({notice})")
+
+    def check(self, text: str, source: Source) -> ModerationResult:
+        return self.moderator.check(text, source)
+
+
+def _blocked_among(store: Store, message_ids: list[int]) -> set[int]:
+    """The messages the content filter blocked (never sent to the model)."""
+    from desktop.feedback.repository import FeedbackStore
+
+    try:
+        events = FeedbackStore(store).moderation_for(message_ids)
+    except (KnownError, sqlite3.Error):
+        return set()
+    return {m for m, found in events.items() if any(e.action == "block" for e in found)}
+
+
 def _stored_chat(store: Store, conversation_id: int) -> tuple[Conversation, list[Message]]:
     """A conversation of the history (not one in the trash) and its current branch;
     ``LATEST``: the one written to last."""
@@ -779,18 +823,21 @@ class _Chat:
     ) -> None:
         self.engine, self.params, self.system = engine, params, system
         self.recording, self.verbose = recording, verbose
+        self.filter = _ChatFilter()
         self.history: list[ChatMessage] = []
         self.attachments: list[Attachment] = []  # /file: they go with the next message
         self.can_continue = False
 
-    def go_on(self, conversation: Conversation, path: list[Message]) -> None:
-        """Continue a stored conversation (``--resume``): its system prompt and branch."""
+    def go_on(self, conversation: Conversation, path: list[Message], blocked: set[int]) -> None:
+        """Continue a stored conversation (``--resume``): its system prompt and branch, less
+        what the content filter blocked (it never reaches the model)."""
         if conversation.system_prompt is not None:  # None: the default, as in the window
             self.system = conversation.system_prompt or None
         self.history = [
             ChatMessage(m.role, m.content)
             for m in path
-            if m.role == "user" or (m.role == "assistant" and m.content and m.status != "error")
+            if m.id not in blocked
+            and (m.role == "user" or (m.role == "assistant" and m.content and m.status != "error"))
         ]
         self.can_continue = bool(path) and can_continue(path[-1])
         count = f"{len(path)} message{'' if len(path) == 1 else 's'}"
@@ -833,8 +880,17 @@ class _Chat:
         """The user's message (with the files attached), and its answer."""
         content = "\n".join([*(a.as_markdown() for a in self.attachments), text])
         self.attachments = []
-        self.history.append(ChatMessage("user", content))
         self.recording.user_message(content, self.system)
+        verdict = self.filter.check(content, "input")
+        self.recording.moderated(self.recording.leaf_id, verdict)
+        if verdict.blocked:
+            print(f"(not sent to the model: {verdict.summary()}; edit the settings' content "
+                  "filter if this is wrong)")  # fmt: skip
+            self.can_continue = False
+            return
+        if verdict.flagged:
+            print(f"(your message was {verdict.summary()})")
+        self.history.append(ChatMessage("user", content))
         recorded: dict[str, object] = dict(dataclasses.asdict(self.params))
         recorded[SYSTEM_PROMPT_KEY] = self.system  # what the model was told, for feedback
         self.recording.begin_answer(self.engine.info.name, recorded)
@@ -844,8 +900,25 @@ class _Chat:
             self.history.pop()
             self.can_continue = False
             return
+        if self._answer_blocked(result["text"]):
+            return
         self.history.append(ChatMessage("assistant", result["text"]))
         self.can_continue = result["finish_reason"] in CONTINUABLE and bool(result["text"])
+
+    def _answer_blocked(self, text: str) -> bool:
+        """The content filter on the answer just shown: said, recorded, and a blocked answer
+        is left out of what the model reads from here on (as in the window)."""
+        if not text.strip():
+            return False
+        verdict = self.filter.check(text, "output")
+        self.recording.moderated(self.recording.leaf_id, verdict)
+        if verdict.blocked:
+            print(f"[the answer was {verdict.summary()}: it is left out of the chat from here on]")
+            self.can_continue = False
+            return True
+        if verdict.flagged:
+            print(f"[the answer was {verdict.summary()}]")
+        return False
 
     def continue_answer(self) -> None:
         if not self.can_continue:

@@ -1072,3 +1072,74 @@ def test_resume_without_an_id_goes_on_with_the_chat_written_to_last(
     assert [m.content for m in sent[-1]][1:2] == ["newer"]
     assert [m.content for m in _saved_chats()[1][1]][-2] == "go on"
     assert len(older[1]) == len(_saved_chats()[0][1]) == 2, "the older chat is left alone"
+
+
+def _filter(settings: dict[str, object]) -> None:
+    from desktop.config.settings import Settings
+
+    stored = Settings.load()
+    stored.update(settings)
+    stored.save()
+
+
+def test_the_chat_applies_the_content_filter_as_the_window_does(
+    installed: str,
+    sent: list[list[ChatMessage]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A blocked message is kept in the history (with what was found, for the window's
+    banner) but never reaches the model, in this turn or later ones, nor after --resume."""
+    from desktop.feedback.repository import FeedbackStore
+    from desktop.store import Store
+
+    threat = "I will kill you tomorrow"
+    assert _chat(monkeypatch, f"{threat}\nhello\n", "--system", "") == 0
+    out = capsys.readouterr().out
+    assert "(your message was flagged: violence — warned)" in out, "the default: warn"
+    assert [m.content for m in sent[0]] == [threat]
+    _filter({"filter.action.violence": "block"})
+    assert _chat(monkeypatch, f"{threat}\nhello\n", "--system", "") == 0
+    out = capsys.readouterr().out
+    assert "(not sent to the model: flagged: violence — blocked;" in out
+    assert [m.content for m in sent[-1]] == ["hello"]
+    conversation, path = _saved_chats()[-1]
+    assert [(m.role, m.content) for m in path[:2]] == [("user", threat), ("user", "hello")]
+    with Store.open() as store:
+        (event,) = FeedbackStore(store).moderation_events(path[0].id)
+    assert (event.category, event.action) == ("violence", "block")
+    calls = len(sent)
+    assert _chat(monkeypatch, "and?\n", "--resume", str(conversation.id), "--system", "") == 0
+    assert len(sent) == calls + 1
+    assert threat not in [m.content for m in sent[-1]]
+
+
+def test_a_blocked_answer_is_said_and_left_out_of_the_next_turns(
+    installed: str,
+    sent: list[list[ChatMessage]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from desktop import cli
+    from desktop.engine.types import Finished, TextDelta
+
+    load = cli._load
+
+    def scripted(args: Any) -> Any:
+        engine = load(args)
+        generate = engine.generate
+
+        def answer(messages: list[ChatMessage], *rest: Any) -> Any:
+            generate(messages, *rest)  # recorded in `sent`; its model does not run
+            yield TextDelta(1, "Go away, idiot.")
+            yield Finished("stop")
+
+        engine.generate = answer
+        return engine
+
+    monkeypatch.setattr(cli, "_load", scripted)
+    _filter({"filter.action.harassment": "block", "filter.rules.harassment": "go away, idiot"})
+    assert _chat(monkeypatch, "one\ntwo\n", "--system", "") == 0
+    out = capsys.readouterr().out
+    assert out.count("parley> Go away, idiot.\n[the answer was flagged: harassment — blocked:") == 2
+    assert [m.content for m in sent[-1]] == ["one", "two"], "no answer in the context"
