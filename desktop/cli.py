@@ -445,6 +445,15 @@ def cmd_ask(args: argparse.Namespace) -> int:
     args.json_pending = args.json
     _fill_defaults(args)
     args.prompt = _ask_prompt(args)
+    content_filter = _ContentFilter(notices=sys.stderr)
+    verdict = content_filter.check(args.prompt, "input")
+    if verdict.blocked:
+        raise CliError(
+            f"the content filter kept this prompt from the model ({verdict.summary()}); "
+            "its settings say what it blocks"
+        )
+    if verdict.flagged:
+        print(f"parley: your prompt was {verdict.summary()}", file=sys.stderr)
     engine = _load(args)
     _apply_recommendation(args, engine)
     params = _params(args)
@@ -461,6 +470,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         events = engine.generate(messages, params, cancel)
     result = _stream(events, None if args.json else sys.stdout, cancel)
     stats = result.get("stats")
+    found = content_filter.check(result["text"], "output") if result["text"].strip() else None
     if args.json:
         payload = {
             "text": result["text"],
@@ -470,10 +480,17 @@ def cmd_ask(args: argparse.Namespace) -> int:
             "error": result.get("error"),
             "stats": stats.__dict__ if stats else None,
             "model": engine.info.name,
+            # what the content filter found ("" for nothing), as the window's banners say it
+            "moderation": {
+                "input": verdict.summary(),
+                "output": found.summary() if found is not None else "",
+            },
         }
         _answer_json(args, payload)
     else:
         print()
+    if found is not None and found.flagged and not args.json:
+        print(f"parley: the answer was {found.summary()}", file=sys.stderr)
     if result.get("error"):
         print(f"parley: error: {result['error']}", file=sys.stderr)
     if stats and args.verbose and not args.json:
@@ -743,16 +760,16 @@ class _Recording:
 LATEST = 0  # --resume without an id: the conversation written to last
 
 
-class _ChatFilter:
+class _ContentFilter:
     """The content filter the settings describe, applied as the window applies it."""
 
-    def __init__(self) -> None:
+    def __init__(self, notices: TextIO | None = None) -> None:
         from desktop.config.settings import Settings
         from desktop.feedback.content_filter import moderator_from_settings
 
-        self.moderator, notices = moderator_from_settings(Settings.load())
-        for notice in notices:  # e.g. a classifier folder that cannot be loaded
-            print(f"({notice})")
+        self.moderator, said = moderator_from_settings(Settings.load())
+        for notice in said:  # e.g. a classifier folder that cannot be loaded
+            print(f"({notice})", file=notices or sys.stdout)
 
     def check(self, text: str, source: Source) -> ModerationResult:
         return self.moderator.check(text, source)
@@ -823,7 +840,7 @@ class _Chat:
     ) -> None:
         self.engine, self.params, self.system = engine, params, system
         self.recording, self.verbose = recording, verbose
-        self.filter = _ChatFilter()
+        self.filter = _ContentFilter()
         self.history: list[ChatMessage] = []
         self.attachments: list[Attachment] = []  # /file: they go with the next message
         self.can_continue = False

@@ -1143,3 +1143,25 @@ def test_a_blocked_answer_is_said_and_left_out_of_the_next_turns(
     out = capsys.readouterr().out
     assert out.count("parley> Go away, idiot.\n[the answer was flagged: harassment — blocked:") == 2
     assert [m.content for m in sent[-1]] == ["one", "two"], "no answer in the context"
+
+
+def test_ask_applies_the_content_filter_before_the_model_loads(
+    installed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from desktop import cli
+
+    threat = "I will kill you tomorrow"
+    argv = ["ask", threat, "--temperature", "0", "--max-tokens", "2"]
+    assert main([*argv, "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["moderation"] == {"input": "flagged: violence — warned", "output": ""}
+    assert main(argv) == 0
+    assert "parley: your prompt was flagged: violence — warned\n" in capsys.readouterr().err
+    _filter({"filter.action.violence": "block"})
+    loads: list[object] = []
+    monkeypatch.setattr(cli, "_load", lambda args: loads.append(args))
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("parley: error: the content filter kept this prompt from the model")
+    assert err.count("\n") == 1
+    assert loads == [], "refused before the model is loaded"
