@@ -780,10 +780,9 @@ def _blocked_among(store: Store, message_ids: list[int]) -> set[int]:
     from desktop.feedback.repository import FeedbackStore
 
     try:
-        events = FeedbackStore(store).moderation_for(message_ids)
+        return FeedbackStore(store).blocked_among(message_ids)
     except (KnownError, sqlite3.Error):
         return set()
-    return {m for m, found in events.items() if any(e.action == "block" for e in found)}
 
 
 def _stored_chat(store: Store, conversation_id: int) -> tuple[Conversation, list[Message]]:

@@ -137,12 +137,18 @@ class FeedbackStore:
     def context_for(self, message_id: int) -> Context:
         """What the model saw when it wrote ``message_id``: the conversation's system prompt
         and the turns of its branch before it (as the chat session sends them: failed and empty
-        answers left out), plus the model and parameters recorded on the message."""
+        answers and what the content filter blocked left out), plus the model and parameters
+        recorded on the message."""
         message = self._store.get_message(message_id)
         conversation = self._store.get_conversation(message.conversation_id)
         before = self._store.path_to(message.parent_id) if message.parent_id is not None else []
-        context = self._context(message, conversation.system_prompt, before)
+        context = self._context(message, conversation.system_prompt, self._unblocked(before))
         return dataclasses.replace(context, response=message.content)
+
+    def _unblocked(self, messages: list[Message]) -> list[Message]:
+        """``messages`` less those the content filter blocked (the model never saw them)."""
+        blocked = self.blocked_among([m.id for m in messages])
+        return [m for m in messages if m.id not in blocked]
 
     @staticmethod
     def _context(message: Message, system_prompt: str | None, before: list[Message]) -> Context:
@@ -284,6 +290,12 @@ class FeedbackStore:
         )
         return [_event(r) for r in rows]
 
+    def blocked_among(self, message_ids: Sequence[int]) -> set[int]:
+        """The messages of ``message_ids`` the content filter blocked: kept in the history
+        and on screen, never sent to the model, then or as the context of a later turn."""
+        events = self.moderation_for(message_ids)
+        return {m for m, found in events.items() if any(e.action == "block" for e in found)}
+
     def moderation_for(self, message_ids: Sequence[int]) -> dict[int, list[ModerationEvent]]:
         """The events of several messages at once (the banners of the messages on screen)."""
         if not message_ids:
@@ -383,7 +395,7 @@ class FeedbackStore:
         conversation_id, parent_id = parents.pop()
         conversation = self._store.get_conversation(conversation_id)
         before = self._store.path_to(parent_id) if parent_id is not None else []
-        context = self._context(messages[0], conversation.system_prompt, before)
+        context = self._context(messages[0], conversation.system_prompt, self._unblocked(before))
         shared = context.to_json()
         shared.pop("model")
         shared.pop("params")

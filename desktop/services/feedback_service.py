@@ -177,10 +177,7 @@ class FeedbackService(QObject):
         return self.feedback.moderation_events(message_id)
 
     def blocked_among(self, message_ids: Sequence[int]) -> set[int]:
-        """The messages of ``message_ids`` the content filter blocked: kept in the history
-        and on screen, never sent to the model, now or as the context of a later turn."""
-        events = self.feedback.moderation_for(message_ids)
-        return {m for m, found in events.items() if any(e.action == "block" for e in found)}
+        return self.feedback.blocked_among(message_ids)
 
     def report_false_positive(self, event_id: int) -> FeedbackRecord:
         record = self.feedback.report_false_positive(event_id)

@@ -42,6 +42,27 @@ def test_a_rating_keeps_the_exact_context_that_produced_the_answer(
     assert again.context.prompt[0] == Turn("system", "Be brief.")
 
 
+def test_the_context_leaves_out_what_the_content_filter_kept_from_the_model(
+    store: Store, feedback: FeedbackStore, chat: Chat
+) -> None:
+    """A blocked message never reached the model: the context of later answers, and so the
+    exported preference pairs, must not claim it did."""
+    blocked = ModerationResult("input", (Flag("violence", "block", 1.0),))
+    warned = ModerationResult("output", (Flag("hate", "warn", 1.0),))
+    feedback.record_moderation(chat.q1.id, blocked)
+    feedback.record_moderation(chat.a1.id, warned)
+    assert feedback.blocked_among([chat.q1.id, chat.a1.id, chat.q2.id]) == {chat.q1.id}
+    record = feedback.rate(chat.alternatives[0].id, FeedbackDraft(1, (), "", None))
+    assert record.context.prompt == (
+        Turn("system", "Be brief."),
+        Turn("assistant", "Paris."),  # warned: the model did see it
+        Turn("user", "And of Australia?"),
+    )
+    ranked = [a.id for a in chat.alternatives[:2]]
+    comparison = feedback.record_comparison(ranked, ranked)
+    assert Turn("user", "Capital of France?") not in comparison.context.prompt
+
+
 def test_a_rating_keeps_the_answer_it_was_given_for_when_the_answer_is_continued(
     tmp_path: Path, store: Store, feedback: FeedbackStore, chat: Chat
 ) -> None:
