@@ -288,6 +288,8 @@ class ChatSession(QObject):
         path = self.path()
         if not path or path[-1].id != assistant_id or not can_continue(path[-1]):
             return False
+        if self.blocked_among is not None and self.blocked_among([assistant_id]):
+            return False  # an answer the filter blocked is not fed back to the model to go on
         target = path[-1]
         try:
             message = self._history.resume(target.id)

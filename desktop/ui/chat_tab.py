@@ -580,8 +580,9 @@ class ChatTab(QWidget):
             widget.set_answerable(False)
         if widgets:
             last = entries[-1].message
-            widgets[-1].set_continuable(can_continue(last))
-            widgets[-1].set_answerable(last.role == "user" and not self._was_blocked(last.id))
+            blocked = self._was_blocked(last.id)
+            widgets[-1].set_continuable(can_continue(last) and not blocked)
+            widgets[-1].set_answerable(last.role == "user" and not blocked)
 
     def _was_blocked(self, message_id: int) -> bool:
         """Whether the content filter kept ``message_id`` from the model (no "Answer" then:
@@ -784,6 +785,8 @@ class ChatTab(QWidget):
             return
         result = self.feedback.moderate(message_id, text, "output")
         widget = self.view.widgets.get(message_id)
+        if result.blocked and widget is not None:
+            widget.set_continuable(False)  # not fed back to the model to go on from
         if result.flagged and widget is not None:
             self._decorate(widget)
             self._order_focus()

@@ -181,6 +181,22 @@ def test_a_blocked_answer_hides_behind_its_banner_and_can_be_reported(
     assert other.view.widgets[answer.message_id].body_hidden
 
 
+def test_a_blocked_answer_is_not_offered_continue(
+    qtbot: QtBot, fb_window: MainWindow, settings: Settings, engine: FakeEngine
+) -> None:
+    """Continue feeds the answer back to the model to go on from it: not a blocked one."""
+    settings.update({"filter.action.violence": "block", "filter.check_input": False})
+    engine.finish_with = "length"  # cut off by its length limit: Continue would apply
+    engine.replies = [THREAT]
+    tab = current(fb_window)
+    ask(qtbot, tab, "Say something")
+    answer = tab.view.message_widgets()[-1]
+    assert answer.body_hidden
+    assert not answer.continue_button.isVisibleTo(fb_window)
+    assert not tab.session.continue_answer(answer.message_id)
+    assert len(engine.calls) == 1
+
+
 def ask_for_alternatives(
     qtbot: QtBot, window: MainWindow, engine: FakeEngine
 ) -> tuple[ChatTab, MessageWidget, CompareDialog]:
