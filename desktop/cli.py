@@ -855,7 +855,7 @@ class _Chat:
             if m.id not in blocked
             and (m.role == "user" or (m.role == "assistant" and m.content and m.status != "error"))
         ]
-        self.can_continue = bool(path) and can_continue(path[-1])
+        self.can_continue = bool(path) and can_continue(path[-1]) and path[-1].id not in blocked
         count = f"{len(path)} message{'' if len(path) == 1 else 's'}"
         unsaved = "" if self.recording.saving else "; --no-save: what follows is not saved"
         print(f'(continuing "{conversation.title}": {count}{unsaved})')
@@ -916,7 +916,8 @@ class _Chat:
             self.history.pop()
             self.can_continue = False
             return
-        if self._answer_blocked(result["text"]):
+        if result.get("blocked"):
+            self.can_continue = False
             return
         self.history.append(ChatMessage("assistant", result["text"]))
         self.can_continue = result["finish_reason"] in CONTINUABLE and bool(result["text"])
@@ -924,13 +925,10 @@ class _Chat:
     def _answer_blocked(self, text: str) -> bool:
         """The content filter on the answer just shown: said, recorded, and a blocked answer
         is left out of what the model reads from here on (as in the window)."""
-        if not text.strip():
-            return False
         verdict = self.filter.check(text, "output")
         self.recording.moderated(self.recording.leaf_id, verdict)
         if verdict.blocked:
             print(f"[the answer was {verdict.summary()}: it is left out of the chat from here on]")
-            self.can_continue = False
             return True
         if verdict.flagged:
             print(f"[the answer was {verdict.summary()}]")
@@ -942,15 +940,21 @@ class _Chat:
             return
         self.recording.resume_answer()
         sys.stdout.write("parley> …")
-        result = self._turn()
-        if result["finish_reason"] != "error":
-            self.history[-1] = ChatMessage("assistant", self.history[-1].content + result["text"])
+        before = self.history[-1].content
+        result = self._turn(before)
+        if result.get("blocked"):
+            self.history.pop()  # the whole answer: left out of what the model reads
+            self.can_continue = False
+        elif result["finish_reason"] != "error":
+            self.history[-1] = ChatMessage("assistant", before + result["text"])
             self.can_continue = result["finish_reason"] in CONTINUABLE
 
-    def _turn(self) -> dict[str, Any]:
+    def _turn(self, before: str = "") -> dict[str, Any]:
+        """One answer (``before``: the text of the answer it continues, which the content
+        filter reads with the new text)."""
         result = _chat_turn(
             self.engine, self.system, self.history, self.params, self.verbose,
-            self.recording.partial,
+            self.recording.partial, lambda text: self._answer_blocked(before + text),
         )  # fmt: skip
         self.recording.finish(result)
         return result
@@ -1064,9 +1068,12 @@ def _chat_turn(
     params: SamplingParams,
     verbose: bool,
     on_text: Callable[[str], None] | None = None,
+    screen: Callable[[str], bool] | None = None,
 ) -> dict[str, Any]:
     """Stream one answer to ``history`` (ending with the user's message, or with an answer to
-    continue), each piece of text also to ``on_text``; a failure is printed."""
+    continue), each piece of text also to ``on_text``; a failure is printed. ``screen`` (the
+    content filter) looks at the text written and says whether it is blocked: then
+    ``result["blocked"]`` is set and /continue is not offered."""
     messages = ([ChatMessage("system", system)] if system else []) + history
     cancel = threading.Event()
     started = time.perf_counter()
@@ -1077,6 +1084,9 @@ def _chat_turn(
     reason = result["finish_reason"]
     if reason == "error":
         print(f"parley: error: {result.get('error')}", file=sys.stderr)
+        return result
+    if screen is not None and result["text"].strip() and screen(result["text"]):
+        result["blocked"] = True
         return result
     if reason == "cancelled" and not result["text"]:
         print("[stopped]")

@@ -1132,17 +1132,21 @@ def test_a_blocked_answer_is_said_and_left_out_of_the_next_turns(
         def answer(messages: list[ChatMessage], *rest: Any) -> Any:
             generate(messages, *rest)  # recorded in `sent`; its model does not run
             yield TextDelta(1, "Go away, idiot.")
-            yield Finished("stop")
+            yield Finished("length")  # cut off: /continue would apply, were it not blocked
 
         engine.generate = answer
         return engine
 
     monkeypatch.setattr(cli, "_load", scripted)
     _filter({"filter.action.harassment": "block", "filter.rules.harassment": "go away, idiot"})
-    assert _chat(monkeypatch, "one\ntwo\n", "--system", "") == 0
+    assert _chat(monkeypatch, "one\n/continue\ntwo\n", "--system", "") == 0
     out = capsys.readouterr().out
     assert out.count("parley> Go away, idiot.\n[the answer was flagged: harassment — blocked:") == 2
+    assert "(nothing to continue" in out
     assert [m.content for m in sent[-1]] == ["one", "two"], "no answer in the context"
+    assert _chat(monkeypatch, "/continue\n", "--resume") == 0
+    assert "(nothing to continue" in capsys.readouterr().out
+    assert len(sent) == 2
 
 
 def test_ask_applies_the_content_filter_before_the_model_loads(
