@@ -850,9 +850,11 @@ class ChatTab(QWidget):
         if service is None:
             return None
         answers = [(mid, self.session.message(mid).content) for mid in ids]
+        from desktop.feedback.records import banner_text
         from desktop.ui.compare_dialog import CompareDialog
 
-        dialog = CompareDialog(prompt, answers, parent=self)
+        blocked = {m: banner_text(service.moderation_events(m)) for m in service.blocked_among(ids)}
+        dialog = CompareDialog(prompt, answers, parent=self, blocked=blocked)
 
         def ranked(ranking: list[int]) -> None:
             service.record_comparison(ids, ranking)

@@ -5,13 +5,16 @@ press a number (1 to n) to put it in that place, or Alt+Up / Alt+Down to move it
 full text of the selected answer shows beside the list.
 
 The window opens it as ``CompareDialog(prompt_text, [(message_id, text), ...], parent=...)``
-and connects ``ranked(list[int])`` (ids best first) and ``all_bad()``.
+and connects ``ranked(list[int])`` (ids best first) and ``all_bad()``. Answers the content
+filter blocked (``blocked``: id -> its banner) are hidden as in the chat until "Show the text
+anyway": they can still be ranked (last, usually) without being read.
 """
 
 from __future__ import annotations
 
+import html
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from PySide6.QtCore import QEvent, QObject, Qt, QUrl, Signal
 from PySide6.QtGui import QKeyEvent
@@ -36,6 +39,7 @@ PREVIEW_CHARS = 90
 ID_ROLE = Qt.ItemDataRole.UserRole
 TEXT_ROLE = Qt.ItemDataRole.UserRole + 1
 PREVIEW_ROLE = Qt.ItemDataRole.UserRole + 2
+REVEAL_SCHEME = "show-anyway"  # the link in the preview of a blocked answer
 SHARED_WORDS = 10  # answers that start alike for longer are shown from a little before they part
 
 
@@ -88,6 +92,7 @@ class CompareDialog(QDialog):
         prompt: str,
         alternatives: Sequence[tuple[int, str]],
         parent: QWidget | None = None,
+        blocked: Mapping[int, str] | None = None,
     ) -> None:
         super().__init__(parent)
         if not 2 <= len(alternatives) <= 4:
@@ -97,6 +102,7 @@ class CompareDialog(QDialog):
         self.resize(760, 420)
         self.result_ranking: list[int] | None = None
         self.result_all_bad = False
+        self.blocked = dict(blocked or {})  # hidden until shown anyway
         n = len(alternatives)
 
         layout = QVBoxLayout(self)
@@ -128,8 +134,9 @@ class CompareDialog(QDialog):
             item = QListWidgetItem()
             item.setData(ID_ROLE, message_id)
             item.setData(TEXT_ROLE, text)
-            item.setData(PREVIEW_ROLE, line)
-            item.setToolTip(text)
+            banner = self.blocked.get(message_id)
+            item.setData(PREVIEW_ROLE, f"⚠ {banner}" if banner else line)
+            item.setToolTip(banner or text)
             self.list.addItem(item)
         self.list.installEventFilter(self)
         self.list.model().rowsMoved.connect(self._renumber)
@@ -201,14 +208,37 @@ class CompareDialog(QDialog):
             self.preview.clear()
             self._code = []
             return
+        banner = self.blocked.get(int(item.data(ID_ROLE)))
+        if banner:
+            self._code = []
+            self.preview.setHtml(
+                f"<p>⚠ {html.escape(banner)}: this answer is hidden, as in the chat.</p>"
+                f'<p><a href="{REVEAL_SCHEME}:">Show the text anyway</a></p>'
+            )
+            return
         rendered = renderer_for(palette_for(self)).render(str(item.data(TEXT_ROLE)))
         self._code = rendered.code_blocks
         self.preview.setHtml(rendered.html)
 
     def _on_link(self, url: QUrl) -> None:
+        if url.scheme() == REVEAL_SCHEME:
+            self.reveal(self.list.currentRow())
+            return
         code = copied_code(url.toString(), self._code)
         if code is not None:
             copy_to_clipboard(code)
+
+    def reveal(self, row: int) -> None:
+        """Show a blocked answer's text (the user asked to see it)."""
+        item = self.list.item(row)
+        if item is None:
+            return
+        self.blocked.pop(int(item.data(ID_ROLE)), None)
+        text = str(item.data(TEXT_ROLE))
+        item.setToolTip(text)
+        item.setData(PREVIEW_ROLE, _first_line(_plain(text)))
+        self._renumber()
+        self._show_current(row)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
         if watched is self.list and event.type() == QEvent.Type.KeyPress:

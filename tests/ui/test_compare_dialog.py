@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtCore import QModelIndex, Qt, QUrl
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractItemView, QApplication
 from pytestqt.qtbot import QtBot
@@ -138,3 +138,21 @@ def test_the_selected_answer_is_shown_as_in_the_chat_with_its_code_to_copy(
 def test_previews_read_as_the_answers_do_on_screen() -> None:
     answer = "## Steps\n\nUse **this**:\n\n```python\nx = 1\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |"
     assert previews([answer, "No."])[0] == "Steps Use this: x = 1 a b 1 2  (10 words)"
+
+
+def test_a_blocked_answer_is_hidden_until_shown_anyway_and_can_be_ranked(qtbot: QtBot) -> None:
+    banner = "flagged: violence — blocked"
+    dlg = CompareDialog("Hm?", [(1, "I will kill you."), (2, "Let us talk.")], blocked={1: banner})
+    qtbot.addWidget(dlg)
+    dlg.show()
+    assert dlg.list.item(0).text() == f"1.  ⚠ {banner}"
+    assert dlg.list.item(0).toolTip() == banner
+    shown = dlg.preview.toPlainText()
+    assert "kill" not in shown
+    assert "hidden, as in the chat" in shown
+    dlg.move_to(0, 1)  # ranked without being read
+    assert dlg.ranking() == [2, 1]
+    dlg.list.setCurrentRow(1)
+    dlg.preview.anchorClicked.emit(QUrl("show-anyway:"))
+    assert "I will kill you." in dlg.preview.toPlainText()
+    assert dlg.list.item(1).text().startswith("2.  I will kill you.")

@@ -212,6 +212,24 @@ def ask_for_alternatives(
     return tab, first, tab.compare_dialog
 
 
+def test_a_blocked_alternative_stays_hidden_in_the_comparison(
+    qtbot: QtBot, fb_window: MainWindow, settings: Settings, engine: FakeEngine
+) -> None:
+    settings.update({"filter.action.violence": "block", "filter.check_input": False})
+    engine.replies = ["First answer.", THREAT, "Third answer."]
+    tab = current(fb_window)
+    ask(qtbot, tab, "Tell me something")
+    qtbot.mouseClick(tab.view.message_widgets()[-1].alternatives_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tab.compare_dialog is not None, timeout=5000)
+    dialog = tab.compare_dialog
+    assert dialog is not None
+    texts = [dialog.list.item(row).text() for row in range(3)]
+    assert texts[1] == "2.  ⚠ flagged: violence — blocked"
+    dialog.list.setCurrentRow(1)
+    assert THREAT not in dialog.preview.toPlainText()
+    dialog.reject()
+
+
 def test_alternatives_are_generated_ranked_and_the_best_is_shown(
     qtbot: QtBot, fb_window: MainWindow, engine: FakeEngine, service: FeedbackService
 ) -> None:
