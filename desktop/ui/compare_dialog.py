@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QPushButton,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
@@ -39,7 +40,6 @@ PREVIEW_CHARS = 90
 ID_ROLE = Qt.ItemDataRole.UserRole
 TEXT_ROLE = Qt.ItemDataRole.UserRole + 1
 PREVIEW_ROLE = Qt.ItemDataRole.UserRole + 2
-REVEAL_SCHEME = "show-anyway"  # the link in the preview of a blocked answer
 SHARED_WORDS = 10  # answers that start alike for longer are shown from a little before they part
 
 
@@ -150,7 +150,19 @@ class CompareDialog(QDialog):
         self.preview.anchorClicked.connect(self._on_link)
         self._code: list[str] = []  # the code blocks of the answer shown, for "Copy code"
         describe(self.preview, "Selected answer", "The full text of the selected answer.")
-        row.addWidget(self.preview, 3)
+        side = QVBoxLayout()
+        side.addWidget(self.preview, 1)
+        self.reveal_button = QPushButton("Show the text anyway")
+        self.reveal_button.setAutoDefault(False)
+        describe(
+            self.reveal_button,
+            "Show the text anyway",
+            "The content filter blocked this answer; show its text to rank it",
+        )
+        self.reveal_button.clicked.connect(lambda: self.reveal(self.list.currentRow()))
+        self.reveal_button.hide()
+        side.addWidget(self.reveal_button, 0, Qt.AlignmentFlag.AlignLeft)
+        row.addLayout(side, 3)
         layout.addLayout(row, 1)
 
         buttons = QDialogButtonBox()
@@ -205,15 +217,16 @@ class CompareDialog(QDialog):
     def _show_current(self, row: int) -> None:
         item = self.list.item(row) if row >= 0 else None
         if item is None:
+            self.reveal_button.hide()
             self.preview.clear()
             self._code = []
             return
         banner = self.blocked.get(int(item.data(ID_ROLE)))
+        self.reveal_button.setVisible(bool(banner))
         if banner:
             self._code = []
             self.preview.setHtml(
                 f"<p>⚠ {html.escape(banner)}: this answer is hidden, as in the chat.</p>"
-                f'<p><a href="{REVEAL_SCHEME}:">Show the text anyway</a></p>'
             )
             return
         rendered = renderer_for(palette_for(self)).render(str(item.data(TEXT_ROLE)))
@@ -221,9 +234,6 @@ class CompareDialog(QDialog):
         self.preview.setHtml(rendered.html)
 
     def _on_link(self, url: QUrl) -> None:
-        if url.scheme() == REVEAL_SCHEME:
-            self.reveal(self.list.currentRow())
-            return
         code = copied_code(url.toString(), self._code)
         if code is not None:
             copy_to_clipboard(code)

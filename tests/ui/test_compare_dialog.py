@@ -120,7 +120,6 @@ def test_answers_that_start_alike_are_shown_from_where_they_part() -> None:
 def test_the_selected_answer_is_shown_as_in_the_chat_with_its_code_to_copy(
     qtbot: QtBot,
 ) -> None:
-    from PySide6.QtCore import QUrl
 
     code = "def area(r):\n    return 3.14159 * r * r"
     answer = f"Use **this**:\n\n```python\n{code}\n```\n\n| r | area |\n|---|---|\n| 1 | 3.14 |"
@@ -152,7 +151,12 @@ def test_a_blocked_answer_is_hidden_until_shown_anyway_and_can_be_ranked(qtbot: 
     assert "hidden, as in the chat" in shown
     dlg.move_to(0, 1)  # ranked without being read
     assert dlg.ranking() == [2, 1]
+    dlg.list.setCurrentRow(0)
+    assert not dlg.reveal_button.isVisible()
     dlg.list.setCurrentRow(1)
-    dlg.preview.anchorClicked.emit(QUrl("show-anyway:"))
+    assert dlg.reveal_button.isVisible(), "the keyboard's way to the text"
+    qtbot.mouseClick(dlg.reveal_button, Qt.MouseButton.LeftButton)
     assert "I will kill you." in dlg.preview.toPlainText()
     assert dlg.list.item(1).text().startswith("2.  I will kill you.")
+    assert not dlg.reveal_button.isVisible()
+    assert unnamed_controls(dlg) == []
