@@ -70,4 +70,10 @@ class ShortcutsDialog(QDialog):
             accessible(button, "Close", "Close this list")
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
-        self.resize(520, 560)
+        # wide enough for every line (the list grew past what 520 px held), within the screen
+        self.table.resizeColumnsToContents()
+        header = self.table.horizontalHeader()
+        wanted = header.sectionSize(0) + header.sectionSize(1) + 60
+        screen = self.screen().availableGeometry() if self.screen() is not None else None
+        width = min(max(520, wanted), screen.width() - 40) if screen is not None else wanted
+        self.resize(width, 560)

@@ -139,3 +139,15 @@ def test_the_settings_button_shows_when_a_chat_has_its_own_settings(
     tab.session.set_chat_settings(None, {})
     tab.reload()
     assert tab.settings_button.text() == "Chat settings…"
+
+
+def test_the_shortcut_list_is_wide_enough_to_read_every_line(qtbot: QtBot) -> None:
+    dialog = ShortcutsDialog()
+    qtbot.addWidget(dialog)
+    dialog.show()
+    table = dialog.table
+    metrics = table.fontMetrics()
+    for column in (0, 1):
+        widest = max(metrics.horizontalAdvance(row[column]) for row in SHORTCUTS)
+        assert table.columnWidth(column) >= widest, "no line cut short with an ellipsis"
+    assert table.viewport().width() >= table.columnWidth(0) + table.columnWidth(1) - 2
