@@ -6,6 +6,7 @@ without a subcommand.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -33,7 +34,14 @@ from desktop.services.hotkey import GlobalHotkey
 from desktop.services.notifications import Notifier, install_excepthooks
 from desktop.services.quit_signals import QuitOnSignals
 from desktop.services.single_instance import InstanceServer, command_for, forward, server_name
-from desktop.store import DatabaseCorrupt, DatabaseTooNew, KnownError, Store, group_for_sidebar
+from desktop.store import (
+    DatabaseCorrupt,
+    DatabaseTooNew,
+    HistoryFolderMissing,
+    KnownError,
+    Store,
+    group_for_sidebar,
+)
 from desktop.ui.main_window import MainWindow, ModelActions
 from desktop.ui.theme import ThemeController
 from desktop.ui.tray import Tray, app_icon, tray_available
@@ -174,6 +182,21 @@ def open_history(parent: Any = None) -> Store | None:
             log.warning("history set aside at %s", moved)
             return store
         return None
+    except HistoryFolderMissing as exc:
+        answer = QMessageBox.question(
+            parent,
+            "Parley cannot find its history",
+            f"{exc}\n\nUse the history in the default folder ({data_dir()}) instead? The "
+            "setting goes back to it; nothing is deleted. No: quit, connect the drive, and "
+            "start Parley again.",
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return None
+        settings = Settings.load()
+        settings.reset("history.location")
+        with contextlib.suppress(SettingsFileError):
+            settings.save()
+        return open_history(parent)
     except KnownError as exc:
         QMessageBox.critical(parent, "Parley cannot open its history", str(exc))
         return None

@@ -440,3 +440,35 @@ def test_while_an_import_holds_the_history_it_is_neither_moved_nor_cleared(
     window._import = None
     store.rename_conversation(chat.id, "Renamed")
     assert store.get_conversation(chat.id).title == "Renamed"
+
+
+@pytest.mark.parametrize("use_default", [True, False])
+def test_a_history_folder_that_is_not_there_asks_before_starting_elsewhere(
+    qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, use_default: bool
+) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    from desktop.config.paths import data_dir
+
+    settings = Settings.load()
+    settings.update({"history.location": str(tmp_path / "usb-stick" / "parley")})
+    settings.save()
+    asked: list[str] = []
+
+    def question(_parent: object, title: str, text: str, *_rest: object) -> object:
+        asked.append(text)
+        return QMessageBox.StandardButton.Yes if use_default else QMessageBox.StandardButton.No
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    store = app.open_history()
+    assert "usb-stick" in asked[0]
+    assert "nothing is deleted" in asked[0]
+    if use_default:
+        assert store is not None
+        assert store.path == data_dir() / "history.sqlite3"
+        assert Settings.load().get("history.location") == str(data_dir())
+        store.close()
+    else:
+        assert store is None, "the user quits to connect the drive"
+        assert "usb-stick" in str(Settings.load().get("history.location"))
+    assert not (tmp_path / "usb-stick").exists()

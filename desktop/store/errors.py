@@ -47,6 +47,10 @@ class DatabaseUnavailable(StoreError):  # noqa: N818 (the names the UI and DESIG
     """The file cannot be opened, read or written (permissions, missing folder, I/O error)."""
 
 
+class HistoryFolderMissing(DatabaseUnavailable):
+    """The folder the settings put the history in is not there (a drive not connected)."""
+
+
 class DatabaseMoveError(StoreError):
     """Moving the history to another place failed; the history stayed where it was."""
 

@@ -33,6 +33,7 @@ from desktop.store.errors import (
     DatabaseMoveError,
     DatabaseTooNew,
     DatabaseUnavailable,
+    HistoryFolderMissing,
     NotFoundError,
     StoreError,
     backup_copy,
@@ -80,7 +81,24 @@ _RESUMABLE_STATUSES = ("interrupted", "stopped", "error")
 
 
 def default_path() -> Path:
-    return data_dir() / DEFAULT_FILENAME
+    """The history database: in the folder the settings name (Settings ▸ History ▸ Location,
+    which moving the history sets), by default the data directory. The window, ``parley
+    chat`` and ``parley export`` all open this one."""
+    from desktop.config.settings import Settings
+
+    return Settings.load().history_dir() / DEFAULT_FILENAME
+
+
+def _check_chosen_folder(path: Path) -> None:
+    """A history moved to a folder that is not there now (a drive not connected) is said,
+    rather than a new, empty history started in its place."""
+    folder = path.parent
+    if folder != data_dir() and not folder.exists():
+        raise HistoryFolderMissing(
+            f"The history is in {folder} (Settings ▸ History ▸ Location), which is not there "
+            "now. Connect the drive it is on, or point the setting back to where it is.",
+            path,
+        )
 
 
 def _dt(timestamp: float) -> datetime:
@@ -191,13 +209,17 @@ class Store:
         recover: bool = True,
     ) -> Store:
         """Open (creating or upgrading as needed) the history at ``path``, by default
-        ``data_dir()/history.sqlite3``. With ``recover``, answers left ``streaming`` by a
-        previous session become ``interrupted``; they are in :attr:`interrupted_on_open`.
+        :func:`default_path` (where the settings say it is). With ``recover``, answers left
+        ``streaming`` by a previous session become ``interrupted``; they are in
+        :attr:`interrupted_on_open`.
 
         Raises :class:`DatabaseLocked`, :class:`DatabaseCorrupt` (a backup copy was made),
         :class:`DatabaseTooNew` (a backup copy was made, nothing changed),
         :class:`DatabaseUnavailable` or :class:`DiskFull`."""
-        path = Path(path) if path is not None else default_path()
+        if path is None:
+            path = default_path()
+            _check_chosen_folder(path)
+        path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:

@@ -223,3 +223,31 @@ def test_programming_errors_are_not_known_errors(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(sqlite3.ProgrammingError):
         store.list_conversations()  # using a closed store is a bug, not the user's problem
+
+
+def test_the_history_opens_where_the_settings_moved_it(tmp_path: Path) -> None:
+    """Moving the history (Settings ▸ History ▸ Location) used to last one run: the next
+    start opened the default folder and showed an empty history."""
+    from desktop.config.paths import data_dir
+    from desktop.config.settings import Settings
+    from desktop.store import HistoryFolderMissing
+
+    store = Store.open()
+    store.create_conversation("Precious")
+    elsewhere = tmp_path / "elsewhere"
+    store.move_to(elsewhere)
+    store.close()
+    settings = Settings.load()
+    settings.update({"history.location": str(elsewhere)})
+    settings.save()
+    with Store.open() as again:  # the next start
+        assert again.path == elsewhere / "history.sqlite3"
+        assert [c.title for c in again.list_conversations()] == ["Precious"]
+    elsewhere.rename(tmp_path / "unplugged")
+    with pytest.raises(HistoryFolderMissing) as caught:
+        Store.open()
+    message = _one_line(caught.value)
+    assert str(elsewhere) in message
+    assert "not there now" in message
+    assert not elsewhere.exists(), "no empty history made in its place"
+    assert not (data_dir() / "history.sqlite3").exists()
