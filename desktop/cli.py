@@ -534,16 +534,40 @@ _NOTE_OF_REASON = {  # said after an answer that /continue may go on with
 }
 
 
+INPUT_HISTORY_LINES = 1000  # lines of parley chat's input kept for Up in the next chat
+
+
 class _Lines:
     """The chat's input, a line at a time: at a terminal through ``input()`` with readline
-    (arrow keys edit the line, Up brings back earlier messages), otherwise read as it is."""
+    (arrow keys edit the line, Up brings back earlier messages, also those of earlier chats
+    when ``history`` names the file that keeps them), otherwise read as it is."""
 
-    def __init__(self, stdin: TextIO) -> None:
+    def __init__(self, stdin: TextIO, history: Path | None = None) -> None:
         self.stdin = stdin
         self.terminal = stdin is sys.__stdin__ and _isatty(stdin)
+        self.history: Path | None = None
         if self.terminal:
-            with contextlib.suppress(ImportError):  # not on Windows: plain input() still works
-                import readline  # noqa: F401 (importing it gives input() line editing)
+            try:  # not on Windows: plain input() still works there
+                import readline  # importing it gives input() line editing
+            except ImportError:
+                return
+            if history is not None:
+                self.history = history
+                readline.set_history_length(INPUT_HISTORY_LINES)
+                with contextlib.suppress(OSError):  # none yet, or unreadable: start empty
+                    readline.read_history_file(history)
+
+    def close(self) -> None:
+        """Keep what was typed for the next chat (a history that cannot be written is let
+        go: it is a convenience)."""
+        if self.history is None:
+            return
+        import readline
+
+        with contextlib.suppress(OSError):
+            self.history.parent.mkdir(parents=True, exist_ok=True)
+            readline.write_history_file(self.history)
+            os.chmod(self.history, 0o600)  # what was typed is the user's only
 
     def read(self, prompt: str) -> str | None:
         """One line without its newline; None at the end of the input."""
@@ -985,10 +1009,17 @@ def cmd_chat(args: argparse.Namespace) -> int:
     if isinstance(stdin, io.TextIOWrapper):  # a line that is not UTF-8 is refused, not fatal
         stdin.reconfigure(errors="surrogateescape")
     recording = _Recording()
+    # Up recalls the lines of earlier chats too, unless this one is kept out of the history
+    from desktop.store import default_path
+    from desktop.store.recording import INPUT_HISTORY_NAME
+
+    typed = default_path().parent / INPUT_HISTORY_NAME
+    lines = _Lines(stdin, typed if args.save else None)
     with _ended_by_quit_signals():
         try:
-            return _chat(args, _Lines(stdin), recording)
+            return _chat(args, lines, recording)
         finally:
+            lines.close()
             recording.close()
 
 

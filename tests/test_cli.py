@@ -366,53 +366,101 @@ def test_ask_refuses_input_it_cannot_use_in_one_line(
     assert err.count("\n") == 1
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
-def test_chat_at_a_terminal_edits_lines_and_recalls_earlier_ones(
-    installed: str, tmp_path: Path
-) -> None:
-    """A real terminal (a pty): Left moves the cursor within the line, Up brings back the
-    previous line, as in a shell; a plain readline() would send the escape codes instead."""
-    import os
-    import pty
-    import select
-    import subprocess
+class _Terminal:
+    """``parley chat`` in a real terminal (a pty), typed into as a user would."""
 
-    main_fd, child_fd = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "desktop", "chat", "--max-tokens", "1"],
-        stdin=child_fd, stdout=child_fd, stderr=child_fd, close_fds=True,
-        env={**os.environ, "TERM": "dumb"},
-    )  # fmt: skip
-    os.close(child_fd)
-    seen = b""
+    def __init__(self, *argv: str) -> None:
+        import os
+        import pty
+        import subprocess
 
-    def until(marker: bytes, count: int = 1) -> None:
-        nonlocal seen
+        self.main_fd, child_fd = pty.openpty()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "desktop", "chat", "--max-tokens", "1", *argv],
+            stdin=child_fd, stdout=child_fd, stderr=child_fd, close_fds=True,
+            env={**os.environ, "TERM": "dumb"},
+        )  # fmt: skip
+        os.close(child_fd)
+        self.seen = b""
+
+    def until(self, marker: bytes, count: int = 1) -> None:
+        import os
+        import select
+
         deadline = time.monotonic() + 60
-        while seen.count(marker) < count:
-            assert time.monotonic() < deadline, seen.decode(errors="replace")
-            ready, _, _ = select.select([main_fd], [], [], 1)
+        while self.seen.count(marker) < count:
+            assert time.monotonic() < deadline, self.seen.decode(errors="replace")
+            ready, _, _ = select.select([self.main_fd], [], [], 1)
             if ready:
                 try:
-                    seen += os.read(main_fd, 4096)
+                    self.seen += os.read(self.main_fd, 4096)
                 except OSError:  # the child closed the terminal
                     break
 
-    try:
-        until(b"you> ")
-        os.write(main_fd, b"/hep\x1b[Dl\r")  # typo, Left, the missing letter
-        until(b"Commands:")
-        until(b"you> ", 2)
-        os.write(main_fd, b"\x1b[A\r")  # Up: the line before, again
-        until(b"Commands:", 2)
-        until(b"you> ", 3)
-        os.write(main_fd, b"\x04")  # Ctrl-D
-        assert process.wait(timeout=30) == 0
-    finally:
-        process.kill()
-        process.wait()
-        os.close(main_fd)
-    assert b"unknown command" not in seen
+    def type(self, keys: bytes) -> None:
+        import os
+
+        os.write(self.main_fd, keys)
+
+    def quit(self) -> int:
+        """Ctrl-D; the exit code."""
+        import os
+
+        try:
+            self.type(b"\x04")
+            return self.process.wait(timeout=30)
+        finally:
+            self.process.kill()
+            self.process.wait()
+            os.close(self.main_fd)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+def test_chat_at_a_terminal_edits_lines_and_recalls_earlier_ones(installed: str) -> None:
+    """A real terminal (a pty): Left moves the cursor within the line, Up brings back the
+    previous line, as in a shell; a plain readline() would send the escape codes instead."""
+    terminal = _Terminal()
+    terminal.until(b"you> ")
+    terminal.type(b"/hep\x1b[Dl\r")  # typo, Left, the missing letter
+    terminal.until(b"Commands:")
+    terminal.until(b"you> ", 2)
+    terminal.type(b"\x1b[A\r")  # Up: the line before, again
+    terminal.until(b"Commands:", 2)
+    terminal.until(b"you> ", 3)
+    assert terminal.quit() == 0
+    assert b"unknown command" not in terminal.seen
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+def test_up_recalls_what_was_typed_in_an_earlier_chat_unless_it_was_not_saved(
+    installed: str,
+) -> None:
+    from desktop.store import Store, default_path
+    from desktop.store.recording import INPUT_HISTORY_NAME
+
+    typed = default_path().parent / INPUT_HISTORY_NAME
+    secret = _Terminal("--no-save")
+    secret.until(b"you> ")
+    secret.type(b"/help\r")
+    secret.until(b"you> ", 2)
+    assert secret.quit() == 0
+    assert not typed.exists(), "a chat kept out of the history leaves no trace"
+    first = _Terminal()
+    first.until(b"you> ")
+    first.type(b"/help\r")
+    first.until(b"you> ", 2)
+    assert first.quit() == 0
+    assert typed.read_text(encoding="utf-8").splitlines()[-1] == "/help"
+    assert typed.stat().st_mode & 0o077 == 0, "the user's only"
+    later = _Terminal()
+    later.until(b"you> ")
+    later.type(b"\x1b[A\r")  # Up in a new chat: the last line of the one before
+    later.until(b"Commands:")
+    later.until(b"you> ", 2)  # Ctrl-D at the prompt, not while the help is being written
+    assert later.quit() == 0
+    with Store.open() as store:
+        store.clear_all()  # Settings: Clear all history
+    assert not typed.exists(), "clearing the history clears what was typed too"
 
 
 # -- a hostile user: every mistake is one line and a non-zero exit, never a traceback ------

@@ -26,6 +26,10 @@ class StoredAnswer(Protocol):
 
 TITLE_LENGTH = 48
 
+# What was typed into `parley chat` (for Up in the next chat), next to the history database:
+# clearing the history deletes it too.
+INPUT_HISTORY_NAME = "chat-input-history"
+
 SYSTEM_PROMPT_KEY = "system_prompt"  # in a message's recorded params (feedback reads it)
 
 # The engine's finish reasons: an answer cut off by its length limit is complete (its stats

@@ -54,6 +54,7 @@ from desktop.store.models import (
     Status,
     ThreadEntry,
 )
+from desktop.store.recording import INPUT_HISTORY_NAME
 from desktop.store.schema import ROLES, latest_version, migrate, schema_version
 
 DEFAULT_FILENAME = "history.sqlite3"
@@ -982,6 +983,8 @@ class Store:
             db.execute("DELETE FROM folders")
         self._db.execute("VACUUM")
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        with suppress(FileNotFoundError):  # what was typed into parley chat goes as well
+            (self._path.parent / INPUT_HISTORY_NAME).unlink()
 
     @_guarded
     def move_to(self, folder: Path) -> Path:

@@ -1209,6 +1209,7 @@ class MainWindow(QMainWindow):
             self.quick_ask._forget_session()
         self._close_chats(self.chat_tabs())  # leaves one new, empty chat
         self._closed_drafts.clear()
+        self._closed.clear()
         self.history.clear_all()
         self.sidebar.refresh()
         self._show_context()
