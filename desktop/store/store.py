@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import sqlite3
 import time
 import uuid
@@ -1044,6 +1045,8 @@ class Store:
             # The copy is safe; an old file another program still holds is only left over.
             with suppress(OSError):
                 old_path.with_name(old_path.name + suffix).unlink(missing_ok=True)
+        with suppress(OSError):  # what was typed into parley chat goes along (a convenience)
+            shutil.move(old_path.parent / INPUT_HISTORY_NAME, target.parent / INPUT_HISTORY_NAME)
         return target
 
     # ---------------------------------------------------------------- helpers

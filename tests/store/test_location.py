@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from desktop.store import DatabaseMoveError, Store
+from desktop.store.recording import INPUT_HISTORY_NAME
 from tests.store.conftest import check_database
 
 
@@ -24,9 +25,14 @@ def test_move_to_a_folder(store: Store, tmp_path: Path) -> None:
     old = store.path
     target_dir = tmp_path / "elsewhere" / "Parley"
 
+    typed = old.parent / INPUT_HISTORY_NAME  # what was typed into parley chat
+    typed.write_text("/help\n", encoding="utf-8")
+
     new = store.move_to(target_dir)
 
     assert new == target_dir / "history.sqlite3"
+    assert (target_dir / INPUT_HISTORY_NAME).read_text(encoding="utf-8") == "/help\n"
+    assert not typed.exists()
     assert store.path == new
     assert new.exists()
     assert not old.exists()
