@@ -302,6 +302,7 @@ def _fill_defaults(args: argparse.Namespace) -> None:
         args.threads = settings.get_int("model.threads")
     if getattr(args, "context", None) is None:
         args.context = settings.get_int("model.context_length")
+    args.trim_context = defaults["trim_context"]  # the settings' "when the chat is too long"
 
 
 def _apply_recommendation(args: argparse.Namespace, engine: Any) -> None:
@@ -323,6 +324,7 @@ def _params(args: argparse.Namespace) -> SamplingParams:
         seed=args.seed,
         max_new_tokens=args.max_tokens,
         stop=tuple(args.stop or ()),
+        trim_context=getattr(args, "trim_context", True),
     )
 
 

@@ -1217,3 +1217,23 @@ def test_ask_applies_the_content_filter_before_the_model_loads(
     assert err.startswith("parley: error: the content filter kept this prompt from the model")
     assert err.count("\n") == 1
     assert loads == [], "refused before the model is loaded"
+
+
+def test_the_chat_follows_the_settings_when_it_outgrows_the_context_window(
+    installed: str,
+    sent: list[list[ChatMessage]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Settings ▸ When the chat is too long: 'Leave out the oldest turns' (the default) or
+    'Stop and tell me', in the terminal as in the window."""
+    long = "word " * 30  # ~150 tokens: one fits the tiny model's 256, two do not
+    script = f"{long}\nagain {long}\n"
+    argv = ("--max-tokens", "4", "--system", "")
+    assert _chat(monkeypatch, script, *argv) == 0
+    assert "older messages left out of the context" in capsys.readouterr().out
+    _filter({"context.policy": "stop"})
+    assert _chat(monkeypatch, script, *argv) == 0
+    captured = capsys.readouterr()
+    assert "older messages left out" not in captured.out
+    assert "this chat no longer fits the model's context window" in captured.err

@@ -115,6 +115,7 @@ class SamplingKwargs(TypedDict):
     repetition_penalty: float
     seed: int | None
     max_new_tokens: int
+    trim_context: bool
 
 
 def settings_path() -> Path:
@@ -395,6 +396,7 @@ class Settings:
             repetition_penalty=self.get_float("sampling.repetition_penalty"),
             seed=None if seed == -1 else seed,
             max_new_tokens=self.get_int("generation.max_new_tokens"),
+            trim_context=self.get_str("context.policy") == "drop_oldest",
         )
 
     def history_dir(self) -> Path:

@@ -48,6 +48,10 @@ from desktop.engine.types import (
 )
 
 DEFAULT_MAX_CONTEXT = 8192
+CONTEXT_FULL = (
+    "this chat no longer fits the model's context window; start a new chat, or let Parley "
+    "leave out the oldest turns (Settings ▸ Generation ▸ When the chat is too long)"
+)
 
 
 class Engine:
@@ -117,6 +121,11 @@ class Engine:
             fitted = fit_context(messages, self.encode_chat, self.context_length - room)
         except (PromptError, ValueError) as exc:
             yield Finished("error", GenerationStats(provider=self._info.provider), str(exc))
+            return
+        if fitted.dropped_messages and not params.trim_context:
+            stats = GenerationStats(prompt_tokens=len(self.encode_chat(messages)),
+                                    provider=self._info.provider)  # fmt: skip
+            yield Finished("error", stats, CONTEXT_FULL)
             return
         if fitted.dropped_messages:
             yield ContextTrimmed(fitted.dropped_messages)

@@ -34,6 +34,9 @@ class SamplingParams:
     seed: int | None = None
     max_new_tokens: int = 512
     stop: tuple[str, ...] = ()
+    # A conversation longer than the context window: leave out its oldest turns (and say
+    # so), or (False) answer nothing and say that the chat no longer fits.
+    trim_context: bool = True
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first parameter that is out of bounds."""

@@ -356,6 +356,9 @@ def test_sampling_kwargs_build_engine_params() -> None:
     params = SamplingParams(**settings.sampling_kwargs())
     assert params.temperature == 0.0  # greedy
     assert params.seed == 42
+    assert params.trim_context, "by default the oldest turns are left out"
+    settings.update({"context.policy": "stop"})  # "Stop and tell me" reaches the engine
+    assert not SamplingParams(**settings.sampling_kwargs()).trim_context
 
 
 def test_every_allowed_extreme_is_accepted_by_the_engine() -> None:

@@ -207,6 +207,32 @@ def test_context_overflow_drops_oldest_turns_after_the_system_prompt(
     assert "0 the" not in kept
 
 
+def test_with_trimming_off_a_chat_too_long_for_the_window_answers_nothing_and_says_why(
+    tiny_models: TinyModels,
+) -> None:
+    """Settings ▸ When the chat is too long ▸ Stop and tell me: no turn is left out."""
+    import dataclasses
+
+    from desktop.engine.engine import CONTEXT_FULL
+
+    _, bundle = tiny_models.get(TinySpec(weight_type="Q4_1"))
+    engine = load_engine(bundle, "cpu", threads=1, max_context=96)
+    long = "the " * 12
+    messages = [ChatMessage("system", "be brief")]
+    for i in range(4):
+        messages += [ChatMessage("user", f"{i} {long}"), ChatMessage("assistant", long)]
+    messages.append(ChatMessage("user", "last"))
+    params = dataclasses.replace(greedy(8), trim_context=False)
+    ids, text, fin, events = run(engine.generate(messages, params))
+    assert (ids, text) == ([], "")
+    assert not [e for e in events if isinstance(e, ContextTrimmed)]
+    assert fin.reason == "error"
+    assert fin.error == CONTEXT_FULL
+    assert fin.stats.prompt_tokens > 96, "how long the chat is, for the message"
+    _, _, fits, _ = run(engine.generate(messages[-3:], params))  # a chat that fits: as ever
+    assert fits.reason in ("length", "stop")
+
+
 def test_a_single_message_too_long_for_the_window_is_an_error(tiny_models: TinyModels) -> None:
     _, bundle = tiny_models.get(TinySpec(weight_type="Q4_1"))
     engine = load_engine(bundle, "cpu", threads=1, max_context=64)
