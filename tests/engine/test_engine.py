@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -183,9 +184,8 @@ def test_chat_messages_use_the_template(tiny: tuple[Path, Engine]) -> None:
     assert fin.reason in ("length", "stop")
 
 
-def test_context_overflow_drops_oldest_turns_after_the_system_prompt(
-    tiny_models: TinyModels,
-) -> None:
+def _overflowing_chat(tiny_models: TinyModels) -> tuple[Any, list[ChatMessage]]:
+    """An engine with a 96-token window and a chat of four long turns that overflows it."""
     _, bundle = tiny_models.get(TinySpec(weight_type="Q4_1"))
     engine = load_engine(bundle, "cpu", threads=1, max_context=96)
     long = "the " * 12
@@ -193,6 +193,13 @@ def test_context_overflow_drops_oldest_turns_after_the_system_prompt(
     for i in range(4):
         messages += [ChatMessage("user", f"{i} {long}"), ChatMessage("assistant", long)]
     messages.append(ChatMessage("user", "last"))
+    return engine, messages
+
+
+def test_context_overflow_drops_oldest_turns_after_the_system_prompt(
+    tiny_models: TinyModels,
+) -> None:
+    engine, messages = _overflowing_chat(tiny_models)
     _, _, fin, events = run(engine.generate(messages, greedy(8)))
     trimmed = [e for e in events if isinstance(e, ContextTrimmed)]
     assert len(trimmed) == 1
@@ -215,13 +222,7 @@ def test_with_trimming_off_a_chat_too_long_for_the_window_answers_nothing_and_sa
 
     from desktop.engine.engine import CONTEXT_FULL
 
-    _, bundle = tiny_models.get(TinySpec(weight_type="Q4_1"))
-    engine = load_engine(bundle, "cpu", threads=1, max_context=96)
-    long = "the " * 12
-    messages = [ChatMessage("system", "be brief")]
-    for i in range(4):
-        messages += [ChatMessage("user", f"{i} {long}"), ChatMessage("assistant", long)]
-    messages.append(ChatMessage("user", "last"))
+    engine, messages = _overflowing_chat(tiny_models)
     params = dataclasses.replace(greedy(8), trim_context=False)
     ids, text, fin, events = run(engine.generate(messages, params))
     assert (ids, text) == ([], "")
