@@ -790,10 +790,9 @@ class _ContentFilter:
     """The content filter the settings describe, applied as the window applies it."""
 
     def __init__(self, notices: TextIO | None = None) -> None:
-        from desktop.config.settings import Settings
         from desktop.feedback.content_filter import moderator_from_settings
 
-        self.moderator, said = moderator_from_settings(Settings.load())
+        self.moderator, said = moderator_from_settings(_settings())
         for notice in said:  # e.g. a classifier folder that cannot be loaded
             print(f"({notice})", file=notices or sys.stdout)
 

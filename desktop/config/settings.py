@@ -122,6 +122,9 @@ def settings_path() -> Path:
     return data_dir() / SETTINGS_FILE
 
 
+_LOGGED: set[str] = set()  # notices already logged by this process
+
+
 class Settings:
     """Values for every declared option. Use :meth:`load` to read the user's file.
 
@@ -252,7 +255,9 @@ class Settings:
         )
 
     def _notice(self, message: str) -> None:
-        logger.warning("%s", message)
+        if message not in _LOGGED:  # the file is read again (the history's place): said once
+            _LOGGED.add(message)
+            logger.warning("%s", message)
         self.notices.append(message)
 
     # --- values ----------------------------------------------------------------------------
