@@ -54,6 +54,7 @@ from desktop.terminal import ProgressBar, output_path
 
 if TYPE_CHECKING:
     from desktop.feedback.records import ModerationResult, Source
+    from desktop.feedback.repository import FeedbackStore
 
 EXIT_ERROR = 1
 EXIT_CANCELLED = 130
@@ -647,6 +648,7 @@ class _Recording:
         self._resumed: Message | None = None  # the answer being continued, as it was
         self._parts: list[str] = []  # the answer's text, as it arrived
         self._flushed = 0.0
+        self._feedback: FeedbackStore | None = None  # opened at the first finding to keep
 
     def open(self) -> None:
         try:
@@ -681,9 +683,11 @@ class _Recording:
         if store is None or message_id is None or not result.flags:
             return
         with contextlib.suppress(KnownError, sqlite3.Error):
-            from desktop.feedback.repository import FeedbackStore
+            if self._feedback is None:
+                from desktop.feedback.repository import FeedbackStore
 
-            FeedbackStore(store).record_moderation(message_id, result)
+                self._feedback = FeedbackStore(store)
+            self._feedback.record_moderation(message_id, result)
 
     @property
     def saving(self) -> bool:
@@ -761,6 +765,9 @@ class _Recording:
         stopped with its text so far (never left ``streaming``), and the history closed."""
         if self._answer is not None:
             self.finish({"finish_reason": "cancelled", "text": "".join(self._parts)})
+        if self._feedback is not None:
+            self._feedback.close()
+            self._feedback = None
         if self.store is not None:
             self.store.close()
             self.store = None
@@ -778,6 +785,7 @@ class _Recording:
             if answer is not None:  # a last try, so that it is not left "streaming"
                 with contextlib.suppress(*_UNWRITABLE):
                     store.finish(answer, "stopped", None, self._so_far())
+            self.close()  # the history is let go (store is None now: nothing is finished twice)
             store.close()
             _say_not_saved(exc)
             return None
@@ -805,9 +813,15 @@ def _blocked_among(store: Store, message_ids: list[int]) -> set[int]:
     from desktop.feedback.repository import FeedbackStore
 
     try:
-        return FeedbackStore(store).blocked_among(message_ids)
+        feedback = FeedbackStore(store)
     except (KnownError, sqlite3.Error):
         return set()
+    try:
+        return feedback.blocked_among(message_ids)
+    except (KnownError, sqlite3.Error):
+        return set()
+    finally:
+        feedback.close()
 
 
 def _stored_chat(store: Store, conversation_id: int) -> tuple[Conversation, list[Message]]:
