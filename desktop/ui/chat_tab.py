@@ -60,7 +60,7 @@ class Composer(QPlainTextEdit):
     edit_last_requested = Signal()
     escape_pressed = Signal()
     notice = Signal(str)  # e.g. why a dropped file was not pasted
-    model_dropped = Signal(Path)  # a GGUF file or model folder: imported, not pasted
+    models_dropped = Signal(list)  # GGUF files or model folders: imported, not pasted
 
     MIN_LINES = 2
     MAX_LINES = 12
@@ -120,11 +120,11 @@ class Composer(QPlainTextEdit):
             return
         from desktop.convert.library import is_model_source
 
-        for model in [f for f in files if is_model_source(f)]:
-            self.model_dropped.emit(model)
-            files.remove(model)
-        if files:
-            self.insert_files(files)
+        models = [f for f in files if is_model_source(f)]
+        if models:
+            self.models_dropped.emit(models)
+        if texts := [f for f in files if f not in models]:
+            self.insert_files(texts)
 
     def insert_files(self, files: list[Path]) -> None:
         """Each text file as a block at the cursor; what cannot go in is said in one notice."""

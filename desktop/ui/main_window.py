@@ -489,7 +489,7 @@ class MainWindow(QMainWindow):
         tab.answer_stats.connect(self._show_stats)
         tab.answer_stats.connect(lambda _stats, t=tab: self._mark_unread(t))
         tab.notify.connect(self.notify)
-        tab.composer.model_dropped.connect(self.import_model)
+        tab.composer.models_dropped.connect(self.import_dropped)
         tab.branch_requested.connect(self.branch_chat)
         if not background:
             pane.setCurrentIndex(index)
@@ -1278,9 +1278,7 @@ class MainWindow(QMainWindow):
         event.acceptProposedAction()
         models = [f for f in files if is_model_source(f)]
         if models:
-            self.import_model(models[0])
-            if len(models) > 1:
-                self.notify(f"One model at a time: importing {models[0].name}.")
+            self.import_dropped(models)
             return
         tab = self.current_tab()
         if tab is None:
@@ -1288,6 +1286,12 @@ class MainWindow(QMainWindow):
             return
         tab.composer.insert_files(files)
         tab.composer.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def import_dropped(self, models: list[Path]) -> None:
+        """Models dropped on the window or a message box: the first is imported."""
+        self.import_model(models[0])
+        if len(models) > 1:
+            self.notify(f"One model at a time: importing {models[0].name}.")
 
     def choose_import(self) -> None:
         path, _ = QFileDialog.getOpenFileName(

@@ -345,8 +345,6 @@ def test_a_dropped_model_is_imported_and_dropped_text_goes_into_the_message(
         window, "import_model", lambda source, precision=None: imported.append(source)
     )
     tab = tab_of(window)
-    tab.composer.model_dropped.disconnect()
-    tab.composer.model_dropped.connect(window.import_model)
 
     def mime(*paths: Path) -> QMimeData:
         data = QMimeData()
