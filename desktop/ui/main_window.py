@@ -356,10 +356,11 @@ class MainWindow(QMainWindow):
         a("&View", "Toggle sidebar", ("Ctrl+Shift+B", "Ctrl+Shift+S"), self.toggle_sidebar,
           "Show/hide chats")  # fmt: skip
         self._menus["&View"].addSeparator()
-        a("&View", "&Copy last answer", "Ctrl+Shift+C", lambda: self._in_tab("copy_last_answer"),
+        a("&View", "&Copy last answer", "Ctrl+Shift+C",
+          lambda: self._in_tab(ChatTab.copy_last_answer),
           "Copy the last answer of the current chat, as the model wrote it")  # fmt: skip
         a("&View", "Copy last code &block", "Ctrl+Shift+;",
-          lambda: self._in_tab("copy_last_code"),
+          lambda: self._in_tab(ChatTab.copy_last_code),
           "Copy the last code block of the current chat's answers")  # fmt: skip
         self._menus["&View"].addSeparator()
         a("&View", "Zoom in", QKeySequence.StandardKey.ZoomIn, lambda: self.zoom(1), "Larger text")
@@ -697,10 +698,11 @@ class MainWindow(QMainWindow):
         if tab is not None:
             tab.composer.setFocus(Qt.FocusReason.ShortcutFocusReason)
 
-    def _in_tab(self, method: str) -> None:
+    def _in_tab(self, action: Callable[[ChatTab], object]) -> None:
+        """``action`` on the current chat, if there is one."""
         tab = self.current_tab()
         if tab is not None:
-            getattr(tab, method)()
+            action(tab)
 
     def branch_chat(self, message_id: int) -> ChatTab | None:
         """ChatGPT's "Branch in new chat": the conversation down to ``message_id`` copied
@@ -790,9 +792,7 @@ class MainWindow(QMainWindow):
         self.sidebar.delete(conversation_id)
 
     def go_to_latest(self) -> None:
-        tab = self.current_tab()
-        if tab is not None:
-            tab.view.scroll_to_end()
+        self._in_tab(lambda tab: tab.view.scroll_to_end())
 
     def set_send_on_enter(self, on: bool) -> None:
         """The send key setting: Enter (Shift+Enter: new line) or Ctrl+Enter."""
