@@ -53,7 +53,8 @@ from desktop.store.recording import (
 from desktop.terminal import ProgressBar, output_path
 
 if TYPE_CHECKING:
-    from desktop.feedback.records import ModerationResult, Source
+    from desktop.feedback.content_filter import Moderator
+    from desktop.feedback.records import ModerationResult
     from desktop.feedback.repository import FeedbackStore
 
 EXIT_ERROR = 1
@@ -448,7 +449,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     args.json_pending = args.json
     _fill_defaults(args)
     args.prompt = _ask_prompt(args)
-    content_filter = _ContentFilter(notices=sys.stderr)
+    content_filter = _content_filter(notices=sys.stderr)
     verdict = content_filter.check(args.prompt, "input")
     if verdict.blocked:
         raise CliError(
@@ -794,18 +795,15 @@ class _Recording:
 LATEST = 0  # --resume without an id: the conversation written to last
 
 
-class _ContentFilter:
-    """The content filter the settings describe, applied as the window applies it."""
+def _content_filter(notices: TextIO | None = None) -> Moderator:
+    """The content filter the settings describe, as the window applies it; what keeps part of
+    it from working (a classifier folder that cannot be loaded) is said to ``notices``."""
+    from desktop.feedback.content_filter import moderator_from_settings
 
-    def __init__(self, notices: TextIO | None = None) -> None:
-        from desktop.feedback.content_filter import moderator_from_settings
-
-        self.moderator, said = moderator_from_settings(_settings())
-        for notice in said:  # e.g. a classifier folder that cannot be loaded
-            print(f"({notice})", file=notices or sys.stdout)
-
-    def check(self, text: str, source: Source) -> ModerationResult:
-        return self.moderator.check(text, source)
+    moderator, said = moderator_from_settings(_settings())
+    for notice in said:
+        print(f"({notice})", file=notices or sys.stdout)
+    return moderator
 
 
 def _blocked_among(store: Store, message_ids: list[int]) -> set[int]:
@@ -878,7 +876,7 @@ class _Chat:
     ) -> None:
         self.engine, self.params, self.system = engine, params, system
         self.recording, self.verbose = recording, verbose
-        self.filter = _ContentFilter()
+        self.filter = _content_filter()
         self.history: list[ChatMessage] = []
         self.attachments: list[Attachment] = []  # /file: they go with the next message
         self.can_continue = False
