@@ -1,7 +1,9 @@
 # ruff: noqa: RUF001  (Greek letters and math symbols are the point of the LaTeX table)
 """Markdown -> the HTML subset that QTextBrowser renders.
 
-markdown-it-py parses (CommonMark plus tables and strikethrough); code blocks are highlighted by
+markdown-it-py parses (CommonMark plus tables and strikethrough, and bare web addresses become
+links as GitHub's Markdown makes them: ``https://…``, ``www.…`` and e-mail addresses, never a
+file name such as ``main.py``); code blocks are highlighted by
 Pygments with inline styles (Qt's rich text has no stylesheet classes worth relying on) and get a
 "Copy" link; LaTeX math (``$...$``, ``$$...$$``, ``\\(...\\)``, ``\\[...\\]``) is shown as readable
 text: Greek letters and operators as Unicode, sub/superscripts as <sub>/<sup>, fractions as a/b.
@@ -275,6 +277,29 @@ def load_pygments() -> None:
         import pygments.lexers  # noqa: F401
 
 
+class _WebLinks:
+    """linkify-it, keeping only the links GitHub's Markdown makes of bare text.
+
+    linkify-it also links any word that ends in a top-level domain ("fuzzy" links), and
+    two-letter country domains make file names links: ``main.py``, ``notes.md``, ``run.sh``.
+    A fuzzy match is kept only when it starts with ``www.``; addresses with a scheme and
+    e-mail addresses are kept as they are.
+    """
+
+    def __init__(self) -> None:
+        from linkify_it import LinkifyIt
+
+        self._linkify = LinkifyIt()
+
+    def __getattr__(self, name: str) -> Any:  # pretest, test, match_at_start, ...
+        return getattr(self._linkify, name)
+
+    def match(self, text: str) -> list[Any] | None:
+        found = self._linkify.match(text) or []
+        kept = [m for m in found if m.schema or m.text.lower().startswith("www.")]
+        return kept or None
+
+
 class MarkdownRenderer:
     """Renders Markdown for one palette. ``render`` is pure: same text, same HTML."""
 
@@ -285,8 +310,9 @@ class MarkdownRenderer:
 
         self.palette = palette
         self._formatter = HtmlFormatter(style=palette.pygments_style, noclasses=True, nowrap=True)
-        md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
-        md.enable(["table", "strikethrough"])
+        md = MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False})
+        md.linkify = _WebLinks()
+        md.enable(["table", "strikethrough", "linkify"])
         md.inline.ruler.before("escape", "math_inline", _math_inline)
         md.block.ruler.before(
             "fence", "math_block", _math_block, {"alt": ["paragraph", "blockquote", "list"]}

@@ -1042,7 +1042,7 @@ def test_a_web_link_in_an_answer_opens_in_the_browser_and_nothing_else_does(
     monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toString()))
     engine.replies = [
         "See [the docs](https://docs.python.org/3/) or [mail us](mailto:a@b.example); "
-        "not [this](file:///etc/passwd) nor [that](javascript:alert(1))."
+        "not [this](file:///etc/passwd) nor [that](javascript:alert(1)). Also https://bare.example/x"
     ]
     tab = tab_of(window)
     send(qtbot, tab, "links?")
@@ -1050,11 +1050,13 @@ def test_a_web_link_in_an_answer_opens_in_the_browser_and_nothing_else_does(
     body = widget.parts[0]
     assert isinstance(body, RichText)
     html = body.toHtml()
-    for target in ("https://docs.python.org/3/", "mailto:a@b.example", "file:///etc/passwd"):
+    assert 'href="https://bare.example/x"' in html  # a bare address is a link too
+    targets = ("https://docs.python.org/3/", "mailto:a@b.example", "file:///etc/passwd")
+    for target in (*targets, "https://bare.example/x"):
         assert target in html
         body.link_activated.emit(QUrl(target))
     body.link_activated.emit(QUrl("javascript:alert(1)"))
-    assert opened == ["https://docs.python.org/3/", "mailto:a@b.example"]
+    assert opened == ["https://docs.python.org/3/", "mailto:a@b.example", "https://bare.example/x"]
 
 
 def test_code_blocks_have_a_copy_button(
