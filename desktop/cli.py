@@ -449,32 +449,59 @@ def cmd_ask(args: argparse.Namespace) -> int:
     args.json_pending = args.json
     _fill_defaults(args)
     args.prompt = _ask_prompt(args)
+    # kept in the history as a chat of one exchange, as the window's quick ask keeps one
+    # (a --raw completion has no chat to keep)
+    recording = _Recording(notices=sys.stderr, announce=False)
+    if args.save and not args.raw:
+        recording.open()
+    try:
+        return _ask(args, recording)
+    finally:
+        recording.close()
+
+
+def _ask(args: argparse.Namespace, recording: _Recording) -> int:
     content_filter = _content_filter(notices=sys.stderr)
     verdict = content_filter.check(args.prompt, "input")
-    if verdict.blocked:
+    system = args.system or None
+
+    def record_question() -> None:
+        recording.user_message(args.prompt, system)
+        recording.moderated(recording.leaf_id, verdict)
+
+    if verdict.blocked:  # kept, as the window keeps it: its banner offers "wrongly flagged"
+        record_question()
         raise CliError(
             f"the content filter kept this prompt from the model ({verdict.summary()}); "
             "its settings say what it blocks"
         )
     if verdict.flagged:
         print(f"parley: your prompt was {verdict.summary()}", file=sys.stderr)
-    engine = _load(args)
+    engine = _load(args)  # a model that fails to load leaves no question without an answer
     _apply_recommendation(args, engine)
     params = _params(args)
     cancel = threading.Event()
+    record_question()
     prompt_ids: list[int]
     if args.raw:
         prompt_ids = engine.encode_text(args.prompt)
         events = engine.generate_ids(prompt_ids, params, cancel)
     else:
-        messages = ([ChatMessage("system", args.system)] if args.system else []) + [
+        messages = ([ChatMessage("system", system)] if system else []) + [
             ChatMessage("user", args.prompt)
         ]
         prompt_ids = engine.encode_chat(messages)
+        recorded: dict[str, object] = dict(dataclasses.asdict(params))
+        recorded[SYSTEM_PROMPT_KEY] = system  # what the model was told, for feedback
+        recording.begin_answer(engine.info.name, recorded)
         events = engine.generate(messages, params, cancel)
-    result = _stream(events, None if args.json else sys.stdout, cancel)
+    out = None if args.json else sys.stdout
+    result = _stream(events, out, cancel, recording.partial)
+    recording.finish(result)
     stats = result.get("stats")
     found = content_filter.check(result["text"], "output") if result["text"].strip() else None
+    if found is not None:
+        recording.moderated(recording.leaf_id, found)
     if args.json:
         payload = {
             "text": result["text"],
@@ -484,6 +511,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
             "error": result.get("error"),
             "stats": stats.__dict__ if stats else None,
             "model": engine.info.name,
+            "conversation_id": recording.conversation_id,  # in the history; null: not kept
             # what the content filter found ("" for nothing), as the window's banners say it
             "moderation": {
                 "input": verdict.summary(),
@@ -628,9 +656,9 @@ def _open_history() -> Store:
     return Store.open(recover=False)
 
 
-def _say_not_saved(exc: Exception) -> None:
+def _say_not_saved(exc: Exception, out: TextIO | None = None) -> None:
     reason = " ".join(str(exc).split())
-    print(f"(the history cannot be written: {reason}; this chat is not being saved)")
+    print(f"(the history cannot be written: {reason}; this chat is not being saved)", file=out)
 
 
 class _Recording:
@@ -639,9 +667,12 @@ class _Recording:
     used; each user message, then an answer that is ``streaming`` (its text saved every
     ``FLUSH_INTERVAL_S``) until it ends ``complete``, ``stopped`` or ``error`` with its stats.
     The history never costs the user the chat: the first write it refuses is said in one
-    line, and the chat goes on in memory, unsaved."""
+    line (on ``notices``), and the chat goes on in memory, unsaved. ``parley ask`` records
+    its one exchange the same way, quietly: its output is the answer alone."""
 
-    def __init__(self) -> None:
+    def __init__(self, notices: TextIO | None = None, announce: bool = True) -> None:
+        self.notices = notices  # None: standard output (the chat's own lines)
+        self.announce = announce  # say where a new conversation was saved
         self.store: Store | None = None
         self.conversation_id: int | None = None
         self.leaf_id: int | None = None  # the last message stored in the conversation
@@ -655,7 +686,7 @@ class _Recording:
         try:
             self.store = _open_history()
         except KnownError as exc:
-            _say_not_saved(exc)
+            _say_not_saved(exc, self.notices)
 
     def resume(
         self, conversation_id: int, save: bool
@@ -701,7 +732,8 @@ class _Recording:
     def user_message(self, text: str, system: str | None) -> None:
         """Store the user's message after the last one; the first creates the conversation."""
         new = self.conversation_id is None
-        if self._write(lambda store: self._add_user(store, text, system)) and new:
+        stored = self._write(lambda store: self._add_user(store, text, system))
+        if stored and new and self.announce:
             print(
                 f'(saved in your history as "{title_from(text)}"; '
                 f"parley chat --resume {self.conversation_id} goes on with it)"
@@ -788,7 +820,7 @@ class _Recording:
                     store.finish(answer, "stopped", None, self._so_far())
             self.close()  # the history is let go (store is None now: nothing is finished twice)
             store.close()
-            _say_not_saved(exc)
+            _say_not_saved(exc, self.notices)
             return None
 
 
@@ -1190,7 +1222,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command")
 
-    ask = sub.add_parser("ask", help="answer one prompt, streamed")
+    ask = sub.add_parser(
+        "ask",
+        help="answer one prompt, streamed (saved in the app's history)",
+        description="Answer one prompt, streamed to standard output. The question and its "
+        "answer are saved in the app's history as a chat (--no-save: not saved), which the "
+        "window shows and parley chat --resume goes on with.",
+    )
     ask.add_argument("prompt", help="the question; '-' reads it from standard input")
     ask.add_argument(
         "-f",
@@ -1202,8 +1240,16 @@ def build_parser() -> argparse.ArgumentParser:
         "may be given several times",
     )
     _generation_args(ask)
-    ask.add_argument("--raw", action="store_true", help="no chat template")
+    ask.add_argument(
+        "--raw", action="store_true", help="no chat template (a completion: not saved)"
+    )
     ask.add_argument("--json", action="store_true", help="print one JSON object")
+    ask.add_argument(
+        "--no-save",
+        dest="save",
+        action="store_false",
+        help="keep this question and its answer out of the app's history",
+    )
     ask.set_defaults(func=cmd_ask)
 
     chat = sub.add_parser(

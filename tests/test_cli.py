@@ -1197,6 +1197,98 @@ def test_a_blocked_answer_is_said_and_left_out_of_the_next_turns(
     assert len(sent) == 2
 
 
+# -- parley ask keeps its one exchange in the history too ----------------------------------
+def test_ask_is_saved_as_a_chat_that_chat_resume_goes_on_with(
+    installed: str,
+    sent: list[list[ChatMessage]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    argv = ["ask", "What is up?", "--temperature", "0", "--max-tokens", "3", "--system", "Hi."]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    [(conversation, path)] = _saved_chats()
+    assert (conversation.title, conversation.system_prompt) == ("What is up?", "Hi.")
+    assert [(m.role, m.status) for m in path] == [("user", "complete"), ("assistant", "complete")]
+    answer = path[1]
+    assert out == answer.content + "\n", "the output is the answer alone, as stored"
+    assert err == ""
+    assert answer.model == installed
+    assert answer.stats["finish_reason"] == "length"
+    assert answer.params["system_prompt"] == "Hi."
+    assert main([*argv, "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["conversation_id"] == _saved_chats()[-1][0].id != conversation.id
+    assert _chat(monkeypatch, "and then?\n", "--resume", str(conversation.id)) == 0
+    assert sent[-1] == [
+        ChatMessage("system", "Hi."),
+        ChatMessage("user", "What is up?"),
+        ChatMessage("assistant", answer.content),
+        ChatMessage("user", "and then?"),
+    ]
+
+
+def test_ask_with_no_save_or_raw_saves_nothing_and_a_failed_load_leaves_no_question(
+    installed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from desktop.store import default_path
+
+    assert main(["ask", "hi", "--max-tokens", "2", "--no-save"]) == 0
+    assert main(["ask", "hi", "--max-tokens", "2", "--raw"]) == 0
+    assert main(["ask", "hi", "--max-tokens", "2", "--no-save", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["conversation_id"] is None
+    assert not default_path().exists(), "not even opened"
+    assert main(["ask", "hi", "--model", "no-such-model"]) == 1
+    assert "no-such-model" in capsys.readouterr().err
+    assert _saved_chats() == []
+
+
+def test_ctrl_c_in_ask_saves_the_answer_so_far_as_stopped(
+    installed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    streamed = _interrupt_the_first_answer(monkeypatch)
+    assert main(["ask", "hi", "--temperature", "0", "--max-tokens", "20"]) == 130
+    capsys.readouterr()
+    [(_, path)] = _saved_chats()
+    assert (path[1].status, path[1].content) == ("stopped", "".join(streamed))
+
+
+def test_a_history_that_cannot_be_written_is_said_once_on_stderr_and_ask_answers(
+    installed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from desktop.store import DatabaseLocked, Store
+
+    def locked(*args: Any, **kwargs: Any) -> Store:
+        raise DatabaseLocked("The history database h is in use by another program.", Path("h"))
+
+    monkeypatch.setattr(Store, "open", locked)
+    assert main(["ask", "hi", "--temperature", "0", "--max-tokens", "3", "--json"]) == 0
+    out, err = capsys.readouterr()
+    payload = json.loads(out)
+    assert payload["text"]
+    assert payload["conversation_id"] is None
+    assert err == (
+        "(the history cannot be written: The history database h is in use by another "
+        "program.; this chat is not being saved)\n"
+    )
+
+
+def test_a_prompt_ask_refuses_is_kept_with_what_the_filter_found_as_in_the_window(
+    installed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from desktop.feedback.repository import FeedbackStore
+    from desktop.store import Store
+
+    _filter({"filter.action.violence": "block"})
+    assert main(["ask", "I will kill you tomorrow", "--max-tokens", "2"]) == 1
+    capsys.readouterr()
+    [(_, path)] = _saved_chats()
+    assert [m.role for m in path] == ["user"], "never answered"
+    with Store.open() as store:
+        (event,) = FeedbackStore(store).moderation_events(path[0].id)
+    assert (event.category, event.action) == ("violence", "block")
+
+
 def test_ask_applies_the_content_filter_before_the_model_loads(
     installed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
