@@ -538,7 +538,21 @@ def _ask(args: argparse.Namespace, recording: _Recording) -> int:
         return EXIT_CANCELLED
     if result.get("finish_reason") == "repetition" and not args.json:
         print("parley: the answer was ended early: it was repeating itself", file=sys.stderr)
+    if result.get("finish_reason") == "length" and not args.json:
+        _say_cut_off(len(result["token_ids"]), params.max_new_tokens, recording.conversation_id)
     return 0
+
+
+def _say_cut_off(generated: int, limit: int, saved: int | None) -> None:
+    """An answer that ended at a limit rather than by itself (``finish_reason`` "length")."""
+    if generated < limit:  # the engine stops there too
+        print("parley: the answer was cut off: the model's context window is full", file=sys.stderr)
+        return
+    goes_on = f"; parley chat --resume {saved}, then /continue, goes on with it" if saved else ""
+    print(
+        f"parley: the answer was cut off at its length limit ({limit} tokens){goes_on}",
+        file=sys.stderr,
+    )
 
 
 CHAT_HELP = """Commands:

@@ -1212,7 +1212,10 @@ def test_ask_is_saved_as_a_chat_that_chat_resume_goes_on_with(
     assert [(m.role, m.status) for m in path] == [("user", "complete"), ("assistant", "complete")]
     answer = path[1]
     assert out == answer.content + "\n", "the output is the answer alone, as stored"
-    assert err == ""
+    assert err == (
+        "parley: the answer was cut off at its length limit (3 tokens); "
+        f"parley chat --resume {conversation.id}, then /continue, goes on with it\n"
+    )
     assert answer.model == installed
     assert answer.stats["finish_reason"] == "length"
     assert answer.params["system_prompt"] == "Hi."
@@ -1226,6 +1229,19 @@ def test_ask_is_saved_as_a_chat_that_chat_resume_goes_on_with(
         ChatMessage("assistant", answer.content),
         ChatMessage("user", "and then?"),
     ]
+
+
+def test_an_answer_cut_off_by_a_full_context_window_is_not_blamed_on_the_length_limit(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from desktop.cli import _say_cut_off
+
+    _say_cut_off(7, 100, 4)
+    _say_cut_off(100, 100, None)
+    assert capsys.readouterr().err == (
+        "parley: the answer was cut off: the model's context window is full\n"
+        "parley: the answer was cut off at its length limit (100 tokens)\n"
+    )
 
 
 def test_ask_with_no_save_or_raw_saves_nothing_and_a_failed_load_leaves_no_question(
