@@ -310,7 +310,8 @@ class MainWindow(QMainWindow):
         if self.feedback is None:
             self._menus["F&eedback"].menuAction().setVisible(False)
         a = self._action
-        a("&File", "&New chat", ("Ctrl+T", "Ctrl+Shift+O"), self.new_tab, "Start a new chat")
+        a("&File", "&New chat", ("Ctrl+T", "Ctrl+N", "Ctrl+Shift+O"), self.new_tab,
+          "Start a new chat")  # fmt: skip
         a("&File", "&Close chat", "Ctrl+W",
           lambda: self.close_tab(self._active_pane.currentIndex(), self._active_pane),
           "Close the current chat tab")  # fmt: skip

@@ -19,7 +19,7 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Shift+Enter", "New line in the message"),
     ("Up (in an empty input)", "Edit the last prompt"),
     ("Esc", "Stop the answer / cancel editing"),
-    ("Ctrl+T / Ctrl+Shift+O", "New chat"),
+    ("Ctrl+T / Ctrl+N / Ctrl+Shift+O", "New chat"),
     ("Ctrl+W", "Close the chat tab"),
     ("Ctrl+Shift+T", "Reopen the chat tab closed last"),
     ("Ctrl+Shift+Backspace", "Delete the chat (Undo in the status bar)"),
