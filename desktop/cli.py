@@ -569,8 +569,8 @@ show it); parley chat --resume ID goes on with one, --no-save keeps a chat out o
 BLOCK = '"""'  # opens and closes a message of several lines (as in Ollama's terminal chat)
 FLUSH_INTERVAL_S = 0.5  # while an answer streams, its text so far is saved this often
 # A write the history refuses: the environment's fault (KnownError: locked by an import in
-# the window, damaged, read-only, disk full), or the window changed this conversation
-# meanwhile (its start-up marked our answer interrupted: ValueError; purged: NotFoundError).
+# the window, damaged, read-only, disk full), or another program changed this conversation
+# meanwhile (the answer is no longer streaming: ValueError; purged: NotFoundError).
 _UNWRITABLE = (KnownError, ValueError, NotFoundError)
 _T = TypeVar("_T")
 _NOTE_OF_REASON = {  # said after an answer that /continue may go on with
@@ -665,9 +665,9 @@ def _attach(path: str, attached: list[Attachment]) -> Attachment | None:
 
 
 def _open_history() -> Store:
-    # Without recovery: an answer the window is writing now must stay "streaming" (recovering
-    # answers a crash left behind is the window's, at its start).
-    return Store.open(recover=False)
+    # Answers left "streaming" by a process that ended become "interrupted" (/continue goes
+    # on with them); one the window or another terminal is writing now stays as it is.
+    return Store.open()
 
 
 def _say_not_saved(exc: Exception, out: TextIO | None = None) -> None:

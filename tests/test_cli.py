@@ -1006,6 +1006,30 @@ def test_an_answer_a_crash_ends_is_not_left_streaming(
     assert f"parley> {answer.content}" in capsys.readouterr().out
 
 
+def test_an_answer_left_by_a_killed_chat_is_interrupted_and_continue_goes_on(
+    installed: str,
+    sent: list[list[ChatMessage]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from desktop.store import Store
+
+    with Store.open() as killed:  # another parley chat, gone without finishing its answer
+        chat = killed.create_conversation("tell me")
+        question = killed.add_message(chat.id, None, "user", "tell me")
+        answer = killed.begin_assistant(chat.id, question.id, installed)
+        killed.append_partial(answer.id, "Once")
+    assert _chat(monkeypatch, "/continue\n", "--resume", str(chat.id)) == 0
+    out = capsys.readouterr().out
+    assert "parley> Once\n[interrupted: /continue goes on]" in out
+    assert sent[-1][-1] == ChatMessage("assistant", "Once"), "goes on from its text"
+    [(_, path)] = _saved_chats()
+    assert path[-1].id == answer.id
+    assert path[-1].status == "complete"
+    assert path[-1].content.startswith("Once")
+    assert len(path[-1].content) > len("Once")
+
+
 def test_a_history_that_cannot_be_opened_costs_nothing_but_saving(
     installed: str,
     sent: list[list[ChatMessage]],

@@ -9,7 +9,9 @@ Crash safety of a streamed answer: :meth:`Store.begin_assistant` commits an empt
 ``streaming`` message before the first token, :meth:`Store.append_partial` commits the text
 so far (the caller throttles it to about every 0.5 s), :meth:`Store.finish` commits the final
 status. A process killed in between leaves a ``streaming`` row, which the next
-:meth:`Store.open` turns into ``interrupted`` with its partial text kept.
+:meth:`Store.open` (or :meth:`Store.recover_interrupted`) turns into ``interrupted`` with its
+partial text kept. Several processes may write at once (the window, ``parley chat``), so an
+answer counts as abandoned only when no live process holds its lock (``writers``).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from desktop.store.models import (
 )
 from desktop.store.recording import INPUT_HISTORY_NAME
 from desktop.store.schema import ROLES, latest_version, migrate, schema_version
+from desktop.store.writers import Writers, is_written
 
 DEFAULT_FILENAME = "history.sqlite3"
 DEFAULT_BUSY_TIMEOUT_S = 3.0
@@ -198,6 +201,7 @@ class Store:
         :class:`DatabaseLocked`, instead of waiting the busy timeout and blaming another
         program."""
         self.interrupted_on_open: list[Message] = []
+        self._writers = Writers()  # the answers this connection is streaming
         """Answers that were streaming when the previous session ended (see ``recover``)."""
 
     # ---------------------------------------------------------------- opening and closing
@@ -329,7 +333,9 @@ class Store:
         return int(row[0])
 
     def close(self) -> None:
-        """Close the database. Safe to call twice."""
+        """Close the database. Safe to call twice. An answer still ``streaming`` here is
+        left to recovery (by this process's next start, or another process's check)."""
+        self._writers.release_all()
         self._db.close()
 
     def __enter__(self) -> Store:
@@ -850,16 +856,39 @@ class Store:
         model: str,
         params: Mapping[str, Any] | None = None,
     ) -> Message:
-        """Insert (and commit) the empty answer before the first token arrives."""
-        return self.add_message(
-            conversation_id,
-            parent_id,
-            "assistant",
-            "",
-            status="streaming",
-            model=model,
-            params=params,
-        )
+        """Insert (and commit) the empty answer before the first token arrives; this
+        connection holds it (see ``writers``) until :meth:`finish`."""
+        with self._writing() as hold, self._write():
+            return hold(
+                self.add_message(
+                    conversation_id,
+                    parent_id,
+                    "assistant",
+                    "",
+                    status="streaming",
+                    model=model,
+                    params=params,
+                )
+            )
+
+    @contextmanager
+    def _writing(self) -> Iterator[Callable[[Message], Message]]:
+        """Mark a message this connection begins to stream as held, before the transaction
+        that makes it ``streaming`` commits (no other process can find it unheld); if that
+        transaction fails, the mark goes again."""
+        held: list[int] = []
+
+        def hold(message: Message) -> Message:
+            self._writers.hold(self._path, message.id)
+            held.append(message.id)
+            return message
+
+        try:
+            yield hold
+        except BaseException:
+            for message_id in held:
+                self._writers.release(message_id)
+            raise
 
     @_guarded
     def append_partial(self, message_id: int, text_so_far: str) -> None:
@@ -897,9 +926,11 @@ class Store:
             )
             if cursor.rowcount != 1:
                 current = self.get_message(message_id).status
+                self._writers.release(message_id)  # not ours to write any more
                 raise ValueError(f"message {message_id} is {current}, not streaming")
             conversation_id = self.get_message(message_id).conversation_id
             self._update_conversation(conversation_id, "updated_at = max(updated_at, ?)", now)
+        self._writers.release(message_id)
         return self.get_message(message_id)
 
     @_guarded
@@ -907,7 +938,7 @@ class Store:
         """ "Continue" an interrupted, stopped or failed answer, or one its length limit cut
         off: it becomes ``streaming`` again, with its text kept, and takes
         :meth:`append_partial` and :meth:`finish`."""
-        with self._write() as db:
+        with self._writing() as hold, self._write() as db:
             placeholders = ", ".join("?" for _ in _RESUMABLE_STATUSES)
             cursor = db.execute(
                 f"UPDATE messages SET status = 'streaming', updated_at = ? "
@@ -921,20 +952,28 @@ class Store:
                 raise ValueError(
                     f"message {message_id} ({message.role}, {message.status}) cannot be continued"
                 )
-        return self.get_message(message_id)
+            return hold(self.get_message(message_id))
 
     @_guarded
     def recover_interrupted(self) -> list[Message]:
-        """Mark every answer still ``streaming`` as ``interrupted`` (its partial text is kept)
-        and return them. Run at start-up: only one Parley writes to a history at a time."""
-        with self._write() as db:
-            ids = [
-                row[0] for row in db.execute("SELECT id FROM messages WHERE status = 'streaming'")
-            ]
-            db.executemany(
-                "UPDATE messages SET status = 'interrupted' WHERE id = ?", [(i,) for i in ids]
-            )
-        return [self.get_message(i) for i in ids]
+        """Mark every answer left ``streaming`` by a process that ended (no live process
+        holds it) as ``interrupted``, its partial text kept, and return them. Cheap when
+        there are none (one indexed read, no write): the window runs it every few seconds."""
+        streaming = "SELECT id FROM messages WHERE status = 'streaming'"
+        if not any(self._abandoned(row[0]) for row in self._db.execute(streaming).fetchall()):
+            return []
+        recovered: list[int] = []
+        with self._write() as db:  # again under the write lock: a writer may have come back
+            for (message_id,) in db.execute(streaming).fetchall():
+                if self._abandoned(message_id):
+                    db.execute(
+                        "UPDATE messages SET status = 'interrupted' WHERE id = ?", (message_id,)
+                    )
+                    recovered.append(message_id)
+        return [self.get_message(i) for i in recovered]
+
+    def _abandoned(self, message_id: int) -> bool:
+        return not self._writers.holds(message_id) and not is_written(self._path, message_id)
 
     # ---------------------------------------------------------------- search
 

@@ -749,11 +749,27 @@ class MainWindow(QMainWindow):
         except (KnownError, sqlite3.Error):  # busy, damaged, or closed as the app quits
             return None
 
+    def _recover_abandoned(self) -> bool:
+        """Answers another program was writing when it ended (``parley chat`` killed, a
+        terminal closed) become "interrupted" with a Continue, as at the window's start."""
+        import sqlite3
+
+        from desktop.store import KnownError
+
+        if self._import is not None:
+            return False
+        try:
+            return bool(self.history.recover_interrupted())
+        except (KnownError, sqlite3.Error):  # busy, damaged, or closed as the app quits
+            return False
+
     def check_history(self) -> bool:
         """List the chats again, and show again the open ones that are idle, when another
-        program (parley chat, parley import) changed the history. True when it had."""
+        program (parley chat, parley import) changed the history or left an answer
+        unfinished. True when it had."""
+        recovered = self._recover_abandoned()  # the window's own write: not in data_version
         version = self._read_history_version()
-        if version is None or version == self._history_version:
+        if version is None or (version == self._history_version and not recovered):
             return False
         self._history_version = version
         if self._import is not None:

@@ -104,6 +104,37 @@ def test_an_unfinished_answer_is_interrupted_on_the_next_open(tmp_path: Path) ->
             store.resume(q.id)
 
 
+def test_an_answer_another_connection_streams_is_not_taken_for_abandoned(
+    tmp_path: Path,
+) -> None:
+    """The window and parley chat write to one history at once: each one's recovery leaves
+    the other's answers alone until their writer has gone (closed, crashed, killed)."""
+    path = tmp_path / "history.sqlite3"
+    writer, other = Store.open(path), Store.open(path)
+    try:
+        c = writer.create_conversation()
+        answer = writer.begin_assistant(c.id, None, "m")
+        assert other.recover_interrupted() == []
+        with Store.open(path) as third:
+            assert third.interrupted_on_open == []
+        writer.append_partial(answer.id, "still here")
+        writer.finish(answer.id, "complete")
+        again = writer.begin_assistant(c.id, None, "m")
+        assert other.recover_interrupted() == []
+        writer.close()  # as a process that ended
+        (recovered,) = other.recover_interrupted()
+        assert (recovered.id, recovered.status) == (again.id, "interrupted")
+        resumed = other.resume(again.id)  # Continue, in the other connection: it holds it now
+        assert resumed.status == "streaming"
+        with Store.open(path) as third:
+            assert third.recover_interrupted() == []
+        other.finish(again.id, "complete", None, "done")
+        assert list((tmp_path / "history.sqlite3.writing").iterdir()) == [], "no lock left"
+    finally:
+        writer.close()
+        other.close()
+
+
 def test_an_answer_cut_off_by_its_length_limit_can_be_continued(store: Store) -> None:
     c = store.create_conversation()
     cut = store.begin_assistant(c.id, None, "m")
@@ -167,6 +198,11 @@ def test_a_writer_killed_mid_stream_loses_nothing_committed(tmp_path: Path) -> N
             line = child.stdout.readline()
             assert line, "the writer stopped on its own"
             flushed = int(line.split()[1])
+        # the window starting meanwhile leaves the answer to the live writer
+        with Store.open(path) as window:
+            assert window.interrupted_on_open == []
+            assert window.recover_interrupted() == []
+            assert window.get_message(answer_id).status == "streaming"
     finally:
         child.kill()  # SIGKILL on POSIX: no cleanup, no atexit, mid-write
         remaining, _ = child.communicate(timeout=30)

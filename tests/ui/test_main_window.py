@@ -707,8 +707,9 @@ def _interrupted_story(store: Store, make_window: Callable[..., MainWindow]) -> 
     """A chat whose answer "Once upon a" was cut off by a crash, opened after the restart."""
     c = store.create_conversation("Crashed")
     u = store.add_message(c.id, None, "user", "tell me a story")
-    a = store.begin_assistant(c.id, u.id, "FakeLM-1M")
-    store.append_partial(a.id, "Once upon a")
+    with Store.open(store.path) as crashed:  # the writer goes away without finishing
+        a = crashed.begin_assistant(c.id, u.id, "FakeLM-1M")
+        crashed.append_partial(a.id, "Once upon a")
     store.recover_interrupted()  # what the next start does
     return make_window().open_conversation(c.id), a.id
 
@@ -1023,6 +1024,35 @@ def test_chats_written_by_another_program_show_up_in_the_window(
     assert not window.check_history()
     store.rename_conversation(chat.id, "The window's own write")
     assert not window.check_history(), "its own writes are not news"
+
+
+def test_an_answer_a_terminal_left_unfinished_becomes_interrupted_with_continue(
+    qtbot: QtBot, store: Store, make_window: Callable[..., MainWindow], engine: FakeEngine
+) -> None:
+    """`parley chat` killed mid-answer (or its terminal closed): the window, already open,
+    turns the answer into an interrupted one within seconds, as its own start would."""
+    chat = store.create_conversation("Written in a terminal")
+    question = store.add_message(chat.id, None, "user", "tell me a story")
+    terminal = Store.open(store.path)
+    try:
+        answer = terminal.begin_assistant(chat.id, question.id, "FakeLM-1M")
+        terminal.append_partial(answer.id, "Once upon a")
+        window = make_window()
+        tab = window.open_conversation(chat.id)
+        window.check_history()
+        assert store.get_message(answer.id).status == "streaming", "its writer is alive"
+    finally:
+        terminal.close()  # the terminal's process ends
+    assert window.check_history()
+    assert store.get_message(answer.id).status == "interrupted"
+    widget = tab.view.message_widgets()[-1]
+    assert widget.status_label.text() == "interrupted"
+    assert widget.continue_button.isVisible()
+    assert not window.check_history(), "said once"
+    engine.replies = [" time."]
+    with qtbot.waitSignal(tab.session.answer_finished, timeout=5000):
+        qtbot.mouseClick(widget.continue_button, Qt.MouseButton.LeftButton)
+    assert store.get_message(answer.id).content == "Once upon a time."
 
 
 def test_finished_messages_are_not_rendered_again(qtbot: QtBot, window: MainWindow) -> None:
