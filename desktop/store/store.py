@@ -59,7 +59,7 @@ from desktop.store.models import (
 )
 from desktop.store.recording import INPUT_HISTORY_NAME
 from desktop.store.schema import ROLES, latest_version, migrate, schema_version
-from desktop.store.writers import Writers, is_written
+from desktop.store.writers import Writers, folder_of, is_written
 
 DEFAULT_FILENAME = "history.sqlite3"
 DEFAULT_BUSY_TIMEOUT_S = 3.0
@@ -1084,6 +1084,8 @@ class Store:
             # The copy is safe; an old file another program still holds is only left over.
             with suppress(OSError):
                 old_path.with_name(old_path.name + suffix).unlink(missing_ok=True)
+        with suppress(OSError):  # the answers' lock files: none is left once they finished
+            folder_of(old_path).rmdir()
         with suppress(OSError):  # what was typed into parley chat goes along (a convenience)
             shutil.move(old_path.parent / INPUT_HISTORY_NAME, target.parent / INPUT_HISTORY_NAME)
         return target

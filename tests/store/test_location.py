@@ -27,6 +27,8 @@ def test_move_to_a_folder(store: Store, tmp_path: Path) -> None:
 
     typed = old.parent / INPUT_HISTORY_NAME  # what was typed into parley chat
     typed.write_text("/help\n", encoding="utf-8")
+    answered = store.begin_assistant(conversation, None, "m")  # made its lock folder
+    store.finish(answered.id, "complete", None, "an answer streamed before the move")
 
     new = store.move_to(target_dir)
 
@@ -37,9 +39,9 @@ def test_move_to_a_folder(store: Store, tmp_path: Path) -> None:
     assert new.exists()
     assert not old.exists()
     assert not old.with_name(old.name + "-wal").exists()
-    assert [m.content for m in store.current_path(conversation)] == [
-        "a secret about aubergines",
-        "kept safe",
+    assert sorted(p.name for p in old.parent.iterdir()) == [], "nothing left behind"
+    assert [m.content for m in store.current_path(conversation)][-1:] == [
+        "an answer streamed before the move"
     ]
     store.add_message(conversation, None, "user", "written after the move")
     store.close()
