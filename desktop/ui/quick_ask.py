@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QUrl, Signal
 from PySide6.QtGui import QCloseEvent, QCursor, QGuiApplication, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -22,7 +22,14 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.services.chat_session import ChatSession
-from desktop.ui.message_view import accessible, copy_to_clipboard, open_link, show_link_target
+from desktop.ui.markdown import copied_code, renderer_for
+from desktop.ui.message_view import (
+    accessible,
+    copy_to_clipboard,
+    open_link,
+    palette_for,
+    show_link_target,
+)
 
 
 class QuickAskWindow(QWidget):
@@ -58,7 +65,7 @@ class QuickAskWindow(QWidget):
         layout.addWidget(self.question)
         self.answer = QTextBrowser()
         self.answer.setOpenLinks(False)
-        self.answer.anchorClicked.connect(open_link)  # web links open in the browser
+        self.answer.anchorClicked.connect(self._on_link)
         self.answer.highlighted.connect(show_link_target)
         accessible(self.answer, "Answer", "The answer, as it is written")
         layout.addWidget(self.answer, 1)
@@ -80,6 +87,7 @@ class QuickAskWindow(QWidget):
         row.addWidget(self.open_button)
         layout.addLayout(row)
         self._copied = ""  # the finished answer as written (Markdown), for Copy
+        self._code: list[str] = []  # its code blocks, for their "Copy code" links
         self.input.returnPressed.connect(self.ask)
         self.stop_button.clicked.connect(self.stop)
         self.copy_button.clicked.connect(self.copy_answer)
@@ -203,9 +211,21 @@ class QuickAskWindow(QWidget):
         if blocked:
             self.answer.setPlainText(f"⚠ {blocked}. Open it in the window to see it anyway.")
             return
-        self.answer.setMarkdown(text)  # the whole answer once, formatted
+        # the whole answer once, formatted as in the chat (code, tables, math, links)
+        rendered = renderer_for(palette_for(self)).render(text)
+        self._code = rendered.code_blocks
+        self.answer.setHtml(rendered.html.strip())
         self._set_copied(text)
         self.status.setText({"stopped": "Stopped.", "error": "The answer failed."}.get(status, ""))
+
+    def _on_link(self, url: QUrl) -> None:
+        """A code block's "Copy code", or a web link (opened in the browser)."""
+        code = copied_code(url.toString(), self._code)
+        if code is not None:
+            copy_to_clipboard(code)
+            self.status.setText("Code copied.")
+        else:
+            open_link(url)
 
     def _set_copied(self, text: str) -> None:
         self._copied = text

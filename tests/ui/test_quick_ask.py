@@ -83,6 +83,34 @@ def test_copy_takes_the_answer_as_written_not_as_shown(
     assert QApplication.clipboard().text() == "Use **bold** and `code`."
 
 
+def test_the_answer_is_formatted_as_in_the_chat_with_links_and_code_to_copy(
+    qtbot: QtBot,
+    make_window: Callable[..., MainWindow],
+    engine: FakeEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from PySide6.QtCore import QUrl
+    from PySide6.QtGui import QDesktopServices
+
+    opened: list[str] = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toString()))
+    engine.replies = ["See https://www.python.org and run:\n\n```sh\npip install parley\n```\n"]
+    quick = make_window().open_quick_ask()
+    qtbot.keyClicks(quick.input, "How?")
+    qtbot.keyClick(quick.input, Qt.Key.Key_Return)
+    assert quick.session is not None
+    with qtbot.waitSignal(quick.session.answer_finished, timeout=5000):
+        pass
+    html = quick.answer.toHtml()
+    assert 'href="https://www.python.org"' in html, "a bare address is a link, as in the chat"
+    assert "pip install parley" in quick.answer_text()
+    quick.answer.anchorClicked.emit(QUrl("copy-code:0"))
+    assert QApplication.clipboard().text() == "pip install parley"
+    quick.answer.anchorClicked.emit(QUrl("https://www.python.org"))
+    quick.answer.anchorClicked.emit(QUrl("file:///etc/passwd"))
+    assert opened == ["https://www.python.org"]
+
+
 def test_up_brings_back_the_questions_asked_before(
     qtbot: QtBot, make_window: Callable[..., MainWindow], engine: FakeEngine
 ) -> None:
