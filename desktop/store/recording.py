@@ -5,6 +5,7 @@ its system prompt."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -68,7 +69,17 @@ def put_back(status: str) -> FinalStatus:
     return "error" if status == "error" else "stopped"
 
 
+# A fenced block, with the "`name`:" line an attached file puts above it
+# (desktop.attachments.Attachment.as_markdown); the closing fence repeats the opening one.
+_BLOCK = re.compile(r"^(?:`([^`\n]+)`:[ \t]*\n)?(`{3,}|~{3,})[^\n]*\n.*?^\2[ \t]*$\n?", re.M | re.S)
+
+
 def title_from(text: str) -> str:
-    """A conversation's title: its first message on one line, cut to ``TITLE_LENGTH``."""
-    line = " ".join(text.split())
-    return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
+    """A conversation's title: its first message on one line, cut to ``TITLE_LENGTH``, less
+    its code blocks and attached files ("Summarize this" rather than the file's first line);
+    a message that is nothing but files is named after them."""
+    words = " ".join(_BLOCK.sub(" ", text).split())
+    if not words:
+        names = [m.group(1) for m in _BLOCK.finditer(text) if m.group(1)]
+        words = ", ".join(names) if names else " ".join(text.split())
+    return words if len(words) <= TITLE_LENGTH else words[: TITLE_LENGTH - 1].rstrip() + "…"

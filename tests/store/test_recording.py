@@ -27,6 +27,20 @@ def test_a_title_is_the_first_message_on_one_line_cut_with_an_ellipsis() -> None
     assert title_from("   ") == ""
 
 
+def test_a_title_leaves_out_attached_files_and_code_blocks() -> None:
+    from desktop.attachments import attachment_from_bytes
+
+    notes = attachment_from_bytes("notes.md", b"# Plans\n```\ninner fence\n```\nmore\n")
+    piped = attachment_from_bytes("", b"log line 1\nlog line 2\n")  # standard input
+    assert title_from(f"{notes.as_markdown()}\nSummarize this") == "Summarize this"
+    assert title_from(f"{piped.as_markdown()}\nWhat failed?") == "What failed?"
+    assert title_from("Why does\n```py\nprint(1/0)\n```\nfail?") == "Why does fail?"
+    assert title_from(notes.as_markdown()) == "notes.md", "nothing but a file: its name"
+    code = "```py\nprint(1/0)\n```"
+    assert title_from(code) == "```py print(1/0) ```", "nothing but code: as it is"
+    assert title_from("an ``` unclosed fence") == "an ``` unclosed fence"
+
+
 @pytest.mark.parametrize(
     ("reason", "status"),
     [("stop", "complete"), ("length", "complete"), ("cancelled", "stopped"),
