@@ -670,9 +670,9 @@ def _open_history() -> Store:
     return Store.open()
 
 
-def _say_not_saved(exc: Exception, out: TextIO | None = None) -> None:
+def _say_not_saved(exc: Exception, out: TextIO | None = None, what: str = "this chat") -> None:
     reason = " ".join(str(exc).split())
-    print(f"(the history cannot be written: {reason}; this chat is not being saved)", file=out)
+    print(f"(the history cannot be written: {reason}; {what} is not being saved)", file=out)
 
 
 class _Recording:
@@ -700,7 +700,7 @@ class _Recording:
         try:
             self.store = _open_history()
         except KnownError as exc:
-            _say_not_saved(exc, self.notices)
+            _say_not_saved(exc, self.notices, "this chat" if self.announce else "this answer")
 
     def resume(
         self, conversation_id: int, save: bool
@@ -834,7 +834,7 @@ class _Recording:
                     store.finish(answer, "stopped", None, self._so_far())
             self.close()  # the history is let go (store is None now: nothing is finished twice)
             store.close()
-            _say_not_saved(exc, self.notices)
+            _say_not_saved(exc, self.notices, "this chat" if self.announce else "this answer")
             return None
 
 

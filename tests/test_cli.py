@@ -1309,7 +1309,7 @@ def test_a_history_that_cannot_be_written_is_said_once_on_stderr_and_ask_answers
     assert payload["conversation_id"] is None
     assert err == (
         "(the history cannot be written: The history database h is in use by another "
-        "program.; this chat is not being saved)\n"
+        "program.; this answer is not being saved)\n"
     )
 
 
