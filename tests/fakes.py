@@ -378,9 +378,12 @@ class MemoryHistory:
         status: Any,
         stats: Mapping[str, Any] | None = None,
         content: str | None = None,
+        model: str | None = None,
     ) -> MemMessage:
         m = self.messages[message_id]
         assert m.status == "streaming", f"message {message_id} is {m.status}"
+        if model is not None:
+            m.model = model
         m.status = status
         m.stats = dict(stats) if stats is not None else m.stats
         m.content = content if content is not None else m.content

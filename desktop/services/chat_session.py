@@ -102,8 +102,8 @@ class ChatSession(QObject):
         self._flush.timeout.connect(self._flush_partial)
         self._flush_failed = False  # said once per answer, not at every flush
         # Finished answers the history refused (disk full): message id -> (status, stats,
-        # text). Shown as finished, stored as soon as the history takes them.
-        self._unsaved: dict[int, tuple[str, dict[str, Any] | None, str]] = {}
+        # text, model). Shown as finished, stored as soon as the history takes them.
+        self._unsaved: dict[int, tuple[str, dict[str, Any] | None, str, str]] = {}
         self._retry = QTimer(self)
         self._retry.setInterval(SAVE_RETRY_MS)
         self._retry.timeout.connect(self._save_unsaved)
@@ -136,9 +136,9 @@ class ChatSession(QObject):
         unsaved = self._unsaved.get(message.id)
         if unsaved is None:
             return message
-        status, stats, text = unsaved
+        status, stats, text, model = unsaved
         replaced: MessageLike = dataclasses.replace(  # type: ignore[type-var]
-            message, status=status, stats=stats, content=text
+            message, status=status, stats=stats, content=text, model=model or message.model
         )
         return replaced
 
@@ -449,31 +449,38 @@ class ChatSession(QObject):
             self._dirty = False
 
     def _finish(
-        self, message_id: int, status: str, stats: dict[str, Any] | None, text: str
+        self,
+        message_id: int,
+        status: str,
+        stats: dict[str, Any] | None,
+        text: str,
+        model: str = "",
     ) -> None:
-        """Store the end of an answer; if the history cannot take it now, keep it for later
-        (the session stays usable: it must not wait in "streaming" for a disk to empty)."""
+        """Store the end of an answer (``model``: the one that wrote it, "" if unknown); if
+        the history cannot take it now, keep it for later (the session stays usable: it
+        must not wait in "streaming" for a disk to empty)."""
         try:
-            self._history.finish(message_id, status, stats, text)
+            self._history.finish(message_id, status, stats, text, model or None)
         except KnownError as exc:
-            self._unsaved[message_id] = (status, stats, text)
+            self._unsaved[message_id] = (status, stats, text, model)
             self._retry.start()
             self.error.emit(f"{exc} The answer stays on screen and is saved once it can be.")
 
     def _save_unsaved(self) -> None:
-        for message_id, (status, stats, text) in list(self._unsaved.items()):
+        for message_id, (status, stats, text, model) in list(self._unsaved.items()):
             try:
-                self._history.finish(message_id, status, stats, text)
+                self._history.finish(message_id, status, stats, text, model or None)
             except KnownError:
                 return  # still full: the timer tries again
             del self._unsaved[message_id]
         self._retry.stop()
 
     def _on_finished(self, finished: Finished) -> None:
-        self._request = None
-        self._end(finished)
+        request, self._request = self._request, None
+        # the model that wrote it: another may have been loaded after it was asked for
+        self._end(finished, request.model if request is not None else "")
 
-    def _end(self, finished: Finished) -> None:
+    def _end(self, finished: Finished, model: str = "") -> None:
         self._flush.stop()
         message_id = self._streaming_id
         if message_id is None:
@@ -484,7 +491,7 @@ class ChatSession(QObject):
             # A continuation that wrote nothing (it failed or was stopped at once) leaves the
             # answer as it was, still continuable, rather than turning it into a failed one.
             status = put_back(resumed.status)
-            self._finish(message_id, status, resumed.stats, resumed.text)
+            self._finish(message_id, status, resumed.stats, resumed.text, model)
         else:
             stats: dict[str, Any] = dataclasses.asdict(finished.stats)
             if resumed is not None:
@@ -497,7 +504,7 @@ class ChatSession(QObject):
             stats["finish_reason"] = finished.reason
             if finished.error:
                 stats["error"] = finished.error
-            self._finish(message_id, status, stats, self._text)
+            self._finish(message_id, status, stats, self._text, model)
         self._streaming_id = None
         self._set_state("idle")
         if finished.error:

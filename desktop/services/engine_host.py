@@ -70,6 +70,7 @@ class GenerationRequest(QObject):
         self.cancel_event = threading.Event()
         self.is_started = False
         self.is_finished = False
+        self.model = ""  # the model that writes it, once started (the one loaded then)
 
     def cancel(self) -> None:
         """Ask the engine to stop; it does within one token (or before starting)."""
@@ -97,7 +98,7 @@ class Job(QObject):
 class _Worker(QObject):
     """Lives on the worker thread. Every slot runs there; every signal is queued to the GUI."""
 
-    req_started = Signal(int)
+    req_started = Signal(int, str)  # (request, the name of the model that answers it)
     req_delta = Signal(int, str)
     req_trimmed = Signal(int, int)
     req_finished = Signal(int, object)
@@ -124,7 +125,7 @@ class _Worker(QObject):
         if self.engine is None:
             self.req_finished.emit(request_id, Finished("error", error="No model is loaded."))
             return
-        self.req_started.emit(request_id)
+        self.req_started.emit(request_id, self.engine.info.name)
         pending = ""
         last_emit = 0.0
         finished: Finished | None = None
@@ -306,10 +307,11 @@ class EngineHost(QObject):
         return self._thread.wait(timeout_ms)
 
     # -- worker -> GUI --------------------------------------------------------------------
-    def _on_started(self, request_id: int) -> None:
+    def _on_started(self, request_id: int, model: str) -> None:
         request = self._requests.get(request_id)
         if request is not None:
             request.is_started = True
+            request.model = model
             self.queue_changed.emit(self.waiting_count())
             request.started.emit()
 

@@ -153,4 +153,5 @@ class History(Protocol):
         status: Any,
         stats: Mapping[str, Any] | None = None,
         content: str | None = None,
+        model: str | None = None,
     ) -> MessageLike: ...

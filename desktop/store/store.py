@@ -911,18 +911,20 @@ class Store:
         status: FinalStatus,
         stats: Mapping[str, Any] | None = None,
         content: str | None = None,
+        model: str | None = None,
     ) -> Message:
         """End a streamed answer: ``complete``, ``stopped`` (the user pressed stop) or
-        ``error``, with the engine's stats and, preferably, the final text."""
+        ``error``, with the engine's stats and, preferably, the final text; ``model``: the
+        one that wrote it, where that is not the one named at :meth:`begin_assistant`."""
         if status not in _FINAL_STATUSES:
             raise ValueError(f"a finished message is one of {_FINAL_STATUSES}, not {status!r}")
         now = time.time()
         with self._write() as db:
             cursor = db.execute(
                 "UPDATE messages SET status = ?, stats = coalesce(?, stats), "
-                "content = coalesce(?, content), updated_at = ? "
+                "content = coalesce(?, content), model = coalesce(?, model), updated_at = ? "
                 "WHERE id = ? AND status = 'streaming'",
-                (status, _dumps(stats), content, now, message_id),
+                (status, _dumps(stats), content, model, now, message_id),
             )
             if cursor.rowcount != 1:
                 current = self.get_message(message_id).status

@@ -328,3 +328,24 @@ def test_a_message_left_without_an_answer_can_be_answered(
     ]
     assert [m.content for m in engine.calls[0]] == ["Still there?"]
     assert not session.answer(asked.id)  # answered now: it is no longer the last message
+
+
+def test_an_answer_records_the_model_that_wrote_it_not_the_one_loaded_when_asked(
+    qtbot: QtBot, host: EngineHost, history: History, engine: FakeEngine
+) -> None:
+    """Asked while another model loads (the status bar's switch), an answer waits for it on
+    the worker and is written by it: that is the model the history must name (feedback
+    exports link a rating to it)."""
+    session = make_session(history, host)
+    answer(qtbot, session, lambda: session.send("before"))
+    assert session.path()[-1].model == "FakeLM-1M"
+    gate = threading.Event()
+    other = FakeEngine(replies=["from the other model"], name="OtherLM-2M")
+    host.load(lambda: (gate.wait(5), other)[1])
+    with qtbot.waitSignal(session.answer_finished, timeout=5000):
+        assert session.send("during the switch")  # no model loaded yet: it waits
+        gate.set()
+    assert [(m.content, m.model) for m in session.path() if m.role == "assistant"] == [
+        ("first answer", "FakeLM-1M"),
+        ("from the other model", "OtherLM-2M"),
+    ]
