@@ -270,6 +270,7 @@ class ChatTab(QWidget):
     answer_stats = Signal(object)
     notify = Signal(str)
     branch_requested = Signal(int)  # an answer to go on from in a new chat
+    model_requested = Signal(str)  # "Regenerate with": the model to load first
 
     def __init__(
         self,
@@ -370,6 +371,7 @@ class ChatTab(QWidget):
         self.view.copy_text.connect(self._copy)
         self.view.edit_requested.connect(self.begin_edit)
         self.view.regenerate_requested.connect(self.session.regenerate)
+        self.view.regenerate_with_requested.connect(self.regenerate_with)
         self.view.continue_requested.connect(self.session.continue_answer)
         self.view.answer_requested.connect(self.session.answer)
         self.view.switch_requested.connect(self.session.switch)
@@ -807,6 +809,15 @@ class ChatTab(QWidget):
         self.feedback_dialog = dialog
         dialog.open()
         return dialog
+
+    def regenerate_with(self, assistant_id: int, model: str) -> bool:
+        """Answer again with ``model``: the window loads it (for every chat from now, as the
+        status bar's switch does) and the new answer waits for it on the engine's worker."""
+        if self.session.state != "idle":
+            self.notify.emit("Wait for the answer being written to finish first.")
+            return False
+        self.model_requested.emit(model)
+        return self.session.regenerate(assistant_id)
 
     def generate_alternatives(self, assistant_id: int) -> bool:
         """Write ALTERNATIVES more answers to the same prompt (other seeds, one after the other

@@ -493,6 +493,9 @@ class MainWindow(QMainWindow):
         tab.notify.connect(self.notify)
         tab.composer.models_dropped.connect(self.import_dropped)
         tab.branch_requested.connect(self.branch_chat)
+        tab.model_requested.connect(self.use_model)
+        if self._models.library is not None:
+            tab.view.models = self._installed_models
         if not background:
             pane.setCurrentIndex(index)
         self._refresh_tab_labels()
@@ -1362,6 +1365,21 @@ class MainWindow(QMainWindow):
                     )
             menu.addSeparator()
         menu.addAction("Manage models…", self.open_model_manager)
+
+    def _installed_models(self) -> tuple[list[str], str]:
+        """The installed models' names and the one in use (for "Regenerate with")."""
+        if self._models.library is None:
+            return [], ""
+        try:
+            names = [m.name for m in self._models.library().list()]
+        except OSError:
+            names = []
+        return names, self._in_use()
+
+    def use_model(self, name: str) -> None:
+        """Answers from now on come from ``name`` (loaded unless it is in use already)."""
+        if name != self._in_use() and self.set_default_model(name) is not None:
+            self.notify(f"{name} is loading; it answers in every chat from now on.")
 
     def _in_use(self) -> str:
         """The model loaded or loading; none after a failed load, so that a damaged model can

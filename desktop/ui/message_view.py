@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QPushButton,
     QScrollArea,
     QSizePolicy,
@@ -286,6 +287,7 @@ class MessageWidget(QFrame):
     copy_text = Signal(str)
     edit_requested = Signal(int)
     regenerate_requested = Signal(int)
+    regenerate_with_requested = Signal(int, str)  # assistant message id, model name
     continue_requested = Signal(int)
     answer_requested = Signal(int)
     switch_requested = Signal(int, int)
@@ -404,6 +406,8 @@ class MessageWidget(QFrame):
             "Regenerate", "Regenerate answer", "Answer again; the old answer is kept as a version"
         )
         self.regen_button.clicked.connect(lambda: self.regenerate_requested.emit(self.message_id))
+        # the installed models and the one in use (set by the chat: "Regenerate with" a menu)
+        self._models: Callable[[], tuple[list[str], str]] | None = None
         self.continue_button = self._tool(
             "Continue",
             "Continue answer",
@@ -531,6 +535,38 @@ class MessageWidget(QFrame):
             self.switch_requested.emit(self.message_id, step)
             return
         super().keyPressEvent(event)
+
+    def set_models(self, models: Callable[[], tuple[list[str], str]] | None) -> None:
+        """Offer "Regenerate with" another installed model, from ``models()`` (the names
+        and the one in use), in a menu beside Regenerate; None: Regenerate alone."""
+        if models is None or self._models is models:
+            self._models = models
+            return
+        self._models = models
+        menu = QMenu(self.regen_button)
+        menu.aboutToShow.connect(self._fill_models)
+        self.regen_button.setMenu(menu)
+        self.regen_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        self.regen_button.setToolTip(
+            "Answer again; the old answer is kept as a version. The arrow: answer again with "
+            "another model"
+        )
+
+    def _fill_models(self) -> None:
+        menu = self.regen_button.menu()
+        if menu is None or self._models is None:
+            return
+        menu.clear()
+        names, in_use = self._models()
+        for name in names:
+            label = f"Regenerate with {name}" + ("  (in use)" if name == in_use else "")
+            action = menu.addAction(label)
+            action.triggered.connect(
+                lambda _c=False, n=name: self.regenerate_with_requested.emit(self.message_id, n)
+            )
+        if len(names) < 2:
+            hint = menu.addAction("Import more models in File ▸ Models…")
+            hint.setEnabled(False)
 
     def _tool(self, text: str, name: str, tip: str) -> QToolButton:
         button = QToolButton(self)
@@ -948,6 +984,7 @@ class ConversationView(QScrollArea):
     copy_text = Signal(str)
     edit_requested = Signal(int)
     regenerate_requested = Signal(int)
+    regenerate_with_requested = Signal(int, str)
     continue_requested = Signal(int)
     answer_requested = Signal(int)
     switch_requested = Signal(int, int)
@@ -990,6 +1027,8 @@ class ConversationView(QScrollArea):
         self._palette: Palette | None = None
         # called for every new message widget (the window adds feedback controls)
         self.decorate: Callable[[MessageWidget], None] | None = None
+        # the installed models and the one in use, for "Regenerate with" (None: not offered)
+        self.models: Callable[[], tuple[list[str], str]] | None = None
         # Widgets made ahead, hidden, for the next turn: the user's message and the answer's
         # placeholder. Sending then only fills them in; making a message widget (~30 Qt
         # objects) and polishing it would otherwise fall into the frame of the send.
@@ -1151,6 +1190,9 @@ class ConversationView(QScrollArea):
         widget.copy_text.connect(self.copy_text)
         widget.edit_requested.connect(self.edit_requested)
         widget.regenerate_requested.connect(self.regenerate_requested)
+        widget.regenerate_with_requested.connect(self.regenerate_with_requested)
+        if widget.role == "assistant":
+            widget.set_models(self.models)
         widget.continue_requested.connect(self.continue_requested)
         widget.answer_requested.connect(self.answer_requested)
         widget.switch_requested.connect(self.switch_requested)

@@ -322,3 +322,54 @@ def test_a_gguf_model_says_its_weights_are_exact_rather_than_unmeasured() -> Non
     assert describe_accuracy({"source": {"kind": "gguf", "file": "m.GGUF"}})[0] == "exact (GGUF)"
     assert describe_accuracy({"source": {"kind": "onnx", "file": "/models/x"}})[0] == "—"
     assert describe_accuracy({"source": "odd"})[0] == "—"
+
+
+def test_regenerate_with_another_model_answers_again_with_it_and_names_it(
+    qtbot: QtBot, store: Store, library: ModelLibrary, recorder: Recorder
+) -> None:
+    """ChatGPT's "Change model" under an answer: the arrow beside Regenerate lists the
+    installed models; choosing one loads it and the new version is written by it."""
+    from PySide6.QtCore import Qt
+
+    def load(folder: Path) -> FakeEngine:
+        recorder.loaded.append(folder)
+        return FakeEngine(replies=[f"{folder.name} answers"], name=folder.name)
+
+    host = EngineHost()
+    window = MainWindow(
+        store,
+        host,
+        lambda: ChatDefaults("", SamplingParams(seed=0)),
+        ModelActions(load=load, library=lambda: library, on_default=recorder.defaults.append),
+        group_for_sidebar,
+    )
+    qtbot.addWidget(window)
+    window.show()
+    try:
+        with qtbot.waitSignal(host.model_loaded, timeout=5000):
+            window.load_model(library.get("alpha").path)
+        tab = window.current_tab()
+        assert tab is not None
+        qtbot.keyClicks(tab.composer, "hello")
+        with qtbot.waitSignal(tab.session.answer_finished, timeout=5000):
+            qtbot.keyClick(tab.composer, Qt.Key.Key_Return)
+        answer = tab.view.message_widgets()[-1]
+        menu = answer.regen_button.menu()
+        assert menu is not None
+        menu.aboutToShow.emit()
+        assert [a.text() for a in menu.actions()] == [
+            "Regenerate with alpha  (in use)",
+            "Regenerate with beta",
+        ]
+        with qtbot.waitSignal(tab.session.answer_finished, timeout=5000):
+            menu.actions()[1].trigger()
+        assert recorder.defaults == ["beta"], "beta answers from now on, as the switch does"
+        assert window.model_label.text() == "beta"
+        answers = [m for m in tab.session.path() if m.role == "assistant"]
+        assert [(m.content, m.model) for m in answers] == [("beta answers", "beta")]
+        newest = tab.view.message_widgets()[-1]
+        assert newest.position == (2, 2), "the alpha answer is kept as version 1"
+        assert newest.plain_text() == "beta answers"
+    finally:
+        window.close()
+        assert host.shutdown()
