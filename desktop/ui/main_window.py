@@ -39,6 +39,7 @@ from desktop.services.history import History
 from desktop.services.notifications import Notifier
 from desktop.ui.chat_tab import SPINNER, ChatTab
 from desktop.ui.message_view import accessible, copy_to_clipboard, palette_for, warm_up
+from desktop.ui.notice_label import NoticeLabel
 from desktop.ui.shortcuts import SHORTCUTS, ShortcutsDialog
 from desktop.ui.sidebar import Grouper, Sidebar
 from desktop.ui.theme import ROLE_ERROR, ROLE_PROPERTY
@@ -228,8 +229,9 @@ class MainWindow(QMainWindow):
     # -- building -------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
-        self.notice = QLabel()
+        self.notice = NoticeLabel()
         accessible(self.notice, "Notification", "The latest message from Parley")
+        self.notice.clicked.connect(self.show_details)  # a notice too long for the bar
 
         def action(text: str, name: str, tip: str, slot: Callable[[], None]) -> QToolButton:
             """A button next to the notice, shown only while it applies."""
@@ -1205,7 +1207,10 @@ class MainWindow(QMainWindow):
         self.details_button.hide()
 
     def show_details(self) -> None:
-        if self._details_error:  # a traceback or a long reason: behind "Show Details…"
+        if not self._details:  # a notice longer than the status bar: all of it
+            box = QMessageBox(QMessageBox.Icon.Information, "Parley", self.notice.text(),
+                              QMessageBox.StandardButton.Close, self)  # fmt: skip
+        elif self._details_error:  # a traceback or a long reason: behind "Show Details…"
             box = QMessageBox(QMessageBox.Icon.Warning, "Error details", self.notice.text(),
                               QMessageBox.StandardButton.Close, self)  # fmt: skip
             box.setDetailedText(self._details)

@@ -1055,6 +1055,26 @@ def test_an_answer_a_terminal_left_unfinished_becomes_interrupted_with_continue(
     assert store.get_message(answer.id).content == "Once upon a time."
 
 
+def test_a_notice_too_long_for_the_status_bar_ends_in_an_ellipsis_and_opens_whole(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    from PySide6.QtCore import QPoint
+
+    window.resize(700, 500)
+    text = "Not ranked. Your answer is shown again; the alternatives stay as its other versions."
+    window.notify(text * 2)
+    notice = window.notice
+    qtbot.waitUntil(notice.is_elided)
+    assert notice.text() == text * 2, "the whole notice stays in the label, for screen readers"
+    assert notice.toolTip() == text * 2
+    qtbot.mouseClick(notice, Qt.MouseButton.LeftButton, pos=QPoint(5, 5))
+    box = window.details_box
+    assert box.text() == text * 2
+    box.close()
+    window.notify("Saved.")
+    assert not notice.is_elided()
+
+
 def test_finished_messages_are_not_rendered_again(qtbot: QtBot, window: MainWindow) -> None:
     tab = tab_of(window)
     send(qtbot, tab, "first")
