@@ -831,7 +831,14 @@ class ChatTab(QWidget):
             return False
         index = ids.index(assistant_id)
         prompt = next((m.content for m in reversed(path[:index]) if m.role == "user"), "")
-        self._alternatives = {"ids": [assistant_id], "left": ALTERNATIVES, "prompt": prompt}
+        # an answer cut off before its first word (or failed) is no answer to rank
+        base = assistant_id if path[index].content.strip() else None
+        self._alternatives = {
+            "ids": [] if base is None else [base],
+            "left": ALTERNATIVES,
+            "prompt": prompt,
+            "base": base,
+        }
         self.notify.emit(f"Writing {ALTERNATIVES} alternative answers to compare…")
         if not self.session.regenerate(assistant_id, seed=random.randrange(2**31)):
             self._alternatives = None
@@ -854,9 +861,13 @@ class ChatTab(QWidget):
             QTimer.singleShot(0, lambda: self.session.regenerate(message_id, seed=seed))
             return
         self._alternatives = None
-        QTimer.singleShot(0, lambda: self.open_compare(run["prompt"], run["ids"]))
+        QTimer.singleShot(0, lambda: self.open_compare(run["prompt"], run["ids"], run["base"]))
 
-    def open_compare(self, prompt: str, ids: list[int]) -> CompareDialog | None:
+    def open_compare(
+        self, prompt: str, ids: list[int], base: int | None = None
+    ) -> CompareDialog | None:
+        """Rank the answers ``ids``; ``base``: the one the user asked alternatives for
+        (shown again if the ranking is cancelled)."""
         service = self.feedback
         if service is None:
             return None
@@ -879,7 +890,9 @@ class ChatTab(QWidget):
 
         def cancelled() -> None:
             # the answer the user asked alternatives for, not the last one written
-            if self.session.show(ids[0]):
+            if base is None:
+                self.notify.emit("Not ranked; the alternatives stay as versions of the answer.")
+            elif self.session.show(base):
                 self.notify.emit(
                     "Not ranked. Your answer is shown again; the alternatives stay as its other "
                     "versions."

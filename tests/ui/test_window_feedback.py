@@ -267,6 +267,31 @@ def test_cancelling_the_ranking_shows_the_answer_the_alternatives_were_asked_for
     assert list(service.feedback.all_comparisons()) == []
 
 
+def test_an_answer_cut_off_before_its_first_word_is_not_ranked_among_the_alternatives(
+    qtbot: QtBot, fb_window: MainWindow, store: Store, engine: FakeEngine
+) -> None:
+    """Parley ended while an answer had not begun: "Alternatives…" on it ranks the two
+    new answers alone (an empty answer is no candidate)."""
+    chat = store.create_conversation("Crashed")
+    question = store.add_message(chat.id, None, "user", "Tell me something")
+    with Store.open(store.path) as crashed:  # the writer went away before a word
+        crashed.begin_assistant(chat.id, question.id, "FakeLM-1M")
+    store.recover_interrupted()
+    engine.replies = ["Second answer.", "Third answer."]
+    tab = fb_window.open_conversation(chat.id)
+    empty = tab.view.message_widgets()[-1]
+    assert empty.status_label.text() == "interrupted"
+    qtbot.mouseClick(empty.alternatives_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tab.compare_dialog is not None, timeout=5000)
+    dialog = tab.compare_dialog
+    assert dialog is not None
+    texts = [dialog.list.item(r).data(Qt.ItemDataRole.UserRole + 1) for r in range(2)]
+    assert dialog.list.count() == 2
+    assert texts == ["Second answer.", "Third answer."]
+    dialog.reject()
+    assert fb_window.notice.text() == "Not ranked; the alternatives stay as versions of the answer."
+
+
 def test_feedback_export_runs_off_the_gui_thread(
     qtbot: QtBot, fb_window: MainWindow, service: FeedbackService, tmp_path: Path
 ) -> None:
