@@ -25,7 +25,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from PySide6.QtCore import QDateTime, QLocale, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QDateTime, QEvent, QLocale, QObject, QPoint, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QCursor,
     QDesktopServices,
@@ -547,10 +547,24 @@ class MessageWidget(QFrame):
         menu.aboutToShow.connect(self._fill_models)
         self.regen_button.setMenu(menu)
         self.regen_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        self.regen_button.installEventFilter(self)  # Down (or Alt+Down) opens it from the keys
         self.regen_button.setToolTip(
             "Answer again; the old answer is kept as a version. The arrow: answer again with "
             "another model"
         )
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        if (
+            watched is self.regen_button
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Down
+            and (menu := self.regen_button.menu()) is not None
+        ):
+            button = self.regen_button
+            menu.popup(button.mapToGlobal(QPoint(0, button.height())))
+            return True
+        return super().eventFilter(watched, event)
 
     def _fill_models(self) -> None:
         menu = self.regen_button.menu()

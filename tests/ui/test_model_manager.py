@@ -361,6 +361,10 @@ def test_regenerate_with_another_model_answers_again_with_it_and_names_it(
             "Regenerate with alpha  (in use)",
             "Regenerate with beta",
         ]
+        answer.regen_button.setFocus()
+        qtbot.keyClick(answer.regen_button, Qt.Key.Key_Down)  # from the keyboard too
+        assert menu.isVisible()
+        menu.hide()
         with qtbot.waitSignal(tab.session.answer_finished, timeout=5000):
             menu.actions()[1].trigger()
         assert recorder.defaults == ["beta"], "beta answers from now on, as the switch does"
