@@ -351,7 +351,7 @@ class MainWindow(QMainWindow):
         a("&View", "Go to the &latest message", "Ctrl+J", self.go_to_latest,
           "Scroll to the end of the current chat")  # fmt: skip
         self._menus["&View"].addSeparator()
-        self.split_action = a("&View", "&Split view", "Ctrl+\\", self.toggle_split,
+        self.split_action = a("&View", "S&plit view", "Ctrl+\\", self.toggle_split,
                               "Two chats side by side")  # fmt: skip
         self.split_action.setCheckable(True)
         a("&View", "&Move chat to the other side", "Ctrl+Shift+\\", self.move_to_other_pane,
@@ -695,7 +695,7 @@ class MainWindow(QMainWindow):
                 text, tip = f"● {short}", f"{title} — a new answer"
             else:
                 text, tip = short, title
-            pane.setTabText(i, text)
+            pane.setTabText(i, text.replace("&", "&&"))  # a title's "&" is no shortcut mark
             pane.setTabToolTip(i, tip)
 
     # -- focus, zoom, dialogs ---------------------------------------------------------------

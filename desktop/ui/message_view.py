@@ -573,7 +573,7 @@ class MessageWidget(QFrame):
         menu.clear()
         names, in_use = self._models()
         for name in names:
-            label = f"Regenerate with {name}" + ("  (in use)" if name == in_use else "")
+            label = f"Regenerate with {name}" + (" (in use)" if name == in_use else "")
             action = menu.addAction(label)
             action.triggered.connect(
                 lambda _c=False, n=name: self.regenerate_with_requested.emit(self.message_id, n)
@@ -629,7 +629,9 @@ class MessageWidget(QFrame):
         tok_s = (stats or {}).get("decode_tok_s")
         tokens = (stats or {}).get("generated_tokens")
         if self.role == "assistant" and tok_s and tokens and not busy:
-            self.stats_label.setText(f"{tokens} tokens · {tok_s:.0f} tok/s")
+            # after a status ("stopped"), set off from it as the parts are from each other
+            after = "· " if self.status_label.text() else ""
+            self.stats_label.setText(f"{after}{tokens} tokens · {tok_s:.0f} tok/s")
             self.stats_label.setToolTip(stats_tooltip(stats or {}))
         else:
             self.stats_label.setText("")

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -156,6 +157,10 @@ class OutboxView(QWidget):
         for button in (self.review_button, self.retry_button, self.remove_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
+        self.close_button = plain_button("Close")
+        describe(self.close_button, "Close", "Close the outbox (Esc); sending goes on")
+        self.close_button.clicked.connect(self.close)
+        buttons.addWidget(self.close_button)
         layout.addLayout(buttons)
 
         self.review_button.clicked.connect(self.review)
@@ -163,6 +168,12 @@ class OutboxView(QWidget):
         self.remove_button.clicked.connect(self._remove)
         service.outbox_changed.connect(self.refresh)
         self.refresh()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt override)
+        if event.key() == Qt.Key.Key_Escape and self.isWindow():  # as a dialog's Esc
+            self.close()
+            return
+        super().keyPressEvent(event)
 
     # ---------------------------------------------------------------- showing
 

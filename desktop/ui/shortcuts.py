@@ -23,6 +23,7 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Ctrl+W", "Close the chat tab"),
     ("Ctrl+Shift+T", "Reopen the chat tab closed last"),
     ("Ctrl+Shift+Backspace", "Delete the chat (Undo in the status bar)"),
+    ("Ctrl+Shift+E", "Export the chat (Markdown, HTML, PDF, …)"),
     ("Ctrl+Tab / Ctrl+Shift+Tab", "Next / previous chat tab"),
     ("Ctrl+\\", "Split view: two chats side by side (again: one pane)"),
     ("Ctrl+Shift+\\", "Move the chat to the other side of the split view"),

@@ -1075,6 +1075,17 @@ def test_a_notice_too_long_for_the_status_bar_ends_in_an_ellipsis_and_opens_whol
     assert not notice.is_elided()
 
 
+def test_an_ampersand_in_a_title_shows_in_the_tab_as_typed(
+    qtbot: QtBot, store: Store, make_window: Callable[..., MainWindow]
+) -> None:
+    chat = store.create_conversation("Dragon & pirate")
+    window = make_window()
+    window.open_conversation(chat.id)
+    index = window.tabs.currentIndex()
+    assert window.tabs.tabText(index) == "Dragon && pirate"  # Qt shows "&&" as one "&"
+    assert window.tabs.tabToolTip(index) == "Dragon & pirate"
+
+
 def test_finished_messages_are_not_rendered_again(qtbot: QtBot, window: MainWindow) -> None:
     tab = tab_of(window)
     send(qtbot, tab, "first")

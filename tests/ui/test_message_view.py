@@ -146,6 +146,11 @@ def test_the_next_turn_fills_in_widgets_made_ahead_and_shows_what_new_ones_would
     reply.finish("complete", {"generated_tokens": 3, "decode_tok_s": 9.0}, "The **answer**.")
     assert (reply.message_id, reply.plain_text()) == (2, "The answer.")
     assert reply.stats_label.text() == "3 tokens · 9 tok/s"
+    reply.finish("stopped", {"generated_tokens": 3, "decode_tok_s": 9.0}, "The **answer**.")
+    assert (reply.status_label.text(), reply.stats_label.text()) == (
+        "stopped",
+        "· 3 tokens · 9 tok/s",
+    ), "set off from the status before it"
     done = MemMessage(2, 1, 1, "assistant", "The **answer**.")
     view.set_entries([entries[0], MemEntry(done, MemSiblings(0, (2,)))], live_id=2)
     assert view.message_widgets() == shown

@@ -358,7 +358,7 @@ def test_regenerate_with_another_model_answers_again_with_it_and_names_it(
         assert menu is not None
         menu.aboutToShow.emit()
         assert [a.text() for a in menu.actions()] == [
-            "Regenerate with alpha  (in use)",
+            "Regenerate with alpha (in use)",
             "Regenerate with beta",
         ]
         answer.regen_button.setFocus()

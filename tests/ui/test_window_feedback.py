@@ -311,7 +311,7 @@ def test_feedback_export_runs_off_the_gui_thread(
     assert rows[0]["rating"] == 1
 
 
-def test_the_outbox_opens_from_the_menu(fb_window: MainWindow) -> None:
+def test_the_outbox_opens_from_the_menu(qtbot: QtBot, fb_window: MainWindow) -> None:
     titles = [a.text() for a in fb_window._menus["F&eedback"].actions()]
     assert "&Outbox and submission…" in titles
     assert any(t.startswith("Export preference pairs") for t in titles)
@@ -321,6 +321,11 @@ def test_the_outbox_opens_from_the_menu(fb_window: MainWindow) -> None:
     assert view.isWindow()
     assert view.width() >= 700, "the endpoint field and the table's columns fit"
     assert fb_window.frameGeometry().intersects(view.frameGeometry()), "opened over Parley"
+    view.close_button.click()
+    assert not view.isVisible()
+    view = fb_window.show_outbox()
+    qtbot.keyClick(view, Qt.Key.Key_Escape)
+    assert not view.isVisible(), "Esc closes it, as every other dialog"
 
 
 def test_without_feedback_the_window_has_no_feedback_controls(
