@@ -42,7 +42,7 @@ from desktop.ui.message_view import accessible, copy_to_clipboard, palette_for, 
 from desktop.ui.notice_label import NoticeLabel
 from desktop.ui.shortcuts import SHORTCUTS, ShortcutsDialog
 from desktop.ui.sidebar import Grouper, Sidebar
-from desktop.ui.theme import ROLE_ERROR, ROLE_PROPERTY
+from desktop.ui.theme import ROLE_ERROR, ROLE_PROPERTY, apply_font_size
 from desktop.ui.welcome import ProgressDialog, WelcomePage
 
 # Only what the first window shows is imported at start; dialogs, transcripts (Pygments, PDF)
@@ -382,7 +382,7 @@ class MainWindow(QMainWindow):
           "List every shortcut")  # fmt: skip
         a("&Help", "&About Parley", None, self.show_about,
           "Versions, where the model runs, where the files are")  # fmt: skip
-        self._base_font_pt = self.font().pointSizeF()
+        self._base_font_pt = QApplication.font().pointSizeF()
         assert {s for s, _ in SHORTCUTS}  # the help dialog lists what is bound here
 
     # -- tabs -----------------------------------------------------------------------------
@@ -828,12 +828,13 @@ class MainWindow(QMainWindow):
     def set_font_size(self, points: float) -> None:
         """Scale all text (the settings' font size and the zoom shortcuts)."""
         points = max(MIN_FONT_PT, min(MAX_FONT_PT, points))
-        font = self.font()
-        font.setPointSizeF(points)
-        self.setFont(font)
+        # the application's font: the stylesheet keeps a window's own font from its children
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            apply_font_size(app, round(points))
 
     def zoom(self, step: int) -> None:
-        size = self._base_font_pt if step == 0 else self.font().pointSizeF() + step
+        size = self._base_font_pt if step == 0 else QApplication.font().pointSizeF() + step
         self.set_font_size(size)
 
     def show_shortcuts(self) -> None:

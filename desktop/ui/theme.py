@@ -219,6 +219,10 @@ def apply_font_size(app: QApplication, point_size: int) -> None:
     font = QFont(app.font())
     font.setPointSize(point_size)
     app.setFont(font)
+    # With a stylesheet active, widgets already shown keep the font they were polished with
+    # (new ones, menus, follow the new size): setting the sheet again polishes them anew.
+    if app.styleSheet():
+        app.setStyleSheet(app.styleSheet())
 
 
 def line_height(font: QFont) -> int:

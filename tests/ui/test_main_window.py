@@ -1158,15 +1158,29 @@ def test_engine_error_is_shown_not_raised(
 
 
 def test_font_size_scales_the_messages(qtbot: QtBot, window: MainWindow) -> None:
-    tab = tab_of(window)
-    send(qtbot, tab, "hi")
-    widget = tab.view.message_widgets()[-1]
-    body = widget.parts[0]
-    before = body.font().pointSizeF()
-    window.zoom(2)
-    assert body.font().pointSizeF() == pytest.approx(before + 2)
-    window.zoom(0)
-    assert body.font().pointSizeF() == pytest.approx(before)
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.ui.theme import apply_theme
+
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    palette, sheet, font, style = app.palette(), app.styleSheet(), app.font(), app.style().name()
+    apply_theme(app, "light")  # as the app runs: a stylesheet, which kept old fonts in place
+    try:
+        tab = tab_of(window)
+        send(qtbot, tab, "hi")
+        widget = tab.view.message_widgets()[-1]
+        body = widget.parts[0]
+        before = body.font().pointSizeF()
+        window.zoom(2)
+        assert body.font().pointSizeF() == pytest.approx(before + 2)
+        window.zoom(0)
+        assert body.font().pointSizeF() == pytest.approx(before)
+    finally:
+        app.setStyle(style)
+        app.setPalette(palette)
+        app.setStyleSheet(sheet)
+        app.setFont(font)
 
 
 def test_a_tabs_menu_closes_the_others_and_moves_it_to_the_other_side(

@@ -117,6 +117,18 @@ def test_font_size_scales_widgets(app: QApplication) -> None:
     assert label.font().pointSize() == 19
 
 
+def test_a_new_font_size_reaches_the_widgets_already_shown_under_a_stylesheet(
+    app: QApplication,
+) -> None:
+    apply_theme(app, "light")  # the stylesheet keeps shown widgets at their polished font
+    apply_font_size(app, 10)
+    label = QLabel("shown before the change")
+    label.show()
+    apply_font_size(app, 17)
+    assert label.font().pointSize() == 17
+    label.close()
+
+
 def test_controller_follows_the_settings_live(app: QApplication) -> None:
     settings = Settings()
     settings.update({"appearance.theme": "light", "appearance.font_size": 12})
