@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QStandardPaths, Qt, QTimer, Signal, SignalInstance
+from PySide6.QtCore import QByteArray, QEvent, QStandardPaths, Qt, QTimer, Signal, SignalInstance
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -1709,6 +1709,23 @@ class MainWindow(QMainWindow):
             self.quick_ask.deleteLater()
             self.quick_ask = None
         self.close()
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self.restyle_messages()
+
+    def restyle_messages(self) -> None:
+        """The theme changed: messages already on screen were rendered in the old colours
+        (code, inline code, links), so each chat builds them again in the new ones; a chat
+        whose answer is being written does so when it ends."""
+        palette = palette_for(self)
+        for tab in self.chat_tabs():
+            if tab.view.markdown_palette is palette:
+                continue
+            tab.view.set_markdown_palette(palette)
+            if tab.session.state == "idle":
+                tab.refresh()  # (a tab not filled yet is built in the new colours when shown)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         if self.keep_in_tray and not self._quitting:

@@ -1093,6 +1093,11 @@ class ConversationView(QScrollArea):
     def palette_md(self) -> Palette:
         return self._palette or palette_for(self)
 
+    @property
+    def markdown_palette(self) -> Palette | None:
+        """The colours set for the messages (None: those of the window when each was made)."""
+        return self._palette
+
     def set_markdown_palette(self, palette: Palette) -> None:
         self._palette = palette
         self._keys.clear()  # re-create every widget in the new colours on the next set_entries

@@ -1183,6 +1183,36 @@ def test_font_size_scales_the_messages(qtbot: QtBot, window: MainWindow) -> None
         app.setFont(font)
 
 
+def test_switching_the_theme_draws_the_messages_shown_in_the_new_colours(
+    qtbot: QtBot, window: MainWindow, engine: FakeEngine
+) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.ui.markdown import DARK, LIGHT
+    from desktop.ui.theme import apply_theme
+
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    palette, sheet, style = app.palette(), app.styleSheet(), app.style().name()
+    apply_theme(app, "light")
+    try:
+        engine.replies = ["Use `x[::-1]` or see https://docs.python.org"]
+        tab = tab_of(window)
+        send(qtbot, tab, "how?")
+        before = tab.view.message_widgets()[-1].parts[0]
+        assert LIGHT.code_bg in before.toHtml()
+        apply_theme(app, "dark")
+        qtbot.waitUntil(lambda: tab.view.markdown_palette is DARK)
+        after = tab.view.message_widgets()[-1].parts[0]
+        assert after is not before, "built again"
+        assert DARK.code_bg in after.toHtml()
+        assert LIGHT.code_bg not in after.toHtml()
+    finally:
+        app.setStyle(style)
+        app.setPalette(palette)
+        app.setStyleSheet(sheet)
+
+
 def test_a_tabs_menu_closes_the_others_and_moves_it_to_the_other_side(
     qtbot: QtBot, window: MainWindow
 ) -> None:
