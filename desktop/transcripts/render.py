@@ -77,8 +77,24 @@ def to_markdown(conversation: TreeConversation) -> str:
     if conversation.system_prompt:
         lines += ["## System prompt", "", conversation.system_prompt, ""]
     for message in shown:
-        lines += [f"## {label(message)}", "", message.content, ""]
+        lines += [f"## {label(message)}", "", _fences_closed(message.content), ""]
     return "\n".join(lines)
+
+
+def _fences_closed(text: str) -> str:
+    """``text`` with a code block it left open (an answer cut off inside one) closed, so
+    that the headings and messages after it in the file are not read as its code."""
+    fence: str | None = None
+    for line in text.split("\n"):
+        if fence is None:
+            match = _FENCE.match(line)
+            if match:
+                fence = match.group(1)
+        elif _closes(line, fence):
+            fence = None
+    if fence is None:
+        return text
+    return text + ("" if text.endswith("\n") else "\n") + fence
 
 
 def to_text(conversation: TreeConversation) -> str:
@@ -102,6 +118,12 @@ def to_text(conversation: TreeConversation) -> str:
 # ---------------------------------------------------------------------------- HTML
 
 
+def _closes(line: str, fence: str) -> bool:
+    """Whether ``line`` closes a code block opened with ``fence``."""
+    stripped = line.strip()
+    return stripped.startswith(fence[0] * len(fence)) and not stripped.strip(fence[0])
+
+
 def blocks(text: str) -> Iterator[tuple[str | None, str]]:
     """Split message text into ``(None, prose)`` and ``(language, code)`` pieces at fenced
     code blocks (```lang ... ```). An unclosed fence runs to the end."""
@@ -119,7 +141,7 @@ def blocks(text: str) -> Iterator[tuple[str | None, str]]:
                 fence, language = match.group(1), match.group(2)
             else:
                 prose.append(line)
-        elif line.strip().startswith(fence[0] * len(fence)) and not line.strip().strip(fence[0]):
+        elif _closes(line, fence):
             yield language, "\n".join(code)
             fence, code = None, []
         else:

@@ -198,3 +198,22 @@ def test_export_writes_with_normal_permissions(
     os.umask(umask)
     assert mode == 0o666 & ~umask
     assert [p.name for p in target.parent.iterdir()] == ["t.txt"]  # no temporary left behind
+
+
+def test_markdown_closes_a_code_block_an_answer_left_open(tmp_path: Path) -> None:
+    """An answer cut off inside a code block must not turn the rest of the file into code."""
+    from markdown_it import MarkdownIt
+
+    store = Store.open(tmp_path / "h.sqlite3")
+    try:
+        chat = store.create_conversation("Cut off")
+        q = store.add_message(chat.id, None, "user", "code?")
+        a = store.add_message(chat.id, q.id, "assistant", "Here:\n\n```python\nprint(1)")
+        store.add_message(chat.id, a.id, "user", "and then?")
+        markdown = to_markdown(read_conversation(store, chat.id))
+    finally:
+        store.close()
+    assert "print(1)\n```\n" in markdown
+    tokens = MarkdownIt().parse(markdown)
+    headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"]
+    assert headings[-1] == "You", "the question after the cut-off code is a heading again"
