@@ -712,6 +712,10 @@ class SettingsDialog(QDialog):
             else:
                 keys.append(option.key)
         self.settings.reset_keys(keys)
+        for key in keys:  # also those already at their default: a refused entry goes too
+            field = self.fields.get(key)
+            if field is not None:
+                field.load()
 
     def _on_settings_changed(self, change: SettingsChange) -> None:
         for key in change.keys:

@@ -290,6 +290,23 @@ def test_reset_section(qtbot: QtBot, dialog: SettingsDialog, settings: Settings)
     assert settings.get("model.threads") == 4, "other sections keep their values"
 
 
+def test_reset_section_clears_a_refused_entry_too(
+    qtbot: QtBot, dialog: SettingsDialog, settings: Settings
+) -> None:
+    """The refused text never reached the settings, so resetting changed no value there;
+    the field and its reason must go back to the default all the same."""
+    dialog.show_section("chat")
+    field = dialog.fields["quick_ask.hotkey"]
+    editor = field.editor
+    assert isinstance(editor, QLineEdit)
+    type_into(qtbot, editor, "Banana+Q")
+    assert field.error.startswith("Not accepted")
+    assert settings.get("quick_ask.hotkey") == "Ctrl+Alt+Space"
+    qtbot.mouseClick(dialog.reset_buttons["chat"], Qt.MouseButton.LeftButton)
+    assert editor.text() == "Ctrl+Alt+Space"
+    assert field.error == ""
+
+
 def test_changes_made_elsewhere_show_in_the_dialog(
     dialog: SettingsDialog, settings: Settings
 ) -> None:
