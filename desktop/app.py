@@ -152,9 +152,13 @@ def chat_defaults(settings: Settings, model: ModelInfo | None = None) -> ChatDef
     return ChatDefaults(settings.get_str("chat.default_system_prompt"), params)
 
 
-def recommendation_notes(settings: Settings, model: ModelInfo | None) -> dict[str, str]:
+def recommendation_notes(
+    settings: Settings, model: ModelInfo | None, *, only_defaults: bool = True
+) -> dict[str, str]:
     """For the settings panel: which sampling defaults new chats take from the loaded model
-    instead (see :func:`chat_defaults`), so the page does not claim 0.7 while chats use 0.2."""
+    instead (see :func:`chat_defaults`), so the page does not claim 0.7 while chats use 0.2;
+    ``only_defaults``: for the options that have their default now (the others: the user's
+    own value is what chats use)."""
     if model is None:
         return {}
     notes = {}
@@ -163,7 +167,7 @@ def recommendation_notes(settings: Settings, model: ModelInfo | None) -> dict[st
         notes[f"sampling.{key}"] = (
             f"{model.name} recommends {shown}: new chats use that while this stays at its default."
         )
-    return {k: v for k, v in notes.items() if settings.is_default(k)}
+    return {k: v for k, v in notes.items() if not only_defaults or settings.is_default(k)}
 
 
 def open_history(parent: Any = None) -> Store | None:
@@ -226,8 +230,9 @@ def build_window(
         dialog.clear_history_requested.connect(window.clear_history)
         if hotkey_note is not None:
             dialog.set_field_note("quick_ask.hotkey", hotkey_note())
-        for key, note in recommendation_notes(settings, loaded_model.get("info")).items():
-            dialog.set_field_note(key, note)
+        model = loaded_model.get("info")
+        for key, note in recommendation_notes(settings, model, only_defaults=False).items():
+            dialog.set_field_note(key, note, while_default=True)  # goes as the value changes
         window.settings_dialog = dialog
         dialog.open()
 

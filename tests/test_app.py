@@ -179,6 +179,8 @@ def test_the_settings_say_which_defaults_follow_the_models_recommendation(tmp_pa
     assert "recommends 20:" in notes["sampling.top_k"]
     settings.set("sampling.temperature", 1.1)  # the user's own value is what chats use
     assert app.recommendation_notes(settings, model).keys() == {"sampling.top_k"}
+    everything = app.recommendation_notes(settings, model, only_defaults=False)
+    assert everything.keys() == {"sampling.temperature", "sampling.top_k"}
     assert app.recommendation_notes(settings, None) == {}
 
 

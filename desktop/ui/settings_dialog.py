@@ -112,6 +112,7 @@ class _Field:
         self.error_label = _role_label(ROLE_ERROR)
         self.notice_label = _role_label(ROLE_NOTICE)
         self.notice_label.setText(RELOAD_NOTICE)
+        self.default_note: QLabel | None = None  # a note true only while at the default
         # What the running model was loaded with; a reload option that differs shows the notice.
         self.loaded: Value = settings.get(option.key)
         _describe(editor, option.label, option.description)
@@ -182,6 +183,8 @@ class _Field:
     def update_notice(self) -> None:
         changed = self.settings.get(self.option.key) != self.loaded
         self.notice_label.setVisible(self.option.needs_reload and changed)
+        if self.default_note is not None:
+            self.default_note.setVisible(self.settings.is_default(self.option.key))
 
 
 class _CheckField(_Field):
@@ -744,9 +747,10 @@ class SettingsDialog(QDialog):
                 QMessageBox.warning(self, "Settings not saved", str(exc))
         super().done(result)
 
-    def set_field_note(self, key: str, text: str) -> QLabel | None:
+    def set_field_note(self, key: str, text: str, *, while_default: bool = False) -> QLabel | None:
         """A line under one option's field about how it works here (e.g. whether the global
-        shortcut could be registered on this desktop)."""
+        shortcut could be registered on this desktop); ``while_default``: shown only while
+        the option has its default value (e.g. what the model recommends instead of it)."""
         field = self.fields.get(key)
         if field is None:
             return None
@@ -757,4 +761,7 @@ class SettingsDialog(QDialog):
         assert layout is not None
         layout.addWidget(label)
         label.setVisible(True)  # after adding: a label made hidden stays hidden when adopted
+        if while_default:
+            field.default_note = label
+            field.update_notice()
         return label

@@ -474,6 +474,23 @@ def test_a_field_note_is_shown_under_its_field(dialog: SettingsDialog) -> None:
     assert dialog.set_field_note("no.such.key", "x") is None
 
 
+def test_a_note_about_the_default_goes_while_the_value_is_the_users_own(
+    qtbot: QtBot, dialog: SettingsDialog, settings: Settings
+) -> None:
+    """ "smol recommends 0.2: new chats use that while this stays at its default" is false
+    once the user sets their own temperature (new chats then use that)."""
+    dialog.show_section("generation")
+    note = dialog.set_field_note(
+        "sampling.temperature", "smol recommends 0.2: …", while_default=True
+    )
+    assert note is not None
+    assert note.isVisibleTo(dialog)
+    spin(dialog, "sampling.temperature").setValue(1.5)
+    assert not note.isVisibleTo(dialog)
+    qtbot.mouseClick(dialog.reset_buttons["generation"], Qt.MouseButton.LeftButton)
+    assert note.isVisibleTo(dialog), "back at the default: the model's value applies again"
+
+
 def test_extra_rows_sit_on_their_page_in_the_tab_chain(qtbot: QtBot, settings: Settings) -> None:
     clicked: list[bool] = []
     manage = QPushButton("Manage models…")
