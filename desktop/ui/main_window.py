@@ -496,6 +496,8 @@ class MainWindow(QMainWindow):
         tab.composer.models_dropped.connect(self.import_dropped)
         tab.branch_requested.connect(self.branch_chat)
         tab.model_requested.connect(self.use_model)
+        # another branch shown (the version switcher, an edit): its own use of the context
+        session.path_changed.connect(lambda t=tab: self._show_context_of(t))
         if self._models.library is not None:
             tab.view.models = self._installed_models
         if not background:
@@ -1530,6 +1532,10 @@ class MainWindow(QMainWindow):
             self.speed_label.setText(f"{stats.decode_tok_s:.1f} tok/s")
         self._show_context()
 
+    def _show_context_of(self, tab: ChatTab) -> None:
+        if tab is self.current_tab():
+            self._show_context()
+
     def _show_context(self) -> None:
         """How much of the model's window the chat shown uses (as of its last answer)."""
         if self.host.info is None:
@@ -1537,9 +1543,11 @@ class MainWindow(QMainWindow):
         window = self.host.info.context_length
         tab = self.current_tab()
         used = tab.context_used() if tab is not None else None
-        if used is None:
-            self.context_label.setText(f"window {window}")
-            self.context_label.setToolTip(f"The model reads up to {window} tokens of a chat")
+        if used is None:  # the same words as with an answer: the count is what changes
+            self.context_label.setText(f"context 0/{window}")
+            self.context_label.setToolTip(
+                f"No answer in this chat yet; the model reads up to {window} tokens of a chat"
+            )
         else:
             self.context_label.setText(f"context {used}/{window}")
             self.context_label.setToolTip(

@@ -166,13 +166,13 @@ def test_the_status_bar_shows_the_context_of_the_chat_shown(
     qtbot: QtBot, window: MainWindow, engine: FakeEngine
 ) -> None:
     window_size = engine.context_length
-    assert window.context_label.text() == f"window {window_size}"
+    assert window.context_label.text() == f"context 0/{window_size}"
     first = tab_of(window)
     send(qtbot, first, "Hi")
     first_used = window.context_label.text()
     assert first_used.startswith("context ")
     second = window.new_tab()
-    assert window.context_label.text() == f"window {window_size}", "a new chat has used nothing"
+    assert window.context_label.text() == f"context 0/{window_size}", "a new chat used nothing"
     engine.replies = [" ".join(["many"] * 50)]
     send(qtbot, second, "Say many words")
     second_used = window.context_label.text()
@@ -181,6 +181,14 @@ def test_the_status_bar_shows_the_context_of_the_chat_shown(
     assert window.context_label.text() == first_used
     window.tabs.setCurrentWidget(second)
     assert window.context_label.text() == second_used
+    # another version of the answer shown: the context of that branch
+    engine.replies = ["short"]
+    with qtbot.waitSignal(second.session.answer_finished, timeout=5000):
+        second.session.regenerate(second.session.path()[-1].id)
+    regenerated = window.context_label.text()
+    assert regenerated != second_used
+    second.session.switch(second.session.path()[-1].id, -1)
+    assert window.context_label.text() == second_used, "follows the version switcher"
 
 
 def test_an_answer_that_finishes_in_a_tab_not_shown_marks_the_tab_until_it_is(
