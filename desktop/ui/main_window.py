@@ -460,6 +460,8 @@ class MainWindow(QMainWindow):
         tab = self.current_tab()
         if tab is not None and tab.session.conversation_id is not None:
             self.sidebar.select(tab.session.conversation_id)
+        else:  # a new chat, not listed yet: the one listed before is not what is shown
+            self.sidebar.clear_selection()
         self._update_window_title()
 
     def _update_window_title(self) -> None:

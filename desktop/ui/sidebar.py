@@ -356,6 +356,10 @@ class Sidebar(QWidget):
             self._select_only(index)
             self.listing.scrollTo(index)
 
+    def clear_selection(self) -> None:
+        """No chat of the list is the one shown (a new, empty chat is)."""
+        self.listing.selectionModel().clearSelection()
+
     def _select_only(self, index: QModelIndex) -> None:
         """``index`` current and the only one selected (setCurrentIndex would add it to the
         selection while the keyboard reports Ctrl held)."""

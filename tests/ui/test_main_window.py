@@ -623,9 +623,12 @@ def test_ctrl_k_focuses_search_and_tab_shortcuts_work(qtbot: QtBot, window: Main
     assert window.tabs.currentIndex() == 0
     qtbot.keyClick(window, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)
     assert window.tabs.count() == 1
+    send(qtbot, tab_of(window), "a chat that gets listed")
+    assert len(window.sidebar.selected_ids()) == 1
     qtbot.keyClick(window, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
     assert window.tabs.count() == 2, "Ctrl+N: a new chat, as in most desktop chat apps"
     assert window.tabs.currentIndex() == 1
+    assert window.sidebar.selected_ids() == [], "the chat listed before is not the one shown"
 
 
 def test_several_chats_deleted_at_once_close_their_tabs_and_come_back_with_one_undo(
