@@ -35,13 +35,14 @@ from desktop.feedback.records import (
 
 CHIP_COLUMNS = 2
 # A chosen chip must look chosen: the highlight colours (their contrast is checked in theme.py).
+# No padding of its own: a button is as wide as its unchecked look, so more padding when
+# checked cut its text ("Thumbs dowr").
 CHIP_STYLE = """
 QPushButton:checked {
     background-color: palette(highlight);
     color: palette(highlighted-text);
     border: 1px solid palette(highlight);
     border-radius: 3px;
-    padding: 4px 10px;
 }
 """
 _UP_ID, _DOWN_ID = 1, 2

@@ -138,3 +138,24 @@ def test_screenshot(qtbot: QtBot) -> None:
     chips = dialog.findChildren(QPushButton)
     assert all(c.isVisible() for c in dialog.chips.values())
     assert len(chips) >= len(NEGATIVE_REASONS) + 5
+
+
+def test_a_checked_rating_button_has_room_for_its_whole_text(qtbot: QtBot) -> None:
+    """The chosen look must not cut the label ("Thumbs dowr"): its contents rect, as the
+    style lays it out when checked, fits the text."""
+    from PySide6.QtWidgets import QPushButton, QStyle, QStyleOptionButton, QWidget
+
+    from desktop.ui.feedback_dialog import CHIP_STYLE
+
+    holder = QWidget()
+    holder.setStyleSheet(CHIP_STYLE)
+    button = QPushButton("Thumbs &down", holder)
+    button.setCheckable(True)
+    qtbot.addWidget(holder)
+    holder.show()
+    button.resize(button.sizeHint())
+    button.setChecked(True)
+    option = QStyleOptionButton()
+    button.initStyleOption(option)
+    room = button.style().subElementRect(QStyle.SubElement.SE_PushButtonContents, option, button)
+    assert room.width() >= button.fontMetrics().horizontalAdvance("Thumbs down")
