@@ -200,6 +200,7 @@ class JsonStream:
         self._decoder = codecs.getincrementaldecoder("utf-8")()
         self._json = json.JSONDecoder(parse_constant=_reject_constant)
         self._bytes_read = 0
+        self._content_seen = False  # anything but whitespace in the text consumed so far
         self._bytes_decoded = 0  # of the text, after a byte-order mark
         self._bom = 0
         self._eof = False
@@ -246,6 +247,7 @@ class JsonStream:
         else:
             self._column += done
         self._offset += done
+        self._content_seen = self._content_seen or bool(self._text[:done].strip())
 
     def _skip_whitespace(self) -> None:
         while True:
@@ -274,6 +276,9 @@ class JsonStream:
     # ------------------------------------------------------------------ errors
 
     def _invalid(self, message: str, pos: int) -> TranscriptError:
+        if self._eof and not self._content_seen and not self._text.strip():
+            # nothing but (perhaps) blank lines: there is no JSON error to quote
+            return TranscriptError(f"{self.name} is empty; nothing was imported")
         newlines = self._text.count("\n", 0, pos)
         if newlines:
             line = self._line + newlines + 1

@@ -68,6 +68,7 @@ NOTICE_MS = 8000
 FRAME_MS = 16
 UNDO_MS = 10000
 REOPEN_KEPT = 20  # closed chats Ctrl+Shift+T can bring back
+IMPORT_FAILED = "The import failed"  # how a failed import of chats is said
 HISTORY_CHECK_MS = 2000  # how often the window looks for chats written elsewhere
 MIN_FONT_PT, MAX_FONT_PT = 7.0, 32.0
 
@@ -1154,7 +1155,7 @@ class MainWindow(QMainWindow):
 
         return self._with_own_store(
             self.history.path,  # type: ignore[attr-defined]
-            "parley-transcript-import", self._import_done, work, "The import failed",
+            "parley-transcript-import", self._import_done, work, IMPORT_FAILED,
             (TranscriptError,),
         )  # fmt: skip
 
@@ -1196,6 +1197,11 @@ class MainWindow(QMainWindow):
         self.sidebar.refresh()
         text, _, details = message.partition("\n")
         self.notify(text, details, error=False)
+        if text.startswith(IMPORT_FAILED):  # the user chose the file: say it where it is seen
+            box = QMessageBox(QMessageBox.Icon.Warning, "Import failed", text,
+                              QMessageBox.StandardButton.Close, self)  # fmt: skip
+            self.details_box = box
+            box.open()
 
     # -- notifications -------------------------------------------------------------------
     def notify(self, text: str, details: str = "", *, error: bool = True) -> None:

@@ -145,7 +145,8 @@ def test_malformed_files_change_nothing(case: str, history: Store, tmp_path: Pat
 @pytest.mark.parametrize(
     ("content", "fragment"),
     [
-        (b"", "not valid JSON"),
+        (b"", "is empty"),
+        (b" \n\t\n", "is empty"),
         (b'[{"title": "x", "mapping": {', "not valid JSON"),
         (b"\xff\xfe\x00garbage", "not UTF-8"),
         (b'{"format": "parley-transcripts", "version": NaN}', "NaN is not allowed"),

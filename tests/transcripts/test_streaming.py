@@ -69,7 +69,6 @@ def test_values_read_in_pieces_are_what_a_whole_parse_gives(
 
 
 INVALID = [
-    "",
     "[",
     "[1,",
     "[1 2]",
@@ -94,6 +93,13 @@ def test_invalid_json_is_reported_where_a_whole_parse_reports_it(text: str) -> N
         with pytest.raises(TranscriptError) as caught:
             _items(text.encode(), chunk)
         assert expected in str(caught.value), chunk
+
+
+@pytest.mark.parametrize("text", ["", "\n", "  \n\t"])
+def test_a_file_of_nothing_or_blank_lines_is_called_empty(text: str) -> None:
+    for chunk in CHUNKS:
+        with pytest.raises(TranscriptError, match="is empty; nothing was imported"):
+            _items(text.encode(), chunk)
 
 
 @pytest.mark.parametrize("chunk", CHUNKS)

@@ -126,6 +126,17 @@ def test_a_broken_import_file_is_one_clear_line(
         window.import_transcripts(path)
     assert window.notice.text().startswith("The import failed:")
     assert "nothing was imported" in window.notice.text()
+    box = window.details_box  # a warning the user sees, not only a line that goes away
+    assert box is not None
+    assert box.isVisible()
+    assert box.icon() == box.Icon.Warning
+    assert box.text() == window.notice.text()
+    box.close()
+    empty = tmp_path / "empty.json"
+    empty.write_text("\n  \n")
+    with qtbot.waitSignal(window._import_done, timeout=10000):
+        window.import_transcripts(empty)
+    assert window.notice.text() == "The import failed: empty.json is empty; nothing was imported"
 
 
 def test_export_all_chats_into_one_zip_off_the_gui_thread(
