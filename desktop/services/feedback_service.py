@@ -185,6 +185,14 @@ class FeedbackService(QObject):
         self.feedback_changed.emit(record.message_id)
         return record
 
+    def missed_categories(self, message_id: int) -> list[str]:
+        """The categories reported as missed by the filter on this message (not withdrawn)."""
+        return [
+            r.category
+            for r in self.feedback.filter_reports(message_id)
+            if r.kind == "false_negative" and r.category
+        ]
+
     def report_false_negative(self, message_id: int, category: str) -> FeedbackRecord:
         record = self.feedback.report_false_negative(message_id, category)
         self._queue(record)

@@ -743,6 +743,7 @@ class ChatTab(QWidget):
         missed.setText("Flag…")  # short: it is on every message (the full name is for readers)
         missed.setAutoRaise(True)
         mid = widget.message_id
+        missed.show_reported(service.missed_categories(mid))  # as stored: it outlives the view
         missed.reported.connect(lambda category: service.report_false_negative(mid, category))
         widget.enable_feedback([missed])
         events = service.moderation_events(mid)

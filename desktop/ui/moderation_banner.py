@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMenu, QToolButton, QWidget
 
 from desktop.feedback.records import CATEGORIES, ModerationEvent, banner_text, category_label
@@ -88,13 +89,28 @@ class MissedFlagButton(QToolButton):
             "Tell the content filter it missed something here, and what (a false negative).",
         )
         menu = QMenu(self)
+        self._actions: dict[str, QAction] = {}
         for category in CATEGORIES:
             action = menu.addAction(category.label)
             action.setToolTip(category.description)
             action.triggered.connect(lambda _=False, key=category.key: self._report(key))
+            self._actions[category.key] = action
         self.setMenu(menu)
         self.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.reported_categories: list[str] = []
+
+    def show_reported(self, categories: list[str]) -> None:
+        """The categories reported before (stored): said on the button, and not offered
+        again (one report per category)."""
+        self.reported_categories = list(dict.fromkeys(categories))
+        for key, action in self._actions.items():
+            action.setEnabled(key not in self.reported_categories)
+        if self.reported_categories:
+            names = ", ".join(category_label(c).lower() for c in self.reported_categories)
+            self.setText(f"Reported: {names}")
 
     def _report(self, category: str) -> None:
+        if category in self.reported_categories:
+            return
         self.reported.emit(category)
-        self.setText(f"Reported: {category_label(category).lower()}")
+        self.show_reported([*self.reported_categories, category])

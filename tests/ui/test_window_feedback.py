@@ -292,6 +292,33 @@ def test_an_answer_cut_off_before_its_first_word_is_not_ranked_among_the_alterna
     assert fb_window.notice.text() == "Not ranked; the alternatives stay as versions of the answer."
 
 
+def test_a_missed_flag_report_is_shown_again_when_the_chat_is_opened_again(
+    qtbot: QtBot, fb_window: MainWindow, service: FeedbackService
+) -> None:
+    from desktop.ui.moderation_banner import MissedFlagButton
+
+    tab = current(fb_window)
+    ask(qtbot, tab, "Hello?")
+    answer = tab.view.message_widgets()[-1]
+    (flag,) = answer.extra_actions
+    assert isinstance(flag, MissedFlagButton)
+    menu = flag.menu()
+    assert menu is not None
+    with qtbot.waitSignal(service.feedback_changed, timeout=2000):
+        menu.actions()[0].trigger()  # violence
+    chat = tab.session.conversation_id
+    assert chat is not None
+    fb_window.close_tab(fb_window.tabs.indexOf(tab), fb_window.tabs)
+    reopened = fb_window.open_conversation(chat)
+    (flag,) = reopened.view.message_widgets()[-1].extra_actions
+    assert isinstance(flag, MissedFlagButton)
+    assert flag.text() == "Reported: violence"
+    reopened_menu = flag.menu()
+    assert reopened_menu is not None
+    assert not reopened_menu.actions()[0].isEnabled(), "not reported twice"
+    assert service.missed_categories(answer.message_id) == ["violence"]
+
+
 def test_feedback_export_runs_off_the_gui_thread(
     qtbot: QtBot, fb_window: MainWindow, service: FeedbackService, tmp_path: Path
 ) -> None:
