@@ -67,6 +67,7 @@ from desktop.ui.markdown import (
     split_stable,
 )
 from desktop.ui.markdown import warm_up as markdown_warm_up
+from desktop.ui.notice_label import NoticeLabel
 
 REPAINT_MS = 40
 SPARE_MS = 100  # after a change, the view makes the widgets of the next turn this much later
@@ -347,8 +348,10 @@ class MessageWidget(QFrame):
         self.status_label = QLabel()
         accessible(self.status_label, "Message status")
         header.addWidget(self.status_label)
-        # in the header, not the row of buttons: that row then fits a narrower pane
-        self.stats_label = QLabel()
+        # in the header, not the row of buttons: that row then fits a narrower pane; ends in
+        # "…" where the pane is narrower still (split view), the whole line in its tooltip
+        self.stats_label = NoticeLabel()
+        self.stats_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         accessible(self.stats_label, "Answer statistics")
         header.addWidget(self.stats_label)
         layout.addLayout(header)

@@ -624,7 +624,7 @@ def test_ctrl_k_focuses_search_and_tab_shortcuts_work(qtbot: QtBot, window: Main
     qtbot.keyClick(window, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)
     assert window.tabs.count() == 1
     send(qtbot, tab_of(window), "a chat that gets listed")
-    assert len(window.sidebar.selected_ids()) == 1
+    qtbot.waitUntil(lambda: len(window.sidebar.selected_ids()) == 1)  # listed a frame later
     qtbot.keyClick(window, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
     assert window.tabs.count() == 2, "Ctrl+N: a new chat, as in most desktop chat apps"
     assert window.tabs.currentIndex() == 1

@@ -240,3 +240,17 @@ def test_an_answer_that_ends_in_an_opening_fence_shows_no_empty_code_block(
         assert view.code_blocks() == ["print(1)"]
         assert len(view.code_views()) == 1
         assert view.plain_text().rstrip().endswith("Done.")
+
+
+def test_an_answer_with_its_statistics_fits_a_narrow_pane(qtbot: QtBot) -> None:
+    """Split view at the default window size gives a pane ~300 px: the header's statistics
+    end in "…" there rather than widen the message past the pane (which cut its text)."""
+    stats = {"generated_tokens": 105, "decode_tok_s": 23.0, "model": "smollm2-135m-instruct"}
+    widget = MessageWidget(2, "assistant", "Short.", "complete", (5, 5), stats, LIGHT)
+    qtbot.addWidget(widget)
+    widget.show()
+    assert widget.stats_label.text() == "105 tokens · 23 tok/s"
+    assert widget.minimumSizeHint().width() < 260
+    widget.resize(220, widget.heightForWidth(220) if widget.hasHeightForWidth() else 200)
+    qtbot.waitUntil(lambda: widget.stats_label.is_elided(), timeout=2000)
+    assert "105 tokens" in widget.stats_label.toolTip()
