@@ -170,16 +170,24 @@ class ChatSettingsDialog(QDialog):
     """Per-chat system prompt and sampling overrides (each override has a checkbox: off means
     "use the default from the settings")."""
 
-    FIELDS: tuple[tuple[str, str, float, float, float, int], ...] = (
-        # key, label, minimum, maximum, step, decimals (0: integer)
-        ("temperature", "Temperature", 0.0, 5.0, 0.05, 2),
-        ("top_p", "Top p", 0.01, 1.0, 0.01, 2),
-        ("top_k", "Top k", 0, 1000, 1, 0),
-        ("min_p", "Min p", 0.0, 0.99, 0.01, 2),
-        ("repetition_penalty", "Repetition penalty", 0.5, 3.0, 0.05, 2),
-        ("max_new_tokens", "Max answer length (tokens)", 1, 32768, 16, 0),
-        ("seed", "Seed", 0, 2**31 - 1, 1, 0),
+    # the settings' options these override: the same names, bounds, steps and decimals
+    FIELDS: tuple[tuple[str, str], ...] = (
+        ("temperature", "sampling.temperature"),
+        ("top_p", "sampling.top_p"),
+        ("top_k", "sampling.top_k"),
+        ("min_p", "sampling.min_p"),
+        ("repetition_penalty", "sampling.repetition_penalty"),
+        ("max_new_tokens", "generation.max_new_tokens"),
+        ("seed", "sampling.seed"),
     )
+
+    @classmethod
+    def labels(cls) -> dict[str, str]:
+        """Each override's name as the settings say it, in lower case ("top-p")."""
+        from desktop.config.schema import OPTIONS, options_by_key
+
+        options = options_by_key(OPTIONS)
+        return {key: options[setting].label.lower() for key, setting in cls.FIELDS}
 
     def __init__(self, session: ChatSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -201,22 +209,38 @@ class ChatSettingsDialog(QDialog):
         params = session.sampling_params()
         overrides = session.overrides()
         self.boxes: dict[str, tuple[QCheckBox, QDoubleSpinBox | QSpinBox]] = {}
-        for key, label, lo, hi, step, decimals in self.FIELDS:
+        from desktop.config.schema import OPTIONS, options_by_key
+
+        options = options_by_key(OPTIONS)
+        for key, setting in self.FIELDS:
+            option = options[setting]
+            label = option.label
+            lo, hi = option.minimum or 0, option.maximum or 0
+            unit = 10**-option.decimals if option.type == "float" else 1
+            if option.min_exclusive:  # (0, 1]: the nearest value the field can show
+                lo += unit
+            if option.max_exclusive:
+                hi -= unit
             check = QCheckBox(label)
             accessible(check, f"Override {label.lower()}", f"Off: the default {label.lower()}")
             box: QDoubleSpinBox | QSpinBox
-            if decimals:
+            if option.type == "float":
                 box = QDoubleSpinBox()
-                box.setDecimals(decimals)
+                box.setDecimals(option.decimals)
                 box.setRange(lo, hi)
-                box.setSingleStep(step)
+                box.setSingleStep(option.step)
             else:
                 box = QSpinBox()
                 box.setRange(int(lo), int(hi))
-                box.setSingleStep(int(step))
-            accessible(box, label, f"{label} for this chat ({lo} to {hi})")
+                box.setSingleStep(int(option.step))
+            if option.special_minimum:  # "Random" seed, "Off" top-k, as in the settings
+                box.setSpecialValueText(option.special_minimum)
+            accessible(box, label, f"{label} for this chat ({lo:g} to {hi:g})")
             value = getattr(params, key)
-            box.setValue(value if value is not None else 0)
+            if isinstance(box, QSpinBox):
+                box.setValue(int(value) if value is not None else int(lo))
+            else:
+                box.setValue(float(value) if value is not None else lo)
             check.setChecked(key in overrides)
             box.setEnabled(key in overrides)
             check.toggled.connect(box.setEnabled)
@@ -241,9 +265,11 @@ class ChatSettingsDialog(QDialog):
 
     def values(self) -> tuple[str | None, dict[str, Any]]:
         prompt = self.prompt.toPlainText() if self.custom_prompt.isChecked() else None
-        overrides = {
+        overrides: dict[str, Any] = {
             key: box.value() for key, (check, box) in self.boxes.items() if check.isChecked()
         }
+        if overrides.get("seed") == -1:  # "Random", as the settings' seed says it
+            overrides["seed"] = None
         return prompt, overrides
 
     def accept(self) -> None:
@@ -510,7 +536,7 @@ class ChatTab(QWidget):
             prompt = self.session.system_prompt()
             shown = prompt if len(prompt) <= 60 else prompt[:59] + "…"
             own.append(f"system prompt “{shown}”" if prompt else "no system prompt")
-        labels = {key: label.lower() for key, label, *_ in ChatSettingsDialog.FIELDS}
+        labels = ChatSettingsDialog.labels()
         own += [f"{labels.get(k, k)} {v}" for k, v in self.session.overrides().items()]
         self.settings_button.setText("Chat settings ●…" if own else "Chat settings…")
         self.settings_button.setToolTip(

@@ -125,6 +125,27 @@ def test_chat_settings_refuse_bad_values_with_the_reason(qtbot: QtBot, window: M
         tab.session.set_chat_settings(None, {"top_p": 0.0})
 
 
+def test_chat_settings_name_and_show_values_as_the_settings_do(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    from desktop.config.schema import OPTIONS, options_by_key
+
+    options = options_by_key(OPTIONS)
+    dialog = ChatSettingsDialog(tab_of(window).session, window)
+    qtbot.addWidget(dialog)
+    check, box = dialog.boxes["top_p"]
+    assert check.text() == options["sampling.top_p"].label == "Top-p"
+    assert box.decimals() == options["sampling.top_p"].decimals
+    _check, seed = dialog.boxes["seed"]
+    seed.setValue(seed.minimum())
+    assert seed.text() == "Random", "a random seed, as the settings call it (it showed 0)"
+    _check, top_k = dialog.boxes["top_k"]
+    assert top_k.specialValueText() == "Off"
+    seed_check, _ = dialog.boxes["seed"]
+    seed_check.setChecked(True)
+    assert dialog.values()[1] == {"seed": None}
+
+
 def test_the_settings_button_shows_when_a_chat_has_its_own_settings(
     qtbot: QtBot, window: MainWindow
 ) -> None:
