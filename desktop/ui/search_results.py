@@ -7,6 +7,7 @@ marked with « ». Rows keep the hits' order by the first hit of each chat."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -40,6 +41,35 @@ class ResultRow:
     html: str  # what the row shows
 
 
+# Markdown's marks in a message's text, left out of its snippet: fences (with their language),
+# backticks, bold and italic underscores or stars, and a link's brackets and address (its
+# words stay).
+_MARKUP = re.compile(r"`{3,}[\w+#.-]*|`|\*\*|__|(?<!\w)[*_](?=\w)|(?<=\w)[*_](?!\w)")
+_LINK = re.compile(r"\[([^\]\n]*)\]\(([^)\s]*)\)")
+
+
+def plain_snippet(
+    text: str, highlights: Sequence[tuple[int, int]]
+) -> tuple[str, list[tuple[int, int]]]:
+    """``text`` without its Markdown marks, and ``highlights`` moved to match."""
+    dropped = bytearray(len(text) + 1)
+    for match in _MARKUP.finditer(text):
+        dropped[match.start() : match.end()] = b"\x01" * (match.end() - match.start())
+    for match in _LINK.finditer(text):
+        dropped[match.start()] = 1
+        end = match.end()
+        dropped[match.end(1) : end] = b"\x01" * (end - match.end(1))
+    new_index = [0] * (len(text) + 1)
+    kept: list[str] = []
+    for i, char in enumerate(text):
+        new_index[i] = len(kept)
+        if not dropped[i]:
+            kept.append(char)
+    new_index[len(text)] = len(kept)
+    moved = [(new_index[a], new_index[b]) for a, b in highlights]
+    return "".join(kept), [(a, b) for a, b in moved if b > a]
+
+
 def marked_html(text: str, highlights: Sequence[tuple[int, int]]) -> str:
     """``text`` escaped for HTML, each highlighted span in bold."""
     out, last = [], 0
@@ -69,8 +99,9 @@ def result_rows(hits: Sequence[SearchHitLike]) -> list[ResultRow]:
         rows.append(ResultRow(cid, None, title, f"<b>{escape(title)}</b>"))
         for hit in messages[cid]:
             who = ROLE_LABELS.get(hit.role or "", hit.role or "")
-            text = f"{who}: {hit.snippet}"
-            html = f"{escape(who)}: {marked_html(hit.snippet, hit.highlights)}"
+            snippet, highlights = plain_snippet(hit.snippet, hit.highlights)
+            text = f"{who}: {snippet}"
+            html = f"{escape(who)}: {marked_html(snippet, highlights)}"
             rows.append(ResultRow(cid, hit.message_id, text, html))
     return rows
 

@@ -26,3 +26,13 @@ def test_each_chat_shows_its_title_once_with_its_matching_messages_under_it() ->
 def test_matches_are_bold_and_everything_else_is_escaped() -> None:
     assert marked_html("a <b> c", ((2, 5),)) == "a <b>&lt;b&gt;</b> c"
     assert marked_html("x & y", ()) == "x &amp; y"
+
+
+def test_a_snippet_shows_the_words_without_the_markdown_marks() -> None:
+    from desktop.ui.search_results import plain_snippet
+
+    text = "Run ```python print(x) ``` or **bold** [the docs](https://x.org) and snake_case `code`"
+    start = text.index("docs")
+    plain, highlights = plain_snippet(text, [(start, start + 4)])
+    assert plain == "Run  print(x)  or bold the docs and snake_case code"
+    assert [plain[a:b] for a, b in highlights] == ["docs"]
