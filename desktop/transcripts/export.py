@@ -44,7 +44,8 @@ _UNSAFE = re.compile(r'[\x00-\x1f<>:"/\\|?*]+')
 
 def safe_filename(title: str, limit: int = 80) -> str:
     """A file name made from a title, valid on Windows, macOS and Linux."""
-    name = _UNSAFE.sub(" ", title).strip(" .")
+    # a title cut short ends in "…": a file name does better without it
+    name = _UNSAFE.sub(" ", title.rstrip("…")).strip(" .")
     name = re.sub(r"\s+", " ", name)[:limit].strip(" .")
     reserved = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10))}
     reserved |= {f"LPT{i}" for i in range(1, 10)}

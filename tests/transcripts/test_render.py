@@ -163,6 +163,10 @@ def test_pdf_needs_a_renderer(store: Store, filled: list[int]) -> None:
         ("...", "chat"),
         ("x" * 300, "x" * 80),
         ("line\nbreak\ttab", "line break tab"),
+        (
+            "What is the capital of France, and why is it th…",
+            "What is the capital of France, and why is it th",
+        ),
     ],
 )
 def test_safe_filename(title: str, expected: str) -> None:
