@@ -670,11 +670,6 @@ def _open_history() -> Store:
     return Store.open()
 
 
-def _say_not_saved(exc: Exception, out: TextIO | None = None, what: str = "this chat") -> None:
-    reason = " ".join(str(exc).split())
-    print(f"(the history cannot be written: {reason}; {what} is not being saved)", file=out)
-
-
 class _Recording:
     """``parley chat`` as a conversation in the app's history, stored as the window stores one
     (desktop.services.chat_session): created at its first message with the system prompt
@@ -700,7 +695,13 @@ class _Recording:
         try:
             self.store = _open_history()
         except KnownError as exc:
-            _say_not_saved(exc, self.notices, "this chat" if self.announce else "this answer")
+            self._say_not_saved(exc)
+
+    def _say_not_saved(self, exc: Exception) -> None:
+        reason = " ".join(str(exc).split())
+        what = "this chat" if self.announce else "this answer"  # parley ask: one answer
+        print(f"(the history cannot be written: {reason}; {what} is not being saved)",
+              file=self.notices)  # fmt: skip
 
     def resume(
         self, conversation_id: int, save: bool
@@ -834,7 +835,7 @@ class _Recording:
                     store.finish(answer, "stopped", None, self._so_far())
             self.close()  # the history is let go (store is None now: nothing is finished twice)
             store.close()
-            _say_not_saved(exc, self.notices, "this chat" if self.announce else "this answer")
+            self._say_not_saved(exc)
             return None
 
 

@@ -201,8 +201,8 @@ class Store:
         :class:`DatabaseLocked`, instead of waiting the busy timeout and blaming another
         program."""
         self.interrupted_on_open: list[Message] = []
-        self._writers = Writers()  # the answers this connection is streaming
         """Answers that were streaming when the previous session ended (see ``recover``)."""
+        self._writers = Writers()  # the answers this connection is streaming
 
     # ---------------------------------------------------------------- opening and closing
 

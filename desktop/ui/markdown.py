@@ -282,7 +282,8 @@ def load_pygments() -> None:
 # after a space or an opening mark, up to the next space or "<", and e-mail addresses. Never a
 # bare file name ("main.py", "notes.md"); never inside code or a written link (those are other
 # tokens). One regular expression over the text tokens: linkify-it-py, which also finds these,
-# took ~100 ms for a 30,000-character answer, this ~2 ms.
+# took ~100 ms on the GUI thread for an answer of 29,000 characters with 360 addresses; this
+# takes about what markdown-it spends on as many written links (bench/RESULTS.md, UI).
 _WEB_LINK = re.compile(
     r"(?<![^\s*_~(\[\"'“‘])(?P<url>(?:https?://|www\.)[^\s<]+)"
     r"|(?<![\w.+-])(?P<email>[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)",
