@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from PySide6.QtCore import QByteArray, QEvent, QStandardPaths, Qt, QTimer, Signal, SignalInstance
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
@@ -38,8 +38,8 @@ from desktop.services.engine_host import EngineHost, Job
 from desktop.services.history import History
 from desktop.services.notifications import Notifier
 from desktop.ui.chat_tab import SPINNER, ChatTab
+from desktop.ui.elided_label import ElidedLabel
 from desktop.ui.message_view import accessible, copy_to_clipboard, palette_for, warm_up
-from desktop.ui.notice_label import NoticeLabel
 from desktop.ui.shortcuts import SHORTCUTS, ShortcutsDialog
 from desktop.ui.sidebar import Grouper, Sidebar
 from desktop.ui.theme import ROLE_ERROR, ROLE_PROPERTY, apply_font_size
@@ -64,6 +64,7 @@ TRANSCRIPT_FORMATS: tuple[tuple[Format, str], ...] = (
 )
 
 Progress = Callable[[str, float], None]
+_T = TypeVar("_T")
 NOTICE_MS = 8000
 FRAME_MS = 16
 UNDO_MS = 10000
@@ -230,7 +231,7 @@ class MainWindow(QMainWindow):
     # -- building -------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
-        self.notice = NoticeLabel()
+        self.notice = ElidedLabel(clickable=True)
         accessible(self.notice, "Notification", "The latest message from Parley")
         self.notice.clicked.connect(self.show_details)  # a notice too long for the bar
 
@@ -749,29 +750,27 @@ class MainWindow(QMainWindow):
         self.notify("Copied the chat as Markdown.")
         return True
 
-    def _read_history_version(self) -> int | None:
+    def _from_history(self, read: Callable[[], _T], failed: _T) -> _T:
+        """``read()`` on the history, or ``failed`` when it cannot be done now (busy,
+        damaged, or closed as the app quits): the periodic check just tries again."""
         import sqlite3
 
         from desktop.store import KnownError
 
         try:
-            return self.history.data_version()
-        except (KnownError, sqlite3.Error):  # busy, damaged, or closed as the app quits
-            return None
+            return read()
+        except (KnownError, sqlite3.Error):
+            return failed
+
+    def _read_history_version(self) -> int | None:
+        return self._from_history(self.history.data_version, None)
 
     def _recover_abandoned(self) -> bool:
         """Answers another program was writing when it ended (``parley chat`` killed, a
         terminal closed) become "interrupted" with a Continue, as at the window's start."""
-        import sqlite3
-
-        from desktop.store import KnownError
-
         if self._import is not None:
             return False
-        try:
-            return bool(self.history.recover_interrupted())
-        except (KnownError, sqlite3.Error):  # busy, damaged, or closed as the app quits
-            return False
+        return bool(self._from_history(lambda: len(self.history.recover_interrupted()), 0))
 
     def check_history(self) -> bool:
         """List the chats again, and show again the open ones that are idle, when another
@@ -1370,15 +1369,13 @@ class MainWindow(QMainWindow):
         menu = self.model_menu
         menu.clear()
         if self._models.library is not None:
-            in_use = self._in_use()
-            for model in self._models.library().list():
-                action = menu.addAction(model.name)
+            names, in_use = self._installed_models()
+            for name in names:
+                action = menu.addAction(name)
                 action.setCheckable(True)
-                action.setChecked(model.name == in_use)
-                if model.name != in_use:
-                    action.triggered.connect(
-                        lambda _c=False, n=model.name: self.set_default_model(n)
-                    )
+                action.setChecked(name == in_use)
+                if name != in_use:
+                    action.triggered.connect(lambda _c=False, n=name: self.set_default_model(n))
             menu.addSeparator()
         menu.addAction("Manage models…", self.open_model_manager)
 

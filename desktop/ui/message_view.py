@@ -53,6 +53,7 @@ from PySide6.QtWidgets import (
 from desktop.engine.providers import display_name
 from desktop.ui.code_view import CodeBlockView, SliceQueue
 from desktop.ui.code_view import warm_up as code_warm_up
+from desktop.ui.elided_label import ElidedLabel
 from desktop.ui.flow_layout import FlowBox
 from desktop.ui.markdown import (
     COPY_SCHEME,
@@ -67,7 +68,6 @@ from desktop.ui.markdown import (
     split_stable,
 )
 from desktop.ui.markdown import warm_up as markdown_warm_up
-from desktop.ui.notice_label import NoticeLabel
 
 REPAINT_MS = 40
 SPARE_MS = 100  # after a change, the view makes the widgets of the next turn this much later
@@ -350,7 +350,7 @@ class MessageWidget(QFrame):
         header.addWidget(self.status_label)
         # in the header, not the row of buttons: that row then fits a narrower pane; ends in
         # "…" where the pane is narrower still (split view), the whole line in its tooltip
-        self.stats_label = NoticeLabel()
+        self.stats_label = ElidedLabel()
         self.stats_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         accessible(self.stats_label, "Answer statistics")
         header.addWidget(self.stats_label)

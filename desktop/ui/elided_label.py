@@ -1,5 +1,6 @@
-"""The status bar's notice: one line that ends in "…" where the window is too narrow for it
-(a QLabel would cut the sentence mid-word), its whole text in the tooltip and a click away."""
+"""A one-line label that ends in "…" where it is too narrow for its text (a QLabel would cut
+the sentence mid-word): the status bar's notice, an answer's statistics in a narrow pane.
+Its whole text stays in ``text()`` (screen readers, tooltips)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ from PySide6.QtGui import QMouseEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import QLabel, QWidget
 
 
-class NoticeLabel(QLabel):
-    """``text()`` is always the whole notice; only the painting is shortened.
-    ``clicked`` fires on a click while the notice is shortened (to show all of it)."""
+class ElidedLabel(QLabel):
+    """``text()`` is always the whole text; only the painting is shortened. ``clickable``:
+    while shortened it shows a pointing hand and ``clicked`` fires on a click (to show all
+    of it); otherwise it is a plain label."""
 
     clicked = Signal()
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, clickable: bool = False) -> None:
         super().__init__(parent)
+        self.clickable = clickable
         self.setTextFormat(Qt.TextFormat.PlainText)
 
     def is_elided(self) -> bool:
@@ -25,11 +28,15 @@ class NoticeLabel(QLabel):
         return QSize(0, super().minimumSizeHint().height())
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
-        if not self.is_elided():
-            self.unsetCursor()
+        elided = self.is_elided()
+        if self.clickable:
+            if elided:
+                self.setCursor(Qt.CursorShape.PointingHandCursor)
+            else:
+                self.unsetCursor()
+        if not elided:
             super().paintEvent(event)
             return
-        self.setCursor(Qt.CursorShape.PointingHandCursor)
         painter = QPainter(self)
         rect = self.contentsRect()
         shown = self.fontMetrics().elidedText(
@@ -38,6 +45,6 @@ class NoticeLabel(QLabel):
         painter.drawText(rect, int(self.alignment()), shown)
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
-        if event.button() == Qt.MouseButton.LeftButton and self.is_elided():
+        if self.clickable and event.button() == Qt.MouseButton.LeftButton and self.is_elided():
             self.clicked.emit()
         super().mousePressEvent(event)
