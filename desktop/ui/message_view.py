@@ -1046,8 +1046,7 @@ class ConversationView(QScrollArea):
         self._palette: Palette | None = None
         # called for every new message widget (the window adds feedback controls)
         self.decorate: Callable[[MessageWidget], None] | None = None
-        # the installed models and the one in use, for "Regenerate with" (None: not offered)
-        self.models: Callable[[], tuple[list[str], str]] | None = None
+        self._models: Callable[[], tuple[list[str], str]] | None = None
         # Widgets made ahead, hidden, for the next turn: the user's message and the answer's
         # placeholder. Sending then only fills them in; making a message widget (~30 Qt
         # objects) and polishing it would otherwise fall into the frame of the send.
@@ -1095,6 +1094,19 @@ class ConversationView(QScrollArea):
 
     def palette_md(self) -> Palette:
         return self._palette or palette_for(self)
+
+    @property
+    def models(self) -> Callable[[], tuple[list[str], str]] | None:
+        """The installed models and the one in use, for "Regenerate with" (None: not
+        offered)."""
+        return self._models
+
+    @models.setter
+    def models(self, models: Callable[[], tuple[list[str], str]] | None) -> None:
+        self._models = models
+        for widget in self.message_widgets():  # those shown already (a chat opened first)
+            if widget.role == "assistant":
+                widget.set_models(models)
 
     @property
     def markdown_palette(self) -> Palette | None:

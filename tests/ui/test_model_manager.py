@@ -377,3 +377,22 @@ def test_regenerate_with_another_model_answers_again_with_it_and_names_it(
     finally:
         window.close()
         assert host.shutdown()
+
+
+def test_an_answer_of_a_chat_opened_from_the_history_offers_regenerate_with(
+    qtbot: QtBot, store: Store, mm_window: MainWindow
+) -> None:
+    """The chat's messages are laid out as its tab is made, before the window hands the
+    tab the installed models: those answers get the menu too."""
+    chat = store.create_conversation("Earlier")
+    question = store.add_message(chat.id, None, "user", "hello")
+    store.add_message(chat.id, question.id, "assistant", "hi there")
+    tab = mm_window.open_conversation(chat.id)
+    answer = tab.view.message_widgets()[-1]
+    menu = answer.regen_button.menu()
+    assert menu is not None
+    menu.aboutToShow.emit()
+    assert [a.text() for a in menu.actions()][:2] == [
+        "Regenerate with alpha (in use)",
+        "Regenerate with beta",
+    ]
