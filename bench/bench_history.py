@@ -141,6 +141,7 @@ def _timed(fn: Callable[[], object], repeat: int) -> dict[str, float]:
     }
 
 
+WHOLE_READ = "a symbol in no message (reads every message)"
 SEARCHES = {
     "one common word": "{common}",
     "one rare planted word": "kubernetes ",
@@ -154,6 +155,8 @@ SEARCHES = {
     "very rare word": "aubergine ",
     "no hits": "xylophonequartz ",
     "hostile syntax": 'NEAR(" -* cafe OR AND',
+    "a symbol, often written": ".",
+    WHOLE_READ: "=>",
 }
 
 
@@ -188,7 +191,25 @@ def measure(path: Path, repeat: int) -> dict[str, Any]:
         timing["query"] = query  # type: ignore[assignment]
         search_results[name] = timing
     results["search"] = search_results
-    results["search_worst_median_ms"] = max(t["median_ms"] for t in search_results.values())
+
+    # The window searches in steps (search_in_steps): its longest step is the longest the
+    # GUI thread waits, even for the symbol that no message holds.
+    def longest_step(query: str) -> float:
+        longest, steps = 0.0, store.search_in_steps(query)
+        while True:
+            started = time.perf_counter()
+            _hits, finished = next(steps)
+            longest = max(longest, time.perf_counter() - started)
+            if finished:
+                return longest * 1000
+
+    stepped = [longest_step("=>") for _ in range(repeat)]
+    results["search_symbol_longest_step_ms"] = round(statistics.median(stepped), 2)
+    # What the window waits for: every search but the whole read for a symbol, which it
+    # does in steps (below).
+    results["search_worst_median_ms"] = max(
+        t["median_ms"] for name, t in search_results.items() if name != WHOLE_READ
+    )
     results["search_target_ms"] = SEARCH_TARGET_MS
 
     # Opening a chat: the shown branch with its switcher data.
@@ -205,7 +226,10 @@ def measure(path: Path, repeat: int) -> dict[str, Any]:
     store.purge(store.delete_conversations(conversation.id))
     store.close()
     results["sidebar_ok"] = results["sidebar"]["median_ms"] <= SIDEBAR_TARGET_MS
-    results["search_ok"] = results["search_worst_median_ms"] <= SEARCH_TARGET_MS
+    results["search_ok"] = (
+        max(results["search_worst_median_ms"], results["search_symbol_longest_step_ms"])
+        <= SEARCH_TARGET_MS
+    )
     return results
 
 

@@ -271,6 +271,9 @@ class MemoryHistory:
             parent = self.add_message(copy.id, parent, m.role, m.content).id
         return copy
 
+    def search_in_steps(self, query: str, limit: int = 50) -> Iterator[tuple[list[MemHit], bool]]:
+        yield self.search(query, limit), True
+
     def search(self, query: str, limit: int = 50) -> list[MemHit]:
         q = query.casefold().strip()
         hits: list[MemHit] = []

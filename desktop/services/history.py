@@ -8,7 +8,7 @@ store's own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -122,6 +122,9 @@ class History(Protocol):
     def data_version(self) -> int: ...
     def recover_interrupted(self) -> Sequence[MessageLike]: ...  # answers whose writer ended
     def search(self, query: str, limit: int = 50) -> Sequence[SearchHitLike]: ...
+    def search_in_steps(  # the same, a step at a time: (hits so far, finished)
+        self, query: str, limit: int = 50
+    ) -> Iterator[tuple[Sequence[SearchHitLike], bool]]: ...
 
     # -- the message tree
     def thread(self, conversation_id: int) -> Sequence[ThreadEntryLike]: ...

@@ -5,6 +5,10 @@ Users type words, "quoted phrases", ``-excluded`` words and ``prefix*`` words, a
 them imperfectly (an unbalanced quote, a lone ``-``, ``AND``/``OR``/``NEAR`` as ordinary
 words, parentheses, colons). Every term is passed to FTS5 as a quoted string, so nothing the
 user types can be read as FTS5 syntax, and no input raises.
+
+A query with no word in it at all ("&", "->", "🙂") has nothing for FTS5 to look up (its
+tokenizer keeps only letters and digits), so it is looked for as written instead:
+:func:`literal_needle` and :func:`literal_snippet`.
 """
 
 from __future__ import annotations
@@ -81,6 +85,41 @@ def build_match(query: str, min_auto_prefix: int = 2) -> str | None:
         if term.negated:
             expression += " NOT " + _quote(term.text) + ("*" if term.prefix else "")
     return expression
+
+
+def literal_needle(query: str) -> str | None:
+    """The text to look for as written, for a query made only of symbols, punctuation or
+    emoji (which the full-text index does not hold), or ``None`` when the query has a word
+    in it (FTS5 answers it) or is blank."""
+    needle = query.strip()
+    if not needle or _has_word(needle) or any(ch < " " for ch in needle):
+        return None
+    return needle
+
+
+def literal_snippet(
+    text: str, needle: str, context: int = 48
+) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """A snippet of ``text`` on one line around the first ``needle`` (about ``context``
+    characters each side, "…" where it is cut), and the ranges of every ``needle`` in it,
+    like :func:`parse_snippet`'s."""
+    at = text.find(needle)
+    if at < 0:
+        return parse_snippet(text[: 2 * context])
+    start = max(0, at - context)
+    end = min(len(text), at + len(needle) + context)
+    if start > 0 and (space := text.find(" ", start, at)) >= 0:
+        start = space + 1  # begin on a whole word
+    if end < len(text) and (space := text.rfind(" ", at + len(needle), end)) >= 0:
+        end = space
+    marked = text[start:end].replace(needle, HIGHLIGHT_START + needle + HIGHLIGHT_END)
+    snippet, spans = parse_snippet(marked)
+    if start > 0:
+        snippet = "…" + snippet
+        spans = tuple((a + 1, b + 1) for a, b in spans)
+    if end < len(text):
+        snippet += "…"
+    return snippet, spans
 
 
 def parse_snippet(marked: str) -> tuple[str, tuple[tuple[int, int], ...]]:

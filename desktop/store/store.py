@@ -189,6 +189,9 @@ def _folder_problem(folder: Path, error: OSError) -> str:
 class Store:
     """The chat history. Create it with :meth:`Store.open`."""
 
+    SEARCH_FIRST_SPAN = 4096
+    """Message ids read by the first step of a search for symbols (:meth:`search_in_steps`)."""
+
     def __init__(self, connection: sqlite3.Connection, path: Path, busy_timeout: float) -> None:
         self._db = connection
         self._path = path
@@ -979,14 +982,48 @@ class Store:
 
     # ---------------------------------------------------------------- search
 
-    @_guarded
     def search(self, query: str, limit: int = 50) -> list[SearchHit]:
         """Titles and message text matching ``query`` (see :func:`fts.build_match` for the
-        syntax; case and accents are ignored). Title hits come first (at most half of
-        ``limit``), then messages, newest first. Deleted conversations are left out."""
+        syntax; case and accents are ignored; a query of symbols only, such as "&" or "->",
+        is looked for as written). Title hits come first (at most half of ``limit``), then
+        messages, newest first. Deleted conversations are left out."""
+        *_, (hits, _finished) = self.search_in_steps(query, limit)
+        return hits
+
+    def search_in_steps(
+        self, query: str, limit: int = 50, step_s: float = 0.025
+    ) -> Iterator[tuple[list[SearchHit], bool]]:
+        """:meth:`search` in steps of about ``step_s`` seconds, for a caller that must stay
+        responsive (the window's search field): yields the hits found so far and whether
+        that is all of them. A query of words is answered by the index in one step; one of
+        symbols reads the messages themselves, newest first, a slice per step. Nothing is
+        held open between steps."""
         expression = fts.build_match(query)
-        if expression is None or limit <= 0:
-            return []
+        needle = fts.literal_needle(query) if expression is None else None
+        if limit <= 0 or (expression is None and needle is None):
+            yield [], True
+            return
+        if expression is not None:
+            yield self._search_index(expression, limit), True
+            return
+        assert needle is not None
+        hits = self._titles_containing(needle, max(1, limit // 2))
+        below = self._message_id_bound()
+        span = self.SEARCH_FIRST_SPAN  # message ids per step, then adjusted to take step_s
+        while below > 0 and len(hits) < limit:
+            started = time.perf_counter()
+            hits += self._messages_containing(
+                needle, max(0, below - span), below, limit - len(hits)
+            )
+            below -= span
+            elapsed = max(time.perf_counter() - started, 1e-4)
+            span = int(min(max(span * step_s / elapsed, 1024), 1 << 20))
+            if below > 0 and len(hits) < limit:
+                yield list(hits), False
+        yield hits, True
+
+    @_guarded
+    def _search_index(self, expression: str, limit: int) -> list[SearchHit]:
         marks = (fts.HIGHLIGHT_START, fts.HIGHLIGHT_END, "…", 16)
         hits: list[SearchHit] = []
         for conversation_id, title, updated_at, marked in self._db.execute(
@@ -1009,6 +1046,44 @@ class Store:
             (*marks, expression, limit - len(hits)),
         ):
             text, spans = fts.parse_snippet(marked)
+            hits.append(
+                SearchHit(conversation_id, title, message_id, role, text, spans, _dt(updated_at))
+            )
+        return hits
+
+    @_guarded
+    def _titles_containing(self, needle: str, limit: int) -> list[SearchHit]:
+        hits: list[SearchHit] = []
+        for conversation_id, title, updated_at in self._db.execute(
+            """SELECT id, title, updated_at FROM conversations
+               WHERE instr(title, ?) > 0 AND deleted_at IS NULL
+               ORDER BY updated_at DESC LIMIT ?""",
+            (needle, limit),
+        ):
+            text, spans = fts.literal_snippet(title, needle)
+            hits.append(SearchHit(conversation_id, title, None, None, text, spans, _dt(updated_at)))
+        return hits
+
+    @_guarded
+    def _message_id_bound(self) -> int:
+        """One more than the highest message id (0 for an empty history)."""
+        return int(self._db.execute("SELECT coalesce(max(id), 0) + 1 FROM messages").fetchone()[0])
+
+    @_guarded
+    def _messages_containing(
+        self, needle: str, low: int, below: int, limit: int
+    ) -> list[SearchHit]:
+        """Messages with ids in ``[low, below)`` that contain ``needle``, newest first."""
+        hits: list[SearchHit] = []
+        for message_id, conversation_id, role, content, title, updated_at in self._db.execute(
+            """SELECT m.id, m.conversation_id, m.role, m.content, c.title, c.updated_at
+               FROM messages m JOIN conversations c ON c.id = m.conversation_id
+               WHERE m.id >= ? AND m.id < ? AND instr(m.content, ?) > 0
+                 AND c.deleted_at IS NULL
+               ORDER BY m.id DESC LIMIT ?""",
+            (low, below, needle, limit),
+        ):
+            text, spans = fts.literal_snippet(content, needle)
             hits.append(
                 SearchHit(conversation_id, title, message_id, role, text, spans, _dt(updated_at))
             )

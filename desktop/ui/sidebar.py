@@ -8,7 +8,7 @@ pass to group, whatever the size of the history; Qt asks only for the rows on sc
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from PySide6.QtCore import (
@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.services.history import History, SummaryLike
+from desktop.services.history import History, SearchHitLike, SummaryLike
 from desktop.store import ConversationSummary
 from desktop.ui.message_view import accessible
 
@@ -264,6 +264,13 @@ class Sidebar(QWidget):
         self._search_timer.setInterval(SEARCH_DELAY_MS)
         self._search_timer.timeout.connect(self.run_search)
         self.search.textChanged.connect(lambda _t: self._search_timer.start())
+        # A search for symbols reads the history a slice at a time (the store's
+        # search_in_steps); the window paints and takes keys between the slices.
+        self._search_steps: Iterator[tuple[Sequence[SearchHitLike], bool]] | None = None
+        self._search_step_timer = QTimer(self)
+        self._search_step_timer.setSingleShot(True)
+        self._search_step_timer.setInterval(0)
+        self._search_step_timer.timeout.connect(self._next_search_step)
         self.search.returnPressed.connect(self._search_enter)
         self.search.installEventFilter(self)  # Down moves into the list below
         self.listing.delete_pressed.connect(self.delete_current)
@@ -385,30 +392,59 @@ class Sidebar(QWidget):
         self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.search.selectAll()
 
-    def run_search(self) -> None:
+    def run_search(self, until_found: bool = False) -> None:
+        """Search for what is typed and show the results (the listing when the field is
+        empty). ``until_found``: do not return before the first hit or the end."""
         self._search_timer.stop()
+        self._search_step_timer.stop()
+        self._search_steps = None
         query = self.search.text().strip()
         if not query:
             self.stack.setCurrentWidget(self.listing)
             return
         # Painting results needs Qt's style classes (~16 ms to load): not at start.
-        from desktop.ui.search_results import ROLE_HTML, ResultDelegate, result_rows
+        from desktop.ui.search_results import ResultDelegate
 
         if not isinstance(self.results.itemDelegate(), ResultDelegate):
             self.results.setItemDelegate(ResultDelegate(self.results))
+        self._search_steps = self._history.search_in_steps(query)
+        self._next_search_step(until_found)
+        self.stack.setCurrentWidget(self.results)
+
+    def _next_search_step(self, until_found: bool = False) -> None:
+        if self._search_steps is None:
+            return
+        hits, finished = next(self._search_steps)
+        while until_found and not hits and not finished:
+            hits, finished = next(self._search_steps)
+        if finished:
+            self._search_steps = None
+        else:
+            self._search_step_timer.start()
+        self._show_results(hits, finished)
+
+    def _show_results(self, hits: Sequence[SearchHitLike], finished: bool) -> None:
+        from desktop.ui.search_results import ROLE_HTML, result_rows
+
+        current = self.results.currentRow()
         self.results.clear()
-        for row in result_rows(self._history.search(query)):
+        for row in result_rows(hits):
             item = QListWidgetItem(row.text)
             item.setData(ROLE_ID, row.conversation_id)
             item.setData(ROLE_MESSAGE, row.message_id if row.message_id is not None else -1)
             item.setData(ROLE_HTML, row.html)
             item.setToolTip(row.text)
             self.results.addItem(item)
-        if self.results.count() == 0:
-            empty = QListWidgetItem(f"No chat contains “{query}”.")
+        if not finished:
+            note = QListWidgetItem("Searching older messages…")
+            note.setFlags(Qt.ItemFlag.NoItemFlags)
+            self.results.addItem(note)
+        elif self.results.count() == 0:
+            empty = QListWidgetItem(f"No chat contains “{self.search.text().strip()}”.")
             empty.setFlags(Qt.ItemFlag.NoItemFlags)
             self.results.addItem(empty)
-        self.stack.setCurrentWidget(self.results)
+        if 0 <= current < self.results.count():
+            self.results.setCurrentRow(current)  # a new step keeps the user's place
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
         if (
@@ -430,7 +466,7 @@ class Sidebar(QWidget):
         return super().eventFilter(watched, event)
 
     def _search_enter(self) -> None:
-        self.run_search()
+        self.run_search(until_found=True)
         if self.results.count():
             first = self.results.item(0)
             if first.data(ROLE_ID) is not None:

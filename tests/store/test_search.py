@@ -183,3 +183,67 @@ def test_the_limit_is_respected(store: Store) -> None:
     hits = store.search("word", limit=5)
     assert [h.message_id for h in hits] == [parent, parent - 1, parent - 2, parent - 3, parent - 4]
     assert store.search("word", limit=0) == []
+
+
+def test_a_query_of_symbols_only_is_looked_for_as_written(store: Store) -> None:
+    c = store.create_conversation("Rust & C")
+    arrow = store.add_message(c.id, None, "user", "What does -> mean in a signature?")
+    amp = store.add_message(c.id, arrow.id, "assistant", "It is the return type. `&` borrows.")
+    emoji = store.add_message(c.id, amp.id, "user", "thanks 🙂")
+    gone = store.create_conversation("deleted")
+    store.add_message(gone.id, None, "user", "also -> here")
+    store.delete_conversations(gone.id)
+
+    assert _messages(store, "->") == [arrow.id]
+    assert _messages(store, " & ") == [amp.id]
+    assert _messages(store, "🙂") == [emoji.id]
+    assert _messages(store, "=>") == []
+    (title,) = [h for h in store.search("&") if h.message_id is None]
+    assert [title.snippet[s:e] for s, e in title.highlights] == ["&"]
+    (hit,) = [h for h in store.search("->") if h.message_id is not None]
+    assert (hit.conversation_id, hit.role, hit.conversation_title) == (c.id, "user", "Rust & C")
+    assert [hit.snippet[s:e] for s, e in hit.highlights] == ["->"]
+
+
+def test_a_symbol_far_into_a_long_message_gets_a_short_snippet(store: Store) -> None:
+    c = store.create_conversation("long")
+    text = " ".join(["words"] * 300 + ["a && b"] + ["more"] * 300)
+    m = store.add_message(c.id, None, "user", text)
+    (hit,) = store.search("&&")
+    assert hit.message_id == m.id
+    assert len(hit.snippet) < 130
+    assert hit.snippet.startswith("…")
+    assert hit.snippet.endswith("…")
+    assert "a && b" in hit.snippet
+    assert [hit.snippet[s:e] for s, e in hit.highlights] == ["&&"]
+
+
+def test_search_limit_holds_for_symbols(store: Store) -> None:
+    c = store.create_conversation("many")
+    parent = None
+    for i in range(30):
+        parent = store.add_message(c.id, parent, "user", f"{i} + {i}").id
+    hits = store.search("+", limit=10)
+    assert len(hits) == 10
+    assert [h.message_id for h in hits] == sorted((h.message_id for h in hits), reverse=True)
+
+
+def test_a_symbol_search_comes_in_steps_that_end_with_every_hit(store: Store) -> None:
+    c = store.create_conversation("steps")
+    parent = None
+    planted = []
+    for i in range(6000):
+        text = f"line {i} -> {i + 1}" if i % 1000 == 0 else f"line {i}"
+        parent = store.add_message(c.id, parent, "user", text).id
+        if i % 1000 == 0:
+            planted.append(parent)
+    steps = list(store.search_in_steps("->", step_s=0.0))  # the smallest step each time
+    assert len(steps) > 1
+    assert [finished for _hits, finished in steps] == [False] * (len(steps) - 1) + [True]
+    sizes = [len(hits) for hits, _finished in steps]
+    assert sizes == sorted(sizes)  # each step adds to what came before
+    assert [h.message_id for h in steps[-1][0]] == planted[::-1]
+    assert steps[-1][0] == store.search("->")
+    ((found, finished),) = store.search_in_steps("line 5")  # words: the index, one step
+    assert finished
+    assert found

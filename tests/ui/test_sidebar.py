@@ -219,3 +219,32 @@ def test_an_empty_history_says_so_in_the_list(
     monkeypatch.setattr(ConversationListView, "EMPTY_TEXT", "")
     sidebar.listing.viewport().update()
     assert ink(sidebar) == 0, "the ink above came from the sentence"
+
+
+def test_a_search_for_symbols_fills_in_step_by_step(
+    qtbot: QtBot, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Store, "SEARCH_FIRST_SPAN", 16)
+    old = store.create_conversation("Old chat")
+    parent = store.add_message(old.id, None, "user", "what is a -> b?").id
+    new = store.create_conversation("New chat")
+    parent = None
+    for i in range(400):
+        parent = store.add_message(new.id, parent, "user", f"line {i}").id
+    store.add_message(new.id, parent, "user", "x -> y")
+    sidebar = make(qtbot, store)
+    sidebar.search.setText("->")
+    sidebar.run_search()
+
+    def texts() -> list[str]:
+        return [sidebar.results.item(i).text() for i in range(sidebar.results.count())]
+
+    assert texts() == ["New chat", "You: x -> y", "Searching older messages…"]
+    qtbot.waitUntil(lambda: "Searching older messages…" not in texts(), timeout=5000)
+    assert texts() == ["New chat", "You: x -> y", "Old chat", "You: what is a -> b?"]
+
+    # Enter waits for the first hit, however far back it is.
+    sidebar.search.setText("?")
+    with qtbot.waitSignal(sidebar.open_requested) as opened:
+        sidebar.search.returnPressed.emit()
+    assert opened.args[0] == old.id
