@@ -106,6 +106,16 @@ class _Import:
     cancel: threading.Event
 
 
+@dataclass(frozen=True)
+class _ClosedTab:
+    """A tab that deleting its chat closed: where it was and what was typed in it."""
+
+    conversation_id: int
+    index: int
+    draft: str
+    was_current: bool
+
+
 class MainWindow(QMainWindow):
     _export_done = Signal(str)
     _import_done = Signal(str)
@@ -146,6 +156,7 @@ class MainWindow(QMainWindow):
         self._details, self._details_error = "", True
         self.details_box: QMessageBox | None = None  # the last one shown (tests look at it)
         self._undo_token: str | None = None
+        self._undo_tabs: list[_ClosedTab] = []
         self._spin = 0
         self._send_on_enter = True
         self.settings_dialog: QWidget | None = None  # the open settings dialog, if any
@@ -1252,7 +1263,15 @@ class MainWindow(QMainWindow):
 
     def _on_deleted(self, conversation_ids: list[int], token: str) -> None:
         gone = set(conversation_ids)
-        self._close_chats([t for t in self.chat_tabs() if t.session.conversation_id in gone])
+        closing = [t for t in self.chat_tabs() if t.session.conversation_id in gone]
+        current = self.current_tab()
+        # Undo opens these tabs again where they were, with what was typed in them.
+        self._undo_tabs = [
+            _ClosedTab(cid, self.pane_of(t).indexOf(t), t.draft, t is current)
+            for t in closing
+            if (cid := t.session.conversation_id) is not None
+        ]
+        self._close_chats(closing)
         self._closed = [c for c in self._closed if c not in gone]  # nothing to reopen there
         for conversation_id in gone:
             self._closed_drafts.pop(conversation_id, None)
@@ -1265,11 +1284,28 @@ class MainWindow(QMainWindow):
     def undo_delete(self) -> None:
         if self._undo_token is not None:
             n = self.sidebar.undo_delete(self._undo_token)
+            self._reopen_undeleted()
             self.notify("Chat restored." if n == 1 else f"{n} chats restored.")
         self._expire_undo()
 
+    def _reopen_undeleted(self) -> None:
+        """The tabs the delete closed, open again at their places, with their drafts."""
+        shown: ChatTab | None = None
+        for closed in sorted(self._undo_tabs, key=lambda c: c.index):
+            if closed.draft.strip():
+                self._closed_drafts[closed.conversation_id] = closed.draft
+            tab = self.open_conversation(closed.conversation_id)
+            pane = self.pane_of(tab)
+            pane.tabBar().moveTab(pane.indexOf(tab), min(closed.index, pane.count() - 1))
+            if closed.was_current:
+                shown = tab
+        if shown is not None:
+            self.pane_of(shown).setCurrentWidget(shown)
+            shown.composer.setFocus()
+
     def _expire_undo(self) -> None:
         self._undo_token = None
+        self._undo_tabs = []
         self.undo_button.hide()
 
     # -- model ----------------------------------------------------------------------------

@@ -642,12 +642,17 @@ def test_several_chats_deleted_at_once_close_their_tabs_and_come_back_with_one_u
     window.choose_transcript_export = exported.append  # type: ignore[method-assign,assignment]
     window.sidebar.export_requested.emit([a.id, c.id])
     assert exported == [[a.id, c.id]], "the selection's Export… exports the selection"
+    window.open_conversation(a.id).composer.setPlainText("a question half typed")
     window.sidebar.delete(a.id, c.id)
     assert [t.session.conversation_id for t in window.chat_tabs()] == [b.id]
     assert window.notice.text() == "2 chats deleted."
     qtbot.mouseClick(window.undo_button, Qt.MouseButton.LeftButton)
     assert window.notice.text() == "2 chats restored."
     assert sorted(window.sidebar.titles()) == ["Alpha", "Beta", "Gamma"]
+    tabs = window.chat_tabs()
+    assert [t.session.conversation_id for t in tabs] == [a.id, b.id, c.id], "back in place"
+    assert window.current_tab() is tabs[0], "the chat shown before the delete is shown again"
+    assert tabs[0].composer.toPlainText() == "a question half typed"
 
 
 def test_delete_with_undo_rename_pin_and_duplicate(
