@@ -211,6 +211,7 @@ class MainWindow(QMainWindow):
         self.sidebar.export_requested.connect(lambda ids: self.choose_transcript_export(list(ids)))
         self.sidebar.new_chat_requested.connect(self.new_tab)
         self.sidebar.deleted.connect(self._on_deleted)
+        self.sidebar.typed.connect(self._type_into_chat)
         self.sidebar.changed.connect(self._retitle_tabs)
         for pane in (self.tabs, self.side_tabs):
             pane.tabCloseRequested.connect(lambda i, p=pane: self.close_tab(i, p))
@@ -590,6 +591,7 @@ class MainWindow(QMainWindow):
                 pane = self.pane_of(tab)
                 pane.setCurrentWidget(tab)
                 self._activate(pane)
+                tab.composer.setFocus()  # as a new tab's: the chat shown takes the keys
                 if message_id >= 0:
                     tab.reveal(message_id)
                 return tab
@@ -1260,6 +1262,13 @@ class MainWindow(QMainWindow):
         self.sidebar.refresh()
         self._show_context()
         self.notify("Every chat was deleted.")
+
+    def _type_into_chat(self, text: str) -> None:
+        """Typing while the sidebar's list has the keys writes in the chat shown."""
+        tab = self.current_tab()
+        if tab is not None:
+            tab.composer.setFocus(Qt.FocusReason.OtherFocusReason)
+            tab.composer.insertPlainText(text)
 
     def _on_deleted(self, conversation_ids: list[int], token: str) -> None:
         gone = set(conversation_ids)

@@ -151,10 +151,12 @@ class ConversationListModel(QAbstractListModel):
 
 
 class ConversationListView(QListView):
-    """Delete and F2 act on the current chat (keys, not shortcuts: they belong to the list)."""
+    """Delete and F2 act on the current chat (keys, not shortcuts: they belong to the list).
+    Text typed here is meant for the chat: ``typed(text)``, for the window to pass on."""
 
     delete_pressed = Signal()
     rename_pressed = Signal()
+    typed = Signal(str)
 
     def setModel(self, model: Any) -> None:  # noqa: N802
         super().setModel(model)
@@ -192,6 +194,16 @@ class ConversationListView(QListView):
         if event.key() == Qt.Key.Key_F2 and self.state() != self.State.EditingState:
             self.rename_pressed.emit()
             return
+        commands = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier
+        text = event.text()
+        if (
+            text.isprintable()
+            and text.strip()
+            and not event.modifiers() & commands
+            and self.state() != self.State.EditingState
+        ):
+            self.typed.emit(text)
+            return
         super().keyPressEvent(event)
 
 
@@ -199,14 +211,15 @@ class Sidebar(QWidget):
     """``open_requested(conversation_id, message_id)`` (message_id -1: none),
     ``export_requested(conversation_ids)``, ``deleted(conversation_ids, undo_token)``,
     ``new_chat_requested()``, ``changed(conversation_id)`` (renamed, pinned, moved: open tabs
-    may update). Ctrl+click and Shift+click select several chats; the context menu and Delete
-    then act on all of them."""
+    may update), ``typed(text)`` (typed in the list: meant for the chat). Ctrl+click and
+    Shift+click select several chats; the context menu and Delete then act on all of them."""
 
     open_requested = Signal(int, int)
     export_requested = Signal(list)
     deleted = Signal(list, str)
     new_chat_requested = Signal()
     changed = Signal(int)
+    typed = Signal(str)
 
     def __init__(self, history: History, group: Grouper, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -248,7 +261,7 @@ class Sidebar(QWidget):
         self.listing.customContextMenuRequested.connect(self._context_menu)
         self.menu: QMenu | None = None  # the last context menu shown
         self.listing.activated.connect(self._activated)
-        self.listing.clicked.connect(self._activated)
+        self.listing.clicked.connect(self._clicked)
         self.results = QListWidget()
         self.results.setWordWrap(True)
         self.results.setResizeMode(QListView.ResizeMode.Adjust)  # rows re-wrap with the width
@@ -275,6 +288,7 @@ class Sidebar(QWidget):
         self.search.installEventFilter(self)  # Down moves into the list below
         self.listing.delete_pressed.connect(self.delete_current)
         self.listing.rename_pressed.connect(self.rename_current)
+        self.listing.typed.connect(self.typed)
         self.refresh()
 
     # -- listing --------------------------------------------------------------------------
@@ -380,6 +394,13 @@ class Sidebar(QWidget):
         conversation_id = self.model.conversation_id(index)
         if conversation_id is not None:
             self.open_requested.emit(conversation_id, -1)
+
+    def _clicked(self, index: QModelIndex) -> None:
+        """A click opens the chat and leaves the keys with the list (Delete, F2, the arrows);
+        typing goes on to the chat (``typed``). Enter opens it and moves on to the chat."""
+        self._activated(index)
+        if self.listing.isVisible():
+            self.listing.setFocus(Qt.FocusReason.MouseFocusReason)
 
     def selected_ids(self) -> list[int]:
         """The chats selected, in the order listed (headings are never selected)."""

@@ -1270,3 +1270,36 @@ def test_a_tabs_menu_closes_the_others_and_moves_it_to_the_other_side(
     next(a for a in menu.actions() if a.text() == "Move to the other side").trigger()
     assert not window.is_split(), "the right side emptied: back to one pane"
     assert window.pane_of(first) is window.tabs
+
+
+def test_a_chat_clicked_in_the_sidebar_leaves_the_keys_with_the_list(
+    qtbot: QtBot, store: Store, make_window: Callable[..., MainWindow]
+) -> None:
+    older, newer = store.create_conversation("Older"), store.create_conversation("Newer")
+    window = make_window()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=2000)
+    listing = window.sidebar.listing
+    row = listing.visualRect(window.sidebar.index_of(older.id)).center()
+    qtbot.mouseClick(listing.viewport(), Qt.MouseButton.LeftButton, pos=row)
+    assert window.current_tab().session.conversation_id == older.id
+    assert listing.hasFocus(), "Delete and F2 work on the chat just clicked"
+
+    qtbot.keyClicks(listing, "Hi")  # typing is meant for the chat
+    tab = window.current_tab()
+    assert tab.composer.hasFocus()
+    assert tab.composer.toPlainText() == "Hi"
+
+    listing.setFocus()
+    window.sidebar.select(newer.id)
+    qtbot.keyClick(listing, Qt.Key.Key_Return)
+    assert window.current_tab().session.conversation_id == newer.id
+    assert window.current_tab().composer.hasFocus(), "Enter opens the chat to write in it"
+    window.sidebar.select(older.id)
+    listing.setFocus()
+    qtbot.keyClick(listing, Qt.Key.Key_Return)  # an open chat: the same
+    assert window.current_tab().composer.hasFocus()
+
+    qtbot.mouseClick(listing.viewport(), Qt.MouseButton.LeftButton, pos=row)
+    qtbot.keyClick(listing, Qt.Key.Key_Delete)
+    assert window.sidebar.titles() == ["Newer"]
