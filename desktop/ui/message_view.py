@@ -1075,8 +1075,9 @@ class ConversationView(QScrollArea):
         self._update_latest()
 
     def _update_latest(self) -> None:
-        """Show "Latest" while the end of the chat is well below the viewport, centred at its
-        bottom."""
+        """Show "Latest" while the end of the chat is well below the viewport, in its bottom
+        right corner: over the ends of lines, where a message's buttons (on its left) and
+        the middle of its text are not."""
         bar = self.verticalScrollBar()
         viewport = self.viewport().geometry()
         below = bar.maximum() - bar.value()
@@ -1086,7 +1087,7 @@ class ConversationView(QScrollArea):
             return
         button.adjustSize()
         button.move(
-            viewport.x() + (viewport.width() - button.width()) // 2,
+            viewport.right() - button.width() - LATEST_MARGIN,
             viewport.bottom() - button.height() - LATEST_MARGIN,
         )
         button.raise_()

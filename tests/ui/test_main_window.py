@@ -5,8 +5,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import QPoint, QRect, Qt, QUrl
 from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QToolButton
 from pytestqt.qtbot import QtBot
 
 from desktop.engine.types import ChatMessage, ModelInfo
@@ -880,6 +881,7 @@ def test_scrolled_up_a_latest_button_goes_back_to_the_end_which_is_then_followed
 ) -> None:
     chat_id, _ids = _long_chat(store, 40)
     window = make_window()
+    window.resize(700, 600)  # a small window: the buttons span most of the chat's width
     tab = window.open_conversation(chat_id)
     view, bar = tab.view, tab.view.verticalScrollBar()
     button = view.latest_button
@@ -890,6 +892,15 @@ def test_scrolled_up_a_latest_button_goes_back_to_the_end_which_is_then_followed
     assert button.accessibleName() == "Go to the latest message"
     port = view.viewport().geometry()
     assert port.contains(button.geometry()), "it floats inside the messages' area"
+    for value in range(0, bar.maximum() - port.height(), 9):  # wherever the chat is
+        bar.setValue(value)
+        covered = [
+            b.text()
+            for b in view.widget().findChildren(QToolButton)
+            if b.isVisible()
+            and QRect(b.mapTo(view, QPoint(0, 0)), b.size()).intersects(button.geometry())
+        ]
+        assert covered == [], "it never covers a message's buttons"
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     assert bar.value() == bar.maximum()
     assert not button.isVisible()
