@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -285,6 +286,7 @@ class ChatSettingsDialog(QDialog):
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 COUNT_FROM_BYTES = 2000  # below this a message's size is of no concern
 COUNT_DELAY_MS = 300  # counted once typing (or a paste) settles
+TEMPLATE_TOKENS = 5  # a chat template's marks around each message ("<|im_start|>user\n"…)
 
 
 class ChatTab(QWidget):
@@ -317,6 +319,8 @@ class ChatTab(QWidget):
         self._editing: int | None = None
         self._draft = ""  # the unsent message put aside while an earlier one is edited
         self._trim: tuple[int, int] | None = None
+        # context_estimate's last count: ((last message id, its length), tokens)
+        self._estimate: tuple[tuple[int, int], int | None] | None = None
         self._first_shown: int | None = None  # id of the first message shown (long chats)
         self.unread = False  # an answer finished while another tab was shown
         accessible(self, "Chat", "One conversation")
@@ -662,6 +666,27 @@ class ChatTab(QWidget):
         stats = (last.stats or {}) if last is not None else {}
         used = stats.get("prompt_tokens", 0) + stats.get("generated_tokens", 0)
         return used if isinstance(used, int) and used > 0 else None
+
+    def context_estimate(self, count: Callable[[str], int | None]) -> int | None:
+        """About how many tokens of context the chat shown would take, counted from its
+        text (``count``: a message's tokens), for a chat with no answer that says
+        (:meth:`context_used`): one imported, or with the answer still to come. None when
+        the chat is empty or nothing can be counted. Kept until the chat shown changes."""
+        path = self.session.path()
+        key = (path[-1].id, len(path[-1].content)) if path else None
+        if key is None:
+            return None
+        if self._estimate is not None and self._estimate[0] == key:
+            return self._estimate[1]
+        total: int | None = 0
+        for message in path:
+            tokens = count(message.content)
+            if tokens is None:
+                total = None
+                break
+            total = (total or 0) + tokens + TEMPLATE_TOKENS
+        self._estimate = (key, total)
+        return total
 
     def _trim_position(self, entries: list[Any]) -> tuple[int, int] | None:
         """Where the context marker goes: (index of the first message still sent, dropped)."""

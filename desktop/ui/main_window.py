@@ -1582,18 +1582,32 @@ class MainWindow(QMainWindow):
             self.speed_label.setText(f"{stats.decode_tok_s:.1f} tok/s")
         self._show_context()
 
+    def _count_tokens(self, text: str) -> int | None:
+        measured = self.host.measure(text, 0)
+        return None if measured is None else measured[0]
+
     def _show_context_of(self, tab: ChatTab) -> None:
         if tab is self.current_tab():
             self._show_context()
 
     def _show_context(self) -> None:
-        """How much of the model's window the chat shown uses (as of its last answer)."""
+        """How much of the model's window the chat shown uses: as its last answer said, or
+        counted from its text where no answer says (~)."""
         if self.host.info is None:
             return
         window = self.host.info.context_length
         tab = self.current_tab()
         used = tab.context_used() if tab is not None else None
-        if used is None:  # the same words as with an answer: the count is what changes
+        estimate = None
+        if used is None and tab is not None:
+            estimate = tab.context_estimate(self._count_tokens)
+        if estimate is not None:  # an imported chat, a question not answered yet
+            self.context_label.setText(f"context ~{estimate}/{window}")
+            self.context_label.setToolTip(
+                f"About {estimate} of the model's {window} tokens of context, counted from "
+                "this chat's text (no answer in it says what it used)"
+            )
+        elif used is None:  # the same words as with an answer: the count is what changes
             self.context_label.setText(f"context 0/{window}")
             self.context_label.setToolTip(
                 f"No answer in this chat yet; the model reads up to {window} tokens of a chat"

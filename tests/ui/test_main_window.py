@@ -192,6 +192,31 @@ def test_the_status_bar_shows_the_context_of_the_chat_shown(
     assert window.context_label.text() == second_used, "follows the version switcher"
 
 
+def test_a_chat_with_no_answer_counts_its_context_from_its_text(
+    qtbot: QtBot,
+    make_window: Callable[..., MainWindow],
+    engine: FakeEngine,
+    store: Store,
+    tmp_path: Path,
+) -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    tokenizer = Tokenizer(models.WordLevel({"[UNK]": 0, "word": 1}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()  # one token a word
+    tokenizer.save(str(tmp_path / "tokenizer.json"))
+    engine.path = str(tmp_path)
+    imported = store.create_conversation("Imported")  # answers with no statistics
+    q = store.add_message(imported.id, None, "user", "word " * 100)
+    store.add_message(imported.id, q.id, "assistant", "word " * 300)
+    window = make_window()
+    window.open_conversation(imported.id)
+    per_message = 5  # the template's marks
+    assert window.context_label.text() == f"context ~{400 + 2 * per_message}/2048"
+    assert "counted from this chat's text" in window.context_label.toolTip()
+    window.new_tab()
+    assert window.context_label.text() == "context 0/2048", "an empty chat: nothing to count"
+
+
 def test_an_answer_that_finishes_in_a_tab_not_shown_marks_the_tab_until_it_is(
     qtbot: QtBot, window: MainWindow, engine: FakeEngine
 ) -> None:
