@@ -67,10 +67,11 @@ class Composer(QPlainTextEdit):
     MAX_LINES = 12
     MEASURED_CHARS = 4_000  # longer text (a pasted file) takes the full height unmeasured
 
+    PLACEHOLDER = "Message Parley…"
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.send_on_enter = True
-        self.setPlaceholderText("Message Parley… (Enter sends, Shift+Enter for a new line)")
+        self._send_on_enter = True
         self.setTabChangesFocus(True)
         accessible(
             self,
@@ -82,11 +83,35 @@ class Composer(QPlainTextEdit):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.textChanged.connect(self.fit_height)
         self.fit_height()
+        self._fit_placeholder()
+
+    @property
+    def send_on_enter(self) -> bool:
+        """Enter sends (Shift+Enter: new line); off: Ctrl+Enter sends, Enter is a new line."""
+        return self._send_on_enter
+
+    @send_on_enter.setter
+    def send_on_enter(self, on: bool) -> None:
+        self._send_on_enter = on
+        self._fit_placeholder()
+
+    def _fit_placeholder(self) -> None:
+        """The hint in the empty box, with the keys that send when they fit its two lines (a
+        split view's box is narrow: the cut-off third line showed half its letters)."""
+        keys = "Enter sends, Shift+Enter for a new line"
+        if not self._send_on_enter:
+            keys = "Ctrl+Enter sends, Enter for a new line"
+        full = f"{self.PLACEHOLDER} ({keys})"
+        fits = self._lines_for(full) <= self.MIN_LINES
+        self.setPlaceholderText(full if fits else self.PLACEHOLDER)
 
     def lines_for_text(self) -> int:
         text = self.toPlainText()
         if len(text) > self.MEASURED_CHARS or text.count("\n") >= self.MAX_LINES:
             return self.MAX_LINES
+        return self._lines_for(text)
+
+    def _lines_for(self, text: str) -> int:
         width = max(1, self.viewport().width() - 2 * int(self.document().documentMargin()))
         flags = int(Qt.TextFlag.TextWordWrap) | int(Qt.TextFlag.TextExpandTabs)
         height = self.fontMetrics().boundingRect(0, 0, width, 1 << 24, flags, text or " ").height()
@@ -104,11 +129,13 @@ class Composer(QPlainTextEdit):
         super().resizeEvent(event)
         if event.size().width() != event.oldSize().width():  # wrapping changed
             self.fit_height()
+            self._fit_placeholder()
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
         super().changeEvent(event)
         if event.type() == QEvent.Type.FontChange:
             self.fit_height()
+            self._fit_placeholder()
 
     # -- files dropped or pasted: their text, in a fenced block under their name ----------
     def canInsertFromMimeData(self, source: QMimeData) -> bool:  # noqa: N802 (Qt override)
