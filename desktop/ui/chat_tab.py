@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QMimeData, Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent, QResizeEvent, QShowEvent, QTextCursor
+from PySide6.QtGui import QFont, QKeyEvent, QResizeEvent, QShowEvent, QTextCursor
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -569,12 +569,20 @@ class ChatTab(QWidget):
             own.append(f"system prompt “{shown}”" if prompt else "no system prompt")
         labels = ChatSettingsDialog.labels()
         own += [f"{labels.get(k, k)} {v}" for k, v in self.session.overrides().items()]
-        self.settings_button.setText("Chat settings ●…" if own else "Chat settings…")
-        self.settings_button.setToolTip(
+        # In bold when changed, as Qt Designer shows a property set away from its default
+        # (a mark in the text, "Chat settings ●…", read as a typo).
+        # Only the weight is set: size and family still follow the font size setting.
+        font = QFont()
+        if own:
+            font.setBold(True)
+        self.settings_button.setFont(font)
+        described = (
             "This chat's own settings: " + "; ".join(own) + "."
             if own
             else "System prompt and sampling for this chat"
         )
+        self.settings_button.setToolTip(described)
+        self.settings_button.setAccessibleDescription(described)
 
     def _copy(self, text: str) -> None:
         copy_to_clipboard(text)

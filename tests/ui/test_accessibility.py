@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import pytest
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractItemView,
     QAbstractSpinBox,
+    QApplication,
     QLineEdit,
     QPlainTextEdit,
     QTabBar,
@@ -24,6 +26,7 @@ CONTROLS = (
     QAbstractButton,
     QAbstractItemView,
     QAbstractSpinBox,
+    QApplication,
     QLineEdit,
     QPlainTextEdit,
     QTextEdit,
@@ -150,16 +153,27 @@ def test_the_settings_button_shows_when_a_chat_has_its_own_settings(
     qtbot: QtBot, window: MainWindow
 ) -> None:
     tab = tab_of(window)
-    assert tab.settings_button.text() == "Chat settings…"
+    button = tab.settings_button
+    assert (button.text(), button.font().bold()) == ("Chat settings…", False)
     dialog = tab.open_chat_settings()
     _set_own_settings(dialog, "temperature", 0.2, "Answer like a pirate.")
-    assert tab.settings_button.text() == "Chat settings ●…"
-    assert tab.settings_button.toolTip() == (
-        "This chat's own settings: system prompt “Answer like a pirate.”; temperature 0.2."
-    )
+    assert (button.text(), button.font().bold()) == ("Chat settings…", True)
+    said = "This chat's own settings: system prompt “Answer like a pirate.”; temperature 0.2."
+    assert button.toolTip() == said
+    assert button.accessibleDescription() == said, "a screen reader hears it too"
+    app_font = QApplication.font()
+    try:
+        bigger = QFont(app_font)
+        bigger.setPointSizeF(app_font.pointSizeF() + 4)
+        QApplication.setFont(bigger)  # the font size setting
+        QApplication.processEvents()
+        assert button.font().pointSizeF() == bigger.pointSizeF(), "the size still follows"
+        assert button.font().bold()
+    finally:
+        QApplication.setFont(app_font)
     tab.session.set_chat_settings(None, {})
     tab.reload()
-    assert tab.settings_button.text() == "Chat settings…"
+    assert (button.text(), button.font().bold()) == ("Chat settings…", False)
 
 
 def test_the_shortcut_list_is_wide_enough_to_read_every_line(qtbot: QtBot) -> None:
