@@ -312,14 +312,17 @@ class FeedbackStore:
             found.setdefault(event.message_id, []).append(event)
         return found
 
-    def report_false_positive(self, moderation_event_id: int, comment: str = "") -> FeedbackRecord:
-        """ "This was wrongly flagged": the filter's event on a message was a mistake."""
+    def moderation_event(self, moderation_event_id: int) -> ModerationEvent:
         rows = self.database().query(
             f"SELECT {_EVENT_COLUMNS} FROM moderation_events WHERE id = ?", (moderation_event_id,)
         )
         if not rows:
             raise NotFoundError(f"no moderation event {moderation_event_id}")
-        event = _event(rows[0])
+        return _event(rows[0])
+
+    def report_false_positive(self, moderation_event_id: int, comment: str = "") -> FeedbackRecord:
+        """ "This was wrongly flagged": the filter's event on a message was a mistake."""
+        event = self.moderation_event(moderation_event_id)
         return self._report(
             event.message_id, "false_positive", event.category, comment, moderation_event_id
         )

@@ -185,6 +185,34 @@ class FeedbackService(QObject):
         self.feedback_changed.emit(record.message_id)
         return record
 
+    def wrongly_flagged_events(self, message_id: int) -> set[int]:
+        """The filter's events on this message reported as mistakes (not withdrawn)."""
+        return {
+            r.moderation_event_id
+            for r in self.feedback.filter_reports(message_id)
+            if r.kind == "false_positive" and r.moderation_event_id is not None
+        }
+
+    def withdraw_false_positive(self, event_id: int) -> None:
+        """Take back "this was wrongly flagged" for one of the filter's events."""
+        event = self.feedback.moderation_event(event_id)
+        self._withdraw(
+            event.message_id,
+            lambda r: r.kind == "false_positive" and r.moderation_event_id == event_id,
+        )
+
+    def withdraw_false_negative(self, message_id: int, category: str) -> None:
+        """Take back "this should have been flagged" as ``category``."""
+        self._withdraw(message_id, lambda r: r.kind == "false_negative" and r.category == category)
+
+    def _withdraw(self, message_id: int, which: Callable[[FeedbackRecord], bool]) -> None:
+        taken = [r for r in self.feedback.filter_reports(message_id) if which(r)]
+        for record in taken:
+            self.feedback.withdraw(record.id)
+        if taken:
+            self.feedback_changed.emit(message_id)
+            self._outbox_touched()
+
     def missed_categories(self, message_id: int) -> list[str]:
         """The categories reported as missed by the filter on this message (not withdrawn)."""
         return [

@@ -826,17 +826,20 @@ class ChatTab(QWidget):
         from desktop.ui.moderation_banner import MissedFlagButton, ModerationBanner
 
         missed = MissedFlagButton()
-        missed.setText("Flag…")  # short: it is on every message (the full name is for readers)
+        missed.idle_text = "Flag…"  # short: it is on every message (the full name is for readers)
         missed.setAutoRaise(True)
         mid = widget.message_id
         missed.show_reported(service.missed_categories(mid))  # as stored: it outlives the view
         missed.reported.connect(lambda category: service.report_false_negative(mid, category))
+        missed.withdrawn.connect(lambda category: service.withdraw_false_negative(mid, category))
         widget.enable_feedback([missed])
         events = service.moderation_events(mid)
         shown = [e for e in events if e.action != "allow"]
         if shown:
             banner = ModerationBanner(shown)
+            banner.mark_reported(service.wrongly_flagged_events(mid))  # as stored, too
             banner.wrongly_flagged.connect(service.report_false_positive)
+            banner.report_withdrawn.connect(service.withdraw_false_positive)
             widget.set_banner(banner)
         else:
             widget.set_banner(None)

@@ -180,6 +180,7 @@ def stylesheet(colors: ThemeColors) -> str:
     return f"""
 QLabel[{ROLE_PROPERTY}="{ROLE_ERROR}"] {{ color: {colors.error_text}; }}
 QLabel[{ROLE_PROPERTY}="{ROLE_NOTICE}"] {{ color: {colors.notice_text}; }}
+QToolButton[menuInText="true"]::menu-indicator {{ image: none; width: 0px; }}
 QToolTip {{
     color: {colors.tooltip_text};
     background-color: {colors.tooltip_base};

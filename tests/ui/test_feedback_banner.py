@@ -30,7 +30,14 @@ def test_the_banner_says_what_was_flagged_and_reports_a_false_positive(qtbot: Qt
     with qtbot.waitSignal(banner.wrongly_flagged) as caught:
         banner.report.click()
     assert caught.args == [7]
-    assert not banner.report.isEnabled()
+    assert banner.report.text() == REPORTED_TEXT
+    assert banner.report.accessibleName() == REPORTED_TEXT
+    with qtbot.waitSignal(banner.report_withdrawn) as taken_back:
+        banner.report.click()
+    assert taken_back.args == [7]
+    assert banner.report.text() == "This was wrongly flagged"
+    banner.mark_reported([7])  # a report stored earlier, shown again
+    assert banner.report.isChecked()
     assert banner.report.text() == REPORTED_TEXT
 
 
@@ -46,6 +53,11 @@ def test_several_categories_get_one_report_each(qtbot: QtBot) -> None:
     with qtbot.waitSignal(banner.wrongly_flagged) as caught:
         menu.actions()[1].trigger()
     assert caught.args == [2]
+    assert [a.isChecked() for a in menu.actions()] == [False, True]
+    with qtbot.waitSignal(banner.report_withdrawn) as taken_back:
+        menu.actions()[1].trigger()
+    assert taken_back.args == [2]
+    assert banner.report.text() == "This was wrongly flagged"
 
 
 def test_an_allowed_only_result_shows_no_banner(qtbot: QtBot) -> None:
@@ -68,7 +80,13 @@ def test_missed_flag_offers_every_category(qtbot: QtBot) -> None:
     menu = button.menu()
     assert menu is not None
     assert [a.text() for a in menu.actions()] == [c.label for c in CATEGORIES]
+    assert button.text() == "Should have been flagged…"
     with qtbot.waitSignal(button.reported) as caught:
         menu.actions()[4].trigger()
     assert caught.args == ["hate"]
     assert button.text() == "Reported: hate"
+    assert menu.actions()[4].isChecked()
+    with qtbot.waitSignal(button.withdrawn) as taken_back:
+        menu.actions()[4].trigger()
+    assert taken_back.args == ["hate"]
+    assert button.text() == "Should have been flagged…"

@@ -24,7 +24,7 @@ from desktop.ui.chat_tab import ALTERNATIVES, ChatTab
 from desktop.ui.compare_dialog import CompareDialog
 from desktop.ui.main_window import MainWindow, ModelActions
 from desktop.ui.message_view import MessageWidget
-from desktop.ui.moderation_banner import ModerationBanner
+from desktop.ui.moderation_banner import REPORTED_TEXT, ModerationBanner
 from tests.fakes import FakeEngine
 
 THREAT = "I will kill you tomorrow"
@@ -171,14 +171,26 @@ def test_a_blocked_answer_hides_behind_its_banner_and_can_be_reported(
     with qtbot.waitSignal(service.feedback_changed, timeout=2000) as changed:
         qtbot.mouseClick(answer.banner.report, Qt.MouseButton.LeftButton)
     assert changed.args == [answer.message_id]
-    assert not answer.banner.report.isEnabled()
+    assert answer.banner.report.text() == REPORTED_TEXT
+    (event,) = service.moderation_events(answer.message_id)
+    assert service.wrongly_flagged_events(answer.message_id) == {event.id}
     qtbot.mouseClick(answer.reveal_button, Qt.MouseButton.LeftButton)
     assert THREAT in answer.plain_text()
     assert not answer.body_hidden
 
-    # it is hidden again when the chat is opened in another tab
+    # it is hidden again when the chat is opened in another tab, and the report is there
     other = fb_window.new_tab(tab.session.conversation_id)
-    assert other.view.widgets[answer.message_id].body_hidden
+    shown = other.view.widgets[answer.message_id]
+    assert shown.body_hidden
+    assert isinstance(shown.banner, ModerationBanner)
+    assert shown.banner.report.text() == REPORTED_TEXT, "not offered to report twice"
+    assert shown.banner.report.isChecked()
+    # ...and a second click takes the report back
+    with qtbot.waitSignal(service.feedback_changed, timeout=2000):
+        qtbot.mouseClick(shown.banner.report, Qt.MouseButton.LeftButton)
+    assert shown.banner.report.text() == "This was wrongly flagged"
+    assert service.wrongly_flagged_events(answer.message_id) == set()
+    assert [r.kind for r in service.feedback.filter_reports(answer.message_id)] == []
 
 
 def test_a_blocked_answer_is_not_offered_continue(
@@ -315,8 +327,12 @@ def test_a_missed_flag_report_is_shown_again_when_the_chat_is_opened_again(
     assert flag.text() == "Reported: violence"
     reopened_menu = flag.menu()
     assert reopened_menu is not None
-    assert not reopened_menu.actions()[0].isEnabled(), "not reported twice"
+    assert reopened_menu.actions()[0].isChecked(), "ticked: not reported twice"
     assert service.missed_categories(answer.message_id) == ["violence"]
+    with qtbot.waitSignal(service.feedback_changed, timeout=2000):
+        reopened_menu.actions()[0].trigger()  # chosen again: the report is taken back
+    assert flag.text() == "Flag…"
+    assert service.missed_categories(answer.message_id) == []
 
 
 def test_feedback_export_runs_off_the_gui_thread(
