@@ -48,11 +48,13 @@ CATEGORIES: tuple[Category, ...] = (
     Category("sexual", "Sexual content", "Explicit sexual content between adults.", "warn"),
     Category("hate", "Hate", "Attacks on people for who they are (origin, religion, ...).", "warn"),
     Category("harassment", "Harassment", "Insults, bullying or intimidation of a person.", "warn"),
+    # Blocked by default: how to build weapons or make drugs is what a chat assistant should
+    # refuse to pass on (and a small local model does not refuse by itself).
     Category(
         "illegal_activity",
         "Illegal activity",
-        "Help with serious crimes: weapons, drugs, fraud, hacking others.",
-        "warn",
+        "Help with serious crimes: weapons, drugs, fraud, hacking others. Blocked by default.",
+        "block",
     ),
 )
 
@@ -64,8 +66,6 @@ DEFAULT_RULES: Mapping[str, str] = {
         [
             "i will kill you",
             "i'm going to kill you",
-            "how to make a bomb",
-            "build a pipe bomb",
             "re:\\b(shoot|stab|behead)\\s+(him|her|them|you|everyone)\\b",
             "mass shooting plan",
         ]
@@ -108,6 +108,8 @@ DEFAULT_RULES: Mapping[str, str] = {
     ),
     "illegal_activity": "\n".join(
         [
+            "how to make a bomb",
+            "re:\\b(build(ing)?|mak(e|ing))\\s+(a\\s+)?(pipe\\s+bomb|molotov cocktail)s?\\b",
             "how to make meth",
             "cook meth",
             "buy stolen credit cards",
