@@ -998,15 +998,14 @@ class Store:
         that is all of them. A query of words is answered by the index in one step; one of
         symbols reads the messages themselves, newest first, a slice per step. Nothing is
         held open between steps."""
-        expression = fts.build_match(query)
-        needle = fts.literal_needle(query) if expression is None else None
-        if limit <= 0 or (expression is None and needle is None):
-            yield [], True
-            return
+        expression = fts.build_match(query) if limit > 0 else None
         if expression is not None:
             yield self._search_index(expression, limit), True
             return
-        assert needle is not None
+        needle = fts.literal_needle(query) if limit > 0 else None
+        if needle is None:  # nothing to look for
+            yield [], True
+            return
         hits = self._titles_containing(needle, max(1, limit // 2))
         below = self._message_id_bound()
         span = self.SEARCH_FIRST_SPAN  # message ids per step, then adjusted to take step_s

@@ -256,7 +256,7 @@ class Sidebar(QWidget):
             self.listing,
             "Conversation list",
             "Enter opens; F2 renames; Delete deletes (with undo); Shift or Ctrl with a click "
-            "or the arrows selects several; menu key for more",
+            "or the arrows selects several; menu key for more; typing writes in the chat",
         )
         self.listing.customContextMenuRequested.connect(self._context_menu)
         self.menu: QMenu | None = None  # the last context menu shown
