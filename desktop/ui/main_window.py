@@ -855,7 +855,7 @@ class MainWindow(QMainWindow):
         self.set_font_size(size)
 
     def show_shortcuts(self) -> None:
-        ShortcutsDialog(self).open()
+        ShortcutsDialog(self, send_on_enter=self._send_on_enter).open()
 
     def show_about(self) -> QDialog:
         from desktop.ui.about import AboutDialog

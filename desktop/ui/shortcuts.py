@@ -50,8 +50,19 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
 )
 
 
+CTRL_ENTER_SENDS: tuple[tuple[str, str], ...] = (
+    ("Ctrl+Enter", "Send the message"),
+    ("Enter / Shift+Enter", "New line in the message"),
+)
+
+
+def shortcuts(send_on_enter: bool = True) -> tuple[tuple[str, str], ...]:
+    """The list, with the send keys the send key setting chose."""
+    return SHORTCUTS if send_on_enter else CTRL_ENTER_SENDS + SHORTCUTS[2:]
+
+
 class ShortcutsDialog(QDialog):
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, send_on_enter: bool = True) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")
         accessible(self, "Keyboard shortcuts", "Every keyboard shortcut of Parley")
@@ -63,7 +74,7 @@ class ShortcutsDialog(QDialog):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         accessible(self.table, "Shortcut list", "Keys and what they do")
-        for row, (keys, action) in enumerate(SHORTCUTS):
+        for row, (keys, action) in enumerate(shortcuts(send_on_enter)):
             self.table.setItem(row, 0, QTableWidgetItem(keys))
             self.table.setItem(row, 1, QTableWidgetItem(action))
         layout.addWidget(self.table)

@@ -186,3 +186,27 @@ def test_the_shortcut_list_is_wide_enough_to_read_every_line(qtbot: QtBot) -> No
         widest = max(metrics.horizontalAdvance(row[column]) for row in SHORTCUTS)
         assert table.columnWidth(column) >= widest, "no line cut short with an ellipsis"
     assert table.viewport().width() >= table.columnWidth(0) + table.columnWidth(1) - 2
+
+
+def test_the_shortcut_list_names_the_send_keys_the_setting_chose(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    def first_rows() -> list[tuple[str, str]]:
+        dialog = window.findChildren(ShortcutsDialog)[-1]
+        table = dialog.table
+        rows = [(table.item(r, 0).text(), table.item(r, 1).text()) for r in range(2)]
+        dialog.close()
+        dialog.deleteLater()
+        return rows
+
+    window.show_shortcuts()
+    assert first_rows() == [
+        ("Enter", "Send the message"),
+        ("Shift+Enter", "New line in the message"),
+    ]
+    window.set_send_on_enter(False)  # Settings > Input > Send key: Ctrl+Enter
+    window.show_shortcuts()
+    assert first_rows() == [
+        ("Ctrl+Enter", "Send the message"),
+        ("Enter / Shift+Enter", "New line in the message"),
+    ]
