@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import math
+import random
+from collections.abc import Callable, Sequence
+
 import pytest
 
 from desktop.engine.prompt import ChatTemplate, PromptError, fit_context
@@ -53,3 +57,51 @@ def test_fit_context_keeps_the_question_of_an_answer_being_continued() -> None:
     assert fitted.dropped_messages == 4  # the last question and the answer being continued
     with pytest.raises(PromptError, match="too long"):
         fit_context(msgs, encode, budget=19)
+
+
+def _fit_one_exchange_at_a_time(
+    messages: list[ChatMessage], encode: Callable[[Sequence[ChatMessage]], list[int]], budget: int
+) -> tuple[int, int] | None:
+    """The policy as first written: drop, encode, repeat. (dropped, tokens); None: too long."""
+    system = [m for m in messages[:1] if m.role == "system"]
+    rest = list(messages[len(system) :])
+    keep = 2 if len(rest) >= 2 and rest[-1].role == "assistant" else 1
+    dropped = 0
+    while True:
+        ids = encode([*system, *rest])
+        if len(ids) <= budget:
+            return dropped, len(ids)
+        if len(rest) <= keep:
+            return None
+        rest.pop(0)
+        dropped += 1
+        while len(rest) > keep and rest[0].role == "assistant":
+            rest.pop(0)
+            dropped += 1
+
+
+def test_fit_context_finds_what_dropping_one_exchange_at_a_time_finds_in_few_encodings() -> None:
+    rng = random.Random(7)
+    calls = 0
+
+    def encode(ms: Sequence[ChatMessage]) -> list[int]:
+        nonlocal calls
+        calls += 1
+        return [0] * sum(4 + len(m.content) for m in ms)  # the template's marks, the text
+
+    for _ in range(300):
+        n = rng.randint(1, 60)
+        roles = [rng.choice(["user", "assistant", "user"]) for _ in range(n)]
+        messages = [ChatMessage(r, "w" * rng.randint(0, 40)) for r in roles]  # type: ignore[arg-type]
+        if rng.random() < 0.5:
+            messages.insert(0, ChatMessage("system", "s" * rng.randint(0, 30)))
+        budget = rng.randint(5, 1500)
+        expected = _fit_one_exchange_at_a_time(messages, encode, budget)
+        calls = 0
+        if expected is None:
+            with pytest.raises(PromptError, match="too long"):
+                fit_context(messages, encode, budget)
+            continue
+        fitted = fit_context(messages, encode, budget)
+        assert (fitted.dropped_messages, len(fitted.ids)) == expected
+        assert calls <= 2 + math.ceil(math.log2(n + 1)), "bisection, not one per exchange"
