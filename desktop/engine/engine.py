@@ -29,6 +29,7 @@ from desktop.engine.decoder import (
     reusable,
 )
 from desktop.engine.device_graph import half_precision
+from desktop.engine.pieces import PieceEncoder
 from desktop.engine.prompt import ChatTemplate, PromptError, fit_context, special_tokens
 from desktop.engine.providers import Device
 from desktop.engine.repetition import RepetitionGuard
@@ -63,6 +64,7 @@ class Engine:
         self.tokenizer = tokenizer
         self._info = info
         self.template = ChatTemplate(bundle.chat_template, special_tokens(bundle.tokenizer_config))
+        self._encoder = PieceEncoder(tokenizer, self._template_samples())
         self.stop_ids = frozenset(bundle.eos_token_ids)
         self._lock = threading.Lock()
 
@@ -90,8 +92,21 @@ class Engine:
             self.decoder.reset()
 
     # -- prompt ---------------------------------------------------------------------------
+    def _template_samples(self) -> list[str]:
+        """A chat as this model's template writes it, for PieceEncoder to check against."""
+        chat = [
+            ChatMessage("system", "Be brief."),
+            ChatMessage("user", "Héllo there,  friend!\n\n 12 345 🙂"),
+            ChatMessage("assistant", " Sure.\n- one\n\tcode()  "),
+            ChatMessage("user", "Und jetzt? 你好"),
+        ]
+        try:
+            return [self.template.render(chat), self.template.render(chat[1:3], False)]
+        except PromptError:  # a template with its own rules: the built-in probes still run
+            return []
+
     def encode_text(self, text: str) -> list[int]:
-        ids: list[int] = self.tokenizer.encode(text, add_special_tokens=False).ids
+        ids = self._encoder.encode(text)
         bos = self.bundle.bos_token_id
         if self.bundle.add_bos and bos is not None and (not ids or ids[0] != bos):
             ids.insert(0, bos)
