@@ -34,7 +34,14 @@ from desktop.attachments import (
 from desktop.convert.errors import ConversionError
 from desktop.engine.bundle import SAMPLING_KEYS
 from desktop.engine.providers import display_name
-from desktop.engine.types import ChatMessage, Finished, SamplingParams, TextDelta
+from desktop.engine.types import (
+    ChatMessage,
+    ContextTrimmed,
+    Finished,
+    PromptProgress,
+    SamplingParams,
+    TextDelta,
+)
 from desktop.store import (
     Conversation,
     FinalStatus,
@@ -363,9 +370,24 @@ def _stream(
     text: list[str] = []
     ids: list[int] = []
     result: dict[str, Any] = {"dropped_messages": 0}
+    # A long chat takes seconds to a minute to read before its first word: a terminal sees
+    # how far on one line of standard error, wiped when the answer begins.
+    err = sys.stderr
+    show_reading = out is not None and err is not None and err.isatty()
+    reading = False
     try:
         with _ctrl_c_cancels(cancel):
             for ev in events:
+                if isinstance(ev, PromptProgress):
+                    if show_reading:
+                        err.write(f"\r(reading the chat… {100 * ev.done // ev.total}%)")
+                        err.flush()
+                        reading = True
+                    continue
+                if reading:
+                    err.write("\r\033[K")
+                    err.flush()
+                    reading = False
                 if isinstance(ev, TextDelta):
                     if ev.token_id >= 0:
                         ids.append(ev.token_id)
@@ -377,10 +399,13 @@ def _stream(
                         on_text(ev.text)
                 elif isinstance(ev, Finished):
                     result.update(finish_reason=ev.reason, stats=ev.stats, error=ev.error)
-                else:
+                elif isinstance(ev, ContextTrimmed):
                     result["dropped_messages"] = ev.dropped_messages
     except KeyboardInterrupt:  # the second Ctrl-C: the stream ends where it is
         cancel.set()
+    if reading:
+        err.write("\r\033[K")
+        err.flush()
     if "finish_reason" not in result:
         result["finish_reason"] = "cancelled"
     result["text"], result["token_ids"] = "".join(text), ids

@@ -24,6 +24,7 @@ from desktop.engine.types import (
     FinishReason,
     GenerationStats,
     ModelInfo,
+    PromptProgress,
     SamplingParams,
     TextDelta,
 )
@@ -46,7 +47,8 @@ class FakeEngine:
     messages. ``delay_s`` is the pause per token; the pause waits on the cancel event, so a
     cancel is honoured within one token. ``trim`` makes the next answer report a context trim,
     ``fail_with`` makes it end with an error, ``finish_with`` with another reason, ``gate``
-    (if set) blocks the start of every answer until it is set.
+    (if set) blocks the start of every answer until it is set; ``reading`` are the
+    ``PromptProgress`` of a long prompt, then ``hold_after_reading`` (if set) holds.
     """
 
     replies: list[Reply] = field(default_factory=lambda: ["Hello from the fake engine."])
@@ -55,6 +57,8 @@ class FakeEngine:
     fail_with: str | None = None
     finish_with: FinishReason | None = None  # how every answer ends, instead of stop/length
     gate: threading.Event | None = None
+    reading: list[tuple[int, int]] = field(default_factory=list)  # PromptProgress to send
+    hold_after_reading: threading.Event | None = None  # then wait for this to be set
     context_length: int = 2048
     name: str = "FakeLM-1M"
     path: str = ""  # a model folder (its tokenizer.json counts a message's tokens)
@@ -91,6 +95,13 @@ class FakeEngine:
         if self.trim:
             yield ContextTrimmed(self.trim)
             self.trim = 0
+        if self.reading:  # a long prompt read in parts: (done, total) each
+            for done, total in self.reading:
+                yield PromptProgress(done, total)
+            while self.hold_after_reading is not None and not self.hold_after_reading.wait(0.01):
+                if cancel.is_set():
+                    yield Finished("cancelled")
+                    return
         if self.fail_with is not None:
             yield Finished("error", error=self.fail_with)
             return

@@ -6,6 +6,7 @@ import errno
 import io
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -1369,3 +1370,36 @@ def test_the_chat_follows_the_settings_when_it_outgrows_the_context_window(
     captured = capsys.readouterr()
     assert "older messages left out" not in captured.out
     assert "this chat no longer fits the model's context window" in captured.err
+
+
+class _TtyText(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_sees_how_much_of_a_long_chat_is_read_before_the_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from desktop.cli import _stream
+    from desktop.engine.types import ContextTrimmed, Finished, PromptProgress, TextDelta
+
+    events = [
+        ContextTrimmed(4),
+        PromptProgress(256, 1000),
+        PromptProgress(512, 1000),
+        TextDelta(7, "Hello"),
+        Finished("stop"),
+    ]
+    terminal, out = _TtyText(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    result = _stream(iter(events), out, threading.Event())
+    assert out.getvalue() == "Hello"
+    said = terminal.getvalue()
+    assert said.index("(reading the chat… 25%)") < said.index("(reading the chat… 51%)")
+    assert said.endswith("\r\033[K"), "the line is wiped before the answer"
+    assert (result["text"], result["dropped_messages"]) == ("Hello", 4)
+
+    piped = io.StringIO()  # not a terminal (a pipe, a log): nothing but the answer
+    monkeypatch.setattr(sys, "stderr", piped)
+    assert _stream(iter(events), io.StringIO(), threading.Event())["text"] == "Hello"
+    assert piped.getvalue() == ""

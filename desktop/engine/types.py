@@ -79,6 +79,15 @@ class ContextTrimmed:
 
 
 @dataclass(frozen=True)
+class PromptProgress:
+    """A long prompt is being read in parts: ``done`` of its ``total`` tokens are (the cached
+    ones included). Sent between the parts, before the first ``TextDelta``."""
+
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
 class TextDelta:
     """One sampled token and the text it completes. ``text`` may be empty while a multi-byte
     character is still incomplete, or while a possible stop string is held back."""
@@ -94,7 +103,7 @@ class Finished:
     error: str | None = None
 
 
-Event = ContextTrimmed | TextDelta | Finished
+Event = ContextTrimmed | PromptProgress | TextDelta | Finished
 
 
 @dataclass(frozen=True)

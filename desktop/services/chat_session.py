@@ -52,7 +52,9 @@ class ChatSession(QObject):
 
     Signals: ``path_changed`` (the shown branch changed; views reload ``path()``),
     ``state_changed(str)``, ``delta(int, str)`` (message id, new text),
-    ``trimmed(int, int)`` (message id, dropped messages), ``answer_finished(int, str, object)``
+    ``trimmed(int, int)`` (message id, dropped messages), ``reading(int, int, int)`` (message
+    id, prompt tokens read, of: a long prompt before its answer's first token),
+    ``answer_finished(int, str, object)``
     (message id, status, GenerationStats), ``title_changed(str)``, ``error(str)``,
     ``refused(str)`` (no model to ask, or the history busy: send/edit/regenerate/continue did
     nothing).
@@ -62,6 +64,7 @@ class ChatSession(QObject):
     state_changed = Signal(str)
     delta = Signal(int, str)
     trimmed = Signal(int, int)
+    reading = Signal(int, int, int)  # (answer, prompt tokens read, of) before a long answer
     answer_finished = Signal(int, str, object)
     title_changed = Signal(str)
     error = Signal(str)
@@ -410,6 +413,7 @@ class ChatSession(QObject):
         self._request = request
         request.started.connect(self._on_started)
         request.delta.connect(self._on_delta)
+        request.reading.connect(self._on_reading)
         request.trimmed.connect(self._on_trimmed)
         request.finished.connect(self._on_finished)
 
@@ -430,6 +434,10 @@ class ChatSession(QObject):
         self._text += text
         self._dirty = True
         self.delta.emit(self._streaming_id, text)
+
+    def _on_reading(self, done: int, total: int) -> None:
+        if self._streaming_id is not None:
+            self.reading.emit(self._streaming_id, done, total)
 
     def _on_trimmed(self, dropped: int) -> None:
         if self._streaming_id is None:

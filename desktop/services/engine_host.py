@@ -29,6 +29,7 @@ from desktop.engine.types import (
     ContextTrimmed,
     Finished,
     ModelInfo,
+    PromptProgress,
     SamplingParams,
     TextDelta,
 )
@@ -55,11 +56,13 @@ class GenerationRequest(QObject):
     """One answer being generated, as seen from the GUI thread.
 
     ``started`` fires when the worker picks the request up (until then it is waiting in the
-    queue), then ``delta``/``trimmed`` as the engine streams, and always exactly one ``finished``
+    queue), ``reading(done, total)`` while a long prompt is read (before its first token),
+    then ``delta``/``trimmed`` as the engine streams, and always exactly one ``finished``
     with the engine's ``Finished`` event.
     """
 
     started = Signal()
+    reading = Signal(int, int)
     delta = Signal(str)
     trimmed = Signal(int)
     finished = Signal(object)
@@ -101,6 +104,7 @@ class _Worker(QObject):
     req_started = Signal(int, str)  # (request, the name of the model that answers it)
     req_delta = Signal(int, str)
     req_trimmed = Signal(int, int)
+    req_reading = Signal(int, int, int)  # (request, prompt tokens read, prompt tokens)
     req_finished = Signal(int, object)
     job_progress = Signal(int, str, float)
     job_done = Signal(int, str, object)  # (id, "ok" | "failed" | "cancelled", result or message)
@@ -139,6 +143,8 @@ class _Worker(QObject):
                         pending, last_emit = "", now
                 elif isinstance(event, ContextTrimmed):
                     self.req_trimmed.emit(request_id, event.dropped_messages)
+                elif isinstance(event, PromptProgress):  # one every ~second
+                    self.req_reading.emit(request_id, event.done, event.total)
                 elif isinstance(event, Finished):
                     finished = event
                     break
@@ -225,6 +231,7 @@ class EngineHost(QObject):
         self._worker.req_started.connect(self._on_started)
         self._worker.req_delta.connect(self._on_delta)
         self._worker.req_trimmed.connect(self._on_trimmed)
+        self._worker.req_reading.connect(self._on_reading)
         self._worker.req_finished.connect(self._on_finished)
         self._worker.job_progress.connect(self._on_job_progress)
         self._worker.job_done.connect(self._on_job_done)
@@ -324,6 +331,11 @@ class EngineHost(QObject):
         request = self._requests.get(request_id)
         if request is not None:
             request.trimmed.emit(dropped)
+
+    def _on_reading(self, request_id: int, done: int, total: int) -> None:
+        request = self._requests.get(request_id)
+        if request is not None:
+            request.reading.emit(done, total)
 
     def _on_finished(self, request_id: int, finished: Finished) -> None:
         request = self._requests.pop(request_id, None)

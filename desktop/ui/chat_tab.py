@@ -438,6 +438,7 @@ class ChatTab(QWidget):
         session.state_changed.connect(self._on_state)
         session.delta.connect(self._on_delta)
         session.trimmed.connect(self._on_trimmed)
+        session.reading.connect(self._on_reading)
         session.answer_finished.connect(self._on_finished)
         session.title_changed.connect(self.title_changed)
         session.error.connect(self.notify)
@@ -801,6 +802,11 @@ class ChatTab(QWidget):
         widget = self.view.widgets.get(message_id)
         if widget is not None:
             widget.append(text)
+
+    def _on_reading(self, message_id: int, done: int, total: int) -> None:
+        widget = self.view.widgets.get(message_id)
+        if widget is not None:
+            widget.show_reading(done, total)
 
     def _on_trimmed(self, message_id: int, dropped: int) -> None:
         self._trim = (message_id, dropped)

@@ -462,6 +462,7 @@ class MessageWidget(QFrame):
         self._revealed_at = 0.0
         self._finishing = False
         self._final_stats: Mapping[str, Any] | None = stats
+        self._reading = False  # the status says how much of a long prompt is read
         self._repaint_timer = QTimer(self)
         self._repaint_timer.setSingleShot(True)
         self._repaint_timer.setInterval(REPAINT_MS)
@@ -699,6 +700,17 @@ class MessageWidget(QFrame):
             self.answerable = answerable
             self.answer_button.setVisible(answerable)
 
+    def show_reading(self, done: int, total: int) -> None:
+        """A long prompt is being read before the answer's first word (a chat of thousands
+        of tokens takes seconds to a minute on a CPU): say how far, until the text comes."""
+        if self.status == "streaming" and total > 0:
+            self._reading = True
+            self.status_label.setText(f"reading the chat… {100 * done // total}%")
+            self.status_label.setToolTip(
+                f"{done:,} of the {total:,} tokens this answer starts from are read; "
+                "Stop keeps what was read for the next try"
+            )
+
     def set_waiting(self, waiting: bool) -> None:
         if self.status in ("streaming", "waiting"):
             self.status = "waiting" if waiting else "streaming"
@@ -822,6 +834,10 @@ class MessageWidget(QFrame):
     # -- streaming ------------------------------------------------------------------------
     def append(self, text: str) -> None:
         """New streamed text: repaint at most every REPAINT_MS."""
+        if self._reading:  # the first words: the prompt is read
+            self._reading = False
+            self.status_label.setText(STATUS_TEXT.get(self.status, ""))
+            self.status_label.setToolTip("")
         self.text += text
         if not self._repaint_timer.isActive():
             self._repaint_timer.start()
@@ -956,6 +972,9 @@ class MessageWidget(QFrame):
         """The answer ended. A streamed answer only renders what is not on screen yet, in
         slices: rendering the whole answer again would stall the GUI on long answers."""
         self.status = status
+        if self._reading:  # stopped while the prompt was read
+            self._reading = False
+            self.status_label.setToolTip("")
         if text is not None and text != self.text and not text.startswith(self.text):
             self._repaint_timer.stop()
             self.text = text

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from desktop.engine import engine as engine_module
 from desktop.engine.decoder import SharedKVDecoder
 from desktop.engine.engine import Engine, load_engine
 from desktop.engine.integrity import size_text
@@ -19,6 +20,7 @@ from desktop.engine.types import (
     ContextTrimmed,
     Event,
     Finished,
+    PromptProgress,
     SamplingParams,
     TextDelta,
 )
@@ -337,3 +339,37 @@ def test_recommended_sampling_travels_from_the_bundle_to_model_info(
     (copy / "generation_config.json").write_text(json.dumps(config))
     info = load_engine(copy, "cpu", threads=1).info
     assert dict(info.sampling) == {"temperature": 0.2, "top_p": 0.9}
+
+
+def test_a_long_prompt_is_read_in_parts_that_report_progress_and_can_be_stopped(
+    tiny: tuple[Path, Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, engine = tiny
+    prompt = [*PROMPT, *(list(range(3, 40)) * 2)]  # 90 tokens
+    engine.decoder.reset()
+    whole, _, _, _ = run(engine.generate_ids(prompt, greedy(6)))
+
+    monkeypatch.setattr(engine_module, "PREFILL_CHUNK", 16)
+    engine.decoder.reset()
+    parts, _, fin, seen = run(engine.generate_ids(prompt, greedy(6)))
+    assert parts == whole, "the same answer as from one run"
+    progress = [(e.done, e.total) for e in seen if isinstance(e, PromptProgress)]
+    assert progress == [(16, 90), (32, 90), (48, 90), (64, 90), (80, 90)]
+    first_text = next(i for i, e in enumerate(seen) if isinstance(e, TextDelta))
+    assert all(isinstance(e, PromptProgress) for e in seen[:first_text])
+    assert fin.stats.prompt_tokens == 90
+
+    # Stop while it reads: it ends at once, and what was read is reused by the next try.
+    engine.decoder.reset()
+    cancel = threading.Event()
+    events = []
+    for event in engine.generate_ids(prompt, greedy(6), cancel):
+        events.append(event)
+        if isinstance(event, PromptProgress) and event.done == 32:
+            cancel.set()
+    assert [type(e) for e in events] == [PromptProgress, PromptProgress, Finished]
+    assert isinstance(events[-1], Finished)
+    assert events[-1].reason == "cancelled"
+    again, _, fin_again, _ = run(engine.generate_ids(prompt, greedy(6)))
+    assert fin_again.stats.reused_prompt_tokens == 32
+    assert again == whole

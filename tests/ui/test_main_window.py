@@ -1339,3 +1339,24 @@ def test_a_chat_clicked_in_the_sidebar_leaves_the_keys_with_the_list(
     qtbot.mouseClick(listing.viewport(), Qt.MouseButton.LeftButton, pos=row)
     qtbot.keyClick(listing, Qt.Key.Key_Delete)
     assert window.sidebar.titles() == ["Newer"]
+
+
+def test_a_long_prompt_says_how_much_of_the_chat_is_read_until_the_answer_begins(
+    qtbot: QtBot, window: MainWindow, engine: FakeEngine
+) -> None:
+    import threading
+
+    hold = threading.Event()
+    engine.reading = [(256, 1000), (512, 1000), (768, 1000)]
+    engine.hold_after_reading = hold
+    engine.replies = ["Here it is."]
+    tab = tab_of(window)
+    send(qtbot, tab, "Summarise all of this", wait=False)
+    answer = tab.view.message_widgets()[-1]
+    qtbot.waitUntil(lambda: answer.status_label.text() == "reading the chat… 76%", timeout=5000)
+    assert "768 of the 1,000 tokens" in answer.status_label.toolTip()
+    with qtbot.waitSignal(tab.session.answer_finished, timeout=5000):
+        hold.set()
+    assert answer.plain_text() == "Here it is."
+    assert "reading" not in answer.status_label.text()
+    assert answer.status_label.toolTip() == ""
