@@ -132,6 +132,18 @@ def save_default(settings: Settings, name: str) -> None:
         log.warning("settings not saved: %s", exc)
 
 
+def store_font_size(settings: Settings, points: float) -> None:
+    """Zooming (Ctrl++, Ctrl+-, Ctrl+0) sets the text size setting: Settings shows the size
+    on screen, and the next start keeps it."""
+    option = settings.option("appearance.font_size")
+    low, high = option.minimum or 8, option.maximum or 32
+    settings.set("appearance.font_size", int(max(low, min(high, round(points)))))
+    try:
+        settings.save()
+    except SettingsFileError as exc:
+        log.warning("settings not saved: %s", exc)
+
+
 def chat_defaults(settings: Settings, model: ModelInfo | None = None) -> ChatDefaults:
     """A new chat's defaults: the user's sampling settings where they changed them, otherwise
     what the loaded model's authors recommend, otherwise the app's defaults."""
@@ -255,6 +267,9 @@ def build_window(
         feedback=feedback,
     )
     window.set_send_on_enter(settings.get_str("input.send_key") == "enter")
+    font_size = settings.option("appearance.font_size")
+    window.default_font_pt = float(font_size.default_value())
+    window.font_size_store = lambda points: store_font_size(settings, points)
     settings.subscribe(
         lambda _change: window.set_send_on_enter(settings.get_str("input.send_key") == "enter"),
         keys=["input.send_key"],

@@ -58,6 +58,42 @@ def test_the_send_key_setting_applies_live(
     assert not window.new_tab().composer.send_on_enter
 
 
+def test_zooming_sets_the_text_size_setting_and_ctrl_0_goes_back_to_its_default(
+    parts: tuple[MainWindow, Settings, Store],
+) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.ui.theme import ThemeController
+
+    window, settings, _store = parts
+    qapp = QApplication.instance()
+    assert isinstance(qapp, QApplication)
+    font, sheet, palette, style = (
+        qapp.font(),
+        qapp.styleSheet(),
+        qapp.palette(),
+        qapp.style().name(),
+    )
+    theme = ThemeController(qapp, settings)  # as run_app: the setting drives the screen
+    try:
+        settings.set("appearance.font_size", 16)  # chosen in Settings
+        assert qapp.font().pointSize() == 16
+        window.zoom(-1)  # Ctrl+-
+        assert (settings.get_int("appearance.font_size"), qapp.font().pointSize()) == (15, 15)
+        assert Settings.load(settings.path).get_int("appearance.font_size") == 15, "kept"
+        window.zoom(0)  # Ctrl+0: the default size, in Settings too
+        assert (settings.get_int("appearance.font_size"), qapp.font().pointSize()) == (10, 10)
+        for _ in range(40):
+            window.zoom(1)
+        assert settings.get_int("appearance.font_size") == 32, "within the setting's bounds"
+    finally:
+        theme.close()
+        qapp.setStyle(style)
+        qapp.setPalette(palette)
+        qapp.setStyleSheet(sheet)
+        qapp.setFont(font)
+
+
 def test_the_settings_menu_opens_the_settings_dialog(
     parts: tuple[MainWindow, Settings, Store],
 ) -> None:

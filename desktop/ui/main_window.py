@@ -71,7 +71,7 @@ UNDO_MS = 10000
 REOPEN_KEPT = 20  # closed chats Ctrl+Shift+T can bring back
 IMPORT_FAILED = "The import failed"  # how a failed import of chats is said
 HISTORY_CHECK_MS = 2000  # how often the window looks for chats written elsewhere
-MIN_FONT_PT, MAX_FONT_PT = 7.0, 32.0
+MIN_FONT_PT, MAX_FONT_PT = 8.0, 32.0  # the text size setting's bounds
 
 
 @dataclass(frozen=True)
@@ -396,7 +396,10 @@ class MainWindow(QMainWindow):
           "List every shortcut")  # fmt: skip
         a("&Help", "&About Parley", None, self.show_about,
           "Versions, where the model runs, where the files are")  # fmt: skip
-        self._base_font_pt = QApplication.font().pointSizeF()
+        # Ctrl+0's size, and where zooming keeps the size (the app: the text size setting,
+        # so that Settings shows what is on screen and the next start keeps it)
+        self.default_font_pt = QApplication.font().pointSizeF()
+        self.font_size_store: Callable[[float], None] | None = None
         assert {s for s, _ in SHORTCUTS}  # the help dialog lists what is bound here
 
     # -- tabs -----------------------------------------------------------------------------
@@ -851,8 +854,13 @@ class MainWindow(QMainWindow):
             apply_font_size(app, round(points))
 
     def zoom(self, step: int) -> None:
-        size = self._base_font_pt if step == 0 else QApplication.font().pointSizeF() + step
-        self.set_font_size(size)
+        """Ctrl++ / Ctrl+- / Ctrl+0: one point larger, smaller, or the default size."""
+        size = self.default_font_pt if step == 0 else QApplication.font().pointSizeF() + step
+        size = max(MIN_FONT_PT, min(MAX_FONT_PT, size))
+        if self.font_size_store is not None:
+            self.font_size_store(size)  # the setting's subscriber sets it on screen
+        else:
+            self.set_font_size(size)
 
     def show_shortcuts(self) -> None:
         ShortcutsDialog(self, send_on_enter=self._send_on_enter).open()
