@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QPushButton,
     QStackedWidget,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
@@ -48,8 +49,14 @@ from desktop.ui.message_view import accessible
 ROLE_ID = Qt.ItemDataRole.UserRole
 ROLE_MESSAGE = Qt.ItemDataRole.UserRole + 1  # the message a search result opens at; -1: none
 SEARCH_DELAY_MS = 150
-PIN_MARK = "📌 "
-FOLDER_MARK = "📁 "
+
+
+class FolderHeading(str):
+    """A folder's name as a heading of the listing (drawn with a folder icon: the emoji it
+    had showed as an empty box where no colour-emoji font is installed)."""
+
+    __slots__ = ()
+
 
 # the store's group_for_sidebar: (summaries, now) -> groups with .key, .label, .conversations
 Grouper = Callable[..., Sequence[Any]]
@@ -97,12 +104,13 @@ class ConversationListModel(QAbstractListModel):
         return self._rows
 
     def titles(self) -> list[str]:
-        """The conversations' texts as shown (with the pin mark), top to bottom."""
+        """The conversations' titles as shown, top to bottom (pinned ones are under their
+        own heading, so they need no mark)."""
         return [self._display(row) for row in self._rows if not isinstance(row, str)]
 
     @staticmethod
     def _display(row: SummaryLike) -> str:
-        return (PIN_MARK if row.pinned else "") + (row.title or "Untitled")
+        return row.title or "Untitled"
 
     # -- QAbstractItemModel ---------------------------------------------------------------
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008
@@ -119,13 +127,20 @@ class ConversationListModel(QAbstractListModel):
                 return row
             if role == Qt.ItemDataRole.FontRole:
                 return self._bold
-            if role == Qt.ItemDataRole.AccessibleTextRole:
+            if isinstance(row, FolderHeading):
+                if role == Qt.ItemDataRole.DecorationRole:
+                    return QApplication.style().standardIcon(QStyle.StandardPixmap.SP_DirIcon)
+                if role == Qt.ItemDataRole.AccessibleTextRole:
+                    return f"Folder: {row}"
+            elif role == Qt.ItemDataRole.AccessibleTextRole:
                 return f"Group: {row}"
             return None
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(row)
         if role == Qt.ItemDataRole.EditRole:
-            return row.title  # the bare title: the pin mark is not part of it
+            return row.title
+        if role == Qt.ItemDataRole.AccessibleTextRole and row.pinned:
+            return f"{self._display(row)} (pinned)"
         if role == Qt.ItemDataRole.ToolTipRole:
             return row.title or "Untitled"
         if role == ROLE_ID:
@@ -317,7 +332,7 @@ class Sidebar(QWidget):
                 dated.append(g)
         for folder_id, name in folders.items():
             if folder_id in in_folder:
-                rows.append(FOLDER_MARK + name)
+                rows.append(FolderHeading(name))
                 rows += in_folder[folder_id]
         for g in dated:
             rows.append(g.label)

@@ -701,12 +701,12 @@ def test_delete_with_undo_rename_pin_and_duplicate(
     sidebar.rename(b.id, "Beta renamed")
     sidebar.set_pinned(b.id, True)
     assert sidebar.headings()[0] == "Pinned"
-    assert sidebar.titles()[0] == "📌 Beta renamed"
+    assert sidebar.titles()[0] == "Beta renamed"
     copy = sidebar.duplicate(a.id)
     assert store.get_conversation(copy).title.startswith("Alpha")
     assert [m.content for m in store.current_path(copy)] == ["alpha text"]
     sidebar.move_to_folder(a.id, "Work")
-    assert "📁 Work" in sidebar.headings()
+    assert "Work" in sidebar.headings()
 
 
 def test_rename_by_editing_the_item(

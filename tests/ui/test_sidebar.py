@@ -28,7 +28,12 @@ def test_rows_are_headings_then_their_chats(qtbot: QtBot, store: Store) -> None:
     sidebar = make(qtbot, store)
     model = sidebar.model
     shown = [model.data(model.index(r, 0)) for r in range(model.rowCount())]
-    assert shown == ["Pinned", "📌 Beta", "📁 Work", "Alpha", "Today", "Gamma"]
+    # words and a folder icon, no emoji: without a colour-emoji font they are empty boxes
+    assert shown == ["Pinned", "Beta", "Work", "Alpha", "Today", "Gamma"]
+    icons = [model.data(model.index(r, 0), Qt.ItemDataRole.DecorationRole) for r in range(6)]
+    assert [i is not None and not i.isNull() for i in icons] == [False, False, True] + [False] * 3
+    spoken = [model.data(model.index(r, 0), Qt.ItemDataRole.AccessibleTextRole) for r in range(6)]
+    assert spoken[:3] == ["Group: Pinned", "Beta (pinned)", "Folder: Work"]
     heading = model.index(0, 0)
     assert not model.flags(heading) & Qt.ItemFlag.ItemIsSelectable
     assert model.data(heading, Qt.ItemDataRole.FontRole).bold()
