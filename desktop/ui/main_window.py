@@ -1014,7 +1014,9 @@ class MainWindow(QMainWindow):
         filters: dict[str, Format] = {}
         for fmt, label in TRANSCRIPT_FORMATS:
             suffix = EXTENSIONS[fmt] if one or fmt in JSON_FORMATS else ".zip"
-            filters[f"{label} (*{suffix})"] = fmt
+            # "Markdown (*.zip)" read as a mistake: one file per chat, in a zip
+            shown = label if suffix != ".zip" else f"{label}, one file per chat in a zip"
+            filters[f"{shown} (*{suffix})"] = fmt
             suffixes[fmt] = suffix
         if one:
             name = f"{safe_filename(self.history.get_conversation(conversation_ids[0]).title)}.md"

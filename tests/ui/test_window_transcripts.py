@@ -152,7 +152,7 @@ def test_export_all_chats_into_one_zip_off_the_gui_thread(
     def save_as(_parent: object, title: str, name: str, filters: str) -> tuple[str, str]:
         asked.append((title, name))
         chosen = next(f for f in filters.split(";;") if f.startswith("Markdown"))
-        assert chosen == "Markdown (*.zip)"
+        assert chosen == "Markdown, one file per chat in a zip (*.zip)"
         return str(tmp_path / "everything"), chosen  # typed without its suffix
 
     monkeypatch.setattr(QFileDialog, "getSaveFileName", save_as)
