@@ -703,6 +703,12 @@ class ChatTab(QWidget):
         used = stats.get("prompt_tokens", 0) + stats.get("generated_tokens", 0)
         return used if isinstance(used, int) and used > 0 else None
 
+    def last_speed(self) -> float | None:
+        """Tokens per second of the chat's last answer (on the branch shown), if known."""
+        last = next((m for m in reversed(self.session.path()) if m.role == "assistant"), None)
+        speed = (last.stats or {}).get("decode_tok_s") if last is not None else None
+        return float(speed) if isinstance(speed, int | float) and speed > 0 else None
+
     def context_estimate(self, count: Callable[[str], int | None]) -> int | None:
         """About how many tokens of context the chat shown would take, counted from its
         text (``count``: a message's tokens), for a chat with no answer that says

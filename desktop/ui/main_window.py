@@ -279,7 +279,7 @@ class MainWindow(QMainWindow):
         self.provider_label = QLabel()
         accessible(self.provider_label, "Device", "Where the model runs (execution provider)")
         self.speed_label = QLabel()
-        accessible(self.speed_label, "Speed", "Tokens per second of the last answer")
+        accessible(self.speed_label, "Speed", "Tokens per second of this chat's last answer")
         self.context_label = QLabel()
         accessible(self.context_label, "Context", "Tokens used by the last answer vs the window")
         bar.addWidget(self.notice, 1)
@@ -1588,9 +1588,7 @@ class MainWindow(QMainWindow):
             self.model_bar.show()
 
     def _show_stats(self, stats: GenerationStats) -> None:
-        if stats.decode_tok_s:
-            self.speed_label.setText(f"{stats.decode_tok_s:.1f} tok/s")
-        self._show_context()
+        self._show_context()  # of the chat shown (the answer may be another tab's)
 
     def _count_tokens(self, text: str) -> int | None:
         measured = self.host.measure(text, 0)
@@ -1607,6 +1605,8 @@ class MainWindow(QMainWindow):
             return
         window = self.host.info.context_length
         tab = self.current_tab()
+        speed = tab.last_speed() if tab is not None else None
+        self.speed_label.setText(f"{speed:.1f} tok/s" if speed else "")
         used = tab.context_used() if tab is not None else None
         estimate = None
         if used is None and tab is not None:

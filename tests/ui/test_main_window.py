@@ -172,14 +172,18 @@ def test_the_status_bar_shows_the_context_of_the_chat_shown(
     send(qtbot, first, "Hi")
     first_used = window.context_label.text()
     assert first_used.startswith("context ")
+    first_speed = window.speed_label.text()
+    assert first_speed.endswith(" tok/s")
     second = window.new_tab()
     assert window.context_label.text() == f"context 0/{window_size}", "a new chat used nothing"
+    assert window.speed_label.text() == "", "no answer in this chat: no speed of its own"
     engine.replies = [" ".join(["many"] * 50)]
     send(qtbot, second, "Say many words")
     second_used = window.context_label.text()
     assert second_used != first_used
     window.tabs.setCurrentWidget(first)
     assert window.context_label.text() == first_used
+    assert window.speed_label.text() == first_speed, "each chat's own last answer"
     window.tabs.setCurrentWidget(second)
     assert window.context_label.text() == second_used
     # another version of the answer shown: the context of that branch
