@@ -620,7 +620,12 @@ class MainWindow(QMainWindow):
     def close_tab(self, index: int, pane: QTabWidget | None = None) -> None:
         widget = (pane or self._active_pane).widget(index)
         if isinstance(widget, ChatTab):
+            focus = QApplication.focusWidget()
+            had_keys = focus is not None and widget.isAncestorOf(focus)
             self._close_chats([widget])
+            shown = self.current_tab()
+            if had_keys and shown is not None:  # Ctrl+W: on to the chat shown now, not to
+                shown.composer.setFocus()  # whatever Qt picks (the search field)
 
     def _close_chats(self, tabs: list[ChatTab]) -> None:
         """Close these tabs (an answer being written stops and is stored), then list the
@@ -1296,9 +1301,22 @@ class MainWindow(QMainWindow):
             self._closed_drafts.pop(conversation_id, None)
         self._undo_token = token
         n = len(gone)
-        self.notify("Chat deleted." if n == 1 else f"{n} chats deleted.")
+        if n == 1:  # which one (a Delete in the list may not be the chat shown)
+            title = self._title_of(conversation_ids[0])
+            self.notify(f"Deleted “{title}”." if title else "Chat deleted.")
+        else:
+            self.notify(f"{n} chats deleted.")
         self.undo_button.show()
         self._undo_timer.start()
+
+    def _title_of(self, conversation_id: int) -> str:
+        from desktop.store import KnownError
+
+        try:
+            title = self.history.get_conversation(conversation_id).title
+        except KnownError:
+            return ""
+        return title if len(title) <= 60 else title[:59] + "…"
 
     def undo_delete(self) -> None:
         if self._undo_token is not None:

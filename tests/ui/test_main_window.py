@@ -651,8 +651,10 @@ def test_ctrl_k_focuses_search_and_tab_shortcuts_work(qtbot: QtBot, window: Main
     assert window.tabs.currentIndex() == 1
     qtbot.keyClick(window, Qt.Key.Key_Tab, Qt.KeyboardModifier.ControlModifier)
     assert window.tabs.currentIndex() == 0
+    tab_of(window).composer.setFocus()
     qtbot.keyClick(window, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)
     assert window.tabs.count() == 1
+    assert tab_of(window).composer.hasFocus(), "on to the chat shown now"
     send(qtbot, tab_of(window), "a chat that gets listed")
     qtbot.waitUntil(lambda: len(window.sidebar.selected_ids()) == 1)  # listed a frame later
     qtbot.keyClick(window, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
@@ -975,7 +977,8 @@ def test_chatgpts_keyboard_shortcuts_work_here_too(
     assert chat_id is not None
     qtbot.keyClick(tab.composer, Qt.Key.Key_Backspace, ctrl_shift)
     assert all(t.session.conversation_id != chat_id for t in window.chat_tabs())
-    assert window.notice.text() == "Chat deleted."
+    title = store.get_conversation(chat_id).title
+    assert window.notice.text() == f"Deleted “{title}”.", "which one"
     assert window.undo_button.isVisible()
     assert chat_id not in [c.id for c in store.list_conversations()]
 
