@@ -29,6 +29,7 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Ctrl+Shift+\\", "Move the chat to the other side of the split view"),
     ("Ctrl+K / Ctrl+F", "Search all chats"),
     ("Down (in the search field)", "Into the chat list or the search results; Enter opens"),
+    ("Esc (in the search field)", "Clear the search; again: leave the field"),
     ("Ctrl+L / Shift+Esc", "Move to the message input"),
     ("Ctrl+Shift+C", "Copy the last answer"),
     ("Ctrl+Shift+;", "Copy the last code block"),

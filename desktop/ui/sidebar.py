@@ -487,6 +487,18 @@ class Sidebar(QWidget):
             watched is self.search
             and event.type() == QEvent.Type.KeyPress
             and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Escape
+        ):  # Esc: away with the search (the chat list again), then out of the field
+            if self.search.text():
+                self.search.clear()
+                self.run_search()
+            else:
+                self.listing.setFocus(Qt.FocusReason.OtherFocusReason)
+            return True
+        if (
+            watched is self.search
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
             and event.key() == Qt.Key.Key_Down
         ):
             shown = self.stack.currentWidget()

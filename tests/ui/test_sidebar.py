@@ -253,3 +253,20 @@ def test_a_search_for_symbols_fills_in_step_by_step(
     with qtbot.waitSignal(sidebar.open_requested) as opened:
         sidebar.search.returnPressed.emit()
     assert opened.args[0] == old.id
+
+
+def test_escape_clears_the_search_then_leaves_the_field(qtbot: QtBot, store: Store) -> None:
+    store.create_conversation("Kumquat jam")
+    sidebar = make(qtbot, store)
+    sidebar.activateWindow()
+    qtbot.waitUntil(sidebar.isActiveWindow, timeout=2000)
+    sidebar.search.setFocus()
+    qtbot.keyClicks(sidebar.search, "kumquat")
+    sidebar.run_search()
+    assert sidebar.stack.currentWidget() is sidebar.results
+    qtbot.keyClick(sidebar.search, Qt.Key.Key_Escape)
+    assert sidebar.search.text() == ""
+    assert sidebar.stack.currentWidget() is sidebar.listing, "the chat list again"
+    assert sidebar.search.hasFocus()
+    qtbot.keyClick(sidebar.search, Qt.Key.Key_Escape)
+    assert sidebar.listing.hasFocus()
