@@ -9,7 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from PySide6.QtCore import QByteArray, QEvent, QStandardPaths, Qt, QTimer, Signal, SignalInstance
+from PySide6.QtCore import (
+    QByteArray,
+    QEvent,
+    QSize,
+    QStandardPaths,
+    Qt,
+    QTimer,
+    Signal,
+    SignalInstance,
+)
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -71,6 +80,7 @@ UNDO_MS = 10000
 REOPEN_KEPT = 20  # closed chats Ctrl+Shift+T can bring back
 IMPORT_FAILED = "The import failed"  # how a failed import of chats is said
 HISTORY_CHECK_MS = 2000  # how often the window looks for chats written elsewhere
+MIN_WINDOW = QSize(640, 440)
 MIN_FONT_PT, MAX_FONT_PT = 8.0, 32.0  # the text size setting's bounds
 
 
@@ -138,6 +148,9 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.setWindowTitle("Parley")
         self.resize(1100, 760)
+        # Below this the chat shows only its buttons and the input's buttons overlap (the
+        # sidebar can be hidden, Ctrl+Shift+B, for a narrow window).
+        self.setMinimumSize(MIN_WINDOW)
         accessible(self, "Parley", "Parley: a local chat assistant")
         self.history = history
         self.host = host

@@ -1367,3 +1367,12 @@ def test_a_long_prompt_says_how_much_of_the_chat_is_read_until_the_answer_begins
     assert answer.plain_text() == "Here it is."
     assert "reading" not in answer.status_label.text()
     assert answer.status_label.toolTip() == ""
+
+
+def test_the_window_cannot_be_made_too_small_to_use(qtbot: QtBot, window: MainWindow) -> None:
+    window.resize(250, 200)
+    assert window.width() >= 640
+    assert window.height() >= 440
+    tab = tab_of(window)
+    send_box, settings_box = tab.send_button.geometry(), tab.settings_button.geometry()
+    assert not send_box.intersects(settings_box), "the input's buttons never overlap"
