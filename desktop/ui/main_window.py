@@ -485,6 +485,7 @@ class MainWindow(QMainWindow):
             return
         self._active_pane = pane
         self._select_current_in_sidebar()
+        self._show_context()  # the status bar speaks of the pane in use
 
     def _select_current_in_sidebar(self) -> None:
         tab = self.current_tab()

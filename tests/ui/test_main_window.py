@@ -539,7 +539,7 @@ def test_two_tabs_queue_on_the_one_worker_and_both_finish(
 def test_split_view_shows_two_chats_side_by_side_and_both_answer(
     qtbot: QtBot, window: MainWindow, engine: FakeEngine
 ) -> None:
-    engine.replies = [" ".join(["left answer"] * 20), " ".join(["right answer"] * 20)]
+    engine.replies = [" ".join(["left answer"] * 20), " ".join(["right answer"] * 30)]
     engine.delay_s = 0.005
     left = tab_of(window)
     window.activateWindow()
@@ -563,6 +563,14 @@ def test_split_view_shows_two_chats_side_by_side_and_both_answer(
     assert left.isVisible()
     assert right.isVisible()
     assert window.side_tabs.tabText(0) == "question right"
+    # the status bar speaks of the side in use
+    left.composer.setFocus()
+    left_context = window.context_label.text()
+    right.composer.setFocus()
+    assert window.context_label.text() == f"context {right.context_used()}/2048"
+    assert window.context_label.text() != left_context
+    left.composer.setFocus()
+    assert window.context_label.text() == f"context {left.context_used()}/2048"
     # Ctrl+W closes the active side's chat; an empty side unsplits.
     right.composer.setFocus()
     qtbot.keyClick(window, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)
