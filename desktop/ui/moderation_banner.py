@@ -36,9 +36,13 @@ class ModerationBanner(QFrame):
         self.setProperty("moderation", self.events[0].action if self.events else "allow")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 4, 8, 4)
-        self.label = QLabel("⚠ " + banner_text(self.events))
+        said = "⚠ " + banner_text(self.events)
+        if any(e.action == "block" and e.source == "input" for e in self.events):
+            said += " (not sent to the model: edit it to send something else)"
+        self.label = QLabel(said)
         self.label.setProperty(ROLE_PROPERTY, ROLE_NOTICE)
         self.label.setTextFormat(Qt.TextFormat.PlainText)
+        self.label.setWordWrap(True)  # a narrow pane wraps it rather than cut it
         evidence = "; ".join(
             f"{category_label(e.category)}: “{e.evidence}” ({e.filter})"
             if e.evidence

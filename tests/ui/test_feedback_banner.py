@@ -90,3 +90,14 @@ def test_missed_flag_offers_every_category(qtbot: QtBot) -> None:
         menu.actions()[4].trigger()
     assert taken_back.args == ["hate"]
     assert button.text() == "Should have been flagged…"
+
+
+def test_a_blocked_message_of_yours_says_it_was_not_sent(qtbot: QtBot) -> None:
+    blocked = ModerationEvent(1, 5, "input", "rules", "illegal_activity", "block", 1.0, "", NOW)
+    banner = ModerationBanner([blocked])
+    qtbot.addWidget(banner)
+    assert banner.label.text() == (
+        "⚠ flagged: illegal activity — blocked "
+        "(not sent to the model: edit it to send something else)"
+    )
+    assert banner.label.wordWrap(), "a narrow pane wraps it"
