@@ -40,7 +40,7 @@ from desktop.ui.message_view import (
     copy_to_clipboard,
     shown_stats,
 )
-from desktop.ui.theme import ROLE_ERROR, ROLE_PROPERTY, line_height
+from desktop.ui.theme import ROLE_ERROR, ROLE_PROPERTY, frame_controls, line_height
 
 # The feedback controls and dialogs import the feedback package (content filter, keyring, HTTP):
 # they load when a tab first uses them, not when the window opens.
@@ -225,6 +225,7 @@ class ChatSettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         form = QFormLayout()
         self.custom_prompt = QCheckBox("Own system prompt")
+        frame_controls(self.custom_prompt)
         accessible(self.custom_prompt, "Use an own system prompt", "Off: the default prompt")
         self.prompt = QPlainTextEdit(session.system_prompt())
         accessible(self.prompt, "System prompt", "Instructions the model sees before the chat")
@@ -250,6 +251,7 @@ class ChatSettingsDialog(QDialog):
             if option.max_exclusive:
                 hi -= unit
             check = QCheckBox(label)
+            frame_controls(check)
             accessible(check, f"Override {label.lower()}", f"Off: the default {label.lower()}")
             box: QDoubleSpinBox | QSpinBox
             if option.type == "float":

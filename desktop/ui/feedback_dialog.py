@@ -32,12 +32,16 @@ from desktop.feedback.records import (
     Reason,
     reasons_for,
 )
+from desktop.ui.theme import frame_controls
 
 CHIP_COLUMNS = 2
 # A chosen chip must look chosen: the highlight colours (their contrast is checked in theme.py).
-# No padding of its own: a button is as wide as its unchecked look, so more padding when
-# checked cut its text ("Thumbs dowr").
+# The same padding chosen or not (more when checked cut its text: "Thumbs dowr"), and some:
+# without it the text of the thumbs touched their borders.
 CHIP_STYLE = """
+QPushButton {
+    padding: 3px 10px;
+}
 QPushButton:checked {
     background-color: palette(highlight);
     color: palette(highlighted-text);
@@ -115,7 +119,6 @@ class FeedbackDialog(QDialog):
         comment_label = QLabel("&Comment (optional)")
         self.comment = QPlainTextEdit()
         self.comment.setTabChangesFocus(True)
-        self.comment.setPlaceholderText("What would have made it better?")
         self.comment.setMaximumHeight(90)
         describe(self.comment, "Comment", "Anything else about this answer, in your words.")
         comment_label.setBuddy(self.comment)
@@ -123,6 +126,7 @@ class FeedbackDialog(QDialog):
         layout.addWidget(self.comment)
 
         self.ideal_toggle = QCheckBox("Write an &ideal answer")
+        frame_controls(self.ideal_toggle)
         describe(
             self.ideal_toggle,
             "Write an ideal answer",
@@ -193,6 +197,9 @@ class FeedbackDialog(QDialog):
         good = rating == THUMBS_UP
         self.heading.setText(
             "What was good about this answer?" if good else "What was wrong with this answer?"
+        )
+        self.comment.setPlaceholderText(
+            "Anything else you liked?" if good else "What would have made it better?"
         )
         self.reasons_label.setText("Reasons (choose any):")
         previous: QWidget = self.down

@@ -60,7 +60,7 @@ from PySide6.QtWidgets import (
 
 from desktop.config.schema import Option, Section, SettingError, Value
 from desktop.config.settings import Settings, SettingsChange, SettingsFileError
-from desktop.ui.theme import ROLE_ERROR, ROLE_NOTICE, ROLE_PROPERTY
+from desktop.ui.theme import ROLE_ERROR, ROLE_NOTICE, ROLE_PROPERTY, frame_controls
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +190,7 @@ class _Field:
 class _CheckField(_Field):
     def __init__(self, option: Option, settings: Settings) -> None:
         self.check = QCheckBox(option.label)
+        frame_controls(self.check)
         super().__init__(option, settings, self.check)
         self.show_value(settings.get(option.key))
         self.check.toggled.connect(self.apply)

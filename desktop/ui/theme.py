@@ -15,9 +15,16 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QGuiApplication, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QGuiApplication, QPainter, QPalette
+from PySide6.QtWidgets import (
+    QApplication,
+    QProxyStyle,
+    QStyle,
+    QStyleFactory,
+    QStyleOption,
+    QWidget,
+)
 
 from desktop.config.settings import Settings, SettingsChange
 
@@ -52,6 +59,7 @@ class ThemeColors:
     error_text: str  # inline "why this value was refused" labels
     notice_text: str  # inline "takes effect after the model is reloaded" notices
     border: str  # frames and separators; not text, so not contrast-checked as text
+    control_frame: str  # the box of a check box or radio button: >= 3:1 (WCAG 1.4.11)
 
 
 LIGHT = ThemeColors(
@@ -73,6 +81,7 @@ LIGHT = ThemeColors(
     error_text="#a61b14",
     notice_text="#7a4a00",
     border="#b9bcc4",
+    control_frame="#6b6e76",
 )
 
 DARK = ThemeColors(
@@ -94,6 +103,7 @@ DARK = ThemeColors(
     error_text="#ff9b92",
     notice_text="#f2c46d",
     border="#4a4c53",
+    control_frame="#8b8e96",
 )
 
 THEMES: dict[str, ThemeColors] = {"light": LIGHT, "dark": DARK}
@@ -175,9 +185,59 @@ def build_palette(colors: ThemeColors) -> QPalette:
     return palette
 
 
+class _FramedControls(QProxyStyle):
+    """Fusion, with the boxes of check boxes and radio buttons framed in the theme's
+    ``control_frame`` colour: Fusion draws that frame a shade darker than the window, which
+    on the dark theme is all but invisible (the box itself is the input's colour, as dark).
+    Given to those widgets alone (:func:`frame_controls`): as the application's style its
+    Python ``drawPrimitive`` would run for everything painted (measured: +2-5 ms a window)."""
+
+    _FRAMED = (
+        QStyle.PrimitiveElement.PE_IndicatorCheckBox,
+        QStyle.PrimitiveElement.PE_IndicatorRadioButton,
+    )
+
+    def __init__(self) -> None:
+        super().__init__(QStyleFactory.create("Fusion"))
+
+    def drawPrimitive(  # noqa: N802 (Qt override)
+        self,
+        element: QStyle.PrimitiveElement,
+        option: QStyleOption,
+        painter: QPainter,
+        widget: QWidget | None = None,
+    ) -> None:
+        super().drawPrimitive(element, option, painter, widget)
+        if element not in self._FRAMED:
+            return
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QColor(_control_frame[0]))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        box = QRectF(option.rect).adjusted(0.5, 0.5, -0.5, -0.5)
+        if element == QStyle.PrimitiveElement.PE_IndicatorRadioButton:
+            painter.drawEllipse(box)
+        else:
+            painter.drawRoundedRect(box, 1.5, 1.5)
+        painter.restore()
+
+
+_control_frame = [LIGHT.control_frame]  # the theme applied last (apply_theme)
+_framed_style: list[_FramedControls] = []  # made once, with the first control: kept alive
+
+
+def frame_controls(*widgets: QWidget) -> None:
+    """Check boxes and radio buttons drawn with a frame that stands out in either theme."""
+    if not _framed_style:
+        _framed_style.append(_FramedControls())
+    for widget in widgets:
+        widget.setStyle(_framed_style[0])
+
+
 def stylesheet(colors: ThemeColors) -> str:
     """Rules a palette cannot express. Sizes are left to the application font."""
     return f"""
+QDialogButtonBox {{ dialogbuttonbox-buttons-have-icons: 0; }}
 QLabel[{ROLE_PROPERTY}="{ROLE_ERROR}"] {{ color: {colors.error_text}; }}
 QLabel[{ROLE_PROPERTY}="{ROLE_NOTICE}"] {{ color: {colors.notice_text}; }}
 QToolButton[menuInText="true"]::menu-indicator {{ image: none; width: 0px; }}
@@ -210,6 +270,7 @@ def apply_theme(app: QApplication, name: str, scheme: Qt.ColorScheme | None = No
     colors = resolve_theme(name, scheme)
     # Set every time: once a stylesheet is active, app.style() no longer tells which style runs.
     app.setStyle("Fusion")
+    _control_frame[0] = colors.control_frame
     app.setPalette(build_palette(colors))
     app.setStyleSheet(stylesheet(colors))
     return colors

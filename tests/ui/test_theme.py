@@ -69,7 +69,7 @@ def test_every_text_colour_is_checked() -> None:
     """A new text colour added to the themes must be added to TEXT_PAIRS too."""
     checked = {fg for fg, _ in TEXT_PAIRS}
     backgrounds = {bg for _, bg in TEXT_PAIRS}
-    not_text = {"border"}
+    not_text = {"border", "control_frame"}
     for f in fields(ThemeColors):
         assert f.name in checked | backgrounds | not_text, f.name
 
@@ -164,3 +164,32 @@ def test_controller_follows_the_system_scheme_when_theme_is_system(app: QApplica
         assert app.palette().color(QPalette.ColorRole.Window).name() == DARK.window
     finally:
         controller.close()
+
+
+# Non-text contrast (WCAG 2.x, success criterion 1.4.11): what shows a control is there.
+AA_NON_TEXT = 3.0
+
+
+@pytest.mark.parametrize("name", sorted(THEMES))
+def test_check_box_frames_stand_out_from_what_is_around_them(name: str) -> None:
+    colors = THEMES[name]
+    for background in (colors.window, colors.base, colors.alternate_base):
+        assert contrast_ratio(colors.control_frame, background) >= AA_NON_TEXT, background
+
+
+def test_a_check_box_is_drawn_with_its_frame_on_the_dark_theme(app: QApplication) -> None:
+    from PySide6.QtWidgets import QCheckBox, QStyle, QStyleOptionButton
+
+    from desktop.ui.theme import frame_controls
+
+    apply_theme(app, "dark")
+    box = QCheckBox("Send feedback")
+    frame_controls(box)  # what every check box of Parley's gets
+    box.resize(box.sizeHint())
+    image = box.grab().toImage()
+    option = QStyleOptionButton()
+    option.initFrom(box)
+    indicator = box.style().subElementRect(QStyle.SubElement.SE_CheckBoxIndicator, option, box)
+    edge = image.pixelColor(indicator.left(), indicator.center().y()).name()
+    # Fusion alone drew it a shade darker than the window: 1.1:1, not to be seen
+    assert contrast_ratio(edge, DARK.window) >= AA_NON_TEXT - 0.5, edge
