@@ -45,6 +45,7 @@ from desktop.ui.theme import ROLE_ERROR, ROLE_PROPERTY, frame_controls, line_hei
 # The feedback controls and dialogs import the feedback package (content filter, keyring, HTTP):
 # they load when a tab first uses them, not when the window opens.
 if TYPE_CHECKING:
+    from desktop.feedback.records import FeedbackDraft
     from desktop.services.feedback_service import FeedbackService
     from desktop.ui.compare_dialog import CompareDialog
     from desktop.ui.feedback_dialog import FeedbackDialog
@@ -908,11 +909,22 @@ class ChatTab(QWidget):
         dialog = FeedbackDialog(
             widget.text, rating, existing=service.rating_for(message_id), parent=self
         )
-        dialog.saved.connect(lambda draft: service.rate(message_id, draft))
-        dialog.withdrawn.connect(lambda: service.withdraw_rating(message_id))
+        dialog.saved.connect(lambda draft: self._rate(message_id, draft))
+        dialog.withdrawn.connect(lambda: self._withdraw_rating(message_id))
         self.feedback_dialog = dialog
         dialog.open()
         return dialog
+
+    def _rate(self, message_id: int, draft: FeedbackDraft) -> None:
+        assert self.feedback is not None
+        self.feedback.rate(message_id, draft)
+        where = " (and queued to send)" if self.feedback.config().active else ""
+        self.notify.emit(f"Thank you: your feedback is saved on this computer{where}.")
+
+    def _withdraw_rating(self, message_id: int) -> None:
+        assert self.feedback is not None
+        self.feedback.withdraw_rating(message_id)
+        self.notify.emit("Your feedback on this answer is withdrawn.")
 
     def regenerate_with(self, assistant_id: int, model: str) -> bool:
         """Answer again with ``model``: the window loads it (for every chat from now, as the

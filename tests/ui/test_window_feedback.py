@@ -100,6 +100,7 @@ def test_thumbs_open_the_dialog_and_the_rating_shows_on_the_answer(
     assert record.rating == -1
     assert answer.thumbs_down.isChecked()
     assert not answer.thumbs_up.isChecked()
+    assert fb_window.notice.text() == "Thank you: your feedback is saved on this computer."
 
     # change it: the dialog opens with the stored feedback; withdraw clears the thumbs
     qtbot.mouseClick(answer.thumbs_down, Qt.MouseButton.LeftButton)
@@ -111,6 +112,7 @@ def test_thumbs_open_the_dialog_and_the_rating_shows_on_the_answer(
         qtbot.mouseClick(again.withdraw_button, Qt.MouseButton.LeftButton)
     assert service.ratings_for([answer.message_id]) == {}
     assert not answer.thumbs_down.isChecked()
+    assert fb_window.notice.text() == "Your feedback on this answer is withdrawn."
 
 
 def test_a_blocked_input_never_reaches_the_model_and_shows_a_banner(
