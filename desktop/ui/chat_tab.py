@@ -1017,6 +1017,8 @@ class ChatTab(QWidget):
         dialog.ranked.connect(ranked)
         dialog.all_bad.connect(all_bad)
         dialog.rejected.connect(cancelled)
+        # back to writing in this chat (the keys went to whatever Qt picked: the search field)
+        dialog.finished.connect(lambda _result: self.composer.setFocus())
         self.compare_dialog = dialog
         dialog.open()
         return dialog

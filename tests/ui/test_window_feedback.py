@@ -273,12 +273,16 @@ def test_cancelling_the_ranking_shows_the_answer_the_alternatives_were_asked_for
 ) -> None:
     tab, first, dialog = ask_for_alternatives(qtbot, fb_window, engine)
     assert tab.view.message_widgets()[-1].plain_text() == "Third answer."  # the last written
+    fb_window.activateWindow()
+    qtbot.waitUntil(fb_window.isActiveWindow, timeout=2000)
+    fb_window.sidebar.search.setFocus()  # where the keys went after the dialog
     dialog.reject()
     shown = tab.view.message_widgets()[-1]
     assert shown.message_id == first.message_id
     assert shown.plain_text() == "First answer."
     assert shown.position == (1, 3)  # the alternatives stay as its versions
     assert list(service.feedback.all_comparisons()) == []
+    assert tab.composer.hasFocus(), "back to writing in the chat"
 
 
 def test_an_answer_cut_off_before_its_first_word_is_not_ranked_among_the_alternatives(
