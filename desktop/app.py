@@ -419,10 +419,16 @@ def run_app(argv: list[str] | None = None) -> int:
     )
     hotkey.activated.connect(window.open_quick_ask)
     hotkey_state[0] = install_hotkey(hotkey, settings)
-    settings.subscribe(
-        lambda _c: hotkey_state.__setitem__(0, install_hotkey(hotkey, settings)),
-        keys=["quick_ask.hotkey"],
-    )
+
+    def hotkey_changed(_change: object) -> None:
+        hotkey_state[0] = install_hotkey(hotkey, settings)
+        from desktop.ui.settings_dialog import SettingsDialog
+
+        dialog = window.settings_dialog
+        if isinstance(dialog, SettingsDialog) and dialog.isVisible():  # says how this one went
+            dialog.set_field_note("quick_ask.hotkey", hotkey_state[0])
+
+    settings.subscribe(hotkey_changed, keys=["quick_ask.hotkey"])
     tray = install_tray(app, window, settings)
     server.command.connect(lambda command: on_command(window, command))
     layout_file = data_dir() / "window.json"

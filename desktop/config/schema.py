@@ -202,23 +202,30 @@ _FILTER_ACTIONS = (
 
 
 _MODIFIERS = {"ctrl", "alt", "shift", "meta", "super", "cmd", "option"}
+# A shortcut taken from every program needs one of these: Ctrl (or Cmd) and Shift alone are
+# the programs' own (Ctrl+Q quits most of them, Ctrl+Shift+T reopens a browser tab).
+_GLOBAL_MODIFIERS = {"alt", "meta", "super", "option"}
 
 
 def _check_hotkey(text: str) -> str | None:
-    """``Ctrl+Alt+Space``: modifiers joined by ``+`` and one key; empty means none."""
+    """``Ctrl+Alt+Space``: modifiers joined by ``+`` and one key; empty means none. The
+    reasons finish the sentence "Quick-ask shortcut …"."""
     if not text.strip():
         return None
     parts = [p.strip() for p in text.split("+")]
     if any(not p for p in parts):
-        return "write it as modifiers and a key joined by +, e.g. Ctrl+Alt+Space"
+        return "must be modifiers and a key joined by +, e.g. Ctrl+Alt+Space"
     *mods, key = parts
     unknown = [m for m in mods if m.lower() not in _MODIFIERS]
     if unknown:
-        return f"unknown modifier {unknown[0]!r} (use Ctrl, Alt, Shift or Meta)"
-    if not mods:
-        return "add at least one modifier (Ctrl, Alt, Shift or Meta) so typing is not taken"
+        return f"has an unknown modifier, {unknown[0]!r} (use Ctrl, Alt, Shift or Meta)"
     if key.lower() in _MODIFIERS:
-        return "end with a key, e.g. Space"
+        return "must end with a key, e.g. Space"
+    if not {m.lower() for m in mods} & _GLOBAL_MODIFIERS:
+        return (
+            "needs Alt or Meta (the Super key) too: it is taken from every program, and "
+            "Ctrl or Shift with a key is theirs (Ctrl+Q quits most of them)"
+        )
     return None
 
 

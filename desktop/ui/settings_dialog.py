@@ -531,6 +531,7 @@ class SettingsDialog(QDialog):
         self._move_history = move_history
         self._model_names = model_names
         self.fields: dict[str, _Field] = {}
+        self._notes: dict[str, QLabel] = {}  # set_field_note's lines, by option
         self.pages: dict[str, QWidget] = {}
         self.reset_buttons: dict[str, QPushButton] = {}
         self.setWindowTitle("Settings")
@@ -755,6 +756,11 @@ class SettingsDialog(QDialog):
         field = self.fields.get(key)
         if field is None:
             return None
+        if not while_default and key in self._notes:  # said again: it changed (the shortcut)
+            label = self._notes[key]
+            label.setText(text)
+            label.setAccessibleName(text)
+            return label
         label = _role_label(ROLE_NOTICE)
         label.setText(text)
         label.setAccessibleName(text)
@@ -765,4 +771,6 @@ class SettingsDialog(QDialog):
         if while_default:
             field.default_note = label
             field.update_notice()
+        else:
+            self._notes[key] = label
         return label

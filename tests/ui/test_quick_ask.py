@@ -263,9 +263,12 @@ def test_the_hotkey_setting_is_checked_and_explains_the_fallback() -> None:
     assert settings.get_str("quick_ask.hotkey") == "Ctrl+Alt+Space"
     option = settings.option("quick_ask.hotkey")
     assert "parley --quick-ask" in option.description
-    for bad in ("Space", "Ctrl+", "Hyper+X", "Ctrl+Alt"):
+    for bad in ("Space", "Ctrl+", "Hyper+X", "Ctrl+Alt", "Ctrl+Q", "Ctrl+Shift+T"):
         with pytest.raises(ValueError, match=r"quick_ask\.hotkey"):
             settings.set("quick_ask.hotkey", bad)
+    with pytest.raises(ValueError, match="needs Alt or Meta") as refused:
+        settings.set("quick_ask.hotkey", "Ctrl+Q")  # Quit, in most programs
+    assert "Ctrl+Q quits most" in str(refused.value)
     settings.set("quick_ask.hotkey", "Meta+Shift+P")
     assert settings.get_str("quick_ask.hotkey") == "Meta+Shift+P"
 

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
+    QLabel,
     QLineEdit,
     QMessageBox,
     QPlainTextEdit,
@@ -472,6 +473,14 @@ def test_a_field_note_is_shown_under_its_field(dialog: SettingsDialog) -> None:
     assert note.isVisibleTo(dialog)
     assert note.text() == "Not registered here — Wayland."
     assert dialog.set_field_note("no.such.key", "x") is None
+    # said again (another shortcut was registered): the same line says the new thing
+    again = dialog.set_field_note("quick_ask.hotkey", "Alt+Space opens Quick ask from anywhere.")
+    assert again is note
+    assert note.text() == "Alt+Space opens Quick ask from anywhere."
+    container = dialog.fields["quick_ask.hotkey"].container
+    assert [label for label in container.findChildren(QLabel) if "Quick ask" in label.text()] == [
+        note
+    ]
 
 
 def test_a_note_about_the_default_goes_while_the_value_is_the_users_own(
