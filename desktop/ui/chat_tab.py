@@ -221,6 +221,7 @@ class ChatSettingsDialog(QDialog):
     def __init__(self, session: ChatSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Chat settings")
+        self.setMinimumWidth(440)  # room to write a system prompt
         accessible(self, "Chat settings", "System prompt and sampling for this chat only")
         self._session = session
         layout = QVBoxLayout(self)
@@ -236,6 +237,9 @@ class ChatSettingsDialog(QDialog):
         self.custom_prompt.toggled.connect(self.prompt.setEnabled)
         form.addRow(self.custom_prompt)
         form.addRow(self.prompt)
+        hint = QLabel("Ticked: this chat's own value. Not ticked: the default from Settings.")
+        hint.setWordWrap(True)
+        form.addRow(hint)
         params = session.sampling_params()
         overrides = session.overrides()
         self.boxes: dict[str, tuple[QCheckBox, QDoubleSpinBox | QSpinBox]] = {}
@@ -272,13 +276,12 @@ class ChatSettingsDialog(QDialog):
                 box.setValue(int(value) if value is not None else int(lo))
             else:
                 box.setValue(float(value) if value is not None else lo)
+            if option.unit:  # "tokens", as in Settings
+                box.setSuffix(f" {option.unit}")
             check.setChecked(key in overrides)
             box.setEnabled(key in overrides)
             check.toggled.connect(box.setEnabled)
-            row = QHBoxLayout()
-            row.addWidget(check)
-            row.addWidget(box)
-            form.addRow(row)
+            form.addRow(check, box)  # the boxes in one column, whatever their names' lengths
             self.boxes[key] = (check, box)
         layout.addLayout(form)
         self.error_label = QLabel()

@@ -23,3 +23,23 @@ def test_the_empty_box_hint_names_the_send_keys_where_it_fits(qtbot: QtBot) -> N
     assert composer.placeholderText() == "Message Parley…"
     composer.resize(700, composer.height())
     assert composer.placeholderText().startswith("Message Parley… (Ctrl+Enter")
+
+
+def test_the_chat_settings_fields_line_up_and_say_their_units(qtbot: QtBot) -> None:
+    from desktop.services.chat_session import ChatDefaults, ChatSession
+    from desktop.services.engine_host import EngineHost
+    from desktop.ui.chat_tab import ChatSettingsDialog
+    from tests.fakes import MemoryHistory
+
+    host = EngineHost()
+    try:
+        session = ChatSession(MemoryHistory(), host, lambda: ChatDefaults())
+        dialog = ChatSettingsDialog(session)
+        qtbot.addWidget(dialog)
+        dialog.show()
+        qtbot.waitExposed(dialog)
+        lefts = {box.mapTo(dialog, box.rect().topLeft()).x() for _c, box in dialog.boxes.values()}
+        assert len(lefts) == 1, "one column, whatever the length of the names before it"
+        assert dialog.boxes["max_new_tokens"][1].suffix() == " tokens"
+    finally:
+        assert host.shutdown()
