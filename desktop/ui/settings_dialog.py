@@ -27,7 +27,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAccessible,
     QAccessibleAnnouncementEvent,
@@ -559,8 +559,7 @@ class SettingsDialog(QDialog):
             if key in self.fields:
                 self.fields[key].loaded = value
                 self.fields[key].update_notice()
-        width = self.section_list.sizeHintForColumn(0) + 2 * self.section_list.frameWidth() + 24
-        self.section_list.setFixedWidth(max(140, width))
+        self._fit_sections()
         self.section_list.currentRowChanged.connect(self.stack.setCurrentIndex)
         self.section_list.setCurrentRow(0)
         self.section_list.setFocus()
@@ -748,6 +747,19 @@ class SettingsDialog(QDialog):
             except SettingsFileError as exc:
                 QMessageBox.warning(self, "Settings not saved", str(exc))
         super().done(result)
+
+    def _fit_sections(self) -> None:
+        """The section list as wide as its longest name (again when the text size changes,
+        which Appearance does while this is open: "Generatio", cut, otherwise)."""
+        list_ = self.section_list
+        list_.doItemsLayout()
+        width = list_.sizeHintForColumn(0) + 2 * list_.frameWidth() + 24
+        list_.setFixedWidth(max(140, width))
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange and hasattr(self, "section_list"):
+            QTimer.singleShot(0, self._fit_sections)  # once the list has its new font too
 
     def set_field_note(self, key: str, text: str, *, while_default: bool = False) -> QLabel | None:
         """A line under one option's field about how it works here (e.g. whether the global

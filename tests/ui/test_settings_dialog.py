@@ -523,3 +523,26 @@ def test_extra_rows_sit_on_their_page_in_the_tab_chain(qtbot: QtBot, settings: S
     assert visited == [manage, first, second, dlg.reset_buttons["model"]]
     qtbot.mouseClick(manage, Qt.MouseButton.LeftButton)
     assert clicked == [True]
+
+
+def test_the_section_list_widens_with_the_text_size(
+    qtbot: QtBot, dialog: SettingsDialog, settings: Settings
+) -> None:
+    from desktop.ui.theme import apply_font_size
+
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    font = app.font()
+    try:
+        apply_font_size(app, 22)  # what Appearance > Text size does, live
+        sections = dialog.section_list
+
+        def fits() -> bool:
+            metrics = sections.fontMetrics()
+            names = [sections.item(i).text() for i in range(sections.count())]
+            return sections.width() >= max(metrics.horizontalAdvance(n) for n in names) + 16
+
+        qtbot.waitUntil(lambda: sections.font().pointSize() == 22, timeout=2000)
+        qtbot.waitUntil(fits, timeout=2000)
+    finally:
+        app.setFont(font)
