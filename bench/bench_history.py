@@ -142,6 +142,8 @@ def _timed(fn: Callable[[], object], repeat: int) -> dict[str, float]:
 
 
 WHOLE_READ = "a symbol in no message (reads every message)"
+AROUND_DIGIT = "symbols around a digit (the index: '1', in many messages)"
+STEPPED = (WHOLE_READ, AROUND_DIGIT)  # the window runs these in steps
 SEARCHES = {
     "one common word": "{common}",
     "one rare planted word": "kubernetes ",
@@ -157,6 +159,7 @@ SEARCHES = {
     "hostile syntax": 'NEAR(" -* cafe OR AND',
     "a symbol, often written": ".",
     WHOLE_READ: "=>",
+    AROUND_DIGIT: "[::-1]",
 }
 
 
@@ -203,12 +206,12 @@ def measure(path: Path, repeat: int) -> dict[str, Any]:
             if finished:
                 return longest * 1000
 
-    stepped = [longest_step("=>") for _ in range(repeat)]
+    stepped = [max(longest_step("=>"), longest_step("[::-1]")) for _ in range(repeat)]
     results["search_symbol_longest_step_ms"] = round(statistics.median(stepped), 2)
     # What the window waits for: every search but the whole read for a symbol, which it
     # does in steps (below).
     results["search_worst_median_ms"] = max(
-        t["median_ms"] for name, t in search_results.items() if name != WHOLE_READ
+        t["median_ms"] for name, t in search_results.items() if name not in STEPPED
     )
     results["search_target_ms"] = SEARCH_TARGET_MS
 

@@ -87,6 +87,18 @@ def build_match(query: str, min_auto_prefix: int = 2) -> str | None:
     return expression
 
 
+def literal_terms(query: str) -> list[str]:
+    """Terms of ``query`` made as much of symbols as of letters and digits ("[::-1]", "c++",
+    "C#", "<b>"), lower-cased: the index holds only their letters and digits ("1", "c"), so
+    a message must also contain them as written to match. Excluded terms are left out."""
+    found: list[str] = []
+    for term in _parse(query):
+        symbols = sum(not ch.isalnum() and not ch.isspace() for ch in term.text)
+        if not term.negated and symbols and symbols >= sum(ch.isalnum() for ch in term.text):
+            found.append(term.text.lower())
+    return found
+
+
 def literal_needle(query: str) -> str | None:
     """The text to look for as written, for a query made only of symbols, punctuation or
     emoji (which the full-text index does not hold), or ``None`` when the query has a word

@@ -23,7 +23,7 @@ import shutil
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -999,21 +999,31 @@ class Store:
         symbols reads the messages themselves, newest first, a slice per step. Nothing is
         held open between steps."""
         expression = fts.build_match(query) if limit > 0 else None
-        if expression is not None:
+        literals = fts.literal_terms(query)
+        if expression is not None and not literals:
             yield self._search_index(expression, limit), True
             return
-        needle = fts.literal_needle(query) if limit > 0 else None
-        if needle is None:  # nothing to look for
+        needle = fts.literal_needle(query) if limit > 0 and expression is None else None
+        if expression is None and needle is None:  # nothing to look for
             yield [], True
             return
-        hits = self._titles_containing(needle, max(1, limit // 2))
+        # Symbols: a message must hold them as written ("[::-1]": the index has only "1",
+        # which most chats hold), read a slice of the history at a time.
+        if expression is not None:
+            hits = self._search_index(expression, max(1, limit // 2), literals, titles_only=True)
+        else:
+            assert needle is not None
+            hits = self._titles_containing(needle, max(1, limit // 2))
         below = self._message_id_bound()
         span = self.SEARCH_FIRST_SPAN  # message ids per step, then adjusted to take step_s
         while below > 0 and len(hits) < limit:
             started = time.perf_counter()
-            hits += self._messages_containing(
-                needle, max(0, below - span), below, limit - len(hits)
-            )
+            low, room = max(0, below - span), limit - len(hits)
+            if expression is not None:
+                hits += self._search_index(expression, room, literals, ids=(low, below))
+            else:
+                assert needle is not None
+                hits += self._messages_containing(needle, low, below, room)
             below -= span
             elapsed = max(time.perf_counter() - started, 1e-4)
             span = int(min(max(span * step_s / elapsed, 1024), 1 << 20))
@@ -1022,27 +1032,47 @@ class Store:
         yield hits, True
 
     @_guarded
-    def _search_index(self, expression: str, limit: int) -> list[SearchHit]:
+    def _search_index(
+        self,
+        expression: str,
+        limit: int,
+        literals: Sequence[str] = (),
+        *,
+        titles_only: bool = False,
+        ids: tuple[int, int] | None = None,
+    ) -> list[SearchHit]:
+        """Titles (unless ``ids``), then messages (unless ``titles_only``; only those with
+        ids in ``[low, below)`` when ``ids`` is given) matching ``expression`` and holding
+        every one of ``literals`` (lower case) as written."""
         marks = (fts.HIGHLIGHT_START, fts.HIGHLIGHT_END, "…", 16)
         hits: list[SearchHit] = []
-        for conversation_id, title, updated_at, marked in self._db.execute(
-            """SELECT c.id, c.title, c.updated_at, snippet(titles_fts, 0, ?, ?, ?, ?)
-               FROM titles_fts JOIN conversations c ON c.id = titles_fts.rowid
-               WHERE titles_fts MATCH ? AND c.deleted_at IS NULL
-               ORDER BY c.updated_at DESC LIMIT ?""",
-            (*marks, expression, max(1, limit // 2)),
-        ):
-            text, spans = fts.parse_snippet(marked)
-            hits.append(SearchHit(conversation_id, title, None, None, text, spans, _dt(updated_at)))
+        holds_title = "".join(" AND instr(lower(c.title), ?) > 0" for _ in literals)
+        holds_text = "".join(" AND instr(lower(m.content), ?) > 0" for _ in literals)
+        if ids is None:
+            for conversation_id, title, updated_at, marked in self._db.execute(
+                f"""SELECT c.id, c.title, c.updated_at, snippet(titles_fts, 0, ?, ?, ?, ?)
+                   FROM titles_fts JOIN conversations c ON c.id = titles_fts.rowid
+                   WHERE titles_fts MATCH ? AND c.deleted_at IS NULL{holds_title}
+                   ORDER BY c.updated_at DESC LIMIT ?""",
+                (*marks, expression, *literals, max(1, limit // 2)),
+            ):
+                text, spans = fts.parse_snippet(marked)
+                hits.append(
+                    SearchHit(conversation_id, title, None, None, text, spans, _dt(updated_at))
+                )
+        if titles_only:
+            return hits
+        low, below = ids if ids is not None else (0, 1 << 62)
         for message_id, conversation_id, role, title, updated_at, marked in self._db.execute(
-            """SELECT m.id, m.conversation_id, m.role, c.title, c.updated_at,
+            f"""SELECT m.id, m.conversation_id, m.role, c.title, c.updated_at,
                       snippet(messages_fts, 0, ?, ?, ?, ?)
                FROM messages_fts
                JOIN messages m ON m.id = messages_fts.rowid
                JOIN conversations c ON c.id = m.conversation_id
-               WHERE messages_fts MATCH ? AND c.deleted_at IS NULL
+               WHERE messages_fts MATCH ? AND messages_fts.rowid >= ?
+                 AND messages_fts.rowid < ? AND c.deleted_at IS NULL{holds_text}
                ORDER BY messages_fts.rowid DESC LIMIT ?""",
-            (*marks, expression, limit - len(hits)),
+            (*marks, expression, low, below, *literals, limit - len(hits)),
         ):
             text, spans = fts.parse_snippet(marked)
             hits.append(

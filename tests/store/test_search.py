@@ -247,3 +247,21 @@ def test_a_symbol_search_comes_in_steps_that_end_with_every_hit(store: Store) ->
     ((found, finished),) = store.search_in_steps("line 5")  # words: the index, one step
     assert finished
     assert found
+
+
+def test_a_term_made_mostly_of_symbols_must_be_there_as_written(store: Store) -> None:
+    c = store.create_conversation("Python")
+    slicing = store.add_message(c.id, None, "user", "Why does items[::-1] reverse a list?")
+    numbered = store.add_message(c.id, slicing.id, "assistant", "1. It steps by -1 from the end.")
+    cpp = store.create_conversation("Languages")
+    plus = store.add_message(cpp.id, None, "user", "Is C++ faster than C?")
+    store.add_message(cpp.id, plus.id, "assistant", "C is older. See the C# docs too.")
+
+    assert _messages(store, "[::-1]") == [slicing.id], "not every message with a 1 in it"
+    assert _messages(store, "c++ ") == [plus.id], "not every C"
+    assert _messages(store, "C# ") == [plus.id + 1]
+    assert numbered.id in _messages(store, "1 "), "the digit alone still finds them all"
+    (hit,) = [h for h in store.search("[::-1]") if h.message_id is not None]
+    assert "items[::-1]" in hit.snippet
+    titles = [h.conversation_id for h in store.search("c++") if h.message_id is None]
+    assert titles == [], "no title holds c++"
