@@ -241,6 +241,15 @@ class MemoryHistory:
         self.folders[folder.id] = folder
         return folder
 
+    def rename_folder(self, folder_id: int, name: str) -> None:
+        self.folders[folder_id] = MemFolder(folder_id, name)
+
+    def delete_folder(self, folder_id: int) -> None:
+        del self.folders[folder_id]
+        for c in self.conversations.values():
+            if c.folder_id == folder_id:
+                c.folder_id = None
+
     def rename_conversation(self, conversation_id: int, title: str) -> None:
         self.conversations[conversation_id].title = title
 

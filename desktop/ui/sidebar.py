@@ -53,9 +53,14 @@ SEARCH_DELAY_MS = 150
 
 class FolderHeading(str):
     """A folder's name as a heading of the listing (drawn with a folder icon: the emoji it
-    had showed as an empty box where no colour-emoji font is installed)."""
+    had showed as an empty box where no colour-emoji font is installed), and its id."""
 
-    __slots__ = ()
+    folder_id: int
+
+    def __new__(cls, name: str, folder_id: int) -> FolderHeading:
+        heading = super().__new__(cls, name)
+        heading.folder_id = folder_id
+        return heading
 
 
 # the store's group_for_sidebar: (summaries, now) -> groups with .key, .label, .conversations
@@ -332,7 +337,7 @@ class Sidebar(QWidget):
                 dated.append(g)
         for folder_id, name in folders.items():
             if folder_id in in_folder:
-                rows.append(FolderHeading(name))
+                rows.append(FolderHeading(name, folder_id))
                 rows += in_folder[folder_id]
         for g in dated:
             rows.append(g.label)
@@ -530,6 +535,9 @@ class Sidebar(QWidget):
         index = self.listing.indexAt(pos)
         conversation_id = self.model.conversation_id(index)
         if conversation_id is None:
+            heading = self.model.rows()[index.row()] if index.isValid() else None
+            if isinstance(heading, FolderHeading):
+                self._folder_menu(heading, pos)
             return
         selected = self.selected_ids()
         if conversation_id in selected and len(selected) > 1:
@@ -551,6 +559,26 @@ class Sidebar(QWidget):
             action.triggered.connect(slot)
         self.menu = menu
         menu.popup(self.listing.viewport().mapToGlobal(pos))
+
+    def _folder_menu(self, folder: FolderHeading, pos: QPoint) -> None:
+        """A folder's heading: rename it, or delete it (its chats stay, under their dates)."""
+        menu = QMenu(self)
+        rename = menu.addAction("Rename folder…")
+        rename.triggered.connect(lambda: self.ask_folder_name(folder.folder_id, str(folder)))
+        delete = menu.addAction("Delete folder (its chats stay)")
+        delete.triggered.connect(lambda: self.delete_folder(folder.folder_id))
+        self.menu = menu
+        menu.popup(self.listing.viewport().mapToGlobal(pos))
+
+    def ask_folder_name(self, folder_id: int, name: str) -> None:
+        new, ok = QInputDialog.getText(self, "Rename folder", "Folder name:", text=name)
+        if ok and new.strip() and new.strip() != name:
+            self._history.rename_folder(folder_id, " ".join(new.split()))
+            self.refresh()
+
+    def delete_folder(self, folder_id: int) -> None:
+        self._history.delete_folder(folder_id)
+        self.refresh()
 
     def _selection_menu(self, selected: list[int], pos: QPoint) -> None:
         """What can be done to several chats at once."""

@@ -270,3 +270,35 @@ def test_escape_clears_the_search_then_leaves_the_field(qtbot: QtBot, store: Sto
     assert sidebar.search.hasFocus()
     qtbot.keyClick(sidebar.search, Qt.Key.Key_Escape)
     assert sidebar.listing.hasFocus()
+
+
+def test_a_folder_is_renamed_or_deleted_from_its_heading(
+    qtbot: QtBot, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtWidgets import QInputDialog
+
+    chat = store.create_conversation("Budget")
+    work = store.create_folder("Work")
+    store.move_to_folder(chat.id, work.id)
+    sidebar = make(qtbot, store)
+    sidebar.show()
+    heading = sidebar.model.index(sidebar.model.rows().index("Work"), 0)
+    sidebar._context_menu(sidebar.listing.visualRect(heading).center())
+    menu = sidebar.menu
+    assert menu is not None
+    assert [a.text() for a in menu.actions()] == [
+        "Rename folder…",
+        "Delete folder (its chats stay)",
+    ]
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("  Office  work ", True))
+    menu.actions()[0].trigger()
+    assert "Office work" in sidebar.headings()
+    assert [f.name for f in store.list_folders()] == ["Office work"]
+
+    heading = sidebar.model.index(sidebar.model.rows().index("Office work"), 0)
+    sidebar._context_menu(sidebar.listing.visualRect(heading).center())
+    assert sidebar.menu is not None
+    sidebar.menu.actions()[1].trigger()
+    assert store.list_folders() == []
+    assert sidebar.headings() == ["Today"]
+    assert sidebar.titles() == ["Budget"], "its chat stays"
