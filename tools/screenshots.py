@@ -157,6 +157,8 @@ def main() -> int:
             window.grab().save(str(path), "PNG", 9)
             written.append(path)
         window.close()
+        window.deleteLater()  # gone before its store closes: the next theme restyles windows
+        wait(50)
         host.shutdown()
         feedback.shutdown()
         store.close()
