@@ -242,6 +242,13 @@ def build_window(
         dialog.clear_history_requested.connect(window.clear_history)
         if hotkey_note is not None:
             dialog.set_field_note("quick_ask.hotkey", hotkey_note())
+        cores = os.cpu_count()
+        if cores:  # 99 threads were accepted on two cores, and slow
+            dialog.set_field_note(
+                "model.threads",
+                f"This computer has {cores} logical cores; more threads than that only slow "
+                "the model down.",
+            )
         model = loaded_model.get("info")
         for key, note in recommendation_notes(settings, model, only_defaults=False).items():
             dialog.set_field_note(key, note, while_default=True)  # goes as the value changes

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
 from desktop import app
@@ -15,6 +17,7 @@ from desktop.services.engine_host import EngineHost
 from desktop.services.notifications import Notifier
 from desktop.store import DatabaseLocked, Store
 from desktop.ui.main_window import MainWindow
+from desktop.ui.settings_dialog import SettingsDialog
 from tests.fakes import no_thread_left_running
 from tests.models import TinyModels
 
@@ -101,9 +104,14 @@ def test_the_settings_menu_opens_the_settings_dialog(
     actions = [a for m in window._menus.values() for a in m.actions() if "Settings" in a.text()]
     assert len(actions) == 1
     actions[0].trigger()
-    assert window.settings_dialog is not None
-    assert window.settings_dialog.isVisible()
-    window.settings_dialog.close()
+    dialog = window.settings_dialog
+    assert isinstance(dialog, SettingsDialog)
+    assert dialog.isVisible()
+    notes = [
+        label.text() for label in dialog.fields["model.threads"].container.findChildren(QLabel)
+    ]
+    assert f"This computer has {os.cpu_count()} logical cores" in " ".join(notes)
+    dialog.close()
 
 
 def test_default_model_prefers_the_setting_then_the_first_installed(tmp_path: Path) -> None:
