@@ -1010,7 +1010,7 @@ class Store:
         # Symbols: a message must hold them as written ("[::-1]": the index has only "1",
         # which most chats hold), read a slice of the history at a time.
         if expression is not None:
-            hits = self._search_index(expression, max(1, limit // 2), literals, titles_only=True)
+            hits = self._search_index(expression, limit, literals, titles_only=True)
         else:
             assert needle is not None
             hits = self._titles_containing(needle, max(1, limit // 2))

@@ -265,3 +265,13 @@ def test_a_term_made_mostly_of_symbols_must_be_there_as_written(store: Store) ->
     assert "items[::-1]" in hit.snippet
     titles = [h.conversation_id for h in store.search("c++") if h.message_id is None]
     assert titles == [], "no title holds c++"
+
+
+def test_titles_with_symbols_fill_half_the_results_as_words_do(store: Store) -> None:
+    for i in range(30):
+        store.create_conversation(f"C++ question {i}")
+        store.create_conversation(f"Cooking {i}")
+    titles = [h for h in store.search("c++", limit=50) if h.message_id is None]
+    assert len(titles) == 25
+    assert all("C++" in h.conversation_title for h in titles)
+    assert len([h for h in store.search("question", limit=50) if h.message_id is None]) == 25
