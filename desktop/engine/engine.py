@@ -26,6 +26,7 @@ from desktop.engine.decoder import (
     Decoder,
     DeviceDecoder,
     SharedKVDecoder,
+    common_prefix,
     reusable,
 )
 from desktop.engine.device_graph import half_precision
@@ -121,6 +122,39 @@ class Engine:
             head = self.template.render(messages[:-1])
             return self.encode_text(head + messages[-1].content)
         return self.encode_text(self.template.render(messages))
+
+    def prefill(
+        self,
+        messages: Sequence[ChatMessage],
+        params: SamplingParams,
+        cancel: threading.Event | None = None,
+    ) -> int:
+        """Read a chat into the cache ahead of its next question (the window asks for this
+        when the user starts typing one): that answer then reads only the new message, where
+        a long chat took seconds to a minute first. Stops between parts of
+        ``PREFILL_CHUNK`` tokens once ``cancel`` is set (a request arrived), keeping what was
+        read. Returns the tokens cached; 0 when the chat would be cut to fit the window (where,
+        depends on the question) or cannot be rendered."""
+        cancel = cancel or threading.Event()
+        try:
+            params.validate()
+            ids = self.encode_text(self.template.render(messages, add_generation_prompt=False))
+        except (PromptError, ValueError):
+            return 0
+        room = max(1, min(params.max_new_tokens, self.context_length // 4))
+        if not ids or len(ids) >= self.context_length - room:
+            return 0
+        with self._lock:
+            read = common_prefix(self.decoder.cached, ids)
+            try:
+                while read < len(ids) and not cancel.is_set():
+                    end = min(len(ids), read + PREFILL_CHUNK)
+                    self.decoder.forward(ids[:end], read)
+                    read = end
+            except Exception:  # ORT's errors: the next answer reads the chat itself
+                self.decoder.reset()
+                return 0
+        return read
 
     # -- generation -----------------------------------------------------------------------
     def generate(

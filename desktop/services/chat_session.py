@@ -359,6 +359,16 @@ class ChatSession(QObject):
         self.conversation_id = self._history.create_conversation(title, system_prompt=prompt).id
         return True
 
+    def prefetch(self) -> bool:
+        """Have the engine read this chat ahead of the question being typed (nothing for a
+        new chat, or while an answer is written). Returns whether it was asked for."""
+        if self.state != "idle" or self.conversation_id is None:
+            return False
+        path = self.path()
+        if not path:
+            return False
+        return self._host.prefetch(self._messages_for(path), self.sampling_params())
+
     def _messages_for(self, upto: list[MessageLike]) -> list[ChatMessage]:
         messages: list[ChatMessage] = []
         system = self.system_prompt()

@@ -157,6 +157,20 @@ class _Worker(QObject):
             finished = Finished("error", error="The engine stopped without finishing.")
         self.req_finished.emit(request_id, finished)
 
+    @Slot(object, object, object)
+    def prefetch(
+        self, messages: Sequence[ChatMessage], params: SamplingParams, cancel: threading.Event
+    ) -> None:
+        """Read a chat into the engine's cache while its next question is typed (engines
+        without ``prefill`` skip it)."""
+        prefill = getattr(self.engine, "prefill", None)
+        if prefill is None or cancel.is_set():
+            return
+        try:
+            prefill(messages, params, cancel)
+        except Exception:  # only a head start: the answer reads the chat itself
+            log.exception("reading a chat ahead of its question failed")
+
     @Slot(int, object, object, bool)
     def run_job(
         self, job_id: int, fn: JobFn, cancel: threading.Event, installs_engine: bool
@@ -207,6 +221,7 @@ class EngineHost(QObject):
     queue_changed = Signal(int)
 
     _generate = Signal(int, object, object, object)
+    _prefetch = Signal(object, object, object)
     _run_job = Signal(int, object, object, bool)
     _release = Signal()
 
@@ -226,6 +241,8 @@ class EngineHost(QObject):
         self._worker.moveToThread(self._thread)
         self._thread.finished.connect(self._worker.deleteLater)
         self._generate.connect(self._worker.generate)
+        self._prefetch.connect(self._worker.prefetch)
+        self._prefetch_cancel: threading.Event | None = None  # the read-ahead under way
         self._run_job.connect(self._worker.run_job)
         self._release.connect(self._worker.release)
         self._worker.req_started.connect(self._on_started)
@@ -247,6 +264,7 @@ class EngineHost(QObject):
         what the caller just changed (the user's message, the answer's placeholder). A new
         widget's first layout and paint call into Python many times; with the engine worker
         running Python at the same time, each of those calls waits for the GIL."""
+        self._stop_prefetch()  # it ends within one part and its reading stays cached
         request = GenerationRequest(next(self._ids), self)
         self._requests[request.request_id] = request
         args = (request.request_id, list(messages), params, request.cancel_event)
@@ -257,6 +275,24 @@ class EngineHost(QObject):
         QTimer.singleShot(0, self, lambda: QTimer.singleShot(0, self, start))
         self.queue_changed.emit(self.waiting_count())
         return request
+
+    def prefetch(self, messages: Sequence[ChatMessage], params: SamplingParams) -> bool:
+        """Have the worker read ``messages`` (a chat whose next question is being typed)
+        into the engine's cache, so the answer starts sooner. Not while answers are written
+        or wait, or while a model loads; a new request or job stops it. Returns whether it
+        was asked for."""
+        if self.info is None or self._requests or self._loads or self._jobs:
+            return False
+        self._stop_prefetch()
+        cancel = threading.Event()
+        self._prefetch_cancel = cancel
+        self._prefetch.emit(list(messages), params, cancel)
+        return True
+
+    def _stop_prefetch(self) -> None:
+        if self._prefetch_cancel is not None:
+            self._prefetch_cancel.set()
+            self._prefetch_cancel = None
 
     def waiting_count(self) -> int:
         return sum(1 for r in self._requests.values() if not r.is_started)
@@ -294,6 +330,7 @@ class EngineHost(QObject):
         return "No model is loaded: choose or install one in File ▸ Models…"
 
     def _start_job(self, fn: JobFn, *, installs_engine: bool) -> Job:
+        self._stop_prefetch()
         job = Job(next(self._ids), self)
         self._jobs[job.job_id] = job
         self._run_job.emit(job.job_id, fn, job.cancel_event, installs_engine)
@@ -303,6 +340,7 @@ class EngineHost(QObject):
     def shutdown(self, timeout_ms: int = 5000) -> bool:
         """Cancel everything, release the engine and stop the worker thread. Returns whether
         the thread ended within the timeout."""
+        self._stop_prefetch()
         for request in self._requests.values():
             request.cancel()
         for job in self._jobs.values():

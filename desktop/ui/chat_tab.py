@@ -418,6 +418,9 @@ class ChatTab(QWidget):
         self._count_timer.setInterval(COUNT_DELAY_MS)
         self._count_timer.timeout.connect(self._show_count)
         self.composer.textChanged.connect(self._count_timer.start)
+        # Typing a question: the engine reads the chat meanwhile (once per state of the chat).
+        self._prefetched: tuple[int | None, int | None] | None = None
+        self.composer.textChanged.connect(self._read_ahead)
         layout.addWidget(bottom)
 
         self.composer.send_requested.connect(self.send)
@@ -814,6 +817,18 @@ class ChatTab(QWidget):
         widget = self.view.widgets.get(message_id)
         if widget is not None:
             widget.append(text)
+
+    def _read_ahead(self) -> None:
+        """The first key of a question in a chat with history: have the engine read the chat
+        now, while the rest is typed (a long chat took seconds to a minute after Send)."""
+        if self.session.state != "idle" or self.session.conversation_id is None:
+            return
+        widgets = self.view.message_widgets()  # on screen already: no reading per key
+        key = (self.session.conversation_id, widgets[-1].message_id if widgets else None)
+        if key == self._prefetched or key[1] is None or not self.composer.toPlainText().strip():
+            return
+        if self.session.prefetch():  # not while a model loads: the next key tries again
+            self._prefetched = key
 
     def _on_reading(self, message_id: int, done: int, total: int) -> None:
         widget = self.view.widgets.get(message_id)

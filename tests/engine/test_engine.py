@@ -373,3 +373,46 @@ def test_a_long_prompt_is_read_in_parts_that_report_progress_and_can_be_stopped(
     again, _, fin_again, _ = run(engine.generate_ids(prompt, greedy(6)))
     assert fin_again.stats.reused_prompt_tokens == 32
     assert again == whole
+
+
+def test_a_chat_read_ahead_of_its_question_is_not_read_again(
+    tiny: tuple[Path, Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, engine = tiny
+    history = [
+        ChatMessage("system", "be brief"),
+        ChatMessage("user", "hello there " * 8),
+        ChatMessage("assistant", "hi " * 10),
+    ]
+    question = [*history, ChatMessage("user", "and now?")]
+    engine.decoder.reset()
+    fresh, _, fin_fresh, _ = run(engine.generate(question, greedy(5)))
+    assert fin_fresh.stats.reused_prompt_tokens == 0
+
+    engine.decoder.reset()
+    read = engine.prefill(history, greedy(5))  # while the question is being typed
+    assert read == len(engine.encode_text(engine.template.render(history, False)))
+    ahead, _, fin, _ = run(engine.generate(question, greedy(5)))
+    assert fin.stats.reused_prompt_tokens == read, "only the new message is read"
+    assert ahead == fresh, "the same answer as from a fresh read"
+    assert engine.prefill(history, greedy(5)) == read, "read already: nothing to do"
+
+    # A question that arrives stops it between parts; what was read stays.
+    monkeypatch.setattr(engine_module, "PREFILL_CHUNK", 8)
+    engine.decoder.reset()
+    cancel = threading.Event()
+    forward = engine.decoder.forward
+
+    def one_part_then_stop(ids: list[int], start: int) -> object:
+        cancel.set()
+        return forward(ids, start)
+
+    monkeypatch.setattr(engine.decoder, "forward", one_part_then_stop)
+    assert engine.prefill(history, greedy(5), cancel) == 8
+    assert len(engine.decoder.cached) == 8
+
+
+def test_a_chat_that_will_be_cut_is_not_read_ahead(tiny_models: TinyModels) -> None:
+    engine, messages = _overflowing_chat(tiny_models)
+    assert engine.prefill(messages[:-1], greedy(4)) == 0  # where it is cut depends on the question
+    assert list(engine.decoder.cached) == []

@@ -158,3 +158,50 @@ def test_engine_errors_end_the_answer(qtbot: QtBot, host: EngineHost) -> None:
         pass
     assert blocker.args[0].reason == "error"
     assert blocker.args[0].error == "out of memory"
+
+
+class _ReadingEngine(FakeEngine):
+    """Reads a chat ahead of its question until told to stop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[list[ChatMessage]] = []
+        self.read_started = threading.Event()
+        self.stopped_by_request = threading.Event()
+
+    def prefill(
+        self, messages: list[ChatMessage], params: SamplingParams, cancel: threading.Event
+    ) -> int:
+        self.reads.append(list(messages))
+        self.read_started.set()
+        if cancel.wait(5):
+            self.stopped_by_request.set()
+        return 0
+
+
+def test_a_chat_is_read_ahead_until_a_request_comes(qtbot: QtBot, host: EngineHost) -> None:
+    assert not host.prefetch(PROMPT, SamplingParams()), "no model yet"
+    engine = _ReadingEngine()
+    load(qtbot, host, engine)
+    qtbot.waitUntil(lambda: host.prefetch(PROMPT, SamplingParams()), timeout=5000)  # loaded
+    qtbot.waitUntil(engine.read_started.is_set, timeout=5000)
+    assert engine.reads == [PROMPT]
+    request = host.submit(PROMPT, SamplingParams())  # Send: the reading stops at once
+    with qtbot.waitSignal(request.finished, timeout=5000) as blocker:
+        pass
+    assert blocker.args[0].reason == "stop", blocker.args[0].error
+    assert engine.stopped_by_request.is_set()
+
+    busy = host.submit(PROMPT, SamplingParams())
+    assert not host.prefetch(PROMPT, SamplingParams()), "not while an answer waits"
+    with qtbot.waitSignal(busy.finished, timeout=5000):
+        pass
+
+
+def test_an_engine_that_cannot_read_ahead_is_left_alone(qtbot: QtBot, host: EngineHost) -> None:
+    load(qtbot, host, FakeEngine())
+    qtbot.waitUntil(lambda: host.prefetch(PROMPT, SamplingParams()), timeout=5000)  # skipped
+    request = host.submit(PROMPT, SamplingParams())
+    with qtbot.waitSignal(request.finished, timeout=5000) as blocker:
+        pass
+    assert blocker.args[0].reason == "stop"

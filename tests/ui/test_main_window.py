@@ -1384,3 +1384,36 @@ def test_the_window_cannot_be_made_too_small_to_use(qtbot: QtBot, window: MainWi
     tab = tab_of(window)
     send_box, settings_box = tab.send_button.geometry(), tab.settings_button.geometry()
     assert not send_box.intersects(settings_box), "the input's buttons never overlap"
+
+
+def test_typing_a_question_has_the_engine_read_the_chat_meanwhile(
+    qtbot: QtBot,
+    store: Store,
+    make_window: Callable[..., MainWindow],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    chat = store.create_conversation("Long story")
+    question = store.add_message(chat.id, None, "user", "Tell me a long story")
+    store.add_message(chat.id, question.id, "assistant", "Once upon a time " * 50)
+    window = make_window()
+    asked: list[list[ChatMessage]] = []
+    real = window.host.prefetch
+
+    def spy(messages: list[ChatMessage], params: object) -> bool:
+        asked.append(list(messages))
+        return real(messages, params)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(window.host, "prefetch", spy)
+    tab = window.open_conversation(chat.id)
+    qtbot.keyClicks(tab.composer, "And then")
+    assert len(asked) == 1, "once, at the first key"
+    assert [m.content for m in asked[0] if m.role != "system"] == [
+        "Tell me a long story",
+        "Once upon a time " * 50,
+    ]
+    send(qtbot, tab, "?")
+    qtbot.keyClicks(tab.composer, "More")
+    assert len(asked) == 2, "the chat has grown: read again"
+    new = window.new_tab()
+    qtbot.keyClicks(new.composer, "Hello")
+    assert len(asked) == 2, "a new chat has nothing to read"
