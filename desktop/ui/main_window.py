@@ -1351,7 +1351,14 @@ class MainWindow(QMainWindow):
             if closed.was_current:
                 shown = tab
         if shown is not None:
-            self.pane_of(shown).setCurrentWidget(shown)
+            pane = self.pane_of(shown)
+            pane.setCurrentWidget(shown)
+            bar, index = pane.tabBar(), pane.indexOf(shown)
+            if bar.count() > 1:  # scroll the tab strip to it: moved tabs stay where they were
+                bar.blockSignals(True)  # the pages and the window see no change of tab
+                bar.setCurrentIndex(1 if index == 0 else 0)
+                bar.setCurrentIndex(index)
+                bar.blockSignals(False)
             shown.composer.setFocus()
 
     def _expire_undo(self) -> None:

@@ -1417,3 +1417,27 @@ def test_typing_a_question_has_the_engine_read_the_chat_meanwhile(
     new = window.new_tab()
     qtbot.keyClicks(new.composer, "Hello")
     assert len(asked) == 2, "a new chat has nothing to read"
+
+
+def test_a_tab_brought_back_by_undo_is_scrolled_into_the_tab_strip(
+    qtbot: QtBot, store: Store, make_window: Callable[..., MainWindow]
+) -> None:
+    chats = [store.create_conversation(f"A chat with a long title, number {i}") for i in range(8)]
+    window = make_window()
+    window.resize(700, 500)
+    window.show()
+    for chat in chats:
+        window.open_conversation(chat.id)
+    first = window.open_conversation(chats[0].id)  # the strip scrolls back to it
+    qtbot.waitExposed(window)
+    window.sidebar.delete(chats[0].id)
+    window.tabs.setCurrentIndex(window.tabs.count() - 1)  # the strip scrolls to the end
+    qtbot.mouseClick(window.undo_button, Qt.MouseButton.LeftButton)
+    bar = window.tabs.tabBar()
+    shown = window.current_tab()
+    assert shown is not None
+    assert shown is not first
+    assert shown.session.conversation_id == chats[0].id
+    place = bar.tabRect(window.tabs.indexOf(shown))
+    assert place.left() >= 0
+    assert place.right() <= bar.width(), "on screen, not scrolled off to the left"
