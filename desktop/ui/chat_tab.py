@@ -629,6 +629,10 @@ class ChatTab(QWidget):
         if not self._deferred:
             self.reload()
 
+    def defer_reload(self) -> None:
+        """Read the history and build the messages again when this tab is next shown."""
+        self._deferred = True
+
     def reload(self) -> None:
         self._deferred = False
         self.show_chat_settings()

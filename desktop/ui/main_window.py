@@ -1845,8 +1845,12 @@ class MainWindow(QMainWindow):
             if tab.view.markdown_palette is palette:
                 continue
             tab.view.set_markdown_palette(palette)
-            if tab.session.state == "idle":
-                tab.refresh()  # (a tab not filled yet is built in the new colours when shown)
+            if tab.session.state != "idle":
+                continue
+            if tab.isVisible():
+                tab.refresh()
+            else:  # built again when shown: with many tabs open a switch took seconds
+                tab.defer_reload()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         if self.keep_in_tray and not self._quitting:

@@ -1274,6 +1274,19 @@ def test_switching_the_theme_draws_the_messages_shown_in_the_new_colours(
         assert after is not before, "built again"
         assert DARK.code_bg in after.toHtml()
         assert LIGHT.code_bg not in after.toHtml()
+
+        # a chat in a tab not shown is built again when it is shown, not at the switch
+        hidden = window.new_tab()
+        send(qtbot, hidden, "how?")
+        window.tabs.setCurrentWidget(tab)
+        waiting = hidden.view.message_widgets()[-1].parts[0]
+        apply_theme(app, "light")
+        qtbot.waitUntil(lambda: tab.view.markdown_palette is LIGHT)
+        assert hidden.view.message_widgets()[-1].parts[0] is waiting, "not built while hidden"
+        window.tabs.setCurrentWidget(hidden)
+        shown = hidden.view.message_widgets()[-1].parts[0]
+        assert shown is not waiting
+        assert LIGHT.code_bg in shown.toHtml()
     finally:
         app.setStyle(style)
         app.setPalette(palette)
