@@ -545,7 +545,8 @@ class Sidebar(QWidget):
             return
         self._select_only(index)
         menu = QMenu(self)
-        pinned = self._history.get_conversation(conversation_id).pinned
+        conversation = self._history.get_conversation(conversation_id)
+        pinned = conversation.pinned
         for text, slot in (
             ("Open", lambda: self.open_requested.emit(conversation_id, -1)),
             ("Rename\tF2", self.rename_current),
@@ -557,6 +558,15 @@ class Sidebar(QWidget):
         ):
             action = menu.addAction(text)
             action.triggered.connect(slot)
+        folders = {f.id: f.name for f in self._history.list_folders()}
+        folder_id = conversation.folder_id
+        if folder_id is not None and folder_id in folders and not pinned:  # from the keyboard too
+            name = folders[folder_id]
+            menu.addSeparator()
+            rename = menu.addAction(f"Rename folder “{name}”…")
+            rename.triggered.connect(lambda: self.ask_folder_name(folder_id, name))
+            delete = menu.addAction(f"Delete folder “{name}” (its chats stay)")
+            delete.triggered.connect(lambda: self.delete_folder(folder_id))
         self.menu = menu
         menu.popup(self.listing.viewport().mapToGlobal(pos))
 

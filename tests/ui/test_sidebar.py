@@ -295,6 +295,15 @@ def test_a_folder_is_renamed_or_deleted_from_its_heading(
     assert "Office work" in sidebar.headings()
     assert [f.name for f in store.list_folders()] == ["Office work"]
 
+    # the chat's own menu has them too: the keyboard's way (headings take no focus)
+    sidebar._context_menu(sidebar.listing.visualRect(sidebar.index_of(chat.id)).center())
+    assert sidebar.menu is not None
+    texts = [a.text() for a in sidebar.menu.actions() if not a.isSeparator()]
+    assert texts[-2:] == [
+        "Rename folder “Office work”…",
+        "Delete folder “Office work” (its chats stay)",
+    ]
+
     heading = sidebar.model.index(sidebar.model.rows().index("Office work"), 0)
     sidebar._context_menu(sidebar.listing.visualRect(heading).center())
     assert sidebar.menu is not None
