@@ -41,7 +41,7 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
         "Ctrl+click / Shift+click (in the chat list)",
         "Select several chats to export, move or delete",
     ),
-    ("Menu key (in the chat list)", "Pin, move to a folder, duplicate"),
+    ("Menu key (in the chat list)", "Pin, move to a folder, duplicate; rename its folder"),
     ("Down (on Regenerate)", "Regenerate with another installed model"),
     ("Tab / Shift+Tab", "Move between the chat list, tabs, messages and the input"),
     ("Ctrl++ / Ctrl+- / Ctrl+0", "Larger / smaller / default text"),
