@@ -43,7 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.services.history import History, SearchHitLike, SummaryLike
-from desktop.store import ConversationSummary
+from desktop.store import ConversationSummary, KnownError
 from desktop.ui.message_view import accessible
 
 ROLE_ID = Qt.ItemDataRole.UserRole
@@ -455,9 +455,17 @@ class Sidebar(QWidget):
     def _next_search_step(self, until_found: bool = False) -> None:
         if self._search_steps is None:
             return
-        hits, finished = next(self._search_steps)
-        while until_found and not hits and not finished:
+        try:
             hits, finished = next(self._search_steps)
+            while until_found and not hits and not finished:
+                hits, finished = next(self._search_steps)
+        except KnownError as exc:  # the history locked or gone meanwhile: say so, in the list
+            self._search_steps = None
+            self.results.clear()
+            failed = QListWidgetItem(f"The search failed: {exc}")
+            failed.setFlags(Qt.ItemFlag.NoItemFlags)
+            self.results.addItem(failed)
+            return
         if finished:
             self._search_steps = None
         else:

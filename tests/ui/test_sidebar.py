@@ -311,3 +311,21 @@ def test_a_folder_is_renamed_or_deleted_from_its_heading(
     assert store.list_folders() == []
     assert sidebar.headings() == ["Today"]
     assert sidebar.titles() == ["Budget"], "its chat stays"
+
+
+def test_a_search_the_history_cannot_answer_says_so_in_the_list(
+    qtbot: QtBot, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from desktop.store import DatabaseLocked
+
+    sidebar = make(qtbot, store)
+
+    def locked(query: str, limit: int = 50) -> object:
+        raise DatabaseLocked("The history is busy: another Parley is importing.", store.path)
+        yield  # a generator, as the store's
+
+    monkeypatch.setattr(store, "search_in_steps", locked)
+    sidebar.search.setText("->")
+    sidebar.run_search()
+    texts = [sidebar.results.item(i).text() for i in range(sidebar.results.count())]
+    assert texts == ["The search failed: The history is busy: another Parley is importing."]
