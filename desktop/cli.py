@@ -952,6 +952,8 @@ class _Chat:
         self.history: list[ChatMessage] = []
         self.attachments: list[Attachment] = []  # /file: they go with the next message
         self.can_continue = False
+        # A resumed chat is read into the engine's cache while the first question is typed.
+        self._reading: tuple[threading.Thread, threading.Event] | None = None
 
     def go_on(self, conversation: Conversation, path: list[Message], blocked: set[int]) -> None:
         """Continue a stored conversation (``--resume``): its system prompt and branch, less
@@ -969,9 +971,33 @@ class _Chat:
         unsaved = "" if self.recording.saving else "; --no-save: what follows is not saved"
         print(f'(continuing "{conversation.title}": {count}{unsaved})')
         _show_last_exchange(path)
+        self._read_ahead()
+
+    def _read_ahead(self) -> None:
+        """Have the engine read the chat while the next question is typed (as the window
+        does): the answer then starts from the new message alone."""
+        prefill = getattr(self.engine, "prefill", None)
+        if prefill is None or not self.history:
+            return
+        messages = ([ChatMessage("system", self.system)] if self.system else []) + self.history
+        cancel = threading.Event()
+        thread = threading.Thread(
+            target=prefill, args=(messages, self.params, cancel), name="parley-read", daemon=True
+        )
+        thread.start()
+        self._reading = (thread, cancel)
+
+    def stop_reading(self) -> None:
+        """Stop reading ahead (within one part of the prompt), before the engine answers."""
+        if self._reading is not None:
+            thread, cancel = self._reading
+            cancel.set()
+            thread.join()
+            self._reading = None
 
     def command(self, name: str, rest: str) -> bool:
         """Run ``/name rest``; False when it ends the chat."""
+        self.stop_reading()
         if name in ("exit", "quit", "bye"):
             return False
         if name in ("new", "clear", "reset"):
@@ -1003,6 +1029,7 @@ class _Chat:
 
     def send(self, text: str) -> None:
         """The user's message (with the files attached), and its answer."""
+        self.stop_reading()
         content = "\n".join([*(a.as_markdown() for a in self.attachments), text])
         self.attachments = []
         self.recording.user_message(content, self.system)
@@ -1151,6 +1178,13 @@ def _ended_by_quit_signals() -> Iterator[None]:
 
 def _converse(chat: _Chat, lines: _Lines) -> int:
     """Read messages and commands until the end of the input, /exit or Ctrl-C at the prompt."""
+    try:
+        return _conversation(chat, lines)
+    finally:
+        chat.stop_reading()
+
+
+def _conversation(chat: _Chat, lines: _Lines) -> int:
     while True:
         try:
             print()

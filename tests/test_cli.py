@@ -1403,3 +1403,41 @@ def test_a_terminal_sees_how_much_of_a_long_chat_is_read_before_the_answer(
     monkeypatch.setattr(sys, "stderr", piped)
     assert _stream(iter(events), io.StringIO(), threading.Event())["text"] == "Hello"
     assert piped.getvalue() == ""
+
+
+def test_a_resumed_chat_is_read_while_the_first_question_is_typed(
+    installed: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from desktop import cli
+
+    assert _chat(monkeypatch, "hi\n", "--system", "Be terse.") == 0
+    [(conversation, before)] = _saved_chats()
+    reads: list[tuple[list[ChatMessage], threading.Event]] = []
+    events: list[str] = []
+    load = cli._load
+
+    def watching_load(args: Any) -> Any:
+        engine = load(args)
+        prefill, generate = engine.prefill, engine.generate
+
+        def read(messages: list[ChatMessage], params: Any, cancel: threading.Event) -> int:
+            reads.append((list(messages), cancel))
+            return int(prefill(messages, params, cancel))
+
+        def answer(messages: list[ChatMessage], *rest: Any) -> Any:
+            events.append("answer" if reads[-1][1].is_set() else "answer while reading")
+            return generate(messages, *rest)
+
+        engine.prefill, engine.generate = read, answer
+        return engine
+
+    monkeypatch.setattr(cli, "_load", watching_load)
+    assert _chat(monkeypatch, "again\n", "--resume", str(conversation.id)) == 0
+    [(messages, cancel)] = reads
+    assert messages == [
+        ChatMessage("system", "Be terse."),
+        ChatMessage("user", "hi"),
+        ChatMessage("assistant", before[1].content),
+    ]
+    assert events == ["answer"], "the reading stops before the engine answers"
+    assert cancel.is_set()
