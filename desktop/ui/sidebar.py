@@ -551,8 +551,10 @@ class Sidebar(QWidget):
         if conversation_id in selected and len(selected) > 1:
             self._selection_menu(selected, pos)
             return
+        before = self.selected_ids()
         self._select_only(index)
         menu = QMenu(self)
+        self._restore_after(menu, before)
         conversation = self._history.get_conversation(conversation_id)
         pinned = conversation.pinned
         for text, slot in (
@@ -577,6 +579,19 @@ class Sidebar(QWidget):
             delete.triggered.connect(lambda: self.delete_folder(folder_id))
         self.menu = menu
         menu.popup(self.listing.viewport().mapToGlobal(pos))
+
+    def _restore_after(self, menu: QMenu, selected: list[int]) -> None:
+        """A chat's menu selects it; closed without a choice, the selection goes back to
+        what it was (the chat shown), as the highlight would otherwise name another."""
+        chosen: list[bool] = []
+        menu.triggered.connect(lambda _action: chosen.append(True))
+
+        def closed() -> None:
+            if not chosen and len(selected) == 1:
+                self.select(selected[0])
+
+        # a choice is reported after the menu hides: look once the event has passed
+        menu.aboutToHide.connect(lambda: QTimer.singleShot(0, closed))
 
     def _folder_menu(self, folder: FolderHeading, pos: QPoint) -> None:
         """A folder's heading: rename it, or delete it (its chats stay, under their dates)."""

@@ -329,3 +329,31 @@ def test_a_search_the_history_cannot_answer_says_so_in_the_list(
     sidebar.run_search()
     texts = [sidebar.results.item(i).text() for i in range(sidebar.results.count())]
     assert texts == ["The search failed: The history is busy: another Parley is importing."]
+
+
+def test_a_chat_menu_closed_without_a_choice_gives_the_selection_back(
+    qtbot: QtBot, store: Store
+) -> None:
+    shown = store.create_conversation("Shown")
+    other = store.create_conversation("Other")
+    sidebar = make(qtbot, store)
+    sidebar.show()
+    sidebar.select(shown.id)
+    sidebar._context_menu(sidebar.listing.visualRect(sidebar.index_of(other.id)).center())
+    menu = sidebar.menu
+    assert menu is not None
+    assert sidebar.selected_ids() == [other.id], "the menu's chat, while the menu is open"
+    qtbot.waitExposed(menu)
+    menu.hide()  # Esc, or a click elsewhere
+    qtbot.waitUntil(lambda: sidebar.selected_ids() == [shown.id], timeout=2000)
+
+    sidebar._context_menu(sidebar.listing.visualRect(sidebar.index_of(other.id)).center())
+    menu = sidebar.menu
+    assert menu is not None
+    qtbot.waitExposed(menu)
+    pin = next(a for a in menu.actions() if a.text() == "Pin")
+    menu.hide()
+    pin.trigger()  # a choice: it acted on that chat, which stays selected
+    qtbot.wait(50)
+    assert store.get_conversation(other.id).pinned
+    assert sidebar.selected_ids() == [other.id]
