@@ -279,6 +279,10 @@ class _NumberField(_Field):
         spin.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.spin = spin
         super().__init__(option, settings, spin)
+        # The reason goes beside the box, not under it: it shows while typing ("9" for a
+        # temperature), and a line appearing there moved every field below under the mouse.
+        self.error_label.setWordWrap(False)  # one line: wrapped, it grew the row after all
+        self.row.addWidget(self.error_label)
         self.row.addStretch(1)
         self.row.setStretch(0, 0)
         self.show_value(settings.get(option.key))

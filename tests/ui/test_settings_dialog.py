@@ -546,3 +546,22 @@ def test_the_section_list_widens_with_the_text_size(
         qtbot.waitUntil(fits, timeout=2000)
     finally:
         app.setFont(font)
+
+
+def test_a_number_refused_while_typed_moves_no_field_below_it(
+    qtbot: QtBot, dialog: SettingsDialog
+) -> None:
+    dialog.resize(900, 640)
+    dialog.show()
+    dialog.show_section("generation")
+    qtbot.waitExposed(dialog)
+    below = spin(dialog, "sampling.min_p")
+
+    def top() -> int:
+        return below.mapTo(dialog, below.rect().topLeft()).y()
+
+    where = top()
+    field = dialog.fields["sampling.temperature"]
+    type_into(qtbot, spin(dialog, "sampling.temperature"), "9", enter=False)
+    assert field.error.startswith("Not accepted: Temperature must be between")
+    assert top() == where, "the next click lands where the user aimed"
