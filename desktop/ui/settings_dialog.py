@@ -167,7 +167,17 @@ class _Field:
         self.error_label.setText(text)
         self.error_label.setVisible(True)
         self.editor.setAccessibleDescription(f"{text} {self.option.description}")
+        QTimer.singleShot(0, self.container, self._bring_into_view)  # once laid out
         QAccessible.updateAccessibility(QAccessibleAnnouncementEvent(self.editor, text))
+
+    def _bring_into_view(self) -> None:
+        """The reason on screen: under a tall field (a rule list) it fell below the page's
+        visible part, and nothing seemed to happen."""
+        area = self.container.parentWidget()
+        while area is not None and not isinstance(area, QScrollArea):
+            area = area.parentWidget()
+        if area is not None and self.error_label.isVisibleTo(area):
+            area.ensureWidgetVisible(self.error_label)
 
     def clear_error(self) -> None:
         if self.error_label.text():

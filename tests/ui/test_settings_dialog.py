@@ -565,3 +565,29 @@ def test_a_number_refused_while_typed_moves_no_field_below_it(
     type_into(qtbot, spin(dialog, "sampling.temperature"), "9", enter=False)
     assert field.error.startswith("Not accepted: Temperature must be between")
     assert top() == where, "the next click lands where the user aimed"
+
+
+def test_a_refused_rule_list_scrolls_its_reason_into_view(
+    qtbot: QtBot, dialog: SettingsDialog
+) -> None:
+    from PySide6.QtWidgets import QScrollArea
+
+    dialog.resize(700, 420)  # a page taller than the window: it scrolls
+    dialog.show()
+    dialog.show_section("content_filter")
+    qtbot.waitExposed(dialog)
+    keys = [k for k in dialog.fields if k.startswith("filter.rules.")]
+    field = dialog.fields[keys[-1]]  # the last rule list, at the bottom of the page
+    editor = field.editor
+    assert isinstance(editor, QPlainTextEdit)
+    editor.setPlainText("re:(unclosed")
+    field.apply(field.editor_value())
+    assert field.error
+    area = dialog.pages["content_filter"]
+    assert isinstance(area, QScrollArea)
+
+    def on_screen() -> bool:
+        place = field.error_label.mapTo(area.viewport(), field.error_label.rect().bottomLeft())
+        return 0 <= place.y() <= area.viewport().height()
+
+    qtbot.waitUntil(on_screen, timeout=2000)
