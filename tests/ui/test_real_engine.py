@@ -133,3 +133,39 @@ def test_continue_after_the_length_limit_goes_on_in_the_same_message(
     assert shown.message_id == message_id
     qtbot.waitUntil(lambda: shown.text == more.content, timeout=10000)
     window.close()
+
+
+def test_a_stored_chat_is_read_while_its_question_is_typed(
+    qtbot: QtBot, tiny_models: TinyModels, store: Store, host: EngineHost
+) -> None:
+    """The real engine: the first key of a question in an old chat has the worker read the
+    chat, and the answer then starts from the cached chat (its statistics say so)."""
+    _gguf, bundle = tiny_models.get(TinySpec(weight_type="Q8_0", tied=False))
+    chat = store.create_conversation("An old chat")
+    asked = store.add_message(chat.id, None, "user", PROMPT)
+    store.add_message(chat.id, asked.id, "assistant", "The sea is wide and deep. " * 6)
+    defaults = ChatDefaults("", PARAMS)
+    loaded: list[Engine] = []
+
+    def load(folder: Path) -> Engine:
+        engine = load_engine(folder, "cpu", threads=1)
+        loaded.append(engine)
+        return engine
+
+    window = MainWindow(store, host, lambda: defaults, ModelActions(load=load), group_for_sidebar)
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(host.model_loaded, timeout=60000):
+        window.load_model(bundle)
+    tab = window.open_conversation(chat.id)
+    qtbot.waitUntil(lambda: not host._jobs, timeout=10000)  # the load job done
+    tab.composer.setFocus()
+    qtbot.keyClicks(tab.composer, "And the rivers?")
+    engine = loaded[0]
+    qtbot.waitUntil(lambda: len(engine.decoder.cached) > 20, timeout=20000)  # read meanwhile
+    read = len(engine.decoder.cached)
+    with qtbot.waitSignal(tab.session.answer_finished, timeout=60000) as done:
+        tab.send()
+    _message_id, status, stats = done.args
+    assert status == "complete"
+    assert stats.reused_prompt_tokens >= read - 1, "the answer started from the chat read"
