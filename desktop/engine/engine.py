@@ -147,8 +147,9 @@ class Engine:
         with self._lock:
             read = common_prefix(self.decoder.cached, ids)
             try:
+                part = self._prefill_part()
                 while read < len(ids) and not cancel.is_set():
-                    end = min(len(ids), read + PREFILL_CHUNK)
+                    end = min(len(ids), read + part)
                     self.decoder.forward(ids[:end], read)
                     read = end
             except Exception:  # ORT's errors: the next answer reads the chat itself
@@ -209,6 +210,13 @@ class Engine:
         with self._lock:  # one generation at a time owns the KV cache
             yield from self._run(ids, params, cancel, started)
 
+    def _prefill_part(self) -> int:
+        """Prompt tokens per run. A GPU reads thousands in milliseconds, in runs of its own
+        fixed lengths (``DeviceDecoder.PREFILL_CHUNKS``, warmed at load): parts would only
+        add runs to it."""
+        on_device = getattr(self.decoder, "PREFILL_CHUNKS", None) is not None
+        return self.context_length if on_device else PREFILL_CHUNK
+
     def _stepper(self, sampler: Sampler) -> Callable[[list[int], int], int]:
         """Feed ``ids[start:]`` and pick the next token. Plain greedy decoding on a decoder
         that picks on the device copies one id back instead of the logits."""
@@ -238,10 +246,10 @@ class Engine:
         try:
             # A long prompt goes in parts (a fresh 8,000-token chat takes ~45 s on two cores):
             # Stop is honoured between them, and what was read stays cached for the next try.
-            read = reused
-            while len(ids) - read > PREFILL_CHUNK and not cancel.is_set():
-                self.decoder.forward(ids[: read + PREFILL_CHUNK], read)
-                read += PREFILL_CHUNK
+            read, part = reused, self._prefill_part()
+            while len(ids) - read > part and not cancel.is_set():
+                self.decoder.forward(ids[: read + part], read)
+                read += part
                 yield PromptProgress(read, len(ids))
             if cancel.is_set():
                 yield Finished("cancelled", self._stats(n_prompt, reused, 0, 0.0, 0.0, 0.0))

@@ -21,7 +21,7 @@ from desktop.engine.device_graph import NEXT_TOKEN, DeviceGraph, DeviceGraphErro
 from desktop.engine.engine import load_engine
 from desktop.engine.providers import CPU, CUDA
 from desktop.engine.session import create_session
-from desktop.engine.types import GREEDY, ChatMessage, SamplingParams, TextDelta
+from desktop.engine.types import GREEDY, ChatMessage, PromptProgress, SamplingParams, TextDelta
 from tests.ggufs import TinySpec
 from tests.models import TinyModels
 from tests.starter import starter_bundle_path
@@ -616,3 +616,33 @@ def test_an_imported_int4_checkpoint_keeps_its_integer_zero_points(tmp_path: Pat
     # float16 on top of int8 activations, in a random model: close, the same best token
     assert np.abs(a - b).max() <= 0.05 * np.abs(a).max()
     assert int(np.argmax(a)) == int(np.argmax(b))
+
+
+def test_a_long_prompt_goes_to_the_device_in_its_own_chunks_not_in_parts(
+    tiny_models: TinyModels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the CPU a long prompt is read in parts (Stop works between them); a GPU reads it
+    in milliseconds in chunks of its warmed lengths, which parts would only multiply."""
+    from desktop.engine import engine as engine_mod
+
+    _, bundle = tiny_models.get(Q41)
+    engine = load_engine(bundle, "cpu")
+    monkeypatch.setattr(engine_mod, "PREFILL_CHUNK", 16)
+    prompt = list(range(3, 60))
+    on_cpu = list(engine.generate_ids(prompt, SamplingParams(temperature=0.0, max_new_tokens=2)))
+    assert any(isinstance(e, PromptProgress) for e in on_cpu)
+    graph = half_precision(bundle / "model.onnx")
+    engine.decoder = DeviceDecoder(
+        _cpu_session(graph.model, graph), max_length=128, device="cpu", **_config(bundle)
+    )
+    runs: list[int] = []
+    forward = engine.decoder.forward
+
+    def counting(ids: list[int], start: int) -> np.ndarray:
+        runs.append(len(ids) - start)
+        return forward(ids, start)
+
+    engine.decoder.forward = counting  # type: ignore[method-assign]
+    on_device = list(engine.generate_ids(prompt, SamplingParams(temperature=0.0, max_new_tokens=2)))
+    assert not any(isinstance(e, PromptProgress) for e in on_device)
+    assert runs[0] == len(prompt), "the whole prompt in one call: the decoder chunks it itself"
