@@ -352,7 +352,7 @@ class ChatTab(QWidget):
         self._editing: int | None = None
         self._draft = ""  # the unsent message put aside while an earlier one is edited
         self._trim: tuple[int, int] | None = None
-        # context_estimate's last count: ((last message id, its length), tokens)
+        # the context counted from the text last: ((last message id, its length), tokens)
         self._estimate: tuple[tuple[int, int], int | None] | None = None
         self._first_shown: int | None = None  # id of the first message shown (long chats)
         self.unread = False  # an answer finished while another tab was shown
@@ -711,26 +711,31 @@ class ChatTab(QWidget):
 
     def context_used(self) -> int | None:
         """Tokens of context the chat's last answer used (prompt and answer), if known."""
-        last = next((m for m in reversed(self.session.path()) if m.role == "assistant"), None)
-        stats = (last.stats or {}) if last is not None else {}
-        used = stats.get("prompt_tokens", 0) + stats.get("generated_tokens", 0)
-        return used if isinstance(used, int) and used > 0 else None
+        return self.context_figures(None)[1]
 
-    def last_speed(self) -> float | None:
-        """Tokens per second of the chat's last answer (on the branch shown), if known."""
-        last = next((m for m in reversed(self.session.path()) if m.role == "assistant"), None)
-        speed = (last.stats or {}).get("decode_tok_s") if last is not None else None
-        return float(speed) if isinstance(speed, int | float) and speed > 0 else None
-
-    def context_estimate(self, count: Callable[[str], int | None]) -> int | None:
-        """About how many tokens of context the chat shown would take, counted from its
-        text (``count``: a message's tokens), for a chat with no answer that says
-        (:meth:`context_used`): one imported, or with the answer still to come. None when
-        the chat is empty or nothing can be counted. Kept until the chat shown changes."""
+    def context_figures(
+        self, count: Callable[[str], int | None] | None
+    ) -> tuple[float | None, int | None, int | None]:
+        """For the status bar, from one reading of the branch shown: the tokens per second
+        of its last answer, the context that answer used, and, where no answer says (one
+        imported, or with the answer still to come), about how much the chat would take
+        counted from its text (``count``: a message's tokens; kept until the chat shown
+        changes). None where not known."""
         path = self.session.path()
-        key = (path[-1].id, len(path[-1].content)) if path else None
-        if key is None:
+        last = next((m for m in reversed(path) if m.role == "assistant"), None)
+        stats = (last.stats or {}) if last is not None else {}
+        speed = stats.get("decode_tok_s")
+        used = stats.get("prompt_tokens", 0) + stats.get("generated_tokens", 0)
+        return (
+            float(speed) if isinstance(speed, int | float) and speed > 0 else None,
+            used if isinstance(used, int) and used > 0 else None,
+            self._estimate_of(path, count) if count is not None and not used else None,
+        )
+
+    def _estimate_of(self, path: list[Any], count: Callable[[str], int | None]) -> int | None:
+        if not path:
             return None
+        key = (path[-1].id, len(path[-1].content))
         if self._estimate is not None and self._estimate[0] == key:
             return self._estimate[1]
         total: int | None = 0

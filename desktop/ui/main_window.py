@@ -1644,12 +1644,10 @@ class MainWindow(QMainWindow):
             return
         window = self.host.info.context_length
         tab = self.current_tab()
-        speed = tab.last_speed() if tab is not None else None
+        speed, used, estimate = (
+            tab.context_figures(self._count_tokens) if tab is not None else (None, None, None)
+        )
         self.speed_label.setText(f"{speed:.1f} tok/s" if speed else "")
-        used = tab.context_used() if tab is not None else None
-        estimate = None
-        if used is None and tab is not None:
-            estimate = tab.context_estimate(self._count_tokens)
         if estimate is not None:  # an imported chat, a question not answered yet
             self.context_label.setText(f"context ~{estimate}/{window}")
             self.context_label.setToolTip(
