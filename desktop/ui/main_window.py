@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 from desktop.convert.errors import ConversionError
 from desktop.convert.library import ModelLibrary
 from desktop.engine.providers import display_name
-from desktop.engine.types import ChatEngine, GenerationStats, ModelInfo
+from desktop.engine.types import ChatEngine, ModelInfo
 from desktop.services.chat_session import ChatDefaults, ChatSession
 from desktop.services.engine_host import EngineHost, Job
 from desktop.services.history import History
@@ -523,7 +523,7 @@ class MainWindow(QMainWindow):
         index = pane.addTab(tab, session.title())
         tab.state_changed.connect(lambda _s, t=tab: self._on_tab_state(t))
         tab.title_changed.connect(lambda _t, t=tab: self._on_title(t))
-        tab.answer_stats.connect(self._show_stats)
+        tab.answer_stats.connect(lambda _stats: self._show_context())  # of the chat shown
         tab.answer_stats.connect(lambda _stats, t=tab: self._mark_unread(t))
         tab.notify.connect(self.notify)
         tab.composer.models_dropped.connect(self.import_dropped)
@@ -1324,12 +1324,7 @@ class MainWindow(QMainWindow):
         self._undo_timer.start()
 
     def _title_of(self, conversation_id: int) -> str:
-        from desktop.store import KnownError
-
-        try:
-            title = self.history.get_conversation(conversation_id).title
-        except KnownError:
-            return ""
+        title = self._from_history(lambda: self.history.get_conversation(conversation_id).title, "")
         return title if len(title) <= 60 else title[:59] + "…"
 
     def undo_delete(self) -> None:
@@ -1625,9 +1620,6 @@ class MainWindow(QMainWindow):
         if self.host.info is None and self.centre.currentWidget() is self.panes:
             self.model_bar_label.setText(f"⚠ {problem}")
             self.model_bar.show()
-
-    def _show_stats(self, stats: GenerationStats) -> None:
-        self._show_context()  # of the chat shown (the answer may be another tab's)
 
     def _count_tokens(self, text: str) -> int | None:
         measured = self.host.measure(text, 0)
