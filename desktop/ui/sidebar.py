@@ -462,9 +462,7 @@ class Sidebar(QWidget):
         except KnownError as exc:  # the history locked or gone meanwhile: say so, in the list
             self._search_steps = None
             self.results.clear()
-            failed = QListWidgetItem(f"The search failed: {exc}")
-            failed.setFlags(Qt.ItemFlag.NoItemFlags)
-            self.results.addItem(failed)
+            self._add_note(f"The search failed: {exc}")
             return
         if finished:
             self._search_steps = None
@@ -485,35 +483,33 @@ class Sidebar(QWidget):
             item.setToolTip(row.text)
             self.results.addItem(item)
         if not finished:
-            note = QListWidgetItem("Searching older messages…")
-            note.setFlags(Qt.ItemFlag.NoItemFlags)
-            self.results.addItem(note)
+            self._add_note("Searching older messages…")
         elif self.results.count() == 0:
-            empty = QListWidgetItem(f"No chat contains “{self.search.text().strip()}”.")
-            empty.setFlags(Qt.ItemFlag.NoItemFlags)
-            self.results.addItem(empty)
+            self._add_note(f"No chat contains “{self.search.text().strip()}”.")
         if 0 <= current < self.results.count():
             self.results.setCurrentRow(current)  # a new step keeps the user's place
 
+    def _add_note(self, text: str) -> None:
+        """A line in the results that is no result (it cannot be chosen)."""
+        note = QListWidgetItem(text)
+        note.setFlags(Qt.ItemFlag.NoItemFlags)
+        self.results.addItem(note)
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
         if (
-            watched is self.search
-            and event.type() == QEvent.Type.KeyPress
-            and isinstance(event, QKeyEvent)
-            and event.key() == Qt.Key.Key_Escape
-        ):  # Esc: away with the search (the chat list again), then out of the field
+            watched is not self.search
+            or event.type() != QEvent.Type.KeyPress
+            or not isinstance(event, QKeyEvent)
+        ):
+            return super().eventFilter(watched, event)
+        if event.key() == Qt.Key.Key_Escape:  # away with the search, then out of the field
             if self.search.text():
                 self.search.clear()
                 self.run_search()
             else:
                 self.listing.setFocus(Qt.FocusReason.OtherFocusReason)
             return True
-        if (
-            watched is self.search
-            and event.type() == QEvent.Type.KeyPress
-            and isinstance(event, QKeyEvent)
-            and event.key() == Qt.Key.Key_Down
-        ):
+        if event.key() == Qt.Key.Key_Down:  # into the list below
             shown = self.stack.currentWidget()
             if shown is self.results and self.results.count():
                 self.results.setCurrentRow(0)
