@@ -1003,27 +1003,23 @@ class Store:
         if expression is not None and not literals:
             yield self._search_index(expression, limit), True
             return
-        needle = fts.literal_needle(query) if limit > 0 and expression is None else None
-        if expression is None and needle is None:  # nothing to look for
-            yield [], True
-            return
         # Symbols: a message must hold them as written ("[::-1]": the index has only "1",
         # which most chats hold), read a slice of the history at a time.
+        messages: Callable[[int, int, int], list[SearchHit]]
         if expression is not None:
             hits = self._search_index(expression, limit, literals, titles_only=True)
-        else:
-            assert needle is not None
+            messages = functools.partial(self._indexed_messages, expression, literals)
+        elif limit > 0 and (needle := fts.literal_needle(query)) is not None:
             hits = self._titles_containing(needle, max(1, limit // 2))
+            messages = functools.partial(self._messages_containing, needle)
+        else:  # nothing to look for
+            yield [], True
+            return
         below = self._message_id_bound()
         span = self.SEARCH_FIRST_SPAN  # message ids per step, then adjusted to take step_s
         while below > 0 and len(hits) < limit:
             started = time.perf_counter()
-            low, room = max(0, below - span), limit - len(hits)
-            if expression is not None:
-                hits += self._search_index(expression, room, literals, ids=(low, below))
-            else:
-                assert needle is not None
-                hits += self._messages_containing(needle, low, below, room)
+            hits += messages(max(0, below - span), below, limit - len(hits))
             below -= span
             elapsed = max(time.perf_counter() - started, 1e-4)
             span = int(min(max(span * step_s / elapsed, 1024), 1 << 20))
@@ -1079,6 +1075,11 @@ class Store:
                 SearchHit(conversation_id, title, message_id, role, text, spans, _dt(updated_at))
             )
         return hits
+
+    def _indexed_messages(
+        self, expression: str, literals: Sequence[str], low: int, below: int, limit: int
+    ) -> list[SearchHit]:
+        return self._search_index(expression, limit, literals, ids=(low, below))
 
     @_guarded
     def _titles_containing(self, needle: str, limit: int) -> list[SearchHit]:
