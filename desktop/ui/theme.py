@@ -11,6 +11,7 @@ system's light/dark switch when the theme is "system") and re-applies them live.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -196,6 +197,7 @@ class _FramedControls(QProxyStyle):
         QStyle.PrimitiveElement.PE_IndicatorCheckBox,
         QStyle.PrimitiveElement.PE_IndicatorRadioButton,
     )
+    frame = LIGHT.control_frame  # the theme applied last (apply_theme sets it)
 
     def __init__(self) -> None:
         super().__init__(QStyleFactory.create("Fusion"))
@@ -212,7 +214,7 @@ class _FramedControls(QProxyStyle):
             return
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setPen(QColor(_control_frame[0]))
+        painter.setPen(QColor(self.frame))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         box = QRectF(option.rect).adjusted(0.5, 0.5, -0.5, -0.5)
         if element == QStyle.PrimitiveElement.PE_IndicatorRadioButton:
@@ -222,16 +224,16 @@ class _FramedControls(QProxyStyle):
         painter.restore()
 
 
-_control_frame = [LIGHT.control_frame]  # the theme applied last (apply_theme)
-_framed_style: list[_FramedControls] = []  # made once, with the first control: kept alive
+@functools.cache
+def _framed_style() -> _FramedControls:
+    """Made once, with the first control, and kept alive: widgets do not own their style."""
+    return _FramedControls()
 
 
 def frame_controls(*widgets: QWidget) -> None:
     """Check boxes and radio buttons drawn with a frame that stands out in either theme."""
-    if not _framed_style:
-        _framed_style.append(_FramedControls())
     for widget in widgets:
-        widget.setStyle(_framed_style[0])
+        widget.setStyle(_framed_style())
 
 
 def stylesheet(colors: ThemeColors) -> str:
@@ -270,7 +272,7 @@ def apply_theme(app: QApplication, name: str, scheme: Qt.ColorScheme | None = No
     colors = resolve_theme(name, scheme)
     # Set every time: once a stylesheet is active, app.style() no longer tells which style runs.
     app.setStyle("Fusion")
-    _control_frame[0] = colors.control_frame
+    _FramedControls.frame = colors.control_frame
     app.setPalette(build_palette(colors))
     app.setStyleSheet(stylesheet(colors))
     return colors
