@@ -375,19 +375,22 @@ def _stream(
     err = sys.stderr
     show_reading = out is not None and err is not None and err.isatty()
     reading = False
+
+    def say_reading(line: str) -> None:  # "" wipes it
+        nonlocal reading
+        err.write(f"\r{line}" if line else "\r\033[K")
+        err.flush()
+        reading = bool(line)
+
     try:
         with _ctrl_c_cancels(cancel):
             for ev in events:
                 if isinstance(ev, PromptProgress):
                     if show_reading:
-                        err.write(f"\r(reading the chat… {100 * ev.done // ev.total}%)")
-                        err.flush()
-                        reading = True
+                        say_reading(f"(reading the chat… {100 * ev.done // ev.total}%)")
                     continue
                 if reading:
-                    err.write("\r\033[K")
-                    err.flush()
-                    reading = False
+                    say_reading("")
                 if isinstance(ev, TextDelta):
                     if ev.token_id >= 0:
                         ids.append(ev.token_id)
@@ -404,8 +407,7 @@ def _stream(
     except KeyboardInterrupt:  # the second Ctrl-C: the stream ends where it is
         cancel.set()
     if reading:
-        err.write("\r\033[K")
-        err.flush()
+        say_reading("")
     if "finish_reason" not in result:
         result["finish_reason"] = "cancelled"
     result["text"], result["token_ids"] = "".join(text), ids
