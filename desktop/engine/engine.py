@@ -147,11 +147,8 @@ class Engine:
         with self._lock:
             read = common_prefix(self.decoder.cached, ids)
             try:
-                part = self._prefill_part()
-                while read < len(ids) and not cancel.is_set():
-                    end = min(len(ids), read + part)
-                    self.decoder.forward(ids[:end], read)
-                    read = end
+                for done in self._read_parts(ids, read, len(ids), cancel):
+                    read = done
             except Exception:  # ORT's errors: the next answer reads the chat itself
                 self.decoder.reset()
                 return 0
@@ -217,6 +214,17 @@ class Engine:
         on_device = getattr(self.decoder, "PREFILL_CHUNKS", None) is not None
         return self.context_length if on_device else PREFILL_CHUNK
 
+    def _read_parts(
+        self, ids: list[int], read: int, end: int, cancel: threading.Event
+    ) -> Iterator[int]:
+        """Feed ``ids[read:end]`` to the decoder a part at a time, yielding how far it has
+        read after each; stops between parts once ``cancel`` is set."""
+        part = self._prefill_part()
+        while read < end and not cancel.is_set():
+            start, read = read, min(end, read + part)
+            self.decoder.forward(ids[:read], start)
+            yield read
+
     def _stepper(self, sampler: Sampler) -> Callable[[list[int], int], int]:
         """Feed ``ids[start:]`` and pick the next token. Plain greedy decoding on a decoder
         that picks on the device copies one id back instead of the logits."""
@@ -246,11 +254,11 @@ class Engine:
         try:
             # A long prompt goes in parts (a fresh 8,000-token chat takes ~45 s on two cores):
             # Stop is honoured between them, and what was read stays cached for the next try.
-            read, part = reused, self._prefill_part()
-            while len(ids) - read > part and not cancel.is_set():
-                self.decoder.forward(ids[: read + part], read)
-                read += part
-                yield PromptProgress(read, len(ids))
+            # whole parts, leaving the last (at most one part) to the step that samples
+            part = self._prefill_part()
+            read = reused + (len(ids) - reused - 1) // part * part
+            for done in self._read_parts(ids, reused, read, cancel):
+                yield PromptProgress(done, len(ids))
             if cancel.is_set():
                 yield Finished("cancelled", self._stats(n_prompt, reused, 0, 0.0, 0.0, 0.0))
                 return
