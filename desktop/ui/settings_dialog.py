@@ -773,7 +773,7 @@ class SettingsDialog(QDialog):
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
         super().changeEvent(event)
         if event.type() == QEvent.Type.FontChange and hasattr(self, "section_list"):
-            QTimer.singleShot(0, self._fit_sections)  # once the list has its new font too
+            QTimer.singleShot(0, self, self._fit_sections)  # once the list has its new font
 
     def set_field_note(self, key: str, text: str, *, while_default: bool = False) -> QLabel | None:
         """A line under one option's field about how it works here (e.g. whether the global
