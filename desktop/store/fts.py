@@ -14,6 +14,7 @@ tokenizer keeps only letters and digits), so it is looked for as written instead
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 HIGHLIGHT_START = "\x02"
@@ -99,6 +100,15 @@ def literal_terms(query: str) -> list[str]:
     return found
 
 
+def other_terms(query: str) -> list[str]:
+    """The terms of ``query`` that :func:`literal_terms` leaves out, lower-cased, excluded
+    ones apart: what a snippet built around the literal terms also marks."""
+    literals = literal_terms(query)
+    return [
+        t.text.lower() for t in _parse(query) if not t.negated and t.text.lower() not in literals
+    ]
+
+
 def literal_needle(query: str) -> str | None:
     """The text to look for as written, for a query made only of symbols, punctuation or
     emoji (which the full-text index does not hold), or ``None`` when the query has a word
@@ -110,21 +120,34 @@ def literal_needle(query: str) -> str | None:
 
 
 def literal_snippet(
-    text: str, needle: str, context: int = 48
+    text: str,
+    needles: str | Sequence[str],
+    context: int = 48,
+    *,
+    ignore_case: bool = False,
+    words: Sequence[str] = (),
 ) -> tuple[str, tuple[tuple[int, int], ...]]:
-    """A snippet of ``text`` on one line around the first ``needle`` (about ``context``
-    characters each side, "…" where it is cut), and the ranges of every ``needle`` in it,
-    like :func:`parse_snippet`'s."""
-    at = text.find(needle)
-    if at < 0:
+    """A snippet of ``text`` on one line around the first of ``needles`` (about ``context``
+    characters each side, "…" where it is cut), and the ranges of every needle in it, like
+    :func:`parse_snippet`'s; also of ``words`` where a word begins with one (a query's other
+    terms). ``ignore_case`` for needles and words searched in lower case."""
+    flags = re.IGNORECASE if ignore_case else 0
+    ordered = [needles] if isinstance(needles, str) else sorted(needles, key=len, reverse=True)
+    literal = "|".join(re.escape(n) for n in ordered if n)
+    first = re.search(literal, text, flags) if literal else None
+    if first is None:
         return parse_snippet(text[: 2 * context])
+    at, stop = first.span()
     start = max(0, at - context)
-    end = min(len(text), at + len(needle) + context)
+    end = min(len(text), stop + context)
     if start > 0 and (space := text.find(" ", start, at)) >= 0:
         start = space + 1  # begin on a whole word
-    if end < len(text) and (space := text.rfind(" ", at + len(needle), end)) >= 0:
+    if end < len(text) and (space := text.rfind(" ", stop, end)) >= 0:
         end = space
-    marked = text[start:end].replace(needle, HIGHLIGHT_START + needle + HIGHLIGHT_END)
+    marks = "|".join([literal, *(r"(?<!\w)" + re.escape(w) for w in words if w)])
+    marked = re.sub(
+        marks, lambda m: HIGHLIGHT_START + m.group(0) + HIGHLIGHT_END, text[start:end], flags=flags
+    )
     snippet, spans = parse_snippet(marked)
     if start > 0:
         snippet = "…" + snippet

@@ -110,6 +110,16 @@ def _dt(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, tz=UTC)
 
 
+def _snippet(
+    marked: str, text: str | None, literals: Sequence[str], words: Sequence[str]
+) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """A hit's snippet: FTS5's, or, when the query has terms made mostly of symbols, one
+    around those as written (FTS5 would mark every "1" of a search for "[::-1]")."""
+    if literals and text is not None:
+        return fts.literal_snippet(text, literals, ignore_case=True, words=words)
+    return fts.parse_snippet(marked)
+
+
 def _ts(moment: datetime | None) -> float:
     return time.time() if moment is None else moment.timestamp()
 
@@ -1007,8 +1017,9 @@ class Store:
         # which most chats hold), read a slice of the history at a time.
         messages: Callable[[int, int, int], list[SearchHit]]
         if expression is not None:
-            hits = self._search_index(expression, limit, literals, titles_only=True)
-            messages = functools.partial(self._indexed_messages, expression, literals)
+            words = fts.other_terms(query)
+            hits = self._search_index(expression, limit, literals, words, titles_only=True)
+            messages = functools.partial(self._indexed_messages, expression, literals, words)
         elif limit > 0 and (needle := fts.literal_needle(query)) is not None:
             hits = self._titles_containing(needle, max(1, limit // 2))
             messages = functools.partial(self._messages_containing, needle)
@@ -1033,13 +1044,15 @@ class Store:
         expression: str,
         limit: int,
         literals: Sequence[str] = (),
+        words: Sequence[str] = (),
         *,
         titles_only: bool = False,
         ids: tuple[int, int] | None = None,
     ) -> list[SearchHit]:
         """Titles (unless ``ids``), then messages (unless ``titles_only``; only those with
         ids in ``[low, below)`` when ``ids`` is given) matching ``expression`` and holding
-        every one of ``literals`` (lower case) as written."""
+        every one of ``literals`` (lower case) as written; their snippets marking those and
+        the query's other ``words``."""
         marks = (fts.HIGHLIGHT_START, fts.HIGHLIGHT_END, "…", 16)
         hits: list[SearchHit] = []
         holds_title = "".join(" AND instr(lower(c.title), ?) > 0" for _ in literals)
@@ -1052,34 +1065,48 @@ class Store:
                    ORDER BY c.updated_at DESC LIMIT ?""",
                 (*marks, expression, *literals, max(1, limit // 2)),
             ):
-                text, spans = fts.parse_snippet(marked)
+                text, spans = _snippet(marked, title, literals, words)
                 hits.append(
                     SearchHit(conversation_id, title, None, None, text, spans, _dt(updated_at))
                 )
         if titles_only:
             return hits
         low, below = ids if ids is not None else (0, 1 << 62)
-        for message_id, conversation_id, role, title, updated_at, marked in self._db.execute(
+        for (
+            message_id,
+            conversation_id,
+            role,
+            title,
+            updated_at,
+            marked,
+            content,
+        ) in self._db.execute(
             f"""SELECT m.id, m.conversation_id, m.role, c.title, c.updated_at,
-                      snippet(messages_fts, 0, ?, ?, ?, ?)
+                      snippet(messages_fts, 0, ?, ?, ?, ?), iif(?, m.content, NULL)
                FROM messages_fts
                JOIN messages m ON m.id = messages_fts.rowid
                JOIN conversations c ON c.id = m.conversation_id
                WHERE messages_fts MATCH ? AND messages_fts.rowid >= ?
                  AND messages_fts.rowid < ? AND c.deleted_at IS NULL{holds_text}
                ORDER BY messages_fts.rowid DESC LIMIT ?""",
-            (*marks, expression, low, below, *literals, limit - len(hits)),
+            (*marks, bool(literals), expression, low, below, *literals, limit - len(hits)),
         ):
-            text, spans = fts.parse_snippet(marked)
+            text, spans = _snippet(marked, content, literals, words)
             hits.append(
                 SearchHit(conversation_id, title, message_id, role, text, spans, _dt(updated_at))
             )
         return hits
 
     def _indexed_messages(
-        self, expression: str, literals: Sequence[str], low: int, below: int, limit: int
+        self,
+        expression: str,
+        literals: Sequence[str],
+        words: Sequence[str],
+        low: int,
+        below: int,
+        limit: int,
     ) -> list[SearchHit]:
-        return self._search_index(expression, limit, literals, ids=(low, below))
+        return self._search_index(expression, limit, literals, words, ids=(low, below))
 
     @_guarded
     def _titles_containing(self, needle: str, limit: int) -> list[SearchHit]:

@@ -267,6 +267,18 @@ def test_a_term_made_mostly_of_symbols_must_be_there_as_written(store: Store) ->
     assert titles == [], "no title holds c++"
 
 
+def test_a_symbol_term_is_what_the_snippet_shows_and_marks(store: Store) -> None:
+    c = store.create_conversation("Lists in Python 3.11 or C++")
+    long = " ".join(["filler 1"] * 40 + ["so items[::-1] reverses;"] + ["1 more"] * 40)
+    m = store.add_message(c.id, None, "user", long)
+    (hit,) = [h for h in store.search("[::-1]") if h.message_id is not None]
+    assert hit.message_id == m.id
+    assert "items[::-1] reverses" in hit.snippet, "the snippet is around the term itself"
+    assert [hit.snippet[s:e] for s, e in hit.highlights] == ["[::-1]"], "not every other 1"
+    (title,) = [h for h in store.search("python c++") if h.message_id is None]
+    assert [title.snippet[s:e] for s, e in title.highlights] == ["Python", "C++"]
+
+
 def test_titles_with_symbols_fill_half_the_results_as_words_do(store: Store) -> None:
     for i in range(30):
         store.create_conversation(f"C++ question {i}")
