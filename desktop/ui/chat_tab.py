@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QEvent, QMimeData, Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QKeyEvent, QResizeEvent, QShowEvent, QTextCursor
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QCheckBox,
     QDialog,
     QDialogButtonBox,
@@ -776,10 +777,11 @@ class ChatTab(QWidget):
             [self.view.earlier_button] if self.view.earlier_button.isVisibleTo(self) else []
         )
         for w in widgets:
-            chain += [w, w.prev_button, w.next_button, *w.focus_chain(),
-                      w.copy_button, w.edit_button, w.regen_button, w.continue_button,
-                      w.branch_button, w.alternatives_button, w.thumbs_up,
-                      w.thumbs_down]  # fmt: skip
+            banner = w.banner.findChildren(QAbstractButton) if w.banner is not None else []
+            chain += [w, w.prev_button, w.next_button, *banner, w.reveal_button,
+                      *w.focus_chain(), w.copy_button, w.edit_button, w.answer_button,
+                      w.regen_button, w.continue_button, w.branch_button,
+                      w.alternatives_button, w.thumbs_up, w.thumbs_down]  # fmt: skip
             chain += w.extra_actions
         chain += [self.composer, self.send_button, self.stop_button, self.settings_button,
                   self.attach_button]  # fmt: skip

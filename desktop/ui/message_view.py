@@ -25,13 +25,27 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from PySide6.QtCore import QDateTime, QEvent, QLocale, QObject, QPoint, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import (
+    QDateTime,
+    QEvent,
+    QLocale,
+    QObject,
+    QPoint,
+    QRectF,
+    Qt,
+    QTimer,
+    QUrl,
+    Signal,
+)
 from PySide6.QtGui import (
     QCursor,
     QDesktopServices,
     QGuiApplication,
     QKeyEvent,
+    QPainter,
+    QPaintEvent,
     QPalette,
+    QPen,
     QResizeEvent,
 )
 from PySide6.QtWidgets import (
@@ -73,6 +87,17 @@ REPAINT_MS = 40
 SPARE_MS = 100  # after a change, the view makes the widgets of the next turn this much later
 LATEST_AFTER = 0.5  # "Latest" shows once the end is this many viewport heights below
 LATEST_MARGIN = 12  # px between the "Latest" button and the bottom of the viewport
+FOCUS_FRAME_PX = 2  # the frame round the message that has the keyboard
+FOCUS_SCROLL_MARGIN = 8  # px above a message reached with Tab
+# A message's buttons that keep the keyboard when the message is rebuilt under them (a
+# version switched with the arrows: pressing again goes on switching).
+KEPT_FOCUS = (
+    "prev_button", "next_button", "copy_button", "edit_button", "answer_button",
+    "regen_button", "continue_button", "branch_button", "alternatives_button", "thumbs_up",
+    "thumbs_down", "reveal_button",
+)  # fmt: skip
+# where a version arrow that can go no further hands the keyboard
+OTHER_ARROW = {"prev_button": "next_button", "next_button": "prev_button"}
 CHUNK_CHARS = 600  # finished Markdown is rendered in pieces of about this size...
 TURN_BUDGET_S = 0.003  # ...as many as fit in this much time per event-loop turn
 FINISH_NOW_CHARS = 2000  # an answer that ends with less than this still to show: shown at once
@@ -529,6 +554,27 @@ class MessageWidget(QFrame):
     def _hide_tail(self) -> None:
         if self._tail is not None:
             self._tail.hide()
+
+    def holds_focus(self) -> bool:
+        """Whether the keyboard is on this message or on its text (its buttons show their
+        own focus)."""
+        focus = QApplication.focusWidget()
+        return focus is self or (
+            isinstance(focus, (RichText, CodeBlockView)) and self.isAncestorOf(focus)
+        )
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
+        super().paintEvent(event)
+        if not self.holds_focus():
+            return
+        # Keyboard users see which message Tab reached (the frame has no focus look of its
+        # own, and the text inside it none that shows).
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        pen = QPen(self.palette().color(QPalette.ColorRole.Highlight), FOCUS_FRAME_PX)
+        painter.setPen(pen)
+        inset = FOCUS_FRAME_PX / 2
+        painter.drawRoundedRect(QRectF(self.rect()).adjusted(inset, inset, -inset, -inset), 4, 4)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         if event.modifiers() & Qt.KeyboardModifier.AltModifier and event.key() in (
@@ -1088,6 +1134,75 @@ class ConversationView(QScrollArea):
         bar = self.verticalScrollBar()
         bar.valueChanged.connect(self._remember_stick)
         bar.rangeChanged.connect(self._follow)
+        # Tab does not stop on the column itself (nothing shows that it has the keys): it
+        # goes from message to message; a click still gives it the keys for scrolling.
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            app.focusChanged.connect(self._on_focus_changed)
+
+    def _on_focus_changed(self, old: QWidget | None, new: QWidget | None) -> None:
+        for widget in (old, new):
+            message = self._message_of(widget)
+            if message is not None:
+                message.update()  # its focus frame
+        message = self._message_of(new)
+        if message is not None and new is message:
+            self._show_top_of(message)
+
+    def _message_of(self, widget: QWidget | None) -> MessageWidget | None:
+        """The message of this view that ``widget`` is or is in, if any."""
+        while widget is not None and widget is not self:
+            if isinstance(widget, MessageWidget):
+                return widget if widget.message_id in self.widgets else None
+            widget = widget.parentWidget()
+        return None
+
+    def _show_top_of(self, message: MessageWidget) -> None:
+        """A message reached with Tab shows from its header down (Qt centres a message
+        taller than the view, hiding whose it is and its version arrows)."""
+        bar = self.verticalScrollBar()
+        top = message.y() - FOCUS_SCROLL_MARGIN
+        visible = self.viewport().height()
+        if (
+            top < bar.value()
+            or message.y() + min(message.height(), visible) > bar.value() + visible
+        ):
+            self._stick = False
+            bar.setValue(top)
+
+    def _focused_part(self) -> tuple[int, str | None] | None:
+        """Where the keyboard is among the messages shown: the message's index and the
+        name of its focused button (``None``: the message or its text)."""
+        focus = QApplication.focusWidget()
+        message = self._message_of(focus)
+        if message is None or focus is None:
+            return None
+        index = self.message_widgets().index(message)
+        for name in KEPT_FOCUS:
+            if getattr(message, name) is focus:
+                return index, name
+        return index, None
+
+    def _restore_focus(self, part: tuple[int, str | None]) -> None:
+        """After the messages were rebuilt (a version switched, an answer replaced), put the
+        keyboard back where it was if its widget went: on the same button of the message in
+        the same place, else on that message (Qt had moved it to the input)."""
+        index, name = part
+        widgets = self.message_widgets()
+        if index >= len(widgets):
+            return
+        message = widgets[index]
+        focus = QApplication.focusWidget()
+        if focus is not None and (focus is message or message.isAncestorOf(focus)):
+            return  # still there
+        target: QWidget = message
+        for candidate in (name, OTHER_ARROW.get(name or "")):
+            button = getattr(message, candidate) if candidate else None
+            if isinstance(button, QWidget) and button.isVisibleTo(message) and button.isEnabled():
+                target = button
+                break
+        target.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt override)
         super().resizeEvent(event)
@@ -1188,6 +1303,7 @@ class ConversationView(QScrollArea):
         puts the context marker before entry ``index``; ``earlier``: how many messages come
         before ``entries`` (a button above them shows more)."""
         palette = self.palette_md()
+        focused = self._focused_part()
         keep: dict[int, MessageWidget] = {}
         order: list[QWidget] = []
         if earlier:
@@ -1239,6 +1355,8 @@ class ConversationView(QScrollArea):
             w.show()
         self.widgets, self._order, self._keys = keep, order, keys
         self._update_tab_order()
+        if focused is not None:
+            self._restore_focus(focused)
         if len(self._spares) < len(self._SPARE_KINDS):
             self._spare_timer.start(SPARE_MS)
 

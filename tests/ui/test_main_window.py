@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QPoint, QRect, Qt, QUrl
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QToolButton
+from PySide6.QtWidgets import QApplication, QToolButton
 from pytestqt.qtbot import QtBot
 
 from desktop.engine.types import ChatMessage, ModelInfo
@@ -464,6 +464,33 @@ def test_regenerate_keeps_the_old_answer_and_the_switcher_moves_between(
     answer.setFocus()
     qtbot.keyClick(answer, Qt.Key.Key_Right, Qt.KeyboardModifier.AltModifier)
     assert tab.view.message_widgets()[-1].position_label.text() == "2/2"
+
+
+def test_the_keyboard_stays_on_the_versions_it_switches(qtbot: QtBot, window: MainWindow) -> None:
+    tab = tab_of(window)
+    send(qtbot, tab, "Hi")
+    for _ in range(2):
+        with qtbot.waitSignal(tab.session.answer_finished, timeout=5000):
+            tab.view.message_widgets()[-1].regen_button.click()
+    window.activateWindow()
+    answer = tab.view.message_widgets()[-1]
+    assert answer.position_label.text() == "3/3"
+    answer.prev_button.setFocus()
+    qtbot.keyClick(answer.prev_button, Qt.Key.Key_Space)
+    answer = tab.view.message_widgets()[-1]
+    assert answer.position_label.text() == "2/3"
+    assert QApplication.focusWidget() is answer.prev_button, "Space again goes on back"
+    qtbot.keyClick(answer.prev_button, Qt.Key.Key_Space)
+    answer = tab.view.message_widgets()[-1]
+    assert answer.position_label.text() == "1/3"
+    assert QApplication.focusWidget() is answer.next_button, "the arrow that can still go"
+    answer.setFocus()
+    qtbot.keyClick(answer, Qt.Key.Key_Right, Qt.KeyboardModifier.AltModifier)
+    answer = tab.view.message_widgets()[-1]
+    assert answer.position_label.text() == "2/3"
+    assert QApplication.focusWidget() is answer, "Alt+Right again goes on"
+    assert answer.holds_focus()
+    assert not tab.view.message_widgets()[0].holds_focus()
 
 
 def test_edit_resends_as_a_new_version_of_the_prompt(qtbot: QtBot, window: MainWindow) -> None:

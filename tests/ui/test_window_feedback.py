@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from keyring.backends import fail
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QPushButton
+from PySide6.QtWidgets import QPushButton, QWidget
 from pytestqt.qtbot import QtBot
 
 from desktop.config.settings import Settings
@@ -154,6 +154,21 @@ def test_a_blocked_message_stays_out_of_the_context_of_every_later_turn(
     assert [m.content for m in second] == ["hello", "and now?"], "the blocked answer too"
 
 
+def tab_stops(start: QWidget, count: int) -> list[QWidget]:
+    """The next ``count`` widgets Tab reaches from ``start`` that can take the keys now."""
+    stops: list[QWidget] = []
+    widget = start.nextInFocusChain()
+    while len(stops) < count and widget is not start:
+        if (
+            widget.isVisible()
+            and widget.isEnabled()
+            and widget.focusPolicy() & Qt.FocusPolicy.TabFocus
+        ):
+            stops.append(widget)
+        widget = widget.nextInFocusChain()
+    return stops
+
+
 def test_a_blocked_answer_hides_behind_its_banner_and_can_be_reported(
     qtbot: QtBot,
     fb_window: MainWindow,
@@ -170,6 +185,12 @@ def test_a_blocked_answer_hides_behind_its_banner_and_can_be_reported(
     assert answer.body_hidden
     assert answer.reveal_button.isVisibleTo(fb_window)
     assert all(not p.isVisibleTo(fb_window) for p in answer.parts)
+    # Tab reaches the banner's report and "Show the text anyway" from the answer's header,
+    # before its other buttons (not after the input, far below)
+    qtbot.waitUntil(answer.banner.report.isVisible)  # shown by the next pass of events
+    stops = tab_stops(answer, 6)
+    assert stops.index(answer.banner.report) < stops.index(answer.reveal_button)
+    assert stops.index(answer.reveal_button) < stops.index(answer.regen_button)
     with qtbot.waitSignal(service.feedback_changed, timeout=2000) as changed:
         qtbot.mouseClick(answer.banner.report, Qt.MouseButton.LeftButton)
     assert changed.args == [answer.message_id]
