@@ -319,8 +319,9 @@ class JsonStream:
                 continue
             except RecursionError as error:
                 raise _too_deep(self.name, self._max_depth) from error
-            except ValueError as error:  # NaN / Infinity
-                raise TranscriptError(f"{self.name}: {error}; nothing was imported") from error
+            except ValueError as error:  # NaN / Infinity, or a number of thousands of digits
+                reason = "it holds a number too long to read" if "digits" in str(error) else error
+                raise TranscriptError(f"{self.name}: {reason}; nothing was imported") from error
             if (
                 not isinstance(value, dict | list)
                 and end > len(self._text) - _TRUNCATION_MARGIN
@@ -331,8 +332,10 @@ class JsonStream:
             break
         if end - self._pos > limit:
             raise self._too_large(what, limit)
-        self._pos = end
+        start, self._pos = self._pos, end
         check_depth(value, self.name, self._max_depth, self._depth)
+        if _SURROGATE_ESCAPE.search(self._text, start, end):
+            return mend_surrogates(value)
         return value
 
     def _cut_short(self, error: json.JSONDecodeError) -> bool:
@@ -394,6 +397,25 @@ class JsonStream:
         """Check that nothing but whitespace follows."""
         if self.peek():
             raise self._invalid("Extra data", self._pos)
+
+
+# "\ud800"-"\udfff" written as an escape: half of a character outside the BMP (an emoji),
+# whole when its other half follows, alone where an export cut a text inside a character.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def mend_surrogates(value: Any) -> Any:
+    """``value`` with every lone surrogate in its texts (keys too) replaced by U+FFFD, as a
+    decoder does with a broken character: such a text cannot be stored or written as UTF-8,
+    and one cut emoji must not keep the rest of an export out."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [mend_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {mend_surrogates(k): mend_surrogates(v) for k, v in value.items()}
+    return value
 
 
 def check_depth(value: Any, name: str, max_depth: int = MAX_DEPTH, depth: int = 1) -> None:

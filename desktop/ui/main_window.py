@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -82,6 +83,8 @@ IMPORT_FAILED = "The import failed"  # how a failed import of chats is said
 HISTORY_CHECK_MS = 2000  # how often the window looks for chats written elsewhere
 MIN_WINDOW = QSize(640, 440)
 MIN_FONT_PT, MAX_FONT_PT = 8.0, 32.0  # the text size setting's bounds
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -1002,6 +1005,9 @@ class MainWindow(QMainWindow):
                     store.close()
             except expected as exc:
                 message = f"{failure}: {exc}"
+            except Exception as exc:  # a bug: logged, and the caller still hears the end
+                logger.exception("%s failed", name)
+                message = f"{failure} because of an error inside Parley ({exc}); see the log"
             done.emit(message)
 
         thread = threading.Thread(target=run, name=name, daemon=True)

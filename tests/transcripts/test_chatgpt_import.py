@@ -169,3 +169,23 @@ def test_old_exports_without_ids_get_stable_uids(store: Store, tmp_path: Path) -
     path.write_text(json.dumps(data), encoding="utf-8")
     assert import_file(store, path).added == 1
     assert import_file(store, path).unchanged == 1  # same derived uid: no duplicate
+
+
+def test_a_character_cut_in_half_is_replaced_not_a_reason_to_refuse(
+    store: Store, tmp_path: Path
+) -> None:
+    """ChatGPT's exports hold texts cut inside an emoji: a lone "\\ud83d" in the JSON,
+    which UTF-8 (and so the history) cannot hold. It becomes U+FFFD; whole emoji stay."""
+    data = chatgpt_export()
+    data[0]["title"] = "Cat \ud83d picture"
+    data[0]["mapping"]["a1"]["message"]["content"]["parts"] = ["A cat \ud83d\ude00 \udc00."]
+    path = tmp_path / "conversations.json"
+    path.write_text(json.dumps(data), encoding="utf-8")  # json.dumps escapes them as \uXXXX
+    assert "\\ud83d" in path.read_text(encoding="utf-8")
+
+    result = import_file(store, path)
+
+    [conversation_id] = result.conversation_ids
+    assert store.get_conversation(conversation_id).title == "Cat \ufffd picture"
+    texts = [m.content for m in store.children(store.thread(conversation_id)[0].message.id)]
+    assert "A cat \U0001f600 \ufffd." in texts

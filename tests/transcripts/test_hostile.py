@@ -151,6 +151,7 @@ def test_malformed_files_change_nothing(case: str, history: Store, tmp_path: Pat
         (b"\xff\xfe\x00garbage", "not UTF-8"),
         (b'{"format": "parley-transcripts", "version": NaN}', "NaN is not allowed"),
         (b"[" * 200_000 + b"]" * 200_000, "nested more than 64 levels"),
+        (b'[{"create_time": ' + b"9" * 5000 + b"}]", "holds a number too long to read"),
     ],
 )
 def test_unparseable_files_change_nothing(

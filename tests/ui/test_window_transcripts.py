@@ -139,6 +139,24 @@ def test_a_broken_import_file_is_one_clear_line(
     assert window.notice.text() == "The import failed: empty.json is empty; nothing was imported"
 
 
+def test_an_import_that_fails_unexpectedly_still_ends_and_frees_the_window(
+    window: MainWindow, tmp_path: Path, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import desktop.transcripts
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("a bug in the importer")
+
+    monkeypatch.setattr(desktop.transcripts, "import_file", broken)
+    path = tmp_path / "conversations.json"
+    path.write_text("[]")
+    with qtbot.waitSignal(window._import_done, timeout=10000):
+        window.import_transcripts(path)
+    assert window.notice.text().startswith("The import failed because of an error inside")
+    assert "a bug in the importer" in window.notice.text()
+    assert window._import is None, "answers and other imports are not held off for good"
+
+
 def test_export_all_chats_into_one_zip_off_the_gui_thread(
     window: MainWindow, store: Store, tmp_path: Path, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
