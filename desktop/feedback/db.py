@@ -8,12 +8,13 @@ causes become the store's :class:`~desktop.store.StoreError` subclasses (one cle
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from desktop.store.errors import DatabaseUnavailable, translate
+from desktop.store.errors import DatabaseUnavailable, backup_copy, is_corruption, translate
 from desktop.store.schema import schema_version
 
 FEEDBACK_SCHEMA_VERSION = 2
@@ -25,6 +26,7 @@ class Database:
 
     def __init__(self, path: Path, busy_timeout: float = BUSY_TIMEOUT_S) -> None:
         self.path = Path(path)
+        self._backup: Path | None = None  # the copy made of the file when found damaged
         with self.guard():
             self.connection = sqlite3.connect(
                 str(self.path), timeout=busy_timeout, isolation_level=None
@@ -52,7 +54,11 @@ class Database:
         try:
             yield
         except sqlite3.Error as error:
-            known = translate(error, self.path)
+            if is_corruption(error) and self._backup is None and self.path.exists():
+                # as the store does: the damaged file is kept (no copy: the message names none)
+                with contextlib.suppress(OSError):
+                    self._backup = backup_copy(self.path, "corrupt")
+            known = translate(error, self.path, self._backup)
             if known is None:
                 raise
             raise known from error

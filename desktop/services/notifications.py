@@ -9,6 +9,7 @@ click away. The traceback goes to the log, never straight into the user's face.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 import traceback
@@ -17,9 +18,10 @@ from types import TracebackType
 
 from PySide6.QtCore import QObject, Signal
 
-from desktop.store.errors import KnownError
+from desktop.store.errors import DatabaseCorrupt, KnownError
 
 log = logging.getLogger(__name__)
+_OVERRIDE_PREFIX = re.compile(r"^Error calling Python override of [\w:]+\(\): ")
 
 
 class Notifier(QObject):
@@ -29,6 +31,9 @@ class Notifier(QObject):
     """
 
     message = Signal(str, str)
+    serious = Signal(str)
+    """Also emitted (after ``message``) for what must not pass as a line in the status bar
+    that the next notice replaces: the history found damaged while the app runs."""
 
     def info(self, text: str) -> None:
         self.message.emit(text, "")
@@ -62,9 +67,13 @@ class ExceptHooks:
     ) -> None:
         details = "".join(traceback.format_exception(exc_type, exc, tb))
         log.error("unhandled exception\n%s", details)
-        summary = str(exc) or exc_type.__name__
+        # PySide puts "Error calling Python override of QWidget::showEvent(): " before the
+        # message of an exception raised in a Qt override: words for developers only
+        summary = _OVERRIDE_PREFIX.sub("", str(exc)) or exc_type.__name__
         if isinstance(exc, KnownError):  # the environment's fault, said in its own words
             self._notifier.error(summary, details)
+            if isinstance(exc, DatabaseCorrupt):
+                self._notifier.serious.emit(summary)
             return
         self._notifier.error(f"Something went wrong inside Parley: {summary}", details)
 

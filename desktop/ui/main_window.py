@@ -165,6 +165,8 @@ class MainWindow(QMainWindow):
         self._exports: list[threading.Thread] = []
         self.notifier = notifier or Notifier(self)
         self.notifier.message.connect(self.notify)
+        self.notifier.serious.connect(self._alarm)
+        self._alarmed: set[str] = set()
         self._export_done.connect(self.notify)
         self._import_done.connect(self._after_import)
         self._import_progress.connect(self._on_import_progress)
@@ -1259,6 +1261,17 @@ class MainWindow(QMainWindow):
         self._details, self._details_error = details, error
         self.details_button.setVisible(bool(details))
         self._notice_timer.start(NOTICE_MS if not details else NOTICE_MS * 4)
+
+    def _alarm(self, text: str) -> None:
+        """Say ``text`` in a box the user closes (once per text): the status bar's line is
+        replaced by the next notice within seconds."""
+        if text in self._alarmed:
+            return
+        self._alarmed.add(text)
+        box = QMessageBox(QMessageBox.Icon.Warning, "Parley", text,
+                          QMessageBox.StandardButton.Close, self)  # fmt: skip
+        self.details_box = box
+        box.open()
 
     def _clear_notice(self) -> None:
         self.notice.clear()

@@ -248,6 +248,34 @@ def test_deleting_a_conversation_deletes_its_feedback(
     db.close()
 
 
+def test_feedback_found_damaged_is_one_clear_error_and_the_file_is_copied_first(
+    store: Store, feedback: FeedbackStore, chat: Chat
+) -> None:
+    from desktop.store import DatabaseCorrupt
+
+    feedback.rate(chat.a1.id, FeedbackDraft(1))
+    db = sqlite3.connect(str(store.path))
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    (root,) = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'feedback'").fetchone()
+    (page_size,) = db.execute("PRAGMA page_size").fetchone()
+    db.close()
+    with store.path.open("r+b") as file:  # the feedback table's page, and nothing else
+        file.seek((root - 1) * page_size)
+        file.write(b"\xa5" * page_size)
+    damaged = store.path.read_bytes()
+
+    reader = FeedbackStore(store)  # a connection of its own, as the window's service has
+    try:
+        with pytest.raises(DatabaseCorrupt) as caught:
+            reader.rating_for(chat.a1.id)
+    finally:
+        reader.close()
+    error = caught.value
+    assert error.backup is not None, "the damaged file is kept before anything else happens"
+    assert error.backup.read_bytes() == damaged
+    assert str(error.backup) in str(error)
+
+
 def test_the_feedback_store_follows_a_moved_history(
     tmp_path: Path, store: Store, feedback: FeedbackStore, chat: Chat
 ) -> None:

@@ -1481,3 +1481,19 @@ def test_a_tab_brought_back_by_undo_is_scrolled_into_the_tab_strip(
     place = bar.tabRect(window.tabs.indexOf(shown))
     assert place.left() >= 0
     assert place.right() <= bar.width(), "on screen, not scrolled off to the left"
+
+
+def test_a_history_found_damaged_while_running_is_said_in_a_box_once(
+    window: MainWindow,
+) -> None:
+    text = "The history database h.sqlite3 is damaged. A copy was saved as h.corrupt."
+    window.notifier.error(text)
+    window.notifier.serious.emit(text)
+    box = window.details_box
+    assert box is not None
+    assert box.isVisible(), "not only a status line the next one replaces"
+    assert box.text() == text
+    box.close()
+    window.notifier.serious.emit(text)  # every read of the damaged part fails alike
+    assert not box.isVisible(), "one box, not one per read"
+    assert window.details_box is box
