@@ -32,6 +32,13 @@ _COLUMNS = (
     "last_error, last_status, created_at, sent_at"
 )
 _UNSENT = "('review', 'pending', 'held')"
+# An outbox row whose record belongs to a conversation in the trash.
+_TRASHED = """
+    EXISTS (SELECT 1 FROM feedback f JOIN messages m ON m.id = f.message_id
+            JOIN conversations c ON c.id = m.conversation_id
+            WHERE f.id = outbox.feedback_id AND c.deleted_at IS NOT NULL)
+    OR EXISTS (SELECT 1 FROM comparisons k JOIN conversations c ON c.id = k.conversation_id
+               WHERE k.id = outbox.comparison_id AND c.deleted_at IS NOT NULL)"""
 
 
 def _dt(timestamp: float) -> datetime:
@@ -87,6 +94,13 @@ class Outbox:
         state: OutboxState = "review" if review else "pending"
         text = json.dumps(dict(payload), ensure_ascii=False, separators=(",", ":"))
         with self._database().write() as db:
+            # Given again after a withdrawal that has not gone out: the endpoint must end up
+            # with this version, not have it withdrawn by a retry that comes after it.
+            db.execute(
+                f"DELETE FROM outbox WHERE kind = 'withdrawal' AND record_uid = ? "
+                f"AND state IN {_UNSENT}",
+                (record_uid,),
+            )
             row = db.execute(
                 f"SELECT id, attempts, idempotency_key FROM outbox WHERE kind = ? "
                 f"AND record_uid = ? AND state IN {_UNSENT} ORDER BY id DESC LIMIT 1",
@@ -188,18 +202,21 @@ class Outbox:
         return found
 
     def due(self, now: float | None = None, limit: int = 50) -> list[OutboxItem]:
+        """Pending items whose time has come. Not those of a chat in the trash: deleted
+        while Undo is offered, it is purged next, and its records with it."""
         moment = time.time() if now is None else now
         rows = self._database().query(
             f"SELECT {_COLUMNS} FROM outbox WHERE state = 'pending' AND next_attempt_at <= ? "
-            "ORDER BY next_attempt_at, id LIMIT ?",
+            f"AND NOT ({_TRASHED}) ORDER BY next_attempt_at, id LIMIT ?",
             (moment, limit),
         )
         return [_item(r) for r in rows]
 
     def next_due(self) -> float | None:
-        """When the next pending item is due (Unix seconds), ``None`` if none is pending."""
+        """When the next pending item is due (Unix seconds), ``None`` if none is pending
+        (as :meth:`due` counts them)."""
         rows = self._database().query(
-            "SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending'"
+            f"SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending' AND NOT ({_TRASHED})"
         )
         value = rows[0][0] if rows else None
         return None if value is None else float(cast(float, value))
@@ -246,29 +263,47 @@ class Outbox:
 
     # ---------------------------------------------------------------- the sender's results
 
-    def mark_sent(self, item_id: int, status: int) -> None:
+    def begin_attempt(self, item: OutboxItem) -> bool:
+        """Count an attempt before the item goes out, so that a change or withdrawal made
+        while it is on its way knows it may have reached the endpoint (a new key for a new
+        version; a withdrawal queued). False: the item was changed or withdrawn since it
+        was read, so this version is not sent."""
+        with self._database().write() as db:
+            return (
+                db.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, updated_at = ? WHERE id = ? "
+                    "AND idempotency_key = ? AND state = 'pending'",
+                    (time.time(), item.id, item.idempotency_key),
+                ).rowcount
+                == 1
+            )
+
+    # The outcome of an attempt applies to the version that was sent (its key): one
+    # changed meanwhile is the next thing to send, whatever became of the old one.
+
+    def mark_sent(self, item: OutboxItem, status: int) -> None:
         now = time.time()
         with self._database().write() as db:
             db.execute(
-                "UPDATE outbox SET state = 'sent', attempts = attempts + 1, last_status = ?, "
-                "last_error = NULL, sent_at = ?, updated_at = ? WHERE id = ?",
-                (status, now, now, item_id),
+                "UPDATE outbox SET state = 'sent', last_status = ?, last_error = NULL, "
+                "sent_at = ?, updated_at = ? WHERE id = ? AND idempotency_key = ?",
+                (status, now, now, item.id, item.idempotency_key),
             )
 
-    def mark_retry(self, item_id: int, error: str, status: int | None, at: float) -> None:
+    def mark_retry(self, item: OutboxItem, error: str, status: int | None, at: float) -> None:
         with self._database().write() as db:
             db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, last_status = ?, "
-                "next_attempt_at = ?, updated_at = ? WHERE id = ? AND state = 'pending'",
-                (error, status, at, time.time(), item_id),
+                "UPDATE outbox SET last_error = ?, last_status = ?, next_attempt_at = ?, "
+                "updated_at = ? WHERE id = ? AND idempotency_key = ? AND state = 'pending'",
+                (error, status, at, time.time(), item.id, item.idempotency_key),
             )
 
-    def mark_held(self, item_id: int, error: str, status: int | None) -> None:
+    def mark_held(self, item: OutboxItem, error: str, status: int | None) -> None:
         with self._database().write() as db:
             db.execute(
-                "UPDATE outbox SET state = 'held', attempts = attempts + 1, last_error = ?, "
-                "last_status = ?, updated_at = ? WHERE id = ? AND state = 'pending'",
-                (error, status, time.time(), item_id),
+                "UPDATE outbox SET state = 'held', last_error = ?, last_status = ?, "
+                "updated_at = ? WHERE id = ? AND idempotency_key = ? AND state = 'pending'",
+                (error, status, time.time(), item.id, item.idempotency_key),
             )
 
     def postpone(self, item_ids: Sequence[int], at: float, reason: str) -> None:

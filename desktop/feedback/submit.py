@@ -282,22 +282,24 @@ class OutboxSender:
     def _send_one(self, item: OutboxItem, report: SendReport) -> float | None:
         """Send one item; returns when to retry if the endpoint could not take it now."""
         assert self.submitter is not None
+        if not self.outbox.begin_attempt(item):
+            return None  # changed or withdrawn since it was read: its new state is what counts
         delivery = self.submitter.send(item.idempotency_key, item.payload)
         if delivery.outcome == "sent":
-            self.outbox.mark_sent(item.id, delivery.status or 200)
+            self.outbox.mark_sent(item, delivery.status or 200)
             report.sent += 1
             return None
         if delivery.outcome == "held":
-            self.outbox.mark_held(item.id, delivery.reason, delivery.status)
+            self.outbox.mark_held(item, delivery.reason, delivery.status)
             report.held += 1
             report.token_refused = delivery.status in (401, 403)
             report.errors.append(delivery.reason)
             return None
-        delay = self.policy.delay(item.attempts + 1, self.rng)
+        delay = self.policy.delay(item.attempts + 1, self.rng)  # as read: before this one
         if delivery.retry_after_s is not None:
             delay = min(self.policy.maximum_s, max(delay, delivery.retry_after_s))
         retry_at = self.clock() + delay
-        self.outbox.mark_retry(item.id, delivery.reason, delivery.status, retry_at)
+        self.outbox.mark_retry(item, delivery.reason, delivery.status, retry_at)
         report.retrying += 1
         report.errors.append(delivery.reason)
         return retry_at

@@ -152,7 +152,7 @@ class FeedbackService(QObject):
         if record is not None:
             self.feedback.withdraw(record.id)
             self.feedback_changed.emit(message_id)
-            self._outbox_touched()
+            self._outbox_touched(send=True)  # a withdrawal may have been queued
 
     # ---------------------------------------------------------------- comparisons
 
@@ -211,7 +211,7 @@ class FeedbackService(QObject):
             self.feedback.withdraw(record.id)
         if taken:
             self.feedback_changed.emit(message_id)
-            self._outbox_touched()
+            self._outbox_touched(send=True)  # a withdrawal may have been queued
 
     def missed_categories(self, message_id: int) -> list[str]:
         """The categories reported as missed by the filter on this message (not withdrawn)."""

@@ -13,6 +13,7 @@ from desktop.config.feedback import check_endpoint
 from desktop.feedback import FeedbackDraft, FeedbackStore, HttpSubmitter, OutboxSender, RetryPolicy
 from desktop.feedback.submission import SubmissionConfig, queue, sender_for
 from desktop.feedback.tokens import TokenStore
+from desktop.store import Store
 from tests.feedback.conftest import Chat
 from tests.feedback.endpoint import TOKEN, Endpoint, dead_url, running_endpoint
 from tests.feedback.test_tokens import MemoryKeyring
@@ -276,6 +277,76 @@ def test_changing_and_withdrawing_records(
     assert sender(feedback, endpoint.url, clock).send_due().sent == 1
     assert endpoint.stored[-1]["type"] == "withdrawal"
     assert feedback.outbox.counts() == {"review": 0, "pending": 0, "held": 0, "sent": 2}
+
+
+def test_a_withdrawal_made_while_the_record_is_on_its_way_is_sent_after_it(
+    feedback: FeedbackStore, chat: Chat, endpoint: Endpoint
+) -> None:
+    config = SubmissionConfig(enabled=True, endpoint=endpoint.url, auto_send=True)
+    record = feedback.rate(chat.a1.id, FeedbackDraft(1))
+    item = queue(feedback, record, config)
+    assert item is not None
+    assert feedback.outbox.begin_attempt(item)  # the sender took it: the request is out
+    feedback.withdraw(record.id)  # the user takes it back meanwhile
+    feedback.outbox.mark_sent(item, 200)  # ...and the endpoint's answer comes
+    (withdrawal,) = feedback.outbox.items()
+    assert (withdrawal.kind, withdrawal.payload["uid"]) == ("withdrawal", record.uid)
+    assert sender(feedback, endpoint.url, Clock()).send_due().sent == 1
+    assert endpoint.stored[-1]["type"] == "withdrawal"
+
+
+def test_a_version_changed_while_on_its_way_is_sent_too(
+    feedback: FeedbackStore, chat: Chat, endpoint: Endpoint
+) -> None:
+    config = SubmissionConfig(enabled=True, endpoint=endpoint.url, auto_send=True)
+    item = queue(feedback, feedback.rate(chat.a1.id, FeedbackDraft(1)), config)
+    assert item is not None
+    assert feedback.outbox.begin_attempt(item)
+    changed = queue(feedback, feedback.rate(chat.a1.id, FeedbackDraft(-1)), config)
+    assert changed is not None
+    assert changed.idempotency_key != item.idempotency_key
+    feedback.outbox.mark_sent(item, 200)  # the first version arrived: not the second
+    assert [(i.state, i.payload["rating"]) for i in feedback.outbox.items()] == [("pending", -1)]
+    assert not feedback.outbox.begin_attempt(item), "the old version is not sent again"
+    assert sender(feedback, endpoint.url, Clock()).send_due().sent == 1
+    assert endpoint.stored[-1]["rating"] == -1
+
+
+def test_giving_feedback_again_cancels_a_withdrawal_still_waiting(
+    feedback: FeedbackStore, chat: Chat, endpoint: Endpoint
+) -> None:
+    config = SubmissionConfig(enabled=True, endpoint=endpoint.url, auto_send=True)
+    clock = Clock()
+    record = feedback.rate(chat.a1.id, FeedbackDraft(1))
+    queue(feedback, record, config)
+    assert sender(feedback, endpoint.url, clock).send_due().sent == 1
+    feedback.withdraw(record.id)
+    sender(feedback, dead_url(), clock, timeout=1.0).send_due()  # the withdrawal waits
+    (withdrawal,) = feedback.outbox.items()
+    assert (withdrawal.kind, withdrawal.attempts) == ("withdrawal", 1)
+    again = queue(feedback, feedback.rate(chat.a1.id, FeedbackDraft(-1, (), "after all")), config)
+    assert again is not None
+    assert [i.kind for i in feedback.outbox.items()] == ["feedback"], "no withdrawal after it"
+    clock.now += 3600
+    assert sender(feedback, endpoint.url, clock).send_due().sent == 1
+    assert [r["type"] for r in endpoint.stored] == ["feedback", "feedback"]
+    assert endpoint.stored[-1]["comment"] == "after all"
+
+
+def test_records_of_a_deleted_chat_are_not_sent(
+    store: Store, feedback: FeedbackStore, chat: Chat, endpoint: Endpoint
+) -> None:
+    (item_id,) = rate_and_queue(feedback, chat, endpoint.url)
+    token = store.delete_conversations(chat.conversation_id)  # Undo is still offered
+    assert feedback.outbox.due() == []
+    assert feedback.outbox.next_due() is None
+    assert sender(feedback, endpoint.url, Clock()).send_due().sent == 0
+    store.undo_delete(token)
+    assert [i.id for i in feedback.outbox.due()] == [item_id]
+    store.purge(store.delete_conversations(chat.conversation_id))  # gone for good
+    assert feedback.outbox.items() == []
+    assert sender(feedback, endpoint.url, Clock()).send_due().sent == 0
+    assert endpoint.requests == []
 
 
 def test_a_change_after_a_failed_attempt_gets_a_new_key(

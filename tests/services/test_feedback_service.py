@@ -94,6 +94,21 @@ def test_a_down_endpoint_is_retried_by_the_timer(
     assert len(endpoint.stored) == 1
 
 
+def test_a_withdrawal_goes_out_at_once(
+    qtbot: QtBot, store: Store, settings: Settings, service: FeedbackService, endpoint: Endpoint
+) -> None:
+    settings.set("submission.auto_send", True)
+    service.set_token(TOKEN)
+    chat = make_chat(store)
+    with qtbot.waitSignal(service.send_finished, timeout=5000):
+        service.rate(chat.a1.id, FeedbackDraft(1))
+    assert service._timer.isActive() is False  # nothing pending: no timer would wake it
+    with qtbot.waitSignal(service.send_finished, timeout=5000) as sent:
+        service.withdraw_rating(chat.a1.id)
+    assert sent.args[0].sent == 1
+    assert [r["type"] for r in endpoint.stored] == ["feedback", "withdrawal"]
+
+
 def test_moderation_is_recorded_and_reports_are_feedback(
     store: Store, settings: Settings, service: FeedbackService
 ) -> None:
