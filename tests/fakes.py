@@ -281,6 +281,16 @@ class MemoryHistory:
             c.deleted = None
         return len(back)
 
+    def purge(self, token: str) -> int:
+        gone = [cid for cid, c in self.conversations.items() if c.deleted == token]
+        for cid in gone:
+            del self.conversations[cid]
+        self.messages = {k: m for k, m in self.messages.items() if m.conversation_id not in gone}
+        return len(gone)
+
+    def purge_deleted(self) -> int:
+        return sum(self.purge(t) for t in {c.deleted for c in self.conversations.values()} if t)
+
     def duplicate_conversation(self, conversation_id: int) -> MemConversation:
         src = self.conversations[conversation_id]
         copy = self.create_conversation(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -173,8 +174,9 @@ class MainWindow(QMainWindow):
         self._import: _Import | None = None  # the import running, if any
         self._details, self._details_error = "", True
         self.details_box: QMessageBox | None = None  # the last one shown (tests look at it)
-        self._undo_token: str | None = None
-        self._undo_tabs: list[_ClosedTab] = []
+        # Deletes Undo can still bring back, the last one last, each with the tabs it closed;
+        # deleted for good (purged) when the Undo offer ends or the window closes.
+        self._undo: list[tuple[str, list[_ClosedTab]]] = []
         self._spin = 0
         self._send_on_enter = True
         self.settings_dialog: QWidget | None = None  # the open settings dialog, if any
@@ -315,6 +317,9 @@ class MainWindow(QMainWindow):
         self._undo_timer.timeout.connect(self._expire_undo)
         # parley chat (or an import from the command line) writes to the same history: its
         # chats show up here within a couple of seconds, and open chats it went on with too
+        # Chats deleted in a session that ended before its Undo offer did (killed, crashed):
+        # no Undo brings them back now, so they go for good, as they would have.
+        self._from_history(self.history.purge_deleted, 0)
         self._history_version = self._read_history_version()
         self._history_timer = QTimer(self)
         self._history_timer.setInterval(HISTORY_CHECK_MS)
@@ -353,6 +358,10 @@ class MainWindow(QMainWindow):
           "Open again the chat whose tab was closed last")  # fmt: skip
         a("&File", "&Delete chat", "Ctrl+Shift+Backspace", self.delete_current_chat,
           "Delete the current chat (Undo in the status bar)")  # fmt: skip
+        # Ctrl+Z in the input or the search field stays their own text undo
+        self.undo_action = a("&File", "&Undo delete", "Ctrl+Z", self.undo_delete,
+                             "Bring back the chat deleted last, while Undo is offered")  # fmt: skip
+        self.undo_action.setEnabled(False)
         self._menus["&File"].addSeparator()
         a("&File", "&Export chat…", "Ctrl+Shift+E", lambda: self.choose_transcript_export(),
           "Save the current chat as Markdown, HTML, text, PDF or JSON")  # fmt: skip
@@ -1323,16 +1332,20 @@ class MainWindow(QMainWindow):
         closing = [t for t in self.chat_tabs() if t.session.conversation_id in gone]
         current = self.current_tab()
         # Undo opens these tabs again where they were, with what was typed in them.
-        self._undo_tabs = [
+        tabs = [
             _ClosedTab(cid, self.pane_of(t).indexOf(t), t.draft, t is current)
             for t in closing
             if (cid := t.session.conversation_id) is not None
         ]
+        quick = self.quick_ask.session if self.quick_ask is not None else None
+        if quick is not None and quick.conversation_id in gone:
+            self.quick_ask._forget_session()  # type: ignore[union-attr]
         self._close_chats(closing)
         self._closed = [c for c in self._closed if c not in gone]  # nothing to reopen there
         for conversation_id in gone:
             self._closed_drafts.pop(conversation_id, None)
-        self._undo_token = token
+        self._undo.append((token, tabs))
+        self.undo_action.setEnabled(True)
         n = len(gone)
         if n == 1:  # which one (a Delete in the list may not be the chat shown)
             title = self._title_of(conversation_ids[0])
@@ -1347,16 +1360,24 @@ class MainWindow(QMainWindow):
         return title if len(title) <= 60 else title[:59] + "…"
 
     def undo_delete(self) -> None:
-        if self._undo_token is not None:
-            n = self.sidebar.undo_delete(self._undo_token)
-            self._reopen_undeleted()
-            self.notify("Chat restored." if n == 1 else f"{n} chats restored.")
-        self._expire_undo()
+        """Bring back the last delete; Undo again brings back the one before, while offered."""
+        if not self._undo:
+            return
+        token, tabs = self._undo.pop()
+        n = self.sidebar.undo_delete(token)
+        self._reopen_undeleted(tabs)
+        if self.feedback is not None:
+            self.feedback.request_send()  # its feedback waiting to be sent may go again
+        self.notify("Chat restored." if n == 1 else f"{n} chats restored.")
+        if not self._undo:
+            self._undo_timer.stop()
+            self.undo_button.hide()
+            self.undo_action.setEnabled(False)
 
-    def _reopen_undeleted(self) -> None:
+    def _reopen_undeleted(self, tabs: list[_ClosedTab]) -> None:
         """The tabs the delete closed, open again at their places, with their drafts."""
         shown: ChatTab | None = None
-        for closed in sorted(self._undo_tabs, key=lambda c: c.index):
+        for closed in sorted(tabs, key=lambda c: c.index):
             if closed.draft.strip():
                 self._closed_drafts[closed.conversation_id] = closed.draft
             tab = self.open_conversation(closed.conversation_id)
@@ -1376,9 +1397,14 @@ class MainWindow(QMainWindow):
             shown.composer.setFocus()
 
     def _expire_undo(self) -> None:
-        self._undo_token = None
-        self._undo_tabs = []
+        """The Undo offer is over: what was deleted goes for good (its text, feedback and
+        anything of it still waiting to be sent), not into a trash kept forever."""
+        undo, self._undo = self._undo, []
+        self._undo_timer.stop()
         self.undo_button.hide()
+        self.undo_action.setEnabled(False)
+        for token, _tabs in undo:
+            self._from_history(functools.partial(self.history.purge, token), 0)
 
     # -- model ----------------------------------------------------------------------------
     def show_welcome(self, on: bool) -> None:
@@ -1874,6 +1900,7 @@ class MainWindow(QMainWindow):
             return
         if self.quick_ask is not None:
             self.quick_ask._forget_session()
+        self._expire_undo()
         self._list_timer.stop()  # the history may be closed next
         for tab in self.chat_tabs():
             tab.session.close()

@@ -672,11 +672,32 @@ class Sidebar(QWidget):
             self.delete(current)
 
     def delete(self, *conversation_ids: int) -> str:
-        """Into the trash, all with one undo token."""
+        """Into the trash, all with one undo token. Deleted from the list with the keys, the
+        selection moves on to the next chat below (else above), as in a mail client, not to
+        the chat shown somewhere up the list."""
+        in_list = self.listing.hasFocus()
+        neighbour = self._neighbour_of(conversation_ids)
         token = self._history.delete_conversations(*conversation_ids)
         self.refresh()
-        self.deleted.emit(list(conversation_ids), token)
+        self.deleted.emit(list(conversation_ids), token)  # the window closes their tabs
+        if in_list and neighbour is not None:
+            self.select(neighbour)
+            self.listing.setFocus(Qt.FocusReason.OtherFocusReason)
         return token
+
+    def _neighbour_of(self, conversation_ids: Sequence[int]) -> int | None:
+        """The chat listed after the last of ``conversation_ids``, else before the first."""
+        gone = set(conversation_ids)
+        rows = self.model.rows()
+        places = [i for i, row in enumerate(rows) if not isinstance(row, str) and row.id in gone]
+        if not places:
+            return None
+        after = (r for r in rows[places[-1] + 1 :] if not isinstance(r, str) and r.id not in gone)
+        before = (
+            r for r in reversed(rows[: places[0]]) if not isinstance(r, str) and r.id not in gone
+        )
+        found = next(after, None) or next(before, None)
+        return None if found is None else found.id
 
     def undo_delete(self, token: str) -> int:
         restored = self._history.undo_delete(token)

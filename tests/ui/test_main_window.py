@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -748,6 +750,57 @@ def test_delete_with_undo_rename_pin_and_duplicate(
     assert [m.content for m in store.current_path(copy)] == ["alpha text"]
     sidebar.move_to_folder(a.id, "Work")
     assert "Work" in sidebar.headings()
+
+
+def stored_titles(store: Store) -> list[str]:
+    """Every conversation in the file, in the trash or not."""
+    with contextlib.closing(sqlite3.connect(store.path)) as db:
+        return [t for (t,) in db.execute("SELECT title FROM conversations ORDER BY title")]
+
+
+def test_delete_in_the_list_moves_on_each_delete_can_be_undone_and_then_goes_for_good(
+    qtbot: QtBot, store: Store, make_window: Callable[..., MainWindow]
+) -> None:
+    chats = [store.create_conversation(t) for t in ("One", "Two", "Three", "Four")]
+    for chat in chats:
+        store.add_message(chat.id, None, "user", f"text of {chat.title}")
+    window = make_window()
+    sidebar = window.sidebar
+    shown = window.open_conversation(chats[0].id)  # "One", at the bottom of the list
+    window.activateWindow()
+    assert sidebar.titles() == ["Four", "Three", "Two", "One"]
+    sidebar.select(chats[2].id)
+    sidebar.listing.setFocus()
+    qtbot.keyClick(sidebar.listing, Qt.Key.Key_Delete)  # "Three"
+    assert sidebar.current_id() == chats[1].id, "the next chat down, not the one shown"
+    assert sidebar.listing.hasFocus()
+    qtbot.keyClick(sidebar.listing, Qt.Key.Key_Delete)  # "Two"
+    assert sidebar.titles() == ["Four", "One"]
+    assert window.current_tab() is shown
+    # Ctrl+Z (outside the input) undoes the last delete, then the one before
+    qtbot.keyClick(sidebar.listing, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert sidebar.titles() == ["Four", "Two", "One"]
+    assert window.undo_button.isVisible()
+    qtbot.keyClick(sidebar.listing, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert sidebar.titles() == ["Four", "Three", "Two", "One"]
+    assert not window.undo_button.isVisible()
+    assert not window.undo_action.isEnabled()
+    # once Undo is no longer offered, a deleted chat's text leaves the file
+    sidebar.delete(chats[3].id)
+    window._undo_timer.timeout.emit()
+    assert not window.undo_button.isVisible()
+    assert stored_titles(store) == ["One", "Three", "Two"]
+
+
+def test_chats_left_in_the_trash_by_a_session_that_ended_go_for_good_at_start(
+    store: Store, make_window: Callable[..., MainWindow]
+) -> None:
+    store.create_conversation("Kept")
+    gone = store.create_conversation("Deleted before a crash")
+    store.delete_conversations(gone.id)  # the Undo offer of a session killed meanwhile
+    assert stored_titles(store) == ["Deleted before a crash", "Kept"]
+    make_window()
+    assert stored_titles(store) == ["Kept"]
 
 
 def test_rename_by_editing_the_item(
