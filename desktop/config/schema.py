@@ -360,7 +360,8 @@ def _submission_options() -> tuple[Option, ...]:
             label="Send without asking",
             description=(
                 "Off: every record waits in the outbox until you have seen exactly what will "
-                "be sent and approved it."
+                "be sent and approved it. On: the first one still waits for you; the rest go "
+                "as you give them."
             ),
         ),
     )

@@ -40,10 +40,13 @@ def queue(
     feedback: FeedbackStore, record: FeedbackRecord | ComparisonRecord, config: SubmissionConfig
 ) -> OutboxItem | None:
     """Queue a new or changed record when submission is on (``None`` when it is off). Without
-    "send without asking" it waits in ``review`` until the user has seen it."""
+    "send without asking" it waits in ``review`` until the user has seen it; with it too,
+    while nothing was ever sent or approved: the user sees exactly what leaves before the
+    first send."""
     if not config.active or record.withdrawn_at is not None:
         return None
-    review = not config.auto_send
+    counts = feedback.outbox.counts()
+    review = not config.auto_send or counts["sent"] + counts["pending"] == 0
     if isinstance(record, FeedbackRecord):
         payload = feedback_payload(record, config.context)
         return feedback.outbox.put(

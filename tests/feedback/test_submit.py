@@ -11,6 +11,7 @@ import pytest
 
 from desktop.config.feedback import check_endpoint
 from desktop.feedback import FeedbackDraft, FeedbackStore, HttpSubmitter, OutboxSender, RetryPolicy
+from desktop.feedback.records import ComparisonRecord, FeedbackRecord, OutboxItem
 from desktop.feedback.submission import SubmissionConfig, queue, sender_for
 from desktop.feedback.tokens import TokenStore
 from desktop.store import Store
@@ -61,9 +62,40 @@ def rate_and_queue(feedback: FeedbackStore, chat: Chat, url: str, n: int = 1) ->
         record = feedback.rate(answer.id, FeedbackDraft(-1, ("too_verbose",), "shorter please"))
         item = queue(feedback, record, config)
         assert item is not None
+        if not ids and feedback.outbox.counts()["sent"] == 0:
+            assert item.state == "review", "the first record waits to be seen, even so"
+            feedback.outbox.approve([item.id])
+            item = feedback.outbox.get(item.id)
         assert item.state == "pending"
         ids.append(item.id)
     return ids
+
+
+def queued(
+    feedback: FeedbackStore, record: FeedbackRecord | ComparisonRecord, config: SubmissionConfig
+) -> OutboxItem | None:
+    """``queue``, with the first record's review done (``rate_and_queue`` says why)."""
+    item = queue(feedback, record, config)
+    if item is not None and item.state == "review" and config.auto_send:
+        feedback.outbox.approve([item.id])
+        return feedback.outbox.get(item.id)
+    return item
+
+
+def test_send_without_asking_still_shows_the_first_record_before_it_goes(
+    feedback: FeedbackStore, chat: Chat
+) -> None:
+    config = SubmissionConfig(enabled=True, endpoint="https://feedback.example", auto_send=True)
+    first = queue(feedback, feedback.rate(chat.a1.id, FeedbackDraft(1)), config)
+    assert first is not None
+    assert first.state == "review"
+    second = queue(feedback, feedback.rate(chat.alternatives[0].id, FeedbackDraft(-1)), config)
+    assert second is not None
+    assert second.state == "review", "nothing seen yet"
+    feedback.outbox.approve([first.id])
+    third = queue(feedback, feedback.rate(chat.alternatives[1].id, FeedbackDraft(1)), config)
+    assert third is not None
+    assert third.state == "pending", "seen once: the rest go as they are given"
 
 
 def test_success_sends_each_record_once_with_token_and_key(
@@ -237,7 +269,7 @@ def test_review_items_wait_for_approval(
 ) -> None:
     config = SubmissionConfig(enabled=True, endpoint=endpoint.url, auto_send=False)
     record = feedback.rate(chat.a1.id, FeedbackDraft(1))
-    item = queue(feedback, record, config)
+    item = queued(feedback, record, config)
     assert item is not None
     assert item.state == "review"
     clock = Clock()
@@ -253,11 +285,11 @@ def test_changing_and_withdrawing_records(
     config = SubmissionConfig(enabled=True, endpoint=endpoint.url, auto_send=True)
     clock = Clock()
     record = feedback.rate(chat.a1.id, FeedbackDraft(1))
-    first = queue(feedback, record, config)
+    first = queued(feedback, record, config)
     assert first is not None
     # Changed before it was sent: the one item carries the new version, same key (never sent).
     record = feedback.rate(chat.a1.id, FeedbackDraft(-1, ("other",), "changed my mind"))
-    second = queue(feedback, record, config)
+    second = queued(feedback, record, config)
     assert second is not None
     assert second.id == first.id
     assert second.idempotency_key == first.idempotency_key
@@ -268,7 +300,7 @@ def test_changing_and_withdrawing_records(
     assert feedback.outbox.items() == []
     # Given again and sent; then withdrawn: a withdrawal goes out.
     record = feedback.rate(chat.a1.id, FeedbackDraft(1))
-    queue(feedback, record, config)
+    queued(feedback, record, config)
     assert sender(feedback, endpoint.url, clock).send_due().sent == 1
     feedback.withdraw(record.id)
     (withdrawal,) = feedback.outbox.items()
@@ -284,7 +316,7 @@ def test_a_withdrawal_made_while_the_record_is_on_its_way_is_sent_after_it(
 ) -> None:
     config = SubmissionConfig(enabled=True, endpoint=endpoint.url, auto_send=True)
     record = feedback.rate(chat.a1.id, FeedbackDraft(1))
-    item = queue(feedback, record, config)
+    item = queued(feedback, record, config)
     assert item is not None
     assert feedback.outbox.begin_attempt(item)  # the sender took it: the request is out
     feedback.withdraw(record.id)  # the user takes it back meanwhile
@@ -299,10 +331,10 @@ def test_a_version_changed_while_on_its_way_is_sent_too(
     feedback: FeedbackStore, chat: Chat, endpoint: Endpoint
 ) -> None:
     config = SubmissionConfig(enabled=True, endpoint=endpoint.url, auto_send=True)
-    item = queue(feedback, feedback.rate(chat.a1.id, FeedbackDraft(1)), config)
+    item = queued(feedback, feedback.rate(chat.a1.id, FeedbackDraft(1)), config)
     assert item is not None
     assert feedback.outbox.begin_attempt(item)
-    changed = queue(feedback, feedback.rate(chat.a1.id, FeedbackDraft(-1)), config)
+    changed = queued(feedback, feedback.rate(chat.a1.id, FeedbackDraft(-1)), config)
     assert changed is not None
     assert changed.idempotency_key != item.idempotency_key
     feedback.outbox.mark_sent(item, 200)  # the first version arrived: not the second
@@ -318,13 +350,13 @@ def test_giving_feedback_again_cancels_a_withdrawal_still_waiting(
     config = SubmissionConfig(enabled=True, endpoint=endpoint.url, auto_send=True)
     clock = Clock()
     record = feedback.rate(chat.a1.id, FeedbackDraft(1))
-    queue(feedback, record, config)
+    queued(feedback, record, config)
     assert sender(feedback, endpoint.url, clock).send_due().sent == 1
     feedback.withdraw(record.id)
     sender(feedback, dead_url(), clock, timeout=1.0).send_due()  # the withdrawal waits
     (withdrawal,) = feedback.outbox.items()
     assert (withdrawal.kind, withdrawal.attempts) == ("withdrawal", 1)
-    again = queue(feedback, feedback.rate(chat.a1.id, FeedbackDraft(-1, (), "after all")), config)
+    again = queued(feedback, feedback.rate(chat.a1.id, FeedbackDraft(-1, (), "after all")), config)
     assert again is not None
     assert [i.kind for i in feedback.outbox.items()] == ["feedback"], "no withdrawal after it"
     clock.now += 3600
@@ -354,11 +386,11 @@ def test_a_change_after_a_failed_attempt_gets_a_new_key(
 ) -> None:
     config = SubmissionConfig(enabled=True, endpoint=dead_url(), auto_send=True)
     record = feedback.rate(chat.a1.id, FeedbackDraft(1))
-    first = queue(feedback, record, config)
+    first = queued(feedback, record, config)
     assert first is not None
     sender(feedback, config.endpoint, Clock(), timeout=1.0).send_due()
     record = feedback.rate(chat.a1.id, FeedbackDraft(-1))
-    second = queue(feedback, record, config)
+    second = queued(feedback, record, config)
     assert second is not None
     # The first attempt may have reached the endpoint: the changed record must not reuse its key.
     assert second.idempotency_key != first.idempotency_key
@@ -371,7 +403,7 @@ def test_comparisons_are_submitted_with_their_ranking(
     config = SubmissionConfig(enabled=True, endpoint=endpoint.url, auto_send=True, context="turn")
     ids = [m.id for m in chat.alternatives]
     record = feedback.record_comparison(ids, [ids[1], ids[2], ids[0]])
-    assert queue(feedback, record, config) is not None
+    assert queued(feedback, record, config) is not None
     assert sender(feedback, endpoint.url, Clock()).send_due().sent == 1
     (stored,) = endpoint.stored
     assert stored["type"] == "comparison"

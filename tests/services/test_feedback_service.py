@@ -84,8 +84,11 @@ def test_a_down_endpoint_is_retried_by_the_timer(
     service.set_token(TOKEN)
     chat = make_chat(store)
     endpoint.behaviour = ["500"]
+    service.rate(chat.a1.id, FeedbackDraft(1))
+    (item,) = service.outbox_items()
+    assert item.state == "review", "the first record is seen even so"
     with qtbot.waitSignal(service.send_finished, timeout=5000) as first:
-        service.rate(chat.a1.id, FeedbackDraft(1))
+        service.approve([item.id])
     assert first.args[0].retrying == 1
     # The timer wakes the sender after the backoff (0.2 s here) without anyone asking.
     with qtbot.waitSignal(service.send_finished, timeout=5000) as second:
@@ -100,8 +103,9 @@ def test_a_withdrawal_goes_out_at_once(
     settings.set("submission.auto_send", True)
     service.set_token(TOKEN)
     chat = make_chat(store)
+    service.rate(chat.a1.id, FeedbackDraft(1))
     with qtbot.waitSignal(service.send_finished, timeout=5000):
-        service.rate(chat.a1.id, FeedbackDraft(1))
+        service.approve([i.id for i in service.outbox_items()])
     assert service._timer.isActive() is False  # nothing pending: no timer would wake it
     with qtbot.waitSignal(service.send_finished, timeout=5000) as sent:
         service.withdraw_rating(chat.a1.id)
