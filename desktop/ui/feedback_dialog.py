@@ -83,9 +83,9 @@ class FeedbackDialog(QDialog):
         self.setMinimumWidth(520)
         self.setStyleSheet(CHIP_STYLE)
         self.response = response
+        # The thumb pressed wins over a saved rating (Good on an answer rated bad: the user
+        # changes their mind); the saved comment and ideal answer come along.
         self.existing = existing if existing is not None and not existing.withdrawn else None
-        if self.existing is not None and self.existing.rating is not None:
-            rating = self.existing.rating
         self.chips: dict[str, QPushButton] = {}
 
         layout = QVBoxLayout(self)

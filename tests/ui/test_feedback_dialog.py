@@ -112,7 +112,13 @@ def test_saved_feedback_is_shown_and_can_be_changed_or_withdrawn(qtbot: QtBot) -
         updated_at=moment,
         withdrawn_at=None,
     )
-    dialog = open_dialog(qtbot, 1, existing)  # the saved rating wins over the button pressed
+    changed = open_dialog(qtbot, 1, existing)  # Good on an answer rated bad: it changes
+    assert changed.up.isChecked()
+    assert changed.draft().rating == 1
+    assert changed.comment.toPlainText() == "Too long.", "what was written comes along"
+    assert changed.selected_reasons() == (), "the bad answer's reasons do not apply"
+    changed.close()
+    dialog = open_dialog(qtbot, -1, existing)
     assert dialog.down.isChecked()
     assert dialog.selected_reasons() == ("too_verbose", "ignored_instructions")
     assert dialog.comment.toPlainText() == "Too long."
