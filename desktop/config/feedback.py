@@ -175,8 +175,8 @@ def _phrase_pattern(phrase: str) -> str:
 def parse_rules(text: str) -> list[re.Pattern[str]]:
     """One rule per line: a word or phrase (whole words, any case, accents ignored), or
     ``re:`` followed by a regular expression (matched against the lower-cased, accent-free
-    text). Empty lines and lines starting with ``#`` are ignored. Raises :class:`RuleError`
-    naming the line of a broken rule."""
+    text; its own letters outside ASCII are folded alike). Empty lines and lines starting
+    with ``#`` are ignored. Raises :class:`RuleError` naming the line of a broken rule."""
     patterns: list[re.Pattern[str]] = []
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
@@ -186,6 +186,9 @@ def parse_rules(text: str) -> list[re.Pattern[str]]:
             source = line[len(RULE_PREFIX_REGEX) :].strip()
             if not source:
                 raise RuleError(f"line {number}: the regular expression is empty")
+            # folded as the text is, or "straße" and "pédé" never match: only the letters
+            # outside ASCII (ASCII ones are matched in any case; "\\W" must stay as written)
+            source = "".join(ch if ch.isascii() else fold(ch)[0] for ch in source)
         else:
             source = _phrase_pattern(line)
         try:

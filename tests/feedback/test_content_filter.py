@@ -31,6 +31,13 @@ def test_regex_rules_and_comments() -> None:
     assert f.detect("cooking methods for rice") == []
 
 
+def test_regex_rules_with_letters_outside_ascii_match_as_phrases_do() -> None:
+    f = rules(hate="re:\\bsale p[ée]d[ée]\\b", harassment="re:straße\\W")
+    assert f.detect("tu es un sale PÉDÉ") == [Detection("hate", 1.0, "sale PÉDÉ")]
+    assert f.detect("die Straße!") == [Detection("harassment", 1.0, "Straße!")]
+    assert f.detect("sale pedestrian") == [], "\\b still means a word boundary"
+
+
 def test_evidence_is_taken_from_the_original_text() -> None:
     f = rules(hate="ubermensch")
     (found,) = f.detect("The Übermensch idea")
