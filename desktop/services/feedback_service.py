@@ -173,6 +173,11 @@ class FeedbackService(QObject):
             self.feedback.record_moderation(message_id, result)
         return result
 
+    def screen(self, text: str, source: Source) -> ModerationResult:
+        """What :meth:`moderate` would find, without recording it (an answer being written
+        is looked at as it grows; the finished one is moderated)."""
+        return self.moderator.check(text, source)
+
     def moderation_events(self, message_id: int) -> list[ModerationEvent]:
         return self.feedback.moderation_events(message_id)
 

@@ -728,6 +728,8 @@ class MessageWidget(QFrame):
             part.setVisible(not hidden)
         if hidden:
             self._hide_tail()
+        if self._open is not None:  # a code block being written
+            self._open.setVisible(not hidden)
         self.reveal_button.setVisible(hidden)
         self.copy_button.setVisible(not hidden and self.status not in ("streaming", "waiting"))
 
@@ -835,7 +837,7 @@ class MessageWidget(QFrame):
         if self._hidden:
             self._hide_tail()  # it may show text that is in the new parts now
             while self._hidden:
-                self._hidden.popleft().show()
+                self._hidden.popleft().setVisible(not self.body_hidden)  # blocked: stays hidden
                 if deadline is not None and time.perf_counter() >= deadline:
                     break
         self._revealing = bool(self._hidden)
@@ -964,6 +966,7 @@ class MessageWidget(QFrame):
                     self._open = self._code_view(heads[-1].lang)
                     self._open_start = stable + fence
                     self._open_slot.addWidget(self._open)
+                    self._open.setVisible(not self.body_hidden)
                 self._open.set_code(code)
         if code is None:
             self._drop_open()
@@ -971,7 +974,7 @@ class MessageWidget(QFrame):
             rendered = renderer_for(self._palette).render(markdown, len(self._code))
             self.tail.setHtml(rendered.html)
             self._tail_src, self._tail_code = markdown, rendered.code_blocks
-        self.tail.setVisible(bool(markdown.strip()))
+        self.tail.setVisible(bool(markdown.strip()) and not self.body_hidden)
 
     @staticmethod
     def _open_code(body: str) -> str:

@@ -216,6 +216,33 @@ def test_a_blocked_answer_hides_behind_its_banner_and_can_be_reported(
     assert [r.kind for r in service.feedback.filter_reports(answer.message_id)] == []
 
 
+def test_an_answer_the_filter_blocks_stops_and_hides_as_soon_as_it_is_seen_to(
+    qtbot: QtBot, fb_window: MainWindow, settings: Settings, engine: FakeEngine
+) -> None:
+    settings.update({"filter.action.violence": "block", "filter.check_input": False})
+    tail = " ".join(f"word{i}" for i in range(300))
+    engine.replies = [f"Well. {THREAT}. {tail}"]
+    engine.delay_s = 0.005  # ~2 s for the whole answer
+    tab = current(fb_window)
+    shown_threat: list[bool] = []
+
+    def look(_id: int, _text: str) -> None:  # what is on screen while the answer streams
+        widget = tab.view.message_widgets()[-1]
+        views = [*widget.parts, widget.tail]
+        shown_threat.append(any("kill you" in v.toPlainText() for v in views if v.isVisible()))
+
+    tab.session.delta.connect(look)
+    ask(qtbot, tab, "Say something")
+    answer = tab.view.message_widgets()[-1]
+    stored = tab.session.message(answer.message_id)
+    assert "kill you" in stored.content  # what the rule matched: kept, as the answer's record
+    assert "word299" not in stored.content, "stopped, not written out in full"
+    assert answer.body_hidden
+    assert isinstance(answer.banner, ModerationBanner)
+    assert not any(shown_threat)
+    assert not answer.continue_button.isVisibleTo(fb_window)
+
+
 def test_a_blocked_answer_is_not_offered_continue(
     qtbot: QtBot, fb_window: MainWindow, settings: Settings, engine: FakeEngine
 ) -> None:
