@@ -1016,9 +1016,19 @@ class ChatTab(QWidget):
         run = self._alternatives
         if run is None:
             return
-        if status != "complete":
+        stats = self.session.message(message_id).stats or {}
+        # an answer ended for repeating itself is written as far as it goes: rank it too
+        written = status == "complete" or stats.get("finish_reason") == "repetition"
+        if not written:
             self._alternatives = None
-            self.notify.emit("Alternatives stopped; nothing to compare.")
+            base = run["base"]
+            if base is not None and self.session.show(base):
+                self.notify.emit(
+                    "Alternatives stopped; your answer is shown again (those written stay as "
+                    "its versions)."
+                )
+            else:
+                self.notify.emit("Alternatives stopped; nothing to compare.")
             return
         run["ids"].append(message_id)
         run["left"] -= 1
@@ -1052,7 +1062,11 @@ class ChatTab(QWidget):
 
         def all_bad() -> None:
             service.record_comparison(ids, None)
-            self.notify.emit("Saved: all these answers are bad.")
+            # none is better: the answer the user asked alternatives for stays the one shown
+            if base is not None and self.session.show(base):
+                self.notify.emit("Saved: all these answers are bad. Your answer is shown again.")
+            else:
+                self.notify.emit("Saved: all these answers are bad.")
             self.reload()
 
         def cancelled() -> None:

@@ -333,6 +333,32 @@ def test_cancelling_the_ranking_shows_the_answer_the_alternatives_were_asked_for
     assert tab.composer.hasFocus(), "back to writing in the chat"
 
 
+def test_all_bad_keeps_the_answer_the_alternatives_were_asked_for(
+    qtbot: QtBot, fb_window: MainWindow, engine: FakeEngine, service: FeedbackService
+) -> None:
+    tab, first, dialog = ask_for_alternatives(qtbot, fb_window, engine)
+    qtbot.mouseClick(dialog.bad_button, Qt.MouseButton.LeftButton)
+    shown = tab.view.message_widgets()[-1]
+    assert shown.message_id == first.message_id, "not the last alternative written"
+    (comparison,) = service.feedback.all_comparisons()
+    assert comparison.chosen_id is None
+
+
+def test_an_alternative_ended_for_repeating_itself_is_ranked_too(
+    qtbot: QtBot, fb_window: MainWindow, engine: FakeEngine
+) -> None:
+    engine.replies = ["First answer.", "Again and again and again.", "Third answer."]
+    tab = current(fb_window)
+    ask(qtbot, tab, "Tell me something")
+    engine.finish_with = "repetition"  # the small model loops: Parley ends the answer
+    qtbot.mouseClick(tab.view.message_widgets()[-1].alternatives_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tab.compare_dialog is not None, timeout=5000)
+    dialog = tab.compare_dialog
+    assert dialog is not None
+    assert dialog.list.count() == 3
+    dialog.reject()
+
+
 def test_an_answer_cut_off_before_its_first_word_is_not_ranked_among_the_alternatives(
     qtbot: QtBot, fb_window: MainWindow, store: Store, engine: FakeEngine
 ) -> None:
