@@ -86,7 +86,7 @@ def dpo_rows(feedback: FeedbackStore) -> Iterator[dict[str, Any]]:
             if row is not None:
                 yield row
     for record in feedback.all_feedback():
-        if record.kind != "rating" or record.ideal_answer is None:
+        if record.kind != "rating" or record.ideal_answer is None or record.response is None:
             continue
         row = pair(
             _messages(record.context.prompt),
@@ -106,6 +106,8 @@ def dpo_rows(feedback: FeedbackStore) -> Iterator[dict[str, Any]]:
         ups = [r for r in group if r.rating == THUMBS_UP]
         downs = [r for r in group if r.rating != THUMBS_UP]
         for up, down in itertools.product(ups, downs):
+            if up.response is None or down.response is None:
+                continue  # ratings are on answers: never
             row = pair(
                 _messages(up.context.prompt),
                 up.response,

@@ -84,7 +84,8 @@ def describe_payload(payload: dict[str, Any]) -> list[tuple[str, str]]:
     for turn in payload.get("prompt", []):
         lines.append((str(turn.get("role", "")).capitalize(), str(turn.get("content", ""))))
     if kind == "feedback":
-        lines.append(("Answer", str(payload.get("response", ""))))
+        if payload.get("response") is not None:  # a report on the user's message has none
+            lines.append(("Answer", str(payload["response"])))
         if payload.get("rating") is not None:
             lines.append(("Rating", "thumbs up" if payload["rating"] == 1 else "thumbs down"))
         else:
@@ -95,7 +96,8 @@ def describe_payload(payload: dict[str, Any]) -> list[tuple[str, str]]:
             lines.append(("Comment", str(payload["comment"])))
         if payload.get("ideal_answer"):
             lines.append(("Ideal answer", str(payload["ideal_answer"])))
-        lines.append(("Model", str(payload.get("model") or "unknown")))
+        if payload.get("response") is not None or payload.get("model"):
+            lines.append(("Model", str(payload.get("model") or "unknown")))
     elif kind == "comparison":
         for n, alt in enumerate(payload.get("alternatives", []), 1):
             rank = alt.get("rank")

@@ -197,7 +197,7 @@ class FeedbackRecord:
     category: str | None
     moderation_event_id: int | None
     context: Context
-    response: str
+    response: str | None  # None: a report on the user's own message (no answer)
     """The rated message's text."""
     revision: int
     created_at: datetime

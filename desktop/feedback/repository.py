@@ -39,7 +39,8 @@ from desktop.store import Message, NotFoundError, Store
 
 _FEEDBACK_COLUMNS = (
     "f.id, f.uid, f.message_id, m.uid, c.uid, f.kind, f.rating, f.reasons, f.comment, "
-    "f.ideal_answer, f.category, f.moderation_event_id, f.context, m.content, f.revision, "
+    "f.ideal_answer, f.category, f.moderation_event_id, f.context, "
+    "CASE WHEN m.role = 'assistant' THEN m.content END, f.revision, "
     "f.created_at, f.updated_at, f.withdrawn_at"
 )
 _FEEDBACK_FROM = (
@@ -142,6 +143,11 @@ class FeedbackStore:
         message = self._store.get_message(message_id)
         conversation = self._store.get_conversation(message.conversation_id)
         before = self._store.path_to(message.parent_id) if message.parent_id is not None else []
+        if message.role != "assistant":
+            # a report on the user's own message ("should have been flagged"): it is the last
+            # turn of the prompt, and there is no answer to speak of
+            turns = [*self._unblocked(before), message]
+            return self._context(message, conversation.system_prompt, turns)
         context = self._context(message, conversation.system_prompt, self._unblocked(before))
         return dataclasses.replace(context, response=message.content)
 

@@ -113,8 +113,13 @@ def check_rating(row: Record) -> None:
         isinstance(row["reasons"], list) and all(r in REASONS for r in row["reasons"]),
         "reasons must be known reason keys",
     )
-    for name in ("id", "comment", "response", "conversation_id", "message_id"):
+    for name in ("id", "comment", "conversation_id", "message_id"):
         _require(isinstance(row[name], str), f"{name} must be text")
+    # null: a report on the user's own message, the last turn of the prompt (never a rating)
+    _require(
+        isinstance(row["response"], str) or (row["response"] is None and row["kind"] != "rating"),
+        "response must be text (null only for a report on the user's message)",
+    )
     _require(row["ideal_answer"] is None or isinstance(row["ideal_answer"], str), "ideal_answer")
     _require(isinstance(row["prompt"], list), "prompt must be a list")
     if row["prompt"]:

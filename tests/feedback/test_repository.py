@@ -197,6 +197,25 @@ def test_filter_events_and_reports_are_linked(feedback: FeedbackStore, chat: Cha
         feedback.report_false_negative(chat.a1.id, "rudeness")
 
 
+def test_a_report_on_the_users_own_message_has_it_as_the_last_turn_and_no_answer(
+    feedback: FeedbackStore, chat: Chat
+) -> None:
+    from desktop.feedback.payloads import describe_payload, feedback_payload
+
+    missed = feedback.report_false_negative(chat.q2.id, "hate")
+    assert missed.response is None, "not the user's message passed off as the answer"
+    assert [(t.role, t.content) for t in missed.context.prompt] == [
+        ("system", "Be brief."),
+        ("user", "Capital of France?"),
+        ("assistant", chat.a1.content),
+        ("user", "And of Australia?"),
+    ]
+    lines = dict(describe_payload(feedback_payload(missed, "conversation")))
+    assert "Answer" not in lines
+    assert "Model" not in lines
+    assert lines["Report"] == "false_negative: hate"
+
+
 def test_a_comparison_stores_the_ranking_and_shows_the_best_branch(
     store: Store, feedback: FeedbackStore, chat: Chat
 ) -> None:
