@@ -164,6 +164,13 @@ def test_models_list_and_info_name_a_damaged_model(
     assert "    damaged: model.onnx.data is missing" in capsys.readouterr().out
     assert main(["models", "info", installed]) == 0
     assert json.loads(capsys.readouterr().out)["damaged"] == "model.onnx.data is missing"
+    # a model that lost its tokenizer is listed too (not "no models installed" while its
+    # files stay on disk): loading it says what is missing, and it can be removed
+    (ModelLibrary().get(installed).path / "tokenizer.json").unlink()
+    assert main(["models", "list"]) == 0
+    assert f"{installed}" in capsys.readouterr().out
+    assert main(["models", "remove", installed]) == 0
+    assert ModelLibrary().names() == []
 
 
 def test_install_if_missing_fetches_a_damaged_starter_again(

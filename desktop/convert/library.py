@@ -37,6 +37,15 @@ def safe_name(text: str) -> str:
     return name or "model"
 
 
+def _looks_like_a_model(folder: Path) -> bool:
+    """A model folder, whole or not: one that lost a file (a tokenizer deleted by hand) is
+    still listed, so that loading it says what is missing and the user can remove it,
+    instead of vanishing while its gigabytes stay on disk."""
+    if (folder / "tokenizer.json").exists() or (folder / "parley.json").exists():
+        return True
+    return any(folder.glob("*.onnx"))
+
+
 class ModelLibrary:
     def __init__(self, root: Path | None = None) -> None:
         self.root = root or models_dir()
@@ -54,7 +63,7 @@ class ModelLibrary:
         return sorted(
             p.name
             for p in self.root.iterdir()
-            if p.is_dir() and not p.name.startswith(".") and (p / "tokenizer.json").exists()
+            if p.is_dir() and not p.name.startswith(".") and _looks_like_a_model(p)
         )
 
     def default_name(self) -> str | None:
