@@ -123,7 +123,9 @@ def _stamp(path: Path) -> tuple[int, int]:
 
 
 def _damaged(path: Path, error: BaseException) -> TranscriptError:
-    return TranscriptError(f"{path.name} is a damaged zip file ({error})")
+    # zipfile's words for a zip whose end (the table of its files) is missing
+    reason = "its end is missing: cut short?" if str(error) == "File is not a zip file" else error
+    return TranscriptError(f"{path.name} is a damaged zip file ({reason}); nothing was imported")
 
 
 def open_source(path: Path, limit: int = MAX_BYTES) -> Source:
@@ -135,13 +137,20 @@ def open_source(path: Path, limit: int = MAX_BYTES) -> Source:
         size = stamp[0]
         if path.is_dir():
             raise TranscriptError(f"{path} is a folder, not a transcript file")
-        if zipfile.is_zipfile(path):
-            return _zip_source(path, limit, stamp)
+        if zipfile.is_zipfile(path) or _starts_as_zip(path):
+            return _zip_source(path, limit, stamp)  # a zip cut short: said to be damaged
     except OSError as error:
         raise TranscriptError(f"cannot read {path}: {error.strerror or error}") from error
     if size > limit:
         raise _too_big(path.name, limit)
     return Source(path, path.name, stamp=stamp, size=size)
+
+
+def _starts_as_zip(path: Path) -> bool:
+    """A file that begins as a zip does (a download cut short has no central directory, so
+    ``is_zipfile`` says no, and it was then read as JSON: "not UTF-8 text")."""
+    with path.open("rb") as file:
+        return file.read(4) == b"PK\x03\x04"
 
 
 def _zip_source(path: Path, limit: int, stamp: tuple[int, int]) -> Source:

@@ -203,6 +203,15 @@ def test_a_zip_without_conversations_is_refused(history: Store, tmp_path: Path) 
     _assert_rejected(history, path, "contains no conversations.json")
 
 
+def test_a_zip_cut_short_is_said_to_be_a_damaged_zip(history: Store, tmp_path: Path) -> None:
+    whole = tmp_path / "whole.zip"
+    with zipfile.ZipFile(whole, "w") as z:
+        z.writestr("conversations.json", json.dumps([{"title": "x"}] * 50))
+    path = tmp_path / "chatgpt-export.zip"
+    path.write_bytes(whole.read_bytes()[:-30])  # a download that stopped early
+    _assert_rejected(history, path, "chatgpt-export.zip is a damaged zip file (its end is missing")
+
+
 def test_missing_file(history: Store, tmp_path: Path) -> None:
     _assert_rejected(history, tmp_path / "nope.json", "cannot read")
 
