@@ -725,7 +725,7 @@ class _Recording:
             self._say_not_saved(exc)
 
     def _say_not_saved(self, exc: Exception) -> None:
-        reason = " ".join(str(exc).split())
+        reason = " ".join(str(exc).split()).rstrip(".")  # a sentence of its own, within ours
         what = "this chat" if self.announce else "this answer"  # parley ask: one answer
         print(f"(the history cannot be written: {reason}; {what} is not being saved)",
               file=self.notices)  # fmt: skip

@@ -1054,7 +1054,7 @@ def test_a_history_that_cannot_be_opened_costs_nothing_but_saving(
     out = capsys.readouterr().out
     assert out.count("(the history cannot be written") == 1
     assert (
-        "(the history cannot be written: The history database h is in use by another program.; "
+        "(the history cannot be written: The history database h is in use by another program; "
         "this chat is not being saved)"
     ) in out
     assert len(sent) == 2
@@ -1085,7 +1085,7 @@ def test_a_history_that_refuses_a_write_costs_nothing_but_saving(
     out = capsys.readouterr().out
     assert (
         out.count(
-            "(the history cannot be written: The history is busy with an import.; "
+            "(the history cannot be written: The history is busy with an import; "
             "this chat is not being saved)"
         )
         == 1
@@ -1317,7 +1317,7 @@ def test_a_history_that_cannot_be_written_is_said_once_on_stderr_and_ask_answers
     assert payload["conversation_id"] is None
     assert err == (
         "(the history cannot be written: The history database h is in use by another "
-        "program.; this answer is not being saved)\n"
+        "program; this answer is not being saved)\n"
     )
 
 

@@ -67,6 +67,16 @@ def primary_code(error: sqlite3.Error) -> int | None:
     return None if code is None else int(code) & 0xFF
 
 
+FULL_BELOW_BYTES = 1 << 20  # free space under which an I/O error is put down to a full disk
+
+
+def _disk_full(path: Path) -> bool:
+    try:
+        return shutil.disk_usage(path.parent).free < FULL_BELOW_BYTES
+    except OSError:
+        return False
+
+
 def is_corruption(error: sqlite3.Error) -> bool:
     return primary_code(error) in (_CORRUPT, _NOTADB)
 
@@ -94,6 +104,14 @@ def translate(error: sqlite3.Error, path: Path, backup: Path | None = None) -> S
         return DiskFull(
             f"The disk holding the history database {path} is full; the last change was not "
             "saved. Free some space and try again.",
+            path,
+        )
+    if code == _IOERR and _disk_full(path):
+        # SQLite says "disk I/O error" when the write-ahead log's shared memory cannot grow
+        # (SQLITE_IOERR_SHMSIZE), even to read: the cause the user can act on is the space
+        return DiskFull(
+            f"The disk holding the history database {path} is full, so Parley cannot read or "
+            "write its chats (nothing was lost). Free some space and try again.",
             path,
         )
     if code in (_PERM, _READONLY, _IOERR, _CANTOPEN, _AUTH):

@@ -4,6 +4,7 @@ a backup where one is promised, and is never reset behind the user's back."""
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -195,6 +196,25 @@ def test_a_full_disk(store: Store) -> None:
     store._db.execute("PRAGMA max_page_count = 1073741823")
     store.add_message(c.id, None, "user", "after freeing space")
     assert [m.content for m in store.current_path(c.id)] == ["after freeing space"]
+
+
+def test_an_io_error_on_a_full_disk_says_the_disk_is_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a full disk SQLite reports "disk I/O error" (the WAL's shared memory cannot grow),
+    even to read: the user is told about the space, not about permissions."""
+    from desktop.store import errors
+
+    io_error = sqlite3.OperationalError("disk I/O error")
+    io_error.sqlite_errorcode = 4874  # type: ignore[attr-defined]  # SQLITE_IOERR_SHMSIZE
+    path = tmp_path / "history.sqlite3"
+    unavailable = errors.translate(io_error, path)
+    assert isinstance(unavailable, DatabaseUnavailable), "plenty of space here: another cause"
+    full = shutil.disk_usage(tmp_path)._replace(free=4096)
+    monkeypatch.setattr(errors.shutil, "disk_usage", lambda _folder: full)
+    translated = errors.translate(io_error, path)
+    assert isinstance(translated, DiskFull)
+    assert _one_line(translated).startswith(f"The disk holding the history database {path} is full")
 
 
 def test_a_folder_in_place_of_the_file(tmp_path: Path) -> None:
