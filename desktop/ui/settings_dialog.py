@@ -259,6 +259,20 @@ class _DoubleSpinBox(QDoubleSpinBox):
         return result
 
 
+class _OnResize(QObject):
+    """Calls ``resized()`` whenever ``widget`` changes size."""
+
+    def __init__(self, widget: QWidget, resized: Callable[[], None]) -> None:
+        super().__init__(widget)
+        self._resized = resized
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        if event.type() == QEvent.Type.Resize:
+            self._resized()
+        return False
+
+
 class _NumberField(_Field):
     def __init__(self, option: Option, settings: Settings) -> None:
         spin: QSpinBox | QDoubleSpinBox
@@ -291,13 +305,43 @@ class _NumberField(_Field):
         super().__init__(option, settings, spin)
         # The reason goes beside the box, not under it: it shows while typing ("9" for a
         # temperature), and a line appearing there moved every field below under the mouse.
-        self.error_label.setWordWrap(False)  # one line: wrapped, it grew the row after all
-        self.row.addWidget(self.error_label)
-        self.row.addStretch(1)
+        # Where its one line does not fit beside the box (large text, a narrow window) it goes
+        # under it, wrapped: beside, it widened the page, which then scrolled sideways and
+        # hid the very field it spoke of.
+        self.error_label.setWordWrap(False)
+        self.error_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.row.addWidget(self.error_label, 1)
         self.row.setStretch(0, 0)
+        self.row.setAlignment(spin, Qt.AlignmentFlag.AlignLeft)
+        self._beside = True
+        self._resizes = _OnResize(self.container, self._place_error)
         self.show_value(settings.get(option.key))
         spin.valueChanged.connect(self.apply)
         spin.lineEdit().textEdited.connect(self._on_text_edited)
+
+    def show_error(self, reason: str) -> None:
+        super().show_error(reason)
+        self._place_error()
+
+    def _place_error(self) -> None:
+        label = self.error_label
+        if not label.text():
+            return
+        room = self.container.width() - self.spin.width() - max(0, self.row.spacing())
+        beside = label.fontMetrics().horizontalAdvance(label.text()) <= room
+        if beside == self._beside:
+            return
+        self._beside = beside
+        column = self.container.layout()
+        assert isinstance(column, QVBoxLayout)
+        if beside:
+            column.removeWidget(label)
+            self.row.addWidget(label, 1)
+        else:
+            self.row.removeWidget(label)
+            column.insertWidget(1, label)
+        label.setWordWrap(not beside)
+        label.setVisible(True)
 
     def _explain(self, spin: QSpinBox | QDoubleSpinBox, text: str, state: QValidator.State) -> None:
         """Qt refuses out-of-range text silently; find the schema's reason and show it."""

@@ -567,6 +567,31 @@ def test_a_number_refused_while_typed_moves_no_field_below_it(
     assert top() == where, "the next click lands where the user aimed"
 
 
+def test_a_refused_number_in_a_narrow_window_wraps_instead_of_widening_the_page(
+    qtbot: QtBot, dialog: SettingsDialog
+) -> None:
+    from PySide6.QtWidgets import QScrollArea
+
+    dialog.resize(560, 480)
+    dialog.show()
+    dialog.show_section("generation")
+    qtbot.waitExposed(dialog)
+    area = dialog.pages["generation"]
+    assert isinstance(area, QScrollArea)
+    field = dialog.fields["sampling.temperature"]
+    type_into(qtbot, spin(dialog, "sampling.temperature"), "9", enter=False)
+    assert field.error.startswith("Not accepted")
+    qtbot.wait(50)
+    assert area.horizontalScrollBar().maximum() == 0, "no sideways scrolling to find the field"
+    label = field.error_label
+    assert label.mapTo(area.viewport(), label.rect().topRight()).x() <= area.viewport().width()
+    assert label.height() >= label.heightForWidth(label.width()), "all of the reason shows"
+    # in a wide window it stands beside the box again: no field below moves
+    dialog.resize(1100, 480)
+    qtbot.waitUntil(lambda: field.row.indexOf(label) >= 0, timeout=2000)
+    assert label.isVisible()
+
+
 def test_a_refused_rule_list_scrolls_its_reason_into_view(
     qtbot: QtBot, dialog: SettingsDialog
 ) -> None:
