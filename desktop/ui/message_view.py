@@ -1096,6 +1096,8 @@ class ConversationView(QScrollArea):
         # ~5 ms, so 300 turns at once held the window for 5 s).
         self.earlier_button = QPushButton(self._content)
         self.earlier_button.setAutoDefault(False)
+        # a pane narrower than its words (split view, large text) cuts its text, not the pane
+        self.earlier_button.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         accessible(
             self.earlier_button, "Show earlier messages", "Show earlier messages of this chat"
         )
@@ -1311,9 +1313,8 @@ class ConversationView(QScrollArea):
         order: list[QWidget] = []
         if earlier:
             self.earlier_button.setText(
-                f"Show earlier messages ({earlier} more)" if earlier > 1 else
-                "Show the earlier message"
-            )  # fmt: skip
+                f"Show {earlier} earlier messages" if earlier > 1 else "Show the earlier message"
+            )
             order.append(self.earlier_button)
         keys: dict[int, tuple[object, ...]] = {}
         for i, entry in enumerate(entries):

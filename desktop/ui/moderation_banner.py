@@ -11,8 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMenu, QToolButton, QWidget
+from PySide6.QtGui import QAction, QResizeEvent
+from PySide6.QtWidgets import (
+    QBoxLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QSizePolicy,
+    QToolButton,
+    QWidget,
+)
 
 from desktop.feedback.records import CATEGORIES, ModerationEvent, banner_text, category_label
 from desktop.ui.feedback_dialog import describe
@@ -71,7 +80,32 @@ class ModerationBanner(QFrame):
             self.report.clicked.connect(lambda on: self._toggle(self.events[0].id, on))
         self._show()
         layout.addWidget(self.report)
+        self._layout = layout
+        # In a narrow pane (split view, large text) the report button goes under the words:
+        # side by side they set a width the pane did not have, and the message was cut.
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, self.sizePolicy().verticalPolicy())
         self.setVisible(bool(self.events))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        margins = self._layout.contentsMargins()
+        side_by_side = (
+            margins.left() + margins.right() + self._layout.spacing()
+            + self.label.fontMetrics().horizontalAdvance(self.label.text())
+            + self.report.sizeHint().width()
+        )  # fmt: skip
+        direction = (
+            QBoxLayout.Direction.LeftToRight
+            if event.size().width() >= side_by_side
+            else QBoxLayout.Direction.TopToBottom
+        )
+        if self._layout.direction() != direction:
+            self._layout.setDirection(direction)
+            self._layout.setAlignment(
+                self.report,
+                Qt.AlignmentFlag.AlignLeft if direction == QBoxLayout.Direction.TopToBottom
+                else Qt.AlignmentFlag(0),
+            )  # fmt: skip
 
     def _toggle(self, event_id: int, on: bool) -> None:
         if on == (event_id in self.reported):

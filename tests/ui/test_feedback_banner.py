@@ -101,3 +101,27 @@ def test_a_blocked_message_of_yours_says_it_was_not_sent(qtbot: QtBot) -> None:
         "(not sent to the model: edit it to send something else)"
     )
     assert banner.label.wordWrap(), "a narrow pane wraps it"
+
+
+def test_in_a_narrow_pane_the_report_goes_under_the_words_instead_of_cutting_the_message(
+    qtbot: QtBot,
+) -> None:
+    from PySide6.QtWidgets import QBoxLayout
+
+    pane = QWidget()  # a message in split view at a large text size
+    column = QVBoxLayout(pane)
+    banner = ModerationBanner([event(7, "illegal_activity", "block")])
+    column.addWidget(banner)
+    qtbot.addWidget(pane)
+    pane.resize(900, 200)
+    pane.show()
+    qtbot.waitUntil(lambda: banner.width() > 800)
+    layout = banner.layout()
+    assert isinstance(layout, QBoxLayout)
+    assert layout.direction() == QBoxLayout.Direction.LeftToRight, "one line where it fits"
+    narrow = banner.label.fontMetrics().horizontalAdvance(banner.label.text()) // 2
+    assert pane.minimumSizeHint().width() < narrow, "the banner sets no width of its own"
+    pane.resize(narrow, 300)
+    qtbot.waitUntil(lambda: layout.direction() == QBoxLayout.Direction.TopToBottom)
+    assert banner.report.geometry().right() <= banner.width()
+    assert banner.report.geometry().top() > banner.label.geometry().top()

@@ -968,7 +968,7 @@ def test_a_long_chat_shows_its_last_messages_and_loads_earlier_ones_on_request(
     assert [w.message_id for w in shown] == ids[-ChatTab.SHOWN :]
     button = tab.view.earlier_button
     assert button.isVisible()
-    assert button.text() == f"Show earlier messages ({80 - ChatTab.SHOWN} more)"
+    assert button.text() == f"Show {80 - ChatTab.SHOWN} earlier messages"
     send(qtbot, tab, "one more")  # new turns add below; the first message shown stays first
     assert tab.view.message_widgets()[0].message_id == ids[-ChatTab.SHOWN]
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
