@@ -62,7 +62,7 @@ def test_the_send_key_setting_applies_live(
 
 
 def test_zooming_sets_the_text_size_setting_and_ctrl_0_goes_back_to_its_default(
-    parts: tuple[MainWindow, Settings, Store],
+    qtbot: QtBot, parts: tuple[MainWindow, Settings, Store]
 ) -> None:
     from PySide6.QtWidgets import QApplication
 
@@ -84,10 +84,12 @@ def test_zooming_sets_the_text_size_setting_and_ctrl_0_goes_back_to_its_default(
         window.zoom(-1)  # Ctrl+-
         assert (settings.get_int("appearance.font_size"), qapp.font().pointSize()) == (15, 15)
         assert Settings.load(settings.path).get_int("appearance.font_size") == 15, "kept"
-        window.zoom(0)  # Ctrl+0: the default size, in Settings too
-        assert (settings.get_int("appearance.font_size"), qapp.font().pointSize()) == (10, 10)
+        window.zoom(0)  # Ctrl+0: the default size, in Settings too (once presses settle)
+        qtbot.waitUntil(lambda: settings.get_int("appearance.font_size") == 10, timeout=2000)
+        assert qapp.font().pointSize() == 10
         for _ in range(40):
             window.zoom(1)
+        qtbot.waitUntil(lambda: not window._zoom_timer.isActive(), timeout=3000)
         assert settings.get_int("appearance.font_size") == 32, "within the setting's bounds"
     finally:
         theme.close()

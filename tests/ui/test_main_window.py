@@ -1320,9 +1320,17 @@ def test_font_size_scales_the_messages(qtbot: QtBot, window: MainWindow) -> None
         body = widget.parts[0]
         before = body.font().pointSizeF()
         window.zoom(2)
-        assert body.font().pointSizeF() == pytest.approx(before + 2)
-        window.zoom(0)
-        assert body.font().pointSizeF() == pytest.approx(before)
+        assert body.font().pointSizeF() == pytest.approx(before + 2), "the first press: at once"
+        window.zoom(0)  # the next ones within the settling time: together, at its end
+        qtbot.waitUntil(lambda: body.font().pointSizeF() == pytest.approx(before), timeout=2000)
+
+        sizes: list[float] = []
+        window.font_size_store = sizes.append  # what the app stores (and then shows)
+        qtbot.waitUntil(lambda: not window._zoom_timer.isActive(), timeout=2000)
+        for _ in range(5):  # five quick presses of Ctrl++
+            window.zoom(1)
+        qtbot.waitUntil(lambda: not window._zoom_timer.isActive(), timeout=2000)
+        assert sizes == [before + 1, before + 5], "two restyles, not five"
     finally:
         app.setStyle(style)
         app.setPalette(palette)
