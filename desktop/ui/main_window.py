@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QStackedWidget,
+    QTabBar,
     QTabWidget,
     QToolButton,
     QVBoxLayout,
@@ -444,6 +445,7 @@ class MainWindow(QMainWindow):
         pane.setDocumentMode(True)
         accessible(pane, name, tip)
         bar = pane.tabBar()
+        accessible(bar, "Chat tabs", "The open chats: Ctrl+Tab goes to the next, Ctrl+W closes")
         bar.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         bar.customContextMenuRequested.connect(
             lambda pos, p=pane: self._tab_menu(p, p.tabBar().tabAt(pos))
@@ -759,6 +761,9 @@ class MainWindow(QMainWindow):
                 text, tip = short, title
             pane.setTabText(i, text.replace("&", "&&"))  # a title's "&" is no shortcut mark
             pane.setTabToolTip(i, tip)
+            close = pane.tabBar().tabButton(i, QTabBar.ButtonPosition.RightSide)
+            if close is not None:  # Qt's own button: a screen reader heard only "Close Tab"
+                accessible(close, f"Close {title}", f"Close the chat “{title}” (Ctrl+W)")
 
     # -- focus, zoom, dialogs ---------------------------------------------------------------
     def focus_input(self) -> None:

@@ -73,6 +73,20 @@ def test_every_control_has_an_accessible_name_and_a_tooltip(
         pass
 
 
+def test_the_tab_bar_and_each_close_button_say_which_chat_they_are(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    send(qtbot, tab_of(window), "Plan a trip")
+    bar = window.tabs.tabBar()
+    assert bar.accessibleName() == "Chat tabs"
+    assert bar.toolTip()
+    close = bar.tabButton(0, QTabBar.ButtonPosition.RightSide)
+    assert close is not None
+    title = tab_of(window).session.title()
+    assert close.accessibleName() == f"Close {title}", "not Qt's bare 'Close Tab'"
+    assert title in close.toolTip()
+
+
 def test_welcome_page_controls_are_named(qtbot: QtBot, make_window: object) -> None:
     window = make_window(load_model=False)  # type: ignore[operator]
     assert unnamed_controls(window.welcome) == []
