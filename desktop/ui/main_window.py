@@ -189,6 +189,7 @@ class MainWindow(QMainWindow):
         self._last_dir: Path | None = None  # where the last file dialog was answered
         # What was typed in chats closed before sending, by conversation: back when reopened.
         self._closed_drafts: dict[int, str] = {}
+        self._opened_from: tuple[ChatTab, ChatTab] | None = None  # (new tab, its opener)
         self._closed: list[int] = []  # chats whose tab was closed, the last one last (Ctrl+Shift+T)
         self.quick_ask: QuickAskWindow | None = None
         self.keep_in_tray = False  # closing hides the window (the tray icon is there)
@@ -543,6 +544,7 @@ class MainWindow(QMainWindow):
             tab.composer.setPlainText(self._closed_drafts.pop(conversation_id))
         session.setParent(tab)
         pane = self._active_pane
+        opener = pane.currentWidget()
         index = pane.addTab(tab, session.title())
         tab.state_changed.connect(lambda _s, t=tab: self._on_tab_state(t))
         tab.title_changed.connect(lambda _t, t=tab: self._on_title(t))
@@ -558,6 +560,9 @@ class MainWindow(QMainWindow):
             tab.view.models = self._installed_models
         if not background:
             pane.setCurrentIndex(index)
+            # closed before another tab is shown, it hands back to the chat it was opened
+            # from, as a browser does (not to its neighbour at the end of the strip)
+            self._opened_from = (tab, opener) if isinstance(opener, ChatTab) else None
         self._refresh_tab_labels()
         if not background:
             tab.composer.setFocus()
@@ -659,7 +664,14 @@ class MainWindow(QMainWindow):
         if isinstance(widget, ChatTab):
             focus = QApplication.focusWidget()
             had_keys = focus is not None and widget.isAncestorOf(focus)
+            opener = (
+                self._opened_from[1]
+                if self._opened_from and self._opened_from[0] is widget
+                else None
+            )
             self._close_chats([widget])
+            if opener is not None and opener in self.chat_tabs():
+                self.pane_of(opener).setCurrentWidget(opener)
             shown = self.current_tab()
             if had_keys and shown is not None:  # Ctrl+W: on to the chat shown now, not to
                 shown.composer.setFocus()  # whatever Qt picks (the search field)
@@ -689,10 +701,15 @@ class MainWindow(QMainWindow):
         pane = self._active_pane
         if pane.count():
             pane.setCurrentIndex((pane.currentIndex() + step) % pane.count())
+            shown = self.current_tab()
+            if shown is not None:  # a chat not shown before had the keys nowhere visible
+                shown.composer.setFocus(Qt.FocusReason.ShortcutFocusReason)
 
     def _on_current_tab(self, pane: QTabWidget) -> None:
         if pane.count() == 0:
             return
+        if self._opened_from is not None and pane.currentWidget() is not self._opened_from[0]:
+            self._opened_from = None  # another chat was shown since: closing goes as usual
         self._active_pane = pane if pane is self.tabs or self.is_split() else self.tabs
         self._select_current_in_sidebar()
         self._show_context()

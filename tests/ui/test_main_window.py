@@ -700,6 +700,29 @@ def test_ctrl_k_focuses_search_and_tab_shortcuts_work(qtbot: QtBot, window: Main
     assert window.sidebar.selected_ids() == [], "the chat listed before is not the one shown"
 
 
+def test_a_chat_opened_and_closed_at_once_hands_back_to_the_chat_it_came_from(
+    qtbot: QtBot, store: Store, make_window: Callable[..., MainWindow]
+) -> None:
+    a, b, c = (store.create_conversation(t) for t in ("Alpha", "Beta", "Gamma"))
+    window = make_window()
+    tabs = [window.open_conversation(chat.id) for chat in (a, b, c)]
+    window.tabs.setCurrentWidget(tabs[0])  # reading Alpha, first of four tabs
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
+    assert window.tabs.currentIndex() == window.tabs.count() - 1
+    qtbot.keyClick(window, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)
+    assert window.current_tab() is tabs[0], "back to Alpha, not to Gamma beside the new tab"
+    # once another chat was shown in between, closing goes to the neighbour as usual
+    qtbot.keyClick(window, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
+    window.tabs.setCurrentWidget(tabs[1])
+    window.tabs.setCurrentIndex(window.tabs.count() - 1)
+    qtbot.keyClick(window, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)
+    assert window.current_tab() is tabs[2]
+    qtbot.keyClick(window, Qt.Key.Key_Tab, Qt.KeyboardModifier.ControlModifier)
+    assert window.current_tab() is tabs[0]
+    assert window.current_tab().composer.hasFocus(), "Ctrl+Tab: the keys go to the chat shown"
+
+
 def test_several_chats_deleted_at_once_close_their_tabs_and_come_back_with_one_undo(
     qtbot: QtBot, store: Store, make_window: Callable[..., MainWindow]
 ) -> None:
