@@ -32,8 +32,9 @@ def recorded(feedback: FeedbackStore, chat: Chat) -> Chat:
     feedback.rate(chat.a1.id, FeedbackDraft(1))
     withdrawn = feedback.rate(act.id, FeedbackDraft(-1, ideal_answer="never exported"))
     feedback.withdraw(withdrawn.id)
-    feedback.record_comparison([sydney.id, canberra.id, act.id], [act.id, canberra.id, sydney.id])
+    # ranked twice: the second ranking replaces the first (which gives no pairs then)
     feedback.record_comparison([sydney.id, canberra.id], None, switch_branch=False)
+    feedback.record_comparison([sydney.id, canberra.id, act.id], [act.id, canberra.id, sydney.id])
     flagged = ModerationResult("input", (Flag("hate", "warn", 1.0),))
     event = feedback.record_moderation(chat.q2.id, flagged)[0]
     feedback.report_false_positive(event.id, "Nothing hateful here.")

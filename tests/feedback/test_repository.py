@@ -237,6 +237,16 @@ def test_a_comparison_stores_the_ranking_and_shows_the_best_branch(
     assert store.get_conversation(chat.conversation_id).current_leaf_id == ids[2]
 
 
+def test_ranking_answers_again_replaces_the_earlier_ranking_of_them(
+    feedback: FeedbackStore, chat: Chat
+) -> None:
+    ids = [m.id for m in chat.alternatives]
+    first = feedback.record_comparison(ids, [ids[0], ids[1], ids[2]])
+    again = feedback.record_comparison(ids[:2], [ids[1], ids[0]])  # changed their mind
+    assert [c.id for c in feedback.all_comparisons()] == [again.id], "not both, contradicting"
+    assert feedback.get_comparison(first.id).withdrawn_at is not None
+
+
 def test_comparisons_need_two_to_four_answers_to_one_prompt(
     feedback: FeedbackStore, chat: Chat
 ) -> None:
