@@ -14,6 +14,8 @@ different conversation is a conflict and stops the whole batch.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -217,8 +219,8 @@ def write_conversations(store: Store, batch: Sequence[TreeConversation]) -> Impo
     """Add ``batch`` to the history in one transaction (all of it, or nothing on any error).
 
     The batch must be well formed (unique uids, parents known and listed before their
-    children); the importers check this. Raises :class:`ImportConflictError` when a message uid
-    already belongs to another conversation, and the store's errors."""
+    children); the importers check this. A message uid another conversation holds already
+    gets one of its own (see ``_unclash``). Raises the store's errors."""
     added = merged = unchanged = messages = 0
     ids: list[int] = []
     with store.transaction():
@@ -228,6 +230,7 @@ def write_conversations(store: Store, batch: Sequence[TreeConversation]) -> Impo
             row = db.execute(
                 "SELECT id FROM conversations WHERE uid = ?", (conversation.uid,)
             ).fetchone()
+            conversation = _unclash(store, conversation, None if row is None else int(row[0]))
             if row is None:
                 conversation_id = _insert_conversation(store, conversation, folders)
                 known: dict[str, int] = {}
@@ -278,6 +281,47 @@ def _insert_conversation(
     return cast(int, cursor.lastrowid)
 
 
+def _unclash(
+    store: Store, conversation: TreeConversation, conversation_id: int | None
+) -> TreeConversation:
+    """``conversation`` with the message uids that another conversation of the history holds
+    already replaced by uids derived from its own uid and theirs (stable: a re-import
+    matches). A chat branched into a new one in ChatGPT carries the messages it copied
+    under their ids, and its original may have been imported before: one shared message
+    refused the whole export (the history keeps each message in one conversation)."""
+    taken: set[str] = set()
+    for chunk in _chunks([m.uid for m in conversation.messages]):
+        marks = ", ".join("?" for _ in chunk)
+        taken |= {
+            uid
+            for uid, owner in store._db.execute(
+                f"SELECT uid, conversation_id FROM messages WHERE uid IN ({marks})", tuple(chunk)
+            )
+            if owner != conversation_id
+        }
+    if not taken:
+        return conversation
+    renamed = {uid: _derived_uid(conversation.uid, uid) for uid in taken}
+    messages = [
+        dataclasses.replace(
+            m,
+            uid=renamed.get(m.uid, m.uid),
+            parent_uid=None if m.parent_uid is None else renamed.get(m.parent_uid, m.parent_uid),
+        )
+        for m in conversation.messages
+    ]
+    leaf = conversation.current_leaf_uid
+    return dataclasses.replace(
+        conversation,
+        messages=tuple(messages),
+        current_leaf_uid=None if leaf is None else renamed.get(leaf, leaf),
+    )
+
+
+def _derived_uid(conversation_uid: str, uid: str) -> str:
+    return "import-" + hashlib.sha256(f"{conversation_uid}\n{uid}".encode()).hexdigest()[:32]
+
+
 def _known_uids(
     store: Store, conversation: TreeConversation, conversation_id: int
 ) -> dict[str, int]:
@@ -311,15 +355,6 @@ def _insert_messages(
     new_conversation: bool,
 ) -> int:
     db = store._db
-    if new_conversation:
-        # Message uids are unique across the history: find clashes before inserting.
-        for chunk in _chunks([m.uid for m in conversation.messages]):
-            marks = ", ".join("?" for _ in chunk)
-            row = db.execute(
-                f"SELECT uid FROM messages WHERE uid IN ({marks}) LIMIT 1", tuple(chunk)
-            ).fetchone()
-            if row is not None:
-                raise _conflict(str(row[0]), conversation.title)
     ids = dict(known)
     count = 0
     latest = 0.0

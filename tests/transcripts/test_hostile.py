@@ -216,12 +216,17 @@ def test_missing_file(history: Store, tmp_path: Path) -> None:
     _assert_rejected(history, tmp_path / "nope.json", "cannot read")
 
 
-def test_a_conflict_late_in_the_file_imports_nothing(history: Store, tmp_path: Path) -> None:
-    """The first conversation is fine; the second reuses a message uid of the first: the
-    whole file is refused and the first conversation is not left behind."""
+def test_two_conversations_sharing_a_message_each_get_their_own(
+    history: Store, tmp_path: Path
+) -> None:
+    """The second conversation reuses a message uid of the first (a chat copied into
+    another): both are imported, the second with a uid of its own for it, stable on
+    re-import."""
     good = {"uid": "c1", "title": "fine", "messages": [_message("m1", None)]}
     clash = {"uid": "c2", "title": "clash", "messages": [_message("m1", None)]}
     path = tmp_path / "conflict.json"
     path.write_text(json.dumps(_parley([good, clash])), encoding="utf-8")
-    _assert_rejected(history, path, "already in the history as part of another conversation")
-    assert not history.search("fine")
+    result = import_file(history, path)
+    assert result.added == 2
+    again = import_file(history, path)
+    assert (again.added, again.unchanged) == (0, 2), "nothing doubled on a second import"

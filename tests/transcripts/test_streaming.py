@@ -210,20 +210,46 @@ def test_a_bad_last_conversation_is_found_before_anything_is_written(
 
 
 def test_a_failure_writing_the_last_conversation_leaves_the_history_unchanged(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills up while the last conversation is written: the conversations
+    written before it in the same import are undone."""
+    from desktop.store import DiskFull
+    from desktop.store import transcripts as writer
+
+    import_file(store, _write(tmp_path / "earlier.json", [_conversation(19)]))
+    path = _write(tmp_path / "conversations.json", [_conversation(i) for i in range(25)])
+    before = snapshot(store.path)
+    real = writer._insert_messages
+    calls: list[int] = []
+
+    def fills_up(*args: Any, **kwargs: Any) -> int:
+        calls.append(1)
+        if len(calls) == 24:
+            raise DiskFull("The disk holding the history is full.", store.path)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(writer, "_insert_messages", fills_up)
+    with pytest.raises(KnownError, match="is full"):
+        import_file(store, path)
+    assert len(calls) == 24
+    assert snapshot(store.path) == before
+
+
+def test_a_chat_sharing_messages_with_one_imported_before_comes_in_with_its_own(
     store: Store, tmp_path: Path
 ) -> None:
-    """The last conversation's message is already in the history, in another conversation:
-    the conversations written before it in the same import are undone."""
+    """A chat branched into a new one in ChatGPT carries the messages it copied under their
+    ids; its original was imported before: one shared message refused the whole export."""
     import_file(store, _write(tmp_path / "earlier.json", [_conversation(19)]))
     export = [_conversation(i) for i in range(20)]
     export[-1]["conversation_id"] = export[-1]["id"] = "a-different-conversation"
     path = _write(tmp_path / "conversations.json", export)
-    before = snapshot(store.path)
-
-    with pytest.raises(KnownError, match="already in the history as part of another"):
-        import_file(store, path)
-
-    assert snapshot(store.path) == before
+    result = import_file(store, path)
+    assert result.added == 20
+    assert len(store.list_conversations()) == 21
+    again = import_file(store, path)
+    assert again.added == 0, "a second import matches it, nothing doubled"
 
 
 def test_conversations_are_not_all_held_at_once(
