@@ -1152,8 +1152,12 @@ class ConversationView(QScrollArea):
             if message is not None:
                 message.update()  # its focus frame
         message = self._message_of(new)
-        if message is not None and new is message:
-            self._show_top_of(message)
+        if message is not None and new is not None and self._message_of(old) is not message:
+            # Tab came into this message: from its header down, if what took the keys stays
+            # in view so (after Qt's own scrolling to that widget, which comes next)
+            at = new.mapTo(message, QPoint(0, 0)).y() + min(new.height(), 40)
+            if at + FOCUS_SCROLL_MARGIN < self.viewport().height():
+                QTimer.singleShot(0, message, lambda: self._show_top_of(message))
 
     def _message_of(self, widget: QWidget | None) -> MessageWidget | None:
         """The message of this view that ``widget`` is or is in, if any."""

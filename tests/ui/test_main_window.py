@@ -1581,3 +1581,21 @@ def test_a_history_found_damaged_while_running_is_said_in_a_box_once(
     window.notifier.serious.emit(text)  # every read of the damaged part fails alike
     assert not box.isVisible(), "one box, not one per read"
     assert window.details_box is box
+
+
+def test_a_long_message_reached_with_the_keys_shows_from_its_header(
+    qtbot: QtBot, window: MainWindow, engine: FakeEngine
+) -> None:
+    from desktop.ui.message_view import FOCUS_SCROLL_MARGIN
+
+    engine.replies = ["\n\n".join(f"Paragraph {i} of a long answer." for i in range(80))]
+    tab = tab_of(window)
+    send(qtbot, tab, "Write a lot")
+    window.activateWindow()
+    answer = tab.view.message_widgets()[-1]
+    qtbot.waitUntil(lambda: answer.height() > tab.view.viewport().height(), timeout=3000)
+    tab.composer.setFocus()
+    answer.setFocus(Qt.FocusReason.BacktabFocusReason)  # Shift+Tab from the input
+    bar = tab.view.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.value() == max(0, answer.y() - FOCUS_SCROLL_MARGIN), timeout=2000)
+    assert answer.holds_focus()
