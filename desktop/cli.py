@@ -68,6 +68,9 @@ EXIT_ERROR = 1
 EXIT_CANCELLED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE
 CONTINUABLE = ("length", "cancelled", "repetition")  # answers /continue may go on with
+# An answer is screened by the content filter as it streams: each new piece with this much
+# of what came before it (a rule's words may straddle two pieces), as the window does.
+SCREEN_OVERLAP = 160
 
 
 class CliError(Exception):
@@ -364,10 +367,16 @@ def _stream(
     out: TextIO | None,
     cancel: threading.Event,
     on_text: Callable[[str], None] | None = None,
+    blocks: Callable[[str], bool] | None = None,
 ) -> dict[str, Any]:
     """Stream an answer to ``out`` (and each piece of text to ``on_text``); the result holds
-    its text, token ids, finish reason, stats, error and how many messages were left out."""
+    its text, token ids, finish reason, stats, error and how many messages were left out.
+    ``blocks`` (the content filter) looks at each new piece with what came just before it,
+    before it is printed: once it says blocked, the answer stops and nothing more is shown
+    (the window does the same; the caller moderates the whole answer after)."""
     text: list[str] = []
+    printed = 0  # characters of the answer written out
+    hidden = False
     ids: list[int] = []
     result: dict[str, Any] = {"dropped_messages": 0}
     # A long chat takes seconds to a minute to read before its first word: a terminal sees
@@ -395,9 +404,15 @@ def _stream(
                     if ev.token_id >= 0:
                         ids.append(ev.token_id)
                     text.append(ev.text)
-                    if out is not None and ev.text:
+                    if blocks is not None and ev.text and not hidden:
+                        tail = "".join(text)[-(len(ev.text) + SCREEN_OVERLAP) :]
+                        if blocks(tail):
+                            hidden = True
+                            cancel.set()
+                    if out is not None and ev.text and not hidden:
                         out.write(ev.text)
                         out.flush()
+                        printed += len(ev.text)
                     if on_text is not None and ev.text:
                         on_text(ev.text)
                 elif isinstance(ev, Finished):
@@ -411,6 +426,7 @@ def _stream(
     if "finish_reason" not in result:
         result["finish_reason"] = "cancelled"
     result["text"], result["token_ids"] = "".join(text), ids
+    result["hidden_from"] = printed if hidden else None
     return result
 
 
@@ -523,7 +539,10 @@ def _ask(args: argparse.Namespace, recording: _Recording) -> int:
         recording.begin_answer(engine.info.name, recorded)
         events = engine.generate(messages, params, cancel)
     out = None if args.json else sys.stdout
-    result = _stream(events, out, cancel, recording.partial)
+    result = _stream(
+        events, out, cancel, recording.partial,
+        lambda tail: content_filter.check(tail, "output").blocked,
+    )  # fmt: skip
     recording.finish(result)
     stats = result.get("stats")
     found = content_filter.check(result["text"], "output") if result["text"].strip() else None
@@ -1093,6 +1112,7 @@ class _Chat:
         result = _chat_turn(
             self.engine, self.system, self.history, self.params, self.verbose,
             self.recording.partial, lambda text: self._answer_blocked(before + text),
+            lambda tail: self.filter.check(tail, "output").blocked,
         )  # fmt: skip
         self.recording.finish(result)
         return result
@@ -1221,16 +1241,18 @@ def _chat_turn(
     verbose: bool,
     on_text: Callable[[str], None] | None = None,
     screen: Callable[[str], bool] | None = None,
+    blocks: Callable[[str], bool] | None = None,
 ) -> dict[str, Any]:
     """Stream one answer to ``history`` (ending with the user's message, or with an answer to
     continue), each piece of text also to ``on_text``; a failure is printed. ``screen`` (the
     content filter) looks at the text written and says whether it is blocked: then
-    ``result["blocked"]`` is set and /continue is not offered."""
+    ``result["blocked"]`` is set and /continue is not offered. ``blocks`` screens it while it
+    streams (see ``_stream``)."""
     messages = ([ChatMessage("system", system)] if system else []) + history
     cancel = threading.Event()
     started = time.perf_counter()
-    result = _stream(engine.generate(messages, params, cancel), sys.stdout, cancel, on_text)
-    print()
+    result = _stream(engine.generate(messages, params, cancel), sys.stdout, cancel, on_text, blocks)
+    print(" […]" if result["hidden_from"] is not None else "")
     if result.get("dropped_messages"):
         print(f"[{result['dropped_messages']} older messages left out of the context]")
     reason = result["finish_reason"]

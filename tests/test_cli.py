@@ -1221,12 +1221,18 @@ def test_a_blocked_answer_is_said_and_left_out_of_the_next_turns(
     _filter({"filter.action.harassment": "block", "filter.rules.harassment": "go away, idiot"})
     assert _chat(monkeypatch, "one\n/continue\ntwo\n", "--system", "") == 0
     out = capsys.readouterr().out
-    assert out.count("parley> Go away, idiot.\n[the answer was flagged: harassment — blocked:") == 2
+    # screened as it streams: the blocked words are not printed, then the whole is said
+    assert out.count("parley>  […]\n[the answer was flagged: harassment — blocked:") == 2
+    assert "Go away" not in out
     assert "(nothing to continue" in out
     assert [m.content for m in sent[-1]] == ["one", "two"], "no answer in the context"
     assert _chat(monkeypatch, "/continue\n", "--resume") == 0
     assert "(nothing to continue" in capsys.readouterr().out
     assert len(sent) == 2
+    assert main(["ask", "three", "--system", ""]) == 0
+    out, err = capsys.readouterr()
+    assert "Go away" not in out, "parley ask screens as it streams too"
+    assert "the answer was flagged: harassment — blocked" in err
 
 
 # -- parley ask keeps its one exchange in the history too ----------------------------------
