@@ -318,11 +318,11 @@ class MainWindow(QMainWindow):
         self._undo_timer.setSingleShot(True)
         self._undo_timer.setInterval(UNDO_MS)
         self._undo_timer.timeout.connect(self._expire_undo)
-        # parley chat (or an import from the command line) writes to the same history: its
-        # chats show up here within a couple of seconds, and open chats it went on with too
         # Chats deleted in a session that ended before its Undo offer did (killed, crashed):
         # no Undo brings them back now, so they go for good, as they would have.
         self._from_history(self.history.purge_deleted, 0)
+        # parley chat (or an import from the command line) writes to the same history: its
+        # chats show up here within a couple of seconds, and open chats it went on with too
         self._history_version = self._read_history_version()
         self._history_timer = QTimer(self)
         self._history_timer.setInterval(HISTORY_CHECK_MS)
