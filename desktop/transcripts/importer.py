@@ -196,6 +196,7 @@ def import_file(
     with chatgpt.SharedIds() as shared:
         # First every conversation is read and checked; only their message ids are kept.
         checking = _Reading(source, max_bytes)
+        numbers: dict[str, int] = {}  # a Parley file's conversations, by uid
         for number, conversation in enumerate(checking, 1):
             step("checking", checking)
             if number > MAX_CONVERSATIONS:
@@ -205,6 +206,12 @@ def import_file(
                 )
             if checking.chatgpt:
                 shared.add(conversation)
+            elif (first := numbers.setdefault(conversation.uid, number)) != number:
+                # Parley writes each once: two would be merged into one chat of two roots
+                raise TranscriptError(
+                    f"{source.name}: conversations {first} and {number} have the same uid "
+                    f"{conversation.uid!r}; nothing was imported"
+                )
         shared.settle()
         # Then each conversation is read again and written before the next one is read.
         reading = _Reading(source, max_bytes)

@@ -78,6 +78,15 @@ CASES: dict[str, tuple[Any, str]] = {
         _parley([{"uid": "c", "messages": [_message("a", "b"), _message("b", "a")]}]),
         "form a cycle",
     ),
+    "parley conversation twice": (
+        _parley(
+            [
+                {"uid": "c", "messages": [_message("a", None)]},
+                {"uid": "c", "messages": [_message("b", None)]},
+            ]
+        ),
+        "conversations 1 and 2 have the same uid 'c'",
+    ),
     "parley duplicate uid": (
         _parley([{"uid": "c", "messages": [_message("a", None), _message("a", None)]}]),
         "appears twice",
