@@ -1,10 +1,11 @@
 """Human-readable transcripts of the branch shown: Markdown, plain text, HTML.
 
-HTML is self-contained and inert: every piece of conversation text (titles, messages, model
-names) is escaped, code blocks are highlighted by Pygments (which escapes its input), nothing
-refers to another file or to the network, and a Content-Security-Policy forbids scripts and
-remote loads even if something slipped through. The same HTML, with inline styles, is what the
-PDF writer lays out.
+HTML is self-contained and inert: messages are rendered from Markdown as the window shows
+them (lists, tables, emphasis) with raw HTML kept as text, every other piece of conversation
+text (titles, model names) is escaped, code blocks are highlighted by Pygments (which escapes
+its input), nothing refers to another file or to the network (a link shows its address), and
+a Content-Security-Policy forbids scripts and remote loads even if something slipped through.
+The same HTML, with inline styles, is what the PDF writer lays out.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 from collections.abc import Iterator
 from datetime import datetime
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
@@ -22,6 +24,9 @@ from pygments.lexers import TextLexer, get_lexer_by_name
 from pygments.util import ClassNotFound
 
 from desktop.store.transcripts import TreeConversation, TreeMessage
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; font-src 'none'; "
@@ -32,7 +37,6 @@ CSP = (
 _ROLE_LABELS = {"user": "You", "assistant": "Assistant", "system": "System", "tool": "Tool"}
 _STATUS_NOTES = {"stopped": "stopped", "error": "failed", "interrupted": "interrupted"}
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})[ \t]*([A-Za-z0-9_+#.-]{0,40})[^`]*$")
-_INLINE_CODE = re.compile(r"`([^`\n]+)`")
 
 
 def _when(timestamp: float) -> str:
@@ -160,16 +164,33 @@ def _lexer(language: str) -> Lexer:
         return TextLexer()
 
 
+@lru_cache(maxsize=1)
+def _markdown() -> MarkdownIt:
+    """Markdown as the window shows it (CommonMark, tables, strikethrough), made inert: raw
+    HTML is text, a picture is its description, and a link is its text followed by its
+    address (nothing in the page refers to the network, not even a link)."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md.enable(["table", "strikethrough"])
+    md.disable(["image"])
+
+    def link_open(tokens: Any, idx: int, _options: Any, env: dict[str, Any]) -> str:
+        env.setdefault("links", []).append(str(tokens[idx].attrGet("href") or ""))
+        return ""
+
+    def link_close(_tokens: Any, _idx: int, _options: Any, env: dict[str, Any]) -> str:
+        address = env["links"].pop()
+        return f' <span class="url">({html.escape(address)})</span>' if address else ""
+
+    md.add_render_rule("link_open", lambda _renderer, *args: link_open(*args))
+    md.add_render_rule("link_close", lambda _renderer, *args: link_close(*args))
+    return md
+
+
 def _prose_html(text: str) -> str:
-    """Escaped prose; `inline code` becomes <code>. Whitespace is kept by the stylesheet."""
-    pieces: list[str] = []
-    last = 0
-    for match in _INLINE_CODE.finditer(text):
-        pieces.append(html.escape(text[last : match.start()]))
-        pieces.append(f"<code>{html.escape(match.group(1))}</code>")
-        last = match.end()
-    pieces.append(html.escape(text[last:]))
-    return "".join(pieces)
+    """Prose rendered from Markdown (lists, tables, emphasis, `inline code`), inert."""
+    return str(_markdown().render(text, {}))
 
 
 def message_html(text: str, formatter: HtmlFormatter) -> str:
@@ -177,7 +198,7 @@ def message_html(text: str, formatter: HtmlFormatter) -> str:
     for language, body in blocks(text):
         if language is None:
             if body.strip():
-                out.append(f'<div class="prose">{_prose_html(body.strip(chr(10)))}</div>')
+                out.append(f'<div class="md">{_prose_html(body.strip(chr(10)))}</div>')
         else:
             name = f'<div class="lang">{html.escape(language)}</div>' if language else ""
             out.append(
@@ -199,6 +220,12 @@ h1 { font-size: 1.6rem; margin: 0 0 .25rem; overflow-wrap: anywhere; }
 .role { font-size: .8rem; font-weight: 600; color: #59636e; margin: 0 0 .35rem;
   text-transform: none; }
 .prose { white-space: pre-wrap; overflow-wrap: anywhere; margin: .35rem 0; }
+.md { overflow-wrap: anywhere; margin: .35rem 0; }
+.md p, .md ul, .md ol, .md blockquote { margin: .35rem 0; }
+.md table { border-collapse: collapse; margin: .5rem 0; }
+.md th, .md td { border: 1px solid #d8dee4; padding: .25rem .6rem; text-align: left; }
+.md blockquote { border-left: 3px solid #d8dee4; padding-left: .75rem; color: #59636e; }
+.url { color: #59636e; font-size: .9em; }
 code { font: .9em ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
   background: rgba(127,127,127,.13); padding: .05em .3em; border-radius: 4px; }
 .code { margin: .5rem 0; border: 1px solid #d8dee4; border-radius: 8px; overflow: hidden; }
@@ -273,6 +300,10 @@ h1 { font-size: 16pt; }
 .message { margin-top: 10pt; }
 .role { font-weight: bold; color: #3b4450; font-size: 9pt; margin-bottom: 2pt; }
 .prose { white-space: pre-wrap; }
+.url { color: #59636e; }
+table { border-collapse: collapse; }
+th, td { border: 1px solid #d0d7de; padding: 3px; }
+th { background-color: #eef0f2; }
 code { font-family: monospace; background-color: #eef0f2; }
 .lang { color: #59636e; font-size: 8pt; }
 pre { font-family: monospace; font-size: 8.5pt; background-color: #f4f6f8; }

@@ -96,6 +96,28 @@ def test_html_export_of_hostile_text_is_inert() -> None:
     assert "<b>model</b>" in shown
 
 
+def test_html_shows_markdown_as_the_window_does_and_links_as_text() -> None:
+    text = (
+        "Some **bold** and *soft* words:\n\n- first item\n- second item\n\n"
+        "| Name | Age |\n|------|-----|\n| Ada | 36 |\n\n"
+        "See [the docs](https://example.com/docs) or ![a cat](http://evil/cat.png)."
+    )
+    page = to_html(_conversation(text))
+    assert "<strong>bold</strong>" in page
+    assert "<em>soft</em>" in page
+    assert "<li>first item</li>" in page
+    assert "<th>Name</th>" in page
+    assert "<td>Ada</td>" in page
+    assert "**" not in page
+    assert "|------|" not in page
+    parsed = _Collector()
+    parsed.feed(page)
+    assert parsed.urls == [], "no link or picture refers to the network"
+    shown = "".join(parsed.text)
+    assert "the docs (https://example.com/docs)" in shown
+    assert "a cat (http://evil/cat.png)" in shown
+
+
 def test_html_highlights_code_and_keeps_whitespace() -> None:
     text = "Intro with `inline`:\n\n```python\ndef f(x):\n    return x  # note\n```\nAfter."
     page = to_html(_conversation(text, "Code"))
