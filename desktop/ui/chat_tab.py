@@ -490,6 +490,7 @@ class ChatTab(QWidget):
         if ok:
             self._end_edit()
             self.view.scroll_to_end()
+            self.composer.setFocus()  # sent with the button: Esc (stop) and typing on go here
 
     def begin_edit(self, message_id: int) -> None:
         message = next((m for m in self.session.path() if m.id == message_id), None)
@@ -510,6 +511,19 @@ class ChatTab(QWidget):
         last = next((m for m in reversed(self.session.path()) if m.role == "user"), None)
         if last is not None:
             self.begin_edit(last.id)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt override)
+        """Esc stops the answer wherever the keys are in this chat (a message, its buttons
+        after Regenerate or Continue), not only in the input."""
+        if (
+            event.key() == Qt.Key.Key_Escape
+            and event.modifiers() == Qt.KeyboardModifier.NoModifier
+            and self.session.state != "idle"
+        ):
+            self.session.stop()
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
     def escape(self) -> None:
         if self.session.state != "idle":

@@ -426,6 +426,19 @@ def test_escape_stops_the_answer(qtbot: QtBot, window: MainWindow, engine: FakeE
     assert widget.status_label.text() == "stopped"
     assert 0 < len(widget.text) < len(" tok" * 2000)
     assert tab.send_button.isEnabled()
+    # Regenerate clicked with the mouse: the keys are on that button, Esc stops all the same
+    engine.replies = [" tok" * 2000]
+    widget.regen_button.setFocus()
+    widget.regen_button.click()
+    qtbot.waitUntil(
+        lambda: tab.session.state == "streaming" and bool(tab.session.streaming_text), timeout=5000
+    )
+    focus = QApplication.focusWidget()
+    assert focus is not None
+    assert focus is not tab.composer
+    with qtbot.waitSignal(tab.session.answer_finished, timeout=2000) as blocker:
+        qtbot.keyClick(focus, Qt.Key.Key_Escape)
+    assert blocker.args[1] == "stopped"
 
 
 def test_an_answer_ended_for_repeating_itself_says_so_and_can_go_on(
