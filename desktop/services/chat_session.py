@@ -39,6 +39,9 @@ OVERRIDABLE = ("temperature", "top_k", "top_p", "min_p", "repetition_penalty", "
                "max_new_tokens")  # fmt: skip
 
 
+UNTITLED = "New chat"  # a chat without a message yet
+
+
 @dataclass(frozen=True)
 class ChatDefaults:
     """What a new chat starts with (from the settings)."""
@@ -87,6 +90,7 @@ class ChatSession(QObject):
         self._busy = busy  # why the history cannot take an answer now (an import holds it)
         self._defaults = defaults
         self.conversation_id = conversation_id
+        self._untitled = False  # created before its first message: not named after it yet
         self.state = "idle"
         self._request: GenerationRequest | None = None
         self._streaming_id: int | None = None
@@ -149,7 +153,7 @@ class ChatSession(QObject):
         """The conversation's title, read once (the tab labels ask on every spinner tick; a
         query there, while the engine worker runs Python, waits for the GIL each time)."""
         if self.conversation_id is None:
-            return "New chat"
+            return UNTITLED
         if self._title is None or self._title[0] != self.conversation_id:
             title = self._history.get_conversation(self.conversation_id).title or "Untitled"
             self._title = (self.conversation_id, title)
@@ -201,7 +205,8 @@ class ChatSession(QObject):
         if unknown:
             raise ValueError(f"unknown sampling option(s): {', '.join(sorted(unknown))}")
         dataclasses.replace(self._defaults().sampling, **overrides).validate()
-        self._ensure_conversation("New chat")
+        if self._ensure_conversation(UNTITLED):
+            self._untitled = True  # named after its first message, when that comes
         assert self.conversation_id is not None
         self._history.set_system_prompt(self.conversation_id, system_prompt)
         self._history.set_overrides(self.conversation_id, overrides)
@@ -215,6 +220,11 @@ class ChatSession(QObject):
         created = self._ensure_conversation(title_from(text))
         assert self.conversation_id is not None
         path = self.path()
+        if self._untitled and not path:  # made by Chat settings before its first message
+            self._history.rename_conversation(self.conversation_id, title_from(text))
+            self._title = None
+            created = True
+        self._untitled = False
         parent = path[-1].id if path else None
         user = self._history.add_message(self.conversation_id, parent, "user", text)
         if created:

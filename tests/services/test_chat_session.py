@@ -203,7 +203,11 @@ def test_chat_overrides_reach_the_engine_and_bad_values_are_refused(
     session.set_chat_settings("You are a pirate.", {"max_new_tokens": 1})
     with pytest.raises(ValueError, match="unknown"):
         session.set_chat_settings(None, {"bogus": 1})
-    answer(qtbot, session, lambda: session.send("hi"))
+    assert session.title() == "New chat"
+    with qtbot.waitSignal(session.title_changed, timeout=2000) as titled:
+        answer(qtbot, session, lambda: session.send("Tell me about your ship"))
+    assert titled.args == ["Tell me about your ship"], "named after its first message as others"
+    assert session.title() == "Tell me about your ship"
     assert engine.calls[-1][0].content == "You are a pirate."
     assert contents(session)[-1][1] == "first"  # one token only
     with pytest.raises(ValueError, match="temperature"):
