@@ -337,6 +337,29 @@ def test_the_chats_left_open_come_back_in_their_panes(
     again.close()
 
 
+def test_of_too_many_chats_left_open_the_newest_and_the_one_shown_come_back(
+    qtbot: QtBot, parts: tuple[MainWindow, Settings, Store]
+) -> None:
+    window, settings, store = parts
+    chats = [store.create_conversation(f"Chat {n}").id for n in range(16)]
+    cap = MainWindow.RESTORED_CHATS
+    for current, expected in (
+        (chats[-1], chats[-cap:]),  # the newest tabs, the last one shown
+        (chats[0], [chats[0], *chats[-cap + 1 :]]),  # the chat the user was in, kept too
+    ):
+        again = app.build_window(store, window.host, Notifier(), settings)
+        qtbot.addWidget(again)
+        again.show()
+        state = {"chats": {"left": chats, "current": current}}
+        assert again.restore_chats(state) == cap
+        restored = [t.session.conversation_id for t in again._tabs_in(again.tabs)]
+        assert restored == expected
+        shown = again.current_tab()
+        assert shown is not None
+        assert shown.session.conversation_id == current
+        again.close()
+
+
 def test_what_was_typed_and_not_sent_comes_back_with_its_chat(
     qtbot: QtBot, tmp_path: Path, parts: tuple[MainWindow, Settings, Store]
 ) -> None:

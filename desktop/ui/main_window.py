@@ -1846,12 +1846,21 @@ class MainWindow(QMainWindow):
         }
         restored: list[ChatTab] = []
 
+        current = chats.get("current")
+
         def ids(key: str) -> list[int]:
+            """The pane's chats; of more than RESTORED_CHATS, the newest (rightmost) ones
+            and the one that was shown, in their order (the oldest came back, and the chat
+            the user was in did not)."""
             value = chats.get(key)
             if not isinstance(value, list):
                 return []
             wanted = [i for i in value if type(i) is int and i in listed and i not in opened]
-            return list(dict.fromkeys(wanted))[: self.RESTORED_CHATS]
+            unique = list(dict.fromkeys(wanted))
+            kept = unique[-self.RESTORED_CHATS :]
+            if current in unique and current not in kept:
+                kept = [i for i in unique if i == current or i in kept[1:]]
+            return kept
 
         start = self.current_tab()  # the empty chat a start opens makes room
         drafts = chats.get("drafts")
@@ -1876,7 +1885,6 @@ class MainWindow(QMainWindow):
             self.split_action.setChecked(True)
         if not restored:
             return 0
-        current = chats.get("current")
         chosen = next(
             (t for t in restored if type(current) is int and t.session.conversation_id == current),
             restored[0],
