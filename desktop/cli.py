@@ -1514,7 +1514,30 @@ def _run(args: argparse.Namespace, output: _Output) -> int:
 
         if isinstance(exc, EngineLoadError):
             return _fail(args, f"the model could not be loaded: {exc}")
-        raise
+        if os.environ.get("PARLEY_DEBUG"):
+            raise
+        # Parley's own bug: one line, the traceback in a file (never in the user's face)
+        where = _log_bug()
+        told = f"the details are in {where}" if where else "PARLEY_DEBUG=1 shows the details"
+        return _fail(args, f"an error inside Parley ({type(exc).__name__}: {exc}); {told}")
+
+
+def _log_bug() -> Path | None:
+    """Append the exception being handled to the data folder's logs/parley-cli.log."""
+    import traceback
+    from datetime import datetime
+
+    from desktop.config.paths import data_dir
+
+    path = data_dir() / "logs" / "parley-cli.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as log:
+            log.write(f"--- {datetime.now().isoformat(timespec='seconds')} {sys.argv!r}\n")
+            log.write(traceback.format_exc())
+    except OSError:
+        return None
+    return path
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from desktop.cli import main
+from desktop.config.paths import data_dir
 from desktop.engine.types import ChatMessage
 from tests.ggufs import TinySpec, write_tiny_gguf
 
@@ -1006,12 +1007,20 @@ def test_an_answer_a_crash_ends_is_not_left_streaming(
         return engine
 
     monkeypatch.setattr(cli, "_load", crashing)
-    with pytest.raises(RuntimeError, match="a bug"):
-        _chat(monkeypatch, "hi\n")
+    assert _chat(monkeypatch, "hi\n") == 1
     [(_, [_, answer])] = _saved_chats()
     assert answer.status == "stopped"
     assert answer.content
-    assert f"parley> {answer.content}" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert f"parley> {answer.content}" in out
+    # our bug: one line, no traceback in the user's face; the traceback is in the log
+    assert err.startswith("parley: error: an error inside Parley (RuntimeError: a bug); ")
+    assert "Traceback" not in err
+    log = data_dir() / "logs" / "parley-cli.log"
+    assert "RuntimeError: a bug" in log.read_text(encoding="utf-8")
+    monkeypatch.setenv("PARLEY_DEBUG", "1")  # a developer sees it raised
+    with pytest.raises(RuntimeError, match="a bug"):
+        _chat(monkeypatch, "hi\n")
 
 
 def test_an_answer_left_by_a_killed_chat_is_interrupted_and_continue_goes_on(

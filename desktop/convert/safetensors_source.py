@@ -227,7 +227,27 @@ class SafetensorsSource:
             except Exception as exc:  # safetensors raises its own error types on bad headers
                 raise ConversionError(f"{f.name} is damaged or not safetensors: {exc}") from exc
         self.spec = self._read_spec()
+        self._check_tokenizer()
         self.freq_factors = self._freq_factors()
+
+    def _check_tokenizer(self) -> None:
+        """The tokenizer's ids must fit the embedding: one from another model gave ids past
+        ``vocab_size``, which the graph reads without complaint and the accuracy check
+        then failed on with an index error."""
+        path = self.folder / "tokenizer.json"
+        if not path.is_file():
+            return
+        from tokenizers import Tokenizer
+
+        try:
+            size = Tokenizer.from_file(str(path)).get_vocab_size(with_added_tokens=True)
+        except Exception as exc:  # tokenizers raises its own exception type
+            raise ConversionError(f"{self.folder.name}: tokenizer.json is damaged: {exc}") from exc
+        if size > self.spec.vocab:
+            raise ConversionError(
+                f"{self.folder.name}: its tokenizer has {size:,} tokens but config.json says "
+                f"vocab_size {self.spec.vocab:,}: the two do not belong together"
+            )
 
     # spec --------------------------------------------------------------------------------
     def _get(self, key: str) -> Any:

@@ -383,6 +383,22 @@ def test_cli_import_with_precision(tmp_path: Path, capsys: pytest.CaptureFixture
     assert 0.0 <= info["accuracy"]["top1_agreement"] <= 1.0
 
 
+def test_a_tokenizer_from_another_model_is_refused_before_anything_is_built(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its ids past vocab_size ran through the graph unchecked, and the accuracy check
+    ended in an IndexError traceback."""
+    folder = write_tiny_llama(tmp_path / "checkpoint", TinyHF())
+    _edit_config(folder, vocab_size=8)
+    lib = ModelLibrary(tmp_path / "models")
+    with pytest.raises(ConversionError, match="vocab_size 8: the two do not belong together"):
+        lib.import_path(folder)
+    assert _library_files(lib) == []
+    assert cli.main(["models", "import", str(folder)]) == cli.EXIT_ERROR
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
+    assert last.startswith("parley: error: checkpoint: its tokenizer has")
+
+
 def test_cli_refusal_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = write_tiny_llama(tmp_path / "checkpoint", TinyHF())
     _edit_config(folder, auto_map={"AutoModel": "x.Y"})
