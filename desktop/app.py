@@ -281,6 +281,15 @@ def build_window(
         lambda _change: window.set_send_on_enter(settings.get_str("input.send_key") == "enter"),
         keys=["input.send_key"],
     )
+
+    def default_model_chosen(_change: object) -> None:
+        # Settings ▸ Model ▸ Default model: that model answers now, and the library's
+        # default (what `parley ask` and the manager's ✓ read) says the same
+        name = settings.get_str("model.default")
+        if name and name in ModelLibrary().names():
+            window.use_model(name)
+
+    settings.subscribe(default_model_chosen, keys=["model.default"])
     # while an import holds the history (on its own connection), the window's writes fail at
     # once with that reason instead of freezing it for the busy timeout
     history.write_guard = window.history_busy

@@ -184,6 +184,11 @@ def cmd_models(args: argparse.Namespace) -> int:
             )
         with _changing_models(f"make {args.target} the default"):
             lib.set_default(args.target)
+            # the settings name the window's model first: they say the same from now on
+            settings = _settings()
+            if settings.get_str("model.default") not in ("", args.target):
+                settings.update({"model.default": args.target})
+                settings.save()
         print(f"Default model: {args.target}")
         return 0
     raise CliError(f"unknown action '{action}'")
@@ -202,7 +207,9 @@ def _model_path(name: str | None) -> Path:
             )
         if any(sep and sep in name for sep in ("/", os.sep, os.altsep)):
             raise CliError(f"--model {name}: no such folder")
-    chosen = name or lib.default_name()
+    # as the window chooses: the settings' default model first, then the library's
+    preferred = _settings().get_str("model.default") if name is None else ""
+    chosen = name or (preferred if preferred in lib.names() else None) or lib.default_name()
     if chosen is None:
         from desktop.config.bundled import bundled_model
 

@@ -47,6 +47,19 @@ def test_new_chats_take_their_defaults_from_the_settings(
     assert session.sampling_params().temperature == 0.0
 
 
+def test_a_default_model_chosen_in_the_settings_answers_from_then_on(
+    parts: tuple[MainWindow, Settings, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    window, settings, _store = parts
+    used: list[str] = []
+    monkeypatch.setattr(window, "use_model", used.append)
+    monkeypatch.setattr(app.ModelLibrary, "names", lambda _self: ["alpha", "beta"])
+    settings.set("model.default", "beta")
+    assert used == ["beta"], "loaded now, not after a restart (and the library's default too)"
+    settings.set("model.default", "gone")  # not installed: nothing to load
+    assert used == ["beta"]
+
+
 def test_the_send_key_setting_applies_live(
     qtbot: QtBot, parts: tuple[MainWindow, Settings, Store]
 ) -> None:

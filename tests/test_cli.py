@@ -784,6 +784,39 @@ def test_a_damaged_model_is_neither_imported_nor_made_the_default(
     assert library.default_name() == installed
 
 
+def test_the_default_model_is_one_choice_for_the_terminal_and_the_window(
+    installed: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The window reads the settings' default model first, `parley ask` read only the
+    library's: `parley models default` changed one, the window's model menu the other."""
+    import shutil
+
+    from desktop.config.settings import Settings
+    from desktop.convert.library import ModelLibrary
+
+    library = ModelLibrary()
+    shutil.copytree(library.get(installed).path, library.root / "other")
+    manifest = library.root / "other" / "parley.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "name": "other"}))
+    settings = Settings.load()
+    settings.update({"model.default": installed})  # as the window's model menu leaves it
+    settings.save()
+    assert main(["models", "default", "other"]) == 0
+    assert Settings.load().get_str("model.default") == "other", "what the window starts with"
+    assert library.default_name() == "other"
+    settings = Settings.load()
+    settings.update({"model.default": installed})  # chosen in the window's settings
+    settings.save()
+    capsys.readouterr()
+    assert main(["ask", "hi", "--max-tokens", "1", "--json", "--no-save"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == installed
+    library.set_default(installed)
+    settings.update({"model.default": "other"})
+    settings.save()
+    assert main(["ask", "hi", "--max-tokens", "1", "--json", "--no-save"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == "other", "the settings' choice"
+
+
 def test_a_models_folder_that_cannot_be_written_is_one_line(
     installed: str,
     tmp_path: Path,

@@ -1541,13 +1541,23 @@ class MainWindow(QMainWindow):
     def _run_model_job(self, title: str, work: Callable[[Progress, threading.Event], Path]) -> Job:
         job = self.host.run_job(work)
         dialog = ProgressDialog(title, job, self)
-        job.succeeded.connect(lambda folder: self.load_model(Path(folder)))
+        job.succeeded.connect(lambda folder: self._use_new_model(Path(folder)))
         job.succeeded.connect(lambda _folder: self.refresh_model_manager())
         job.failed.connect(lambda message: self._model_problem(f"{title} failed: {message}"))
         job.cancelled.connect(lambda: self._model_problem(f"{title}: cancelled."))
         dialog.open()
         self.progress_dialog = dialog
         return job
+
+    def _use_new_model(self, folder: Path) -> None:
+        """A model just installed or imported answers from now on, and is the default: the
+        one in use, the manager's ✓ and the next start agree (it answered until a restart,
+        then the old default came back)."""
+        library = self._models.library() if self._models.library is not None else None
+        if library is not None and folder.parent == library.root:
+            self.set_default_model(folder.name)
+        else:
+            self.load_model(folder)
 
     # -- model manager --------------------------------------------------------------------
     def _fill_model_menu(self) -> None:

@@ -230,7 +230,10 @@ class ModelManagerDialog(QDialog):
             if model is not None and model.name == self.in_use
             else "Delete this model's files (asks first)"
         )
-        self.default_button.setEnabled(model is not None and not model.is_default)
+        # the default not in use (chosen elsewhere, or a load that failed) can be taken up
+        self.default_button.setEnabled(
+            model is not None and not (model.is_default and model.name == self.in_use)
+        )
 
     def chosen_precision(self) -> str:
         return str(self.precision.currentData())

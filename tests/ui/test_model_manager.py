@@ -203,6 +203,9 @@ def test_import_of_a_checkpoint_folder_uses_the_chosen_precision(
     assert recorder.loaded[-1] == library.root / "my-llama"
     qtbot.waitUntil(lambda: len(rows(dialog)) == 3, timeout=5000)
     assert rows(dialog)[2][:2] == ["my-llama  (in use)", "int8"]
+    # and the default, so that the next start (and `parley ask`) keep it
+    assert library.default_name() == "my-llama"
+    assert recorder.defaults[-1] == "my-llama"
 
 
 def test_the_status_bar_switches_to_another_installed_model(
