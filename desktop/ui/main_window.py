@@ -1098,7 +1098,7 @@ class MainWindow(QMainWindow):
         from desktop.transcripts import EXTENSIONS, JSON_FORMATS, safe_filename, with_extension
 
         one = len(conversation_ids) == 1
-        suffixes: dict[str, str] = {}
+        suffixes: dict[Format, str] = {}
         filters: dict[str, Format] = {}
         for fmt, label in TRANSCRIPT_FORMATS:
             suffix = EXTENSIONS[fmt] if one or fmt in JSON_FORMATS else ".zip"
@@ -1118,6 +1118,15 @@ class MainWindow(QMainWindow):
             return
         self._last_dir = Path(path).parent
         fmt = filters.get(chosen, "markdown")
+        # A name typed with another format's extension ("notes.html") says the format, when
+        # the list was left as it was; the extension offered (".md") does not: a format
+        # chosen in the list wins over it.
+        typed = Path(path).suffix.lower()
+        by_suffix: dict[str, list[Format]] = {
+            suffix: [f for f, x in suffixes.items() if x == suffix] for suffix in suffixes.values()
+        }
+        if typed != Path(name).suffix and len(by_suffix.get(typed, [])) == 1:
+            fmt = by_suffix[typed][0]
         target = with_extension(Path(path), suffixes[fmt])  # the name may be another format's
         if one:
             self.export_transcript(conversation_ids, fmt, target)

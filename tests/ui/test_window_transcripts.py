@@ -206,6 +206,14 @@ def test_the_sidebar_exports_the_chat_it_was_asked_about(
     window.sidebar.export_requested.emit([conv])
     assert offered[1].parent == tmp_path, "the next export starts where the last one went"
 
+    def typed_html(_parent: object, _title: str, _name: str, filters: str) -> tuple[str, str]:
+        return str(tmp_path / "typed.html"), filters.split(";;")[0]  # the list left on Markdown
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", typed_html)
+    window.sidebar.export_requested.emit([conv])
+    assert (tmp_path / "typed.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert not (tmp_path / "typed.md").exists(), "the extension typed says the format"
+
 
 def test_a_long_import_shows_progress_holds_off_answers_and_cancels_cleanly(
     window: MainWindow,
