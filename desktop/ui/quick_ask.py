@@ -45,6 +45,7 @@ class QuickAskWindow(QWidget):
         accessible(self, "Quick ask", "Ask Parley one question; Esc hides this window")
         self.resize(560, 300)
         self._make_session = make_session
+        self._unseen = False  # an answer finished while the window was hidden
         # the content filter on answers: (message id, text) -> the banner text when blocked
         self.output_check: Callable[[int, str], str | None] | None = None
         self.session: ChatSession | None = None
@@ -97,7 +98,14 @@ class QuickAskWindow(QWidget):
     # -- showing ------------------------------------------------------------------------
     def present(self) -> None:
         """Show, raised and focused; a finished quick ask makes room for a new one."""
-        if self.session is not None and self.session.state == "idle" and not self.isVisible():
+        seen = not self._unseen
+        self._unseen = False
+        if (
+            self.session is not None
+            and self.session.state == "idle"
+            and not self.isVisible()
+            and seen  # an answer that finished behind Esc is shown first, not dropped
+        ):
             self._forget_session()
             self.answer.clear()
             self.question.hide()
@@ -204,6 +212,8 @@ class QuickAskWindow(QWidget):
         )
 
     def _on_finished(self, message_id: int, status: str, _stats: object) -> None:
+        if not self.isVisible():
+            self._unseen = True  # hidden while it was written: the next Quick ask shows it
         if self.session is None:
             return
         text = self.session.message(message_id).content

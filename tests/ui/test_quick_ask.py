@@ -179,6 +179,27 @@ def test_esc_hides_and_a_new_quick_ask_starts_a_new_conversation(
     assert quick.session.conversation_id not in (None, first)
 
 
+def test_an_answer_that_finished_behind_esc_is_shown_by_the_next_quick_ask(
+    qtbot: QtBot, make_window: Callable[..., MainWindow], engine: FakeEngine
+) -> None:
+    engine.replies = [" ".join(f"line{i}" for i in range(60))]
+    engine.delay_s = 0.01
+    window = make_window()
+    quick = window.open_quick_ask()
+    qtbot.keyClicks(quick.input, "Write a poem about the sea")
+    qtbot.keyClick(quick.input, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: quick.session is not None and quick.session.state == "streaming")
+    qtbot.keyClick(quick.input, Qt.Key.Key_Escape)  # hidden while it is written
+    assert not quick.isVisible()
+    qtbot.waitUntil(lambda: quick.session is not None and quick.session.state == "idle")
+    window.open_quick_ask()
+    assert "line59" in quick.answer_text(), "not an empty window: the answer never seen"
+    assert quick.open_button.isEnabled()
+    quick.hide()
+    window.open_quick_ask()  # seen once: the next one starts afresh
+    assert quick.answer_text() == ""
+
+
 def test_closing_the_window_with_the_tray_keeps_parley_running_and_says_so_once(
     qtbot: QtBot, make_window: Callable[..., MainWindow]
 ) -> None:
