@@ -1552,7 +1552,7 @@ class MainWindow(QMainWindow):
         dialog = ProgressDialog(title, job, self)
         job.succeeded.connect(lambda folder: self._use_new_model(Path(folder)))
         job.succeeded.connect(lambda _folder: self.refresh_model_manager())
-        job.failed.connect(lambda message: self._model_problem(f"{title} failed: {message}"))
+        job.failed.connect(lambda message: self._import_failed(f"{title} failed: {message}"))
         job.cancelled.connect(lambda: self._model_problem(f"{title}: cancelled."))
         dialog.open()
         self.progress_dialog = dialog
@@ -1710,6 +1710,18 @@ class MainWindow(QMainWindow):
     def _model_problem(self, message: str) -> None:
         self.welcome.status.setText(message)
         self.notify(message)
+
+    def _import_failed(self, message: str) -> None:
+        """An install or import that failed says why where the user is looking: over the
+        model manager, a box (the status bar's line, cut short behind the manager and gone
+        in seconds, was all they got); on the welcome page, its own line."""
+        self._model_problem(message)
+        manager = self.model_manager
+        if manager is not None and manager.isVisible():
+            box = QMessageBox(QMessageBox.Icon.Warning, "Model not imported", message,
+                              QMessageBox.StandardButton.Close, manager)  # fmt: skip
+            self.details_box = box
+            box.open()
 
     def _on_model_loaded(self, info: ModelInfo) -> None:
         self.model_label.setText(info.name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -206,6 +207,38 @@ def test_import_of_a_checkpoint_folder_uses_the_chosen_precision(
     # and the default, so that the next start (and `parley ask`) keep it
     assert library.default_name() == "my-llama"
     assert recorder.defaults[-1] == "my-llama"
+
+
+def test_an_import_refused_while_the_manager_is_open_says_why_over_it(
+    qtbot: QtBot,
+    mm_window: MainWindow,
+    recorder: Recorder,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from desktop.convert.errors import ConversionError
+
+    def refuse(*_args: object) -> Path:
+        raise ConversionError("pytorch_model.bin: loading a pickle can run arbitrary code")
+
+    mm_window._models = dataclasses.replace(mm_window._models, import_model=refuse)
+    source = tmp_path / "tiny-pickle"
+    source.mkdir()
+    dialog = open_manager(mm_window)
+    monkeypatch.setattr(
+        "desktop.ui.model_manager.QFileDialog.getExistingDirectory",
+        lambda *_args, **_kw: str(source),
+    )
+    dialog.import_folder_button.click()
+    qtbot.waitUntil(
+        lambda: mm_window.details_box is not None and mm_window.details_box.isVisible(),
+        timeout=5000,
+    )
+    box = mm_window.details_box
+    assert box is not None
+    assert "arbitrary code" in box.text(), "all of the reason, where the user is looking"
+    assert box.parent() is dialog
+    box.close()
 
 
 def test_the_status_bar_switches_to_another_installed_model(
