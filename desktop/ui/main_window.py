@@ -1523,17 +1523,42 @@ class MainWindow(QMainWindow):
         if len(models) > 1:
             self.notify(f"One model at a time: importing {models[0].name}.")
 
-    def choose_import(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Import a model", self._in_start_dir(""), "GGUF models (*.gguf);;All files (*)"
+    def choose_import(self) -> QMessageBox:
+        """A GGUF file or a model folder? Asked first: a file dialog cancelled used to open
+        a folder dialog, the only way to a folder and one no one expected."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Import a model",
+                          "What do you want to import?", QMessageBox.StandardButton.Cancel,
+                          self)  # fmt: skip
+        box.setInformativeText(
+            "A GGUF file, or a model folder: a Hugging Face checkpoint (config.json and "
+            ".safetensors weights) or a model already exported to ONNX."
         )
-        if not path:
-            path = QFileDialog.getExistingDirectory(
-                self, "Or choose a model folder", self._in_start_dir("")
-            )
-        if path:
-            self._last_dir = Path(path).parent
-            self.import_model(Path(path))
+        self.import_file_button = box.addButton("A GGUF &file…", QMessageBox.ButtonRole.AcceptRole)
+        self.import_folder_button = box.addButton(
+            "A model f&older…", QMessageBox.ButtonRole.AcceptRole
+        )
+        box.setDefaultButton(self.import_file_button)
+
+        def chosen(button: object) -> None:
+            if button is self.import_file_button:
+                path, _ = QFileDialog.getOpenFileName(
+                    self, "Import a GGUF model", self._in_start_dir(""),
+                    "GGUF models (*.gguf);;All files (*)",
+                )  # fmt: skip
+            elif button is self.import_folder_button:
+                path = QFileDialog.getExistingDirectory(
+                    self, "Import a model folder", self._in_start_dir("")
+                )
+            else:
+                return
+            if path:
+                self._last_dir = Path(path).parent
+                self.import_model(Path(path))
+
+        box.buttonClicked.connect(chosen)
+        self.details_box = box
+        box.open()
+        return box
 
     def import_model(self, source: Path, precision: str | None = None) -> Job | None:
         importer = self._models.import_model

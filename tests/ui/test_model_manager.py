@@ -241,6 +241,36 @@ def test_an_import_refused_while_the_manager_is_open_says_why_over_it(
     box.close()
 
 
+def test_import_a_model_asks_file_or_folder_first_and_cancel_cancels(
+    qtbot: QtBot,
+    mm_window: MainWindow,
+    recorder: Recorder,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from desktop.ui import main_window as module
+
+    asked: list[str] = []
+    source = tmp_path / "my-llama"
+    source.mkdir()
+    monkeypatch.setattr(
+        module.QFileDialog, "getOpenFileName", lambda *_a, **_k: asked.append("file") or ("", "")
+    )
+    monkeypatch.setattr(
+        module.QFileDialog,
+        "getExistingDirectory",
+        lambda *_a, **_k: asked.append("folder") or str(source),
+    )
+    box = mm_window.choose_import()
+    box.button(QMessageBox.StandardButton.Cancel).click()
+    assert asked == [], "cancel: no other dialog opens"
+    box = mm_window.choose_import()
+    with qtbot.waitSignal(mm_window.host.model_loaded, timeout=5000):
+        mm_window.import_folder_button.click()
+    assert asked == ["folder"]
+    assert recorder.imports == [(source, None)]
+
+
 def test_the_status_bar_switches_to_another_installed_model(
     qtbot: QtBot, mm_window: MainWindow, library: ModelLibrary, recorder: Recorder
 ) -> None:
