@@ -233,6 +233,14 @@ class ModelLibrary:
         from desktop.engine.bundle import open_bundle  # validates before copying
         from desktop.engine.integrity import bundle_damage
 
+        # "has no tokenizer.json" said nothing useful (and the whole tree of a home folder
+        # chosen by mistake is not walked: the model, or one folder down, as exports put it)
+        if not any(folder.glob("*.onnx")) and not any(folder.glob("*/*.onnx")):
+            raise ConversionError(
+                f"{folder.name} is not a model folder: it has no config.json (a Hugging Face "
+                "checkpoint) and no .onnx model; choose the folder that holds them, or a "
+                ".gguf file"
+            )
         bundle = open_bundle(folder)
         damage = bundle_damage(bundle)  # copied as it is: a cut-short copy would not load
         if damage is not None:

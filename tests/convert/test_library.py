@@ -93,3 +93,13 @@ def test_leftovers_of_a_killed_install_go_once_nobody_works_on_them(tmp_path: Pa
     assert sorted(p.name for p in library.root.iterdir()) == [".starter-busy5678"], (
         "the young one may be another process's install"
     )
+
+
+def test_a_folder_that_is_no_model_says_so(tmp_path: Path) -> None:
+    folder = tmp_path / "Documents"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("not a model")
+    library = ModelLibrary(tmp_path / "models")
+    with pytest.raises(ConversionError, match="Documents is not a model folder: it has no"):
+        library.import_path(folder)
+    assert library.names() == []
