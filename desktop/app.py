@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop.config.bundled import bundled_model
@@ -296,19 +296,31 @@ def build_window(
     return window
 
 
+NO_TRAY_NOTICE_MS = 4000  # when no model loads, the no-tray notice comes after this
+
+
 def install_tray(app: QApplication, window: MainWindow, settings: Settings) -> Tray | None:
     """The tray icon where the desktop has a tray (and the setting is on); closing the window
     then keeps Parley running. Elsewhere the window says so once and keeps every feature."""
     if not settings.get_bool("quick_ask.tray"):
         return None
     if not tray_available():
-        QTimer.singleShot(
-            0,
-            lambda: window.notify(
-                "This desktop has no system tray: Quick ask is in the File menu, and "
-                "`parley --quick-ask` opens it from a shortcut."
-            ),
-        )
+        said: list[bool] = []
+
+        def say(*_args: object) -> None:
+            # after "… is ready", which replaced it within half a second when said at once;
+            # with details, it stays four times as long
+            if not said:
+                said.append(True)
+                window.notify(
+                    "This desktop has no system tray: Quick ask is in the File menu.",
+                    "Closing the window quits Parley here. `parley --quick-ask` opens Quick ask "
+                    "from a shortcut of your desktop's own keyboard settings.",
+                    error=False,
+                )
+
+        window.host.model_loaded.connect(say, Qt.ConnectionType.QueuedConnection)
+        QTimer.singleShot(NO_TRAY_NOTICE_MS, say)  # no model loads (the first run)
         return None
 
     quit_app = partial(quit_parley, app, window)

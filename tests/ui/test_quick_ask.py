@@ -13,6 +13,7 @@ from pytestqt.qtbot import QtBot
 
 from desktop import app
 from desktop.config.settings import Settings
+from desktop.engine.types import ModelInfo
 from desktop.store import Store
 from desktop.ui.main_window import MainWindow
 from desktop.ui.tray import Tray
@@ -249,8 +250,13 @@ def test_without_a_tray_the_window_says_where_the_features_are(
     assert isinstance(application, QApplication)
     assert app.install_tray(application, window, Settings.load()) is None
     assert not window.keep_in_tray
+    qtbot.wait(50)  # the model takes a moment to load
+    window.host.model_loaded.emit(ModelInfo("FakeLM-1M", 2048, "CPUExecutionProvider"))
+    window.notify("FakeLM-1M is ready.")  # what the window says when a model loaded
+    # said after it, not replaced by it half a second after the start
     qtbot.waitUntil(lambda: "no system tray" in window.notice.text(), timeout=2000)
-    assert "parley --quick-ask" in window.notice.text()
+    assert "Quick ask is in the File menu" in window.notice.text()
+    assert "parley --quick-ask" in window._details
 
 
 def test_with_a_tray_the_app_keeps_running_when_the_window_closes(
