@@ -676,6 +676,13 @@ class MessageWidget(QFrame):
                 "The model wrote the same thing over and over, so Parley ended the answer. "
                 "Continue goes on anyway; Regenerate tries again."
             )
+        if self.status == "complete" and (stats or {}).get("finish_reason") == "length":
+            # the text ends mid-sentence: say why (Continue is there)
+            self.status_label.setText("cut off: answer length limit")
+            self.status_label.setToolTip(
+                "The answer reached its maximum length (Chat settings or Settings ▸ "
+                "Generation). Continue goes on from here."
+            )
         tok_s = (stats or {}).get("decode_tok_s")
         tokens = (stats or {}).get("generated_tokens")
         if self.role == "assistant" and tok_s and tokens and not busy:

@@ -441,6 +441,18 @@ def test_escape_stops_the_answer(qtbot: QtBot, window: MainWindow, engine: FakeE
     assert blocker.args[1] == "stopped"
 
 
+def test_an_answer_cut_off_by_its_length_limit_says_so_and_can_go_on(
+    qtbot: QtBot, window: MainWindow, engine: FakeEngine
+) -> None:
+    engine.finish_with = "length"
+    tab = tab_of(window)
+    send(qtbot, tab, "Write a long essay")
+    answer = tab.view.message_widgets()[-1]
+    assert answer.status_label.text() == "cut off: answer length limit"
+    assert "Continue" in answer.status_label.toolTip()
+    assert answer.continue_button.isVisibleTo(window)
+
+
 def test_an_answer_ended_for_repeating_itself_says_so_and_can_go_on(
     qtbot: QtBot, window: MainWindow, engine: FakeEngine
 ) -> None:
