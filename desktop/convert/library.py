@@ -209,7 +209,11 @@ class ModelLibrary:
             )
         config = st.read_config(folder)
         st.refuse_code_and_pickles(folder, config)
+        named = name is not None
         name = safe_name(name or folder.name)
+        if not named and name in self.names():
+            # the same checkpoint again at another precision: side by side, named for it
+            name = safe_name(f"{name}-{precision}")
         if name in self.names():
             raise ConversionError(f"a model named '{name}' is already installed")
         self.root.mkdir(parents=True, exist_ok=True)

@@ -383,6 +383,17 @@ def test_cli_import_with_precision(tmp_path: Path, capsys: pytest.CaptureFixture
     assert 0.0 <= info["accuracy"]["top1_agreement"] <= 1.0
 
 
+def test_the_same_checkpoint_at_another_precision_goes_beside_the_first(tmp_path: Path) -> None:
+    folder = write_tiny_llama(tmp_path / "checkpoint", TinyHF())
+    lib = ModelLibrary(tmp_path / "models")
+    lib.import_path(folder, precision="int4")
+    second = lib.import_path(folder, precision="int8")  # the window has no name field
+    assert (second.name, second.manifest["precision"]) == ("checkpoint-int8", "int8")
+    assert lib.names() == ["checkpoint", "checkpoint-int8"]
+    with pytest.raises(ConversionError, match="'checkpoint' is already installed"):
+        lib.import_path(folder, "checkpoint", precision="fp32")  # a name given is kept
+
+
 def test_a_tokenizer_from_another_model_is_refused_before_anything_is_built(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
