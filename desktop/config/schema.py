@@ -397,8 +397,7 @@ OPTIONS: tuple[Option, ...] = (
             "The installed model that answers. Empty: the one set as default in File ▸ "
             "Models… (else the first installed)."
         ),
-        placeholder="As set in File ▸ Models…",
-        needs_reload=True,
+        placeholder="As set in File ▸ Models…",  # chosen here, it loads at once
     ),
     Option(
         key="model.device",

@@ -974,7 +974,16 @@ class MainWindow(QMainWindow):
             "List, import and remove models, and choose the default one.",
             self.open_model_manager,
         )
-        rows: dict[str, list[tuple[str, QWidget]]] = {"model": [("Installed models", manage)]}
+        # device, threads and context length take effect in a loaded model: here, at once
+        reload = button(
+            "Reload the model now",
+            "Load the model in use again, with the device, threads and context length set "
+            "here (an answer being written finishes first).",
+            self.reload_model,
+        )
+        rows: dict[str, list[tuple[str, QWidget]]] = {
+            "model": [("Installed models", manage), ("", reload)]
+        }
         if self.feedback is not None:
             from desktop.ui.token_editor import TokenEditor
 
@@ -1582,6 +1591,14 @@ class MainWindow(QMainWindow):
         dialog.open()
         self.progress_dialog = dialog
         return job
+
+    def reload_model(self) -> Job | None:
+        """The model in use, loaded again (settings that need a reload take effect)."""
+        if self.model_folder is None:
+            self.notify("No model is in use to reload.")
+            return None
+        self.notify(f"{self.model_folder.name} is loading again with the current settings.")
+        return self.load_model(self.model_folder)
 
     def _use_new_model(self, folder: Path) -> None:
         """A model just installed or imported answers from now on, and is the default: the

@@ -64,7 +64,7 @@ from desktop.ui.theme import ROLE_ERROR, ROLE_NOTICE, ROLE_PROPERTY, frame_contr
 
 logger = logging.getLogger(__name__)
 
-RELOAD_NOTICE = "Takes effect after the model is reloaded."
+RELOAD_NOTICE = "Takes effect when the model is reloaded (Reload the model now, on this page)."
 
 MoveHistory = Callable[[Path], None]
 ModelNames = Callable[[], Sequence[str]]

@@ -62,8 +62,7 @@ def test_history_location_defaults_to_the_data_dir() -> None:
 
 def test_reload_flags() -> None:
     reload_keys = {o.key for o in OPTIONS if o.needs_reload}
-    assert reload_keys == {
-        "model.default",
+    assert reload_keys == {  # the default model is loaded as soon as it is chosen
         "model.device",
         "model.threads",
         "model.context_length",

@@ -271,6 +271,17 @@ def test_import_a_model_asks_file_or_folder_first_and_cancel_cancels(
     assert recorder.imports == [(source, None)]
 
 
+def test_settings_that_need_a_reload_get_it_from_the_model_page(
+    qtbot: QtBot, mm_window: MainWindow, library: ModelLibrary, recorder: Recorder
+) -> None:
+    rows = dict((w.text(), w) for _label, w in mm_window.settings_rows()["model"])
+    reload = rows["Reload the model now"]
+    loads = len(recorder.loaded)
+    with qtbot.waitSignal(mm_window.host.model_loaded, timeout=5000):
+        reload.click()
+    assert recorder.loaded[loads:] == [library.get("alpha").path], "the model in use, again"
+
+
 def test_the_status_bar_switches_to_another_installed_model(
     qtbot: QtBot, mm_window: MainWindow, library: ModelLibrary, recorder: Recorder
 ) -> None:
