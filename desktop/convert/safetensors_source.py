@@ -96,7 +96,7 @@ def refuse_code_and_pickles(folder: Path, config: dict[str, Any]) -> list[Path]:
         )
     files = sorted(folder.glob("*.safetensors"))
     if not files:
-        pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
+        pickles = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
         if pickles:
             raise ConversionError(
                 f"{folder.name} has only pickled weights ({pickles[0]}): loading a pickle can "

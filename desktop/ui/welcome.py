@@ -3,6 +3,8 @@ dialog (the work itself runs on the engine worker, see EngineHost.run_job)."""
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
@@ -74,6 +76,7 @@ class WelcomePage(QWidget):
 STAGE_TEXT = {
     "download": "Downloading",
     "verify": "Checking the download",
+    "extract": "Unpacking the model",
     "hash": "Checking the file",
     "read": "Reading the model",
     "build": "Building the graph",
@@ -86,7 +89,9 @@ STAGE_TEXT = {
 
 def stage_text(stage: str, fraction: float) -> str:
     words = STAGE_TEXT.get(stage, stage[:1].upper() + stage[1:])
-    return f"{words}… {fraction:.0%}" if 0.0 < fraction < 1.0 else f"{words}…"
+    # floored as the bar is (1000 steps): "38%" beside a bar at 37% read as a mistake
+    percent = math.floor(fraction * 100)
+    return f"{words}… {percent}%" if 0.0 < fraction < 1.0 else f"{words}…"
 
 
 class ProgressDialog(QDialog):
@@ -119,7 +124,7 @@ class ProgressDialog(QDialog):
 
     def _progress(self, stage: str, fraction: float) -> None:
         self.stage.setText(stage_text(stage, fraction))
-        self.bar.setValue(round(max(0.0, min(1.0, fraction)) * 1000))
+        self.bar.setValue(math.floor(max(0.0, min(1.0, fraction)) * 1000))
 
     def _cancel(self) -> None:
         self.stage.setText("Cancelling…")

@@ -297,6 +297,9 @@ def test_pickled_weights_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ConversionError, match=r"pytorch_model\.bin.*arbitrary code"):
         lib.import_path(folder)
     assert lib.names() == []
+    (folder / "pytorch_model.bin").rename(folder / "PYTORCH_MODEL.BIN")  # from a FAT drive
+    with pytest.raises(ConversionError, match=r"PYTORCH_MODEL\.BIN.*arbitrary code"):
+        lib.import_path(folder)
 
 
 def test_pickles_next_to_safetensors_are_ignored_never_read(tmp_path: Path) -> None:

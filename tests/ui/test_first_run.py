@@ -58,3 +58,10 @@ def test_a_failing_load_is_a_message_not_a_traceback(
         "The model could not be loaded: tokenizer.json is missing"
     )
     assert "Traceback" not in window.notice.text()
+
+
+def test_progress_words_and_bar_agree_and_unpacking_is_said() -> None:
+    from desktop.ui.welcome import stage_text
+
+    assert stage_text("quantize", 0.3779) == "Quantizing… 37%", "as the bar, floored"
+    assert stage_text("extract", 0.5) == "Unpacking the model… 50%"
