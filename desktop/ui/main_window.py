@@ -559,6 +559,7 @@ class MainWindow(QMainWindow):
         if self._models.library is not None:
             tab.view.models = self._installed_models
         if not background:
+            self._release_focus(pane)
             pane.setCurrentIndex(index)
             # closed before another tab is shown, it hands back to the chat it was opened
             # from, as a browser does (not to its neighbour at the end of the strip)
@@ -697,9 +698,19 @@ class MainWindow(QMainWindow):
         self.sidebar.refresh()
         self._settle_panes()
 
+    def _release_focus(self, pane: QTabWidget) -> None:
+        """Before ``pane`` shows another chat: the keys leave the chat shown now without
+        Qt handing them to the next widget in line, the search field (a screen reader said
+        "Search chats" at every change of tab)."""
+        focus = QApplication.focusWidget()
+        shown = pane.currentWidget()
+        if focus is not None and shown is not None and shown.isAncestorOf(focus):
+            focus.clearFocus()
+
     def _cycle(self, step: int) -> None:
         pane = self._active_pane
         if pane.count():
+            self._release_focus(pane)
             pane.setCurrentIndex((pane.currentIndex() + step) % pane.count())
             shown = self.current_tab()
             if shown is not None:  # a chat not shown before had the keys nowhere visible

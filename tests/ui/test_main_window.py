@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QPoint, QRect, Qt, QUrl
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QApplication, QToolButton
+from PySide6.QtWidgets import QApplication, QToolButton, QWidget
 from pytestqt.qtbot import QtBot
 
 from desktop.engine.types import ChatMessage, ModelInfo
@@ -746,6 +746,26 @@ def test_a_chat_opened_and_closed_at_once_hands_back_to_the_chat_it_came_from(
     qtbot.keyClick(window, Qt.Key.Key_Tab, Qt.KeyboardModifier.ControlModifier)
     assert window.current_tab() is tabs[0]
     assert window.current_tab().composer.hasFocus(), "Ctrl+Tab: the keys go to the chat shown"
+
+
+def test_changing_tabs_takes_the_keys_straight_to_the_chat_not_through_the_search_field(
+    qtbot: QtBot, store: Store, make_window: Callable[..., MainWindow]
+) -> None:
+    a, b = (store.create_conversation(t) for t in ("Alpha", "Beta"))
+    window = make_window()
+    window.open_conversation(a.id)
+    window.open_conversation(b.id)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=2000)
+    tab_of(window).composer.setFocus()
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    visited: list[QWidget] = []
+    app.focusChanged.connect(lambda _old, new: visited.append(new))
+    qtbot.keyClick(window, Qt.Key.Key_Tab, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(window, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
+    assert window.sidebar.search not in visited, "a screen reader said 'Search chats' each time"
+    assert QApplication.focusWidget() is tab_of(window).composer
 
 
 def test_several_chats_deleted_at_once_close_their_tabs_and_come_back_with_one_undo(
