@@ -563,7 +563,8 @@ def convert_safetensors(
         progress("write", 1.0)
         accuracy = validate_bundle(
             tmp,
-            lambda ids: src.reference_logits(ids),
+            # its layers report in (and so Cancel, which the progress call raises, is heard)
+            lambda ids: src.reference_logits(ids, lambda f: progress("validate", 0.7 + 0.3 * f)),
             f"{spec.name} unquantized ({manifest['source']['dtype']}), numpy",
             progress,
         )

@@ -334,6 +334,11 @@ def test_progress_stages_in_order(tmp_path: Path) -> None:
     assert order == ["read", "quantize", "write", "validate"]
     finals = {s: f for s, f in seen}
     assert all(finals[s] == 1.0 for s in order)
+    checking = [f for s, f in seen if s == "validate"]
+    assert checking == sorted(checking), "the accuracy check only moves forward"
+    # the unquantized reference (the slow part on a large model) reports each layer, so
+    # Cancel is heard while it runs, not only after it
+    assert len([f for f in checking if 0.7 < f < 1.0]) >= TinyHF().n_layers - 1
 
 
 @pytest.mark.parametrize("stage", ["read", "quantize", "write", "validate"])
