@@ -1846,8 +1846,16 @@ class MainWindow(QMainWindow):
             session.input_filter = lambda mid, text: feedback.moderate(mid, text, "input").blocked
             session.blocked_among = feedback.blocked_among
         session.answer_finished.connect(lambda *_: self.sidebar.refresh())
+        # a tab showing the same chat ("Open in window", then more asked here) shows it too
+        session.answer_finished.connect(lambda *_: self._refresh_tabs_of(session))
         session.title_changed.connect(lambda _t: self.sidebar.refresh())
         return session
+
+    def _refresh_tabs_of(self, session: ChatSession) -> None:
+        for tab in self.chat_tabs():
+            same = tab.session is not session and tab.session.conversation_id is not None
+            if same and tab.session.conversation_id == session.conversation_id:
+                tab.refresh()
 
     def _quick_output_check(self, message_id: int, text: str) -> str | None:
         if self.feedback is None or not text.strip():

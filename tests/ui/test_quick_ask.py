@@ -67,6 +67,27 @@ def test_quick_ask_streams_the_answer_and_saves_it_to_history(
     assert [w.plain_text() for w in tab.view.message_widgets()] == saved
 
 
+def test_a_chat_open_in_a_tab_shows_what_quick_ask_adds_to_it(
+    qtbot: QtBot, make_window: Callable[..., MainWindow]
+) -> None:
+    window = make_window()
+    quick = window.open_quick_ask()
+    qtbot.keyClicks(quick.input, "First question")
+    qtbot.keyClick(quick.input, Qt.Key.Key_Return)
+    assert quick.session is not None
+    qtbot.waitUntil(lambda: quick.session is not None and quick.session.state == "idle")
+    conversation_id = quick.session.conversation_id
+    assert conversation_id is not None
+    tab = window.open_conversation(conversation_id)  # from the sidebar, Quick ask still open
+    assert len(tab.view.message_widgets()) == 2
+    qtbot.keyClicks(quick.input, "And then?")
+    with qtbot.waitSignal(quick.session.answer_finished, timeout=5000):
+        qtbot.keyClick(quick.input, Qt.Key.Key_Return)
+    assert quick.session.conversation_id == conversation_id, "Quick ask went on with its chat"
+    shown = [w.plain_text() for w in tab.view.message_widgets()]
+    assert shown[2] == "And then?", "the tab shows the turn Quick ask added"
+
+
 def test_copy_takes_the_answer_as_written_not_as_shown(
     qtbot: QtBot, make_window: Callable[..., MainWindow], engine: FakeEngine
 ) -> None:
