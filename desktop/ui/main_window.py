@@ -1603,6 +1603,10 @@ class MainWindow(QMainWindow):
         self.progress_dialog = dialog
         return job
 
+    def _import_from_manager(self, path: Path, precision: str | None) -> None:
+        self._last_dir = path.parent  # the next file dialog opens there
+        self.import_model(path, precision)
+
     def reload_model(self) -> Job | None:
         """The model in use, loaded again (settings that need a reload take effect)."""
         if self.model_folder is None:
@@ -1667,8 +1671,9 @@ class MainWindow(QMainWindow):
             from desktop.ui.model_manager import ModelManagerDialog
 
             dialog = ModelManagerDialog(self._models.library().list(), self._in_use(), self)
+            dialog.start_dir = lambda: self._in_start_dir("")
             dialog.import_requested.connect(
-                lambda path, precision: self.import_model(Path(path), precision or None)
+                lambda path, precision: self._import_from_manager(Path(path), precision or None)
             )
             dialog.remove_requested.connect(self.remove_model)
             dialog.default_requested.connect(self.set_default_model)
@@ -1902,6 +1907,8 @@ class MainWindow(QMainWindow):
         return {
             "geometry": bytes(self.saveGeometry().toBase64().data()).decode("ascii"),
             "sidebar": bytes(self.splitter.saveState().toBase64().data()).decode("ascii"),
+            # where the file dialogs opened last: the next start goes on from there
+            "last_dir": str(self._last_dir) if self._last_dir is not None else None,
             "chats": {
                 "left": saved(self.tabs),
                 "right": saved(self.side_tabs) if self.is_split() else [],
@@ -2008,6 +2015,9 @@ class MainWindow(QMainWindow):
             restored = self.restoreGeometry(QByteArray.fromBase64(geometry.encode("ascii")))
         if isinstance(sidebar, str):
             self.splitter.restoreState(QByteArray.fromBase64(sidebar.encode("ascii")))
+        last_dir = state.get("last_dir")
+        if isinstance(last_dir, str) and Path(last_dir).is_dir():
+            self._last_dir = Path(last_dir)
         return restored
 
     def close_for_quit(self) -> None:

@@ -7,7 +7,7 @@ as jobs on the engine worker with the progress dialog, a new default reloads the
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,8 @@ class ModelManagerDialog(QDialog):
         accessible(self, "Models", "Installed models: import, remove, choose the default")
         self.resize(760, 360)
         self.in_use = in_use
+        # where its file dialogs open (the window gives its own: the folder used last)
+        self.start_dir: Callable[[], str] = lambda: ""
         self.models: list[InstalledModel] = []
         layout = QVBoxLayout(self)
         self.table = QTableWidget(0, len(COLUMNS))
@@ -240,13 +242,13 @@ class ModelManagerDialog(QDialog):
 
     def _choose_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Import a GGUF model", "", "GGUF models (*.gguf);;All files (*)"
+            self, "Import a GGUF model", self.start_dir(), "GGUF models (*.gguf);;All files (*)"
         )
         if path:
             self.import_requested.emit(Path(path), "")
 
     def _choose_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Import a model folder")
+        path = QFileDialog.getExistingDirectory(self, "Import a model folder", self.start_dir())
         if path:
             self.import_requested.emit(Path(path), self.chosen_precision())
 

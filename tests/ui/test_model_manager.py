@@ -194,12 +194,19 @@ def test_import_of_a_checkpoint_folder_uses_the_chosen_precision(
     source.mkdir()
     dialog = open_manager(mm_window)
     dialog.precision.setCurrentIndex(dialog.precision.findData("int8"))
-    monkeypatch.setattr(
-        "desktop.ui.model_manager.QFileDialog.getExistingDirectory",
-        lambda *_args, **_kw: str(source),
-    )
+    started: list[str] = []
+
+    def choose(_parent: object, _title: str, start: str = "") -> str:
+        started.append(start)
+        return str(source)
+
+    monkeypatch.setattr("desktop.ui.model_manager.QFileDialog.getExistingDirectory", choose)
+    mm_window._last_dir = tmp_path / "elsewhere"
+    mm_window._last_dir.mkdir()
     with qtbot.waitSignal(mm_window.host.model_loaded, timeout=5000):
         dialog.import_folder_button.click()
+    assert started == [str(tmp_path / "elsewhere")], "where the last file dialog was, not cwd"
+    assert mm_window._last_dir == tmp_path
     assert recorder.imports == [(source, "int8")]
     assert recorder.loaded[-1] == library.root / "my-llama"
     qtbot.waitUntil(lambda: len(rows(dialog)) == 3, timeout=5000)
