@@ -736,16 +736,19 @@ class ChatTab(QWidget):
         return self.context_figures(None)[1]
 
     def context_figures(
-        self, count: Callable[[str], int | None] | None
+        self, count: Callable[[str], int | None] | None, model: str = ""
     ) -> tuple[float | None, int | None, int | None]:
         """For the status bar, from one reading of the branch shown: the tokens per second
         of its last answer, the context that answer used, and, where no answer says (one
         imported, or with the answer still to come), about how much the chat would take
         counted from its text (``count``: a message's tokens; kept until the chat shown
-        changes). None where not known."""
+        changes). None where not known. ``model``: the one in use; an answer another model
+        wrote counted in that model's tokens, so the chat is counted anew."""
         path = self.session.path()
         last = next((m for m in reversed(path) if m.role == "assistant"), None)
         stats = (last.stats or {}) if last is not None else {}
+        if last is not None and model and last.model and last.model != model:
+            stats = {"decode_tok_s": stats.get("decode_tok_s")}
         speed = stats.get("decode_tok_s")
         used = stats.get("prompt_tokens", 0) + stats.get("generated_tokens", 0)
         return (

@@ -1823,7 +1823,9 @@ class MainWindow(QMainWindow):
         window = self.host.info.context_length
         tab = self.current_tab()
         speed, used, estimate = (
-            tab.context_figures(self._count_tokens) if tab is not None else (None, None, None)
+            tab.context_figures(self._count_tokens, self.host.info.name)
+            if tab is not None
+            else (None, None, None)
         )
         self.speed_label.setText(f"{speed:.1f} tok/s" if speed else "")
         if estimate is not None:  # an imported chat, a question not answered yet

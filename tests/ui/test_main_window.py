@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -221,6 +222,24 @@ def test_a_chat_with_no_answer_counts_its_context_from_its_text(
     assert "counted from this chat's text" in window.context_label.toolTip()
     window.new_tab()
     assert window.context_label.text() == "context 0/2048", "an empty chat: nothing to count"
+
+
+def test_after_a_model_switch_the_context_is_counted_with_the_new_model(
+    qtbot: QtBot, make_window: Callable[..., MainWindow], engine: FakeEngine, tmp_path: Path
+) -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    tokenizer = Tokenizer(models.WordLevel({"[UNK]": 0, "word": 1}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.save(str(tmp_path / "tokenizer.json"))
+    engine.path = str(tmp_path)
+    window = make_window()
+    send(qtbot, tab_of(window), "word word")
+    assert not window.context_label.text().startswith("context ~"), "the answer's own count"
+    assert window.host.info is not None
+    window.host.info = dataclasses.replace(window.host.info, name="Other-2M")
+    window._on_model_loaded(window.host.info)  # another model answers from now on
+    assert window.context_label.text().startswith("context ~"), "not the old model's tokens"
 
 
 def test_an_answer_that_finishes_in_a_tab_not_shown_marks_the_tab_until_it_is(
