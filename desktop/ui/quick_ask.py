@@ -12,6 +12,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QEvent, QObject, Qt, QUrl, Signal
 from PySide6.QtGui import QCloseEvent, QCursor, QGuiApplication, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QApplication,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -46,6 +47,12 @@ class QuickAskWindow(QWidget):
         self.resize(560, 300)
         self._make_session = make_session
         self._unseen = False  # an answer finished while the window was hidden
+        # Always on top, it covered the buttons of a dialog the main window opened (an
+        # export's Save): it steps aside for one (its answer goes on; the next Quick ask
+        # shows it)
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            app.focusChanged.connect(self._step_aside)
         # the content filter on answers: (message id, text) -> the banner text when blocked
         self.output_check: Callable[[int, str], str | None] | None = None
         self.session: ChatSession | None = None
@@ -150,6 +157,16 @@ class QuickAskWindow(QWidget):
             return
         self._recall = position
         self.input.setText(self._asked[-position] if position else "")
+
+    def _step_aside(self, _old: QWidget | None, _new: QWidget | None) -> None:
+        modal = QApplication.activeModalWidget()
+        if (
+            self.isVisible()
+            and modal is not None
+            and modal is not self
+            and not self.isAncestorOf(modal)
+        ):
+            self.hide()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         if event.key() == Qt.Key.Key_Escape:

@@ -354,3 +354,20 @@ def test_the_settings_say_whether_the_shortcut_works_here(
     finally:
         hotkey.close()
         assert host.shutdown()
+
+
+def test_quick_ask_steps_aside_for_a_dialog_of_the_window(
+    qtbot: QtBot, make_window: Callable[..., MainWindow]
+) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    window = make_window()
+    quick = window.open_quick_ask()
+    assert quick.isVisible()
+    box = QMessageBox(QMessageBox.Icon.Question, "Export", "Save here?", parent=window)
+    box.setWindowModality(Qt.WindowModality.ApplicationModal)
+    box.show()
+    box.activateWindow()
+    box.setFocus()
+    qtbot.waitUntil(lambda: not quick.isVisible(), timeout=2000)  # not over its buttons
+    box.close()
