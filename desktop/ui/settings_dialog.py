@@ -556,14 +556,23 @@ class _PathField(_Field):
                 # (disk full, permissions, database in use). Whatever it was, the user must learn
                 # that the files stayed where they were; the traceback goes to the log.
                 logger.exception("Moving the history to %s failed", new)
+                said = str(exc)  # the store's own message may say where it stays already
+                stays = "" if old in said else f"\n\nIt stays in {old}."
                 QMessageBox.warning(
                     self.dialog,
                     "History was not moved",
-                    f"The history could not be moved to {new}:\n{exc}\n\nIt stays in {old}.",
+                    f"The history could not be moved to {new}:\n{said}{stays}",
                 )
                 return False
         if not self.apply(new):
             return False
+        if self.mover is not None:
+            # the files are there now: said on disk at once, not when the dialog closes (a
+            # crash, or `parley` meanwhile, read the old place and found no history)
+            try:
+                self.settings.save()
+            except SettingsFileError as exc:
+                QMessageBox.warning(self.dialog, "Settings not saved", str(exc))
         self.load()
         return True
 
@@ -682,7 +691,7 @@ class SettingsDialog(QDialog):
         for text, widget in self._extra_rows.get(section.name, ()):
             controls = _focusable(widget)
             chain.extend(controls)
-            label = QLabel(f"{text}:")
+            label = QLabel(f"{text}:" if text else "")  # a button that says it all: no label
             label.setBuddy(controls[0] if controls else widget)
             label.setToolTip(widget.toolTip())
             if isinstance(widget, QPushButton):

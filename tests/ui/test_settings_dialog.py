@@ -404,6 +404,8 @@ def test_change_history_location_moves_first(
     qtbot.mouseClick(change, Qt.MouseButton.LeftButton)
     assert moves == [target]
     assert settings.get("history.location") == str(target)
+    on_disk = Settings.load(settings.path).get("history.location")
+    assert on_disk == str(target), "saved at once: a crash or `parley` now finds it there"
     assert isinstance(field.editor, QLineEdit)
     assert field.editor.text() == str(target)
 
