@@ -1155,6 +1155,10 @@ class Store:
         with self._write() as db:
             db.execute("DELETE FROM conversations")
             db.execute("DELETE FROM folders")
+            # The search index kept the words in its segments (a delete only marks them),
+            # and VACUUM does not touch them: emptied as a whole.
+            db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('delete-all')")
+            db.execute("INSERT INTO titles_fts (titles_fts) VALUES ('delete-all')")
         self._db.execute("VACUUM")
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         with suppress(FileNotFoundError):  # what was typed into parley chat goes as well

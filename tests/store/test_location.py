@@ -84,6 +84,8 @@ def test_clear_all_leaves_no_trace_on_disk(store: Store) -> None:
     folder = store.create_folder("Folder")
     store.move_to_folder(store.list_conversations()[0].id, folder.id)
     store.delete_conversations(_fill(store))
+    c = store.create_conversation("Quantum haiku")
+    store.add_message(c.id, None, "user", "zebrafinch " * 50)  # a word of its own in the index
     store.clear_all()
     assert store.list_conversations() == []
     assert store.list_conversations(deleted=True) == []
@@ -92,7 +94,10 @@ def test_clear_all_leaves_no_trace_on_disk(store: Store) -> None:
     for suffix in ("", "-wal"):
         file = store.path.with_name(store.path.name + suffix)
         if file.exists():
-            assert b"aubergines" not in file.read_bytes()
+            data = file.read_bytes()
+            assert b"aubergines" not in data
+            assert b"zebrafinch" not in data, "not in the search index's segments either"
+            assert b"quantum" not in data
     _fill(store)  # still usable
     assert len(store.search("aubergines")) == 1
     check_database(store.path)
