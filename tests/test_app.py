@@ -68,6 +68,8 @@ def test_the_send_key_setting_applies_live(
     assert composer.send_on_enter
     settings.set("input.send_key", "ctrl_enter")
     assert not composer.send_on_enter
+    assert "Ctrl+Enter sends" in composer.accessibleDescription(), "what a screen reader says"
+    assert "Ctrl+Enter sends" in composer.toolTip()
     qtbot.keyClicks(composer, "a")
     qtbot.keyClick(composer, Qt.Key.Key_Return)
     assert composer.toPlainText() == "a\n"

@@ -101,6 +101,10 @@ class Composer(QPlainTextEdit):
     def send_on_enter(self, on: bool) -> None:
         self._send_on_enter = on
         self._fit_placeholder()
+        self.viewport().update()  # the hint on screen, not only at the next repaint
+        keys = "Enter sends, Shift+Enter new line" if on else "Ctrl+Enter sends, Enter new line"
+        self.setAccessibleDescription(f"Type your message; {keys}; drop text files to paste them")
+        self.setToolTip(self.accessibleDescription())
 
     def _fit_placeholder(self) -> None:
         """The hint in the empty box, with the keys that send when they fit its two lines (a
