@@ -92,6 +92,13 @@ def fit_context(
     if len(cuts) > 1:
         ids = encoded(len(cuts) - 1)
     if len(ids) > budget:
+        # the message alone may fit: then the system prompt is what does not
+        if system and len(encode(system)) > budget // 2:
+            raise PromptError(
+                f"the system prompt is too long for the model's context window "
+                f"({len(encode(system))} of its {budget} tokens, and the message needs room "
+                "too); shorten it in Settings ▸ Chat or Chat settings…"
+            )
         raise PromptError(
             f"the message is too long for the model's context window "
             f"({len(ids)} tokens, {budget} available)"

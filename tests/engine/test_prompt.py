@@ -43,8 +43,17 @@ def test_fit_context_keeps_system_and_last_message() -> None:
 
 
 def test_fit_context_refuses_a_message_larger_than_the_window() -> None:
-    with pytest.raises(PromptError, match="too long"):
+    with pytest.raises(PromptError, match="the message is too long"):
         fit_context([ChatMessage("user", "x" * 50)], lambda ms: [0] * 50, budget=10)
+
+
+def test_a_system_prompt_that_takes_the_window_is_named_not_the_message() -> None:
+    def encode(ms: object) -> list[int]:
+        return [0] * sum(len(m.content) for m in ms)  # type: ignore[attr-defined]
+
+    huge = [ChatMessage("system", "s" * 12_000), ChatMessage("user", "Say hi")]
+    with pytest.raises(PromptError, match=r"the system prompt is too long .*Settings ▸ Chat"):
+        fit_context(huge, encode, budget=7_000)
 
 
 def test_fit_context_keeps_the_question_of_an_answer_being_continued() -> None:
