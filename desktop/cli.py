@@ -68,9 +68,6 @@ EXIT_ERROR = 1
 EXIT_CANCELLED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE
 CONTINUABLE = ("length", "cancelled", "repetition")  # answers /continue may go on with
-# An answer is screened by the content filter as it streams: each new piece with this much
-# of what came before it (a rule's words may straddle two pieces), as the window does.
-SCREEN_OVERLAP = 160
 
 
 class CliError(Exception):
@@ -378,11 +375,10 @@ def _stream(
 ) -> dict[str, Any]:
     """Stream an answer to ``out`` (and each piece of text to ``on_text``); the result holds
     its text, token ids, finish reason, stats, error and how many messages were left out.
-    ``blocks`` (the content filter) looks at each new piece with what came just before it,
-    before it is printed: once it says blocked, the answer stops and nothing more is shown
-    (the window does the same; the caller moderates the whole answer after)."""
+    ``blocks`` (the content filter's ``StreamScreen.blocks``) looks at each new piece before
+    it is printed: once it says blocked, the answer stops and nothing more is shown (the
+    window does the same; the caller moderates the whole answer after)."""
     text: list[str] = []
-    printed = 0  # characters of the answer written out
     hidden = False
     ids: list[int] = []
     result: dict[str, Any] = {"dropped_messages": 0}
@@ -411,15 +407,12 @@ def _stream(
                     if ev.token_id >= 0:
                         ids.append(ev.token_id)
                     text.append(ev.text)
-                    if blocks is not None and ev.text and not hidden:
-                        tail = "".join(text)[-(len(ev.text) + SCREEN_OVERLAP) :]
-                        if blocks(tail):
-                            hidden = True
-                            cancel.set()
+                    if blocks is not None and ev.text and not hidden and blocks(ev.text):
+                        hidden = True
+                        cancel.set()
                     if out is not None and ev.text and not hidden:
                         out.write(ev.text)
                         out.flush()
-                        printed += len(ev.text)
                     if on_text is not None and ev.text:
                         on_text(ev.text)
                 elif isinstance(ev, Finished):
@@ -433,7 +426,7 @@ def _stream(
     if "finish_reason" not in result:
         result["finish_reason"] = "cancelled"
     result["text"], result["token_ids"] = "".join(text), ids
-    result["hidden_from"] = printed if hidden else None
+    result["hidden"] = hidden
     return result
 
 
@@ -547,8 +540,7 @@ def _ask(args: argparse.Namespace, recording: _Recording) -> int:
         events = engine.generate(messages, params, cancel)
     out = None if args.json else sys.stdout
     result = _stream(
-        events, out, cancel, recording.partial,
-        lambda tail: content_filter.check(tail, "output").blocked,
+        events, out, cancel, recording.partial, content_filter.stream_screen().blocks
     )  # fmt: skip
     recording.finish(result)
     stats = result.get("stats")
@@ -1119,7 +1111,7 @@ class _Chat:
         result = _chat_turn(
             self.engine, self.system, self.history, self.params, self.verbose,
             self.recording.partial, lambda text: self._answer_blocked(before + text),
-            lambda tail: self.filter.check(tail, "output").blocked,
+            self.filter.stream_screen().blocks,
         )  # fmt: skip
         self.recording.finish(result)
         return result
@@ -1259,7 +1251,7 @@ def _chat_turn(
     cancel = threading.Event()
     started = time.perf_counter()
     result = _stream(engine.generate(messages, params, cancel), sys.stdout, cancel, on_text, blocks)
-    print(" […]" if result["hidden_from"] is not None else "")
+    print(" […]" if result["hidden"] else "")
     if result.get("dropped_messages"):
         print(f"[{result['dropped_messages']} older messages left out of the context]")
     reason = result["finish_reason"]

@@ -17,7 +17,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from desktop.config.settings import Settings, SettingsChange
-from desktop.feedback.content_filter import moderator_from_settings
+from desktop.feedback.content_filter import StreamScreen, moderator_from_settings
 from desktop.feedback.db import Database
 from desktop.feedback.outbox import Outbox
 from desktop.feedback.records import (
@@ -173,10 +173,10 @@ class FeedbackService(QObject):
             self.feedback.record_moderation(message_id, result)
         return result
 
-    def screen(self, text: str, source: Source) -> ModerationResult:
-        """What :meth:`moderate` would find, without recording it (an answer being written
-        is looked at as it grows; the finished one is moderated)."""
-        return self.moderator.check(text, source)
+    def stream_screen(self) -> StreamScreen:
+        """A screen for one answer being written (nothing recorded: the finished answer is
+        moderated)."""
+        return self.moderator.stream_screen()
 
     def moderation_events(self, message_id: int) -> list[ModerationEvent]:
         return self.feedback.moderation_events(message_id)

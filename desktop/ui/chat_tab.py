@@ -46,17 +46,13 @@ from desktop.ui.theme import ROLE_ERROR, ROLE_PROPERTY, frame_controls, line_hei
 # The feedback controls and dialogs import the feedback package (content filter, keyring, HTTP):
 # they load when a tab first uses them, not when the window opens.
 if TYPE_CHECKING:
+    from desktop.feedback.content_filter import StreamScreen
     from desktop.feedback.records import FeedbackDraft
     from desktop.services.feedback_service import FeedbackService
     from desktop.ui.compare_dialog import CompareDialog
     from desktop.ui.feedback_dialog import FeedbackDialog
 
 ALTERNATIVES = 2  # new answers written for a comparison (compared with the one shown: 3)
-# An answer being written is screened by the content filter at each delta, before it is
-# painted: what came since the last look plus this much before it (a rule's words may
-# straddle the two). All of it each time took 6 ms a look at 4,000 characters; a window of
-# ~200, 0.3 ms, at most 125 times a second (deltas are coalesced).
-SCREEN_OVERLAP = 160
 
 
 class Composer(QPlainTextEdit):
@@ -430,8 +426,8 @@ class ChatTab(QWidget):
         self.composer.textChanged.connect(self._count_timer.start)
         # Typing a question: the engine reads the chat meanwhile (once per state of the chat).
         self._prefetched: tuple[int | None, int | None] | None = None
-        # the answer being screened and how much of it was (see _screen)
-        self._screened: tuple[int, int] = (0, 0)
+        # the answer being written and its content-filter screen (see _screen)
+        self._screening: tuple[int, StreamScreen] | None = None
         self.composer.textChanged.connect(self._read_ahead)
         layout.addWidget(bottom)
 
@@ -857,18 +853,19 @@ class ChatTab(QWidget):
         if widget is not None:
             widget.append(text)
             if self.feedback is not None:
-                self._screen(message_id, widget)
+                self._screen(message_id, widget, text)
 
-    def _screen(self, message_id: int, widget: MessageWidget) -> None:
+    def _screen(self, message_id: int, widget: MessageWidget, text: str) -> None:
         """An answer the content filter would block stops as soon as it is seen to, hidden:
         not written out in full and blocked only once finished (the finished answer is then
-        moderated and shows its banner, as any other)."""
+        moderated and shows its banner, as any other). Each delta is looked at before it is
+        painted: at most 125 a second (they are coalesced), 0.3 ms each."""
         assert self.feedback is not None
-        at = self._screened[1] if self._screened[0] == message_id else 0
         if widget.body_hidden:
             return
-        self._screened = (message_id, len(widget.text))
-        if self.feedback.screen(widget.text[max(0, at - SCREEN_OVERLAP) :], "output").blocked:
+        if self._screening is None or self._screening[0] != message_id:
+            self._screening = (message_id, self.feedback.stream_screen())
+        if self._screening[1].blocks(text):
             widget.set_body_hidden(True)
             self.session.stop()
 

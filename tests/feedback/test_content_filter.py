@@ -196,3 +196,10 @@ def test_banner_text_lists_each_category_once() -> None:
     flags = [Flag("hate", "warn", 1.0), Flag("hate", "block", 0.9), Flag("sexual", "allow", 1.0)]
     assert banner_text(flags) == "flagged: hate — blocked"
     assert banner_text([]) == ""
+
+
+def test_a_stream_screen_sees_words_that_straddle_two_pieces() -> None:
+    moderator = Moderator([rules(violence="kill you")], {"violence": "block"})
+    screen = moderator.stream_screen()
+    pieces = ["Well, ", "x" * 500, " I will ki", "ll", " you tomorrow"]
+    assert [screen.blocks(p) for p in pieces] == [False, False, False, False, True]
