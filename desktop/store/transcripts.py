@@ -9,7 +9,7 @@ import is saved completely or not at all.
 Identity is the ``uid``: writing a conversation whose uid is already in the history adds
 only the messages it does not have yet (a re-import never duplicates; a later export of the
 same conversation brings in its new branches). A message uid that already belongs to a
-different conversation is a conflict and stops the whole batch.
+different conversation gets one of its own, derived from both.
 """
 
 from __future__ import annotations
@@ -21,15 +21,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from desktop.store.errors import KnownError, NotFoundError
+from desktop.store.errors import NotFoundError
 from desktop.store.models import JSONObject, Role, Status
 from desktop.store.store import Store
 
 _CHUNK = 500  # uids per "IN (...)" query, well under SQLite's variable limit
-
-
-class ImportConflictError(KnownError):
-    """The batch cannot be added without breaking the history's identities."""
 
 
 @dataclass(frozen=True)
@@ -220,7 +216,7 @@ def write_conversations(store: Store, batch: Sequence[TreeConversation]) -> Impo
 
     The batch must be well formed (unique uids, parents known and listed before their
     children); the importers check this. A message uid another conversation holds already
-    gets one of its own (see ``_unclash``). Raises the store's errors."""
+    gets one of its own (see ``_placed``). Raises the store's errors."""
     added = merged = unchanged = messages = 0
     ids: list[int] = []
     with store.transaction():
@@ -230,15 +226,14 @@ def write_conversations(store: Store, batch: Sequence[TreeConversation]) -> Impo
             row = db.execute(
                 "SELECT id FROM conversations WHERE uid = ?", (conversation.uid,)
             ).fetchone()
-            conversation = _unclash(store, conversation, None if row is None else int(row[0]))
-            if row is None:
+            existing = None if row is None else int(row[0])
+            conversation, known = _placed(store, conversation, existing)
+            if existing is None:
                 conversation_id = _insert_conversation(store, conversation, folders)
-                known: dict[str, int] = {}
             else:
-                conversation_id = int(row[0])
-                known = _known_uids(store, conversation, conversation_id)
-            count = _insert_messages(store, conversation, conversation_id, known, row is None)
-            if row is None:
+                conversation_id = existing
+            count = _insert_messages(store, conversation, conversation_id, known, existing is None)
+            if existing is None:
                 added += 1
             elif count:
                 merged += 1
@@ -281,26 +276,22 @@ def _insert_conversation(
     return cast(int, cursor.lastrowid)
 
 
-def _unclash(
+def _placed(
     store: Store, conversation: TreeConversation, conversation_id: int | None
-) -> TreeConversation:
-    """``conversation`` with the message uids that another conversation of the history holds
-    already replaced by uids derived from its own uid and theirs (stable: a re-import
-    matches). A chat branched into a new one in ChatGPT carries the messages it copied
-    under their ids, and its original may have been imported before: one shared message
-    refused the whole export (the history keeps each message in one conversation)."""
-    taken: set[str] = set()
-    for chunk in _chunks([m.uid for m in conversation.messages]):
-        marks = ", ".join("?" for _ in chunk)
-        taken |= {
-            uid
-            for uid, owner in store._db.execute(
-                f"SELECT uid, conversation_id FROM messages WHERE uid IN ({marks})", tuple(chunk)
-            )
-            if owner != conversation_id
-        }
+) -> tuple[TreeConversation, dict[str, int]]:
+    """``conversation`` as it goes into the history, and which of its messages
+    ``conversation_id`` holds already (uid -> row id; none for a new conversation).
+
+    Message uids that another conversation holds are replaced by uids derived from the
+    conversation's own and theirs (stable: a re-import matches). A chat branched into a new
+    one in ChatGPT carries the messages it copied under their ids, and its original may have
+    been imported before: one shared message refused the whole export (the history keeps
+    each message in one conversation)."""
+    held = _holders(store, [m.uid for m in conversation.messages])
+    known = {uid: row for uid, (row, owner) in held.items() if owner == conversation_id}
+    taken = [uid for uid, (_row, owner) in held.items() if owner != conversation_id]
     if not taken:
-        return conversation
+        return conversation, known
     renamed = {uid: _derived_uid(conversation.uid, uid) for uid in taken}
     messages = [
         dataclasses.replace(
@@ -311,40 +302,31 @@ def _unclash(
         for m in conversation.messages
     ]
     leaf = conversation.current_leaf_uid
-    return dataclasses.replace(
+    placed = dataclasses.replace(
         conversation,
         messages=tuple(messages),
         current_leaf_uid=None if leaf is None else renamed.get(leaf, leaf),
     )
+    # brought in before under the derived uids: those are this conversation's own
+    again = _holders(store, list(renamed.values()))
+    known |= {uid: row for uid, (row, owner) in again.items() if owner == conversation_id}
+    return placed, known
+
+
+def _holders(store: Store, uids: list[str]) -> dict[str, tuple[int, int]]:
+    """The ``uids`` already in the history: uid -> (row id, conversation id)."""
+    held: dict[str, tuple[int, int]] = {}
+    for chunk in _chunks(uids):
+        marks = ", ".join("?" for _ in chunk)
+        for row, uid, owner in store._db.execute(
+            f"SELECT id, uid, conversation_id FROM messages WHERE uid IN ({marks})", tuple(chunk)
+        ):
+            held[uid] = (int(row), int(owner))
+    return held
 
 
 def _derived_uid(conversation_uid: str, uid: str) -> str:
     return "import-" + hashlib.sha256(f"{conversation_uid}\n{uid}".encode()).hexdigest()[:32]
-
-
-def _known_uids(
-    store: Store, conversation: TreeConversation, conversation_id: int
-) -> dict[str, int]:
-    """The batch's message uids already in the history (uid -> row id), all of them in
-    ``conversation_id``; raises :class:`ImportConflictError` otherwise."""
-    known: dict[str, int] = {}
-    uids = [m.uid for m in conversation.messages]
-    for chunk in _chunks(uids):
-        marks = ", ".join("?" for _ in chunk)
-        for message_id, uid, owner in store._db.execute(
-            f"SELECT id, uid, conversation_id FROM messages WHERE uid IN ({marks})", tuple(chunk)
-        ):
-            if owner != conversation_id:
-                raise _conflict(uid, conversation.title)
-            known[uid] = int(message_id)
-    return known
-
-
-def _conflict(uid: str, title: str) -> ImportConflictError:
-    return ImportConflictError(
-        f"message {uid!r} of the conversation {title!r} is already in the history as part of "
-        "another conversation; nothing was imported"
-    )
 
 
 def _insert_messages(

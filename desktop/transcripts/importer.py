@@ -182,7 +182,7 @@ def import_file(
     ``progress`` is called after each conversation; setting ``cancel`` stops the import
     before the next one (:class:`ImportCancelled`; nothing was imported). Raises
     :class:`TranscriptError` for a file that cannot be imported, and the store's
-    :class:`~desktop.store.KnownError` subclasses (locked, full disk, conflicting uids)."""
+    :class:`~desktop.store.KnownError` subclasses (locked, full disk)."""
     source = safejson.open_source(path, max_bytes)
 
     def step(stage: str, reading: _Reading) -> None:
