@@ -8,13 +8,12 @@ causes become the store's :class:`~desktop.store.StoreError` subclasses (one cle
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from desktop.store.errors import DatabaseUnavailable, backup_copy, is_corruption, translate
+from desktop.store.errors import DatabaseUnavailable, is_corruption, keep_damaged, translate
 from desktop.store.schema import schema_version
 
 FEEDBACK_SCHEMA_VERSION = 2
@@ -54,10 +53,8 @@ class Database:
         try:
             yield
         except sqlite3.Error as error:
-            if is_corruption(error) and self._backup is None and self.path.exists():
-                # as the store does: the damaged file is kept (no copy: the message names none)
-                with contextlib.suppress(OSError):
-                    self._backup = backup_copy(self.path, "corrupt")
+            if is_corruption(error):  # as the store does: the damaged file is kept first
+                self._backup = keep_damaged(self.path, self._backup)
             known = translate(error, self.path, self._backup)
             if known is None:
                 raise

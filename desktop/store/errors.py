@@ -163,6 +163,18 @@ def backup_copy(path: Path, label: str) -> Path:
     return target
 
 
+def keep_damaged(path: Path, kept: Path | None) -> Path | None:
+    """The copy of the damaged database at ``path``: ``kept`` when one was made already,
+    else a new one (:func:`backup_copy`); None when it cannot be made (the message then
+    names no copy)."""
+    if kept is not None or not path.exists():
+        return kept
+    try:
+        return backup_copy(path, "corrupt")
+    except OSError:
+        return None
+
+
 class NotFoundError(LookupError):
     """No conversation, message or folder with that id (a stale id: the caller's bug or a
     race with a purge; not something the user caused)."""

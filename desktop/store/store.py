@@ -39,9 +39,9 @@ from desktop.store.errors import (
     HistoryFolderMissing,
     NotFoundError,
     StoreError,
-    backup_copy,
     damaged,
     is_corruption,
+    keep_damaged,
     translate,
 )
 from desktop.store.models import (
@@ -378,11 +378,7 @@ class Store:
             ) from error
 
     def _back_up_damaged(self) -> None:
-        if self._corrupt_backup is None and self._path.exists():
-            try:
-                self._corrupt_backup = backup_copy(self._path, "corrupt")
-            except OSError:
-                self._corrupt_backup = None  # the message then names no backup
+        self._corrupt_backup = keep_damaged(self._path, self._corrupt_backup)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
