@@ -567,12 +567,8 @@ class Sidebar(QWidget):
         folders = {f.id: f.name for f in self._history.list_folders()}
         folder_id = conversation.folder_id
         if folder_id is not None and folder_id in folders and not pinned:  # from the keyboard too
-            name = folders[folder_id]
             menu.addSeparator()
-            rename = menu.addAction(f"Rename folder “{name}”…")
-            rename.triggered.connect(lambda: self.ask_folder_name(folder_id, name))
-            delete = menu.addAction(f"Delete folder “{name}” (its chats stay)")
-            delete.triggered.connect(lambda: self.delete_folder(folder_id))
+            self._add_folder_actions(menu, folder_id, folders[folder_id], named=True)
         self.menu = menu
         menu.popup(self.listing.viewport().mapToGlobal(pos))
 
@@ -592,12 +588,17 @@ class Sidebar(QWidget):
     def _folder_menu(self, folder: FolderHeading, pos: QPoint) -> None:
         """A folder's heading: rename it, or delete it (its chats stay, under their dates)."""
         menu = QMenu(self)
-        rename = menu.addAction("Rename folder…")
-        rename.triggered.connect(lambda: self.ask_folder_name(folder.folder_id, str(folder)))
-        delete = menu.addAction("Delete folder (its chats stay)")
-        delete.triggered.connect(lambda: self.delete_folder(folder.folder_id))
+        self._add_folder_actions(menu, folder.folder_id, str(folder), named=False)
         self.menu = menu
         menu.popup(self.listing.viewport().mapToGlobal(pos))
+
+    def _add_folder_actions(self, menu: QMenu, folder_id: int, name: str, *, named: bool) -> None:
+        """Rename and delete a folder; ``named``: the actions say which (in a chat's menu)."""
+        which = f" “{name}”" if named else ""
+        rename = menu.addAction(f"Rename folder{which}…")
+        rename.triggered.connect(lambda: self.ask_folder_name(folder_id, name))
+        delete = menu.addAction(f"Delete folder{which} (its chats stay)")
+        delete.triggered.connect(lambda: self.delete_folder(folder_id))
 
     def ask_folder_name(self, folder_id: int, name: str) -> None:
         new, ok = QInputDialog.getText(self, "Rename folder", "Folder name:", text=name)
