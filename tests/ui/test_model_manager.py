@@ -219,7 +219,6 @@ def test_import_of_a_checkpoint_folder_uses_the_chosen_precision(
 def test_an_import_refused_while_the_manager_is_open_says_why_over_it(
     qtbot: QtBot,
     mm_window: MainWindow,
-    recorder: Recorder,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
