@@ -22,6 +22,8 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
+from desktop.engine.sampling import pick_greedy
+
 F32 = npt.NDArray[np.float32]
 
 
@@ -487,6 +489,6 @@ class DeviceDecoder:
     def forward_argmax(self, ids: Sequence[int], start: int) -> int:
         """Greedy step: only the chosen id crosses back from the device."""
         if self._next is None:
-            return int(np.argmax(self.forward(ids, start)))
+            return pick_greedy(self.forward(ids, start))
         self._run(ids, start)
         return int(self._next.numpy()[0, 0])

@@ -25,6 +25,27 @@ _CANDIDATES = 1024  # top-k = 0 still considers only the best 1,024 tokens befor
 NEGLIGIBLE = 25.0  # logits further below the best than this times the temperature
 
 
+class InvalidLogitsError(ArithmeticError):
+    """The model computed NaN or infinity: its weights are damaged (a file overwritten in
+    place, a bad disk sector) or the graph overflowed. Said as the user can act on it."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the model computed invalid numbers (NaN): its weights file is probably damaged. "
+            "Remove the model and install or import it again"
+        )
+
+
+def pick_greedy(logits: F32) -> int:
+    """The logits' argmax (first one on ties). NumPy's argmax lands on the first NaN when
+    there is one, and a NaN or infinity wins nothing honest: checking the winner alone
+    costs nothing and catches both."""
+    best = int(np.argmax(logits))
+    if not np.isfinite(logits[best]):
+        raise InvalidLogitsError
+    return best
+
+
 class Sampler:
     def __init__(self, params: SamplingParams) -> None:
         params.validate()
@@ -51,9 +72,11 @@ class Sampler:
         p = self.params
         logits = self.penalize(logits, history)
         if p.temperature == 0.0:
-            return int(np.argmax(logits))
+            return pick_greedy(logits)
         k = p.top_k if 0 < p.top_k < logits.shape[0] else min(_CANDIDATES, logits.shape[0])
-        best = float(logits.max())
+        best = float(logits.max())  # NaN when any logit is NaN
+        if not np.isfinite(best):
+            raise InvalidLogitsError
         idx = np.flatnonzero(logits >= best - NEGLIGIBLE * p.temperature)
         if len(idx) > k:
             idx = idx[np.argpartition(logits[idx], -k)[-k:]]

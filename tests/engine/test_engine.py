@@ -287,6 +287,21 @@ def test_a_weights_file_cut_short_is_named_with_its_sizes(
         load_engine(broken, "cpu")
 
 
+@pytest.mark.parametrize("temperature", [0.0, 0.8])
+def test_weights_overwritten_in_place_end_the_answer_with_a_clear_error(
+    tiny_models: TinyModels, tmp_path: Path, temperature: float
+) -> None:
+    broken = bundle_copy(tiny_models, tmp_path / "broken")
+    data = broken / "model.onnx.data"
+    data.write_bytes(b"\xff" * data.stat().st_size)  # every float NaN, the size still right
+    engine = load_engine(broken, "cpu", threads=1)
+    params = SamplingParams(**{**greedy(4).__dict__, "temperature": temperature, "seed": 1})
+    ids, _, fin, _ = run(engine.generate([ChatMessage("user", "x")], params))
+    assert (ids, fin.reason) == ([], "error")
+    assert fin.error is not None
+    assert "invalid numbers (NaN): its weights file is probably damaged" in fin.error
+
+
 def test_missing_tokenizer_is_one_clear_error(tiny_models: TinyModels, tmp_path: Path) -> None:
     broken = bundle_copy(tiny_models, tmp_path / "broken")
     (broken / "tokenizer.json").unlink()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from desktop.engine.sampling import Sampler
+from desktop.engine.sampling import InvalidLogitsError, Sampler
 from desktop.engine.types import GREEDY, SamplingParams
 
 LOGITS = np.log(np.array([0.5, 0.3, 0.15, 0.05], np.float32))
@@ -16,6 +16,15 @@ def draws(params: SamplingParams, n: int = 4000) -> np.ndarray:
 
 def test_temperature_zero_is_argmax() -> None:
     assert Sampler(GREEDY)(np.array([0.1, 3.0, 2.9], np.float32)) == 1
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_logits_that_are_not_numbers_are_refused(bad: float, temperature: float) -> None:
+    logits = np.array([0.1, 3.0, bad, 2.9], np.float32)
+    sampler = Sampler(SamplingParams(temperature=temperature, seed=1))
+    with pytest.raises(InvalidLogitsError, match="weights file is probably damaged"):
+        sampler(logits)
 
 
 def test_temperature_one_follows_the_distribution() -> None:
