@@ -246,6 +246,26 @@ class ComparisonRecord:
 
 
 @dataclass(frozen=True)
+class FeedbackEntry:
+    """One line of "Your feedback": a rating, a content-filter report or a ranking, with
+    where it was given and how far its submission got."""
+
+    record: Literal["feedback", "comparison"]
+    record_id: int
+    kind: FeedbackKind | Literal["comparison"]
+    conversation_id: int
+    conversation_title: str
+    message_id: int
+    """The rated message; for a ranking, the answer ranked best (the first one: all bad)."""
+    summary: str
+    """In words: "Bad: made up facts / incorrect", "Ranked 3 answers"."""
+    comment: str
+    updated_at: datetime
+    sent: OutboxState | None
+    """Its submission's state in the outbox; None: kept on this computer only."""
+
+
+@dataclass(frozen=True)
 class ModerationEvent:
     id: int
     message_id: int

@@ -25,15 +25,18 @@ from desktop.feedback.outbox import Outbox
 from desktop.feedback.records import (
     CATEGORY_KEYS,
     REASONS,
+    THUMBS_UP,
     ComparisonItem,
     ComparisonRecord,
     Context,
     FeedbackDraft,
+    FeedbackEntry,
     FeedbackKind,
     FeedbackRecord,
     ModerationEvent,
     ModerationResult,
     Turn,
+    category_label,
 )
 from desktop.store import Message, NotFoundError, Store
 
@@ -98,6 +101,20 @@ def _event(row: Sequence[Any]) -> ModerationEvent:
         evidence=row[7],
         created_at=_dt(row[8]),
     )
+
+
+def _feedback_summary(
+    kind: FeedbackKind, rating: int | None, reasons: Sequence[str], category: str | None
+) -> str:
+    """A feedback record in words, as "Your feedback" lists it."""
+    if kind == "rating":
+        head = "Good" if rating == THUMBS_UP else "Bad"
+        labels = [REASONS[key].label.lower() if key in REASONS else key for key in reasons]
+        return f"{head}: {', '.join(labels)}" if labels else head
+    label = category_label(category or "")
+    if kind == "false_positive":
+        return f"Wrongly flagged: {label}"
+    return f"Should have been flagged: {label}"
 
 
 def _clean_ideal(ideal: str | None, original: str) -> str | None:
@@ -530,6 +547,65 @@ class FeedbackStore:
         )
         for (comparison_id,) in rows:
             yield self.get_comparison(cast(int, comparison_id))
+
+    def listing(self) -> list[FeedbackEntry]:
+        """Every feedback record and ranking in force (not withdrawn, chat not in the trash),
+        newest change first: what "Your feedback" lists."""
+        entries: list[FeedbackEntry] = []
+        outbox_state = (
+            "(SELECT o.state FROM outbox o WHERE o.{column} = {table}.id ORDER BY o.id DESC "
+            "LIMIT 1)"
+        )
+        for row in self.database().query(
+            "SELECT f.id, f.kind, f.rating, f.reasons, f.category, f.comment, f.updated_at, "
+            "m.id, c.id, c.title, " + outbox_state.format(column="feedback_id", table="f") + " "
+            f"FROM {_FEEDBACK_FROM} "
+            "WHERE f.withdrawn_at IS NULL AND c.deleted_at IS NULL"
+        ):
+            r = cast(Sequence[Any], row)
+            kind = cast(FeedbackKind, r[1])
+            entries.append(
+                FeedbackEntry(
+                    record="feedback",
+                    record_id=r[0],
+                    kind=kind,
+                    conversation_id=r[8],
+                    conversation_title=r[9],
+                    message_id=r[7],
+                    summary=_feedback_summary(kind, r[2], json.loads(r[3]), r[4]),
+                    comment=r[5],
+                    updated_at=_dt(r[6]),
+                    sent=r[10],
+                )
+            )
+        for row in self.database().query(
+            "SELECT k.id, k.all_bad, k.comment, k.updated_at, c.id, c.title, "
+            "(SELECT COUNT(*) FROM comparison_items i WHERE i.comparison_id = k.id), "
+            "(SELECT i.message_id FROM comparison_items i WHERE i.comparison_id = k.id "
+            " ORDER BY i.rank IS NULL, i.rank, i.position LIMIT 1), "
+            + outbox_state.format(column="comparison_id", table="k")
+            + " FROM comparisons k JOIN conversations c ON c.id = k.conversation_id "
+            "WHERE k.withdrawn_at IS NULL AND c.deleted_at IS NULL"
+        ):
+            r = cast(Sequence[Any], row)
+            if r[7] is None:  # every answer it ranked was deleted: nothing left to show
+                continue
+            entries.append(
+                FeedbackEntry(
+                    record="comparison",
+                    record_id=r[0],
+                    kind="comparison",
+                    conversation_id=r[4],
+                    conversation_title=r[5],
+                    message_id=r[7],
+                    summary=f"All {r[6]} answers bad" if r[1] else f"Ranked {r[6]} answers",
+                    comment=r[2],
+                    updated_at=_dt(r[3]),
+                    sent=r[8],
+                )
+            )
+        entries.sort(key=lambda e: e.updated_at, reverse=True)
+        return entries
 
     def sibling_ratings(self) -> dict[tuple[int, int | None], list[FeedbackRecord]]:
         """Active ratings grouped by (conversation, parent message): answers to the same prompt."""

@@ -23,6 +23,7 @@ from desktop.feedback.outbox import Outbox
 from desktop.feedback.records import (
     ComparisonRecord,
     FeedbackDraft,
+    FeedbackEntry,
     FeedbackRecord,
     ModerationEvent,
     ModerationResult,
@@ -62,6 +63,7 @@ class FeedbackService(QObject):
     outbox_changed = Signal()
     send_finished = Signal(object)  # SendReport
     feedback_changed = Signal(int)  # message id whose rating or reports changed
+    listing_changed = Signal()  # a record or ranking was given, changed or withdrawn
     notice = Signal(str)  # one sentence for the status bar / notification area
 
     _run = Signal(object)
@@ -144,14 +146,14 @@ class FeedbackService(QObject):
     def rate(self, message_id: int, draft: FeedbackDraft) -> FeedbackRecord:
         record = self.feedback.rate(message_id, draft)
         self._queue(record)
-        self.feedback_changed.emit(message_id)
+        self._changed(message_id)
         return record
 
     def withdraw_rating(self, message_id: int) -> None:
         record = self.feedback.rating_for(message_id)
         if record is not None:
             self.feedback.withdraw(record.id)
-            self.feedback_changed.emit(message_id)
+            self._changed(message_id)
             self._outbox_touched(send=True)  # a withdrawal may have been queued
 
     # ---------------------------------------------------------------- comparisons
@@ -162,7 +164,24 @@ class FeedbackService(QObject):
         """Store the ranking (``None``: all bad); the best answer becomes the branch shown."""
         record = self.feedback.record_comparison(message_ids, ranking)
         self._queue(record)
+        self.listing_changed.emit()
         return record
+
+    # ---------------------------------------------------------------- your feedback
+
+    def listing(self) -> list[FeedbackEntry]:
+        """Every rating, filter report and ranking in force, newest first."""
+        return self.feedback.listing()
+
+    def withdraw_entry(self, entry: FeedbackEntry) -> None:
+        """Take back one line of "Your feedback" (a ranking too, which has no other way)."""
+        if entry.record == "comparison":
+            self.feedback.withdraw_comparison(entry.record_id)
+            self.listing_changed.emit()
+        else:
+            self.feedback.withdraw(entry.record_id)
+            self._changed(entry.message_id)
+        self._outbox_touched(send=True)  # a withdrawal may have been queued
 
     # ---------------------------------------------------------------- content filter
 
@@ -187,7 +206,7 @@ class FeedbackService(QObject):
     def report_false_positive(self, event_id: int) -> FeedbackRecord:
         record = self.feedback.report_false_positive(event_id)
         self._queue(record)
-        self.feedback_changed.emit(record.message_id)
+        self._changed(record.message_id)
         return record
 
     def wrongly_flagged_events(self, message_id: int) -> set[int]:
@@ -215,7 +234,7 @@ class FeedbackService(QObject):
         for record in taken:
             self.feedback.withdraw(record.id)
         if taken:
-            self.feedback_changed.emit(message_id)
+            self._changed(message_id)
             self._outbox_touched(send=True)  # a withdrawal may have been queued
 
     def missed_categories(self, message_id: int) -> list[str]:
@@ -229,7 +248,7 @@ class FeedbackService(QObject):
     def report_false_negative(self, message_id: int, category: str) -> FeedbackRecord:
         record = self.feedback.report_false_negative(message_id, category)
         self._queue(record)
-        self.feedback_changed.emit(message_id)
+        self._changed(message_id)
         return record
 
     # ---------------------------------------------------------------- outbox
@@ -332,6 +351,10 @@ class FeedbackService(QObject):
         self._timer.start(int(wait_s * 1000))
 
     # ---------------------------------------------------------------- helpers
+
+    def _changed(self, message_id: int) -> None:
+        self.feedback_changed.emit(message_id)
+        self.listing_changed.emit()
 
     def _queue(self, record: FeedbackRecord | ComparisonRecord) -> None:
         if queue(self.feedback, record, self.config()) is not None:

@@ -348,3 +348,37 @@ def test_a_version_2_database_keeps_its_feedback_on_open(tmp_path: Path) -> None
             503,
         )
         feedback.close()
+
+
+def test_the_listing_says_each_record_in_words_newest_first_with_its_submission_state(
+    store: Store, feedback: FeedbackStore, chat: Chat
+) -> None:
+    ids = [m.id for m in chat.alternatives]
+    rating = feedback.rate(chat.a1.id, FeedbackDraft(-1, ("made_up_facts", "too_verbose"), "no"))
+    missed = feedback.report_false_negative(chat.alternatives[0].id, "hate")
+    ranking = feedback.record_comparison(ids, [ids[1], ids[2], ids[0]])
+    feedback.queue_feedback(rating, {"id": rating.uid}, review=False)
+    entries = feedback.listing()
+    assert [(e.record, e.record_id) for e in entries] == [
+        ("comparison", ranking.id),
+        ("feedback", missed.id),
+        ("feedback", rating.id),
+    ]
+    assert [e.summary for e in entries] == [
+        "Ranked 3 answers",
+        "Should have been flagged: Hate",
+        "Bad: made up facts / incorrect, too verbose / repetitive",
+    ]
+    assert entries[0].message_id == ids[1], "a ranking opens at the answer ranked best"
+    assert [e.sent for e in entries] == [None, None, "pending"]
+    assert {e.conversation_title for e in entries} == {"Capitals"}
+    assert entries[2].comment == "no"
+
+    all_bad = feedback.record_comparison(ids[:2], None)
+    assert feedback.listing()[0].summary == "All 2 answers bad"
+    assert feedback.listing()[0].message_id == ids[0]
+    feedback.withdraw(rating.id)
+    feedback.withdraw_comparison(all_bad.id)  # it had replaced the ranking of the same answers
+    assert [(e.record, e.record_id) for e in feedback.listing()] == [("feedback", missed.id)]
+    store.delete_conversations(chat.conversation_id)
+    assert feedback.listing() == []
