@@ -407,9 +407,7 @@ def on_command(window: MainWindow, command: str) -> None:
     if command == "quick-ask":
         window.open_quick_ask()
     else:
-        window.showNormal()
-        window.raise_()
-        window.activateWindow()
+        window.present()
 
 
 def run_app(argv: list[str] | None = None) -> int:

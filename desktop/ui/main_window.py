@@ -55,6 +55,7 @@ from desktop.ui.message_view import accessible, copy_to_clipboard, palette_for, 
 from desktop.ui.shortcuts import SHORTCUTS, ShortcutsDialog
 from desktop.ui.sidebar import Grouper, Sidebar
 from desktop.ui.theme import ROLE_ERROR, ROLE_PROPERTY, apply_font_size
+from desktop.ui.tray import present_window
 from desktop.ui.welcome import ProgressDialog, WelcomePage
 
 # Only what the first window shows is imported at start; dialogs, transcripts (Pygments, PDF)
@@ -165,6 +166,7 @@ class MainWindow(QMainWindow):
         self._open_settings = open_settings
         self.feedback = feedback
         self.outbox_view: QWidget | None = None
+        self.feedback_list: QWidget | None = None
         self._exports: list[threading.Thread] = []
         self.notifier = notifier or Notifier(self)
         self.notifier.message.connect(self.notify)
@@ -415,6 +417,8 @@ class MainWindow(QMainWindow):
           "Smaller text")  # fmt: skip
         a("&View", "Reset zoom", "Ctrl+0", lambda: self.zoom(0), "Default text size")
         if self.feedback is not None:
+            a("F&eedback", "&Your feedback…", None, self.show_feedback_list,
+              "Every rating, report and ranking you gave: see it again or withdraw it")  # fmt: skip
             a("F&eedback", "&Outbox and submission…", None, self.show_outbox,
               "What waits to be sent to your team's feedback endpoint, and why")  # fmt: skip
             self._menus["F&eedback"].addSeparator()
@@ -1003,6 +1007,30 @@ class MainWindow(QMainWindow):
         return rows
 
     # -- feedback ---------------------------------------------------------------------------
+    def show_feedback_list(self) -> QWidget | None:
+        if self.feedback is None:
+            return None
+        from desktop.ui.feedback_list import FeedbackList
+
+        if self.feedback_list is None:
+            view = FeedbackList(self.feedback, self)
+            view.setWindowFlag(Qt.WindowType.Window)
+            view.setWindowTitle("Your feedback")
+            view.resize(760, 460)
+            centre = self.frameGeometry().center()
+            view.move(centre.x() - 380, max(self.frameGeometry().top(), centre.y() - 230))
+            view.open_requested.connect(self._open_feedback_target)
+            self.feedback_list = view
+        self.feedback_list.show()
+        self.feedback_list.raise_()
+        self.feedback_list.activateWindow()
+        return self.feedback_list
+
+    def _open_feedback_target(self, conversation_id: int, message_id: int) -> None:
+        """Your feedback's "Open in chat": the chat at that message, in front."""
+        self.present()
+        self.open_conversation(conversation_id, message_id)
+
     def show_outbox(self) -> QWidget | None:
         if self.feedback is None:
             return None
@@ -1881,10 +1909,11 @@ class MainWindow(QMainWindow):
         self.quick_ask.present()
         return self.quick_ask
 
+    def present(self) -> None:
+        present_window(self)
+
     def continue_in_window(self, conversation_id: int) -> ChatTab:
-        self.showNormal()
-        self.raise_()
-        self.activateWindow()
+        self.present()
         tab = self.open_conversation(conversation_id)
         tab.reload()
         return tab

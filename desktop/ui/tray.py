@@ -37,6 +37,16 @@ def app_icon() -> QIcon:
     return icon
 
 
+def present_window(window: QWidget) -> None:
+    """In front, as it was left: out of the tray or the task bar, still maximized or full
+    screen if it was (``showNormal`` would restore it to its small size)."""
+    if window.isMinimized():
+        window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMinimized)
+    window.show()
+    window.raise_()
+    window.activateWindow()
+
+
 def tray_available() -> bool:
     return QSystemTrayIcon.isSystemTrayAvailable()
 
@@ -86,9 +96,7 @@ class Tray(QObject):
         self.icon.setToolTip(f"Parley — {info.name}")
 
     def show_window(self) -> None:
-        self.window.showNormal()
-        self.window.raise_()
-        self.window.activateWindow()
+        present_window(self.window)
 
     def toggle_window(self) -> None:
         if self.window.isVisible() and not self.window.isMinimized():

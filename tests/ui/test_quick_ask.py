@@ -260,6 +260,23 @@ def test_closing_the_window_with_the_tray_keeps_parley_running_and_says_so_once(
     assert not window.isVisible()
 
 
+def test_showing_the_window_from_the_tray_keeps_it_maximized(
+    qtbot: QtBot, make_window: Callable[..., MainWindow]
+) -> None:
+    window = make_window()
+    tray = Tray(window, window.open_quick_ask, window.new_tab, lambda: None)
+    window.showMaximized()
+    qtbot.waitUntil(window.isMaximized)
+    window.hide()
+    tray.show_window()
+    assert window.isVisible()
+    assert window.isMaximized(), "not restored to its small size"
+    window.showMinimized()
+    tray.show_window()
+    assert not window.isMinimized()
+    assert window.isMaximized()
+
+
 def test_without_a_tray_the_window_says_where_the_features_are(
     qtbot: QtBot,
     make_window: Callable[..., MainWindow],

@@ -15,17 +15,20 @@ from pytestqt.qtbot import QtBot
 
 from desktop.config.settings import Settings
 from desktop.engine.types import SamplingParams
-from desktop.feedback import TokenStore
+from desktop.feedback import FeedbackDraft, TokenStore
 from desktop.services.chat_session import ChatDefaults
 from desktop.services.engine_host import EngineHost
 from desktop.services.feedback_service import FeedbackService
 from desktop.store import Store, group_for_sidebar
 from desktop.ui.chat_tab import ALTERNATIVES, ChatTab
 from desktop.ui.compare_dialog import CompareDialog
+from desktop.ui.feedback_list import EMPTY, NOT_QUEUED, FeedbackList
 from desktop.ui.main_window import MainWindow, ModelActions
 from desktop.ui.message_view import MessageWidget
 from desktop.ui.moderation_banner import REPORTED_TEXT, ModerationBanner
 from tests.fakes import FakeEngine
+from tests.feedback.conftest import make_chat
+from tests.ui.feedback_helpers import unnamed_controls
 
 THREAT = "I will kill you tomorrow"
 
@@ -540,3 +543,45 @@ def test_the_settings_feedback_page_holds_the_api_token_and_the_model_page_the_m
     assert fb_window.outbox_view.isVisible()
     dialog.close()
     assert "s3cret" not in settings.path.read_text(encoding="utf-8")
+
+
+def test_your_feedback_lists_opens_in_the_chat_and_withdraws_a_ranking(
+    qtbot: QtBot, fb_window: MainWindow, service: FeedbackService, store: Store
+) -> None:
+    chat = make_chat(store)
+    ids = [m.id for m in chat.alternatives]
+    service.rate(chat.a1.id, FeedbackDraft(1, ("correct",), "short and right"))
+    view = fb_window.show_feedback_list()
+    assert isinstance(view, FeedbackList)
+    assert view.isVisible()
+    assert unnamed_controls(view) == []
+    assert view.table.rowCount() == 1
+    assert view.table.item(0, 2).text() == "Good: correct — “short and right”"
+    assert not view.withdraw_button.isEnabled(), "nothing selected yet"
+
+    service.record_comparison(ids, [ids[2], ids[0], ids[1]])  # given while the list is open
+    assert view.table.rowCount() == 2
+    assert [view.table.item(0, c).text() for c in (1, 2, 3)] == [
+        "Capitals",
+        "Ranked 3 answers",
+        NOT_QUEUED,
+    ]
+    assert view.status.text() == "1 rating, 0 content-filter reports, 1 ranking."
+
+    view.table.selectRow(0)
+    assert view.open_button.isEnabled()
+    qtbot.keyClick(view.table, Qt.Key.Key_Return)  # Open in chat
+    tab = current(fb_window)
+    assert tab.session.conversation_id == chat.conversation_id
+    assert store.get_conversation(chat.conversation_id).current_leaf_id == ids[2]
+
+    qtbot.keyClick(view.table, Qt.Key.Key_Delete)  # Withdraw
+    assert [e.kind for e in view.entries] == ["rating"]
+    assert list(service.feedback.all_comparisons()) == []
+    assert view.withdraw_button.isEnabled(), "the neighbour is selected, as in a list"
+    view.withdraw_button.click()
+    assert service.rating_for(chat.a1.id) is None
+    assert view.table.rowCount() == 0
+    assert view.status.text() == EMPTY
+    qtbot.keyClick(view, Qt.Key.Key_Escape)
+    assert not view.isVisible()
