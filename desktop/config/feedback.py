@@ -109,7 +109,11 @@ DEFAULT_RULES: Mapping[str, str] = {
     "illegal_activity": "\n".join(
         [
             "how to make a bomb",
-            "re:\\b(build(ing)?|mak(e|ing))\\s+(a\\s+)?(pipe\\s+bomb|molotov cocktail)s?\\b",
+            # making one: "make a bomb", "building pipe bombs", "assemble an explosive device"
+            # ("a bath bomb", "the film bombed", "a bomb calorimeter" are not)
+            "re:\\b(build(s|ing)?|mak(e|es|ing)|assembl(e|es|ing)|construct(s|ing)?)\\s+"
+            "(a\\s+|an\\s+|your\\s+own\\s+)?(home-?made\\s+)?"
+            "(pipe\\s+bomb|bomb|explosive\\s+device|explosives|ied|molotov\\s+cocktail)s?\\b",
             "how to make meth",
             "cook meth",
             "buy stolen credit cards",
