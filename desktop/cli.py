@@ -1310,8 +1310,22 @@ def _generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="print speed statistics")
 
 
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("parley-desktop")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="parley", description="A local ChatGPT.")
+    parser = argparse.ArgumentParser(
+        prog="parley",
+        description="A local ChatGPT. Without a command, parley opens the window "
+        "(parley --quick-ask: the quick-ask box).",
+    )
+    parser.add_argument("--version", action="version", version=f"parley {_version()}")
     parser.add_argument(
         "--self-test",
         action="store_true",
