@@ -169,8 +169,15 @@ def cmd_models(args: argparse.Namespace) -> int:
         return 0
     if action == "remove":
         with _changing_models(f"remove {args.target}"):
-            lib.remove(args.target)
-        print(f"Removed {args.target}")
+            successor = lib.remove(args.target)
+            settings = _settings()
+            if settings.get_str("model.default") == args.target:  # the window's choice too
+                settings.update({"model.default": successor or ""})
+                settings.save()
+        if successor is not None:
+            print(f"Removed {args.target}; it was the default, {successor} is now")
+        else:
+            print(f"Removed {args.target}")
         return 0
     if action == "default":
         damage = _damage(Path(lib.get(args.target).path))

@@ -73,6 +73,25 @@ def test_import_list_info_default_remove(
     assert "No models installed" in capsys.readouterr().out
 
 
+def test_removing_the_default_model_says_which_is_default_now_in_the_settings_too(
+    installed: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from desktop.config.settings import Settings
+
+    gguf = write_tiny_gguf(tmp_path / "other.gguf", TinySpec(weight_type="Q8_0"))
+    assert main(["models", "import", str(gguf), "--name", "zz-other"]) == 0
+    assert main(["models", "default", "zz-other"]) == 0
+    settings = Settings.load()
+    settings.update({"model.default": "zz-other"})  # as the window's settings panel writes it
+    settings.save()
+    capsys.readouterr()
+    assert main(["models", "remove", "zz-other"]) == 0
+    assert capsys.readouterr().out == f"Removed zz-other; it was the default, {installed} is now\n"
+    assert Settings.load().get_str("model.default") == installed
+    assert main(["models", "list"]) == 0
+    assert f"* {installed}" in capsys.readouterr().out
+
+
 def test_ask_json(installed: str, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(
         ["ask", "hello", "--json", "--temperature", "0", "--max-tokens", "5", "--system", ""]

@@ -114,13 +114,24 @@ class ModelLibrary:
             for n in self.names()
         ]
 
-    def remove(self, name: str) -> None:
+    def remove(self, name: str) -> str | None:
+        """Delete a model. When it was the default, the first one left becomes the default,
+        written down (not left to whichever name sorts first after the next import); returns
+        that new default, else None."""
         model = self.get(name)
         # Rename first so a half-deleted folder never looks like a model.
         trash = self.root / f".{name}.removing"
         shutil.rmtree(trash, ignore_errors=True)
         os.replace(model.path, trash)
         shutil.rmtree(trash, ignore_errors=True)
+        if not model.is_default:
+            return None
+        left = self.names()
+        if not left:
+            (self.root / _DEFAULT_FILE).unlink(missing_ok=True)
+            return None
+        self.set_default(left[0])
+        return left[0]
 
     def clean_partials(self) -> None:
         """Remove leftovers of interrupted conversions (hidden ``.*.partial-*`` folders), and

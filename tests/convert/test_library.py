@@ -47,6 +47,27 @@ def test_a_whole_model_folder_is_copied_with_a_manifest(
     assert [p.name for p in library.root.iterdir()] == ["mine"]  # no partial copy left
 
 
+def test_removing_the_default_names_the_next_one_for_good(
+    tiny_models: TinyModels, tmp_path: Path
+) -> None:
+    _, bundle = tiny_models.get(TinySpec(weight_type="Q8_0"))
+    library = ModelLibrary(tmp_path / "models")
+    for name in ("b-model", "c-model", "evil"):
+        library.import_path(bundle, name)
+    library.set_default("evil")
+    assert library.remove("c-model") is None, "not the default: nothing else changes"
+    assert library.default_name() == "evil"
+    assert library.remove("evil") == "b-model"
+    library.import_path(bundle, "a-model")  # sorts first: must not become the default
+    assert library.default_name() == "b-model"
+    library.import_path(bundle, "evil")  # the old name again: not the default either
+    assert library.default_name() == "b-model"
+    for name in ("a-model", "evil"):
+        library.remove(name)
+    assert library.remove("b-model") is None
+    assert not (library.root / "default.json").exists()
+
+
 def test_a_device_is_not_a_model_and_is_not_called_missing(tmp_path: Path) -> None:
     library = ModelLibrary(tmp_path / "models")
     with pytest.raises(ConversionError, match="/dev/null is not a model file or folder"):
