@@ -48,6 +48,7 @@ from desktop.engine.types import (
     PromptProgress,
     SamplingParams,
     TextDelta,
+    answer_room,
 )
 
 DEFAULT_MAX_CONTEXT = 8192
@@ -141,7 +142,7 @@ class Engine:
             ids = self.encode_text(self.template.render(messages, add_generation_prompt=False))
         except (PromptError, ValueError):
             return 0
-        room = max(1, min(params.max_new_tokens, self.context_length // 4))
+        room = answer_room(self.context_length, params.max_new_tokens)
         if not ids or len(ids) >= self.context_length - room:
             return 0
         with self._lock:
@@ -166,7 +167,7 @@ class Engine:
         started = time.perf_counter()
         try:
             params.validate()
-            room = max(1, min(params.max_new_tokens, self.context_length // 4))
+            room = answer_room(self.context_length, params.max_new_tokens)
             fitted = fit_context(messages, self.encode_chat, self.context_length - room)
         except (PromptError, ValueError) as exc:
             yield Finished("error", GenerationStats(provider=self._info.provider), str(exc))

@@ -22,6 +22,13 @@ class ChatMessage:
     content: str
 
 
+def answer_room(context_length: int, max_new_tokens: int) -> int:
+    """Tokens of the window kept for the answer: the answer length asked for, but at most a
+    quarter of the window, so that a short window with a long answer length still reads a
+    question (a 512-token window with answers of 1,024 keeps 128)."""
+    return max(1, min(max_new_tokens, context_length // 4))
+
+
 @dataclass(frozen=True)
 class SamplingParams:
     """How to pick the next token. ``temperature == 0`` means greedy decoding."""

@@ -32,6 +32,7 @@ from desktop.engine.types import (
     PromptProgress,
     SamplingParams,
     TextDelta,
+    answer_room,
 )
 from desktop.services.token_counter import TokenCounter
 
@@ -407,20 +408,27 @@ class EngineHost(QObject):
         self.model_failed.emit(message)
 
     def measure(self, text: str, max_new_tokens: int) -> tuple[int, int] | None:
-        """(tokens of ``text``, tokens a message may have with room for the answer), or None
-        when there is no model or no tokenizer to count with."""
+        """(tokens of ``text``, tokens a message may have with room for the answer, as the
+        engine keeps it), or None when there is no model or no tokenizer to count with."""
         if self.info is None or self._counter is None:
             return None
         tokens = self._counter.count(text)
         if tokens is None:
             return None
-        return tokens, self.info.context_length - max_new_tokens
+        return tokens, self.info.context_length - self._room(max_new_tokens)
+
+    def _room(self, max_new_tokens: int) -> int:
+        assert self.info is not None
+        return answer_room(self.info.context_length, max_new_tokens) if max_new_tokens else 0
 
     def too_long(self, text: str, max_new_tokens: int) -> str | None:
         """Why ``text`` cannot be a message to the loaded model (it alone, with room for the
         answer, exceeds the window), or None (it fits, or no count is possible)."""
         info = self.info
-        if info is None or len(text.encode("utf-8")) <= info.context_length - max_new_tokens:
+        if info is None:
+            return None
+        room = self._room(max_new_tokens)
+        if len(text.encode("utf-8")) <= info.context_length - room:
             return None  # a token is at least a byte: no need to load the tokenizer
         measured = self.measure(text, max_new_tokens)
         if measured is None or measured[0] <= measured[1]:
@@ -428,7 +436,7 @@ class EngineHost(QObject):
         tokens = measured[0]
         return (
             f"This message is {tokens:,} tokens; {info.name} reads at most "
-            f"{info.context_length:,}, {max_new_tokens:,} of them kept for the answer. "
+            f"{info.context_length:,}, {room:,} of them kept for the answer. "
             "Shorten it or send it in parts."
         )
 

@@ -299,16 +299,18 @@ def test_a_message_longer_than_the_window_stays_with_the_user(
     try:
         with qtbot.waitSignal(host.model_loaded, timeout=5000):
             host.load(lambda: engine)
-        session = make_session(history, host)  # answers keep 512 tokens of the window
+        # answers of 512 tokens, but the engine keeps at most a quarter of the window for
+        # them (250 here): the window must not refuse what the engine would read
+        session = make_session(history, host)
         with qtbot.waitSignal(session.refused, timeout=1000) as blocker:
-            assert not session.send("word " * 600)
+            assert not session.send("word " * 800)
         assert blocker.args == [
-            "This message is 600 tokens; FakeLM-1M reads at most 1,000, 512 of them kept for "
+            "This message is 800 tokens; FakeLM-1M reads at most 1,000, 250 of them kept for "
             "the answer. Shorten it or send it in parts."
         ]
         assert session.path() == []
         assert engine.calls == []
-        answer(qtbot, session, lambda: session.send("word " * 400))  # fits: sent
+        answer(qtbot, session, lambda: session.send("word " * 700))  # fits: sent
         assert contents(session)[-1] == ("assistant", "short answer", "complete")
     finally:
         assert host.shutdown()
