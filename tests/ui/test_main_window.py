@@ -156,12 +156,13 @@ def test_a_long_message_shows_its_tokens_against_what_fits(
     engine.path, engine.context_length = str(tmp_path), 1000
     window = make_window()
     tab = tab_of(window)
-    tab.session.set_chat_settings(None, {"max_new_tokens": 512})  # 488 left for a message
-    tab.composer.setPlainText("word " * 600)
+    # answers of 200 tokens: 800 left for a message (the engine keeps at most a quarter)
+    tab.session.set_chat_settings(None, {"max_new_tokens": 200})
+    tab.composer.setPlainText("word " * 900)
     qtbot.waitUntil(tab.count_label.isVisible, timeout=2000)
-    assert tab.count_label.text() == "600 tokens: 112 more than fit (488)"
-    tab.composer.setPlainText("word " * 450)
-    qtbot.waitUntil(lambda: tab.count_label.text() == "450 of 488 tokens", timeout=2000)
+    assert tab.count_label.text() == "900 tokens: 100 more than fit (800)"
+    tab.composer.setPlainText("word " * 750)
+    qtbot.waitUntil(lambda: tab.count_label.text() == "750 of 800 tokens", timeout=2000)
     tab.composer.setPlainText("A short question?")
     qtbot.waitUntil(lambda: not tab.count_label.isVisible(), timeout=2000)
 
