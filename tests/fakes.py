@@ -401,6 +401,14 @@ class MemoryHistory:
         m.status = "streaming"
         return m
 
+    def discard_answer(self, message_id: int) -> int | None:
+        m = self.messages[message_id]
+        if m.role != "assistant" or m.status != "streaming" or m.content:
+            raise ValueError(f"message {message_id} is not an answer still empty")
+        del self.messages[message_id]
+        self.conversations[m.conversation_id].current_leaf_id = m.parent_id
+        return m.parent_id
+
     def append_partial(self, message_id: int, text_so_far: str) -> None:
         self.partials.append((message_id, text_so_far))
         self.messages[message_id].content = text_so_far

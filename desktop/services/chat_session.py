@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 FLUSH_INTERVAL_MS = 500
 SAVE_RETRY_MS = 3000  # an answer the history could not store (disk full) is tried again
 ALTERNATIVE_MIN_TEMP = 0.7
+# answer_finished's status for an answer stopped before it wrote anything: it is gone
+DISCARDED = "discarded"
 
 # Per-chat overrides a user may set (the rest of SamplingParams stays at the defaults).
 OVERRIDABLE = ("temperature", "top_k", "top_p", "min_p", "repetition_penalty", "seed",
@@ -58,7 +60,9 @@ class ChatSession(QObject):
     ``trimmed(int, int)`` (message id, dropped messages), ``reading(int, int, int)`` (message
     id, prompt tokens read, of: a long prompt before its answer's first token),
     ``answer_finished(int, str, object)``
-    (message id, status, GenerationStats), ``title_changed(str)``, ``error(str)``,
+    (message id, status, GenerationStats; status ``DISCARDED``: stopped before it wrote
+    anything, the message is gone and the path shows the question again),
+    ``title_changed(str)``, ``error(str)``,
     ``refused(str)`` (no model to ask, or the history busy: send/edit/regenerate/continue did
     nothing).
     """
@@ -98,6 +102,7 @@ class ChatSession(QObject):
         self._dirty = False
         self._extra: dict[str, Any] = {}
         self._resumed: _Resumed | None = None  # the answer being continued, as it was
+        self._replacing: int | None = None  # the answer a regenerated one is to replace
         self._title: tuple[int, str] | None = None  # (conversation, its title) as last read
         # The content filter on the user's input: (message id, text) -> True when the message
         # must not go to the model. Set by the window when feedback is available.
@@ -412,6 +417,7 @@ class ChatSession(QObject):
         # What the model was told, as sent: the chat's system prompt may change before the
         # answer is rated, and feedback must describe what produced it.
         recorded[SYSTEM_PROMPT_KEY] = self.system_prompt() or None
+        self._replacing = replacing.id if replacing is not None else None
         if replacing is not None:
             message = self._history.regenerate(replacing.id, model, recorded)
         else:
@@ -515,6 +521,14 @@ class ChatSession(QObject):
             return
         status: str = status_of(finished.reason)
         resumed, self._resumed = self._resumed, None
+        if (
+            finished.reason == "cancelled"
+            and resumed is None
+            and not self._text
+            and self._discard(message_id, finished)
+        ):
+            return
+        self._replacing = None
         if resumed is not None and status != "complete" and self._text == resumed.text:
             # A continuation that wrote nothing (it failed or was stopped at once) leaves the
             # answer as it was, still continuable, rather than turning it into a failed one.
@@ -538,6 +552,23 @@ class ChatSession(QObject):
         if finished.error:
             self.error.emit(finished.error)
         self.answer_finished.emit(message_id, status, finished.stats)
+
+    def _discard(self, message_id: int, finished: Finished) -> bool:
+        """An answer stopped before it wrote anything (while it waited for the model) is
+        not kept: the chat ends with its question again, or shows the answer it was to
+        replace. False when the history cannot take it back now (it is kept as stopped)."""
+        replaced, self._replacing = self._replacing, None
+        try:
+            self._history.discard_answer(message_id)
+            if replaced is not None:
+                self._history.switch_branch(replaced)
+        except (KnownError, ValueError):
+            return False
+        self._streaming_id = None
+        self._set_state("idle")
+        self.path_changed.emit()
+        self.answer_finished.emit(message_id, DISCARDED, finished.stats)
+        return True
 
 
 class _Resumed(NamedTuple):

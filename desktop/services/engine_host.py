@@ -67,6 +67,7 @@ class GenerationRequest(QObject):
     delta = Signal(str)
     trimmed = Signal(int)
     finished = Signal(object)
+    withdrawn = Signal(int)  # cancelled while waiting: the host ends it (GUI thread)
 
     def __init__(self, request_id: int, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -77,8 +78,12 @@ class GenerationRequest(QObject):
         self.model = ""  # the model that writes it, once started (the one loaded then)
 
     def cancel(self) -> None:
-        """Ask the engine to stop; it does within one token (or before starting)."""
+        """Ask the engine to stop; it does within one token. One still waiting behind
+        another tab's answer ends at once (``finished``, cancelled, through the host):
+        Stop must not wait for that other answer to end."""
         self.cancel_event.set()
+        if not self.is_started and not self.is_finished:
+            self.withdrawn.emit(self.request_id)
 
 
 class Job(QObject):
@@ -267,6 +272,7 @@ class EngineHost(QObject):
         running Python at the same time, each of those calls waits for the GIL."""
         self._stop_prefetch()  # it ends within one part and its reading stays cached
         request = GenerationRequest(next(self._ids), self)
+        request.withdrawn.connect(self._on_withdrawn)
         self._requests[request.request_id] = request
         args = (request.request_id, list(messages), params, request.cancel_event)
 
@@ -342,7 +348,7 @@ class EngineHost(QObject):
         """Cancel everything, release the engine and stop the worker thread. Returns whether
         the thread ended within the timeout."""
         self._stop_prefetch()
-        for request in self._requests.values():
+        for request in list(self._requests.values()):
             request.cancel()
         for job in self._jobs.values():
             job.cancel()
@@ -375,6 +381,11 @@ class EngineHost(QObject):
         request = self._requests.get(request_id)
         if request is not None:
             request.reading.emit(done, total)
+
+    def _on_withdrawn(self, request_id: int) -> None:
+        # the worker skips it when it comes to it (its cancel event is set) and its late
+        # "finished" finds no request
+        self._on_finished(request_id, Finished("cancelled"))
 
     def _on_finished(self, request_id: int, finished: Finished) -> None:
         request = self._requests.pop(request_id, None)

@@ -945,6 +945,24 @@ class Store:
         return self.get_message(message_id)
 
     @_guarded
+    def discard_answer(self, message_id: int) -> int | None:
+        """Take back an answer that is being written and has no text yet (stopped while it
+        waited for the model): there is nothing to keep, rate or copy. The chat ends with
+        its question again (its parent becomes the current leaf); returns that parent."""
+        message = self.get_message(message_id)
+        if message.role != "assistant" or message.status != "streaming" or message.content:
+            raise ValueError(f"message {message_id} is not an answer still empty")
+        with self._write() as db:
+            db.execute("DELETE FROM messages WHERE id = ? AND content = ''", (message_id,))
+            self._update_conversation(
+                message.conversation_id,
+                "current_leaf_id = ?",
+                message.parent_id,
+            )
+        self._writers.release(message_id)
+        return message.parent_id
+
+    @_guarded
     def resume(self, message_id: int) -> Message:
         """ "Continue" an interrupted, stopped or failed answer, or one its length limit cut
         off: it becomes ``streaming`` again, with its text kept, and takes

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from desktop.attachments import MAX_CHARS, AttachmentError, read_attachment
 from desktop.engine.types import GenerationStats
-from desktop.services.chat_session import ChatSession
+from desktop.services.chat_session import DISCARDED, ChatSession
 from desktop.store.recording import can_continue
 from desktop.ui.empty_chat import EmptyChat
 from desktop.ui.message_view import (
@@ -892,6 +892,10 @@ class ChatTab(QWidget):
 
     def _on_finished(self, message_id: int, status: str, stats: GenerationStats) -> None:
         widget = self.view.widgets.get(message_id)
+        if status == DISCARDED:  # stopped before a word: the question is last again
+            self._show_entries(None)
+            self._order_focus()
+            return
         if widget is not None:
             message = self.session.message(message_id)
             widget.finish(status, shown_stats(message), message.content)
@@ -954,7 +958,7 @@ class ChatTab(QWidget):
         return result.blocked
 
     def _moderate_output(self, message_id: int, status: str, _stats: object) -> None:
-        if self.feedback is None or status == "error":
+        if self.feedback is None or status in ("error", DISCARDED):
             return
         text = self.session.message(message_id).content
         if not text.strip():
@@ -1034,7 +1038,7 @@ class ChatTab(QWidget):
         run = self._alternatives
         if run is None:
             return
-        stats = self.session.message(message_id).stats or {}
+        stats = (self.session.message(message_id).stats or {}) if status != DISCARDED else {}
         # an answer ended for repeating itself is written as far as it goes: rank it too
         written = status == "complete" or stats.get("finish_reason") == "repetition"
         if not written:

@@ -103,6 +103,47 @@ def test_the_answer_is_streaming_in_the_store_before_the_first_token(
         assert host.shutdown()
 
 
+def test_stop_while_waiting_for_another_tab_ends_at_once_and_keeps_no_empty_answer(
+    qtbot: QtBot, history: History, engine: FakeEngine
+) -> None:
+    from desktop.services.chat_session import DISCARDED
+
+    gate = threading.Event()
+    engine.replies = ["first", "second", "kept answer", "other"]
+    host = EngineHost()
+    try:
+        with qtbot.waitSignal(host.model_loaded, timeout=5000):
+            host.load(lambda: engine)
+        waiting = make_session(history, host)
+        answer(qtbot, waiting, lambda: waiting.send("one"))
+        kept = waiting.path()[-1]
+        engine.gate = gate
+        busy = make_session(history, host)
+        assert busy.send("a long one")  # the other tab: the model is busy with it
+        qtbot.waitUntil(lambda: busy.state == "streaming", timeout=5000)
+        ended: list[str] = []
+        waiting.answer_finished.connect(lambda _id, status, _stats: ended.append(status))
+        assert waiting.send("two")
+        assert waiting.state == "waiting"
+        waiting.stop()
+        assert ended == [DISCARDED], "at once, not when the other answer is over"
+        assert waiting.state == "idle"
+        assert contents(waiting)[-1] == ("user", "two", "complete"), "the question is last"
+        # Regenerate, stopped while waiting: the answer it was to replace is shown again
+        assert waiting.regenerate(kept.id) is not False
+        waiting.stop()
+        assert ended == [DISCARDED, DISCARDED]
+        assert kept.id in [m.id for m in waiting.path()], "its branch is shown"
+        assert len(history.siblings(kept.id).ids) == 1
+        with qtbot.waitSignal(busy.answer_finished, timeout=5000):
+            gate.set()
+        qtbot.wait(50)
+        assert ended == [DISCARDED, DISCARDED]
+        assert len(engine.calls) == 2, "the stopped ones never reached the model"
+    finally:
+        assert host.shutdown()
+
+
 def test_partial_text_is_flushed_while_streaming(
     qtbot: QtBot, host: EngineHost, history: History, engine: FakeEngine
 ) -> None:

@@ -84,18 +84,26 @@ def test_requests_queue_and_the_second_one_waits(qtbot: QtBot, host: EngineHost)
     assert host.waiting_count() == 0
 
 
-def test_a_request_cancelled_while_waiting_never_starts(qtbot: QtBot, host: EngineHost) -> None:
+def test_a_request_cancelled_while_waiting_ends_at_once_and_never_starts(
+    qtbot: QtBot, host: EngineHost
+) -> None:
     gate = threading.Event()
     engine = FakeEngine(replies=["a"], gate=gate)
     load(qtbot, host, engine)
     first = host.submit(PROMPT, SamplingParams())
     second = host.submit(PROMPT, SamplingParams())
-    second.cancel()
-    with qtbot.waitSignal(second.finished, timeout=5000) as blocker:
+    qtbot.waitUntil(lambda: first.is_started, timeout=5000)
+    ended: list[str] = []
+    second.finished.connect(lambda f: ended.append(f.reason))
+    second.cancel()  # Stop in the tab that waits
+    assert ended == ["cancelled"], "not only once the other tab's answer is over"
+    assert host.waiting_count() == 0
+    assert not first.is_finished
+    with qtbot.waitSignal(first.finished, timeout=5000):
         gate.set()
-    assert blocker.args[0].reason == "cancelled"
+    qtbot.wait(50)
+    assert ended == ["cancelled"], "exactly one finished"
     assert not second.is_started
-    assert first.is_finished
     assert len(engine.calls) == 1
 
 

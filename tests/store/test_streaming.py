@@ -231,3 +231,20 @@ def test_a_writer_killed_mid_stream_loses_nothing_committed(tmp_path: Path) -> N
         ]
         assert [h.message_id for h in store.search(f"chunk {flushed}")][:1] == [answer_id]
     check_database(path)
+
+
+def test_an_answer_stopped_before_its_first_word_is_taken_back(store: Store) -> None:
+    c = store.create_conversation()
+    q = store.add_message(c.id, None, "user", "Count to three")
+    answer = store.begin_assistant(c.id, q.id, "m")
+    assert store.discard_answer(answer.id) == q.id
+    assert [m.id for m in store.current_path(c.id)] == [q.id], "the question is last again"
+    assert store.recover_interrupted() == [], "nothing left to show as interrupted"
+    written = store.begin_assistant(c.id, q.id, "m")
+    store.append_partial(written.id, "One,")
+    with pytest.raises(ValueError, match="not an answer still empty"):
+        store.discard_answer(written.id)  # it has words: it is kept, as stopped
+    store.finish(written.id, "stopped")
+    with pytest.raises(ValueError, match="not an answer still empty"):
+        store.discard_answer(q.id)
+    assert [m.id for m in store.children(q.id)] == [written.id]
