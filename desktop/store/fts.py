@@ -8,7 +8,8 @@ user types can be read as FTS5 syntax, and no input raises.
 
 A query with no word in it at all ("&", "->", "🙂") has nothing for FTS5 to look up (its
 tokenizer keeps only letters and digits), so it is looked for as written instead:
-:func:`literal_needle` and :func:`literal_snippet`.
+:func:`literal_needles` and :func:`literal_snippet`. So is a word in a script written
+without spaces (Chinese, Japanese): the index holds only whole runs of such characters.
 """
 
 from __future__ import annotations
@@ -37,6 +38,20 @@ class _Term:
 def _has_word(text: str) -> bool:
     """True when the unicode61 tokenizer would find at least one token in ``text``."""
     return any(ch.isalnum() for ch in text)
+
+
+# Scripts written without spaces between words: Han, Hiragana, Katakana (and their
+# extensions), Hangul syllables. The unicode61 tokenizer makes one token of a whole run of
+# them ("東京は日本の首都です"), so a word inside a sentence ("日本") is never a token or a
+# token's start; such terms are looked for as written instead.
+_UNSPACED = re.compile(
+    "[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\U00020000-\U0002fa1f]"
+)
+
+
+def unspaced(text: str) -> bool:
+    """Whether ``text`` holds a character of a script written without spaces."""
+    return _UNSPACED.search(text) is not None
 
 
 def _parse(query: str) -> list[_Term]:
@@ -68,7 +83,8 @@ def build_match(query: str, min_auto_prefix: int = 2) -> str | None:
     prefix too while it is being typed (from ``min_auto_prefix`` characters on), so results
     appear as the user types. Quoted phrases match exactly once their closing quote is typed."""
     terms = _parse(query)
-    positive = [t for t in terms if not t.negated]
+    # terms in scripts written without spaces are matched as written (literal_terms)
+    positive = [t for t in terms if not t.negated and not unspaced(t.text)]
     if not positive:
         return None
     last = terms[-1]  # the word being typed, if it is not an excluded one
@@ -95,7 +111,9 @@ def literal_terms(query: str) -> list[str]:
     found: list[str] = []
     for term in _parse(query):
         symbols = sum(not ch.isalnum() and not ch.isspace() for ch in term.text)
-        if not term.negated and symbols and symbols >= sum(ch.isalnum() for ch in term.text):
+        if term.negated:
+            continue
+        if (symbols and symbols >= sum(ch.isalnum() for ch in term.text)) or unspaced(term.text):
             found.append(term.text.lower())
     return found
 
@@ -109,14 +127,20 @@ def other_terms(query: str) -> list[str]:
     ]
 
 
-def literal_needle(query: str) -> str | None:
-    """The text to look for as written, for a query made only of symbols, punctuation or
-    emoji (which the full-text index does not hold), or ``None`` when the query has a word
-    in it (FTS5 answers it) or is blank."""
+def literal_needles(query: str) -> tuple[list[str], list[str]]:
+    """What to look for as written, and what must not be there (lower-cased), when the
+    full-text index has nothing to answer with: the whole query when it is made only of
+    symbols, punctuation or emoji (which the index does not hold), or its terms when each
+    is written in a script without spaces ("日本 首都 -東京"). Nothing to look for (empty
+    lists) when the index answers, or the query is blank."""
     needle = query.strip()
-    if not needle or _has_word(needle) or any(ch < " " for ch in needle):
-        return None
-    return needle
+    if not needle or any(ch < " " for ch in needle):
+        return [], []
+    if not _has_word(needle):
+        return [needle.lower()], []
+    if build_match(query) is not None:
+        return [], []
+    return literal_terms(query), [t.text.lower() for t in _parse(query) if t.negated]
 
 
 def literal_snippet(

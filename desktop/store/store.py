@@ -1034,9 +1034,10 @@ class Store:
             words = fts.other_terms(query)
             hits = self._search_index(expression, limit, literals, words, titles_only=True)
             messages = functools.partial(self._indexed_messages, expression, literals, words)
-        elif limit > 0 and (needle := fts.literal_needle(query)) is not None:
-            hits = self._titles_containing(needle, max(1, limit // 2))
-            messages = functools.partial(self._messages_containing, needle)
+        elif limit > 0 and (literal := fts.literal_needles(query))[0]:
+            needles, excluded = literal
+            hits = self._titles_containing(needles, excluded, max(1, limit // 2))
+            messages = functools.partial(self._messages_containing, needles, excluded)
         else:  # nothing to look for
             yield [], True
             return
@@ -1123,15 +1124,21 @@ class Store:
         return self._search_index(expression, limit, literals, words, ids=(low, below))
 
     @_guarded
-    def _titles_containing(self, needle: str, limit: int) -> list[SearchHit]:
+    def _titles_containing(
+        self, needles: Sequence[str], excluded: Sequence[str], limit: int
+    ) -> list[SearchHit]:
         hits: list[SearchHit] = []
+        holds = " AND ".join(
+            [*("instr(lower(title), ?) > 0" for _ in needles),
+             *("instr(lower(title), ?) = 0" for _ in excluded)]
+        )  # fmt: skip
         for conversation_id, title, updated_at in self._db.execute(
-            """SELECT id, title, updated_at FROM conversations
-               WHERE instr(title, ?) > 0 AND deleted_at IS NULL
+            f"""SELECT id, title, updated_at FROM conversations
+               WHERE {holds} AND deleted_at IS NULL
                ORDER BY updated_at DESC LIMIT ?""",
-            (needle, limit),
+            (*needles, *excluded, limit),
         ):
-            text, spans = fts.literal_snippet(title, needle)
+            text, spans = fts.literal_snippet(title, needles, ignore_case=True)
             hits.append(SearchHit(conversation_id, title, None, None, text, spans, _dt(updated_at)))
         return hits
 
@@ -1142,19 +1149,25 @@ class Store:
 
     @_guarded
     def _messages_containing(
-        self, needle: str, low: int, below: int, limit: int
+        self, needles: Sequence[str], excluded: Sequence[str], low: int, below: int, limit: int
     ) -> list[SearchHit]:
-        """Messages with ids in ``[low, below)`` that contain ``needle``, newest first."""
+        """Messages with ids in ``[low, below)`` that contain every one of ``needles`` and
+        none of ``excluded`` (lower case; the text's ASCII letters are folded), newest
+        first."""
         hits: list[SearchHit] = []
+        holds = " AND ".join(
+            [*("instr(lower(m.content), ?) > 0" for _ in needles),
+             *("instr(lower(m.content), ?) = 0" for _ in excluded)]
+        )  # fmt: skip
         for message_id, conversation_id, role, content, title, updated_at in self._db.execute(
-            """SELECT m.id, m.conversation_id, m.role, m.content, c.title, c.updated_at
+            f"""SELECT m.id, m.conversation_id, m.role, m.content, c.title, c.updated_at
                FROM messages m JOIN conversations c ON c.id = m.conversation_id
-               WHERE m.id >= ? AND m.id < ? AND instr(m.content, ?) > 0
+               WHERE m.id >= ? AND m.id < ? AND {holds}
                  AND c.deleted_at IS NULL
                ORDER BY m.id DESC LIMIT ?""",
-            (low, below, needle, limit),
+            (low, below, *needles, *excluded, limit),
         ):
-            text, spans = fts.literal_snippet(content, needle)
+            text, spans = fts.literal_snippet(content, needles, ignore_case=True)
             hits.append(
                 SearchHit(conversation_id, title, message_id, role, text, spans, _dt(updated_at))
             )

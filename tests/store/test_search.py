@@ -205,6 +205,25 @@ def test_a_query_of_symbols_only_is_looked_for_as_written(store: Store) -> None:
     assert [hit.snippet[s:e] for s, e in hit.highlights] == ["->"]
 
 
+def test_words_inside_chinese_and_japanese_text_are_found(store: Store) -> None:
+    c = store.create_conversation("日本の旅行")
+    tokyo = store.add_message(c.id, None, "user", "東京は日本の首都です。Python で書く")
+    beijing = store.add_message(c.id, tokyo.id, "assistant", "北京是中国的首都。")
+    store.add_message(c.id, beijing.id, "user", "Osaka is nice")
+
+    assert _messages(store, "東京") == [tokyo.id]
+    assert _messages(store, "日本") == [tokyo.id], "a word in the middle of a sentence"
+    assert _messages(store, "首都") == [beijing.id, tokyo.id]
+    assert _messages(store, "日本 首都") == [tokyo.id], "every term, in any place"
+    assert _messages(store, "中国 python") == []
+    assert _messages(store, "首都 python") == [tokyo.id], "with a word the index answers"
+    assert _messages(store, "首都 -python") == [beijing.id]
+    (title,) = [h for h in store.search("旅行") if h.message_id is None]
+    assert [title.snippet[s:e] for s, e in title.highlights] == ["旅行"]
+    (hit,) = [h for h in store.search("日本") if h.message_id is not None]
+    assert [hit.snippet[s:e] for s, e in hit.highlights] == ["日本"]
+
+
 def test_a_symbol_far_into_a_long_message_gets_a_short_snippet(store: Store) -> None:
     c = store.create_conversation("long")
     text = " ".join(["words"] * 300 + ["a && b"] + ["more"] * 300)
