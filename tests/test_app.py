@@ -306,6 +306,8 @@ def test_the_window_comes_back_with_its_size_and_sidebar_width(
     window.splitter.setSizes([300, 400])
     qtbot.waitUntil(lambda: window.splitter.sizes()[0] == 300)
     window._last_dir = tmp_path  # an export went there
+    work, shut = store.create_folder("Work"), store.create_folder("Shut")
+    window.sidebar.toggle_folder(work.id)  # opened: it stays open
     path = tmp_path / "window.json"
     app.write_layout(path, window.layout_state())
     again = app.build_window(store, window.host, Notifier(), settings)
@@ -315,6 +317,8 @@ def test_the_window_comes_back_with_its_size_and_sidebar_width(
     assert (again.width(), again.height()) == (700, 520)
     qtbot.waitUntil(lambda: again.splitter.sizes()[0] == 300)
     assert again._in_start_dir("x.md") == str(tmp_path / "x.md"), "file dialogs go on there"
+    assert again.sidebar.expanded_folders == {work.id}
+    assert shut.id not in again.sidebar.expanded_folders
     again.close()
 
 

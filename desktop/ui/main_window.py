@@ -1940,6 +1940,7 @@ class MainWindow(QMainWindow):
             "sidebar": bytes(self.splitter.saveState().toBase64().data()).decode("ascii"),
             # where the file dialogs opened last: the next start goes on from there
             "last_dir": str(self._last_dir) if self._last_dir is not None else None,
+            "folders_open": sorted(self.sidebar.expanded_folders),
             "chats": {
                 "left": saved(self.tabs),
                 "right": saved(self.side_tabs) if self.is_split() else [],
@@ -2049,6 +2050,10 @@ class MainWindow(QMainWindow):
         last_dir = state.get("last_dir")
         if isinstance(last_dir, str) and Path(last_dir).is_dir():
             self._last_dir = Path(last_dir)
+        folders = state.get("folders_open")
+        if isinstance(folders, list):
+            self.sidebar.expanded_folders.update(f for f in folders if isinstance(f, int))
+            self.sidebar.refresh()
         return restored
 
     def close_for_quit(self) -> None:

@@ -53,14 +53,24 @@ SEARCH_DELAY_MS = 150
 
 class FolderHeading(str):
     """A folder's name as a heading of the listing (drawn with a folder icon: the emoji it
-    had showed as an empty box where no colour-emoji font is installed), and its id."""
+    had showed as an empty box where no colour-emoji font is installed), its id, how many
+    chats it holds and whether they are listed under it (a click opens or closes it)."""
 
     folder_id: int
+    chats: int
+    expanded: bool
 
-    def __new__(cls, name: str, folder_id: int) -> FolderHeading:
+    def __new__(
+        cls, name: str, folder_id: int, count: int = 0, expanded: bool = True
+    ) -> FolderHeading:
         heading = super().__new__(cls, name)
         heading.folder_id = folder_id
+        heading.chats = count
+        heading.expanded = expanded
         return heading
+
+    def shown(self) -> str:
+        return f"{self} ({self.chats})" if self.chats else f"{self} (empty)"
 
 
 # the store's group_for_sidebar: (summaries, now) -> groups with .key, .label, .conversations
@@ -128,16 +138,25 @@ class ConversationListModel(QAbstractListModel):
             return self.row_size
         row = self._rows[index.row()]
         if isinstance(row, str):
-            if role == Qt.ItemDataRole.DisplayRole:
-                return row
             if role == Qt.ItemDataRole.FontRole:
                 return self._bold
             if isinstance(row, FolderHeading):
+                if role == Qt.ItemDataRole.DisplayRole:
+                    return row.shown()
                 if role == Qt.ItemDataRole.DecorationRole:
-                    return QApplication.style().standardIcon(QStyle.StandardPixmap.SP_DirIcon)
+                    icon = QStyle.StandardPixmap.SP_DirOpenIcon
+                    if not row.expanded:
+                        icon = QStyle.StandardPixmap.SP_DirClosedIcon
+                    return QApplication.style().standardIcon(icon)
                 if role == Qt.ItemDataRole.AccessibleTextRole:
-                    return f"Folder: {row}"
-            elif role == Qt.ItemDataRole.AccessibleTextRole:
+                    state = "open" if row.expanded else "closed"
+                    return f"Folder: {row.shown()}, {state}"
+                if role == Qt.ItemDataRole.ToolTipRole:
+                    action = "hide" if row.expanded else "show"
+                    return f"Click (or Enter) to {action} its chats; right-click to rename it"
+            if role == Qt.ItemDataRole.DisplayRole:
+                return row
+            if role == Qt.ItemDataRole.AccessibleTextRole:
                 return f"Group: {row}"
             return None
         if role == Qt.ItemDataRole.DisplayRole:
@@ -177,6 +196,7 @@ class ConversationListView(QListView):
     delete_pressed = Signal()
     rename_pressed = Signal()
     typed = Signal(str)
+    folder_toggled = Signal(int, object)  # folder id, True/False (open/close) or None (flip)
 
     def setModel(self, model: Any) -> None:  # noqa: N802
         super().setModel(model)
@@ -208,6 +228,20 @@ class ConversationListView(QListView):
             painter.end()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        model = self.model()
+        current = self.currentIndex()
+        if isinstance(model, ConversationListModel) and current.isValid():
+            heading = model.rows()[current.row()]
+            opening = {
+                Qt.Key.Key_Return: None,
+                Qt.Key.Key_Enter: None,
+                Qt.Key.Key_Space: None,
+                Qt.Key.Key_Right: True,
+                Qt.Key.Key_Left: False,
+            }
+            if isinstance(heading, FolderHeading) and event.key() in opening:
+                self.folder_toggled.emit(heading.folder_id, opening[Qt.Key(event.key())])
+                return
         if event.matches(QKeySequence.StandardKey.Delete) or event.key() == Qt.Key.Key_Delete:
             self.delete_pressed.emit()
             return
@@ -244,6 +278,9 @@ class Sidebar(QWidget):
     def __init__(self, history: History, group: Grouper, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._history = history
+        # folders whose chats are listed under them; the others show their heading only
+        # (so that chats filed away do not push today's down the list)
+        self.expanded_folders: set[int] = set()
         self._group = group
         accessible(self, "Conversations", "Your chats, newest first")
         layout = QVBoxLayout(self)
@@ -282,6 +319,7 @@ class Sidebar(QWidget):
         self.menu: QMenu | None = None  # the last context menu shown
         self.listing.activated.connect(self._activated)
         self.listing.clicked.connect(self._clicked)
+        self.listing.folder_toggled.connect(self.toggle_folder)
         self.results = QListWidget()
         self.results.setWordWrap(True)
         self.results.setResizeMode(QListView.ResizeMode.Adjust)  # rows re-wrap with the width
@@ -336,9 +374,13 @@ class Sidebar(QWidget):
             else:
                 dated.append(g)
         for folder_id, name in folders.items():
-            if folder_id in in_folder:
-                rows.append(FolderHeading(name, folder_id))
-                rows += in_folder[folder_id]
+            chats = in_folder.get(folder_id, [])
+            if current is not None and any(c.id == current for c in chats):
+                self.expanded_folders.add(folder_id)  # the chat shown stays in sight
+            expanded = folder_id in self.expanded_folders
+            rows.append(FolderHeading(name, folder_id, len(chats), expanded))
+            if expanded:
+                rows += chats
         for g in dated:
             rows.append(g.label)
             rows += g.conversations
@@ -415,9 +457,36 @@ class Sidebar(QWidget):
         if conversation_id is not None:
             self.open_requested.emit(conversation_id, -1)
 
+    def toggle_folder(self, folder_id: int, expanded: bool | None = None) -> None:
+        """Show or hide a folder's chats under its heading (``expanded`` None: the other
+        way round); the heading stays current, for the keys."""
+        shown = folder_id in self.expanded_folders
+        if expanded is None:
+            expanded = not shown
+        if expanded == shown:
+            return
+        if expanded:
+            self.expanded_folders.add(folder_id)
+        else:
+            self.expanded_folders.discard(folder_id)
+        self.refresh()
+        for row, heading in enumerate(self.model.rows()):
+            if isinstance(heading, FolderHeading) and heading.folder_id == folder_id:
+                self.listing.setCurrentIndex(self.model.index(row, 0))
+                break
+
+    def _heading_at(self, index: QModelIndex) -> FolderHeading | None:
+        row = self.model.rows()[index.row()] if index.isValid() else None
+        return row if isinstance(row, FolderHeading) else None
+
     def _clicked(self, index: QModelIndex) -> None:
         """A click opens the chat and leaves the keys with the list (Delete, F2, the arrows);
-        typing goes on to the chat (``typed``). Enter opens it and moves on to the chat."""
+        typing goes on to the chat (``typed``). Enter opens it and moves on to the chat. A
+        click on a folder shows or hides its chats."""
+        heading = self._heading_at(index)
+        if heading is not None:
+            self.toggle_folder(heading.folder_id)
+            return
         self._activated(index)
         if self.listing.isVisible():
             self.listing.setFocus(Qt.FocusReason.MouseFocusReason)

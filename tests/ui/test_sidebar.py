@@ -28,12 +28,16 @@ def test_rows_are_headings_then_their_chats(qtbot: QtBot, store: Store) -> None:
     sidebar = make(qtbot, store)
     model = sidebar.model
     shown = [model.data(model.index(r, 0)) for r in range(model.rowCount())]
+    # a folder is closed at first: what it holds does not push today's chats down
+    assert shown == ["Pinned", "Beta", "Work (1)", "Today", "Gamma"]
+    sidebar.toggle_folder(work.id)
+    shown = [model.data(model.index(r, 0)) for r in range(model.rowCount())]
     # words and a folder icon, no emoji: without a colour-emoji font they are empty boxes
-    assert shown == ["Pinned", "Beta", "Work", "Alpha", "Today", "Gamma"]
+    assert shown == ["Pinned", "Beta", "Work (1)", "Alpha", "Today", "Gamma"]
     icons = [model.data(model.index(r, 0), Qt.ItemDataRole.DecorationRole) for r in range(6)]
     assert [i is not None and not i.isNull() for i in icons] == [False, False, True] + [False] * 3
     spoken = [model.data(model.index(r, 0), Qt.ItemDataRole.AccessibleTextRole) for r in range(6)]
-    assert spoken[:3] == ["Group: Pinned", "Beta (pinned)", "Folder: Work"]
+    assert spoken[:3] == ["Group: Pinned", "Beta (pinned)", "Folder: Work (1), open"]
     heading = model.index(0, 0)
     assert not model.flags(heading) & Qt.ItemFlag.ItemIsSelectable
     assert model.data(heading, Qt.ItemDataRole.FontRole).bold()
@@ -282,6 +286,7 @@ def test_a_folder_is_renamed_or_deleted_from_its_heading(
     store.move_to_folder(chat.id, work.id)
     sidebar = make(qtbot, store)
     sidebar.show()
+    sidebar.toggle_folder(work.id)
     heading = sidebar.model.index(sidebar.model.rows().index("Work"), 0)
     sidebar._context_menu(sidebar.listing.visualRect(heading).center())
     menu = sidebar.menu
@@ -311,6 +316,45 @@ def test_a_folder_is_renamed_or_deleted_from_its_heading(
     assert store.list_folders() == []
     assert sidebar.headings() == ["Today"]
     assert sidebar.titles() == ["Budget"], "its chat stays"
+
+
+def test_a_folder_opens_and_closes_by_click_or_key_and_an_empty_one_stays_listed(
+    qtbot: QtBot, store: Store
+) -> None:
+    older = store.create_conversation("Budget")
+    work = store.create_folder("Work")
+    store.move_to_folder(older.id, work.id)
+    store.create_folder("Ideas")  # nothing in it yet: listed, to be renamed or deleted
+    today = store.create_conversation("Lunch")
+    sidebar = make(qtbot, store)
+    sidebar.show()
+    model = sidebar.model
+
+    def shown() -> list[str]:
+        return [model.data(model.index(r, 0)) for r in range(model.rowCount())]
+
+    assert shown() == ["Work (1)", "Ideas (empty)", "Today", "Lunch"]
+    work_row = sidebar.model.index(0, 0)
+    qtbot.mouseClick(
+        sidebar.listing.viewport(),
+        Qt.MouseButton.LeftButton,
+        pos=sidebar.listing.visualRect(work_row).center(),
+    )
+    assert shown() == ["Work (1)", "Budget", "Ideas (empty)", "Today", "Lunch"]
+    assert sidebar.listing.currentIndex().row() == 0, "the heading keeps the keys"
+    sidebar.listing.setFocus()
+    qtbot.keyClick(sidebar.listing, Qt.Key.Key_Left)
+    assert shown() == ["Work (1)", "Ideas (empty)", "Today", "Lunch"]
+    qtbot.keyClick(sidebar.listing, Qt.Key.Key_Return)
+    assert "Budget" in shown()
+    qtbot.keyClick(sidebar.listing, Qt.Key.Key_Space)
+    assert "Budget" not in shown()
+    # the chat shown is never hidden in a closed folder
+    sidebar.select(today.id)
+    store.move_to_folder(today.id, work.id)
+    sidebar.refresh()
+    assert shown() == ["Work (2)", "Lunch", "Budget", "Ideas (empty)"]
+    assert sidebar.current_id() == today.id
 
 
 def test_a_search_the_history_cannot_answer_says_so_in_the_list(
