@@ -200,6 +200,9 @@ class MainWindow(QMainWindow):
 
         # centre: sidebar | (welcome page or tabs)
         self.sidebar = Sidebar(history, group, self)
+        self.sidebar.shown = lambda: (
+            tab.session.conversation_id if (tab := self.current_tab()) is not None else None
+        )
         # Chat tabs in one pane, or two side by side (View > Split view).
         self.tabs = self._make_pane("Chat tabs", "Open chats (Ctrl+Tab: next, Ctrl+W: close)")
         self.side_tabs = self._make_pane(
@@ -701,6 +704,9 @@ class MainWindow(QMainWindow):
             tab.deleteLater()
         self.sidebar.refresh()
         self._settle_panes()
+        # the pane that took over (closing the right side's last chat unsplits) may show
+        # another chat than the one the list had highlighted
+        self._select_current_in_sidebar()
 
     def _release_focus(self, pane: QTabWidget) -> None:
         """Before ``pane`` shows another chat: the keys leave the chat shown now without

@@ -281,6 +281,9 @@ class Sidebar(QWidget):
         # folders whose chats are listed under them; the others show their heading only
         # (so that chats filed away do not push today's down the list)
         self.expanded_folders: set[int] = set()
+        # the chat on screen (the window tells): the highlight returns to it after an
+        # action on another chat of the list
+        self.shown: Callable[[], int | None] = lambda: None
         self._group = group
         accessible(self, "Conversations", "Your chats, newest first")
         layout = QVBoxLayout(self)
@@ -456,6 +459,12 @@ class Sidebar(QWidget):
         conversation_id = self.model.conversation_id(index)
         if conversation_id is not None:
             self.open_requested.emit(conversation_id, -1)
+
+    def follow_shown(self) -> None:
+        """Highlight the chat on screen (``shown``), when it is listed."""
+        shown = self.shown()
+        if shown is not None and self.model.row_of(shown) is not None:
+            self.select(shown)
 
     def toggle_folder(self, folder_id: int, expanded: bool | None = None) -> None:
         """Show or hide a folder's chats under its heading (``expanded`` None: the other
@@ -648,7 +657,9 @@ class Sidebar(QWidget):
         menu.triggered.connect(lambda _action: chosen.append(True))
 
         def closed() -> None:
-            if not chosen and len(selected) == 1:
+            if chosen:  # pinned, moved, renamed: the highlight goes back to the chat shown
+                self.follow_shown()
+            elif len(selected) == 1:
                 self.select(selected[0])
 
         # a choice is reported after the menu hides: look once the event has passed
@@ -737,21 +748,26 @@ class Sidebar(QWidget):
         selected = self.selected_ids()
         current = self.current_id()
         if len(selected) > 1:
-            self.delete(*selected)
+            self.delete(*selected, walking=True)
         elif current is not None:
-            self.delete(current)
+            self.delete(current, walking=True)
 
-    def delete(self, *conversation_ids: int) -> str:
-        """Into the trash, all with one undo token. Deleted from the list with the keys, the
-        selection moves on to the next chat below (else above), as in a mail client, not to
-        the chat shown somewhere up the list."""
+    def delete(self, *conversation_ids: int, walking: bool = False) -> str:
+        """Into the trash, all with one undo token. Deleted with the Delete key (``walking``
+        the list), the selection moves on to the next chat below (else above), as in a mail
+        client, not to the chat shown somewhere up the list; from a menu, the highlight
+        goes back to the chat shown."""
         in_list = self.listing.hasFocus()
+        shown = None if walking else self.shown()
         neighbour = self._neighbour_of(conversation_ids)
         token = self._history.delete_conversations(*conversation_ids)
         self.refresh()
         self.deleted.emit(list(conversation_ids), token)  # the window closes their tabs
-        if in_list and neighbour is not None:
+        if shown is not None and shown not in conversation_ids:
+            self.follow_shown()  # the highlight names the chat on screen, which stays
+        elif in_list and neighbour is not None:
             self.select(neighbour)
+        if in_list:
             self.listing.setFocus(Qt.FocusReason.OtherFocusReason)
         return token
 

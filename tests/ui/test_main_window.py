@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QPoint, QRect, Qt, QUrl
+from PySide6.QtCore import QItemSelectionModel, QPoint, QRect, Qt, QUrl
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QToolButton, QWidget
 from pytestqt.qtbot import QtBot
@@ -878,6 +878,39 @@ def test_delete_in_the_list_moves_on_each_delete_can_be_undone_and_then_goes_for
     window._undo_timer.timeout.emit()
     assert not window.undo_button.isVisible()
     assert stored_titles(store) == ["One", "Three", "Two"]
+
+
+def test_after_acting_on_another_chat_from_its_menu_the_highlight_names_the_chat_shown(
+    qtbot: QtBot, store: Store, make_window: Callable[..., MainWindow]
+) -> None:
+    chats = [store.create_conversation(t) for t in ("One", "Two", "Three", "Four")]
+    window = make_window()
+    sidebar = window.sidebar
+    window.open_conversation(chats[0].id)
+    sidebar.show()
+    sidebar._context_menu(sidebar.listing.visualRect(sidebar.index_of(chats[2].id)).center())
+    menu = sidebar.menu
+    assert menu is not None
+    assert sidebar.current_id() == chats[2].id, "the chat whose menu is open"
+    pin = next(a for a in menu.actions() if a.text() == "Pin")
+    pin.trigger()
+    menu.triggered.emit(pin)  # as a click on the item reports it
+    menu.hide()
+    qtbot.waitUntil(lambda: sidebar.current_id() == chats[0].id, timeout=1000)
+    assert store.get_conversation(chats[2].id).pinned
+
+    # several chats deleted from their menu: the one shown stays highlighted
+    flag = QItemSelectionModel.SelectionFlag
+    sidebar.clear_selection()
+    for chat in (chats[1], chats[3]):
+        sidebar.listing.selectionModel().select(sidebar.index_of(chat.id), flag.Select)
+    assert sidebar.selected_ids() == [chats[3].id, chats[1].id]
+    sidebar._selection_menu(sidebar.selected_ids(), sidebar.listing.rect().center())
+    assert sidebar.menu is not None
+    delete = next(a for a in sidebar.menu.actions() if a.text().startswith("Delete 2"))
+    delete.trigger()
+    assert sidebar.titles() == ["Three", "One"]
+    assert sidebar.current_id() == chats[0].id, "not the neighbour of what went"
 
 
 def test_chats_left_in_the_trash_by_a_session_that_ended_go_for_good_at_start(
