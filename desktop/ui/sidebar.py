@@ -347,6 +347,7 @@ class Sidebar(QWidget):
         self._search_step_timer.timeout.connect(self._next_search_step)
         self.search.returnPressed.connect(self._search_enter)
         self.search.installEventFilter(self)  # Down moves into the list below
+        self.results.installEventFilter(self)  # Esc ends the search there too
         self.listing.delete_pressed.connect(self.delete_current)
         self.listing.rename_pressed.connect(self.rename_current)
         self.listing.typed.connect(self.typed)
@@ -574,6 +575,16 @@ class Sidebar(QWidget):
         self.results.addItem(note)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        if (
+            watched is self.results
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Escape
+        ):  # Esc in the results: away with the search, back to the list of chats
+            self.search.clear()
+            self.run_search()
+            self.listing.setFocus(Qt.FocusReason.OtherFocusReason)
+            return True
         if (
             watched is not self.search
             or event.type() != QEvent.Type.KeyPress

@@ -274,6 +274,14 @@ def test_escape_clears_the_search_then_leaves_the_field(qtbot: QtBot, store: Sto
     assert sidebar.search.hasFocus()
     qtbot.keyClick(sidebar.search, Qt.Key.Key_Escape)
     assert sidebar.listing.hasFocus()
+    # from the results (a hit opened, or Down into them): Esc ends the search there too
+    sidebar.search.setText("kumquat")
+    sidebar.run_search()
+    sidebar.results.setFocus()
+    qtbot.keyClick(sidebar.results, Qt.Key.Key_Escape)
+    assert sidebar.search.text() == ""
+    assert sidebar.stack.currentWidget() is sidebar.listing
+    assert sidebar.listing.hasFocus()
 
 
 def test_a_folder_is_renamed_or_deleted_from_its_heading(
