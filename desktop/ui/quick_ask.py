@@ -84,6 +84,8 @@ class QuickAskWindow(QWidget):
         self.stop_button = QPushButton("Stop")
         accessible(self.stop_button, "Stop answer", "Stop the answer being written")
         self.stop_button.setEnabled(False)
+        # shown only while an answer is written: three grey buttons read as three live ones
+        self.stop_button.hide()
         self.copy_button = QPushButton("Copy")
         accessible(self.copy_button, "Copy answer", "Copy the answer (Ctrl+Shift+C)")
         self.copy_button.setEnabled(False)
@@ -222,6 +224,7 @@ class QuickAskWindow(QWidget):
 
     def _on_state(self, state: str) -> None:
         self.stop_button.setEnabled(state != "idle")
+        self.stop_button.setVisible(state != "idle")
         has_chat = self.session is not None and self.session.conversation_id is not None
         self.open_button.setEnabled(state == "idle" and has_chat)
         self.status.setText(

@@ -29,6 +29,7 @@ def test_quick_ask_streams_the_answer_and_saves_it_to_history(
     quick = window.open_quick_ask()
     assert quick.isVisible()
     assert quick.windowFlags() & Qt.WindowType.WindowStaysOnTopHint
+    assert not quick.stop_button.isVisibleTo(quick), "nothing to stop yet"
     qtbot.keyClicks(quick.input, "What is quick?")
     qtbot.keyClick(quick.input, Qt.Key.Key_Return)
     assert quick.session is not None
@@ -38,8 +39,10 @@ def test_quick_ask_streams_the_answer_and_saves_it_to_history(
     assert "w29" not in quick.answer_text()
     assert not quick.open_button.isEnabled()  # not while it is being written
     assert not quick.copy_button.isEnabled()
+    assert quick.stop_button.isVisibleTo(quick)
     with qtbot.waitSignal(quick.session.answer_finished, timeout=5000):
         pass
+    assert not quick.stop_button.isVisibleTo(quick)
     assert quick.answer_text() == engine.replies[0]
     assert quick.open_button.isEnabled()
     assert quick.copy_button.isEnabled()
