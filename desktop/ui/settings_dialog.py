@@ -601,6 +601,8 @@ class SettingsDialog(QDialog):
         self._notes: dict[str, QLabel] = {}  # set_field_note's lines, by option
         self.pages: dict[str, QWidget] = {}
         self.reset_buttons: dict[str, QPushButton] = {}
+        # asks before text the user wrote is thrown away (tests answer it)
+        self.confirm: Callable[[str, str, str], bool] = self._ask
         self.setWindowTitle("Settings")
         self.setAccessibleName("Settings")
         self.resize(780, 560)
@@ -770,9 +772,31 @@ class SettingsDialog(QDialog):
         count = self.section_list.count()
         self.section_list.setCurrentRow((self.section_list.currentRow() - 1) % count)
 
+    def _ask(self, title: str, text: str, yes: str) -> bool:
+        """A question with ``yes`` and Cancel (Cancel the default); tests replace it."""
+        box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=self)
+        go = box.addButton(yes, QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return box.clickedButton() is go
+
     def reset_section(self, name: str) -> None:
         """Put a page back to its defaults. A folder whose files must move (the history) goes
-        through the mover like "Change…" does, and stays put when the move fails."""
+        through the mover like "Change…" does, and stays put when the move fails. Text that
+        took typing (rule lists, a system prompt) goes only once the user agrees."""
+        typed = [
+            option.label
+            for option in self.settings.section_options(name)
+            if isinstance(self.fields.get(option.key), _TextField)
+            and not self.settings.is_default(option.key)
+        ]
+        if typed and not self.confirm(
+            "Reset to defaults?",
+            f"This puts back the default {', '.join(typed)}: what you wrote there is lost.",
+            "Reset",
+        ):
+            return
         keys = []
         for option in self.settings.section_options(name):
             field = self.fields.get(option.key)
@@ -806,6 +830,18 @@ class SettingsDialog(QDialog):
             self.clear_history_requested.emit()
 
     def done(self, result: int) -> None:
+        refused = [field for field in self.fields.values() if field.error]
+        if refused and self._unsubscribe is not None:
+            reasons = "\n".join(f"• {field.error}" for field in refused)
+            if not self.confirm(
+                "Close without these changes?",
+                f"{reasons}\n\nThese settings keep their earlier values.",
+                "Close",
+            ):
+                field = refused[0]
+                self.show_section(field.option.section)
+                field.editor.setFocus(Qt.FocusReason.OtherFocusReason)
+                return
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None

@@ -54,6 +54,7 @@ def moves() -> list[Path]:
 @pytest.fixture
 def dialog(qtbot: QtBot, settings: Settings, moves: list[Path]) -> SettingsDialog:
     dlg = SettingsDialog(settings, move_history=moves.append)
+    dlg.confirm = lambda *_: True  # no modal question in a test; the tests of it set their own
     qtbot.addWidget(dlg)
     dlg.show()
     qtbot.waitExposed(dlg)
@@ -618,3 +619,55 @@ def test_a_refused_rule_list_scrolls_its_reason_into_view(
         return 0 <= place.y() <= area.viewport().height()
 
     qtbot.waitUntil(on_screen, timeout=2000)
+
+
+def test_closing_with_a_refused_entry_says_what_is_not_kept_and_can_go_back(
+    qtbot: QtBot, dialog: SettingsDialog, settings: Settings
+) -> None:
+    asked: list[str] = []
+    answers = [False, True]
+
+    def confirm(_title: str, text: str, _yes: str) -> bool:
+        asked.append(text)
+        return answers.pop(0)
+
+    dialog.confirm = confirm
+    field = dialog.fields["submission.endpoint"]
+    dialog.show_section(field.option.section)
+    type_into(qtbot, field.editor, "http://example.com/x")
+    assert field.error.startswith("Not accepted")
+    dialog.show_section("model")
+    dialog.reject()  # Close, or Esc
+    assert len(asked) == 1
+    assert field.error in asked[0]
+    assert "keep their earlier values" in asked[0]
+    assert dialog.isVisible(), "went back to fix it"
+    assert dialog.stack.currentWidget() is dialog.pages[field.option.section]
+    dialog.reject()
+    assert not dialog.isVisible()
+    assert settings.get("submission.endpoint") == ""
+
+
+def test_reset_asks_before_throwing_away_written_rules(
+    qtbot: QtBot, dialog: SettingsDialog, settings: Settings
+) -> None:
+    key = "filter.rules.hate"
+    section = dialog.fields[key].option.section
+    settings.set(key, "my own list\nof words")
+    answers = [False, True]
+    asked: list[str] = []
+
+    def confirm(_title: str, text: str, _yes: str) -> bool:
+        asked.append(text)
+        return answers.pop(0)
+
+    dialog.confirm = confirm
+    dialog.reset_section(section)
+    assert settings.get(key) == "my own list\nof words", "kept: the user said Cancel"
+    assert "what you wrote there is lost" in asked[0]
+    dialog.reset_section(section)
+    assert settings.is_default(key)
+    settings.set("filter.check_input", False)
+    dialog.reset_section(section)  # nothing written to lose: no question
+    assert len(asked) == 2
+    assert settings.is_default("filter.check_input")
