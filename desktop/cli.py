@@ -691,9 +691,12 @@ class _Lines:
         while (more := self.read("... ")) is not None:
             if more.rstrip().endswith(BLOCK):
                 lines.append(more.rstrip()[: -len(BLOCK)])
-                break
+                return "\n".join(lines)
             lines.append(more)
-        return "\n".join(lines)
+        if self.terminal:  # Ctrl-D inside the block: half a message is not sent
+            print(f"\n(not sent: the message had no closing {BLOCK})")
+            return None
+        return "\n".join(lines)  # a piped script's end closes the block
 
 
 def _isatty(stream: TextIO) -> bool:
@@ -1099,7 +1102,10 @@ class _Chat:
 
     def continue_answer(self) -> None:
         if not self.can_continue:
-            print("(nothing to continue: the last answer ended by itself)")
+            if not self.history or self.history[-1].role != "assistant":
+                print("(nothing to continue: no answer yet)")
+            else:
+                print("(nothing to continue: the last answer ended by itself)")
             return
         self.recording.resume_answer()
         sys.stdout.write("parley> …")
@@ -1142,6 +1148,13 @@ def _show_last_exchange(path: list[Message]) -> None:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
+    if args.resume is not None and args.system:
+        # the chat keeps the system prompt it was written with (the window's Chat settings
+        # change it); silently answering without the one asked for would be worse
+        raise CliError(
+            "--system cannot change a resumed chat's system prompt (it keeps its own; the "
+            "window's Chat settings change it); /system in the chat starts a new one with it"
+        )
     _fill_defaults(args)
     stdin = sys.stdin
     if stdin is None:
@@ -1213,13 +1226,21 @@ def _converse(chat: _Chat, lines: _Lines) -> int:
 
 
 def _conversation(chat: _Chat, lines: _Lines) -> int:
+    interrupted = False  # Ctrl-C at the prompt just before: a second one leaves
     while True:
         try:
             print()
             message = lines.message()
         except KeyboardInterrupt:
+            # as in Python's prompt: the line typed goes, the chat stays (a Ctrl-C meant for
+            # an answer that had just ended must not end the chat)
             print()
-            return EXIT_CANCELLED
+            if interrupted:
+                return EXIT_CANCELLED
+            interrupted = True
+            print("(Ctrl-C again, Ctrl-D or /exit leaves the chat)")
+            continue
+        interrupted = False
         if message is None:
             print()
             return 0

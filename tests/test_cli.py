@@ -566,18 +566,60 @@ def test_ctrl_c_in_chat_stops_the_answer_and_the_chat_goes_on(
     assert out.count("parley> ") == 2
 
 
-def test_ctrl_c_at_the_chat_prompt_exits_130(
+def test_ctrl_c_at_the_chat_prompt_drops_the_line_and_twice_exits_130(
     installed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from desktop import cli
 
-    class CtrlC:
-        def readline(self) -> str:
-            raise KeyboardInterrupt
+    class Keys:
+        """A half-typed line dropped with Ctrl-C, a message, then Ctrl-C twice."""
 
-    monkeypatch.setattr(cli.sys, "stdin", CtrlC())
-    assert main(["chat"]) == 130
-    assert "Traceback" not in capsys.readouterr().err
+        def __init__(self) -> None:
+            self.keys: list[str | None] = [None, "hello\n", None, None]
+
+        def readline(self) -> str:
+            key = self.keys.pop(0)
+            if key is None:
+                raise KeyboardInterrupt
+            return key
+
+    keys = Keys()
+    monkeypatch.setattr(cli.sys, "stdin", keys)
+    assert main(["chat", "--temperature", "0", "--max-tokens", "3"]) == 130
+    assert keys.keys == []
+    captured = capsys.readouterr()
+    assert captured.out.count("(Ctrl-C again, Ctrl-D or /exit leaves the chat)") == 2
+    assert captured.out.count("parley> ") == 1, "the chat went on after the first Ctrl-C"
+    assert "Traceback" not in captured.err
+
+
+def test_a_block_ended_by_ctrl_d_at_a_terminal_is_not_sent(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from desktop import cli
+
+    typed = iter(['"""', "half of a", "message"])
+
+    def terminal_input(_prompt: str) -> str:
+        try:
+            return next(typed)
+        except StopIteration:
+            raise EOFError from None  # Ctrl-D
+
+    lines = cli._Lines(io.StringIO())
+    lines.terminal = True
+    monkeypatch.setattr("builtins.input", terminal_input)
+    assert lines.message() is None
+    assert '(not sent: the message had no closing """)' in capsys.readouterr().out
+
+
+def test_continue_says_when_there_is_no_answer_to_continue(
+    installed: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _chat(monkeypatch, "/continue\n") == 0
+    assert "(nothing to continue: no answer yet)" in capsys.readouterr().out
+    assert main(["chat", "--resume", "--system", "Be French."]) == 1
+    assert "--system cannot change a resumed chat's system prompt" in capsys.readouterr().err
 
 
 def test_a_reader_that_went_away_ends_the_answer_quietly(
