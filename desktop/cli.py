@@ -1415,9 +1415,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chat.set_defaults(func=cmd_chat)
 
-    models = sub.add_parser("models", help="list, install, import, remove models")
+    models = sub.add_parser(
+        "models",
+        help="list, install, import, inspect, remove models; choose the default",
+        description="The models Parley can answer with. list: installed ones (* the "
+        "default); install starter: the built-in SmolLM2-135M-Instruct; import PATH: a GGUF "
+        "file, a Hugging Face checkpoint folder or an ONNX model folder; info NAME: its "
+        "manifest; remove NAME; default NAME: the one parley ask, parley chat and the window "
+        "use.",
+    )
     models.add_argument(
-        "action", choices=["list", "install", "import", "info", "remove", "default"]
+        "action",
+        choices=["list", "install", "import", "info", "remove", "default"],
+        help="what to do",
     )
     models.add_argument("target", nargs="?", help="'starter', a path, or a model name")
     models.add_argument("--name", help="name for an imported model")
@@ -1427,13 +1437,24 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["int4", "int8", "fp32"],
         help="weights of an imported Hugging Face checkpoint (default int4)",
     )
-    models.set_defaults(func=cmd_models)
+    models.set_defaults(func=cmd_models, parser=models)
 
-    bench = sub.add_parser("bench", help="compare engines on the starter model")
+    bench = sub.add_parser(
+        "bench",
+        help="compare engines on the starter model",
+        description="Speed and accuracy of Parley against llama.cpp and onnxruntime-genai "
+        "on the same weights, in interleaved rounds (see bench/README.md); writes "
+        "bench/RESULTS.md.",
+    )
     bench.add_argument("--json", help="write results to this JSON file")
-    bench.add_argument("--rounds", type=int, default=3)
-    bench.add_argument("--threads", type=int, default=2)
-    bench.add_argument("--engines", nargs="+", default=["parley", "llama.cpp", "onnxruntime-genai"])
+    bench.add_argument("--rounds", type=int, default=3, help="rounds of every engine (3)")
+    bench.add_argument("--threads", type=int, default=2, help="CPU threads per engine (2)")
+    bench.add_argument(
+        "--engines",
+        nargs="+",
+        default=["parley", "llama.cpp", "onnxruntime-genai"],
+        help="which to run (all three; one not installed is reported as unavailable)",
+    )
     bench.set_defaults(func=cmd_bench)
 
     from desktop.cli_feedback import register as register_feedback
@@ -1517,7 +1538,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     if args.command == "models" and args.action != "list" and not args.target:
-        parser.error(f"'models {args.action}' needs a target")
+        args.parser.error(f"'models {args.action}' needs a target")  # with its own usage
     if sys.stdout is None:  # started with standard output closed: nothing could be shown
         print("parley: error: standard output is closed", file=sys.stderr)
         return EXIT_ERROR

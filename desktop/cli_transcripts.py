@@ -63,7 +63,12 @@ def add_commands(sub: Any) -> None:
         "import",
         help="import ChatGPT's conversations.json (or its export zip) or a Parley JSON file",
     )
-    imp.add_argument("file", type=Path)
+    imp.add_argument(
+        "file",
+        type=Path,
+        help="ChatGPT's conversations.json or its export zip, or a .parley.json of "
+        "parley export -f json; all or nothing",
+    )
     imp.add_argument(
         "--max-size",
         type=int,
