@@ -452,6 +452,8 @@ def _answer_json(
         "error": error,
         "stats": None,
         "model": None,
+        "conversation_id": getattr(args, "json_conversation_id", None),
+        "moderation": getattr(args, "json_moderation", None),
     }
     utf8 = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "") == "utf8"
     print(json.dumps({**empty, **payload}, ensure_ascii=not utf8))
@@ -515,9 +517,13 @@ def _ask(args: argparse.Namespace, recording: _Recording) -> int:
     verdict = content_filter.check(args.prompt, "input")
     system = args.system or None
 
+    # what the JSON object says also when the answer fails (the same keys every time)
+    args.json_moderation = {"input": verdict.summary(), "output": ""}
+
     def record_question() -> None:
         recording.user_message(args.prompt, system)
         recording.moderated(recording.leaf_id, verdict)
+        args.json_conversation_id = recording.conversation_id
 
     if verdict.blocked:  # kept, as the window keeps it: its banner offers "wrongly flagged"
         record_question()

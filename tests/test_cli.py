@@ -1466,6 +1466,12 @@ def test_ask_applies_the_content_filter_before_the_model_loads(
     assert err.startswith("parley: error: the content filter kept this prompt from the model")
     assert err.count("\n") == 1
     assert loads == [], "refused before the model is loaded"
+    # --json: the same keys as an answer's, saying where the refused prompt was kept
+    assert main([*argv, "--json"]) == 1
+    refused = json.loads(capsys.readouterr().out)
+    assert set(refused) == set(payload)
+    assert refused["moderation"] == {"input": "flagged: violence — blocked", "output": ""}
+    assert isinstance(refused["conversation_id"], int)
 
 
 def test_the_chat_follows_the_settings_when_it_outgrows_the_context_window(
