@@ -774,22 +774,23 @@ class ChatTab(QWidget):
         return total
 
     def _trim_position(self, entries: list[Any]) -> tuple[int, int] | None:
-        """Where the context marker goes: (index of the first message still sent, dropped)."""
-        trim = None
-        if self._trim is not None:
-            message_id, dropped = self._trim
-            ids = [e.message.id for e in entries]
-            if message_id in ids:
-                # the first `dropped` messages sent for that answer were left out
-                trim = (min(dropped, ids.index(message_id)), dropped)
+        """Where the context marker goes: (index of the first message still sent, dropped),
+        for the last answer of the branch shown (the one being written, or as its stats
+        say): an earlier answer's cut, or another branch's, says nothing about it."""
+        ids = [e.message.id for e in entries]
+        last = next((i for i in reversed(range(len(entries)))
+                     if entries[i].message.role == "assistant"), None)  # fmt: skip
+        if last is None:
+            return None
+        if self._trim is not None and self._trim[0] == ids[last]:
+            dropped = self._trim[1]  # reported while it is written
         else:
-            for e in reversed(entries):
-                stats = e.message.stats or {}
-                if e.message.role == "assistant" and stats.get("context_trimmed"):
-                    dropped = int(stats["context_trimmed"])
-                    trim = (min(dropped, len(entries) - 1), dropped)
-                    break
-        return trim
+            value = (entries[last].message.stats or {}).get("context_trimmed")
+            dropped = value if isinstance(value, int) else 0
+        if dropped <= 0:
+            return None
+        # the first `dropped` messages sent for that answer were left out
+        return (min(dropped, last), dropped)
 
     def _order_focus(self) -> None:
         """Tab goes through the messages first, then the input and its buttons (the messages

@@ -959,6 +959,23 @@ def test_context_trim_shows_a_marker(qtbot: QtBot, window: MainWindow, engine: F
     # the marker sits before the first message that was still sent
     assert layout_widgets.index(visible[0]) == 2
 
+    def shown_markers(t: ChatTab) -> list[str]:
+        return [m.text() for m in t.view.findChildren(TrimMarker) if m.isVisible()]
+
+    # another version of that answer, not cut: no marker; back to the cut one: its marker
+    trimmed_answer = tab.session.path()[-1].id
+    with qtbot.waitSignal(tab.session.answer_finished, timeout=5000):
+        assert tab.session.regenerate()
+    assert shown_markers(tab) == []
+    tab.session.show(trimmed_answer)
+    assert len(shown_markers(tab)) == 1
+    # a later answer that was not cut: the marker of the earlier one does not stay
+    send(qtbot, tab, "four")
+    assert shown_markers(tab) == []
+    reopened = window.open_conversation(tab.session.conversation_id or 0)
+    reopened.reload()
+    assert shown_markers(reopened) == [], "the same after a restart"
+
 
 def _interrupted_story(store: Store, make_window: Callable[..., MainWindow]) -> tuple[ChatTab, int]:
     """A chat whose answer "Once upon a" was cut off by a crash, opened after the restart."""
