@@ -678,6 +678,8 @@ class ChatTab(QWidget):
         self.view.setVisible(bool(entries))
         self.empty.setVisible(not entries)
         widgets = self.view.message_widgets()
+        for widget in widgets:  # new ones too (a branch shown while an answer is written)
+            widget.set_chat_busy(self.session.state != "idle")
         for widget in widgets[:-1]:
             widget.set_continuable(False)
             widget.set_answerable(False)
@@ -826,6 +828,8 @@ class ChatTab(QWidget):
         )
         if widget is not None:
             widget.set_waiting(state == "waiting")
+        for shown in self.view.message_widgets():
+            shown.set_chat_busy(busy)
         self.refresh_banner()
         self.state_changed.emit(state)
 

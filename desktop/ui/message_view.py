@@ -465,6 +465,7 @@ class MessageWidget(QFrame):
             # a click opens the dialog; the checked look only follows what is stored
             button.clicked.connect(lambda _c=False, r=rating: self._thumb(r))
         self.feedback_enabled = False
+        self.chat_busy = False  # an answer of the chat is being written (set_chat_busy)
         self._rating = 0
         self.extra_actions: list[QWidget] = []  # e.g. "Should have been flagged…"
         self._actions_layout = actions
@@ -647,8 +648,8 @@ class MessageWidget(QFrame):
             w.setVisible(many)
         self.position_label.setText(f"{index}/{count}")
         self.position_label.setAccessibleName(f"Version {index} of {count}")
-        self.prev_button.setEnabled(index > 1)
-        self.next_button.setEnabled(index < count)
+        self.prev_button.setEnabled(index > 1 and not self.chat_busy)
+        self.next_button.setEnabled(index < count and not self.chat_busy)
         busy = self.status in ("streaming", "waiting")
         self.status_label.setText(STATUS_TEXT.get(self.status, ""))
         self.edit_button.setVisible(self.role == "user")
@@ -739,6 +740,20 @@ class MessageWidget(QFrame):
             self._open.setVisible(not hidden)
         self.reveal_button.setVisible(hidden)
         self.copy_button.setVisible(not hidden and self.status not in ("streaming", "waiting"))
+
+    def set_chat_busy(self, busy: bool) -> None:
+        """While an answer of this chat is written, what would change the chat (other
+        versions, Edit, Regenerate, Continue, Answer, Alternatives) is greyed out: it could
+        not act then, and a click that does nothing reads as broken."""
+        if busy == self.chat_busy:
+            return
+        self.chat_busy = busy
+        index, count = self.position
+        self.prev_button.setEnabled(index > 1 and not busy)
+        self.next_button.setEnabled(index < count and not busy)
+        for button in (self.edit_button, self.regen_button, self.continue_button,
+                       self.answer_button, self.alternatives_button):  # fmt: skip
+            button.setEnabled(not busy)
 
     def set_continuable(self, continuable: bool) -> None:
         """Offer "Continue" (the chat knows which answer is last and how it ended)."""

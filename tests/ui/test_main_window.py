@@ -1714,3 +1714,27 @@ def test_a_long_message_reached_with_the_keys_shows_from_its_header(
     bar = tab.view.verticalScrollBar()
     qtbot.waitUntil(lambda: bar.value() == max(0, answer.y() - FOCUS_SCROLL_MARGIN), timeout=2000)
     assert answer.holds_focus()
+
+
+def test_while_an_answer_is_written_the_controls_that_cannot_act_are_greyed(
+    qtbot: QtBot, window: MainWindow, engine: FakeEngine
+) -> None:
+    tab = tab_of(window)
+    send(qtbot, tab, "one")
+    with qtbot.waitSignal(tab.session.answer_finished, timeout=5000):
+        assert tab.session.regenerate()  # the first answer has two versions now
+    gate = threading.Event()
+    engine.gate = gate
+    send(qtbot, tab, "two", wait=False)
+    qtbot.waitUntil(lambda: tab.session.state == "streaming", timeout=5000)
+    question, answer = tab.view.message_widgets()[:2]
+    assert answer.prev_button.isVisible()
+    assert not answer.prev_button.isEnabled(), "switching would do nothing now"
+    assert not question.edit_button.isEnabled()
+    assert not answer.regen_button.isEnabled()
+    assert answer.copy_button.isEnabled(), "copying still works"
+    with qtbot.waitSignal(tab.session.answer_finished, timeout=5000):
+        gate.set()
+    assert answer.prev_button.isEnabled()
+    assert question.edit_button.isEnabled()
+    assert answer.regen_button.isEnabled()
