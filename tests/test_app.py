@@ -341,6 +341,8 @@ def test_the_chats_left_open_come_back_in_their_panes(
     again = app.build_window(store, window.host, Notifier(), settings)
     qtbot.addWidget(again)
     again.show()
+    again.activateWindow()
+    qtbot.waitUntil(again.isActiveWindow, timeout=2000)
     assert again.restore_chats(app.read_layout(path)) == 3
     titles = [t.session.title() for t in again._tabs_in(again.tabs)]
     assert titles == ["Alpha", "Beta"], "the empty start tab made room; Gone is gone"
@@ -349,6 +351,7 @@ def test_the_chats_left_open_come_back_in_their_panes(
     current = again.current_tab()
     assert current is not None
     assert current.session.conversation_id == b.id
+    assert current.composer.hasFocus(), "the keys in the input of the chat shown"
     alpha = again._tabs_in(again.tabs)[0]
     assert alpha.view.message_widgets() == [], "a tab behind the current one waits"
     again.tabs.setCurrentWidget(alpha)

@@ -2038,6 +2038,9 @@ class MainWindow(QMainWindow):
             start.deleteLater()
         self._select_current_in_sidebar()
         self._refresh_tab_labels()
+        # the keys in the chat's input, as in a new chat (the blank tab that had them went,
+        # and Qt handed them to the first message or the search field)
+        chosen.composer.setFocus(Qt.FocusReason.OtherFocusReason)
         return len(restored)
 
     def _restore_into(self, pane: QTabWidget, conversation_id: int) -> ChatTab:
