@@ -238,6 +238,7 @@ def build_window(
             move_history=move_history,
             model_names=lambda: [m.name for m in installed_models()],
             extra_rows=window.settings_rows(),
+            history_size=window.history_size,
         )
         dialog.clear_history_requested.connect(window.clear_history)
         if hotkey_note is not None:

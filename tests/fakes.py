@@ -401,6 +401,11 @@ class MemoryHistory:
         m.status = "streaming"
         return m
 
+    def totals(self) -> tuple[int, int, int]:
+        alive = {c.id for c in self.conversations.values() if c.deleted is None}
+        messages = sum(1 for m in self.messages.values() if m.conversation_id in alive)
+        return len(alive), messages, len(self.folders)
+
     def discard_answer(self, message_id: int) -> int | None:
         m = self.messages[message_id]
         if m.role != "assistant" or m.status != "streaming" or m.content:

@@ -591,9 +591,11 @@ class SettingsDialog(QDialog):
         model_names: ModelNames | None = None,
         loaded_values: Mapping[str, Value] | None = None,
         extra_rows: ExtraRows | None = None,
+        history_size: Callable[[], str] | None = None,
     ) -> None:
         super().__init__(parent)
         self.settings = settings
+        self._history_size = history_size  # "5,000 chats (…)": what "clear all" deletes
         self._extra_rows = extra_rows or {}
         self._move_history = move_history
         self._model_names = model_names
@@ -819,10 +821,11 @@ class SettingsDialog(QDialog):
                 field.load()
 
     def _confirm_clear_history(self) -> None:
+        what = self._history_size() if self._history_size is not None else ""
         answer = QMessageBox.question(
             self,
             "Clear all history?",
-            "Delete every conversation and message? This cannot be undone.",
+            f"Delete {what or 'every conversation and message'}? This cannot be undone.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.No,
         )

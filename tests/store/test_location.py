@@ -86,7 +86,11 @@ def test_clear_all_leaves_no_trace_on_disk(store: Store) -> None:
     store.delete_conversations(_fill(store))
     c = store.create_conversation("Quantum haiku")
     store.add_message(c.id, None, "user", "zebrafinch " * 50)  # a word of its own in the index
+    chats, messages, folders = store.totals()
+    assert (folders, chats) == (1, len(store.list_conversations()))
+    assert messages >= chats, "the trash left out"
     store.clear_all()
+    assert store.totals() == (0, 0, 0)
     assert store.list_conversations() == []
     assert store.list_conversations(deleted=True) == []
     assert store.list_folders() == []
@@ -100,6 +104,10 @@ def test_clear_all_leaves_no_trace_on_disk(store: Store) -> None:
             assert b"quantum" not in data
     _fill(store)  # still usable
     assert len(store.search("aubergines")) == 1
+    # the index still follows deletes (its triggers were dropped for the clearing only)
+    store.delete_conversations(*[c.id for c in store.list_conversations()])
+    store.purge_deleted()
+    assert store.search("aubergines") == []
     check_database(store.path)
 
 

@@ -274,8 +274,14 @@ def test_clearing_the_history_closes_the_open_chats_first(
     second = window.new_tab()
     send(qtbot, second, "go on forever", wait=False)
     qtbot.waitUntil(lambda: bool(second.session.streaming_text), timeout=5000)
+    folder = store.create_folder("Work")
+    store.move_to_folder(first.session.conversation_id or 0, folder.id)
+    assert window.history_size() == (
+        "2 chats (4 messages), 1 folder and every rating and report on them"
+    )
     window.clear_history()
     assert store.list_conversations() == []
+    assert window.history_size().startswith("0 chats (0 messages) and")
     (fresh,) = window.chat_tabs()
     assert fresh.session.conversation_id is None
     assert window.sidebar.titles() == []

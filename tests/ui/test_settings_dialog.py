@@ -386,6 +386,10 @@ def test_clear_history_asks_first(
         qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     assert len(asked) == 2
     assert "cannot be undone" in asked[0]
+    dialog._history_size = lambda: "3 chats (12 messages)"
+    answers.append(QMessageBox.StandardButton.No)
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert asked[-1] == "Delete 3 chats (12 messages)? This cannot be undone."
 
 
 def test_change_history_location_moves_first(
