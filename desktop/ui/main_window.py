@@ -229,6 +229,7 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([260, 840])
+        self._sidebar_pt = self.font().pointSizeF()  # the text size the sidebar was sized for
         self.setCentralWidget(self.splitter)
         self.setAcceptDrops(True)  # a model file or folder dropped anywhere imports it
 
@@ -2102,6 +2103,20 @@ class MainWindow(QMainWindow):
         super().changeEvent(event)
         if event.type() == QEvent.Type.PaletteChange:
             self.restyle_messages()
+        elif event.type() == QEvent.Type.FontChange:
+            self._widen_sidebar()
+
+    def _widen_sidebar(self) -> None:
+        """The sidebar grows and shrinks with the text size (titles cut after a dozen
+        letters at 16 pt otherwise), up to 45% of the window."""
+        size = self.font().pointSizeF()
+        before, self._sidebar_pt = self._sidebar_pt, size
+        sizes = self.splitter.sizes()
+        if before <= 0 or size == before or len(sizes) != 2 or sum(sizes) <= 0:
+            return
+        total = sum(sizes)
+        side = min(int(sizes[0] * size / before), int(total * 0.45))
+        self.splitter.setSizes([side, total - side])
 
     def restyle_messages(self) -> None:
         """The theme changed: messages already on screen were rendered in the old colours

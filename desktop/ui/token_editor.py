@@ -8,6 +8,7 @@ keychain (or, where there is none, in memory for this session and says so).
 
 from __future__ import annotations
 
+from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from desktop.services.feedback_service import FeedbackService
@@ -64,9 +65,23 @@ class TokenEditor(QWidget):
         else:
             self.token.setPlaceholderText("API token")
         self.forget_token.setEnabled(has_token)
+        self._fit()
         self._enable()
         self.token_notice.setText(tokens.notice or "")
         self.token_notice.setVisible(bool(tokens.notice))
+
+    def _fit(self) -> None:
+        """Wide enough for what its placeholder says (at large text sizes the two buttons
+        beside it squeezed it to "API…")."""
+        metrics = self.token.fontMetrics()
+        self.token.setMinimumWidth(
+            metrics.horizontalAdvance(self.token.placeholderText()) + 3 * metrics.averageCharWidth()
+        )
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self._fit()
 
     def _enable(self) -> None:
         self.save_token.setEnabled(self.token.isEnabled() and bool(self.token.text().strip()))

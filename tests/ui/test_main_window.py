@@ -1463,8 +1463,12 @@ def test_font_size_scales_the_messages(qtbot: QtBot, window: MainWindow) -> None
         widget = tab.view.message_widgets()[-1]
         body = widget.parts[0]
         before = body.font().pointSizeF()
+        window.resize(1000, 700)
+        window.splitter.setSizes([250, 750])
         window.zoom(2)
         assert body.font().pointSizeF() == pytest.approx(before + 2), "the first press: at once"
+        side = window.splitter.sizes()[0]
+        assert side == pytest.approx(250 * (before + 2) / before, abs=2), "the sidebar grew too"
         window.zoom(0)  # the next ones within the settling time: together, at its end
         qtbot.waitUntil(lambda: body.font().pointSizeF() == pytest.approx(before), timeout=2000)
 
