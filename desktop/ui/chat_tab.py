@@ -362,6 +362,10 @@ class ChatTab(QWidget):
         self._estimate: tuple[tuple[int, int], int | None] | None = None
         self._first_shown: int | None = None  # id of the first message shown (long chats)
         self.unread = False  # an answer finished while another tab was shown
+        # opened with a click in the list and not written in since: the next chat opened
+        # from the list takes its place (as a preview tab in an editor), so that looking
+        # through chats does not pile up tabs; typing or an answer keeps it
+        self.preview = False
         accessible(self, "Chat", "One conversation")
 
         layout = QVBoxLayout(self)

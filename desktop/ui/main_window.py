@@ -21,7 +21,14 @@ from PySide6.QtCore import (
     Signal,
     SignalInstance,
 )
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QColor,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -236,7 +243,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._build_menus()
 
-        self.sidebar.open_requested.connect(self.open_conversation)
+        self.sidebar.open_requested.connect(self._open_from_list)
         self.sidebar.export_requested.connect(lambda ids: self.choose_transcript_export(list(ids)))
         self.sidebar.new_chat_requested.connect(self.new_tab)
         self.sidebar.deleted.connect(self._on_deleted)
@@ -659,6 +666,41 @@ class MainWindow(QMainWindow):
             tab.reveal(message_id)
         return tab
 
+    def _open_from_list(self, conversation_id: int, message_id: int = -1) -> ChatTab:
+        """A chat clicked in the sidebar (or a search hit): in the preview tab, which shows
+        the chat looked at last until something is written in it, rather than in one more
+        tab each time."""
+        pane = self._active_pane
+        preview = next(
+            (
+                t
+                for t in self._tabs_in(pane)
+                if t.preview and t.session.state == "idle" and not t.composer.toPlainText().strip()
+            ),
+            None,
+        )
+        known = any(t.session.conversation_id == conversation_id for t in self.chat_tabs())
+        tab = self.open_conversation(conversation_id, message_id)
+        if known or tab is preview:
+            return tab
+        if preview is not None and self.pane_of(tab) is pane:
+            at = pane.indexOf(preview)
+            self._close_chats([preview])  # Ctrl+Shift+T brings it back, as any closed tab
+            if pane.indexOf(tab) >= 0:
+                pane.tabBar().moveTab(pane.indexOf(tab), min(at, pane.count() - 1))
+                pane.setCurrentWidget(tab)
+        tab.preview = True
+        tab.composer.textChanged.connect(lambda t=tab: self._keep_tab(t))
+        tab.state_changed.connect(lambda _state, t=tab: self._keep_tab(t))
+        self._refresh_tab_labels()
+        return tab
+
+    def _keep_tab(self, tab: ChatTab) -> None:
+        """Something was written in a preview tab: it stays when another chat is opened."""
+        if tab.preview and (tab.composer.toPlainText().strip() or tab.session.state != "idle"):
+            tab.preview = False
+            self._refresh_tab_labels()
+
     @staticmethod
     def _blank(tab: ChatTab) -> bool:
         """A new chat with nothing in it: opening another chat may take its place."""
@@ -798,8 +840,17 @@ class MainWindow(QMainWindow):
                 text, tip = f"● {short}", f"{title} — a new answer"
             else:
                 text, tip = short, title
+            if tab.preview:
+                tip += (
+                    " — preview: the next chat opened from the list takes its place, until "
+                    "you write in this one"
+                )
             pane.setTabText(i, text.replace("&", "&&"))  # a title's "&" is no shortcut mark
             pane.setTabToolTip(i, tip)
+            bar = pane.tabBar()  # a preview's name is drawn fainter, as an editor's in italics
+            bar.setTabTextColor(
+                i, bar.palette().placeholderText().color() if tab.preview else QColor()
+            )
             close = pane.tabBar().tabButton(i, QTabBar.ButtonPosition.RightSide)
             if close is not None:  # Qt's own button: a screen reader heard only "Close Tab"
                 accessible(close, f"Close {title}", f"Close the chat “{title}” (Ctrl+W)")

@@ -1748,3 +1748,43 @@ def test_while_an_answer_is_written_the_controls_that_cannot_act_are_greyed(
     assert answer.prev_button.isEnabled()
     assert question.edit_button.isEnabled()
     assert answer.regen_button.isEnabled()
+
+
+def test_chats_looked_through_in_the_list_share_one_preview_tab_until_written_in(
+    qtbot: QtBot, store: Store, make_window: Callable[..., MainWindow], engine: FakeEngine
+) -> None:
+    a, b, c, d = (store.create_conversation(t) for t in ("Alpha", "Beta", "Gamma", "Delta"))
+    window = make_window()
+    kept = window.open_conversation(a.id)  # opened some other way (a new chat, Ctrl+T…)
+    kept.composer.setPlainText("a draft")
+
+    def titles() -> list[str]:
+        return [t.session.title() for t in window.chat_tabs()]
+
+    window.sidebar.open_requested.emit(b.id, -1)
+    window.sidebar.open_requested.emit(c.id, -1)  # looked at Beta, then Gamma: one tab
+    assert titles() == ["Alpha", "Gamma"]
+    preview = window.current_tab()
+    assert preview is not None
+    assert preview.preview
+    assert "preview" in window.tabs.tabToolTip(window.tabs.indexOf(preview))
+    preview.composer.setPlainText("keep me")  # written in: it stays
+    assert not preview.preview
+    window.sidebar.open_requested.emit(d.id, -1)
+    assert titles() == ["Alpha", "Gamma", "Delta"]
+    window.sidebar.open_requested.emit(a.id, -1)  # open already: shown, nothing closes
+    assert titles() == ["Alpha", "Gamma", "Delta"]
+    assert window.current_tab() is kept
+    window.sidebar.open_requested.emit(b.id, -1)  # the preview, wherever it is, makes room
+    assert titles() == ["Alpha", "Gamma", "Beta"]
+    window.sidebar.open_requested.emit(d.id, -1)
+    # an answer written in a preview keeps it too
+    shown = window.current_tab()
+    assert shown is not None
+    assert shown.preview
+    assert shown.session.title() == "Delta"
+    with qtbot.waitSignal(shown.session.answer_finished, timeout=5000):
+        assert shown.session.send("hello")
+    assert not shown.preview
+    window.sidebar.open_requested.emit(b.id, -1)
+    assert titles() == ["Alpha", "Gamma", "Delta", "Beta"]
