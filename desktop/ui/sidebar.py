@@ -210,7 +210,9 @@ class ConversationListView(QListView):
     def _fit_rows(self) -> None:
         model = self.model()
         if isinstance(model, ConversationListModel):
-            model.row_size = QSize(1, self.fontMetrics().height() + 4)
+            height = self.fontMetrics().height()
+            model.row_size = QSize(1, height + 4)
+            self.setIconSize(QSize(height, height))  # a folder's icon within its row
             self.doItemsLayout()
 
     EMPTY_TEXT = "No chats yet.\nYour conversations will be listed here."
