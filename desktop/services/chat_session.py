@@ -353,6 +353,11 @@ class ChatSession(QObject):
         self.path_changed.emit()
         return True
 
+    def behind_another(self) -> bool:
+        """Waiting because the model is writing another answer (another tab's), rather than
+        for the worker to pick this one up, which takes a moment."""
+        return self.state == "waiting" and self._host.answering()
+
     def stop(self) -> None:
         if self._request is not None:
             self._request.cancel()

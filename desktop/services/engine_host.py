@@ -301,6 +301,10 @@ class EngineHost(QObject):
             self._prefetch_cancel.set()
             self._prefetch_cancel = None
 
+    def answering(self) -> bool:
+        """Whether an answer is being written now (a request waits behind it)."""
+        return any(r.is_started and not r.is_finished for r in self._requests.values())
+
     def waiting_count(self) -> int:
         return sum(1 for r in self._requests.values() if not r.is_started)
 

@@ -851,7 +851,7 @@ class ChatTab(QWidget):
     def refresh_banner(self) -> None:
         if self._editing is not None:
             return
-        if self.session.state == "waiting":
+        if self.session.behind_another():
             self.banner.setText("Waiting: the model is answering in another tab.")
             self.banner.show()
         else:

@@ -259,7 +259,7 @@ class MainWindow(QMainWindow):
         self.welcome.import_requested.connect(self.choose_import)
         host.model_loaded.connect(self._on_model_loaded)
         host.model_failed.connect(self._on_model_failed)
-        host.queue_changed.connect(lambda _n: self._refresh_tab_labels())
+        host.queue_changed.connect(lambda _n: self._on_queue())
 
         if feedback is not None:
             feedback.notice.connect(self.notify)
@@ -818,6 +818,12 @@ class MainWindow(QMainWindow):
         if self.pane_of(tab).currentWidget() is not tab:
             tab.unread = True
             self._refresh_tab_labels()
+
+    def _on_queue(self) -> None:
+        """An answer started or ended: tabs waiting say whether another one holds the model."""
+        self._refresh_tab_labels()
+        for tab in self.chat_tabs():
+            tab.refresh_banner()
 
     def _refresh_tab_labels(self) -> None:
         for pane in self._panes():

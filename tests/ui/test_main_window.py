@@ -601,6 +601,8 @@ def test_two_tabs_queue_on_the_one_worker_and_both_finish(
     engine.replies = ["answer for A", "answer for B"]
     first = tab_of(window)
     send(qtbot, first, "question A", wait=False)
+    assert first.session.state == "waiting"  # for the worker to pick it up: a moment
+    assert not first.banner.isVisible(), "no other tab holds the model"
     second = window.new_tab()
     send(qtbot, second, "question B", wait=False)
     qtbot.waitUntil(lambda: first.session.state == "streaming", timeout=5000)
