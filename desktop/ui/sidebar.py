@@ -706,9 +706,12 @@ class Sidebar(QWidget):
     def _selection_menu(self, selected: list[int], pos: QPoint) -> None:
         """What can be done to several chats at once."""
         n = len(selected)
+        pinned = all(self._history.get_conversation(i).pinned for i in selected)
+        pin = f"Unpin {n} chats" if pinned else f"Pin {n} chats"
         menu = QMenu(self)
         for text, slot in (
             (f"Export {n} chats…", lambda: self.export_requested.emit(selected)),
+            (pin, lambda: self.set_pinned_all(selected, not pinned)),
             (f"Move {n} chats to folder…", lambda: self.ask_folder(*selected)),
             (f"Delete {n} chats\tDel", lambda: self.delete(*selected)),
         ):
@@ -726,6 +729,11 @@ class Sidebar(QWidget):
         self._history.rename_conversation(conversation_id, title)
         self.refresh()
         self.changed.emit(conversation_id)
+
+    def set_pinned_all(self, conversation_ids: Sequence[int], pinned: bool) -> None:
+        for conversation_id in conversation_ids:
+            self._history.set_pinned(conversation_id, pinned)
+        self.refresh()
 
     def set_pinned(self, conversation_id: int, pinned: bool) -> None:
         self._history.set_pinned(conversation_id, pinned)

@@ -106,10 +106,22 @@ def test_the_menu_of_a_selection_exports_moves_and_deletes_all_of_it(
     sidebar._context_menu(where)
     assert sidebar.menu is not None
     actions = {a.text(): a for a in sidebar.menu.actions()}
-    assert list(actions) == ["Export 2 chats…", "Move 2 chats to folder…", "Delete 2 chats\tDel"]
+    assert list(actions) == [
+        "Export 2 chats…",
+        "Pin 2 chats",
+        "Move 2 chats to folder…",
+        "Delete 2 chats\tDel",
+    ]
     with qtbot.waitSignal(sidebar.export_requested) as exported:
         actions["Export 2 chats…"].trigger()
     assert exported.args == [[c.id, a.id]]
+    actions["Pin 2 chats"].trigger()
+    assert [store.get_conversation(i).pinned for i in (a.id, b.id, c.id)] == [True, False, True]
+    sidebar._selection_menu([a.id, c.id], where)
+    assert sidebar.menu is not None
+    unpin = next(x for x in sidebar.menu.actions() if x.text() == "Unpin 2 chats")
+    unpin.trigger()
+    assert not any(store.get_conversation(i).pinned for i in (a.id, c.id))
     monkeypatch.setattr(sidebar_module.QInputDialog, "getItem", lambda *_args: ("Work", True))
     actions["Move 2 chats to folder…"].trigger()
     assert {store.get_conversation(i).folder_id for i in (a.id, c.id)} != {None}
