@@ -573,6 +573,8 @@ class _PathField(_Field):
                 self.settings.save()
             except SettingsFileError as exc:
                 QMessageBox.warning(self.dialog, "Settings not saved", str(exc))
+            if isinstance(self.dialog, SettingsDialog):  # said, as a failure is
+                self.dialog.set_field_note(self.option.key, f"Moved: the history is now in {new}.")
         self.load()
         return True
 

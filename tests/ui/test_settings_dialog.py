@@ -413,6 +413,8 @@ def test_change_history_location_moves_first(
     assert on_disk == str(target), "saved at once: a crash or `parley` now finds it there"
     assert isinstance(field.editor, QLineEdit)
     assert field.editor.text() == str(target)
+    notes = [w.text() for w in field.container.findChildren(QLabel) if w.isVisibleTo(dialog)]
+    assert f"Moved: the history is now in {target}." in notes
 
     # Reset moves the files back to the default folder, through the same mover.
     qtbot.mouseClick(dialog.reset_buttons["history"], Qt.MouseButton.LeftButton)
