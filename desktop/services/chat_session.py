@@ -367,7 +367,11 @@ class ChatSession(QObject):
         if self._request is not None and self._streaming_id is not None:
             self._request.cancel()
             self._request = None
-            self._end(Finished("cancelled"))
+            # the engine's own count will not come: counted here, so that a Continue later
+            # adds up the whole answer ("128 tokens" for one of 250 otherwise)
+            measured = self._host.measure(self._text, 0) if self._text else None
+            written = GenerationStats(generated_tokens=measured[0] if measured else 0)
+            self._end(Finished("cancelled", written))
         if self._unsaved:
             self._save_unsaved()  # a last try; what still fails shows as interrupted next time
 

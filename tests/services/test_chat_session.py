@@ -396,3 +396,29 @@ def test_an_answer_records_the_model_that_wrote_it_not_the_one_loaded_when_asked
         ("first answer", "FakeLM-1M"),
         ("from the other model", "OtherLM-2M"),
     ]
+
+
+def test_an_answer_stopped_by_closing_its_tab_keeps_how_many_tokens_it_had(
+    qtbot: QtBot, history: History, tmp_path: Path
+) -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    tokenizer = Tokenizer(models.WordLevel({"[UNK]": 0, "word": 1}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()  # one token a word
+    tokenizer.save(str(tmp_path / "tokenizer.json"))
+    engine = FakeEngine(replies=[" word" * 400], path=str(tmp_path))
+    engine.delay_s = 0.005
+    host = EngineHost()
+    try:
+        with qtbot.waitSignal(host.model_loaded, timeout=5000):
+            host.load(lambda: engine)
+        session = make_session(history, host)
+        assert session.send("go on")
+        qtbot.waitUntil(lambda: session.streaming_text.count("word") >= 5, timeout=5000)
+        session.close()  # the tab closes (or the app quits) while it is written
+        answer = session.path()[-1]
+        assert answer.status == "stopped"
+        assert answer.stats is not None
+        assert answer.stats["generated_tokens"] == answer.content.count("word") > 0
+    finally:
+        assert host.shutdown()
