@@ -2,7 +2,8 @@
 -f FILE``, ``parley chat``'s ``/file``): their text goes into the message as a fenced block
 under the file's name, so the model reads it and the history keeps it.
 
-Only text is accepted (UTF-8, or UTF-16 with its byte-order mark), up to ``MAX_CHARS`` in all;
+Only text is accepted (UTF-8, UTF-16 with its byte-order mark, or Windows' cp1252), up to
+``MAX_CHARS`` in all;
 anything else is refused with a sentence saying why, and nothing is inserted for that file.
 """
 
@@ -56,7 +57,7 @@ def read_attachment(path: Path, room: int = MAX_CHARS, *, pipes: bool = False) -
     pipe with no writer would wait forever."""
     name = path.name
     if path.is_dir():
-        raise AttachmentError(f"{name} is a folder; drop the files themselves")
+        raise AttachmentError(f"{name} is a folder; give the files in it instead")
     if not pipes and path.exists() and not path.is_file():
         raise AttachmentError(f"{name} is not a file (a pipe, socket or device)")
     try:
@@ -77,6 +78,11 @@ def attachment_from_bytes(name: str, data: bytes, room: int = MAX_CHARS) -> Atta
     if text is None:
         raise AttachmentError(f"{label} is not a text file" if name else "the input is not text")
     if len(text) > room:
+        if room < MAX_CHARS:  # other files came first: the total is what does not fit
+            raise AttachmentError(
+                f"{label} has {len(text):,} characters; with what comes before it the "
+                f"message would pass {MAX_CHARS:,} ({room:,} left)"
+            )
         raise AttachmentError(
             f"{label} has {len(text):,} characters; a message takes {MAX_CHARS:,} at most"
         )
@@ -96,6 +102,14 @@ def _decode(data: bytes) -> str | None:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        return None
+        # Windows' own encoding (cp1252, a superset of Latin-1's letters) still writes many
+        # text files: read as such when it reads as text, mostly ASCII (binary data with no
+        # NUL byte would be more than a quarter non-ASCII)
+        if sum(b >= 0x80 for b in data) > len(data) // 4:
+            return None
+        try:
+            text = data.decode("cp1252")
+        except UnicodeDecodeError:
+            return None
     controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\n\r\t\f")
     return None if controls > len(text) // 100 else text

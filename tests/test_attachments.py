@@ -50,7 +50,7 @@ def test_utf16_with_a_byte_order_mark_is_text(tmp_path: Path) -> None:
     ("name", "data", "reason"),
     [
         ("photo.png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "photo.png is not a text file"),
-        ("latin1.txt", "café".encode("latin-1"), "latin1.txt is not a text file"),
+        ("noise.dat", bytes(range(0x80, 0x100)) * 4, "noise.dat is not a text file"),
         ("big.log", b"x" * (MAX_BYTES + 1), "big.log is too large to paste"),
     ],
 )
@@ -63,6 +63,12 @@ def test_what_is_not_text_is_refused_with_the_reason(
         read_attachment(path)
 
 
+def test_a_windows_or_latin_1_text_file_is_text(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes("Café crème, 20 € — à bientôt\r\n".encode("cp1252"))
+    assert read_attachment(path).text == "Café crème, 20 € — à bientôt\n"
+
+
 def test_a_folder_a_missing_file_and_a_full_message_are_refused(tmp_path: Path) -> None:
     with pytest.raises(AttachmentError, match="is a folder"):
         read_attachment(tmp_path)
@@ -71,8 +77,11 @@ def test_a_folder_a_missing_file_and_a_full_message_are_refused(tmp_path: Path) 
     path = tmp_path / "long.txt"
     path.write_text("y" * 5000, encoding="utf-8")
     assert read_attachment(path, room=5000).text == "y" * 5000
+    with pytest.raises(AttachmentError, match="with what comes before it the message would pass"):
+        read_attachment(path, room=4999)  # other files took the rest of the room
+    path.write_text("y" * (MAX_CHARS + 1), encoding="utf-8")
     with pytest.raises(AttachmentError, match=f"{MAX_CHARS:,} at most"):
-        read_attachment(path, room=4999)
+        read_attachment(path)
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
