@@ -49,6 +49,7 @@ JSON_NAMES = ("conversations.json", "parley.json")
 """What an import looks for inside a zip, in this order of preference (then any *.json)."""
 
 _BOM = codecs.BOM_UTF8
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _TRUNCATION_MARGIN = 16
 """Python's decoder reports text cut short within this many characters of its end (a cut
@@ -207,6 +208,7 @@ class JsonStream:
         self._max_depth = max_depth
         self._chunk = chunk
         self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._encoding = "UTF-8"
         self._json = json.JSONDecoder(parse_constant=_reject_constant)
         self._bytes_read = 0
         self._content_seen = False  # anything but whitespace in the text consumed so far
@@ -231,13 +233,18 @@ class JsonStream:
         self._eof = not data
         if self._bytes_read == len(data) and data.startswith(_BOM):
             data, self._bom = data[len(_BOM) :], len(_BOM)
+        elif self._bytes_read == len(data) and data.startswith(_UTF16_BOMS):
+            # Windows PowerShell's Out-File writes UTF-16 with its mark: read as such (the
+            # decoder takes the mark and the byte order from it)
+            self._decoder = codecs.getincrementaldecoder("utf-16")()
+            self._encoding = "UTF-16"
         pending = len(self._decoder.getstate()[0])  # the start of a character cut short
         try:
             text = self._decoder.decode(data, final=self._eof)
         except UnicodeDecodeError as error:
             at = self._bom + self._bytes_decoded - pending + error.start
             raise TranscriptError(
-                f"{self.name} is not UTF-8 text (byte {at}); nothing was imported"
+                f"{self.name} is not {self._encoding} text (byte {at}); nothing was imported"
             ) from error
         self._bytes_decoded += len(data)
         del data

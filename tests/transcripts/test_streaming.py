@@ -110,6 +110,16 @@ def test_bad_utf8_names_its_byte_in_the_file(chunk: int) -> None:
         _items(data, chunk)
 
 
+@pytest.mark.parametrize("chunk", CHUNKS)
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_utf16_with_its_mark_is_read_as_powershell_writes_it(chunk: int, encoding: str) -> None:
+    value = VALUES[3]
+    data = json.dumps(value, ensure_ascii=False).encode(encoding)
+    if encoding == "utf-16-be":
+        data = codecs.BOM_UTF16_BE + data
+    assert _items(data, chunk) == value
+
+
 def test_the_bytes_read_are_counted_whatever_the_file_says_its_size_is() -> None:
     data = b"[" + b"1," * 100_000 + b"1]"
     with pytest.raises(TranscriptError, match="larger than the import limit of 64 KB"):
