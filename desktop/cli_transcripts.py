@@ -20,6 +20,8 @@ from typing import Any
 from desktop.store import KnownError, Store
 from desktop.terminal import ProgressBar, output_path
 from desktop.transcripts import FORMATS, MAX_BYTES, Format, export_conversations, import_file
+from desktop.store.transcripts import read_conversations
+from desktop.transcripts.export import EXTENSIONS, JSON_FORMATS, export_bytes
 
 EXIT_ERROR = 1
 
@@ -47,15 +49,17 @@ def add_commands(sub: Any) -> None:
     export.add_argument(
         "--format",
         "-f",
-        default="markdown",
+        default=None,
         choices=sorted(ALIASES),
         metavar="FORMAT",
-        help="markdown (md), html, text (txt), pdf, parley-json (json), chatgpt-json (chatgpt)",
+        help="markdown (md), html, text (txt), pdf, parley-json (json), chatgpt-json (chatgpt); "
+        "default: as the -o file's extension says, else markdown",
     )
     export.add_argument(
         "--output",
         "-o",
-        help="file, or folder (existing, or ending in /) to put it in (default: current folder)",
+        help="file, or folder (existing, or ending in /) to put it in (default: current "
+        "folder); '-': standard output (one conversation, or a JSON format)",
     )
     export.set_defaults(func=cmd_export)
 
@@ -84,8 +88,36 @@ def _fail(message: str) -> int:
     return EXIT_ERROR
 
 
+def _format_of(args: argparse.Namespace) -> Format:
+    """-f, or what the -o file's extension names (".parley.json" before ".json")."""
+    if args.format is not None:
+        return ALIASES[args.format]
+    name = (args.output or "").lower()
+    for fmt, suffix in sorted(EXTENSIONS.items(), key=lambda item: -len(item[1])):
+        if name.endswith(suffix):
+            return fmt
+    return "markdown"
+
+
+def _wrong_extension(output: Path, fmt: Format, several: bool) -> str | None:
+    """Why ``output`` (a file) is the wrong name for what is written: a known extension of
+    another format, or not .zip for a zip. None when it fits, or names no known format."""
+    name = output.name.lower()
+    zipped = several and fmt not in JSON_FORMATS
+    wanted = ".zip" if zipped else EXTENSIONS[fmt]
+    if name.endswith(wanted) and not (wanted == ".json" and name.endswith(".parley.json")):
+        return None
+    known = {*EXTENSIONS.values(), ".zip"}
+    if not any(name.endswith(suffix) for suffix in known):
+        return None  # a name of the user's own ("notes", "chat.bak"): written as asked
+    what = f"a zip of {fmt} files" if zipped else f"{fmt}"
+    return f"{output.name} does not fit {what}: name it …{wanted}, or give a folder"
+
+
 def cmd_export(args: argparse.Namespace) -> int:
-    fmt = ALIASES[args.format]
+    fmt = _format_of(args)
+    if args.output == "-":
+        return _export_to_stdout(args, fmt)
     output = Path(args.output) if args.output else Path.cwd()
     if args.output and args.output.endswith(("/", os.sep)) and not output.exists():
         try:  # "-o exports/": a folder, as a shell user means it (Path drops the slash)
@@ -106,11 +138,11 @@ def cmd_export(args: argparse.Namespace) -> int:
             if not ids:
                 what = "no conversations to export" if args.all else "name conversation ids"
                 return _fail(f"{what} (see: parley export --list; or --all)")
-            for conversation_id in ids:
-                try:
-                    store.get_conversation(conversation_id)
-                except LookupError:
-                    return _fail(f"no conversation {conversation_id} (see: parley export --list)")
+            if (unknown := _unknown(store, ids)) is not None:
+                return _fail(unknown)
+            ids = list(dict.fromkeys(ids))  # "export 1 1": once
+            if not output.is_dir() and (wrong := _wrong_extension(output, fmt, len(ids) > 1)):
+                return _fail(wrong)
             renderer = None
             app = None
             if fmt == "pdf":
@@ -131,6 +163,46 @@ def cmd_export(args: argparse.Namespace) -> int:
         return _fail(str(error))
     count = f"{len(ids)} conversation{'s' if len(ids) != 1 else ''}"
     print(f"Exported {count} to {target}")
+    return 0
+
+
+def _unknown(store: Store, ids: list[int]) -> str | None:
+    """Why one of ``ids`` cannot be exported (no such conversation, or in the trash, which
+    --list leaves out too), or None."""
+    for conversation_id in ids:
+        try:
+            conversation = store.get_conversation(conversation_id)
+        except LookupError:
+            return f"no conversation {conversation_id} (see: parley export --list)"
+        if conversation.deleted_at is not None:
+            return f"conversation {conversation_id} was deleted (see: parley export --list)"
+    return None
+
+
+def _export_to_stdout(args: argparse.Namespace, fmt: Format) -> int:
+    """``-o -``: the export's bytes on standard output, for a pipe (one conversation in a
+    text format, or any number in a JSON format: never a zip or a PDF)."""
+    if fmt == "pdf":
+        return _fail("a PDF is not written to standard output: give -o FILE.pdf")
+    try:
+        with Store.open() as store:
+            ids = [c.id for c in reversed(store.list_conversations())] if args.all else args.ids
+            ids = list(dict.fromkeys(ids))
+            if not ids:
+                return _fail("name conversation ids (see: parley export --list; or --all)")
+            if (unknown := _unknown(store, ids)) is not None:
+                return _fail(unknown)
+            if len(ids) > 1 and fmt not in JSON_FORMATS:
+                return _fail(
+                    f"several conversations in {fmt} make a zip, which is not written to "
+                    "standard output: give -o FILE.zip, or -f json"
+                )
+            conversations = read_conversations(store, ids)
+    except KnownError as error:
+        return _fail(str(error))
+    # every format written here is UTF-8 text: through the command's own output, which
+    # tells a reader that went away (| head) from an error of the export
+    sys.stdout.write(export_bytes(conversations, fmt).decode("utf-8"))
     return 0
 
 

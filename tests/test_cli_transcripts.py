@@ -156,3 +156,46 @@ def test_an_output_ending_in_a_slash_is_a_folder_made_for_the_export(
     out, err = capsys.readouterr()
     assert f"Exported 2 conversations to {archive}" in out
     assert "export    [#########################] 100%" in err
+
+
+def test_the_output_name_says_the_format_and_a_wrong_one_is_refused(
+    history: list[int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    page = out / "notes.html"
+    assert main(["export", str(history[1]), "-o", str(page)]) == 0  # no -f: the name says
+    assert page.read_text("utf-8").lstrip().lower().startswith("<!doctype html")
+    capsys.readouterr()
+    for argv, reason in [
+        ([str(history[0]), str(history[1]), "-o", str(out / "x.md")], "a zip of markdown"),
+        ([str(history[1]), "-f", "html", "-o", str(out / "x2.md")], "x2.md does not fit"),
+        ([str(history[1]), "-o", str(out / "one.zip")], "name it ….md"),
+    ]:
+        assert main(["export", *argv]) == 1
+        assert reason in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["notes.html"], "nothing written"
+    own = out / "chat.bak"  # a name of the user's own: written as asked
+    assert main(["export", str(history[1]), "-o", str(own)]) == 0
+    assert own.read_text("utf-8").startswith("# ")
+    twice = out / "twice.md"  # the same id twice: once, not a zip
+    assert main(["export", str(history[1]), str(history[1]), "-o", str(twice)]) == 0
+    assert twice.read_text("utf-8").startswith("# ")
+
+
+def test_export_to_standard_output(
+    history: list[int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["export", str(history[1]), "-o", "-"]) == 0
+    assert "Two paragraphs." in capsys.readouterr().out
+    assert main(["export", *map(str, history), "-f", "json", "-o", "-"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert len(document["conversations"]) == 2
+    assert main(["export", *map(str, history), "-o", "-"]) == 1
+    assert "make a zip, which is not written to standard output" in capsys.readouterr().err
+    assert main(["export", str(history[1]), "-f", "pdf", "-o", "-"]) == 1
+    assert "a PDF is not written to standard output" in capsys.readouterr().err
+    with Store.open() as store:
+        store.delete_conversations(history[1])
+    assert main(["export", str(history[1]), "-o", "-"]) == 1
+    assert f"conversation {history[1]} was deleted" in capsys.readouterr().err
