@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from desktop.store import KnownError, Store
+from desktop.store.transcripts import read_conversations
 from desktop.terminal import ProgressBar, output_path
 from desktop.transcripts import FORMATS, MAX_BYTES, Format, export_conversations, import_file
-from desktop.store.transcripts import read_conversations
 from desktop.transcripts.export import EXTENSIONS, JSON_FORMATS, export_bytes
 
 EXIT_ERROR = 1

@@ -183,9 +183,7 @@ def test_the_output_name_says_the_format_and_a_wrong_one_is_refused(
     assert twice.read_text("utf-8").startswith("# ")
 
 
-def test_export_to_standard_output(
-    history: list[int], capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_export_to_standard_output(history: list[int], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["export", str(history[1]), "-o", "-"]) == 0
     assert "Two paragraphs." in capsys.readouterr().out
     assert main(["export", *map(str, history), "-f", "json", "-o", "-"]) == 0
