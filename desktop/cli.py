@@ -396,8 +396,11 @@ def _stream(
     reading = False
 
     def say_reading(line: str) -> None:  # "" wipes it
+        # written where the answer will start (after "parley> "), the cursor saved there
+        # (ESC 7) and put back (ESC 8) for each update: a carriage return wiped the prefix
         nonlocal reading
-        err.write(f"\r{line}" if line else "\r\033[K")
+        start = "\0338" if reading else "\0337"
+        err.write(f"{start}{line}\033[K" if line else "\0338\033[K")
         err.flush()
         reading = bool(line)
 

@@ -1518,7 +1518,11 @@ def test_a_terminal_sees_how_much_of_a_long_chat_is_read_before_the_answer(
     assert out.getvalue() == "Hello"
     said = terminal.getvalue()
     assert said.index("(reading the chat… 25%)") < said.index("(reading the chat… 51%)")
-    assert said.endswith("\r\033[K"), "the line is wiped before the answer"
+    # written after what the line holds ("parley> "): the cursor saved and put back, never
+    # a carriage return, which wiped the prompt
+    assert "\r" not in said
+    assert said.startswith("\0337(reading the chat… 25%)")
+    assert said.endswith("\0338\033[K"), "the progress is wiped before the answer"
     assert (result["text"], result["dropped_messages"]) == ("Hello", 4)
 
     piped = io.StringIO()  # not a terminal (a pipe, a log): nothing but the answer
