@@ -71,8 +71,14 @@ class GGUFSource:
 
             self._reader = GGUFReader(str(path))
         except Exception as exc:  # gguf raises bare ValueError/IndexError on damaged files
+            # A file cut short (an interrupted download or copy) fails where the reader
+            # shapes metadata or tensors from the bytes left, in numpy's words ("cannot
+            # reshape array of size …"), which mean nothing to a user: the size on disk and
+            # what to do. (The reader's own words stay in the exception's cause.)
+            size = path.stat().st_size / 1e6
             raise ConversionError(
-                f"{path.name} is damaged or truncated: {type(exc).__name__}: {exc}"
+                f"{path.name} is cut short or damaged ({size:.1f} MB on disk): it ends, or "
+                "stops making sense, before its last tensor; download or copy it again"
             ) from exc
         self.meta: Mapping[str, Any] = self._read_meta()
         self._tensors = {t.name: t for t in self._reader.tensors}
