@@ -611,7 +611,8 @@ def _say_cut_off(generated: int, limit: int, saved: int | None) -> None:
         return
     goes_on = f"; parley chat --resume {saved}, then /continue, goes on with it" if saved else ""
     print(
-        f"parley: the answer was cut off at its length limit ({limit} tokens){goes_on}",
+        f"parley: the answer was cut off at its length limit "
+        f"({limit} token{'' if limit == 1 else 's'}){goes_on}",
         file=sys.stderr,
     )
 

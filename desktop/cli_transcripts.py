@@ -224,7 +224,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         parts.append(f"{result.merged} with new messages")
     if result.unchanged:
         parts.append(f"{result.unchanged} already present")
-    print(f"Imported {args.file.name}: {', '.join(parts)} ({result.messages} messages added)")
+    added = f"{result.messages} message{'' if result.messages == 1 else 's'} added"
+    print(f"Imported {args.file.name}: {', '.join(parts)} ({added})")
     for warning in result.warnings:  # what was left out or replaced, e.g. tool steps, images
         print(f"  note: {warning}")
     return 0
