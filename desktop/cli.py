@@ -467,6 +467,9 @@ def _read_stdin() -> bytes:
     stdin = sys.stdin
     if stdin is None:
         raise CliError("standard input is closed; there is nothing to read from it ('-')")
+    if _isatty(stdin):  # nothing piped in: the user types it, and must know how it ends
+        print("(reading standard input: type or paste, then Ctrl-D on a line of its own)",
+              file=sys.stderr)  # fmt: skip
     buffer = getattr(stdin, "buffer", None)
     if buffer is not None:
         data: bytes = buffer.read(MAX_BYTES + 1)

@@ -1567,3 +1567,20 @@ def test_a_resumed_chat_is_read_while_the_first_question_is_typed(
     ]
     assert events == ["answer"], "the reading stops before the engine answers"
     assert cancel.is_set()
+
+
+def test_ask_reading_a_terminal_says_how_the_text_ends(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from desktop import cli
+
+    class Typed(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(cli.sys, "stdin", Typed("what I typed\n"))
+    assert cli._read_stdin() == b"what I typed\n"
+    assert "then Ctrl-D on a line of its own" in capsys.readouterr().err
+    monkeypatch.setattr(cli.sys, "stdin", io.StringIO("piped\n"))
+    assert cli._read_stdin() == b"piped\n"
+    assert capsys.readouterr().err == "", "a pipe needs no word"
