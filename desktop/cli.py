@@ -144,6 +144,8 @@ def cmd_models(args: argparse.Namespace) -> int:
             model = lib.import_path(source, args.name, progress=bar, precision=args.precision)
         bar.done()
         print(f"Imported {model.name} at {model.path}")
+        if args.name and model.name != args.name:  # "../evil", "My Model": said, not silent
+            print(f"(named {model.name}: a model's name is letters, digits, '.', '_' and '-')")
         acc = model.manifest.get("accuracy")
         if isinstance(acc, dict):
             print(

@@ -79,7 +79,8 @@ def test_removing_the_default_model_says_which_is_default_now_in_the_settings_to
     from desktop.config.settings import Settings
 
     gguf = write_tiny_gguf(tmp_path / "other.gguf", TinySpec(weight_type="Q8_0"))
-    assert main(["models", "import", str(gguf), "--name", "zz-other"]) == 0
+    assert main(["models", "import", str(gguf), "--name", "../ZZ other"]) == 0
+    assert "(named zz-other: a model's name is" in capsys.readouterr().out
     assert main(["models", "default", "zz-other"]) == 0
     settings = Settings.load()
     settings.update({"model.default": "zz-other"})  # as the window's settings panel writes it
