@@ -600,7 +600,9 @@ def _ask(args: argparse.Namespace, recording: _Recording) -> int:
     if result.get("finish_reason") == "error":
         return EXIT_ERROR
     if result.get("finish_reason") == "cancelled":
-        print("parley: cancelled", file=sys.stderr)
+        saved = recording.conversation_id if result["text"] and not args.raw else None
+        goes_on = f"; parley chat --resume {saved}, then /continue, goes on with it"
+        print(f"parley: cancelled{goes_on if saved else ''}", file=sys.stderr)
         return EXIT_CANCELLED
     if result.get("finish_reason") == "repetition" and not args.json:
         print("parley: the answer was ended early: it was repeating itself", file=sys.stderr)
