@@ -1556,6 +1556,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "models" and args.action != "list" and not args.target:
         args.parser.error(f"'models {args.action}' needs a target")  # with its own usage
+    if args.command == "models" and args.action == "list" and args.target:
+        args.parser.error(f"'models list' takes no name (got '{args.target}')")
     if sys.stdout is None:  # started with standard output closed: nothing could be shown
         print("parley: error: standard output is closed", file=sys.stderr)
         return EXIT_ERROR

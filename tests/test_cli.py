@@ -59,6 +59,19 @@ def _chat(monkeypatch: pytest.MonkeyPatch, script: str, *argv: str) -> int:
     return main(["chat", "--temperature", "0", "--max-tokens", "3", *argv])
 
 
+def test_models_usage_errors_show_the_models_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv, said in [
+        (["models", "info"], "'models info' needs a target"),
+        (["models", "list", "extra"], "'models list' takes no name (got 'extra')"),
+    ]:
+        with pytest.raises(SystemExit) as stopped:
+            main(argv)
+        assert stopped.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("usage: parley models")
+        assert said in err
+
+
 def test_import_list_info_default_remove(
     installed: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
