@@ -199,6 +199,7 @@ class QuickAskWindow(QWidget):
         if session.state != "idle":
             self.status.setText("Wait for this answer, or press Stop.")
             return False
+        follow_up = session.conversation_id is not None
         if not session.send(text):
             return False
         if not self._asked or self._asked[-1] != text:
@@ -207,7 +208,13 @@ class QuickAskWindow(QWidget):
         self.input.clear()
         self.answer.clear()
         self._set_copied("")
-        self.question.setText(f"You asked: {text}")
+        if follow_up:  # the model reads the earlier questions too: say so
+            self.question.setText(
+                f"You asked, in the chat “{session.title()}”: {text}  (Esc, then a new quick "
+                "ask, starts a new chat)"
+            )
+        else:
+            self.question.setText(f"You asked: {text}")
         self.question.show()
         return True
 

@@ -61,6 +61,16 @@ def test_quick_ask_streams_the_answer_and_saves_it_to_history(
     assert saved == ["What is quick?", engine.replies[0]]
     assert "What is quick?" in window.sidebar.titles()
 
+    # a follow-up goes on in the same chat, and says so
+    engine.delay_s = 0.0
+    engine.replies = ["Quite."]
+    qtbot.keyClicks(quick.input, "Really?")
+    with qtbot.waitSignal(quick.session.answer_finished, timeout=5000):
+        qtbot.keyClick(quick.input, Qt.Key.Key_Return)
+    assert quick.question.text().startswith("You asked, in the chat “What is quick?”: Really?")
+    saved = [m.content for m in store.current_path(conversation_id)]
+    assert saved[-2:] == ["Really?", "Quite."]
+
     # Open in window: the conversation continues as a tab
     quick.open_button.click()
     assert not quick.isVisible()
