@@ -589,6 +589,11 @@ class ChatTab(QWidget):
             self.composer.insert_files([Path(p) for p in paths])
             self.composer.setFocus(Qt.FocusReason.OtherFocusReason)
 
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:  # the text size: the button's width too
+            self.show_chat_settings()
+
     def open_chat_settings(self) -> ChatSettingsDialog:
         dialog = ChatSettingsDialog(self.session, self)
         dialog.accepted.connect(self.show_chat_settings)
@@ -609,8 +614,12 @@ class ChatTab(QWidget):
         # (a mark in the text, "Chat settings ●…", read as a typo).
         # Only the weight is set: size and family still follow the font size setting.
         font = QFont()
-        if own:
-            font.setBold(True)
+        # as wide in bold as in regular: the input beside it keeps its width when the
+        # chat gets settings of its own
+        font.setBold(True)
+        self.settings_button.setFont(font)
+        self.settings_button.setMinimumWidth(self.settings_button.sizeHint().width())
+        font.setBold(bool(own))
         self.settings_button.setFont(font)
         described = (
             "This chat's own settings: " + "; ".join(own) + "."

@@ -169,9 +169,13 @@ def test_the_settings_button_shows_when_a_chat_has_its_own_settings(
     tab = tab_of(window)
     button = tab.settings_button
     assert (button.text(), button.font().bold()) == ("Chat settings…", False)
+    regular_width = button.minimumWidth()
     dialog = tab.open_chat_settings()
     _set_own_settings(dialog, "temperature", 0.2, "Answer like a pirate.")
     assert (button.text(), button.font().bold()) == ("Chat settings…", True)
+    assert button.minimumWidth() == regular_width >= button.sizeHint().width(), (
+        "as wide in bold: the input beside it keeps its width"
+    )
     said = "This chat's own settings: system prompt “Answer like a pirate.”; temperature 0.2."
     assert button.toolTip() == said
     assert button.accessibleDescription() == said, "a screen reader hears it too"
@@ -183,6 +187,7 @@ def test_the_settings_button_shows_when_a_chat_has_its_own_settings(
         QApplication.processEvents()
         assert button.font().pointSizeF() == bigger.pointSizeF(), "the size still follows"
         assert button.font().bold()
+        assert button.minimumWidth() >= button.sizeHint().width() > regular_width
     finally:
         QApplication.setFont(app_font)
     tab.session.set_chat_settings(None, {})
