@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.services.chat_session import ChatSession
+from desktop.services.chat_session import DISCARDED, ChatSession
 from desktop.ui.markdown import copied_code, renderer_for
 from desktop.ui.message_view import (
     accessible,
@@ -242,6 +242,9 @@ class QuickAskWindow(QWidget):
         if not self.isVisible():
             self._unseen = True  # hidden while it was written: the next Quick ask shows it
         if self.session is None:
+            return
+        if status == DISCARDED:  # stopped before a word: there is no answer to show
+            self.status.setText("Stopped before it began.")
             return
         text = self.session.message(message_id).content
         blocked = self.output_check(message_id, text) if self.output_check else None

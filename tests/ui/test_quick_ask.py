@@ -3,6 +3,7 @@ continues as a chat tab; closing the window with the tray active keeps Parley ru
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -401,3 +402,30 @@ def test_quick_ask_steps_aside_for_a_dialog_of_the_window(
     box.setFocus()
     qtbot.waitUntil(lambda: not quick.isVisible(), timeout=2000)  # not over its buttons
     box.close()
+
+
+@pytest.mark.qt_no_exception_capture
+def test_stop_before_the_answer_begins_leaves_quick_ask_usable(
+    qtbot: QtBot, make_window: Callable[..., MainWindow], engine: FakeEngine, store: Store
+) -> None:
+    errors: list[BaseException] = []
+    hook = sys.excepthook
+    sys.excepthook = lambda _t, value, _tb: errors.append(value)
+    try:
+        window = make_window()
+        quick = window.open_quick_ask()
+        qtbot.keyClicks(quick.input, "never mind")
+        qtbot.keyClick(quick.input, Qt.Key.Key_Return)
+        assert quick.session is not None
+        quick.stop()  # before the worker took it up: the empty answer is taken back
+        qtbot.wait(100)
+        assert quick.status.text() == "Stopped before it began."
+        assert quick.session.state == "idle"
+        assert errors == []
+        engine.replies = ["Fine."]
+        qtbot.keyClicks(quick.input, "then this")
+        with qtbot.waitSignal(quick.session.answer_finished, timeout=5000):
+            qtbot.keyClick(quick.input, Qt.Key.Key_Return)
+        assert quick.answer_text() == "Fine."
+    finally:
+        sys.excepthook = hook
