@@ -157,7 +157,9 @@ def test_malformed_files_change_nothing(case: str, history: Store, tmp_path: Pat
         (b"", "is empty"),
         (b" \n\t\n", "is empty"),
         (b'[{"title": "x", "mapping": {', "not valid JSON"),
-        (b"\xff\xfe\x00garbage", "not UTF-8"),
+        (b"\xfe\x00garbage", "not UTF-8"),
+        (b"\xff\xfe\x00garbage", "not valid JSON"),  # a UTF-16 mark: read as UTF-16, not JSON
+        (b"\xff\xfe\x00\xd8", "not UTF-16"),  # a lone surrogate
         (b'{"format": "parley-transcripts", "version": NaN}', "NaN is not allowed"),
         (b"[" * 200_000 + b"]" * 200_000, "nested more than 64 levels"),
         (b'[{"create_time": ' + b"9" * 5000 + b"}]", "holds a number too long to read"),
