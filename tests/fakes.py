@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from desktop.engine.types import (
@@ -462,3 +463,14 @@ def _alive(thread: object) -> bool:
     import shiboken6
 
     return bool(shiboken6.isValid(thread))
+
+
+def word_tokenizer(folder: Path) -> str:
+    """A ``tokenizer.json`` in ``folder`` that makes one token of each word (so a test
+    counts tokens by counting words), for a fake engine's ``path``. Returns the folder."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    tokenizer = Tokenizer(models.WordLevel({"[UNK]": 0, "word": 1}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.save(str(folder / "tokenizer.json"))
+    return str(folder)

@@ -1078,17 +1078,22 @@ class MainWindow(QMainWindow):
 
         if self.feedback_list is None:
             view = FeedbackList(self.feedback, self)
-            view.setWindowFlag(Qt.WindowType.Window)
-            view.setWindowTitle("Your feedback")
-            view.resize(760, 460)
-            centre = self.frameGeometry().center()
-            view.move(centre.x() - 380, max(self.frameGeometry().top(), centre.y() - 230))
+            self._own_window(view, "Your feedback", 760, 460)
             view.open_requested.connect(self._open_feedback_target)
             self.feedback_list = view
         self.feedback_list.show()
         self.feedback_list.raise_()
         self.feedback_list.activateWindow()
         return self.feedback_list
+
+    def _own_window(self, view: QWidget, title: str, width: int, height: int) -> None:
+        """``view`` as a window of its own, opened over Parley's."""
+        view.setWindowFlag(Qt.WindowType.Window)
+        view.setWindowTitle(title)
+        view.resize(width, height)
+        centre = self.frameGeometry().center()
+        top = max(self.frameGeometry().top(), centre.y() - height // 2)
+        view.move(centre.x() - width // 2, top)
 
     def _open_feedback_target(self, conversation_id: int, message_id: int) -> None:
         """Your feedback's "Open in chat": the chat at that message, in front."""
@@ -1102,12 +1107,8 @@ class MainWindow(QMainWindow):
 
         if self.outbox_view is None:
             view = OutboxView(self.feedback, self)
-            view.setWindowFlag(Qt.WindowType.Window)
-            view.setWindowTitle("Feedback outbox")
-            # its own window: opened over Parley's, wide enough for the endpoint and the table
-            view.resize(720, 460)
-            centre = self.frameGeometry().center()
-            view.move(centre.x() - 360, max(self.frameGeometry().top(), centre.y() - 230))
+            # wide enough for the endpoint and the table
+            self._own_window(view, "Feedback outbox", 720, 460)
             self.outbox_view = view
         self.outbox_view.show()
         self.outbox_view.raise_()

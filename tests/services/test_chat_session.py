@@ -12,7 +12,7 @@ from desktop.services.chat_session import ChatDefaults, ChatSession
 from desktop.services.engine_host import EngineHost
 from desktop.services.history import History
 from desktop.store import Store
-from tests.fakes import FakeEngine, MemoryHistory
+from tests.fakes import FakeEngine, MemoryHistory, word_tokenizer
 
 
 @pytest.fixture
@@ -330,12 +330,8 @@ def test_a_full_disk_at_the_end_of_an_answer_leaves_the_chat_usable_and_saves_la
 def test_a_message_longer_than_the_window_stays_with_the_user(
     qtbot: QtBot, history: History, tmp_path: Path
 ) -> None:
-    from tokenizers import Tokenizer, models, pre_tokenizers
-
-    tokenizer = Tokenizer(models.WordLevel({"[UNK]": 0, "word": 1}, unk_token="[UNK]"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()  # one token a word
-    tokenizer.save(str(tmp_path / "tokenizer.json"))
-    engine = FakeEngine(replies=["short answer"], context_length=1000, path=str(tmp_path))
+    folder = word_tokenizer(tmp_path)  # one token a word
+    engine = FakeEngine(replies=["short answer"], context_length=1000, path=folder)
     host = EngineHost()
     try:
         with qtbot.waitSignal(host.model_loaded, timeout=5000):
@@ -401,12 +397,8 @@ def test_an_answer_records_the_model_that_wrote_it_not_the_one_loaded_when_asked
 def test_an_answer_stopped_by_closing_its_tab_keeps_how_many_tokens_it_had(
     qtbot: QtBot, history: History, tmp_path: Path
 ) -> None:
-    from tokenizers import Tokenizer, models, pre_tokenizers
-
-    tokenizer = Tokenizer(models.WordLevel({"[UNK]": 0, "word": 1}, unk_token="[UNK]"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()  # one token a word
-    tokenizer.save(str(tmp_path / "tokenizer.json"))
-    engine = FakeEngine(replies=[" word" * 400], path=str(tmp_path))
+    folder = word_tokenizer(tmp_path)  # one token a word
+    engine = FakeEngine(replies=[" word" * 400], path=folder)
     engine.delay_s = 0.005
     host = EngineHost()
     try:

@@ -20,7 +20,7 @@ from desktop.ui.main_window import MainWindow
 from desktop.ui.message_view import RichText, TrimMarker, local_time
 from desktop.ui.search_results import ROLE_HTML
 from desktop.ui.theme import line_height
-from tests.fakes import FakeEngine
+from tests.fakes import FakeEngine, word_tokenizer
 
 
 def tab_of(window: MainWindow) -> ChatTab:
@@ -148,12 +148,8 @@ def test_a_model_that_fails_to_load_says_why_above_the_chats_and_keeps_the_promp
 def test_a_long_message_shows_its_tokens_against_what_fits(
     qtbot: QtBot, make_window: Callable[..., MainWindow], engine: FakeEngine, tmp_path: Path
 ) -> None:
-    from tokenizers import Tokenizer, models, pre_tokenizers
-
-    tokenizer = Tokenizer(models.WordLevel({"[UNK]": 0, "word": 1}, unk_token="[UNK]"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()  # one token a word
-    tokenizer.save(str(tmp_path / "tokenizer.json"))
-    engine.path, engine.context_length = str(tmp_path), 1000
+    folder = word_tokenizer(tmp_path)  # one token a word
+    engine.path, engine.context_length = folder, 1000
     window = make_window()
     tab = tab_of(window)
     # answers of 200 tokens: 800 left for a message (the engine keeps at most a quarter)
@@ -207,12 +203,8 @@ def test_a_chat_with_no_answer_counts_its_context_from_its_text(
     store: Store,
     tmp_path: Path,
 ) -> None:
-    from tokenizers import Tokenizer, models, pre_tokenizers
-
-    tokenizer = Tokenizer(models.WordLevel({"[UNK]": 0, "word": 1}, unk_token="[UNK]"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()  # one token a word
-    tokenizer.save(str(tmp_path / "tokenizer.json"))
-    engine.path = str(tmp_path)
+    folder = word_tokenizer(tmp_path)  # one token a word
+    engine.path = folder
     imported = store.create_conversation("Imported")  # answers with no statistics
     q = store.add_message(imported.id, None, "user", "word " * 100)
     store.add_message(imported.id, q.id, "assistant", "word " * 300)
@@ -228,12 +220,8 @@ def test_a_chat_with_no_answer_counts_its_context_from_its_text(
 def test_after_a_model_switch_the_context_is_counted_with_the_new_model(
     qtbot: QtBot, make_window: Callable[..., MainWindow], engine: FakeEngine, tmp_path: Path
 ) -> None:
-    from tokenizers import Tokenizer, models, pre_tokenizers
-
-    tokenizer = Tokenizer(models.WordLevel({"[UNK]": 0, "word": 1}, unk_token="[UNK]"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-    tokenizer.save(str(tmp_path / "tokenizer.json"))
-    engine.path = str(tmp_path)
+    folder = word_tokenizer(tmp_path)  # one token a word
+    engine.path = folder
     window = make_window()
     send(qtbot, tab_of(window), "word word")
     assert not window.context_label.text().startswith("context ~"), "the answer's own count"
