@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QMimeData, Qt, QTimer, Signal
-from PySide6.QtGui import QFont, QKeyEvent, QResizeEvent, QShowEvent, QTextCursor
+from PySide6.QtGui import QFont, QFontMetrics, QKeyEvent, QResizeEvent, QShowEvent, QTextCursor
 from PySide6.QtWidgets import (
     QAbstractButton,
     QCheckBox,
@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QSpinBox,
+    QStyle,
+    QStyleOptionButton,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -589,10 +591,27 @@ class ChatTab(QWidget):
             self.composer.insert_files([Path(p) for p in paths])
             self.composer.setFocus(Qt.FocusReason.OtherFocusReason)
 
+    def _fit_settings_button(self) -> None:
+        """As wide as it is in bold: the input beside it keeps its width when the chat gets
+        settings of its own (and the button turns bold)."""
+        button = self.settings_button
+        bold = QFont(button.font())
+        bold.setBold(True)
+        metrics = QFontMetrics(bold)
+        option = QStyleOptionButton()
+        option.initFrom(button)
+        option.text = button.text()
+        # measured as QPushButton.sizeHint measures its text
+        text = metrics.size(Qt.TextFlag.TextShowMnemonic, button.text())
+        size = button.style().sizeFromContents(
+            QStyle.ContentsType.CT_PushButton, option, text, button
+        )
+        button.setMinimumWidth(size.width())
+
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
         super().changeEvent(event)
         if event.type() == QEvent.Type.FontChange:  # the text size: the button's width too
-            self.show_chat_settings()
+            self._fit_settings_button()
 
     def open_chat_settings(self) -> ChatSettingsDialog:
         dialog = ChatSettingsDialog(self.session, self)
@@ -614,13 +633,9 @@ class ChatTab(QWidget):
         # (a mark in the text, "Chat settings ●…", read as a typo).
         # Only the weight is set: size and family still follow the font size setting.
         font = QFont()
-        # as wide in bold as in regular: the input beside it keeps its width when the
-        # chat gets settings of its own
-        font.setBold(True)
-        self.settings_button.setFont(font)
-        self.settings_button.setMinimumWidth(self.settings_button.sizeHint().width())
         font.setBold(bool(own))
         self.settings_button.setFont(font)
+        self._fit_settings_button()
         described = (
             "This chat's own settings: " + "; ".join(own) + "."
             if own

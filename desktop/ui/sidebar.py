@@ -381,8 +381,6 @@ class Sidebar(QWidget):
                 dated.append(g)
         for folder_id, name in folders.items():
             chats = in_folder.get(folder_id, [])
-            if current is not None and any(c.id == current for c in chats):
-                self.expanded_folders.add(folder_id)  # the chat shown stays in sight
             expanded = folder_id in self.expanded_folders
             rows.append(FolderHeading(name, folder_id, len(chats), expanded))
             if expanded:
@@ -391,8 +389,9 @@ class Sidebar(QWidget):
             rows.append(g.label)
             rows += g.conversations
         self.model.set_rows(rows)
-        if current is not None:
-            self.select(current)
+        if current is not None and (index := self.index_of(current)).isValid():
+            self._select_only(index)  # still listed (a folder closed since hides it)
+            self.listing.scrollTo(index)
 
     def touch(self, conversation_id: int) -> None:
         """``conversation_id`` was just active (an answer finished): it belongs at the top of
@@ -440,10 +439,25 @@ class Sidebar(QWidget):
         return self.model.conversation_id(self.listing.currentIndex())
 
     def select(self, conversation_id: int) -> None:
+        """Highlight a chat (the one shown), opening the folder it is in if it is closed."""
         index = self.index_of(conversation_id)
+        if not index.isValid() and self._open_folder_of(conversation_id):
+            index = self.index_of(conversation_id)
         if index.isValid():
             self._select_only(index)
             self.listing.scrollTo(index)
+
+    def _open_folder_of(self, conversation_id: int) -> bool:
+        """Open the closed folder that holds ``conversation_id``; whether one was opened."""
+        try:
+            folder_id = self._history.get_conversation(conversation_id).folder_id
+        except Exception:  # gone meanwhile (deleted, another process): nothing to open
+            return False
+        if folder_id is None or folder_id in self.expanded_folders:
+            return False
+        self.expanded_folders.add(folder_id)
+        self.refresh()
+        return True
 
     def clear_selection(self) -> None:
         """No chat of the list is the one shown (a new, empty chat is)."""
@@ -464,10 +478,14 @@ class Sidebar(QWidget):
             self.open_requested.emit(conversation_id, -1)
 
     def follow_shown(self) -> None:
-        """Highlight the chat on screen (``shown``), when it is listed."""
+        """Highlight the chat on screen (``shown``) when it is listed (in a folder the user
+        closed, it stays closed: an action on another chat is no reason to open it); else
+        nothing stays highlighted."""
         shown = self.shown()
         if shown is not None and self.model.row_of(shown) is not None:
             self.select(shown)
+        else:
+            self.clear_selection()
 
     def toggle_folder(self, folder_id: int, expanded: bool | None = None) -> None:
         """Show or hide a folder's chats under its heading (``expanded`` None: the other
@@ -709,14 +727,16 @@ class Sidebar(QWidget):
         pinned = all(self._history.get_conversation(i).pinned for i in selected)
         pin = f"Unpin {n} chats" if pinned else f"Pin {n} chats"
         menu = QMenu(self)
-        for text, slot in (
-            (f"Export {n} chats…", lambda: self.export_requested.emit(selected)),
-            (pin, lambda: self.set_pinned_all(selected, not pinned)),
-            (f"Move {n} chats to folder…", lambda: self.ask_folder(*selected)),
-            (f"Delete {n} chats\tDel", lambda: self.delete(*selected)),
+        for text, slot, moves in (
+            (f"Export {n} chats…", lambda: self.export_requested.emit(selected), False),
+            (pin, lambda: self.set_pinned_all(selected, not pinned), True),
+            (f"Move {n} chats to folder…", lambda: self.ask_folder(*selected), True),
+            (f"Delete {n} chats\tDel", lambda: self.delete(*selected), True),
         ):
             action = menu.addAction(text)
             action.triggered.connect(slot)
+            if moves:  # the chats changed place: the highlight goes back to the chat shown
+                action.triggered.connect(self.follow_shown)
         self.menu = menu
         menu.popup(self.listing.viewport().mapToGlobal(pos))
 

@@ -369,12 +369,20 @@ def test_a_folder_opens_and_closes_by_click_or_key_and_an_empty_one_stays_listed
     assert "Budget" in shown()
     qtbot.keyClick(sidebar.listing, Qt.Key.Key_Space)
     assert "Budget" not in shown()
-    # the chat shown is never hidden in a closed folder
-    sidebar.select(today.id)
+    # a chat shown from a closed folder (its tab chosen, the next start) opens it
     store.move_to_folder(today.id, work.id)
     sidebar.refresh()
+    assert shown() == ["Work (2)", "Ideas (empty)"]
+    sidebar.select(today.id)
     assert shown() == ["Work (2)", "Lunch", "Budget", "Ideas (empty)"]
     assert sidebar.current_id() == today.id
+    # closed again by the user while its chat is shown: it stays closed, even when
+    # another chat is acted on (the highlight then names nothing)
+    sidebar.toggle_folder(work.id)
+    sidebar.shown = lambda: today.id
+    sidebar.follow_shown()
+    assert shown() == ["Work (2)", "Ideas (empty)"]
+    assert sidebar.selected_ids() == []
 
 
 def test_a_search_the_history_cannot_answer_says_so_in_the_list(
@@ -416,8 +424,9 @@ def test_a_chat_menu_closed_without_a_choice_gives_the_selection_back(
     assert menu is not None
     qtbot.waitExposed(menu)
     pin = next(a for a in menu.actions() if a.text() == "Pin")
+    sidebar.shown = lambda: shown.id  # what the window says is on screen
     menu.hide()
-    pin.trigger()  # a choice: it acted on that chat, which stays selected
+    pin.trigger()  # a choice: it acted on that chat; the highlight goes to the chat shown
     qtbot.wait(50)
     assert store.get_conversation(other.id).pinned
-    assert sidebar.selected_ids() == [other.id]
+    assert sidebar.selected_ids() == [shown.id]
