@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import Shiboken
 
 from desktop.ui.markdown import Palette, load_pygments
 from desktop.ui.theme import line_height
@@ -98,7 +99,17 @@ class SliceQueue(QObject):
         deadline = now + budget
         while self._jobs and time.perf_counter() < deadline:
             step = self._jobs[0]
-            if step(deadline):
+            owner = getattr(step, "__self__", None)
+            if isinstance(owner, QObject) and not Shiboken.isValid(owner):
+                # its code block went meanwhile (a version switched, a chat reloaded)
+                self._jobs.popleft()
+                continue
+            try:
+                finished = step(deadline)
+            except Exception:
+                self._jobs.popleft()  # not run again on every turn after (and in front)
+                raise
+            if finished:
                 self._jobs.popleft()
             else:
                 self._jobs.rotate(-1)  # round robin: every block makes progress

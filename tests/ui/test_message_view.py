@@ -64,6 +64,38 @@ def test_closed_code_is_coloured_in_slices(qtbot: QtBot) -> None:
     assert len(last.layout().formats()) >= 2  # 'return' and the comment are coloured
 
 
+def test_a_code_block_deleted_while_it_is_coloured_leaves_the_queue_working(
+    qtbot: QtBot,
+) -> None:
+    """A version switched or a chat reloaded while its code was coloured deleted the block
+    and its highlighter: the job raised "Internal C++ object already deleted" on every
+    turn after, in front of the others, and no code was coloured any more."""
+    from shiboken6 import Shiboken
+
+    queue = SliceQueue()
+    gone = CodeBlockView("python", LIGHT, queue)
+    gone.set_code("def f(x):\n    return x\n" * 300)
+    gone.close_block()
+    kept = CodeBlockView("python", LIGHT, queue)
+    qtbot.addWidget(kept)
+    kept.set_code("def g():\n    return 1  # kept\n")
+    kept.close_block()
+    assert queue.pending() == 2
+    Shiboken.delete(gone)  # its document and highlighter with it
+    queue.drain()
+    assert queue.pending() == 0
+    line = kept.text.document().firstBlock().next()
+    assert len(line.layout().formats()) >= 2, "the other block is still coloured"
+
+    def broken(_deadline: float) -> bool:
+        raise ValueError("a bug in a job")
+
+    queue.add(broken)
+    with pytest.raises(ValueError):
+        queue.drain()
+    assert queue.pending() == 0, "a job that raised is not run again"
+
+
 @pytest.mark.parametrize("points", [9.0, 10.0, 10.5, 14.0])
 def test_a_code_block_is_as_tall_as_its_lines_at_any_font_size(qtbot: QtBot, points: float) -> None:
     """At 10 pt the lines are 16 px where the integer font metrics said 15: the block was
