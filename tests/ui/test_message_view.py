@@ -91,7 +91,7 @@ def test_a_code_block_deleted_while_it_is_coloured_leaves_the_queue_working(
         raise ValueError("a bug in a job")
 
     queue.add(broken)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="a bug in a job"):
         queue.drain()
     assert queue.pending() == 0, "a job that raised is not run again"
 
