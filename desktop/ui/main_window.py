@@ -685,10 +685,14 @@ class MainWindow(QMainWindow):
             return tab
         if preview is not None and self.pane_of(tab) is pane:
             at = pane.indexOf(preview)
-            self._close_chats([preview])  # Ctrl+Shift+T brings it back, as any closed tab
+            # only looked at: Ctrl+Shift+T brings back the tabs closed, not each chat glanced at
+            self._close_chats([preview], remember=False)
             if pane.indexOf(tab) >= 0:
                 pane.tabBar().moveTab(pane.indexOf(tab), min(at, pane.count() - 1))
                 pane.setCurrentWidget(tab)
+        if tab.composer.toPlainText().strip():
+            self._refresh_tab_labels()
+            return tab  # came back with a draft: written in already, it stays
         tab.preview = True
         tab.composer.textChanged.connect(lambda t=tab: self._keep_tab(t))
         tab.state_changed.connect(lambda _state, t=tab: self._keep_tab(t))
@@ -727,7 +731,7 @@ class MainWindow(QMainWindow):
             if had_keys and shown is not None:  # Ctrl+W: on to the chat shown now, not to
                 shown.composer.setFocus()  # whatever Qt picks (the search field)
 
-    def _close_chats(self, tabs: list[ChatTab]) -> None:
+    def _close_chats(self, tabs: list[ChatTab], *, remember: bool = True) -> None:
         """Close these tabs (an answer being written stops and is stored), then list the
         history once and leave no pane empty."""
         if not tabs:
@@ -738,7 +742,7 @@ class MainWindow(QMainWindow):
             draft = tab.draft
             if conversation_id is not None and draft.strip():
                 self._closed_drafts[conversation_id] = draft
-            if conversation_id is not None:
+            if conversation_id is not None and remember:
                 if conversation_id in self._closed:
                     self._closed.remove(conversation_id)
                 self._closed = [*self._closed[-(REOPEN_KEPT - 1) :], conversation_id]

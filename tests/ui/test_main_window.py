@@ -1778,3 +1778,21 @@ def test_chats_looked_through_in_the_list_share_one_preview_tab_until_written_in
     assert not shown.preview
     window.sidebar.open_requested.emit(b.id, -1)
     assert titles() == ["Alpha", "Gamma", "Delta", "Beta"]
+    # Ctrl+Shift+T brings back the tab closed, not the chats only glanced at in a preview
+    window.close_tab(window.tabs.indexOf(window.current_tab()))  # Beta
+    assert "Beta" not in titles()
+    window.close_tab(window.tabs.indexOf(kept))  # Alpha, with its draft
+    e = store.create_conversation("Epsilon")
+    window.sidebar.open_requested.emit(b.id, -1)  # glanced at, then replaced
+    window.sidebar.open_requested.emit(e.id, -1)
+    reopened = window.reopen_closed_chat()
+    assert reopened is not None
+    assert reopened.session.title() == "Alpha"
+    assert not reopened.preview
+    # a chat that comes back with a draft is written in already: no preview
+    window.close_tab(window.tabs.indexOf(reopened))
+    window.sidebar.open_requested.emit(a.id, -1)
+    shown = window.current_tab()
+    assert shown is not None
+    assert shown.composer.toPlainText() == "a draft"
+    assert not shown.preview
