@@ -802,9 +802,13 @@ class SettingsDialog(QDialog):
             if isinstance(self.fields.get(option.key), _TextField)
             and not self.settings.is_default(option.key)
         ]
+        quoted = [f"“{label}”" for label in typed]
+        listed = (
+            ", ".join(quoted[:-1]) + f" and {quoted[-1]}" if len(quoted) > 1 else "".join(quoted)
+        )
         if typed and not self.confirm(
             "Reset to defaults?",
-            f"This puts back the default {', '.join(typed)}: what you wrote there is lost.",
+            f"What you wrote in {listed} is replaced by the default text.",
             "Reset",
         ):
             return

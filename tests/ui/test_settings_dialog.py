@@ -670,7 +670,8 @@ def test_reset_asks_before_throwing_away_written_rules(
     dialog.confirm = confirm
     dialog.reset_section(section)
     assert settings.get(key) == "my own list\nof words", "kept: the user said Cancel"
-    assert "what you wrote there is lost" in asked[0]
+    label = dialog.fields[key].option.label
+    assert asked[0] == f"What you wrote in “{label}” is replaced by the default text."
     dialog.reset_section(section)
     assert settings.is_default(key)
     settings.set("filter.check_input", False)
