@@ -2177,7 +2177,9 @@ class MainWindow(QMainWindow):
         if before <= 0 or size == before or len(sizes) != 2 or sum(sizes) <= 0:
             return
         total = sum(sizes)
-        side = min(int(sizes[0] * size / before), int(total * 0.45))
+        # the chats keep room for about 45 characters a pane (two panes in split view)
+        room = 45 * self.fontMetrics().averageCharWidth() * (2 if self.is_split() else 1)
+        side = min(int(sizes[0] * size / before), int(total * 0.45), max(sizes[0], total - room))
         self.splitter.setSizes([side, total - side])
 
     def restyle_messages(self) -> None:

@@ -612,7 +612,7 @@ class SettingsDialog(QDialog):
         # room for the same text at any text size (780 x 560 at the default 10 pt), within
         # the screen
         metrics = self.fontMetrics()
-        width, height = max(780, 78 * metrics.averageCharWidth()), max(560, 33 * metrics.height())
+        width, height = max(780, 92 * metrics.averageCharWidth()), max(560, 33 * metrics.height())
         screen = self.screen().availableGeometry() if self.screen() is not None else None
         if screen is not None:
             width, height = min(width, screen.width() - 40), min(height, screen.height() - 60)

@@ -74,8 +74,10 @@ class TokenEditor(QWidget):
         """Wide enough for what its placeholder says (at large text sizes the two buttons
         beside it squeezed it to "API…")."""
         metrics = self.token.fontMetrics()
+        said = metrics.horizontalAdvance(self.token.placeholderText())
+        # at most 36 characters wide: at large text sizes its buttons must fit beside it
         self.token.setMinimumWidth(
-            metrics.horizontalAdvance(self.token.placeholderText()) + 3 * metrics.averageCharWidth()
+            min(said + 3 * metrics.averageCharWidth(), 36 * metrics.averageCharWidth())
         )
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)

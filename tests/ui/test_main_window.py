@@ -1796,3 +1796,28 @@ def test_chats_looked_through_in_the_list_share_one_preview_tab_until_written_in
     assert shown is not None
     assert shown.composer.toPlainText() == "a draft"
     assert not shown.preview
+
+
+def test_a_larger_text_in_split_view_leaves_the_chats_their_room(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    from PySide6.QtGui import QFont
+
+    window.resize(1000, 700)
+    window.show()
+    window.toggle_split()
+    window.splitter.setSizes([300, 700])
+    qtbot.waitUntil(lambda: window.splitter.sizes()[0] == 300)
+    font = QFont(window.font())
+    font.setPointSizeF(font.pointSizeF() * 2)
+    window.setFont(font)  # as the text size setting reaches it
+    # two panes of 45 characters do not fit beside a wider sidebar: it keeps its width
+    assert window.splitter.sizes()[0] <= 300
+    window.toggle_split()  # one pane: the sidebar may grow, while the chat keeps its room
+    window.splitter.setSizes([250, 750])
+    qtbot.waitUntil(lambda: window.splitter.sizes()[0] == 250)
+    font.setPointSizeF(font.pointSizeF() * 1.2)
+    window.setFont(font)
+    side, chat = window.splitter.sizes()
+    assert side > 250
+    assert chat >= 45 * window.fontMetrics().averageCharWidth()

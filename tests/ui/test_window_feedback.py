@@ -525,9 +525,11 @@ def test_the_settings_feedback_page_holds_the_api_token_and_the_model_page_the_m
     assert editor.token.text() == ""
     assert service.tokens.get("https://feedback.example.com/v1") == "s3cret"
     assert "for this session" in editor.token.placeholderText()  # the failing keychain
-    # never squeezed below what its placeholder says (large text sizes did: "API…")
-    placeholder = editor.token.fontMetrics().horizontalAdvance(editor.token.placeholderText())
-    assert editor.token.minimumWidth() > placeholder
+    # never squeezed to "API…" (large text sizes did), nor so wide its buttons cannot fit
+    metrics = editor.token.fontMetrics()
+    placeholder = metrics.horizontalAdvance(editor.token.placeholderText())
+    wide = min(placeholder, 36 * metrics.averageCharWidth())
+    assert wide <= editor.token.minimumWidth() <= 40 * metrics.averageCharWidth()
     assert editor.token_notice.isVisibleTo(dialog)
     editor.forget_token.click()
     assert service.tokens.get("https://feedback.example.com/v1") is None
