@@ -408,7 +408,8 @@ class FeedbackStore:
     ) -> ComparisonRecord:
         """Rank 2 to 4 alternative answers to the same prompt. ``message_ids`` in the order shown;
         ``ranking`` is the same ids best first, or ``None`` for "all bad". The best one becomes
-        the branch shown (``switch_branch``). It replaces earlier rankings of these answers."""
+        the branch shown (``switch_branch``). It replaces earlier rankings of two or more of
+        these answers."""
         ids = list(message_ids)
         if not 2 <= len(ids) <= 4 or len(set(ids)) != len(ids):
             raise ValueError("a comparison ranks 2 to 4 different answers")
@@ -427,14 +428,16 @@ class FeedbackStore:
         shared.pop("params")
         rank_of = {m: n + 1 for n, m in enumerate(ranking)} if ranking is not None else {}
         chosen = ranking[0] if ranking else None
-        # An earlier ranking of any of these answers is the user's old view of them: it is
-        # withdrawn (and a withdrawal sent where it left), or the two would stand side by
-        # side in the exports and on the endpoint, contradicting each other.
+        # An earlier ranking that judged two or more of these answers is the user's old view
+        # of them: it is withdrawn (and a withdrawal sent where it left), or the two would
+        # stand side by side in the exports and on the endpoint, contradicting each other.
+        # One that shares a single answer (the alternatives of the best answer, ranked in
+        # their turn) judged no pair judged here: its preferences stand.
         marks = ", ".join("?" for _ in ids)
         for (earlier,) in self.database().query(
-            "SELECT DISTINCT k.id FROM comparisons k JOIN comparison_items i "
+            "SELECT k.id FROM comparisons k JOIN comparison_items i "
             "ON i.comparison_id = k.id WHERE k.withdrawn_at IS NULL "
-            f"AND i.message_id IN ({marks})",
+            f"AND i.message_id IN ({marks}) GROUP BY k.id HAVING count(*) >= 2",
             tuple(ids),
         ):
             self.withdraw_comparison(cast(int, earlier))

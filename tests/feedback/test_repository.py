@@ -247,6 +247,21 @@ def test_ranking_answers_again_replaces_the_earlier_ranking_of_them(
     assert feedback.get_comparison(first.id).withdrawn_at is not None
 
 
+def test_a_ranking_that_shares_one_answer_with_an_earlier_one_leaves_it_standing(
+    store: Store, feedback: FeedbackStore, chat: Chat
+) -> None:
+    """The best answer's own alternatives, ranked (or all bad) in their turn, judge no pair
+    the first ranking judged: its preferences stay, in the exports and on the endpoint."""
+    ids = [m.id for m in chat.alternatives]
+    first = feedback.record_comparison(ids, [ids[1], ids[2], ids[0]])
+    more = [
+        store.add_message(chat.conversation_id, chat.q2.id, "assistant", t, model="tiny-model")
+        for t in ("Canberra!", "It is Canberra.")
+    ]
+    later = feedback.record_comparison([ids[1], *(m.id for m in more)], None)  # all bad
+    assert {c.id for c in feedback.all_comparisons()} == {first.id, later.id}
+
+
 def test_comparisons_need_two_to_four_answers_to_one_prompt(
     feedback: FeedbackStore, chat: Chat
 ) -> None:
