@@ -9,6 +9,7 @@ back (Withdraw: a ranking has no other way; a sent record is withdrawn at the en
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import cast
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMessageBox,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -48,6 +50,7 @@ class FeedbackList(QWidget):
         super().__init__(parent)
         self.service = service
         self.entries: list[FeedbackEntry] = []
+        self.confirm: Callable[[str], bool] = self._ask  # tests answer it
         self.setAccessibleName("Your feedback")
         layout = QVBoxLayout(self)
 
@@ -130,7 +133,6 @@ class FeedbackList(QWidget):
 
     def refresh(self) -> None:
         kept = {(e.record, e.record_id) for e in self.selected()}
-        row_before = self.table.currentRow()
         self.entries = self.service.listing()
         ratings = sum(e.kind == "rating" for e in self.entries)
         rankings = sum(e.kind == "comparison" for e in self.entries)
@@ -143,7 +145,6 @@ class FeedbackList(QWidget):
             else EMPTY
         )
         self.table.setRowCount(len(self.entries))
-        selection = self.table.selectionModel()
         self.table.blockSignals(True)
         self.table.clearSelection()
         for row, entry in enumerate(self.entries):
@@ -156,9 +157,6 @@ class FeedbackList(QWidget):
                 self.table.setItem(row, column, item)
             if (entry.record, entry.record_id) in kept:
                 self.table.selectRow(row)
-        if not selection.hasSelection() and self.entries and row_before >= 0:
-            # the row withdrawn is gone: its neighbour is selected, as a list's Delete does
-            self.table.selectRow(min(row_before, len(self.entries) - 1))
         self.table.blockSignals(False)
         self.table.resizeRowsToContents()
         self._update_buttons()
@@ -179,10 +177,37 @@ class FeedbackList(QWidget):
         if len(chosen) == 1:
             self.open_requested.emit(chosen[0].conversation_id, chosen[0].message_id)
 
+    def _ask(self, text: str) -> bool:
+        answer = QMessageBox.question(
+            self,
+            "Withdraw?",
+            text,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
     def withdraw_selected(self) -> None:
         chosen = self.selected()
         if not chosen:
             return
+        rankings = sum(e.record == "comparison" for e in chosen)
+        sent = sum(e.sent == "sent" for e in chosen)
+        if rankings or sent:  # a ranking cannot be made again; what was sent is told to go
+            why = []
+            if rankings:
+                why.append("a ranking cannot be given again: its answers are not compared anew")
+            if sent:
+                why.append("your team's endpoint is asked to delete what it was sent")
+            n = len(chosen)
+            reasons = "; ".join(why)
+            question = f"Withdraw {n} {'record' if n == 1 else 'records'}? "
+            if not self.confirm(question + reasons[0].upper() + reasons[1:] + "."):
+                return
+        row = self.table.currentRow()
         for entry in chosen:
             self.service.withdraw_entry(entry)  # each refreshes the list
+        if self.entries and not self.selected():
+            # the rows withdrawn are gone: the next one is selected, as a list's Delete does
+            self.table.selectRow(min(max(row, 0), len(self.entries) - 1))
         self.table.setFocus()

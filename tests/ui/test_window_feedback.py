@@ -580,11 +580,29 @@ def test_your_feedback_lists_opens_in_the_chat_and_withdraws_a_ranking(
     assert tab.session.conversation_id == chat.conversation_id
     assert store.get_conversation(chat.conversation_id).current_leaf_id == ids[2]
 
-    qtbot.keyClick(view.table, Qt.Key.Key_Delete)  # Withdraw
+    asked: list[str] = []
+    answers = [False, True]
+
+    def confirm(text: str) -> bool:
+        asked.append(text)
+        return answers.pop(0)
+
+    view.confirm = confirm
+    qtbot.keyClick(view.table, Qt.Key.Key_Delete)  # Withdraw: a ranking, asked first
+    assert "A ranking cannot be given again" in asked[0]
+    assert len(view.entries) == 2, "Cancel: kept"
+    qtbot.keyClick(view.table, Qt.Key.Key_Delete)
     assert [e.kind for e in view.entries] == ["rating"]
     assert list(service.feedback.all_comparisons()) == []
     assert view.withdraw_button.isEnabled(), "the neighbour is selected, as in a list"
-    view.withdraw_button.click()
+    # a change elsewhere refreshes the list without selecting anything the user did not
+    view.table.clearSelection()
+    service.report_false_negative(chat.a1.id, "hate")
+    assert view.selected() == []
+    service.withdraw_false_negative(chat.a1.id, "hate")
+    view.table.selectRow(0)
+    view.withdraw_button.click()  # a rating kept here: no question
+    assert len(asked) == 2
     assert service.rating_for(chat.a1.id) is None
     assert view.table.rowCount() == 0
     assert view.status.text() == EMPTY
