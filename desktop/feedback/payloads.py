@@ -12,7 +12,14 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from desktop.feedback.outbox import PAYLOAD_SCHEMA
-from desktop.feedback.records import ComparisonRecord, Context, FeedbackRecord, Turn
+from desktop.feedback.records import (
+    REASONS,
+    ComparisonRecord,
+    Context,
+    FeedbackRecord,
+    Turn,
+    category_label,
+)
 
 ContextMode = Literal["conversation", "turn"]
 CONTEXT_MODES: tuple[ContextMode, ...] = ("conversation", "turn")
@@ -74,6 +81,14 @@ def comparison_payload(record: ComparisonRecord, mode: ContextMode) -> dict[str,
     }
 
 
+def report_text(payload: dict[str, Any]) -> str:
+    """A content-filter report in words: which way the filter erred, and on what."""
+    category = category_label(str(payload.get("category") or ""))
+    if payload.get("kind") == "false_positive":
+        return f"wrongly flagged as {category}"
+    return f"should have been flagged as {category}"
+
+
 def describe_payload(payload: dict[str, Any]) -> list[tuple[str, str]]:
     """The payload as (label, text) lines for the preview: which turns, which answer, what
     rating. Every text field of the payload is listed; nothing is summarised away."""
@@ -89,9 +104,10 @@ def describe_payload(payload: dict[str, Any]) -> list[tuple[str, str]]:
         if payload.get("rating") is not None:
             lines.append(("Rating", "thumbs up" if payload["rating"] == 1 else "thumbs down"))
         else:
-            lines.append(("Report", f"{payload.get('kind')}: {payload.get('category')}"))
+            lines.append(("Report", report_text(payload)))
         if payload.get("reasons"):
-            lines.append(("Reasons", ", ".join(payload["reasons"])))
+            labels = [REASONS[r].label if r in REASONS else str(r) for r in payload["reasons"]]
+            lines.append(("Reasons", ", ".join(labels)))
         if payload.get("comment"):
             lines.append(("Comment", str(payload["comment"])))
         if payload.get("ideal_answer"):

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.feedback.payloads import describe_payload
+from desktop.feedback.payloads import describe_payload, report_text
 from desktop.feedback.records import OutboxItem
 from desktop.services.feedback_service import FeedbackService
 from desktop.ui.feedback_dialog import describe, plain_button
@@ -51,7 +51,7 @@ def _summary(item: OutboxItem) -> str:
         return f"Ranking of {len(payload.get('alternatives', []))} answers"
     if payload.get("rating") is not None:
         return "Thumbs up" if payload["rating"] == 1 else "Thumbs down"
-    return f"Filter report: {payload.get('category', '')}"
+    return f"Report: {report_text(payload)}"
 
 
 def _when(moment: datetime) -> str:

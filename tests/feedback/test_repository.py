@@ -213,7 +213,17 @@ def test_a_report_on_the_users_own_message_has_it_as_the_last_turn_and_no_answer
     lines = dict(describe_payload(feedback_payload(missed, "conversation")))
     assert "Answer" not in lines
     assert "Model" not in lines
-    assert lines["Report"] == "false_negative: hate"
+    assert lines["Report"] == "should have been flagged as Hate"
+    wrong = feedback.report_false_positive(
+        feedback.record_moderation(chat.q2.id, ModerationResult("input", (
+            Flag("harassment", "warn", 1.0, "x", "rules"),)))[0].id
+    )  # fmt: skip
+    assert dict(describe_payload(feedback_payload(wrong, "conversation")))["Report"] == (
+        "wrongly flagged as Harassment"
+    )
+    rated = feedback.rate(chat.a1.id, FeedbackDraft(-1, ("made_up_facts", "too_verbose")))
+    lines = dict(describe_payload(feedback_payload(rated, "conversation")))
+    assert lines["Reasons"] == "Made up facts / incorrect, Too verbose / repetitive"
 
 
 def test_a_comparison_stores_the_ranking_and_shows_the_best_branch(
