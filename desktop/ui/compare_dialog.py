@@ -45,12 +45,13 @@ SHARED_WORDS = 10  # answers that start alike for longer are shown from a little
 
 _FENCE = re.compile(r"^\s*(```|~~~).*$", re.MULTILINE)
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}.*$", re.MULTILINE)
-_MARKS = re.compile(r"\*\*|__|`|^\s{0,3}#{1,6}\s", re.MULTILINE)
+# list markers too: "1. Use itertools" behind the rank "1." read as "1.  1. Use itertools"
+_MARKS = re.compile(r"\*\*|__|`|^\s{0,3}#{1,6}\s|^\s*(?:\d{1,3}[.)]|[-*+])\s+", re.MULTILINE)
 
 
 def _plain(text: str) -> str:
-    """The words of a Markdown answer as they read on screen (fences, table rules, emphasis
-    and heading marks dropped; table cells apart), for the one-line previews."""
+    """The words of a Markdown answer as they read on screen (fences, table rules, emphasis,
+    heading and list marks dropped; table cells apart), for the one-line previews."""
     text = _TABLE_RULE.sub("", _FENCE.sub("", text))
     return _MARKS.sub("", text).replace("|", " ")
 

@@ -137,6 +137,8 @@ def test_the_selected_answer_is_shown_as_in_the_chat_with_its_code_to_copy(
 def test_previews_read_as_the_answers_do_on_screen() -> None:
     answer = "## Steps\n\nUse **this**:\n\n```python\nx = 1\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |"
     assert previews([answer, "No."])[0] == "Steps Use this: x = 1 a b 1 2  (10 words)"
+    listed = "1. Use itertools.\n2. Or a loop.\n- a point\n3) last"
+    assert previews([listed, "No."])[0] == "Use itertools. Or a loop. a point last  (8 words)"
 
 
 def test_a_blocked_answer_is_hidden_until_shown_anyway_and_can_be_ranked(qtbot: QtBot) -> None:
