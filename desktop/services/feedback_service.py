@@ -9,6 +9,7 @@ with a queued ``send_finished`` signal.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -274,6 +275,32 @@ class FeedbackService(QObject):
     def retry_now(self, item_ids: Sequence[int]) -> None:
         self.feedback.outbox.retry_now(item_ids)
         self._outbox_touched(send=True)
+
+    def kept_here(self) -> int:
+        """Records given while submission was off (or taken out of the outbox with "Don't
+        send"): never queued, they stay on this computer unless queued now."""
+        return sum(entry.sent is None for entry in self.feedback.listing())
+
+    def queue_kept(self) -> int:
+        """Put the records kept here into the outbox, each waiting for review (they were
+        given before the user chose to send; nothing of them leaves unseen). Returns how
+        many were queued (0 while submission is off)."""
+        config = dataclasses.replace(self.config(), auto_send=False)
+        queued = 0
+        for entry in self.feedback.listing():
+            if entry.sent is not None:
+                continue
+            record: FeedbackRecord | ComparisonRecord = (
+                self.feedback.get_comparison(entry.record_id)
+                if entry.record == "comparison"
+                else self.feedback.get_feedback(entry.record_id)
+            )
+            if queue(self.feedback, record, config) is not None:
+                queued += 1
+        if queued:
+            self._outbox_touched()
+            self.listing_changed.emit()
+        return queued
 
     def remove_from_outbox(self, item_ids: Sequence[int]) -> None:
         self.feedback.outbox.remove(item_ids)

@@ -154,7 +154,19 @@ class OutboxView(QWidget):
             "Don't send",
             "Take the selected records out of the outbox; the feedback stays on this computer.",
         )
-        for button in (self.review_button, self.retry_button, self.remove_button):
+        self.add_kept_button = plain_button("&Add earlier feedback")
+        describe(
+            self.add_kept_button,
+            "Add earlier feedback",
+            "Queue the feedback given before submission was on (or taken out with Don't "
+            "send); it waits for your review like the rest.",
+        )
+        for button in (
+            self.review_button,
+            self.retry_button,
+            self.remove_button,
+            self.add_kept_button,
+        ):
             buttons.addWidget(button)
         buttons.addStretch(1)
         self.close_button = plain_button("Close")
@@ -166,6 +178,7 @@ class OutboxView(QWidget):
         self.review_button.clicked.connect(self.review)
         self.retry_button.clicked.connect(self._retry)
         self.remove_button.clicked.connect(self._remove)
+        self.add_kept_button.clicked.connect(self.service.queue_kept)
         service.outbox_changed.connect(self.refresh)
         self.refresh()
 
@@ -193,6 +206,9 @@ class OutboxView(QWidget):
             f"{counts['held']} held, {counts['sent']} sent."
             + (f" {waiting}" if waiting and config.active else "")
         )
+        kept = self.service.kept_here() if config.active else 0
+        self.add_kept_button.setVisible(kept > 0)  # shown only while there is some
+        self.add_kept_button.setText(f"&Add earlier feedback ({kept})")
         self.table.setRowCount(len(self.items))
         for row, item in enumerate(self.items):
             next_try = _when(item.next_attempt_at) if item.state == "pending" else ""

@@ -218,3 +218,27 @@ def test_the_keychain_is_looked_up_off_the_gui_thread(
         assert running.waiting_reason() == "Waiting for an API token for this endpoint."
     finally:
         running.shutdown()
+
+
+def test_feedback_given_before_submission_was_on_can_be_added_to_the_outbox(
+    qtbot: QtBot, store: Store, settings: Settings, service: FeedbackService
+) -> None:
+    chat = make_chat(store)
+    settings.update({"submission.enabled": False})
+    service.rate(chat.a1.id, FeedbackDraft(1))
+    ids = [m.id for m in chat.alternatives]
+    service.record_comparison(ids, [ids[1], ids[0], ids[2]])
+    assert service.outbox_items() == []
+    settings.update({"submission.enabled": True, "submission.auto_send": True})
+    view = OutboxView(service)
+    qtbot.addWidget(view)
+    view.show()
+    assert service.kept_here() == 2
+    assert view.add_kept_button.isVisibleTo(view)
+    assert view.add_kept_button.text() == "&Add earlier feedback (2)"
+    view.add_kept_button.click()
+    items = service.outbox_items()
+    assert sorted(i.kind for i in items) == ["comparison", "feedback"]
+    assert {i.state for i in items} == {"review"}, "seen before it leaves, auto-send or not"
+    assert service.kept_here() == 0
+    assert not view.add_kept_button.isVisibleTo(view)
