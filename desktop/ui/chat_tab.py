@@ -1017,14 +1017,30 @@ class ChatTab(QWidget):
         )
         dialog.saved.connect(lambda draft: self._rate(message_id, draft))
         dialog.withdrawn.connect(lambda: self._withdraw_rating(message_id))
+        dialog.finished.connect(lambda _result: self._back_from_feedback(message_id))
         self.feedback_dialog = dialog
         dialog.open()
         return dialog
 
+    def _back_from_feedback(self, message_id: int) -> None:
+        """The keys go back to the message rated (its rating buttons), not wherever Qt puts
+        them once the buttons it had come from were redrawn (the search field)."""
+        widget = self.view.widgets.get(message_id)
+        if widget is not None and widget.thumbs_up.isVisible():
+            widget.thumbs_up.setFocus(Qt.FocusReason.OtherFocusReason)
+        else:
+            self.composer.setFocus(Qt.FocusReason.OtherFocusReason)
+
     def _rate(self, message_id: int, draft: FeedbackDraft) -> None:
         assert self.feedback is not None
-        self.feedback.rate(message_id, draft)
-        where = " (and queued to send)" if self.feedback.config().active else ""
+        record = self.feedback.rate(message_id, draft)
+        state = next(
+            (i.state for i in self.feedback.outbox_items() if i.record_uid == record.uid), None
+        )
+        where = {
+            "review": " (it waits for your review in Feedback ▸ Outbox before it is sent)",
+            "pending": " (and queued to send)",
+        }.get(state or "", "")
         self.notify.emit(f"Thank you: your feedback is saved on this computer{where}.")
 
     def _withdraw_rating(self, message_id: int) -> None:

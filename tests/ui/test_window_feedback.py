@@ -104,6 +104,19 @@ def test_thumbs_open_the_dialog_and_the_rating_shows_on_the_answer(
     assert answer.thumbs_down.isChecked()
     assert not answer.thumbs_up.isChecked()
     assert fb_window.notice.text() == "Thank you: your feedback is saved on this computer."
+    fb_window.activateWindow()
+    qtbot.waitUntil(fb_window.isActiveWindow, timeout=2000)
+    assert answer.thumbs_up.hasFocus(), "the keys back on the answer rated, not the search"
+    # with submission on, the note says where the record waits
+    service.settings.update(
+        {"submission.enabled": True, "submission.endpoint": "http://127.0.0.1:9/x"}
+    )
+    qtbot.mouseClick(answer.thumbs_up, Qt.MouseButton.LeftButton)
+    assert tab.feedback_dialog is not None
+    with qtbot.waitSignal(service.feedback_changed, timeout=2000):
+        qtbot.mouseClick(tab.feedback_dialog.save_button, Qt.MouseButton.LeftButton)
+    assert "waits for your review in Feedback ▸ Outbox" in fb_window.notice.text()
+    service.settings.update({"submission.enabled": False})
 
     # change it: the dialog opens with the stored feedback; withdraw clears the thumbs
     qtbot.mouseClick(answer.thumbs_down, Qt.MouseButton.LeftButton)
