@@ -8,7 +8,7 @@ and connects ``saved(FeedbackDraft)`` and ``withdrawn()``; it stores nothing its
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -188,6 +188,15 @@ class FeedbackDialog(QDialog):
             for key in kept:
                 if key in self.chips:
                     self.chips[key].setChecked(True)
+            # five good reasons after ten bad ones: the dialog shrinks back to what it holds
+            # (it kept the taller size, with wide gaps between its parts)
+            QTimer.singleShot(0, self, self._fit)
+
+    def _fit(self) -> None:
+        layout = self.layout()
+        if layout is not None:
+            layout.activate()
+        self.resize(self.width(), self.sizeHint().height())
 
     def _build_chips(self, rating: int) -> None:
         for chip in self.chips.values():

@@ -88,6 +88,12 @@ def test_switching_to_thumbs_up_offers_positive_reasons(qtbot: QtBot) -> None:
     assert dialog.heading.text() == "What was good about this answer?"
     assert dialog.draft() == FeedbackDraft(1, (), "", None)
     assert unnamed_controls(dialog) == []
+    good = open_dialog(qtbot, 1)
+    qtbot.waitUntil(lambda: good.height() > 0)
+    dialog.up.click()  # up (5 reasons), down (10), up again: no gaps left by the ten
+    dialog.down.click()
+    dialog.up.click()
+    qtbot.waitUntil(lambda: abs(dialog.height() - good.height()) <= 4, timeout=2000)
 
 
 def test_saved_feedback_is_shown_and_can_be_changed_or_withdrawn(qtbot: QtBot) -> None:
