@@ -397,6 +397,11 @@ class FeedbackService(QObject):
             self.moderator, self.filter_notices = moderator_from_settings(self.settings)
             for text in self.filter_notices:
                 self.notice.emit(text)
+        if "submission.endpoint" in change.keys:
+            # a new address is the fix for a down or wrong endpoint: what waits goes now,
+            # not after the backoff the old address earned
+            waiting = [i.id for i in self.outbox_items() if i.state in ("pending", "held")]
+            self.feedback.outbox.retry_now(waiting)
         if any(k.startswith("submission.") for k in change.keys):
             self._outbox_touched(send=True)
 

@@ -3,6 +3,7 @@ a real endpoint, the outbox view showing what waits and why."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -242,3 +243,34 @@ def test_feedback_given_before_submission_was_on_can_be_added_to_the_outbox(
     assert {i.state for i in items} == {"review"}, "seen before it leaves, auto-send or not"
     assert service.kept_here() == 0
     assert not view.add_kept_button.isVisibleTo(view)
+
+
+def test_a_new_endpoint_address_sends_what_waits_at_once(
+    qtbot: QtBot, store: Store, settings: Settings, endpoint: Endpoint
+) -> None:
+    slow = FeedbackService(
+        store,
+        settings,
+        TokenStore(fail.Keyring()),
+        timeout_s=2.0,
+        policy=RetryPolicy(base_s=600.0, jitter=0.0),  # the old address earned a long wait
+    )
+    try:
+        settings.set("submission.auto_send", True)
+        slow.set_token(TOKEN)
+        chat = make_chat(store)
+        endpoint.behaviour = ["500"]
+        slow.rate(chat.a1.id, FeedbackDraft(1))
+        (item,) = slow.outbox_items()
+        with qtbot.waitSignal(slow.send_finished, timeout=5000) as first:
+            slow.approve([item.id])
+        assert first.args[0].retrying == 1
+        (waiting,) = slow.outbox_items()
+        assert waiting.next_attempt_at.timestamp() > time.time() + 500
+        fixed = endpoint.url + "?fixed"
+        slow.tokens.set(fixed, TOKEN)
+        with qtbot.waitSignal(slow.send_finished, timeout=5000) as second:
+            settings.set("submission.endpoint", fixed)  # the address corrected
+        assert second.args[0].sent == 1
+    finally:
+        slow.shutdown()
