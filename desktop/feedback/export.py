@@ -25,7 +25,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import tempfile
+import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -192,7 +192,10 @@ def chatgpt_feedback(feedback: FeedbackStore) -> list[dict[str, Any]]:
 def _atomic_write(path: Path, chunks: Iterable[str]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # created as any file the user makes (0666 less the umask), like the transcripts' exports:
+    # mkstemp's owner-only files surprised whoever shared them with a team
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             for chunk in chunks:

@@ -225,3 +225,20 @@ def test_a_failed_export_leaves_no_partial_file(
         export(feedback, "dpo", path)
     assert path.read_text(encoding="utf-8") == "previous export\n"
     assert list(tmp_path.glob(".pairs.jsonl.*")) == []
+
+
+def test_an_export_is_created_as_any_file_the_user_makes(
+    feedback: FeedbackStore, chat: Chat, tmp_path: Path
+) -> None:
+    import os
+    import stat
+
+    feedback.rate(chat.a1.id, FeedbackDraft(1))
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "out" / "ratings.jsonl"
+        assert export(feedback, "ratings", path) == 1
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644, "not owner-only, as mkstemp made it"
+    assert [p.name for p in path.parent.iterdir()] == ["ratings.jsonl"], "no temporary left"
