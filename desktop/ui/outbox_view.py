@@ -211,7 +211,10 @@ class OutboxView(QWidget):
         self.add_kept_button.setText(f"&Add earlier feedback ({kept})")
         self.table.setRowCount(len(self.items))
         for row, item in enumerate(self.items):
-            next_try = _when(item.next_attempt_at) if item.state == "pending" else ""
+            next_try = ""
+            if item.state == "pending":  # a time gone by means: as soon as it can (a token)
+                due = item.next_attempt_at <= datetime.now(tz=item.next_attempt_at.tzinfo)
+                next_try = "when it can" if due else _when(item.next_attempt_at)
             cells = (
                 _summary(item),
                 STATE_TEXT[item.state],

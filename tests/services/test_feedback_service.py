@@ -274,3 +274,16 @@ def test_a_new_endpoint_address_sends_what_waits_at_once(
         assert second.args[0].sent == 1
     finally:
         slow.shutdown()
+
+
+def test_a_record_waiting_for_a_token_shows_no_time_gone_by(
+    qtbot: QtBot, store: Store, service: FeedbackService
+) -> None:
+    chat = make_chat(store)
+    service.rate(chat.a1.id, FeedbackDraft(1))
+    (item,) = service.outbox_items()
+    service.approve([item.id])  # no token yet: it waits, due since the approval
+    view = OutboxView(service)
+    qtbot.addWidget(view)
+    assert view.table.item(0, 1).text() == "Waiting to be sent"
+    assert view.table.item(0, 3).text() == "when it can"
