@@ -284,6 +284,9 @@ def shown_stats(message: Any) -> dict[str, Any] | None:
     model = getattr(message, "model", None)
     if model:
         stats.setdefault("model", model)
+    params = getattr(message, "params", None)  # the answer length asked for: what cut it
+    if isinstance(params, Mapping) and isinstance(params.get("max_new_tokens"), int):
+        stats.setdefault("max_new_tokens", params["max_new_tokens"])
     return stats
 
 
@@ -679,11 +682,23 @@ class MessageWidget(QFrame):
             )
         if self.status == "complete" and (stats or {}).get("finish_reason") == "length":
             # the text ends mid-sentence: say why (Continue is there)
-            self.status_label.setText("cut off: answer length limit")
-            self.status_label.setToolTip(
-                "The answer reached its maximum length (Chat settings or Settings ▸ "
-                "Generation). Continue goes on from here."
+            written, limit = (
+                (stats or {}).get("generated_tokens"),
+                (stats or {}).get("max_new_tokens"),
             )
+            if isinstance(written, int) and isinstance(limit, int) and 0 < written < limit:
+                self.status_label.setText("cut off: the model's context window is full")
+                self.status_label.setToolTip(
+                    "The chat filled the model's window before the answer reached its length "
+                    "limit. Continue goes on, leaving the oldest turns out; a new chat starts "
+                    "with room (Settings ▸ Model sets the window's size)."
+                )
+            else:
+                self.status_label.setText("cut off: answer length limit")
+                self.status_label.setToolTip(
+                    "The answer reached its maximum length (Chat settings or Settings ▸ "
+                    "Generation). Continue goes on from here."
+                )
         tok_s = (stats or {}).get("decode_tok_s")
         tokens = (stats or {}).get("generated_tokens")
         if self.role == "assistant" and tok_s and tokens and not busy:

@@ -458,12 +458,21 @@ def test_escape_stops_the_answer(qtbot: QtBot, window: MainWindow, engine: FakeE
 def test_an_answer_cut_off_by_its_length_limit_says_so_and_can_go_on(
     qtbot: QtBot, window: MainWindow, engine: FakeEngine
 ) -> None:
-    engine.finish_with = "length"
+    engine.replies = [" ".join(f"w{i}" for i in range(20))]
     tab = tab_of(window)
+    tab.session.set_chat_settings(None, {"max_new_tokens": 5})  # the answer's own limit
     send(qtbot, tab, "Write a long essay")
     answer = tab.view.message_widgets()[-1]
     assert answer.status_label.text() == "cut off: answer length limit"
     assert "Continue" in answer.status_label.toolTip()
+    assert answer.continue_button.isVisibleTo(window)
+    # ended before its limit: the context window was full, not the answer's length
+    engine.finish_with = "length"
+    engine.replies = ["w0 w1"]
+    send(qtbot, tab, "And more")
+    answer = tab.view.message_widgets()[-1]
+    assert answer.status_label.text() == "cut off: the model's context window is full"
+    assert "leaving the oldest turns out" in answer.status_label.toolTip()
     assert answer.continue_button.isVisibleTo(window)
 
 
