@@ -24,7 +24,16 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QFont, QKeyEvent, QKeySequence, QPainter, QPaintEvent, QPalette
+from PySide6.QtGui import (
+    QFont,
+    QIcon,
+    QKeyEvent,
+    QKeySequence,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QPixmap,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -70,7 +79,10 @@ class FolderHeading(str):
         return heading
 
     def shown(self) -> str:
-        return f"{self} ({self.chats})" if self.chats else f"{self} (empty)"
+        """The heading as listed, "▸ Work (5)": an arrow that says open or closed (the open
+        and closed folder icons look alike in some styles), the name, how many chats."""
+        arrow = "▾" if self.expanded else "▸"
+        return f"{arrow} {self} ({self.chats})" if self.chats else f"{arrow} {self} (empty)"
 
 
 # the store's group_for_sidebar: (summaries, now) -> groups with .key, .label, .conversations
@@ -94,6 +106,9 @@ class ConversationListModel(QAbstractListModel):
         self._row_of: dict[int, int] | None = None
         self._bold = QFont()
         self._bold.setBold(True)
+        blank = QPixmap(16, 16)
+        blank.fill(Qt.GlobalColor.transparent)
+        self._indent = QIcon(blank)
 
     def set_rows(self, rows: list[str | SummaryLike]) -> None:
         self.beginResetModel()
@@ -161,6 +176,8 @@ class ConversationListModel(QAbstractListModel):
             return None
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(row)
+        if role == Qt.ItemDataRole.DecorationRole and row.folder_id is not None and not row.pinned:
+            return self._indent  # listed under its folder's heading: set in from it
         if role == Qt.ItemDataRole.EditRole:
             return row.title
         if role == Qt.ItemDataRole.AccessibleTextRole and row.pinned:
@@ -490,19 +507,24 @@ class Sidebar(QWidget):
     def toggle_folder(self, folder_id: int, expanded: bool | None = None) -> None:
         """Show or hide a folder's chats under its heading (``expanded`` None: the other
         way round); the heading stays current, for the keys."""
-        shown = folder_id in self.expanded_folders
+        is_open = folder_id in self.expanded_folders
         if expanded is None:
-            expanded = not shown
-        if expanded == shown:
+            expanded = not is_open
+        if expanded == is_open:
             return
         if expanded:
             self.expanded_folders.add(folder_id)
         else:
             self.expanded_folders.discard(folder_id)
         self.refresh()
+        on_screen = self.shown()
+        if on_screen is not None and (index := self.index_of(on_screen)).isValid():
+            self._select_only(index)  # the chat on screen keeps its highlight
         for row, heading in enumerate(self.model.rows()):
             if isinstance(heading, FolderHeading) and heading.folder_id == folder_id:
-                self.listing.setCurrentIndex(self.model.index(row, 0))
+                self.listing.selectionModel().setCurrentIndex(
+                    self.model.index(row, 0), QItemSelectionModel.SelectionFlag.NoUpdate
+                )
                 break
 
     def _heading_at(self, index: QModelIndex) -> FolderHeading | None:

@@ -29,15 +29,18 @@ def test_rows_are_headings_then_their_chats(qtbot: QtBot, store: Store) -> None:
     model = sidebar.model
     shown = [model.data(model.index(r, 0)) for r in range(model.rowCount())]
     # a folder is closed at first: what it holds does not push today's chats down
-    assert shown == ["Pinned", "Beta", "Work (1)", "Today", "Gamma"]
+    assert shown == ["Pinned", "Beta", "▸ Work (1)", "Today", "Gamma"]
     sidebar.toggle_folder(work.id)
     shown = [model.data(model.index(r, 0)) for r in range(model.rowCount())]
     # words and a folder icon, no emoji: without a colour-emoji font they are empty boxes
-    assert shown == ["Pinned", "Beta", "Work (1)", "Alpha", "Today", "Gamma"]
+    assert shown == ["Pinned", "Beta", "▾ Work (1)", "Alpha", "Today", "Gamma"]
     icons = [model.data(model.index(r, 0), Qt.ItemDataRole.DecorationRole) for r in range(6)]
-    assert [i is not None and not i.isNull() for i in icons] == [False, False, True] + [False] * 3
+    # the folder's icon, and a blank one that sets its chat in under it
+    assert [i is not None and not i.isNull() for i in icons] == [False, False, True, True] + [
+        False
+    ] * 2
     spoken = [model.data(model.index(r, 0), Qt.ItemDataRole.AccessibleTextRole) for r in range(6)]
-    assert spoken[:3] == ["Group: Pinned", "Beta (pinned)", "Folder: Work (1), open"]
+    assert spoken[:3] == ["Group: Pinned", "Beta (pinned)", "Folder: ▾ Work (1), open"]
     heading = model.index(0, 0)
     assert not model.flags(heading) & Qt.ItemFlag.ItemIsSelectable
     assert model.data(heading, Qt.ItemDataRole.FontRole).bold()
@@ -353,18 +356,21 @@ def test_a_folder_opens_and_closes_by_click_or_key_and_an_empty_one_stays_listed
     def shown() -> list[str]:
         return [model.data(model.index(r, 0)) for r in range(model.rowCount())]
 
-    assert shown() == ["Work (1)", "Ideas (empty)", "Today", "Lunch"]
+    assert shown() == ["▸ Work (1)", "▸ Ideas (empty)", "Today", "Lunch"]
+    sidebar.shown = lambda: today.id
+    sidebar.select(today.id)
     work_row = sidebar.model.index(0, 0)
     qtbot.mouseClick(
         sidebar.listing.viewport(),
         Qt.MouseButton.LeftButton,
         pos=sidebar.listing.visualRect(work_row).center(),
     )
-    assert shown() == ["Work (1)", "Budget", "Ideas (empty)", "Today", "Lunch"]
+    assert shown() == ["▾ Work (1)", "Budget", "▸ Ideas (empty)", "Today", "Lunch"]
     assert sidebar.listing.currentIndex().row() == 0, "the heading keeps the keys"
+    assert sidebar.selected_ids() == [today.id], "and the chat shown its highlight"
     sidebar.listing.setFocus()
     qtbot.keyClick(sidebar.listing, Qt.Key.Key_Left)
-    assert shown() == ["Work (1)", "Ideas (empty)", "Today", "Lunch"]
+    assert shown() == ["▸ Work (1)", "▸ Ideas (empty)", "Today", "Lunch"]
     qtbot.keyClick(sidebar.listing, Qt.Key.Key_Return)
     assert "Budget" in shown()
     qtbot.keyClick(sidebar.listing, Qt.Key.Key_Space)
@@ -372,16 +378,16 @@ def test_a_folder_opens_and_closes_by_click_or_key_and_an_empty_one_stays_listed
     # a chat shown from a closed folder (its tab chosen, the next start) opens it
     store.move_to_folder(today.id, work.id)
     sidebar.refresh()
-    assert shown() == ["Work (2)", "Ideas (empty)"]
+    assert shown() == ["▸ Work (2)", "▸ Ideas (empty)"]
     sidebar.select(today.id)
-    assert shown() == ["Work (2)", "Lunch", "Budget", "Ideas (empty)"]
+    assert shown() == ["▾ Work (2)", "Lunch", "Budget", "▸ Ideas (empty)"]
     assert sidebar.current_id() == today.id
     # closed again by the user while its chat is shown: it stays closed, even when
     # another chat is acted on (the highlight then names nothing)
     sidebar.toggle_folder(work.id)
     sidebar.shown = lambda: today.id
     sidebar.follow_shown()
-    assert shown() == ["Work (2)", "Ideas (empty)"]
+    assert shown() == ["▸ Work (2)", "▸ Ideas (empty)"]
     assert sidebar.selected_ids() == []
 
 
