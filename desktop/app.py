@@ -241,6 +241,7 @@ def build_window(
             history_size=window.history_size,
         )
         dialog.clear_history_requested.connect(window.clear_history)
+        window.host.model_loaded.connect(dialog.model_reloaded)  # its reload notes go
         if hotkey_note is not None:
             dialog.set_field_note("quick_ask.hotkey", hotkey_note())
         cores = os.cpu_count()

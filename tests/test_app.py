@@ -128,6 +128,14 @@ def test_the_settings_menu_opens_the_settings_dialog(
         label.text() for label in dialog.fields["model.threads"].container.findChildren(QLabel)
     ]
     assert f"This computer has {os.cpu_count()} logical cores" in " ".join(notes)
+    threads = dialog.fields["model.threads"]
+    _settings.set("model.threads", 1)
+    assert threads.notice_label.isVisibleTo(dialog)
+    from desktop.engine.types import ModelInfo
+
+    reloaded = ModelInfo("m", 2048, "CPUExecutionProvider")
+    window.host.model_loaded.emit(reloaded)  # the model loaded again (Reload…)
+    assert not threads.notice_label.isVisibleTo(dialog), "its reload note goes"
     dialog.close()
 
 

@@ -783,6 +783,14 @@ class SettingsDialog(QDialog):
         count = self.section_list.count()
         self.section_list.setCurrentRow((self.section_list.currentRow() - 1) % count)
 
+    def model_reloaded(self) -> None:
+        """The model was loaded again: what it was loaded with is what the fields hold now,
+        so their "takes effect when the model is reloaded" notes go."""
+        for field in self.fields.values():
+            if field.option.needs_reload:
+                field.loaded = self.settings.get(field.option.key)
+                field.update_notice()
+
     def _ask(self, title: str, text: str, yes: str) -> bool:
         """A question with ``yes`` and Cancel (Cancel the default); tests replace it."""
         box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=self)

@@ -253,6 +253,9 @@ def test_reload_notice_appears_for_reload_options_only(
     assert device.notice_label.text() == RELOAD_NOTICE
     combo.setCurrentIndex(combo.findData("auto"))
     assert not device.notice_label.isVisible(), "back to the loaded value: nothing to reload"
+    combo.setCurrentIndex(combo.findData("cpu"))
+    dialog.model_reloaded()  # "Reload the model now" (or any load) happened
+    assert not device.notice_label.isVisible(), "loaded with it now: nothing left to reload"
     spin(dialog, "sampling.top_k").setValue(3)
     dialog.show_section("generation")
     assert not dialog.fields["sampling.top_k"].notice_label.isVisible()
