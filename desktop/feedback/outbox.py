@@ -229,6 +229,10 @@ class Outbox:
             "state = 'pending', next_attempt_at = ?", item_ids, "state = 'review'", time.time()
         )
 
+    def to_review(self, item_ids: Sequence[int]) -> int:
+        """Back to review: approved for another address, they are seen again first."""
+        return self._update("state = 'review'", item_ids, "state IN ('pending', 'held')")
+
     def retry_now(self, item_ids: Sequence[int]) -> int:
         """Send held or waiting items at the next opportunity."""
         return self._update(

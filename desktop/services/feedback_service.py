@@ -96,6 +96,7 @@ class FeedbackService(QObject):
         self.timeout_s = timeout_s
         self.policy = policy
         self.moderator, self.filter_notices = moderator_from_settings(settings)
+        self._endpoint = settings.get_str("submission.endpoint")  # to tell a change of it
         self._unsubscribe = settings.subscribe(self._on_settings_changed)
         self._busy = False
         self._again = False
@@ -398,10 +399,19 @@ class FeedbackService(QObject):
             for text in self.filter_notices:
                 self.notice.emit(text)
         if "submission.endpoint" in change.keys:
-            # a new address is the fix for a down or wrong endpoint: what waits goes now,
-            # not after the backoff the old address earned
+            # Another address: what was approved was approved for the old one, so it is shown
+            # again before it goes (and then without the backoff the old address earned);
+            # "send without asking" was said of the old one too. (A first address: nothing
+            # was sent yet, and the first records are seen before they go anyway.)
+            before, self._endpoint = self._endpoint, self.config().endpoint
             waiting = [i.id for i in self.outbox_items() if i.state in ("pending", "held")]
-            self.feedback.outbox.retry_now(waiting)
+            self.feedback.outbox.to_review(waiting)
+            if before and self._endpoint and self.settings.get_bool("submission.auto_send"):
+                self.settings.update({"submission.auto_send": False})
+                self.notice.emit(
+                    "Feedback goes to a new address: 'Send without asking' is off until you "
+                    "have seen what is sent there (Feedback ▸ Outbox)."
+                )
         if any(k.startswith("submission.") for k in change.keys):
             self._outbox_touched(send=True)
 

@@ -245,7 +245,7 @@ def test_feedback_given_before_submission_was_on_can_be_added_to_the_outbox(
     assert not view.add_kept_button.isVisibleTo(view)
 
 
-def test_a_new_endpoint_address_sends_what_waits_at_once(
+def test_a_new_endpoint_address_shows_what_waits_again_then_sends_it_without_backoff(
     qtbot: QtBot, store: Store, settings: Settings, endpoint: Endpoint
 ) -> None:
     slow = FeedbackService(
@@ -267,11 +267,21 @@ def test_a_new_endpoint_address_sends_what_waits_at_once(
         assert first.args[0].retrying == 1
         (waiting,) = slow.outbox_items()
         assert waiting.next_attempt_at.timestamp() > time.time() + 500
-        fixed = endpoint.url + "?fixed"
-        slow.tokens.set(fixed, TOKEN)
+        other = endpoint.url + "?another"
+        slow.tokens.set(other, TOKEN)
+        said: list[str] = []
+        slow.notice.connect(said.append)
+        settings.set("submission.endpoint", other)  # approved for the old address: not this
+        (again,) = slow.outbox_items()
+        assert again.state == "review"
+        assert not settings.get_bool("submission.auto_send")
+        assert any("new address" in s for s in said)
+        assert endpoint.stored == []
+        slow.rate(chat.alternatives[0].id, FeedbackDraft(-1))  # a new record: seen first too
+        assert {i.state for i in slow.outbox_items()} == {"review"}
         with qtbot.waitSignal(slow.send_finished, timeout=5000) as second:
-            settings.set("submission.endpoint", fixed)  # the address corrected
-        assert second.args[0].sent == 1
+            slow.approve([i.id for i in slow.outbox_items()])  # at once, no backoff left
+        assert second.args[0].sent == 2
     finally:
         slow.shutdown()
 
@@ -287,3 +297,16 @@ def test_a_record_waiting_for_a_token_shows_no_time_gone_by(
     qtbot.addWidget(view)
     assert view.table.item(0, 1).text() == "Waiting to be sent"
     assert view.table.item(0, 3).text() == "when it can"
+
+
+def test_a_first_endpoint_address_keeps_send_without_asking(
+    store: Store, endpoint: Endpoint
+) -> None:
+    settings = Settings.load()
+    settings.update({"submission.enabled": True, "submission.auto_send": True})
+    fresh = FeedbackService(store, settings, TokenStore(fail.Keyring()))
+    try:
+        settings.set("submission.endpoint", endpoint.url)  # set up for the first time
+        assert settings.get_bool("submission.auto_send"), "nothing was sent anywhere yet"
+    finally:
+        fresh.shutdown()
