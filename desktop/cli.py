@@ -1482,14 +1482,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def command_names() -> set[str]:
-    """The subcommands ``parley`` knows (everything else opens the window)."""
-    for action in build_parser()._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return set(action.choices)
-    return set()
-
-
 class _Output:
     """Standard output while a command runs. It remembers whether writing to it failed, so that
     such an OSError (its reader went away, its disk is full) is told apart from one of the
