@@ -601,8 +601,7 @@ def _ask(args: argparse.Namespace, recording: _Recording) -> int:
         return EXIT_ERROR
     if result.get("finish_reason") == "cancelled":
         saved = recording.conversation_id if result["text"] and not args.raw else None
-        goes_on = f"; parley chat --resume {saved}, then /continue, goes on with it"
-        print(f"parley: cancelled{goes_on if saved else ''}", file=sys.stderr)
+        print(f"parley: cancelled{_goes_on(saved)}", file=sys.stderr)
         return EXIT_CANCELLED
     if result.get("finish_reason") == "repetition" and not args.json:
         print("parley: the answer was ended early: it was repeating itself", file=sys.stderr)
@@ -616,12 +615,16 @@ def _say_cut_off(generated: int, limit: int, saved: int | None) -> None:
     if generated < limit:  # the engine stops there too
         print("parley: the answer was cut off: the model's context window is full", file=sys.stderr)
         return
-    goes_on = f"; parley chat --resume {saved}, then /continue, goes on with it" if saved else ""
     print(
         f"parley: the answer was cut off at its length limit "
-        f"({limit} token{'' if limit == 1 else 's'}){goes_on}",
+        f"({limit} token{'' if limit == 1 else 's'}){_goes_on(saved)}",
         file=sys.stderr,
     )
+
+
+def _goes_on(saved: int | None) -> str:
+    """How to go on with an answer kept in the history (saved in chat ``saved``), or ""."""
+    return f"; parley chat --resume {saved}, then /continue, goes on with it" if saved else ""
 
 
 CHAT_HELP = """Commands:
