@@ -131,16 +131,9 @@ def cmd_export(args: argparse.Namespace) -> int:
                 for c in store.list_conversations():
                     print(f"{c.id:>6}  {c.updated_at.astimezone():%Y-%m-%d %H:%M}  {c.title}")
                 return 0
-            if args.all:
-                ids = [c.id for c in reversed(store.list_conversations())]
-            else:
-                ids = list(args.ids)
-            if not ids:
-                what = "no conversations to export" if args.all else "name conversation ids"
-                return _fail(f"{what} (see: parley export --list; or --all)")
-            if (unknown := _unknown(store, ids)) is not None:
-                return _fail(unknown)
-            ids = list(dict.fromkeys(ids))  # "export 1 1": once
+            ids, problem = _chosen(store, args)
+            if problem is not None:
+                return _fail(problem)
             if not output.is_dir() and (wrong := _wrong_extension(output, fmt, len(ids) > 1)):
                 return _fail(wrong)
             renderer = None
@@ -166,17 +159,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _unknown(store: Store, ids: list[int]) -> str | None:
-    """Why one of ``ids`` cannot be exported (no such conversation, or in the trash, which
-    --list leaves out too), or None."""
+def _chosen(store: Store, args: argparse.Namespace) -> tuple[list[int], str | None]:
+    """The conversations to export (--all, or the ids given, each once), or why there are
+    none to (none named, no such conversation, one in the trash, which --list leaves out)."""
+    ids = [c.id for c in reversed(store.list_conversations())] if args.all else list(args.ids)
+    if not ids:
+        what = "no conversations to export" if args.all else "name conversation ids"
+        return [], f"{what} (see: parley export --list; or --all)"
     for conversation_id in ids:
         try:
             conversation = store.get_conversation(conversation_id)
         except LookupError:
-            return f"no conversation {conversation_id} (see: parley export --list)"
+            return [], f"no conversation {conversation_id} (see: parley export --list)"
         if conversation.deleted_at is not None:
-            return f"conversation {conversation_id} was deleted (see: parley export --list)"
-    return None
+            return [], f"conversation {conversation_id} was deleted (see: parley export --list)"
+    return list(dict.fromkeys(ids)), None  # "export 1 1": once
 
 
 def _export_to_stdout(args: argparse.Namespace, fmt: Format) -> int:
@@ -186,12 +183,9 @@ def _export_to_stdout(args: argparse.Namespace, fmt: Format) -> int:
         return _fail("a PDF is not written to standard output: give -o FILE.pdf")
     try:
         with Store.open() as store:
-            ids = [c.id for c in reversed(store.list_conversations())] if args.all else args.ids
-            ids = list(dict.fromkeys(ids))
-            if not ids:
-                return _fail("name conversation ids (see: parley export --list; or --all)")
-            if (unknown := _unknown(store, ids)) is not None:
-                return _fail(unknown)
+            ids, problem = _chosen(store, args)
+            if problem is not None:
+                return _fail(problem)
             if len(ids) > 1 and fmt not in JSON_FORMATS:
                 return _fail(
                     f"several conversations in {fmt} make a zip, which is not written to "
