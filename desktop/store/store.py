@@ -110,11 +110,18 @@ def _dt(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, tz=UTC)
 
 
-def _cased(*texts: Sequence[str]) -> bool:
-    """Whether any of the words has a letter with case: only then must the text be
-    lower-cased to be compared (symbols, Chinese and Japanese have none; lowering every
-    message cost a full search of 60,000 of them half as long again)."""
-    return any(ch.lower() != ch.upper() for words in texts for word in words for ch in word)
+def _holds(column: str, needles: Sequence[str], excluded: Sequence[str]) -> str:
+    """The SQL condition that ``column`` holds every one of ``needles`` and none of
+    ``excluded`` as written (their values bound in that order). Lower-cased only when a
+    word has a letter with case: symbols, Chinese and Japanese have none, and lowering every
+    message made a full search of 60,000 of them half as long again."""
+    cased = any(
+        ch.lower() != ch.upper() for words in (needles, excluded) for w in words for ch in w
+    )
+    text = f"lower({column})" if cased else column
+    return " AND ".join(
+        [*(f"instr({text}, ?) > 0" for _ in needles), *(f"instr({text}, ?) = 0" for _ in excluded)]
+    )
 
 
 def _snippet(
@@ -1135,11 +1142,7 @@ class Store:
         self, needles: Sequence[str], excluded: Sequence[str], limit: int
     ) -> list[SearchHit]:
         hits: list[SearchHit] = []
-        text = "lower(title)" if _cased(needles, excluded) else "title"
-        holds = " AND ".join(
-            [*(f"instr({text}, ?) > 0" for _ in needles),
-             *(f"instr({text}, ?) = 0" for _ in excluded)]
-        )  # fmt: skip
+        holds = _holds("title", needles, excluded)
         for conversation_id, title, updated_at in self._db.execute(
             f"""SELECT id, title, updated_at FROM conversations
                WHERE {holds} AND deleted_at IS NULL
@@ -1163,11 +1166,7 @@ class Store:
         none of ``excluded`` (lower case; the text's ASCII letters are folded), newest
         first."""
         hits: list[SearchHit] = []
-        text = "lower(m.content)" if _cased(needles, excluded) else "m.content"
-        holds = " AND ".join(
-            [*(f"instr({text}, ?) > 0" for _ in needles),
-             *(f"instr({text}, ?) = 0" for _ in excluded)]
-        )  # fmt: skip
+        holds = _holds("m.content", needles, excluded)
         for message_id, conversation_id, role, content, title, updated_at in self._db.execute(
             f"""SELECT m.id, m.conversation_id, m.role, m.content, c.title, c.updated_at
                FROM messages m JOIN conversations c ON c.id = m.conversation_id
