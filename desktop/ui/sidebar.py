@@ -746,7 +746,8 @@ class Sidebar(QWidget):
     def _selection_menu(self, selected: list[int], pos: QPoint) -> None:
         """What can be done to several chats at once."""
         n = len(selected)
-        pinned = all(self._history.get_conversation(i).pinned for i in selected)
+        listed = {row.id: row for row in self.model.rows() if not isinstance(row, str)}
+        pinned = all(listed[i].pinned for i in selected if i in listed)  # as listed: no query
         pin = f"Unpin {n} chats" if pinned else f"Pin {n} chats"
         menu = QMenu(self)
         for text, slot, moves in (
